@@ -1,0 +1,55 @@
+"""netsim: an emulator of the Linux kernel's network transmit path, in Python, on trio.
+
+Sockets build real skbs whose payload sits in page fragments handed out by a pluggable
+fragment allocator (the old ``page_frag`` or the series' ``page_frag_cache``); bytes are real
+and every page reference is given back.  The layers below ``netsim.runtime`` are sans-IO.
+
+Subpackages: :mod:`netsim.mm` (pages and fragment allocators), :mod:`netsim.skb` (the skb),
+:mod:`netsim.wire` (headers and checksums), :mod:`netsim.stats` (counters).
+"""
+
+from .errors import BadPageError as BadPageError
+from .errors import NetsimError as NetsimError
+from .errors import PageLeakError as PageLeakError
+from .mm import GFP_ATOMIC as GFP_ATOMIC
+from .mm import GFP_KERNEL as GFP_KERNEL
+from .mm import FragAllocator as FragAllocator
+from .mm import FragSpan as FragSpan
+from .mm import Page as Page
+from .mm import PageAllocator as PageAllocator
+from .mm import PageFrag as PageFrag
+from .mm import PageFragCache as PageFragCache
+from .mm import PageFragCacheCountdown as PageFragCacheCountdown
+from .mm import available_frag_allocators as available_frag_allocators
+from .mm import get_frag_allocator as get_frag_allocator
+from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
+from .skb import SkbFrag as SkbFrag
+from .skb import SkbSharedInfo as SkbSharedInfo
+from .skb import SkBuff as SkBuff
+from .stats import Counters as Counters
+from .stats import StatsSnapshot as StatsSnapshot
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "GFP_ATOMIC",
+    "GFP_KERNEL",
+    "MAX_SKB_FRAGS",
+    "BadPageError",
+    "Counters",
+    "FragAllocator",
+    "FragSpan",
+    "NetsimError",
+    "Page",
+    "PageAllocator",
+    "PageFrag",
+    "PageFragCache",
+    "PageFragCacheCountdown",
+    "PageLeakError",
+    "SkBuff",
+    "SkbFrag",
+    "SkbSharedInfo",
+    "StatsSnapshot",
+    "available_frag_allocators",
+    "get_frag_allocator",
+]

@@ -1,0 +1,3 @@
+"""The ``netsim`` command line (``netsim nc`` lands with the nc issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,52 @@
+"""Errors netsim raises.
+
+Two families, kept apart on purpose:
+
+* What a **user of a socket** sees is ``OSError`` with Linux's errno and message, exactly as a
+  real socket raises it (``EMSGSIZE``, ``ENOMEM``, ``EPIPE`` …).  :func:`kernel_error` builds one,
+  the way ``trio.testing._fake_net`` does.
+* What a **kernel bug** would be — a use-after-free, a double ``put_page``, a refcount going
+  negative, a page still referenced when everything should have been given back — raises
+  :class:`BadPageError` or :class:`PageLeakError`.  The kernel would print "BUG: Bad page state"
+  or leak silently; netsim refuses to let either pass.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = ["BadPageError", "NetsimError", "PageLeakError", "kernel_error"]
+
+
+class NetsimError(Exception):
+    """Base class for errors that are netsim's own (not errno-carrying socket errors)."""
+
+
+class BadPageError(NetsimError, RuntimeError):
+    """A page was used in a way that would be a kernel bug: use after free, double put,
+    a refcount dropping below zero, or an allocator invariant broken."""
+
+
+class PageLeakError(NetsimError, AssertionError):
+    """Pages were still referenced when everything should have been given back.
+
+    ``report`` holds the leak report (one line per live page).
+    """
+
+    def __init__(self, message: str, report: str = "") -> None:
+        super().__init__(f"{message}\n{report}" if report else message)
+        self.report = report
+
+
+def kernel_error(code: int, detail: str | None = None) -> OSError:
+    """Return ``OSError(code, strerror(code))`` — what a Linux syscall failing with ``-code``
+    raises in Python.  ``detail`` is appended to the message for netsim-specific context."""
+    message = os.strerror(code)
+    if detail:
+        message = f"{message} ({detail})"
+    return OSError(code, message)
+
+
+# Re-exported for convenience in cores: ``from netsim.errors import errno``.
+errno = _errno

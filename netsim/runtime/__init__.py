@@ -1,0 +1,3 @@
+"""The trio runtime: hosts, sockets, waits and timers (lands with the host/UDP issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,540 @@
+"""Operations on one skb: frags, coalescing, copies, and the linear-area helpers
+(include/linux/skbuff.h, include/net/sock.h, net/core/skbuff.c).
+
+The two functions every transmit path is built from:
+
+* :func:`skb_can_coalesce` — may bytes at ``(page, off)`` extend the last frag?  Only if that
+  frag names the **same** (sub)page object and ends exactly at ``off`` (and the skb is not a
+  zerocopy skb).  A different 4 KiB sub-page of the same compound page does not coalesce.
+* :func:`skb_add_frag_nocache` — the v20 name of the copy helper (mainline
+  ``skb_copy_to_page_nocache``, v21+ ``skb_copy_to_frag_nocache``): one slice assignment from
+  the user's ``memoryview`` into the page, a checksum only for a ``CHECKSUM_NONE`` skb, then
+  ``len``/``data_len``/``truesize`` and the socket's ``sk_wmem_queued``/``sk_forward_alloc``.
+  It never touches ``frags[]``: the caller grows the last frag or fills a new one.
+
+The linear helpers raise :class:`~netsim.skb.BadSkbError` where the kernel would
+``skb_over_panic``/``skb_under_panic``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..errors import errno, kernel_error
+from ..mm.page import Page, get_page, put_page
+from ..wire.checksum import csum_block_add, csum_partial
+from .buff import (
+    CHECKSUM_NONE,
+    MAX_SKB_FRAGS,
+    SKB_DATAREF_MASK,
+    SKB_HEAD_ALIGN,
+    SKB_SMALL_HEAD_CACHE_SIZE,
+    SKB_WITH_OVERHEAD,
+    SKBFL_MANAGED_FRAG_REFS,
+    SKBFL_PURE_ZEROCOPY,
+    SKBFL_ZEROCOPY_ENABLE,
+    BadSkbError,
+    SkbFrag,
+    SkbSharedInfo,
+    SkBuff,
+    _check_live,
+    alloc_skb,
+    kfree_skb,
+    kmalloc_size_roundup,
+    skb_clone,
+    skb_cloned,
+    skb_release_data,
+    skb_shared,
+)
+
+__all__ = [
+    "SkbOwner",
+    "__pskb_pull_tail",
+    "__skb_fill_page_desc",
+    "pskb_copy",
+    "pskb_expand_head",
+    "pskb_pull",
+    "skb_add_frag_nocache",
+    "skb_add_rx_frag",
+    "skb_append_pagefrags",
+    "skb_can_coalesce",
+    "skb_check",
+    "skb_coalesce_rx_frag",
+    "skb_copy_bits",
+    "skb_fill_page_desc",
+    "skb_frag_ref",
+    "skb_frag_size_add",
+    "skb_frag_size_sub",
+    "skb_frag_off_add",
+    "skb_frag_unref",
+    "skb_len_add",
+    "skb_linearize",
+    "skb_pagelen",
+    "skb_pull",
+    "skb_push",
+    "skb_put",
+    "skb_reserve",
+    "skb_to_bytes",
+    "skb_zcopy",
+]
+
+
+class SkbOwner(Protocol):
+    """The socket fields ``skb_add_frag_nocache`` charges (``struct sock``)."""
+
+    sk_wmem_queued: int
+    sk_forward_alloc: int
+
+
+# -- frag descriptors ------------------------------------------------------------------------
+
+
+def skb_zcopy(skb: SkBuff) -> bool:
+    """``skb_zcopy()``: the skb carries user pages under a zerocopy ``ubuf_info``."""
+    return bool(skb.shinfo.flags & SKBFL_ZEROCOPY_ENABLE)
+
+
+def skb_can_coalesce(skb: SkBuff, i: int, page: Page, off: int) -> bool:
+    """``skb_can_coalesce()`` (include/linux/skbuff.h): may bytes at ``page + off`` be appended
+    to ``frags[i - 1]``?  Same page object and contiguous offset, never on a zerocopy skb."""
+    shinfo = skb.shinfo
+    if shinfo.flags & SKBFL_ZEROCOPY_ENABLE or not i:
+        return False
+    frag = shinfo.frags[i - 1]
+    return page is frag.page and off == frag.offset + frag.len
+
+
+def __skb_fill_page_desc(skb: SkBuff, i: int, page: Page, off: int, size: int) -> None:
+    """``__skb_fill_page_desc()``: write slot ``i``; marks the skb pfmemalloc if the page is.
+    Takes **no** reference.  (Slots are dense here: writing ``i == nr_frags`` appends.)"""
+    frags = skb.shinfo.frags
+    if i == len(frags):
+        frags.append(SkbFrag(page, off, size))
+    elif 0 <= i < len(frags):
+        frags[i] = SkbFrag(page, off, size)
+    else:
+        raise BadSkbError(f"frag slot {i} with nr_frags {len(frags)}")
+    if page.head.pfmemalloc:
+        skb.pfmemalloc = True
+
+
+def skb_fill_page_desc(skb: SkBuff, i: int, page: Page, off: int, size: int) -> None:
+    """``skb_fill_page_desc()``: ``__skb_fill_page_desc`` + ``nr_frags = i + 1``.  Takes **no**
+    reference: the caller owns one for the slot (``get_page`` or a frag-cache ``commit``)."""
+    __skb_fill_page_desc(skb, i, page, off, size)
+    del skb.shinfo.frags[i + 1 :]
+
+
+def skb_frag_size_add(frag: SkbFrag, delta: int) -> None:
+    """``skb_frag_size_add()``."""
+    frag.len += delta
+
+
+def skb_frag_size_sub(frag: SkbFrag, delta: int) -> None:
+    """``skb_frag_size_sub()``."""
+    frag.len -= delta
+
+
+def skb_frag_off_add(frag: SkbFrag, delta: int) -> None:
+    """``skb_frag_off_add()``."""
+    frag.offset += delta
+
+
+def skb_frag_ref(skb: SkBuff, i: int) -> None:
+    """``skb_frag_ref()``: ``get_page`` on slot ``i``'s page."""
+    get_page(skb.shinfo.frags[i].page)
+
+
+def skb_frag_unref(skb: SkBuff, i: int) -> None:
+    """``skb_frag_unref()``: ``put_page`` on slot ``i``'s page."""
+    put_page(skb.shinfo.frags[i].page)
+
+
+def skb_len_add(skb: SkBuff, delta: int) -> None:
+    """``skb_len_add()``: ``len``, ``data_len`` and ``truesize`` each grow by ``delta``."""
+    skb.len += delta
+    skb.data_len += delta
+    skb.truesize += delta
+
+
+def skb_pagelen(skb: SkBuff) -> int:
+    """``skb_pagelen()``: headlen plus the frags (not the frag_list)."""
+    return skb.len - skb.data_len + sum(f.len for f in skb.shinfo.frags)
+
+
+# -- copies into frags -----------------------------------------------------------------------
+
+
+def skb_add_frag_nocache(
+    sk: SkbOwner, src: memoryview, skb: SkBuff, page: Page, offset: int, copy: int
+) -> None:
+    """``skb_add_frag_nocache(sk, from, skb, va, copy)`` (v20 09/14; include/net/sock.h).
+
+    Copies ``src[:copy]`` to ``page + offset`` in one slice assignment.  A ``CHECKSUM_NONE``
+    skb also folds the bytes' sum into ``skb.csum`` at offset ``skb.len``
+    (``skb_do_copy_data_nocache``).  Then ``skb_len_add(copy)``, ``sk_wmem_queued += copy``
+    and ``sk_mem_charge(copy)``.  A source shorter than ``copy`` raises ``EFAULT`` with the
+    skb and socket unchanged (page bytes may already be written, as in the kernel).
+    """
+    if len(src) < copy:
+        raise kernel_error(errno.EFAULT, f"copy of {copy} bytes from a {len(src)}-byte buffer")
+    data = src[:copy]
+    page.view[offset : offset + copy] = data
+    if skb.ip_summed == CHECKSUM_NONE:
+        skb.csum = csum_block_add(skb.csum, csum_partial(data), skb.len)
+    skb.len += copy
+    skb.data_len += copy
+    skb.truesize += copy
+    sk.sk_wmem_queued += copy
+    sk.sk_forward_alloc -= copy
+    skb.stats.skb_copy_bytes += copy
+
+
+def skb_add_rx_frag(skb: SkBuff, i: int, page: Page, off: int, size: int, truesize: int) -> None:
+    """``skb_add_rx_frag()``: fill slot ``i`` (the caller's page reference moves to the skb),
+    then ``len``/``data_len`` += ``size`` and ``truesize`` += the driver's ``truesize``."""
+    skb_fill_page_desc(skb, i, page, off, size)
+    skb.len += size
+    skb.data_len += size
+    skb.truesize += truesize
+
+
+def skb_coalesce_rx_frag(skb: SkBuff, i: int, size: int, truesize: int) -> None:
+    """``skb_coalesce_rx_frag()``: grow slot ``i``; no reference change."""
+    skb.shinfo.frags[i].len += size
+    skb.len += size
+    skb.data_len += size
+    skb.truesize += truesize
+
+
+def skb_append_pagefrags(
+    skb: SkBuff, page: Page, off: int, size: int, max_frags: int = MAX_SKB_FRAGS
+) -> None:
+    """``skb_append_pagefrags()`` (net/core/skbuff.c): coalesce, or add a slot with
+    ``get_page``; ``EMSGSIZE`` at ``max_frags``.  Lengths are the caller's business."""
+    i = len(skb.shinfo.frags)
+    if skb_can_coalesce(skb, i, page, off):
+        skb.shinfo.frags[i - 1].len += size
+        return
+    if i >= max_frags:
+        raise kernel_error(errno.EMSGSIZE)
+    skb.shinfo.flags &= ~(SKBFL_MANAGED_FRAG_REFS | SKBFL_PURE_ZEROCOPY)
+    get_page(page)
+    skb_fill_page_desc(skb, i, page, off, size)
+
+
+# -- the linear area -------------------------------------------------------------------------
+
+
+def skb_put(skb: SkBuff, n: int) -> int:
+    """``skb_put()``: extend the linear data at the tail by ``n``; returns the old tail offset.
+    Only legal on a linear skb (``SKB_LINEAR_ASSERT``)."""
+    if skb.data_len:
+        raise BadSkbError(f"skb_put on a nonlinear skb: {skb!r}")
+    tail = skb.tail
+    if tail + n > skb.end:
+        raise BadSkbError(f"skb_over_panic: put {n} at tail {tail}, end {skb.end}")
+    skb.tail = tail + n
+    skb.len += n
+    return tail
+
+
+def skb_push(skb: SkBuff, n: int) -> int:
+    """``skb_push()``: extend the data at the front (into headroom); returns the new ``data``."""
+    if n > skb.data:
+        raise BadSkbError(f"skb_under_panic: push {n} with headroom {skb.data}")
+    skb.data -= n
+    skb.len += n
+    return skb.data
+
+
+def skb_pull(skb: SkBuff, n: int) -> int | None:
+    """``skb_pull()``: remove ``n`` bytes from the front of the linear data; ``None`` when the
+    skb is shorter than ``n``.  Pulling past the linear part needs :func:`pskb_pull`."""
+    if n > skb.len:
+        return None
+    if n > skb.len - skb.data_len:
+        raise BadSkbError(f"skb_pull({n}) past headlen {skb.len - skb.data_len}; use pskb_pull")
+    skb.data += n
+    skb.len -= n
+    return skb.data
+
+
+def skb_reserve(skb: SkBuff, n: int) -> None:
+    """``skb_reserve()``: make ``n`` bytes of headroom on an empty skb."""
+    if skb.len:
+        raise BadSkbError(f"skb_reserve on a non-empty skb: {skb!r}")
+    if skb.tail + n > skb.end:
+        raise BadSkbError(f"skb_reserve({n}) beyond end {skb.end}")
+    skb.data += n
+    skb.tail += n
+
+
+# -- copying out -----------------------------------------------------------------------------
+
+
+def skb_copy_bits(skb: SkBuff, offset: int, to: bytearray | memoryview, length: int) -> None:
+    """``skb_copy_bits()``: copy ``length`` bytes starting ``offset`` bytes after ``data`` —
+    linear part, then frags, then frag_list — into ``to``.  ``ValueError`` (the kernel's
+    ``-EFAULT``) when the range is outside the skb."""
+    if (offset < 0 and -offset > skb.data) or offset > skb.len - length or length < 0:
+        raise ValueError(f"skb_copy_bits({offset}, {length}) outside skb of len {skb.len}")
+    dst = memoryview(to)
+    pos = 0
+    start = skb.len - skb.data_len
+    if offset < start:
+        n = min(start - offset, length)
+        dst[:n] = memoryview(skb.head)[skb.data + offset : skb.data + offset + n]
+        pos = n
+        offset += n
+    if pos == length:
+        return
+    for frag in skb.shinfo.frags:
+        end = start + frag.len
+        if offset < end:
+            n = min(end - offset, length - pos)
+            off = frag.offset + offset - start
+            dst[pos : pos + n] = frag.page.view[off : off + n]
+            pos += n
+            offset += n
+            if pos == length:
+                return
+        start = end
+    for sub in skb.shinfo.frag_list:
+        end = start + sub.len
+        if offset < end:
+            n = min(end - offset, length - pos)
+            skb_copy_bits(sub, offset - start, dst[pos : pos + n], n)
+            pos += n
+            offset += n
+            if pos == length:
+                return
+        start = end
+    raise ValueError("skb_copy_bits ran off the end: skb lengths are inconsistent")
+
+
+def skb_to_bytes(skb: SkBuff, offset: int = 0) -> bytes:
+    """Every byte from ``data + offset`` to the end, linear part + frags + frag_list."""
+    out = bytearray(skb.len - offset)
+    skb_copy_bits(skb, offset, out, len(out))
+    return bytes(out)
+
+
+# -- head reallocation, pulls, copies --------------------------------------------------------
+
+
+def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> None:
+    """``pskb_expand_head()`` (net/core/skbuff.c): give the skb a private, larger head with
+    ``nhead`` more headroom and ``ntail`` more tailroom.
+
+    If the data was shared with clones, the new shared info's frags are **new references**
+    (``skb_frag_ref`` each) and the old shared info loses this skb's data reference.  Otherwise
+    the frags simply move.  ``truesize`` grows only for an skb with no owning socket.
+    """
+    _check_live(skb, "pskb_expand_head")
+    if nhead < 0 or ntail < 0:
+        raise BadSkbError(f"pskb_expand_head({nhead}, {ntail})")
+    if skb_shared(skb):
+        raise BadSkbError(f"pskb_expand_head on a shared skb: {skb!r}")
+    osize = skb.end
+    obj = SKB_HEAD_ALIGN(osize + nhead + ntail)
+    total = (
+        SKB_SMALL_HEAD_CACHE_SIZE if obj <= SKB_SMALL_HEAD_CACHE_SIZE else kmalloc_size_roundup(obj)
+    )
+    size = SKB_WITH_OVERHEAD(total)
+    head = bytearray(size)
+    head[nhead : nhead + skb.tail] = memoryview(skb.head)[: skb.tail]
+    old = skb.shinfo
+    new = SkbSharedInfo()
+    new.frags = [f.copy() for f in old.frags]
+    new.flags = old.flags & ~(SKBFL_MANAGED_FRAG_REFS | SKBFL_PURE_ZEROCOPY)
+    new.tx_flags = old.tx_flags
+    new.gso_size = old.gso_size
+    new.gso_segs = old.gso_segs
+    new.gso_type = old.gso_type
+    new.destructor_arg = old.destructor_arg
+    new.frag_list = list(old.frag_list)
+    if skb_cloned(skb):
+        for frag in new.frags:
+            get_page(frag.page)
+        for sub in new.frag_list:
+            sub.users += 1  # skb_clone_fraglist: skb_get on each
+        skb_release_data(skb)
+    skb.head = head
+    skb.shinfo = new
+    skb.data += nhead
+    skb.tail += nhead
+    skb.end = size
+    for name in ("mac_header", "network_header", "transport_header"):
+        value = getattr(skb, name)
+        if value >= 0:
+            setattr(skb, name, value + nhead)
+    skb.cloned = False
+    skb.nohdr = False
+    new.dataref = 1
+    if skb.sk is None:
+        skb.truesize += size - osize
+
+
+def __pskb_pull_tail(skb: SkBuff, delta: int) -> None:
+    """``__pskb_pull_tail()``: move ``delta`` bytes from the frags (and frag_list) into the
+    linear area, unreferencing frags that were eaten whole and trimming the first partial one.
+    Reallocates the head first if there is no tailroom or it is shared."""
+    eat = skb.tail + delta - skb.end
+    if eat > 0 or skb_cloned(skb):
+        pskb_expand_head(skb, 0, eat + 128 if eat > 0 else 0)
+    headlen = skb.len - skb.data_len
+    skb_copy_bits(skb, headlen, memoryview(skb.head)[skb.tail : skb.tail + delta], delta)
+    shinfo = skb.shinfo
+    eat = delta - sum(f.len for f in shinfo.frags)
+    if eat > 0:
+        _pull_frag_list(skb, eat)
+    eat = delta
+    kept: list[SkbFrag] = []
+    for frag in shinfo.frags:
+        if frag.len <= eat:
+            put_page(frag.page)
+            eat -= frag.len
+        else:
+            if eat:
+                frag.offset += eat
+                frag.len -= eat
+                eat = 0
+            kept.append(frag)
+    shinfo.frags[:] = kept
+    skb.tail += delta
+    skb.data_len -= delta
+
+
+def _pull_frag_list(skb: SkBuff, eat: int) -> None:
+    """The frag_list part of ``__pskb_pull_tail``: free list members eaten whole, pull the
+    first partially eaten one (forking it first if it is shared)."""
+    shinfo = skb.shinfo
+    members = shinfo.frag_list
+    keep_from = 0
+    replacement: SkBuff | None = None
+    for idx, member in enumerate(members):
+        if member.len <= eat:
+            eat -= member.len
+            keep_from = idx + 1
+            if not eat:
+                break
+            continue
+        if skb_shared(member):
+            replacement = skb_clone(member)
+            target = replacement
+        else:
+            target = member
+        pskb_pull(target, eat)
+        keep_from = idx + (1 if replacement is not None else 0)
+        break
+    for member in members[:keep_from]:
+        kfree_skb(member)
+    rest = members[keep_from:]
+    shinfo.frag_list = ([replacement] if replacement is not None else []) + rest
+
+
+def pskb_pull(skb: SkBuff, n: int) -> int | None:
+    """``pskb_pull()``: remove ``n`` bytes from the front even when they lie in frags
+    (linearizing what is needed first).  ``None`` when the skb is shorter than ``n``."""
+    if n > skb.len:
+        return None
+    headlen = skb.len - skb.data_len
+    if n > headlen:
+        __pskb_pull_tail(skb, n - headlen)
+    skb.data += n
+    skb.len -= n
+    return skb.data
+
+
+def skb_linearize(skb: SkBuff) -> None:
+    """``skb_linearize()``: pull every byte into the linear area (no frags, no frag_list)."""
+    if skb.data_len:
+        __pskb_pull_tail(skb, skb.data_len)
+
+
+def pskb_copy(skb: SkBuff) -> SkBuff:
+    """``pskb_copy()``: a private copy of the head and linear data that **shares the frags**,
+    taking a reference on each (what ``__tcp_transmit_skb`` uses when the skb is still cloned)."""
+    _check_live(skb, "pskb_copy")
+    headroom = skb.data
+    headlen = skb.len - skb.data_len
+    n = alloc_skb(headroom + headlen, stats=skb.stats)
+    n.data = n.tail = headroom
+    n.head[: headroom + headlen] = memoryview(skb.head)[: headroom + headlen]
+    n.tail += headlen
+    n.len = skb.len
+    n.data_len = skb.data_len
+    n.truesize += skb.data_len
+    shinfo = n.shinfo
+    shinfo.frags = [f.copy() for f in skb.shinfo.frags]
+    for frag in shinfo.frags:
+        get_page(frag.page)
+    shinfo.frag_list = list(skb.shinfo.frag_list)
+    for sub in shinfo.frag_list:
+        sub.users += 1
+    shinfo.gso_size = skb.shinfo.gso_size
+    shinfo.gso_segs = skb.shinfo.gso_segs
+    shinfo.gso_type = skb.shinfo.gso_type
+    shinfo.flags = skb.shinfo.flags & ~SKBFL_MANAGED_FRAG_REFS
+    for name in (
+        "ip_summed",
+        "csum",
+        "csum_start",
+        "csum_offset",
+        "mac_header",
+        "network_header",
+        "transport_header",
+        "protocol",
+        "pfmemalloc",
+        "dev",
+        "tstamp",
+    ):
+        setattr(n, name, getattr(skb, name))
+    n.cb = skb.cb.copy() if skb.cb is not None else None
+    return n
+
+
+# -- invariants ------------------------------------------------------------------------------
+
+
+def skb_check(skb: SkBuff, max_frags: int = MAX_SKB_FRAGS) -> None:
+    """Assert the skb invariants (spec §7): ``0 <= data <= tail <= end``, ``len == headlen +
+    Σ frags + Σ frag_list``, ``nr_frags <= max_frags``, frags inside live pages, positive frag
+    lengths, ``dataref`` consistent with ``cloned``.  Raises :class:`BadSkbError`."""
+    if skb.freed:
+        raise BadSkbError(f"checking a freed skb: {skb!r}")
+    if not 0 <= skb.data <= skb.tail <= skb.end <= len(skb.head):
+        raise BadSkbError(f"bad geometry data={skb.data} tail={skb.tail} end={skb.end}")
+    headlen = skb.len - skb.data_len
+    if headlen != skb.tail - skb.data:
+        raise BadSkbError(f"headlen {headlen} != tail - data {skb.tail - skb.data}")
+    shinfo = skb.shinfo
+    if len(shinfo.frags) > max_frags:
+        raise BadSkbError(f"nr_frags {len(shinfo.frags)} > {max_frags}")
+    paged = 0
+    for frag in shinfo.frags:
+        page = frag.page
+        if page.freed:
+            raise BadSkbError(f"frag {frag!r} points at a freed page")
+        if frag.len <= 0 or frag.offset < 0 or frag.offset + frag.len > _span(page):
+            raise BadSkbError(f"frag {frag!r} outside its page")
+        if page.head.refcount < 1:
+            raise BadSkbError(f"frag {frag!r} on a page with no reference")
+        paged += frag.len
+    listed = 0
+    for sub in shinfo.frag_list:
+        skb_check(sub, max_frags)
+        listed += sub.len
+    if skb.data_len != paged + listed:
+        raise BadSkbError(f"data_len {skb.data_len} != frags {paged} + frag_list {listed}")
+    if (shinfo.dataref & SKB_DATAREF_MASK) < 1:
+        raise BadSkbError(f"dataref {shinfo.dataref:#x} on a live skb")
+    if not skb.cloned and shinfo.dataref != 1:
+        raise BadSkbError(f"uncloned skb with dataref {shinfo.dataref:#x}")
+
+
+def _span(page: Page) -> int:
+    """Bytes addressable from a (sub)page: to the end of its compound page."""
+    head = page.head
+    return head.size - (page.pfn - head.pfn) * 4096

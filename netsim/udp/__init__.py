@@ -1,0 +1,3 @@
+"""UDP: udp_sendmsg / udpv6_sendmsg, corking (lands with the host/UDP issue)."""
+
+__all__: list[str] = []
