@@ -198,7 +198,8 @@ class PageAllocator:
         self._pages_used -= 1 << page.order
         if page._tails is not None:
             for tail in page._tails:
-                if tail is not None:
+                if tail is not None and tail._view is not None:
+                    tail._view.release()  # a stale tail view must not alias a later page
                     tail._view = None
         page._data = None
         view = page._view

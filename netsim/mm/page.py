@@ -178,12 +178,12 @@ class Page:
         (``skb_can_coalesce`` compares ``struct page`` pointers) behave as in the kernel.
         """
         head = self.head
+        _check_live(head)
         if index == 0:
             return head
         n = 1 << head.order
         if not 0 <= index < n:
             raise IndexError(f"sub-page {index} of an order-{head.order} page")
-        _check_live(head)
         if head._tails is None:
             head._tails = [None] * n
         tail = head._tails[index]

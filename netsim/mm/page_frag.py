@@ -148,10 +148,11 @@ class PageFrag:
     def alloc(self, fragsz: int, gfp: int, align: int = 1) -> tuple[Page, int] | None:
         """A ``fragsz``-byte fragment with one reference (refill + ``get_page`` + advance)."""
         page = self.page
-        if page is not None and align == 1 and page.head._refcount != 1:
-            offset = self.offset
-            if offset + fragsz <= self.size:  # fast path: room left, page shared
-                self.offset = offset + fragsz
+        if page is not None and page.head._refcount != 1:
+            offset = self.offset if align == 1 else -(-self.offset // align) * align
+            end = offset + fragsz
+            if end <= self.size:  # fast path: room left, page shared (no restart due)
+                self.offset = end
                 get_page(page)
                 self.stats.frag_commit += 1
                 return page, offset

@@ -215,7 +215,7 @@ class PageFragCache:
     def commit(self, span: FragSpan, used: int) -> int:
         """``page_frag_commit``: consume ``used`` bytes; ``pagecnt_bias - 1`` hands the caller
         one prepaid reference.  Returns the bytes consumed, alignment padding included."""
-        if self.pagecnt_bias <= 0:
+        if self.pagecnt_bias <= 0 and span.page is self._page:
             raise BadPageError(f"page_frag_cache bias exhausted on {self._page!r}")
         true_size = self._consume(span, used)
         self.pagecnt_bias -= 1
@@ -242,10 +242,11 @@ class PageFragCache:
         one reference, or ``None``."""
         page = self._page
         if page is not None:
-            offset = (self.offset + align - 1) & -align
-            if offset + fragsz <= page.size:  # fast path: no refill, no atomic
+            offset = self.offset if align == 1 else (self.offset + align - 1) & -align
+            end = offset + fragsz
+            if end <= page.size:  # fast path: no refill, no atomic
                 self.pagecnt_bias -= 1
-                self.offset = offset + fragsz
+                self.offset = end
                 self.stats.frag_commit += 1
                 return page, offset
         span = self.prepare(fragsz, gfp, align)

@@ -25,6 +25,7 @@ from ..mm.page import Page, get_page, put_page
 from ..wire.checksum import csum_block_add, csum_partial
 from .buff import (
     CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
     MAX_SKB_FRAGS,
     SKB_DATAREF_MASK,
     SKB_HEAD_ALIGN,
@@ -211,7 +212,8 @@ def skb_append_pagefrags(
     skb: SkBuff, page: Page, off: int, size: int, max_frags: int = MAX_SKB_FRAGS
 ) -> None:
     """``skb_append_pagefrags()`` (net/core/skbuff.c): coalesce, or add a slot with
-    ``get_page``; ``EMSGSIZE`` at ``max_frags``.  Lengths are the caller's business."""
+    ``get_page`` (``skb_fill_page_desc_noacc``: the skb is not marked pfmemalloc);
+    ``EMSGSIZE`` at ``max_frags``.  Lengths are the caller's business."""
     i = len(skb.shinfo.frags)
     if skb_can_coalesce(skb, i, page, off):
         skb.shinfo.frags[i - 1].len += size
@@ -220,7 +222,8 @@ def skb_append_pagefrags(
         raise kernel_error(errno.EMSGSIZE)
     skb.shinfo.flags &= ~(SKBFL_MANAGED_FRAG_REFS | SKBFL_PURE_ZEROCOPY)
     get_page(page)
-    skb_fill_page_desc(skb, i, page, off, size)
+    # skb_fill_page_desc_noacc: the page is not ours, so no pfmemalloc propagation
+    skb.shinfo.frags.append(SkbFrag(page, off, size))
 
 
 # -- the linear area -------------------------------------------------------------------------
@@ -365,6 +368,8 @@ def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> None:
     skb.data += nhead
     skb.tail += nhead
     skb.end = size
+    if skb.ip_summed == CHECKSUM_PARTIAL:  # skb_headers_offset_update: head-relative
+        skb.csum_start += nhead
     for name in ("mac_header", "network_header", "transport_header"):
         value = getattr(skb, name)
         if value >= 0:

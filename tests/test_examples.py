@@ -1,0 +1,364 @@
+"""examples/page_frag_test.py and benchmarks/run.py, run in-process.
+
+Neither directory is a package, so both files are loaded from their paths.  Timing is printed
+by them and never asserted here; what is asserted is the output's shape, the exit statuses, and
+counter identities that hold whatever order trio runs the push and pop tasks in (trio shuffles
+runnable tasks, so how often the ring fills — and so how many pages are abandoned rather than
+recycled — varies from run to run).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import trio
+
+from netsim.mm import PAGE_FRAG_CACHE_MAX_SIZE, PAGE_SIZE, FragSpan, Page, PageFragCache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(relpath: str, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pft = _load("examples/page_frag_test.py", "netsim_examples_page_frag_test")
+bench = _load("benchmarks/run.py", "netsim_benchmarks_run")
+
+NR_TEST = 20000
+LINE = re.compile(
+    r"^(?P<n>\d+) of iterations for (?P<align>aligned|non-aligned)(?P<api> prepare API)?"
+    r" testing took: (?P<us>\d+)us$",
+    re.MULTILINE,
+)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _per_page(size: int, align: int = 1) -> int:
+    """Fragments of ``size`` bytes (each rounded up to ``align``) in one 32 KiB page."""
+    return PAGE_FRAG_CACHE_MAX_SIZE // (-(-size // align) * align)
+
+
+def _report(out: str) -> dict[str, int]:
+    """The numbers of the single-allocator report: refcount calls, page events, ring fulls."""
+    found = {
+        name: int(calls)
+        for name, calls in re.findall(r"^  (page_\w+) +\S+ +(\d+)  ", out, re.MULTILINE)
+    }
+    pages = re.search(
+        r"^pages: (\d+) refills, (\d+) recycles, (\d+) abandons, (\d+) reuses; "
+        r"(\d+) allocated, (\d+) freed, none leaked$",
+        out,
+        re.MULTILINE,
+    )
+    ring = re.search(
+        r"^ring full (\d+) times: .*\((\d+) fragments allocated in all\)$", out, re.MULTILINE
+    )
+    assert pages is not None, out
+    assert ring is not None, out
+    keys = ("frag_refill", "frag_recycle", "frag_abandon", "frag_reuse", "page_alloc", "page_free")
+    found.update(zip(keys, map(int, pages.groups()), strict=True))
+    found["ring_full"], found["frag_commit"] = map(int, ring.groups())
+    return found
+
+
+def _table(out: str) -> dict[str, list[str]]:
+    """The --compare table: row label -> cells (one per allocator)."""
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        label, cells = line[:28].strip(), line[28:].split()
+        if cells:
+            rows.setdefault(label, cells)
+    return rows
+
+
+# -- page_frag_test.py: the module line and the report ----------------------------------------
+
+
+def test_default_run_prints_the_module_line_and_cache_counters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert pft.main([f"nr_test={NR_TEST}"]) == 0
+    out = capsys.readouterr().out
+    [m] = LINE.finditer(out)
+    assert (int(m["n"]), m["align"], m["api"]) == (NR_TEST, "non-aligned", None)
+    assert "emulator's wall time" in out
+    assert "WARNING" not in out
+    got = _report(out)
+    m_frags = got["frag_commit"]
+    assert m_frags == NR_TEST + got["ring_full"]
+    # page_frag_cache: no get_page at all; one page_ref_add per refill; every page (2048-byte
+    # frags: 16 to a page) was either refilled or recycled
+    assert got["page_get"] == 0
+    assert got["page_put"] == m_frags
+    assert got["page_ref_add"] == got["frag_refill"] == got["page_alloc"] == got["page_free"]
+    assert got["frag_refill"] + got["frag_recycle"] == _ceil_div(m_frags, _per_page(2048))
+    assert got["page_ref_sub_and_test"] == got["frag_recycle"] + got["frag_abandon"] + 1
+    assert got["frag_refill"] == got["frag_abandon"] + 1
+
+
+def test_page_frag_takes_one_get_page_per_fragment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([f"nr_test={NR_TEST}", "test_alloc_len=12", "--allocator", "page_frag"]) == 0
+    got = _report(capsys.readouterr().out)
+    assert got["page_get"] == got["frag_commit"] == NR_TEST + got["ring_full"]
+    assert got["page_ref_add"] == got["page_ref_sub_and_test"] == 0
+    # every fragment's put, plus the pfrag's own reference on each page it let go
+    assert got["page_put"] == got["frag_commit"] + got["frag_abandon"] + 1
+    assert got["frag_refill"] == got["page_alloc"] == got["frag_abandon"] + 1
+
+
+@pytest.mark.parametrize("allocator", ["page_frag_cache", "page_frag_cache_countdown"])
+def test_aligned_run(allocator: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [f"nr_test={NR_TEST}", "test_alloc_len=12", "test_align=1", "--allocator", allocator]
+    assert pft.main(args) == 0
+    out = capsys.readouterr().out
+    [m] = LINE.finditer(out)
+    assert (m["align"], m["api"]) == ("aligned", None)
+    assert "WARNING" not in out
+    got = _report(out)
+    # 12 bytes rounded to SMP_CACHE_BYTES: 512 fragments to a page
+    assert got["frag_refill"] + got["frag_recycle"] == _ceil_div(got["frag_commit"], 512)
+
+
+@pytest.mark.parametrize("align", ["0", "1"])
+def test_prepare_api_run(align: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([f"nr_test={NR_TEST}", "test_prepare=1", f"test_align={align}"]) == 0
+    out = capsys.readouterr().out
+    [m] = LINE.finditer(out)
+    assert m["align"] == ("aligned" if align == "1" else "non-aligned")
+    assert m["api"] == " prepare API"
+    assert "WARNING" not in out  # probe() described the same room as prepare()
+    got = _report(out)
+    assert got["page_get"] == 0
+    assert got["frag_refill"] + got["frag_recycle"] == _ceil_div(got["frag_commit"], 16)
+
+
+def test_compare_prints_both_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [f"nr_test={NR_TEST}", "--compare", "page_frag_cache,page_frag_cache_countdown"]
+    assert pft.main(args) == 0
+    out = capsys.readouterr().out
+    assert [int(m["n"]) for m in LINE.finditer(out)] == [NR_TEST, NR_TEST]
+    rows = _table(out)
+    assert rows[""] == ["page_frag_cache", "page_frag_cache_countdown"]
+    assert rows["page_get / frag"] == ["0", "0"]
+    assert all(cell.endswith("x") for cell in rows["time vs page_frag_cache"])
+    for refills, ref_add in zip(rows["refills"], rows["page_ref_add / frag"], strict=True):
+        # one page_ref_add per refill; about nr_test * 2048 / 32768 of them
+        assert float(ref_add) == pytest.approx(int(refills) / NR_TEST, abs=1e-4)
+        assert 1 <= int(refills) <= _ceil_div(NR_TEST + 1024, 16)
+
+
+def test_compare_with_page_frag(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["nr_test=5000", "test_alloc_len=256", "--compare", "page_frag,page_frag_cache"]
+    assert pft.main(args) == 0
+    rows = _table(capsys.readouterr().out)
+    get_page, cache_get = (float(c) for c in rows["page_get / frag"])
+    assert get_page >= 1.0  # one per fragment, plus those freed when the ring was full
+    assert cache_get == 0.0
+
+
+@pytest.mark.parametrize(
+    ("allocator", "size"),
+    [("page_frag_cache", 2048), ("page_frag_cache_countdown", 12), ("page_frag", 75)],
+)
+def test_run_returns_the_counters(allocator: str, size: int) -> None:
+    params = pft.Params(nr_test=3000, test_alloc_len=size)
+    result = trio.run(pft.run, params, allocator)
+    c = result.counters
+    frags = 3000 + result.ring_full
+    assert c["frag_commit"] == frags
+    assert result.duration_us == result.duration_ns // 1000
+    assert result.warnings == ()
+    assert c["page_alloc"] == c["page_free"] == c["frag_refill"]
+    if allocator == "page_frag":
+        assert (c["page_get"], c["page_ref_add"]) == (frags, 0)
+    else:
+        assert (c["page_get"], c["page_ref_add"]) == (0, c["frag_refill"])
+        assert c["frag_refill"] + c["frag_recycle"] == _ceil_div(frags, _per_page(size))
+
+
+class _IgnoresAlign(PageFragCache):
+    """A broken allocator: alloc() ignores ``align``."""
+
+    __slots__ = ()
+
+    def alloc(self, fragsz: int, gfp: int, align: int = 1) -> tuple[Page, int] | None:
+        return super().alloc(fragsz, gfp)
+
+
+class _ProbeLies(PageFragCache):
+    """A broken allocator: probe() reports one byte less room than prepare()."""
+
+    __slots__ = ()
+
+    def probe(self, fragsz: int, align: int = 1, *, want: int | None = None) -> FragSpan | None:
+        span = super().probe(fragsz, align, want=want)
+        return None if span is None else span._replace(size=span.size - 1)
+
+
+@pytest.mark.parametrize(
+    ("broken", "args", "warning"),
+    [
+        (_IgnoresAlign, ["test_align=1"], "WARNING: page_frag_test: unaligned va returned"),
+        (_ProbeLies, ["test_prepare=1"], "WARNING: page_frag_test: probe() disagrees"),
+    ],
+)
+def test_a_broken_allocator_warns_once_and_fails(
+    broken: type[PageFragCache],
+    args: list[str],
+    warning: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(pft, "get_frag_allocator", lambda name: broken)
+    assert pft.main(["nr_test=2000", "test_alloc_len=12", *args]) == 1
+    out = capsys.readouterr().out
+    assert out.count("WARNING") == 1  # WARN_ONCE
+    assert warning in out
+    assert len(LINE.findall(out)) == 1  # v20 only warns: the run completes
+    assert "WARN(s) with page_frag_cache: it broke an invariant" in out
+
+
+# -- page_frag_test.py: parameters as insmod takes them ----------------------------------------
+
+
+@pytest.mark.parametrize("length", ["0", str(PAGE_SIZE + 1), "-5"])
+def test_alloc_len_out_of_range_is_einval(length: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([f"test_alloc_len={length}", "nr_test=10"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert lines[0] == (
+        "insmod: ERROR: could not insert module page_frag_test.ko: Invalid parameters"
+    )
+    assert f"test_alloc_len={length}" in lines[1]
+    assert "(0, PAGE_SIZE]" in lines[1]
+
+
+def test_alloc_len_of_a_page_is_fine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([f"test_alloc_len={PAGE_SIZE}", "nr_test=100"]) == 0
+    assert len(LINE.findall(capsys.readouterr().out)) == 1
+
+
+@pytest.mark.parametrize(
+    "arg", ["nr_test=abc", "nr_test=1e6", "nr_test=4294967296", "test_align=maybe", "nr_test"]
+)
+def test_unparsable_value_is_einval(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([arg]) == 1
+    err = capsys.readouterr().err
+    assert "Invalid parameters" in err
+    assert "invalid for parameter" in err
+
+
+@pytest.mark.parametrize("arg", ["test_push_cpu=-1", "test_pop_cpu=-2", "nr_test=-1"])
+def test_negative_cpu_or_count_is_einval(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main([arg]) == 1
+    assert arg in capsys.readouterr().err
+
+
+def test_unknown_key_lists_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main(["nr_tests=10"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'nr_tests'" in err
+    for name in pft.PARAM_DOCS:
+        assert name in err
+
+
+def test_unknown_allocator_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main(["nr_test=10", "--compare", "page_frag_cache,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown frag allocator 'nope'" in err
+    assert "page_frag_cache_countdown" in err
+
+
+def test_allocator_and_compare_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pft.main(["--allocator", "page_frag", "--compare", "page_frag"]) == 2
+    assert "not allowed" in capsys.readouterr().err
+
+
+def test_cpus_are_accepted_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["test_push_cpu=16", "test_pop_cpu=17", "test_alloc_len=12", "nr_test=1000"]
+    assert pft.main(args) == 0
+    out = capsys.readouterr().out
+    assert "test_push_cpu=16 test_pop_cpu=17" in out
+    assert "cpu 16 and 17 are nominal" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], pft.Params()),
+        (["test_align=y", "test_prepare=true"], pft.Params(test_align=True, test_prepare=True)),
+        (["test_align=Y", "test_prepare=on"], pft.Params(test_align=True, test_prepare=True)),
+        (["test_align=1", "test_align=n"], pft.Params(test_align=False)),  # later wins
+        (["test_align=false", "test_prepare=0"], pft.Params()),
+        (["test-align", "nr-test=0x10"], pft.Params(nr_test=16, test_align=True)),
+        (["nr_test=010", "test_alloc_len=+12"], pft.Params(nr_test=8, test_alloc_len=12)),
+        (["nr_test=51200000"], pft.Params(nr_test=51200000)),
+    ],
+)
+def test_parameter_syntax(args: list[str], expected: Any) -> None:
+    assert pft.parse_module_params(args) == expected
+
+
+def test_defaults_are_the_modules() -> None:
+    p = pft.Params()
+    assert (p.nr_test, p.test_align, p.test_alloc_len) == (2000000, False, 2048)
+    assert (p.test_push_cpu, p.test_pop_cpu, p.test_prepare) == (0, 0, False)
+
+
+# -- benchmarks/run.py alloc -------------------------------------------------------------------
+
+
+def test_bench_alloc_prints_a_line_per_allocator(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["alloc", "--count", "2000", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    allocators = bench.alloc_allocators()
+    assert {"page_frag", "page_frag_cache", "page_frag_cache_countdown"} <= set(allocators)
+    for size in (12, 256, 2048):
+        for name in [bench.BASELINE, *allocators]:
+            line = re.compile(rf"^{re.escape(name)} +{size} +\d+\.\d +\d+\.\d\d", re.MULTILINE)
+            assert line.search(out), f"no line for {name} at {size}:\n{out}"
+
+
+def test_bench_alloc_json(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["alloc", "--count", "2000", "--repeat", "1", "--sizes", "12,2048", "--json"]
+    assert bench.main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["benchmark"] == "alloc"
+    assert [b["size"] for b in data["baseline"]] == [12, 2048]
+    results = {(r["allocator"], r["size"]): r for r in data["results"]}
+    assert len(results) == 2 * len(bench.alloc_allocators())
+    old, cache = results["page_frag", 2048], results["page_frag_cache", 2048]
+    # batches of 16 (one 32 KiB page of 2048-byte frags): 125 batches for 2000 fragments
+    assert old["frags"] == cache["frags"] == 2000
+    assert old["refcount_per_frag"]["page_get"] == 1.0
+    assert cache["refcount_per_frag"]["page_get"] == 0.0
+    assert cache["refcount_per_frag"]["page_put"] == 1.0
+    # one refill, then every page recycled: one page_ref_sub_and_test per later batch
+    assert cache["counters"]["frag_refill"] == cache["counters"]["page_ref_add"] == 1
+    assert cache["counters"]["frag_recycle"] == cache["counters"]["page_ref_sub_and_test"] == 124
+    assert cache["ratio_to_slice"] > 0
+
+
+def test_bench_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["alloc", "--sizes", "0"]) == 2
+    assert bench.main(["alloc", "--allocators", "nope", "--count", "10"]) == 2
+    assert bench.main([]) == 2
+    capsys.readouterr()
