@@ -44,6 +44,7 @@ from .buff import skb_clone as skb_clone
 from .buff import skb_cloned as skb_cloned
 from .buff import skb_head_size as skb_head_size
 from .buff import skb_header_cloned as skb_header_cloned
+from .buff import skb_orphan as skb_orphan
 from .buff import skb_release_data as skb_release_data
 from .buff import skb_shared as skb_shared
 from .ops import SkbOwner as SkbOwner
@@ -52,6 +53,7 @@ from .ops import __skb_fill_page_desc as __skb_fill_page_desc
 from .ops import pskb_copy as pskb_copy
 from .ops import pskb_expand_head as pskb_expand_head
 from .ops import pskb_pull as pskb_pull
+from .ops import pskb_trim as pskb_trim
 from .ops import skb_add_frag_nocache as skb_add_frag_nocache
 from .ops import skb_add_rx_frag as skb_add_rx_frag
 from .ops import skb_append_pagefrags as skb_append_pagefrags
@@ -124,6 +126,7 @@ __all__ = [
     "pskb_copy",
     "pskb_expand_head",
     "pskb_pull",
+    "pskb_trim",
     "skb_add_frag_nocache",
     "skb_add_rx_frag",
     "skb_append_pagefrags",
@@ -147,6 +150,7 @@ __all__ = [
     "skb_pagelen",
     "skb_pull",
     "skb_push",
+    "skb_orphan",
     "skb_put",
     "skb_release_data",
     "skb_reserve",

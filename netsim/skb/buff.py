@@ -82,6 +82,7 @@ __all__ = [
     "skb_cloned",
     "skb_head_size",
     "skb_header_cloned",
+    "skb_orphan",
     "skb_release_data",
     "skb_shared",
 ]
@@ -255,6 +256,8 @@ class SkBuff:
         "data_len",
         "destructor",
         "dev",
+        "dst",
+        "ignore_df",
         "end",
         "freed",
         "head",
@@ -282,6 +285,7 @@ class SkBuff:
     destructor: Callable[[SkBuff], None] | None
     cb: Any
     dev: Any
+    dst: Any
 
     def __init__(self, head: bytearray, shinfo: SkbSharedInfo, truesize: int, stats: Counters):
         self.head = head
@@ -308,6 +312,8 @@ class SkBuff:
         self.destructor = None
         self.cb = None
         self.dev = None
+        self.dst = None
+        self.ignore_df = False
         self.tstamp = 0.0
         self.stats = stats
         self.freed = False
@@ -414,6 +420,8 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     n.destructor = None
     n.cb = skb.cb.copy() if skb.cb is not None else None
     n.dev = skb.dev
+    n.dst = skb.dst
+    n.ignore_df = skb.ignore_df
     n.tstamp = skb.tstamp
     n.stats = skb.stats
     n.freed = False
@@ -468,6 +476,16 @@ def skb_release_data(skb: SkBuff) -> None:
     if shinfo.frag_list:
         kfree_skb_list(shinfo.frag_list)
         shinfo.frag_list = []
+
+
+def skb_orphan(skb: SkBuff) -> None:
+    """``skb_orphan()`` (include/linux/skbuff.h): run the destructor now (uncharging the owning
+    socket) and forget the owner."""
+    destructor = skb.destructor
+    if destructor is not None:
+        skb.destructor = None
+        destructor(skb)
+    skb.sk = None
 
 
 def kfree_skb(skb: SkBuff) -> None:

@@ -55,6 +55,7 @@ __all__ = [
     "pskb_copy",
     "pskb_expand_head",
     "pskb_pull",
+    "pskb_trim",
     "skb_add_frag_nocache",
     "skb_add_rx_frag",
     "skb_append_pagefrags",
@@ -452,6 +453,52 @@ def pskb_pull(skb: SkBuff, n: int) -> int | None:
     return skb.data
 
 
+def pskb_trim(skb: SkBuff, length: int) -> None:
+    """``pskb_trim()`` / ``___pskb_trim()``: cut the skb to ``length`` bytes — the linear tail,
+    then frags (the last kept one shortened, the rest unreferenced), then the frag_list.
+    A cloned skb gets a private head first.  Trimming does not change ``truesize``."""
+    if length >= skb.len:
+        return
+    if skb_cloned(skb):
+        pskb_expand_head(skb, 0, 0)
+    shinfo = skb.shinfo
+    offset = skb.len - skb.data_len
+    kept: list[SkbFrag] = []
+    remaining = length - offset
+    for frag in shinfo.frags:
+        if remaining <= 0:
+            put_page(frag.page)
+            continue
+        if frag.len > remaining:
+            frag.len = remaining
+        remaining -= frag.len
+        kept.append(frag)
+    shinfo.frags[:] = kept
+    if shinfo.frag_list:
+        members = shinfo.frag_list
+        keep: list[SkBuff] = []
+        for member in members:
+            if remaining <= 0:
+                kfree_skb(member)
+                continue
+            if member.len > remaining:
+                if skb_shared(member):
+                    clone = skb_clone(member)
+                    kfree_skb(member)
+                    member = clone
+                pskb_trim(member, remaining)
+            remaining -= member.len
+            keep.append(member)
+        shinfo.frag_list = keep
+    if length > offset:
+        skb.data_len -= skb.len - length
+        skb.len = length
+    else:
+        skb.len = length
+        skb.data_len = 0
+        skb.tail = skb.data + length
+
+
 def skb_linearize(skb: SkBuff) -> None:
     """``skb_linearize()``: pull every byte into the linear area (no frags, no frag_list)."""
     if skb.data_len:
@@ -493,6 +540,8 @@ def pskb_copy(skb: SkBuff) -> SkBuff:
         "protocol",
         "pfmemalloc",
         "dev",
+        "dst",
+        "ignore_df",
         "tstamp",
     ):
         setattr(n, name, getattr(skb, name))

@@ -202,6 +202,8 @@ def _copy_header_fields(nskb: SkBuff, skb: SkBuff) -> None:
     nskb.protocol = skb.protocol
     nskb.pfmemalloc = skb.pfmemalloc
     nskb.dev = skb.dev
+    nskb.dst = skb.dst
+    nskb.ignore_df = skb.ignore_df
     nskb.tstamp = skb.tstamp
     delta = nskb.data - (skb.data - (nskb.tail - nskb.data))
     for name in ("mac_header", "network_header", "transport_header"):

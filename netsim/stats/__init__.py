@@ -1,9 +1,19 @@
 """Counters and frozen snapshots (``/proc/net/snmp`` and ``/proc/vmstat``, netsim-sized)."""
 
+from .counters import ALL_NAMES as ALL_NAMES
 from .counters import COUNTER_NAMES as COUNTER_NAMES
 from .counters import MAX_PAGE_ORDER as MAX_PAGE_ORDER
+from .counters import MIB_NAMES as MIB_NAMES
 from .counters import PER_ORDER_NAMES as PER_ORDER_NAMES
 from .counters import Counters as Counters
 from .counters import StatsSnapshot as StatsSnapshot
 
-__all__ = ["COUNTER_NAMES", "MAX_PAGE_ORDER", "PER_ORDER_NAMES", "Counters", "StatsSnapshot"]
+__all__ = [
+    "ALL_NAMES",
+    "COUNTER_NAMES",
+    "MAX_PAGE_ORDER",
+    "MIB_NAMES",
+    "PER_ORDER_NAMES",
+    "Counters",
+    "StatsSnapshot",
+]

@@ -24,7 +24,15 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
-__all__ = ["COUNTER_NAMES", "MAX_PAGE_ORDER", "PER_ORDER_NAMES", "Counters", "StatsSnapshot"]
+__all__ = [
+    "ALL_NAMES",
+    "COUNTER_NAMES",
+    "MAX_PAGE_ORDER",
+    "MIB_NAMES",
+    "PER_ORDER_NAMES",
+    "Counters",
+    "StatsSnapshot",
+]
 
 #: Highest allocation order the buddy allocator serves (``MAX_PAGE_ORDER``, include/linux/mmzone.h).
 MAX_PAGE_ORDER = 10
@@ -59,18 +67,87 @@ COUNTER_NAMES: tuple[str, ...] = (
     "skb_copy_bytes",
 )
 
+#: MIB counters with the kernel's nstat names (/proc/net/snmp, /proc/net/snmp6, netstat).
+MIB_NAMES: tuple[str, ...] = (
+    # IPv4 (IPSTATS_MIB_*)
+    "IpInReceives",
+    "IpInHdrErrors",
+    "IpInAddrErrors",
+    "IpInUnknownProtos",
+    "IpInDiscards",
+    "IpInDelivers",
+    "IpOutRequests",
+    "IpOutDiscards",
+    "IpOutNoRoutes",
+    "IpReasmTimeout",
+    "IpReasmReqds",
+    "IpReasmOKs",
+    "IpReasmFails",
+    "IpFragOKs",
+    "IpFragFails",
+    "IpFragCreates",
+    # IPv6
+    "Ip6InReceives",
+    "Ip6InHdrErrors",
+    "Ip6InAddrErrors",
+    "Ip6InUnknownProtos",
+    "Ip6InDiscards",
+    "Ip6InDelivers",
+    "Ip6OutRequests",
+    "Ip6OutDiscards",
+    "Ip6OutNoRoutes",
+    "Ip6ReasmTimeout",
+    "Ip6ReasmReqds",
+    "Ip6ReasmOKs",
+    "Ip6ReasmFails",
+    "Ip6FragOKs",
+    "Ip6FragFails",
+    "Ip6FragCreates",
+    # ICMP / ICMPv6
+    "IcmpInMsgs",
+    "IcmpInErrors",
+    "IcmpInDestUnreachs",
+    "IcmpOutMsgs",
+    "IcmpOutDestUnreachs",
+    "Icmp6InMsgs",
+    "Icmp6InErrors",
+    "Icmp6InDestUnreachs",
+    "Icmp6InPktTooBigs",
+    "Icmp6OutMsgs",
+    "Icmp6OutDestUnreachs",
+    # UDP / UDPv6 (UDP_MIB_*)
+    "UdpInDatagrams",
+    "UdpNoPorts",
+    "UdpInErrors",
+    "UdpOutDatagrams",
+    "UdpRcvbufErrors",
+    "UdpSndbufErrors",
+    "UdpInCsumErrors",
+    "Udp6InDatagrams",
+    "Udp6NoPorts",
+    "Udp6InErrors",
+    "Udp6OutDatagrams",
+    "Udp6RcvbufErrors",
+    "Udp6SndbufErrors",
+    "Udp6InCsumErrors",
+)
+
+
 #: Counters that are also kept per allocation order.
 PER_ORDER_NAMES: tuple[str, ...] = ("page_alloc", "page_free", "page_alloc_fail")
 
+#: Every scalar counter, netsim's own first, then the MIB.
+ALL_NAMES: tuple[str, ...] = COUNTER_NAMES + MIB_NAMES
+
 
 class Counters:
-    """Mutable counters, one plain ``int`` attribute per name in :data:`COUNTER_NAMES`.
+    """Mutable counters, one plain ``int`` attribute per name in :data:`ALL_NAMES`.
 
     Cores increment attributes directly (``stats.page_get += 1``).  Readers call
     :meth:`snapshot`; they never hold on to the live object.
     """
 
-    __slots__ = (*COUNTER_NAMES, "page_alloc_order", "page_free_order", "page_alloc_fail_order")
+    __slots__ = (*ALL_NAMES, "page_alloc_order", "page_free_order", "page_alloc_fail_order")
 
     page_alloc: int
     page_free: int
@@ -94,6 +171,63 @@ class Counters:
     skb_coalesce: int
     skb_new_frag: int
     skb_copy_bytes: int
+    IpInReceives: int
+    IpInHdrErrors: int
+    IpInAddrErrors: int
+    IpInUnknownProtos: int
+    IpInDiscards: int
+    IpInDelivers: int
+    IpOutRequests: int
+    IpOutDiscards: int
+    IpOutNoRoutes: int
+    IpReasmTimeout: int
+    IpReasmReqds: int
+    IpReasmOKs: int
+    IpReasmFails: int
+    IpFragOKs: int
+    IpFragFails: int
+    IpFragCreates: int
+    Ip6InReceives: int
+    Ip6InHdrErrors: int
+    Ip6InAddrErrors: int
+    Ip6InUnknownProtos: int
+    Ip6InDiscards: int
+    Ip6InDelivers: int
+    Ip6OutRequests: int
+    Ip6OutDiscards: int
+    Ip6OutNoRoutes: int
+    Ip6ReasmTimeout: int
+    Ip6ReasmReqds: int
+    Ip6ReasmOKs: int
+    Ip6ReasmFails: int
+    Ip6FragOKs: int
+    Ip6FragFails: int
+    Ip6FragCreates: int
+    IcmpInMsgs: int
+    IcmpInErrors: int
+    IcmpInDestUnreachs: int
+    IcmpOutMsgs: int
+    IcmpOutDestUnreachs: int
+    Icmp6InMsgs: int
+    Icmp6InErrors: int
+    Icmp6InDestUnreachs: int
+    Icmp6InPktTooBigs: int
+    Icmp6OutMsgs: int
+    Icmp6OutDestUnreachs: int
+    UdpInDatagrams: int
+    UdpNoPorts: int
+    UdpInErrors: int
+    UdpOutDatagrams: int
+    UdpRcvbufErrors: int
+    UdpSndbufErrors: int
+    UdpInCsumErrors: int
+    Udp6InDatagrams: int
+    Udp6NoPorts: int
+    Udp6InErrors: int
+    Udp6OutDatagrams: int
+    Udp6RcvbufErrors: int
+    Udp6SndbufErrors: int
+    Udp6InCsumErrors: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]
@@ -103,19 +237,19 @@ class Counters:
 
     def reset(self) -> None:
         """Set every counter back to zero."""
-        for name in COUNTER_NAMES:
+        for name in ALL_NAMES:
             setattr(self, name, 0)
         for name in PER_ORDER_NAMES:
             setattr(self, name + "_order", [0] * (MAX_PAGE_ORDER + 1))
 
     def snapshot(self) -> StatsSnapshot:
         """Freeze the current values into a read-only :class:`StatsSnapshot`."""
-        values = {name: getattr(self, name) for name in COUNTER_NAMES}
+        values = {name: getattr(self, name) for name in ALL_NAMES}
         per_order = {name: tuple(getattr(self, name + "_order")) for name in PER_ORDER_NAMES}
         return StatsSnapshot(values, per_order)
 
     def __repr__(self) -> str:
-        nonzero = ", ".join(f"{n}={getattr(self, n)}" for n in COUNTER_NAMES if getattr(self, n))
+        nonzero = ", ".join(f"{n}={getattr(self, n)}" for n in ALL_NAMES if getattr(self, n))
         return f"Counters({nonzero})"
 
 

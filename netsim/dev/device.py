@@ -1,0 +1,206 @@
+"""Network devices and the generic transmit path (include/linux/netdevice.h, net/core/dev.c).
+
+Model
+-----
+A :class:`NetDevice` has a name, an MTU, a feature set (the kernel's ``NETIF_F_*`` bits, same
+values), addresses, and two directions:
+
+* **transmit** — :func:`dev_queue_xmit` runs ``validate_xmit_skb`` first: a GSO skb the device
+  cannot segment is segmented in software (:func:`~netsim.skb.skb_segment`), a
+  ``CHECKSUM_PARTIAL`` skb on a device without checksum offload gets its checksum computed
+  (:func:`skb_checksum_help`), a nonlinear skb on a device without scatter-gather is
+  linearized.  Then ``start_xmit`` (``ndo_start_xmit``) takes ownership of each skb.
+* **receive** — a driver hands a received skb to ``rx_handler``, which is the host's
+  ``netif_rx`` unless a wrapper (a pcap tap) sits in between.
+
+netsim is layer 3 only: no Ethernet header is built (``LL_RESERVED_SPACE`` headroom is still
+reserved so skb geometry matches the kernel's) and captures use ``LINKTYPE_RAW``.
+
+Devices compose as wrappers (pcap taps, fault injection): a wrapper exposes the same interface,
+forwards ``start_xmit`` to the device it wraps, and interposes on ``rx_handler``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..skb import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SkBuff,
+    kfree_skb,
+    skb_copy_bits,
+    skb_linearize,
+)
+from ..wire.checksum import csum_fold, csum_partial
+
+if TYPE_CHECKING:
+    from ..netns import Net
+
+__all__ = [
+    "ETH_P_IP",
+    "ETH_P_IPV6",
+    "LL_RESERVED_SPACE",
+    "NETIF_F_FRAGLIST",
+    "NETIF_F_GSO",
+    "NETIF_F_GSO_SOFTWARE",
+    "NETIF_F_GSO_UDP_L4",
+    "NETIF_F_HIGHDMA",
+    "NETIF_F_HW_CSUM",
+    "NETIF_F_HW_TLS_TX",
+    "NETIF_F_IPV6_CSUM",
+    "NETIF_F_IP_CSUM",
+    "NETIF_F_LOOPBACK",
+    "NETIF_F_RXCSUM",
+    "NETIF_F_SG",
+    "NETIF_F_TSO",
+    "NETIF_F_TSO6",
+    "NETIF_F_TSO_ECN",
+    "NETIF_F_TSO_MANGLEID",
+    "NET_XMIT_DROP",
+    "NET_XMIT_SUCCESS",
+    "NetDevice",
+    "dev_queue_xmit",
+    "skb_checksum_help",
+    "validate_xmit_skb",
+]
+
+# netdev_features_t bits (include/linux/netdev_features.h, 6.18 numbering)
+NETIF_F_SG = 1 << 0
+NETIF_F_IP_CSUM = 1 << 1
+NETIF_F_HW_CSUM = 1 << 2
+NETIF_F_IPV6_CSUM = 1 << 3
+NETIF_F_HIGHDMA = 1 << 4
+NETIF_F_FRAGLIST = 1 << 5
+NETIF_F_GSO = 1 << 10
+NETIF_F_TSO = 1 << 13
+NETIF_F_TSO_ECN = 1 << 15
+NETIF_F_TSO_MANGLEID = 1 << 16
+NETIF_F_TSO6 = 1 << 17
+NETIF_F_GSO_UDP_L4 = 1 << 30
+NETIF_F_RXCSUM = 1 << 37
+NETIF_F_LOOPBACK = 1 << 39
+NETIF_F_HW_TLS_TX = 1 << 50
+#: The GSO types software can do (a subset of ``NETIF_F_GSO_SOFTWARE``: the ones netsim uses).
+NETIF_F_GSO_SOFTWARE = (
+    NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4
+)
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+#: ``LL_RESERVED_SPACE(dev)`` for a 14-byte link header: rounded up to 16.
+LL_RESERVED_SPACE = 16
+
+NET_XMIT_SUCCESS = 0
+NET_XMIT_DROP = 1
+
+# SKB_GSO_* type bit -> the feature that can segment it
+_GSO_FEATURE = {
+    1 << 0: NETIF_F_TSO,  # SKB_GSO_TCPV4
+    1 << 4: NETIF_F_TSO6,  # SKB_GSO_TCPV6
+    1 << 17: NETIF_F_GSO_UDP_L4,  # SKB_GSO_UDP_L4
+}
+
+
+class NetDevice:
+    """A network interface.  Subclasses implement :meth:`start_xmit`."""
+
+    kind = "device"
+
+    def __init__(self, name: str, *, mtu: int, features: int) -> None:
+        self.name = name
+        self.mtu = mtu
+        self.features = features
+        self.ifindex = 0
+        self.net: Net | None = None
+        self.addrs4: list[ipaddress.IPv4Interface] = []
+        self.addrs6: list[ipaddress.IPv6Interface] = []
+        self.gso_max_size = 65536
+        self.gso_max_segs = 65535
+        self.rx_handler: Callable[[SkBuff], None] = _no_rx
+        self.up = True
+        self.tx_packets = 0
+        self.tx_bytes = 0
+        self.tx_dropped = 0
+        self.rx_packets = 0
+        self.rx_bytes = 0
+        self.rx_dropped = 0
+
+    def start_xmit(self, skb: SkBuff) -> int:
+        """``ndo_start_xmit``: take ownership of ``skb``; return ``NET_XMIT_*``."""
+        raise NotImplementedError
+
+    def receive(self, skb: SkBuff) -> None:
+        """Deliver a received skb up the stack (through any wrapper)."""
+        self.rx_packets += 1
+        self.rx_bytes += skb.len
+        self.rx_handler(skb)
+
+    def close(self) -> None:
+        """Drop anything the device still holds (the host is closing)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} mtu={self.mtu}>"
+
+
+def _no_rx(skb: SkBuff) -> None:
+    kfree_skb(skb)
+
+
+def skb_checksum_help(skb: SkBuff) -> None:
+    """``skb_checksum_help()`` (net/core/dev.c): resolve a ``CHECKSUM_PARTIAL`` skb in
+    software — sum from ``csum_start`` to the end, store the folded value at
+    ``csum_start + csum_offset`` — and mark it ``CHECKSUM_NONE``."""
+    start = skb.csum_start - skb.data
+    length = skb.len - start
+    buf = bytearray(length)
+    skb_copy_bits(skb, start, buf, length)
+    # the check field holds the pseudo-header seed; the sum covers it
+    value = csum_fold(csum_partial(buf))
+    where = skb.csum_start + skb.csum_offset
+    if where + 2 > skb.tail:
+        raise ValueError("checksum field outside the linear area")
+    skb.head[where : where + 2] = value.to_bytes(2, "big")
+    skb.ip_summed = CHECKSUM_NONE
+
+
+def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
+    """``validate_xmit_skb()`` (net/core/dev.c): make ``skb`` something ``dev`` can send.
+    Returns the skbs to transmit (several after software GSO)."""
+    features = dev.features
+    shinfo = skb.shinfo
+    if shinfo.gso_size:
+        needed = _GSO_FEATURE.get(shinfo.gso_type & 0x2001F, 0)
+        if not needed or not features & needed:
+            # skb_gso_segment: the protocols' gso_segment callbacks (registered on the host,
+            # as the kernel registers offloads) cut it and fix each segment's headers
+            assert dev.net is not None
+            segs = dev.net.gso_segment(skb, features)
+            out: list[SkBuff] = []
+            for seg in segs:
+                out.extend(validate_xmit_skb(seg, dev))
+            return out
+        return [skb]
+    if skb.data_len and not features & NETIF_F_SG:
+        skb_linearize(skb)
+    if skb.ip_summed == CHECKSUM_PARTIAL and not features & (
+        NETIF_F_HW_CSUM | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM
+    ):
+        skb_checksum_help(skb)
+    return [skb]
+
+
+def dev_queue_xmit(skb: SkBuff, dev: NetDevice) -> int:
+    """``dev_queue_xmit()``: validate, then hand each resulting skb to the driver.  Returns
+    ``NET_XMIT_DROP`` if any was dropped."""
+    if not dev.up:
+        dev.tx_dropped += 1
+        kfree_skb(skb)
+        return NET_XMIT_DROP
+    ret = NET_XMIT_SUCCESS
+    for one in validate_xmit_skb(skb, dev):
+        if dev.start_xmit(one) != NET_XMIT_SUCCESS:
+            ret = NET_XMIT_DROP
+    return ret

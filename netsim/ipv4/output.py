@@ -1,0 +1,666 @@
+"""IPv4 output: ``ip_append_data`` builds datagrams in skbs, ``ip_local_out`` sends them,
+``ip_fragment`` cuts them (net/ipv4/ip_output.c).
+
+``__ip_append_data`` (spec tx-paths §3.3)
+-----------------------------------------
+Builds one skb per **future IP fragment** on a queue, each sized so that its payload ends on an
+8-byte boundary (``maxfraglen``).  For each piece of user data:
+
+* with room in the tail skb (up to the MTU, or ``maxfraglen`` if more is coming), the bytes go
+  into its **page frags** on a scatter-gather device: ``sk_page_frag`` → refill (32 bytes) →
+  ``skb_can_coalesce``?  grow the last frag (``commit_noref``) : new slot (``commit``; at
+  ``MAX_SKB_FRAGS`` the whole call fails with ``EMSGSIZE``);
+* otherwise a new skb: the first of a datagram comes from ``sock_alloc_send_skb`` (which waits
+  for ``sk_sndbuf``), later ones from ``alloc_skb`` up to twice ``sk_sndbuf`` (else
+  ``ENOBUFS``).  It is **all linear** when the fragment is small (fraglen + headroom below
+  ``SKB_MAX_ALLOC`` ≈ 16 KB) or the device lacks SG; otherwise only the headers are linear and
+  the payload goes to page frags.  Bytes past ``maxfraglen`` in the previous skb
+  (``fraggap``) move into the new one.
+
+The page-frag copy follows the series' conversion (v21 12/14): ``commit`` happens before the
+copy, the frag is filled with its final size.  With the old ``page_frag`` allocator the same
+code takes one ``get_page`` per new slot, as mainline does.  On any error the pending bytes of
+this call are forgotten (``cork.length``) and ``IpOutDiscards`` is counted.
+
+``ip_make_skb`` is the uncorked path: a private cork and queue, and always the **task's**
+fragment allocator (``current->task_frag``).  ``__ip_make_skb`` turns a queue into one skb
+whose ``frag_list`` holds the other fragments and writes the IP header.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..dev.device import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    LL_RESERVED_SPACE,
+    NET_XMIT_SUCCESS,
+    dev_queue_xmit,
+    skb_checksum_help,
+)
+from ..errors import errno, kernel_error
+from ..skb import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    SKB_WITH_OVERHEAD,
+    SkBuff,
+    alloc_skb,
+    kfree_skb,
+    pskb_trim,
+    skb_copy_bits,
+    skb_fill_page_desc,
+    skb_put,
+    skb_reserve,
+)
+from ..sock.constants import MSG_DONTWAIT, MSG_MORE, MSG_PROBE
+from ..sock.inet import InetCork
+from ..sock.iov import MsgIter
+from ..sock.sock import (
+    Sock,
+    sk_page_frag,
+    sk_page_frag_refill,
+    skb_set_owner_w,
+    sock_alloc_send_skb,
+    sock_wfree,
+)
+from ..wire.checksum import csum_add, csum_block_add, csum_partial
+from ..wire.ipv4 import IP_DF, IP_MF, IP_OFFSET, IPV4_HLEN, ip4_build_header
+from ..wire.ipv6 import IP6_MAX_MTU, IPV6_HLEN
+from .route import IP_MAX_MTU, Rtable
+
+if TYPE_CHECKING:
+    from ..mm import FragAllocator
+    from ..netns import Net
+    from ..sock.task import TaskContext
+
+__all__ = [
+    "SKB_MAX_ALLOC",
+    "__ip_append_data",
+    "__ip_make_skb",
+    "ip_append_data",
+    "ip6_sk_ignore_df",
+    "ip_do_fragment",
+    "ip_flush_pending_frames",
+    "ip_local_out",
+    "ip_make_skb",
+    "ip_select_ident",
+    "ip_send_check",
+    "ip_setup_cork",
+    "ip_sk_ignore_df",
+]
+
+#: ``SKB_MAX_ALLOC``: ``SKB_WITH_OVERHEAD(4 * PAGE_SIZE)`` — 16064 bytes on x86-64.
+SKB_MAX_ALLOC = SKB_WITH_OVERHEAD(4 * 4096)
+
+IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_WANT = 1
+IP_PMTUDISC_DO = 2
+IP_PMTUDISC_PROBE = 3
+IP_PMTUDISC_INTERFACE = 4
+IP_PMTUDISC_OMIT = 5
+
+
+def ip_sk_ignore_df(sk: Sock) -> bool:
+    """``ip_sk_ignore_df()``: may this socket's datagrams be fragmented locally?"""
+    return sk.pmtudisc < IP_PMTUDISC_DO or sk.pmtudisc == IP_PMTUDISC_OMIT
+
+
+def ip6_sk_ignore_df(sk: Sock) -> bool:
+    """``ip6_sk_ignore_df()``: may this IPv6 socket's datagrams be fragmented locally?"""
+    return sk.pmtudisc < IP_PMTUDISC_DO or sk.pmtudisc == IP_PMTUDISC_OMIT
+
+
+def ip_sk_use_pmtu(sk: Sock) -> bool:
+    """``ip_sk_use_pmtu()``: size fragments by the path MTU (else by the device MTU)."""
+    return sk.pmtudisc < IP_PMTUDISC_PROBE
+
+
+def ip_setup_cork(sk: Sock, cork: InetCork, rt: Rtable, gso_size: int = 0) -> None:
+    """``ip_setup_cork()``: remember the route, the fragment size and the GSO size."""
+    cork.fragsize = rt.mtu if ip_sk_use_pmtu(sk) else rt.dev.mtu
+    if cork.fragsize < 68:
+        raise kernel_error(errno.ENETUNREACH)
+    cork.gso_size = gso_size
+    cork.dst = rt
+    cork.length = 0
+    cork.ttl = sk.uc_ttl if sk.uc_ttl > 0 else 0
+    cork.tos = sk.tos
+
+
+def __ip_append_data(
+    sk: Sock,
+    queue: deque[SkBuff],
+    cork: InetCork,
+    nc: FragAllocator,
+    msg: MsgIter,
+    length: int,
+    transhdrlen: int,
+    flags: int,
+    *,
+    v6: bool = False,
+) -> None:
+    """Append ``length`` bytes (``transhdrlen`` of transport header, the rest from ``msg``)
+    to the datagram being built on ``queue`` (see the module docstring).  ``v6`` selects
+    ``__ip6_append_data``'s geometry: a 40-byte header, 8 bytes kept for the fragment header,
+    and the room test on the cumulative ``cork.length``."""
+    net = sk.net
+    rt = cork.dst
+    dev = rt.dev
+    sg = bool(dev.features & 1)  # NETIF_F_SG
+    skb = queue[-1] if queue else None
+    if v6:
+        mtu = IP6_MAX_MTU if cork.gso_size else cork.fragsize
+        fragheaderlen = headersize = IPV6_HLEN
+        if mtu <= fragheaderlen or ((mtu - fragheaderlen) & ~7) + fragheaderlen <= 8:
+            raise kernel_error(errno.EMSGSIZE)
+        maxfraglen = ((mtu - fragheaderlen) & ~7) + fragheaderlen - 8
+        if headersize + transhdrlen > mtu:
+            raise kernel_error(errno.EMSGSIZE, "headers larger than the path MTU (RFC 7112)")
+        if cork.length + length > mtu - headersize and cork.dontfrag:
+            raise kernel_error(errno.EMSGSIZE, f"IPV6_DONTFRAG and the path MTU is {mtu}")
+        maxnonfragsize = IPV6_HLEN + 0xFFFF if ip6_sk_ignore_df(sk) else mtu
+        csum_features = 1 << 3 | 1 << 2  # IPV6_CSUM | HW_CSUM
+        extra = 8  # the fragment header is always reserved
+    else:
+        mtu = IP_MAX_MTU if cork.gso_size else cork.fragsize
+        fragheaderlen = headersize = IPV4_HLEN
+        maxfraglen = ((mtu - fragheaderlen) & ~7) + fragheaderlen
+        maxnonfragsize = IP_MAX_MTU if ip_sk_ignore_df(sk) else mtu
+        csum_features = 1 << 2 | 1 << 1  # HW_CSUM | IP_CSUM
+        extra = 15
+    if cork.length + length > maxnonfragsize - headersize:
+        raise kernel_error(errno.EMSGSIZE, f"datagram larger than the path MTU {mtu}")
+    csummode = CHECKSUM_NONE
+    if (
+        transhdrlen
+        and length <= mtu - headersize
+        and dev.features & csum_features
+        and (not flags & MSG_MORE or cork.gso_size)
+    ):
+        csummode = CHECKSUM_PARTIAL
+    geo = _Geometry(mtu, maxfraglen, fragheaderlen, bool(cork.gso_size), sg, v6, extra)
+    cork.length += length
+    max_frags = net.max_skb_frags
+    wmem_delta = 0
+    try:
+        while length > 0:
+            if skb is not None:
+                copy = (mtu if not v6 or cork.length <= mtu else maxfraglen) - skb.len
+                if copy < length:
+                    copy = maxfraglen - skb.len
+            else:
+                copy = 0
+            if copy <= 0:
+                skb, consumed = _alloc_new_skb(
+                    sk, cork, msg, skb, length, transhdrlen, flags, csummode, geo, wmem_delta
+                )
+                if skb.destructor is None:
+                    skb.sk = sk
+                    skb.destructor = sock_wfree
+                    wmem_delta += skb.truesize
+                queue.append(skb)
+                length -= consumed + transhdrlen
+                transhdrlen = 0
+                csummode = CHECKSUM_NONE
+                continue
+            if copy > length:
+                copy = length
+            if not sg and skb.end - skb.tail >= copy:
+                off = skb.len
+                tail = skb_put(skb, copy)
+                _getfrag(msg, memoryview(skb.head)[tail : tail + copy], copy, skb, off)
+            else:
+                copy = _append_page_frag(sk, nc, msg, skb, copy, max_frags)
+                wmem_delta += copy
+            length -= copy
+    except BaseException:
+        cork.length -= length
+        if v6:
+            net.stats.Ip6OutDiscards += 1
+        else:
+            net.stats.IpOutDiscards += 1
+        sk.sk_wmem_alloc += wmem_delta
+        raise
+    sk.sk_wmem_alloc += wmem_delta
+
+
+class _Geometry:
+    """The per-call constants of ``__ip_append_data``."""
+
+    __slots__ = ("extra", "fragheaderlen", "maxfraglen", "mtu", "paged", "sg", "v6")
+
+    def __init__(
+        self,
+        mtu: int,
+        maxfraglen: int,
+        fragheaderlen: int,
+        paged: bool,
+        sg: bool,
+        v6: bool,
+        extra: int,
+    ) -> None:
+        self.mtu = mtu
+        self.maxfraglen = maxfraglen
+        self.fragheaderlen = fragheaderlen
+        self.paged = paged
+        self.sg = sg
+        self.v6 = v6
+        self.extra = extra
+
+
+def _alloc_new_skb(
+    sk: Sock,
+    cork: InetCork,
+    msg: MsgIter,
+    prev: SkBuff | None,
+    length: int,
+    transhdrlen: int,
+    flags: int,
+    csummode: int,
+    geo: _Geometry,
+    wmem_delta: int,
+) -> tuple[SkBuff, int]:
+    """The ``alloc_new_skb:`` block: a new skb for the next fragment, its linear part filled
+    (moving ``fraggap`` bytes over from ``prev``).  Returns the skb and the user bytes it took."""
+    mtu, maxfraglen, fragheaderlen = geo.mtu, geo.maxfraglen, geo.fragheaderlen
+    fraggap = prev.len - maxfraglen if prev is not None else 0
+    datalen = length + fraggap
+    room = (mtu if not geo.v6 or cork.length <= mtu else maxfraglen) - fragheaderlen
+    if datalen > room:
+        datalen = maxfraglen - fragheaderlen
+    fraglen = datalen + fragheaderlen
+    pagedlen = 0
+    alloc_extra = LL_RESERVED_SPACE + geo.extra
+    if flags & MSG_MORE and not geo.sg:
+        alloclen = mtu
+    elif not geo.paged and (fraglen + alloc_extra < SKB_MAX_ALLOC or not geo.sg):
+        alloclen = fraglen
+    else:
+        alloclen = fragheaderlen + transhdrlen + fraggap
+        pagedlen = datalen - transhdrlen - fraggap
+    alloclen += alloc_extra
+    if transhdrlen:
+        skb = sock_alloc_send_skb(sk, alloclen, bool(flags & MSG_DONTWAIT))
+    else:
+        if sk.sk_wmem_alloc + wmem_delta > 2 * sk.sk_sndbuf:
+            raise kernel_error(errno.ENOBUFS)
+        skb = alloc_skb(alloclen, stats=sk.net.stats, gfp=sk.sk_allocation)
+    try:
+        skb.protocol = ETH_P_IPV6 if geo.v6 else ETH_P_IP
+        skb.ip_summed = csummode
+        skb.csum = 0
+        skb_reserve(skb, LL_RESERVED_SPACE + (8 if geo.v6 else 0))
+        data = skb_put(skb, fraglen - pagedlen)
+        skb.network_header = skb.data
+        skb.transport_header = skb.data + fragheaderlen
+        data += fragheaderlen
+        if fraggap:
+            assert prev is not None
+            gap = memoryview(skb.head)[data + transhdrlen : data + transhdrlen + fraggap]
+            skb_copy_bits(prev, maxfraglen, gap, fraggap)
+            skb.csum = csum_partial(gap)
+            prev.csum = csum_add(prev.csum, ~skb.csum & 0xFFFF)
+            data += fraggap
+            pskb_trim(prev, maxfraglen)
+        copy = datalen - transhdrlen - fraggap - pagedlen
+        if copy < 0:
+            raise kernel_error(errno.EINVAL)
+        if copy > 0:
+            dst = memoryview(skb.head)[data + transhdrlen : data + transhdrlen + copy]
+            _getfrag(msg, dst, copy, skb, fraggap)
+    except BaseException:
+        kfree_skb(skb)
+        raise
+    return skb, copy
+
+
+def _getfrag(msg: MsgIter, dst: memoryview, copy: int, skb: SkBuff, odd: int) -> None:
+    """``ip_generic_getfrag``: a plain copy for ``CHECKSUM_PARTIAL``, else copy and fold the
+    bytes' sum into ``skb.csum``."""
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        msg.copy_to(dst, copy)
+    else:
+        skb.csum = msg.csum_and_copy_to(dst, copy, skb.csum, odd)
+
+
+def _append_page_frag(
+    sk: Sock, nc: FragAllocator, msg: MsgIter, skb: SkBuff, copy: int, max_frags: int
+) -> int:
+    """The scatter-gather copy into ``sk_page_frag``'s page (v21 order: commit, then copy)."""
+    span = sk_page_frag_refill(sk, nc)
+    if span is None:
+        raise kernel_error(errno.ENOMEM)
+    page = span.page
+    offset = span.offset
+    if copy > span.size:
+        copy = span.size
+    frags = skb.shinfo.frags
+    i = len(frags)
+    stats = sk.net.stats
+    if i and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset:
+        frags[i - 1].len += copy
+        nc.commit_noref(span, copy)
+        stats.skb_coalesce += 1
+    else:
+        if i == max_frags:
+            raise kernel_error(errno.EMSGSIZE, f"datagram needs more than {max_frags} frags")
+        skb_fill_page_desc(skb, i, page, offset, copy)
+        nc.commit(span, copy)
+        stats.skb_new_frag += 1
+    odd = skb.len
+    dst = page.view[offset : offset + copy]
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        msg.copy_to(dst, copy)
+    else:
+        data = msg.take(copy)
+        dst[:] = data
+        skb.csum = csum_block_add(skb.csum, csum_partial(data), odd)
+    skb.len += copy
+    skb.data_len += copy
+    skb.truesize += copy
+    stats.skb_copy_bytes += copy
+    return copy
+
+
+def ip_append_data(
+    sk: Sock,
+    cork: InetCork,
+    task: TaskContext,
+    msg: MsgIter,
+    length: int,
+    transhdrlen: int,
+    rt: Rtable,
+    flags: int,
+    gso_size: int = 0,
+) -> None:
+    """``ip_append_data()``: the corked path, building on ``sk_write_queue`` with
+    ``sk_page_frag()``.  Sets the cork up when the queue is empty; later calls carry no
+    transport header."""
+    if flags & MSG_PROBE:
+        return
+    if not sk.sk_write_queue:
+        ip_setup_cork(sk, cork, rt, gso_size)
+    else:
+        transhdrlen = 0
+    __ip_append_data(
+        sk, sk.sk_write_queue, cork, sk_page_frag(sk, task), msg, length, transhdrlen, flags
+    )
+
+
+def ip_flush_pending_frames(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> None:
+    """``ip_flush_pending_frames()``: drop a half-built datagram."""
+    while queue:
+        kfree_skb(queue.popleft())
+    cork.release()
+
+
+def ip_make_skb(
+    sk: Sock,
+    task: TaskContext,
+    msg: MsgIter,
+    length: int,
+    transhdrlen: int,
+    rt: Rtable,
+    flags: int,
+    cork: InetCork,
+    gso_size: int = 0,
+) -> SkBuff | None:
+    """``ip_make_skb()``: the uncorked fast path — a private queue and cork, and always the
+    **task's** fragment allocator, whatever ``sk_use_task_frag`` says."""
+    if flags & MSG_PROBE:
+        return None
+    queue: deque[SkBuff] = deque()
+    ip_setup_cork(sk, cork, rt, gso_size)
+    try:
+        __ip_append_data(
+            sk, queue, cork, task.frag_allocator(sk.net), msg, length, transhdrlen, flags
+        )
+    except BaseException:
+        ip_flush_pending_frames(sk, queue, cork)
+        raise
+    return __ip_make_skb(sk, queue, cork)
+
+
+def __ip_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
+    """``__ip_make_skb()``: chain the queued fragments onto the first skb's ``frag_list``
+    (their headers pulled, their truesize and owner moved to the head) and write the IPv4
+    header (DF per ``IP_MTU_DISCOVER``, TTL, ID)."""
+    skb = queue.popleft()
+    rt: Rtable = cork.dst
+    members = skb.shinfo.frag_list
+    while queue:
+        tmp = queue.popleft()
+        hlen = tmp.transport_header - tmp.network_header
+        tmp.data += hlen
+        tmp.len -= hlen
+        members.append(tmp)
+        skb.len += tmp.len
+        skb.data_len += tmp.len
+        skb.truesize += tmp.truesize
+        tmp.destructor = None
+        tmp.sk = None
+    skb.ignore_df = ip_sk_ignore_df(sk)
+    df = 0
+    if sk.pmtudisc in (IP_PMTUDISC_DO, IP_PMTUDISC_PROBE) or (
+        skb.len <= rt.mtu and sk.pmtudisc == IP_PMTUDISC_WANT
+    ):
+        df = IP_DF
+    ttl = cork.ttl or sk.net.sysctl_int("net.ipv4.ip_default_ttl")
+    ident = ip_select_ident(sk.net, sk, cork.saddr, cork.daddr, sk.sk_protocol, df, 1)
+    ip4_build_header(
+        skb.head, skb.network_header, skb.len, ident, df, ttl, sk.sk_protocol,
+        cork.saddr, cork.daddr, cork.tos,
+    )  # fmt: skip
+    skb.dst = rt
+    cork.release()
+    return skb
+
+
+def ip_select_ident(
+    net: Net, sk: Sock | None, saddr: bytes, daddr: bytes, protocol: int, df: int, segs: int
+) -> int:
+    """``ip_select_ident_segs()``: a connected socket numbers its packets from its own
+    ``inet_id``; an unconnected DF packet gets 0; otherwise a per-flow counter seeded from the
+    host's RNG (the kernel's hashed ``ip_idents``)."""
+    if sk is not None and sk.inet_daddr is not None:
+        val = sk.inet_id
+        sk.inet_id = (val + segs) & 0xFFFF
+        return val
+    if df:
+        return 0
+    key = (saddr, daddr, protocol)
+    val = net.ip_idents.get(key)
+    if val is None:
+        val = net.rng.randrange(0x10000)
+    net.ip_idents[key] = (val + segs) & 0xFFFF
+    return val
+
+
+def ip_send_check(skb: SkBuff) -> None:
+    """``ip_send_check()``: recompute the IPv4 header checksum in place."""
+    head = skb.head
+    off = skb.network_header
+    hlen = (head[off] & 0x0F) * 4
+    head[off + 10 : off + 12] = b"\0\0"
+    value = csum_partial(memoryview(head)[off : off + hlen])
+    head[off + 10 : off + 12] = (~value & 0xFFFF).to_bytes(2, "big")
+
+
+def _set_tot_len(skb: SkBuff, tot_len: int) -> None:
+    off = skb.network_header
+    skb.head[off + 2 : off + 4] = tot_len.to_bytes(2, "big")
+    ip_send_check(skb)
+
+
+def ip_local_out(net: Net, sk: Sock | None, skb: SkBuff) -> int:
+    """``ip_local_out()`` → ``ip_output`` → ``ip_finish_output``: set ``tot_len``, then send
+    whole, fragment (``len > mtu``), or — GSO — let the device (or software GSO) cut it.
+    Counts ``IpOutRequests``; returns 0 or raises the send error."""
+    net.stats.IpOutRequests += 1
+    if skb.len <= 0xFFFF:
+        _set_tot_len(skb, skb.len)
+    rt: Rtable = skb.dst
+    skb.dev = rt.dev
+    mtu = rt.mtu
+    if skb.shinfo.gso_size:
+        return _ip_finish_output2(net, skb)
+    if skb.len > mtu:
+        return ip_fragment(net, sk, skb, mtu)
+    return _ip_finish_output2(net, skb)
+
+
+def _ip_finish_output2(net: Net, skb: SkBuff) -> int:
+    rt: Rtable = skb.dst
+    if dev_queue_xmit(skb, rt.dev) != NET_XMIT_SUCCESS:
+        net.stats.IpOutDiscards += 1
+        raise kernel_error(errno.ENOBUFS)
+    return 0
+
+
+def ip_fragment(net: Net, sk: Sock | None, skb: SkBuff, mtu: int) -> int:
+    """``ip_fragment()``: a DF packet that may not be fragmented here fails with
+    ``EMSGSIZE`` (``IpFragFails``); the rest goes to :func:`ip_do_fragment`."""
+    off = skb.network_header
+    frag_off = int.from_bytes(skb.head[off + 6 : off + 8], "big")
+    if frag_off & IP_DF and not skb.ignore_df:
+        net.stats.IpFragFails += 1
+        kfree_skb(skb)
+        raise kernel_error(errno.EMSGSIZE)
+    return ip_do_fragment(net, sk, skb, mtu)
+
+
+def ip_do_fragment(net: Net, sk: Sock | None, skb: SkBuff, mtu: int) -> int:
+    """``ip_do_fragment()``: send ``skb`` as IP fragments of at most ``mtu`` bytes.
+
+    Fast path, when the frag_list geometry is right (as ``__ip_append_data`` builds it): each
+    frag_list member becomes a fragment of its own — its IP header pushed back into the
+    headroom reserved for it, the socket charge moved onto it.  Slow path: new linear skbs
+    of ``mtu - hlen`` bytes rounded down to 8, the data copied out with ``skb_copy_bits``.
+    Counts ``IpFragCreates`` per fragment and ``IpFragOKs`` per datagram."""
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        skb_checksum_help(skb)
+    head = skb.head
+    off = skb.network_header
+    hlen = (head[off] & 0x0F) * 4
+    room = mtu - hlen
+    members = skb.shinfo.frag_list
+    if members and _fraglist_geometry_ok(skb, hlen, room):
+        return _ip_fragment_fast(net, sk, skb, hlen)
+    return _ip_fragment_slow(net, skb, hlen, room)
+
+
+def _fraglist_geometry_ok(skb: SkBuff, hlen: int, room: int) -> bool:
+    first_len = skb.len - skb.data_len + sum(f.len for f in skb.shinfo.frags)
+    frag_off = int.from_bytes(skb.head[skb.network_header + 6 : skb.network_header + 8], "big")
+    if first_len - hlen > room or (first_len - hlen) & 7 or frag_off & (IP_MF | IP_OFFSET):
+        return False
+    if skb.cloned or skb.data < LL_RESERVED_SPACE:
+        return False
+    members = skb.shinfo.frag_list
+    for idx, member in enumerate(members):
+        last = idx == len(members) - 1
+        if member.len > room or (member.len & 7 and not last):
+            return False
+        if member.data < hlen + LL_RESERVED_SPACE or member.users != 1:
+            return False
+    return True
+
+
+def _ip_fragment_fast(net: Net, sk: Sock | None, skb: SkBuff, hlen: int) -> int:
+    members = skb.shinfo.frag_list
+    skb.shinfo.frag_list = []
+    owner = skb.sk
+    for member in members:
+        if owner is not None:
+            member.sk = owner
+            member.destructor = sock_wfree
+        skb.truesize -= member.truesize
+    first_len = skb.len - skb.data_len + sum(f.len for f in skb.shinfo.frags)
+    skb.data_len = first_len - (skb.len - skb.data_len)
+    skb.len = first_len
+    header = bytes(skb.head[skb.network_header : skb.network_header + hlen])
+    frag_off = int.from_bytes(header[6:8], "big") & IP_DF
+    _write_frag_fields(skb, first_len, frag_off | IP_MF)
+    offset = first_len - hlen
+    for idx, member in enumerate(members):
+        member.ip_summed = CHECKSUM_NONE
+        member.transport_header = member.data
+        member.data -= hlen
+        member.len += hlen
+        member.network_header = member.data
+        member.head[member.data : member.data + hlen] = header
+        member.protocol = skb.protocol
+        member.dst = skb.dst
+        flags = frag_off | (offset >> 3)
+        if idx < len(members) - 1:
+            flags |= IP_MF
+        _write_frag_fields(member, member.len, flags)
+        offset += member.len - hlen
+    queue = [skb, *members]
+    for i, frag in enumerate(queue):
+        try:
+            _ip_finish_output2(net, frag)
+        except OSError:
+            for rest in queue[i + 1 :]:
+                kfree_skb(rest)
+            net.stats.IpFragFails += 1
+            raise
+        net.stats.IpFragCreates += 1
+    net.stats.IpFragOKs += 1
+    return 0
+
+
+def _write_frag_fields(skb: SkBuff, tot_len: int, frag_off: int) -> None:
+    off = skb.network_header
+    skb.head[off + 2 : off + 4] = tot_len.to_bytes(2, "big")
+    skb.head[off + 6 : off + 8] = frag_off.to_bytes(2, "big")
+    ip_send_check(skb)
+
+
+def _ip_fragment_slow(net: Net, skb: SkBuff, hlen: int, room: int) -> int:
+    head = skb.head
+    noff = skb.network_header
+    header = bytes(head[noff : noff + hlen])
+    orig = int.from_bytes(header[6:8], "big")
+    df = orig & IP_DF
+    not_last = orig & IP_MF
+    offset = (orig & IP_OFFSET) << 3
+    left = skb.len - hlen
+    ptr = hlen
+    owner = skb.sk
+    try:
+        while left > 0:
+            length = min(left, room)
+            if length < left:
+                length &= ~7
+            frag = alloc_skb(length + hlen + LL_RESERVED_SPACE, stats=net.stats)
+            skb_reserve(frag, LL_RESERVED_SPACE)
+            start = skb_put(frag, length + hlen)
+            frag.network_header = start
+            frag.transport_header = start + hlen
+            frag.protocol = skb.protocol
+            frag.dst = skb.dst
+            if owner is not None:
+                skb_set_owner_w(frag, owner)
+            frag.head[start : start + hlen] = header
+            skb_copy_bits(
+                skb, ptr, memoryview(frag.head)[start + hlen : start + hlen + length], length
+            )
+            left -= length
+            flags = df | (offset >> 3)
+            if left > 0 or not_last:
+                flags |= IP_MF
+            ptr += length
+            offset += length
+            _write_frag_fields(frag, length + hlen, flags)
+            _ip_finish_output2(net, frag)
+            net.stats.IpFragCreates += 1
+    except BaseException:
+        kfree_skb(skb)
+        net.stats.IpFragFails += 1
+        raise
+    kfree_skb(skb)
+    net.stats.IpFragOKs += 1
+    return 0

@@ -1,0 +1,183 @@
+"""Socket-API constants with Linux's values (include/linux/socket.h, include/uapi/...).
+
+They equal Python's ``socket`` module constants on Linux, so code written against the standard
+library (and trio, which uses those) works unchanged on an emulated host.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AF_INET",
+    "AF_INET6",
+    "AF_UNSPEC",
+    "IPPROTO_ICMP",
+    "IPPROTO_ICMPV6",
+    "IPPROTO_IP",
+    "IPPROTO_IPV6",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "IPV6_DONTFRAG",
+    "IPV6_MTU",
+    "IPV6_MTU_DISCOVER",
+    "IPV6_RECVERR",
+    "IPV6_UNICAST_HOPS",
+    "IPV6_V6ONLY",
+    "IP_MTU",
+    "IP_MTU_DISCOVER",
+    "IP_PMTUDISC_DO",
+    "IP_PMTUDISC_DONT",
+    "IP_PMTUDISC_INTERFACE",
+    "IP_PMTUDISC_OMIT",
+    "IP_PMTUDISC_PROBE",
+    "IP_PMTUDISC_WANT",
+    "IP_RECVERR",
+    "IP_TOS",
+    "IP_TTL",
+    "MSG_CONFIRM",
+    "MSG_DONTROUTE",
+    "MSG_DONTWAIT",
+    "MSG_EOR",
+    "MSG_ERRQUEUE",
+    "MSG_MORE",
+    "MSG_NOSIGNAL",
+    "MSG_OOB",
+    "MSG_PEEK",
+    "MSG_PROBE",
+    "MSG_TRUNC",
+    "MSG_WAITALL",
+    "MSG_ZEROCOPY",
+    "SHUT_RD",
+    "SHUT_RDWR",
+    "SHUT_WR",
+    "SOCK_DGRAM",
+    "SOCK_NONBLOCK",
+    "SOCK_CLOEXEC",
+    "SOCK_STREAM",
+    "SOL_IP",
+    "SOL_IPV6",
+    "SOL_SOCKET",
+    "SOL_TCP",
+    "SOL_TLS",
+    "SOL_UDP",
+    "SOMAXCONN",
+    "SO_BROADCAST",
+    "SO_DOMAIN",
+    "SO_ERROR",
+    "SO_KEEPALIVE",
+    "SO_PROTOCOL",
+    "SO_RCVBUF",
+    "SO_RCVBUFFORCE",
+    "SO_RCVLOWAT",
+    "SO_REUSEADDR",
+    "SO_REUSEPORT",
+    "SO_SNDBUF",
+    "SO_SNDBUFFORCE",
+    "SO_TYPE",
+    "TCP_CORK",
+    "TCP_INFO",
+    "TCP_MAXSEG",
+    "TCP_NODELAY",
+    "TCP_NOTSENT_LOWAT",
+    "TCP_ULP",
+    "TLS_TX",
+    "UDP_CORK",
+    "UDP_GRO",
+    "UDP_SEGMENT",
+]
+
+AF_UNSPEC = 0
+AF_INET = 2
+AF_INET6 = 10
+
+SOCK_STREAM = 1
+SOCK_DGRAM = 2
+SOCK_NONBLOCK = 0o4000
+SOCK_CLOEXEC = 0o2000000
+
+IPPROTO_IP = 0
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_IPV6 = 41
+IPPROTO_ICMPV6 = 58
+
+SOMAXCONN = 4096
+
+# levels
+SOL_SOCKET = 1
+SOL_IP = 0
+SOL_TCP = 6
+SOL_UDP = 17
+SOL_IPV6 = 41
+SOL_TLS = 282
+
+# SOL_SOCKET options (include/uapi/asm-generic/socket.h)
+SO_REUSEADDR = 2
+SO_TYPE = 3
+SO_ERROR = 4
+SO_BROADCAST = 6
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_KEEPALIVE = 9
+SO_REUSEPORT = 15
+SO_RCVLOWAT = 18
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+SO_PROTOCOL = 38
+SO_DOMAIN = 39
+
+# SOL_IP (include/uapi/linux/in.h)
+IP_TOS = 1
+IP_TTL = 2
+IP_MTU_DISCOVER = 10
+IP_RECVERR = 11
+IP_MTU = 14
+IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_WANT = 1
+IP_PMTUDISC_DO = 2
+IP_PMTUDISC_PROBE = 3
+IP_PMTUDISC_INTERFACE = 4
+IP_PMTUDISC_OMIT = 5
+
+# SOL_IPV6 (include/uapi/linux/in6.h)
+IPV6_UNICAST_HOPS = 16
+IPV6_MTU_DISCOVER = 23
+IPV6_MTU = 24
+IPV6_RECVERR = 25
+IPV6_V6ONLY = 26
+IPV6_DONTFRAG = 62
+
+# SOL_UDP (include/uapi/linux/udp.h)
+UDP_CORK = 1
+UDP_SEGMENT = 103
+UDP_GRO = 104
+
+# SOL_TCP (include/uapi/linux/tcp.h)
+TCP_NODELAY = 1
+TCP_MAXSEG = 2
+TCP_CORK = 3
+TCP_INFO = 11
+TCP_ULP = 31
+TCP_NOTSENT_LOWAT = 25
+
+# SOL_TLS
+TLS_TX = 1
+
+# msg flags (include/linux/socket.h)
+MSG_OOB = 0x1
+MSG_PEEK = 0x2
+MSG_DONTROUTE = 0x4
+MSG_PROBE = 0x10
+MSG_TRUNC = 0x20
+MSG_DONTWAIT = 0x40
+MSG_EOR = 0x80
+MSG_WAITALL = 0x100
+MSG_CONFIRM = 0x800
+MSG_ERRQUEUE = 0x2000
+MSG_NOSIGNAL = 0x4000
+MSG_MORE = 0x8000
+MSG_ZEROCOPY = 0x4000000
+
+SHUT_RD = 0
+SHUT_WR = 1
+SHUT_RDWR = 2

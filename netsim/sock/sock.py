@@ -1,0 +1,379 @@
+"""``struct sock``: buffers, memory accounting, ``sk_page_frag()``, and the owner/destructor
+helpers every protocol shares (include/net/sock.h, net/core/sock.c, net/core/stream.c).
+
+Model
+-----
+A :class:`Sock` is the kernel-side socket.  Its transmit accounting has three counters:
+
+* ``sk_wmem_alloc`` — truesize of this socket's skbs still below it (queued in a device, on a
+  link, waiting for TX completion).  Charged by :func:`skb_set_owner_w`, released by the
+  ``sock_wfree`` destructor when the skb is freed or orphaned.  Datagram sockets block on it:
+  ``sock_alloc_send_skb`` waits while ``sk_wmem_alloc >= sk_sndbuf``.  (The kernel keeps a bias
+  of 1 in this refcount; netsim's value is the kernel's ``sk_wmem_alloc_get()``.)
+* ``sk_wmem_queued`` — TCP's write + retransmit queues, compared with ``sk_sndbuf``.
+* ``sk_forward_alloc`` — memory pre-charged to the protocol's pool, consumed by
+  ``sk_mem_charge``.
+
+Receive: ``sk_rmem_alloc`` counts the truesize of queued skbs (:func:`skb_set_owner_r`), checked
+against ``sk_rcvbuf``.
+
+Fragments: :func:`sk_page_frag` returns the **calling task's** fragment allocator when
+``sk_use_task_frag`` (true by default) and the socket's own ``sk_frag`` otherwise (include/net/
+sock.h, since v6.2).  A task's allocator is shared by every socket the task writes to — which is
+why two sockets written alternately by one task break each other's coalescing.
+:func:`sk_page_frag_refill` asks it for at least 32 bytes and, on failure, enters memory pressure
+and shrinks ``sk_sndbuf`` (``sk_stream_moderate_sndbuf``).
+
+Waiting: cores never sleep.  Where the kernel would sleep they raise :class:`SockWait`; the
+runtime parks the task on the socket's wait queue (``sk_wq``) and retries when a
+``sk_data_ready`` / ``sk_write_space`` / ``sk_state_change`` / ``sk_error_report`` wakes it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..errors import errno, kernel_error
+from ..mm import GFP_KERNEL, FragAllocator, FragSpan
+from ..skb import SKB_DATA_ALIGN, SIZEOF_SK_BUFF, SkBuff, alloc_skb, kfree_skb, skb_orphan
+
+if TYPE_CHECKING:
+    from ..netns import Net
+    from .task import TaskContext
+
+__all__ = [
+    "RCV_SHUTDOWN",
+    "SEND_SHUTDOWN",
+    "SHUTDOWN_MASK",
+    "SOCK_MIN_RCVBUF",
+    "SOCK_MIN_SNDBUF",
+    "SOCK_RCVBUF_LOCK",
+    "SOCK_SNDBUF_LOCK",
+    "TCP_CLOSE",
+    "TCP_CLOSE_WAIT",
+    "TCP_CLOSING",
+    "TCP_ESTABLISHED",
+    "TCP_FIN_WAIT1",
+    "TCP_FIN_WAIT2",
+    "TCP_LAST_ACK",
+    "TCP_LISTEN",
+    "TCP_SYN_RECV",
+    "TCP_SYN_SENT",
+    "TCP_TIME_WAIT",
+    "WAIT_CONNECT",
+    "WAIT_DATA",
+    "WAIT_SNDBUF",
+    "Sock",
+    "SockWait",
+    "WaitQueue",
+    "sk_page_frag",
+    "sk_page_frag_refill",
+    "sk_stream_moderate_sndbuf",
+    "skb_set_owner_r",
+    "skb_set_owner_w",
+    "sock_alloc_send_skb",
+    "sock_destroy_frag",
+    "sock_error",
+    "sock_rfree",
+    "sock_wfree",
+    "sock_writeable",
+]
+
+# sk_state values (include/net/tcp_states.h); UDP uses ESTABLISHED (connected) and CLOSE.
+TCP_ESTABLISHED = 1
+TCP_SYN_SENT = 2
+TCP_SYN_RECV = 3
+TCP_FIN_WAIT1 = 4
+TCP_FIN_WAIT2 = 5
+TCP_TIME_WAIT = 6
+TCP_CLOSE = 7
+TCP_CLOSE_WAIT = 8
+TCP_LAST_ACK = 9
+TCP_LISTEN = 10
+TCP_CLOSING = 11
+
+# sk_userlocks
+SOCK_SNDBUF_LOCK = 1
+SOCK_RCVBUF_LOCK = 2
+
+# sk_shutdown
+RCV_SHUTDOWN = 1
+SEND_SHUTDOWN = 2
+SHUTDOWN_MASK = 3
+
+#: ``SOCK_MIN_SNDBUF``: ``2 * (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)))``.
+SOCK_MIN_SNDBUF = 2 * (2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF))
+#: ``SOCK_MIN_RCVBUF``: ``2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff))``.
+SOCK_MIN_RCVBUF = 2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
+
+# What a blocked call waits for (the runtime only needs to know it must wait).
+WAIT_SNDBUF = "sndbuf"
+WAIT_DATA = "data"
+WAIT_CONNECT = "connect"
+
+
+class SockWait(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a core where the kernel would sleep on ``sk_sleep(sk)``.  The runtime waits
+    for the socket's wait queue to be woken, then retries the call."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WaitQueue:
+    """``sk->sk_wq``: what the cores wake.  The sans-IO default does nothing; the runtime
+    installs one that unparks trio tasks."""
+
+    __slots__ = ()
+
+    def wake(self) -> None:
+        """Wake every task sleeping on the socket."""
+
+
+_NO_WAITERS = WaitQueue()
+
+
+class Sock:
+    """The kernel-side socket (``struct sock`` + ``struct inet_sock``).  Protocols subclass it."""
+
+    __slots__ = (
+        "__weakref__",
+        "closed",
+        "inet_daddr",
+        "inet_id",
+        "inet_dport",
+        "inet_rcv_saddr",
+        "inet_saddr",
+        "inet_sport",
+        "ipv6_v6only",
+        "mc_loop",
+        "net",
+        "pmtudisc",
+        "recverr",
+        "sk_allocation",
+        "sk_bound_dev_if",
+        "sk_dst_cache",
+        "sk_err",
+        "sk_err_soft",
+        "sk_family",
+        "sk_forward_alloc",
+        "sk_frag",
+        "sk_no_check_tx",
+        "sk_protocol",
+        "sk_rcvbuf",
+        "sk_rcvlowat",
+        "sk_receive_queue",
+        "sk_reuse",
+        "sk_reuseport",
+        "sk_rmem_alloc",
+        "sk_shutdown",
+        "sk_sndbuf",
+        "sk_state",
+        "sk_type",
+        "sk_use_task_frag",
+        "sk_userlocks",
+        "sk_wmem_alloc",
+        "sk_wmem_queued",
+        "sk_wq",
+        "sk_write_queue",
+        "sock_nospace",
+        "tos",
+        "uc_ttl",
+    )
+
+    def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
+        self.net = net
+        self.sk_family = family
+        self.sk_type = type_
+        self.sk_protocol = protocol
+        self.sk_state = TCP_CLOSE
+        self.sk_sndbuf = net.sysctl_int("net.core.wmem_default")
+        self.sk_rcvbuf = net.sysctl_int("net.core.rmem_default")
+        self.sk_userlocks = 0
+        self.sk_wmem_alloc = 0
+        self.sk_wmem_queued = 0
+        self.sk_forward_alloc = 0
+        self.sk_rmem_alloc = 0
+        self.sk_allocation: int = GFP_KERNEL
+        self.sk_use_task_frag = True
+        self.sk_frag: FragAllocator | None = None
+        self.sk_err = 0
+        self.sk_err_soft = 0
+        self.sk_shutdown = 0
+        self.sk_reuse = False
+        self.sk_reuseport = False
+        self.sk_bound_dev_if = 0
+        self.sk_dst_cache: object | None = None
+        self.sk_no_check_tx = False
+        self.sk_rcvlowat = 1
+        self.sk_receive_queue: deque[SkBuff] = deque()
+        self.sk_write_queue: deque[SkBuff] = deque()
+        self.sk_wq: WaitQueue = _NO_WAITERS
+        self.sock_nospace = False
+        self.closed = False
+        # inet_sock
+        self.inet_saddr: bytes | None = None  # source address chosen at connect
+        self.inet_rcv_saddr: bytes | None = None  # bound address (None: any)
+        self.inet_sport = 0
+        self.inet_daddr: bytes | None = None
+        self.inet_dport = 0
+        self.inet_id = 0
+        self.pmtudisc = 1  # IP_PMTUDISC_WANT
+        self.recverr = False
+        self.uc_ttl = -1
+        self.tos = 0
+        self.mc_loop = True
+        self.ipv6_v6only = False
+
+    # -- callbacks (sk_data_ready and friends all wake the one wait queue) -----------------
+
+    def sk_data_ready(self) -> None:
+        """``sock_def_readable``: data arrived."""
+        self.sk_wq.wake()
+
+    def sk_write_space(self) -> None:
+        """``sock_def_write_space``: wake writers once at least half the buffer is free."""
+        if sock_writeable(self):
+            self.sk_wq.wake()
+
+    def sk_state_change(self) -> None:
+        """``sock_def_wakeup``."""
+        self.sk_wq.wake()
+
+    def sk_error_report(self) -> None:
+        """``sock_def_error_report``."""
+        self.sk_wq.wake()
+
+    def release(self) -> None:
+        """``sk->sk_prot->close`` + ``__sk_destruct``: free every queued skb, drain the socket's
+        own fragment allocator, leave the host's tables.  Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.sk_shutdown = SHUTDOWN_MASK
+        self.unhash()
+        while self.sk_receive_queue:
+            kfree_skb(self.sk_receive_queue.popleft())
+        while self.sk_write_queue:
+            kfree_skb(self.sk_write_queue.popleft())
+        sock_destroy_frag(self)
+        self.net.sockets.discard(self)
+        self.sk_wq.wake()
+
+    def unhash(self) -> None:
+        """``sk->sk_prot->unhash``: leave the protocol's lookup table (protocols override)."""
+
+    def enter_memory_pressure(self) -> None:
+        """``sk->sk_prot->enter_memory_pressure``: nothing for protocols without one."""
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} family={self.sk_family} type={self.sk_type} "
+            f"state={self.sk_state} port={self.inet_sport}>"
+        )
+
+
+def sock_writeable(sk: Sock) -> bool:
+    """``sock_writeable()``: less than half of ``sk_sndbuf`` is in flight."""
+    return (sk.sk_wmem_alloc + 1) << 1 <= sk.sk_sndbuf
+
+
+def sock_error(sk: Sock) -> int:
+    """``sock_error()``: fetch and clear the pending socket error (0 if none)."""
+    err = sk.sk_err
+    sk.sk_err = 0
+    return err
+
+
+# -- skb ownership ---------------------------------------------------------------------------
+
+
+def sock_wfree(skb: SkBuff) -> None:
+    """``sock_wfree()``: give the skb's truesize back to ``sk_wmem_alloc``; maybe wake writers."""
+    sk: Sock = skb.sk
+    sk.sk_wmem_alloc -= skb.truesize
+    sk.sk_write_space()
+
+
+def skb_set_owner_w(skb: SkBuff, sk: Sock) -> None:
+    """``skb_set_owner_w()``: charge the skb's truesize to ``sk_wmem_alloc`` until it is freed."""
+    skb_orphan(skb)
+    skb.sk = sk
+    skb.destructor = sock_wfree
+    sk.sk_wmem_alloc += skb.truesize
+
+
+def sock_rfree(skb: SkBuff) -> None:
+    """``sock_rfree()``: give the skb's truesize back to ``sk_rmem_alloc``."""
+    sk: Sock = skb.sk
+    sk.sk_rmem_alloc -= skb.truesize
+
+
+def skb_set_owner_r(skb: SkBuff, sk: Sock) -> None:
+    """``skb_set_owner_r()``: charge a received skb to ``sk_rmem_alloc``."""
+    skb_orphan(skb)
+    skb.sk = sk
+    skb.destructor = sock_rfree
+    sk.sk_rmem_alloc += skb.truesize
+
+
+def sock_alloc_send_skb(sk: Sock, size: int, nonblock: bool) -> SkBuff:
+    """``sock_alloc_send_skb()`` (net/core/sock.c): the first skb of a datagram, charged to
+    ``sk_wmem_alloc``.  While ``sk_wmem_alloc >= sk_sndbuf`` it waits (:class:`SockWait`) or,
+    non-blocking, fails with ``EAGAIN``; a pending error or ``SEND_SHUTDOWN`` fails first."""
+    err = sock_error(sk)
+    if err:
+        raise kernel_error(err)
+    if sk.sk_shutdown & SEND_SHUTDOWN:
+        raise kernel_error(errno.EPIPE)
+    if sk.sk_wmem_alloc >= sk.sk_sndbuf:
+        sk.sock_nospace = True
+        if nonblock:
+            raise kernel_error(errno.EAGAIN)
+        raise SockWait(WAIT_SNDBUF)
+    skb = alloc_skb(size, stats=sk.net.stats, gfp=sk.sk_allocation)
+    skb_set_owner_w(skb, sk)
+    return skb
+
+
+# -- fragments -------------------------------------------------------------------------------
+
+
+def sk_page_frag(sk: Sock, task: TaskContext) -> FragAllocator:
+    """``sk_page_frag()`` (include/net/sock.h): the task's allocator if ``sk_use_task_frag``,
+    else the socket's own (created on first use)."""
+    if sk.sk_use_task_frag:
+        return task.frag_allocator(sk.net)
+    nc = sk.sk_frag
+    if nc is None:
+        nc = sk.sk_frag = sk.net.new_frag_allocator()
+    return nc
+
+
+def sk_stream_moderate_sndbuf(sk: Sock) -> None:
+    """``sk_stream_moderate_sndbuf()`` (include/net/sock.h): unless the user set ``SO_SNDBUF``,
+    shrink ``sk_sndbuf`` to half of what is queued (never below ``SOCK_MIN_SNDBUF``)."""
+    if not sk.sk_userlocks & SOCK_SNDBUF_LOCK:
+        sk.sk_sndbuf = max(min(sk.sk_sndbuf, sk.sk_wmem_queued >> 1), SOCK_MIN_SNDBUF)
+
+
+def sk_page_frag_refill(sk: Sock, nc: FragAllocator) -> FragSpan | None:
+    """``sk_page_frag_refill()`` (net/core/sock.c; v20 ``sk_page_frag_refill_prepare``): room
+    for at least 32 bytes in ``nc`` with ``sk_allocation``.  On failure: memory pressure and
+    ``sk_stream_moderate_sndbuf``, and ``None``."""
+    span = nc.prepare(32, sk.sk_allocation)
+    if span is None:
+        sk.enter_memory_pressure()
+        sk_stream_moderate_sndbuf(sk)
+    return span
+
+
+def sock_destroy_frag(sk: Sock) -> None:
+    """``__sk_destruct``: drain the socket's own fragment allocator."""
+    nc = sk.sk_frag
+    if nc is not None:
+        sk.sk_frag = None
+        nc.drain()
+

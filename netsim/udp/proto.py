@@ -1,0 +1,219 @@
+"""UDP socket plumbing: bind, autobind, connect, lookup, options
+(net/ipv4/udp.c ``udp_lib_get_port``, ``__udp4_lib_lookup``; net/ipv4/datagram.c
+``__ip4_datagram_connect``; net/ipv6/datagram.c ``__ip6_datagram_connect``; net/ipv4/af_inet.c
+``__inet_bind``).
+
+Addresses are packed bytes.  An ``AF_INET6`` socket keeps 16-byte addresses; it talks to IPv4
+peers through IPv4-mapped addresses (``::ffff:a.b.c.d``) unless ``IPV6_V6ONLY``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import errno, kernel_error
+from ..ipv4.route import inet_addr_is_local, ip_route_output
+from ..ipv6.route import ip6_route_output, ipv6_addr_is_local
+from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
+from ..sock.constants import AF_INET, AF_INET6
+from ..sock.sock import TCP_CLOSE, TCP_ESTABLISHED
+from .sock import UdpSock
+
+if TYPE_CHECKING:
+    from ..netns import Net
+    from ..sock.sock import Sock
+
+__all__ = [
+    "udp_bind",
+    "udp_connect",
+    "udp_disconnect",
+    "udp_get_port",
+    "udp_lookup",
+]
+
+
+def _is_any(addr: bytes | None) -> bool:
+    return addr is None or addr in (ANY4, ANY6)
+
+
+def _as_v4(addr: bytes | None) -> bytes | None:
+    if addr is None:
+        return None
+    if len(addr) == 16 and ipv6_addr_v4mapped(addr):
+        return v4_from_mapped(addr)
+    return addr
+
+
+def _conflicts(a: Sock, b: Sock) -> bool:
+    """Would ``a`` and ``b`` bound to the same port receive the same packets?"""
+    if a.sk_reuse and b.sk_reuse:
+        return False
+    if a.sk_reuseport and b.sk_reuseport:
+        return False
+    fa, fb = a.sk_family, b.sk_family
+    if fa != fb:
+        v6 = a if fa == AF_INET6 else b
+        v4 = b if v6 is a else a
+        if v6.ipv6_v6only:
+            return False
+        if not _is_any(v6.inet_rcv_saddr) and not ipv6_addr_v4mapped(v6.inet_rcv_saddr or b""):
+            return False
+        return (
+            _is_any(v6.inet_rcv_saddr)
+            or _is_any(v4.inet_rcv_saddr)
+            or _as_v4(v6.inet_rcv_saddr) == v4.inet_rcv_saddr
+        )
+    return _is_any(a.inet_rcv_saddr) or _is_any(b.inet_rcv_saddr) or (
+        a.inet_rcv_saddr == b.inet_rcv_saddr
+    )
+
+
+def udp_get_port(sk: Sock, port: int, table: dict[int, list[Sock]] | None = None) -> int:
+    """``udp_lib_get_port()``: take ``port`` (``EADDRINUSE`` on a conflict) or, for 0, a free
+    ephemeral port from ``net.ipv4.ip_local_port_range`` (``EAGAIN`` when none is left)."""
+    net = sk.net
+    table = net.udp_table if table is None else table
+    if port:
+        for other in table.get(port, ()):
+            if other is not sk and _conflicts(sk, other):
+                raise kernel_error(errno.EADDRINUSE)
+        chosen = port
+    else:
+        low, high = net.sysctl_vec("net.ipv4.ip_local_port_range")
+        span = high - low + 1
+        start = net.rng.randrange(span)
+        for i in range(span):
+            candidate = low + (start + i) % span
+            if not any(
+                other is not sk and _conflicts(sk, other) for other in table.get(candidate, ())
+            ):
+                chosen = candidate
+                break
+        else:
+            raise kernel_error(errno.EAGAIN, "no free ephemeral port")
+    table.setdefault(chosen, []).append(sk)
+    sk.inet_sport = chosen
+    return chosen
+
+
+def udp_bind(sk: Sock, addr: bytes, port: int) -> None:
+    """``__inet_bind()`` / ``__inet6_bind()``: bind to a local address (or the wildcard) and
+    a port (0: ephemeral).  ``EINVAL`` if already bound, ``EADDRNOTAVAIL`` for an address
+    that is not this host's."""
+    if sk.inet_sport:
+        raise kernel_error(errno.EINVAL, "socket already bound")
+    net = sk.net
+    if sk.sk_family == AF_INET:
+        if not _is_any(addr) and not inet_addr_is_local(net, addr):
+            raise kernel_error(errno.EADDRNOTAVAIL)
+    else:
+        if ipv6_addr_v4mapped(addr):
+            if sk.ipv6_v6only:
+                raise kernel_error(errno.EINVAL, "IPv4-mapped address on an IPV6_V6ONLY socket")
+            v4 = v4_from_mapped(addr)
+            if v4 != ANY4 and not inet_addr_is_local(net, v4):
+                raise kernel_error(errno.EADDRNOTAVAIL)
+        elif not _is_any(addr) and not ipv6_addr_is_local(net, addr):
+            raise kernel_error(errno.EADDRNOTAVAIL)
+    sk.inet_rcv_saddr = None if _is_any(addr) else addr
+    try:
+        udp_get_port(sk, port)
+    except OSError:
+        sk.inet_rcv_saddr = None
+        raise
+    if not _is_any(addr):
+        sk.inet_saddr = addr
+
+
+def udp_autobind(sk: Sock) -> None:
+    """``inet_autobind()``: bind to an ephemeral port on first send or connect."""
+    if not sk.inet_sport:
+        udp_get_port(sk, 0)
+
+
+def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
+    """``__ip4_datagram_connect()`` / ``__ip6_datagram_connect()``: route to the peer, fix the
+    source address, autobind, and mark the socket ``ESTABLISHED`` (connected)."""
+    net = sk.net
+    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
+        raise kernel_error(errno.ENETUNREACH)
+    v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
+    bound = _as_v4(sk.inet_rcv_saddr) if v4 else sk.inet_rcv_saddr
+    if v4:
+        rt4 = ip_route_output(net, _as_v4(daddr) or ANY4, bound)
+        saddr = rt4.saddr
+        dst: object = rt4
+        if sk.sk_family == AF_INET6:
+            saddr = v4_mapped(saddr)
+    else:
+        rt6 = ip6_route_output(net, daddr, bound)
+        saddr = rt6.saddr
+        dst = rt6
+    udp_autobind(sk)
+    if sk.inet_saddr is None:
+        sk.inet_saddr = saddr
+    if sk.inet_rcv_saddr is None:
+        sk.inet_rcv_saddr = saddr
+    sk.inet_daddr = daddr
+    sk.inet_dport = dport
+    sk.sk_state = TCP_ESTABLISHED
+    sk.inet_id = net.rng.randrange(0x10000)
+    sk.sk_dst_cache = dst
+
+
+def udp_disconnect(sk: Sock) -> None:
+    """``__udp_disconnect()`` (connect with ``AF_UNSPEC``): forget the peer; the source
+    address chosen by connect is forgotten too unless it was bound."""
+    sk.sk_state = TCP_CLOSE
+    sk.inet_daddr = None
+    sk.inet_dport = 0
+    sk.sk_dst_cache = None
+
+
+def udp_lookup(
+    net: Net, family: int, saddr: bytes, sport: int, daddr: bytes, dport: int
+) -> Sock | None:
+    """``__udp4_lib_lookup()`` / ``__udp6_lib_lookup()``: the socket that gets a datagram
+    ``saddr:sport → daddr:dport`` of ``family`` — the best-scoring of the sockets bound to
+    ``dport`` (a connected socket matching the peer beats a bound address beats the wildcard)."""
+    best: Sock | None = None
+    best_score = -1
+    for sk in net.udp_table.get(dport, ()):
+        score = _compute_score(sk, family, saddr, sport, daddr)
+        if score > best_score:
+            best, best_score = sk, score
+    return best
+
+
+def _compute_score(sk: Sock, family: int, saddr: bytes, sport: int, daddr: bytes) -> int:
+    if sk.closed:
+        return -1
+    score = 0
+    if sk.sk_family == family:
+        score += 4 if family == AF_INET6 else 2
+        rcv, peer = sk.inet_rcv_saddr, sk.inet_daddr
+    elif sk.sk_family == AF_INET6 and family == AF_INET and not sk.ipv6_v6only:
+        rcv = sk.inet_rcv_saddr
+        if rcv is not None:
+            if not ipv6_addr_v4mapped(rcv):
+                return -1
+            rcv = v4_from_mapped(rcv)
+        peer = _as_v4(sk.inet_daddr)
+    else:
+        return -1
+    if rcv is not None and not _is_any(rcv):
+        if rcv != daddr:
+            return -1
+        score += 4
+    if peer is not None:
+        if peer != saddr:
+            return -1
+        score += 4
+    if sk.inet_dport:
+        if sk.inet_dport != sport:
+            return -1
+        score += 4
+    return score
+
+
+_ = UdpSock
