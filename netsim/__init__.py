@@ -26,12 +26,18 @@ from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
 from .skb import SkBuff as SkBuff
+from .runtime import Host as Host
+from .runtime import Socket as Socket
+from .runtime import open_host as open_host
+from .sock.constants import *  # noqa: F403
+from .sock.constants import __all__ as _constants
 from .stats import Counters as Counters
 from .stats import StatsSnapshot as StatsSnapshot
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    *_constants,
     "GFP_ATOMIC",
     "GFP_KERNEL",
     "MAX_SKB_FRAGS",
@@ -39,6 +45,7 @@ __all__ = [
     "Counters",
     "FragAllocator",
     "FragSpan",
+    "Host",
     "NetsimError",
     "Page",
     "PageAllocator",
@@ -47,9 +54,11 @@ __all__ = [
     "PageFragCacheCountdown",
     "PageLeakError",
     "SkBuff",
+    "Socket",
     "SkbFrag",
     "SkbSharedInfo",
     "StatsSnapshot",
     "available_frag_allocators",
     "get_frag_allocator",
+    "open_host",
 ]

@@ -1,3 +1,8 @@
-"""The trio runtime: hosts, sockets, waits and timers (lands with the host/UDP issue)."""
+"""The trio runtime: hosts, their timer tasks and per-task state, and trio sockets.  With
+``netsim.cli`` and ``netsim.testing``, the only part of netsim that imports trio."""
 
-__all__: list[str] = []
+from .host import Host as Host
+from .host import open_host as open_host
+from .socket import Socket as Socket
+
+__all__ = ["Host", "Socket", "open_host"]

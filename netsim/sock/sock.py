@@ -141,6 +141,7 @@ class Sock:
     __slots__ = (
         "__weakref__",
         "closed",
+        "dontfrag",
         "inet_daddr",
         "inet_id",
         "inet_dport",
@@ -158,6 +159,7 @@ class Sock:
         "sk_err",
         "sk_err_soft",
         "sk_family",
+        "sk_flags",
         "sk_forward_alloc",
         "sk_frag",
         "sk_no_check_tx",
@@ -192,6 +194,7 @@ class Sock:
         self.sk_sndbuf = net.sysctl_int("net.core.wmem_default")
         self.sk_rcvbuf = net.sysctl_int("net.core.rmem_default")
         self.sk_userlocks = 0
+        self.sk_flags: set[int] = set()  # boolean SOL_SOCKET options (SO_KEEPALIVE ...)
         self.sk_wmem_alloc = 0
         self.sk_wmem_queued = 0
         self.sk_forward_alloc = 0
@@ -226,6 +229,7 @@ class Sock:
         self.tos = 0
         self.mc_loop = True
         self.ipv6_v6only = False
+        self.dontfrag = False  # IPV6_DONTFRAG
 
     # -- callbacks (sk_data_ready and friends all wake the one wait queue) -----------------
 
@@ -264,6 +268,14 @@ class Sock:
 
     def unhash(self) -> None:
         """``sk->sk_prot->unhash``: leave the protocol's lookup table (protocols override)."""
+
+    def proto_setsockopt(self, optname: int, val: int) -> None:
+        """``sk->sk_prot->setsockopt`` for the protocol's own level."""
+        raise kernel_error(errno.ENOPROTOOPT)
+
+    def proto_getsockopt(self, optname: int) -> int:
+        """``sk->sk_prot->getsockopt`` for the protocol's own level."""
+        raise kernel_error(errno.ENOPROTOOPT)
 
     def enter_memory_pressure(self) -> None:
         """``sk->sk_prot->enter_memory_pressure``: nothing for protocols without one."""

@@ -139,7 +139,7 @@ def _udp_sendmsg(  # noqa: C901 - udp_sendmsg's own shape
     if not corkreq:
         cork = InetCork()
         _set_flow(cork, sk, saddr, wire_daddr, dport)
-        cork.dontfrag = False
+        cork.dontfrag = sk.dontfrag
         try:
             if v6:
                 skb = ip6_make_skb(
@@ -159,6 +159,7 @@ def _udp_sendmsg(  # noqa: C901 - udp_sendmsg's own shape
         return length
     cork = sk.cork
     _set_flow(cork, sk, saddr, wire_daddr, dport)
+    cork.dontfrag = sk.dontfrag
     sk.pending = family
     return _append(sk, task, msg, flags, length, ulen, rt, v6, gso_size=gso_size, corkreq=corkreq)
 

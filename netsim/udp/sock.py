@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import errno, kernel_error
+from ..sock.constants import UDP_CORK, UDP_GRO, UDP_SEGMENT
 from ..sock.inet import InetCork
 from ..sock.sock import Sock
 
@@ -51,6 +53,37 @@ class UdpSock(Sock):
             bucket.remove(self)
             if not bucket:
                 del self.net.udp_table[port]
+
+    def proto_setsockopt(self, optname: int, val: int) -> None:
+        """``udp_lib_setsockopt()``: ``UDP_CORK`` (turning it off pushes the pending
+        datagram), ``UDP_SEGMENT`` (0..65535), ``UDP_GRO``."""
+        if optname == UDP_CORK:
+            if val:
+                self.corkflag = True
+            else:
+                self.corkflag = False
+                if self.pending:
+                    from .output import udp_push_pending_frames
+
+                    udp_push_pending_frames(self)
+        elif optname == UDP_SEGMENT:
+            if not 0 <= val <= 0xFFFF:
+                raise kernel_error(errno.EINVAL, f"UDP_SEGMENT {val}")
+            self.gso_size = val
+        elif optname == UDP_GRO:
+            self.gro_enabled = bool(val)
+        else:
+            raise kernel_error(errno.ENOPROTOOPT)
+
+    def proto_getsockopt(self, optname: int) -> int:
+        """``udp_lib_getsockopt()``."""
+        if optname == UDP_CORK:
+            return int(self.corkflag)
+        if optname == UDP_SEGMENT:
+            return self.gso_size
+        if optname == UDP_GRO:
+            return int(self.gro_enabled)
+        raise kernel_error(errno.ENOPROTOOPT)
 
     def release(self) -> None:
         """``udp_lib_close``: drop a half-built corked datagram, then the generic release."""

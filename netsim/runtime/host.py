@@ -1,0 +1,261 @@
+"""``open_host()`` and :class:`Host`: an emulated machine inside a trio run.
+
+Model
+-----
+A :class:`Host` wraps one sans-IO :class:`~netsim.netns.Net` and adds what needs trio:
+
+* **one timer task** per host sleeps until the earliest deadline in the host's timer queue
+  (links' packets in flight, reassembly timeouts, later TCP's RTO and delayed ACKs) and runs
+  what is due.  Under ``MockClock(autojump_threshold=0)`` virtual time jumps straight there.
+* **per-task state**: each trio task that sends on the host gets a
+  :class:`~netsim.sock.TaskContext` — its ``current->task_frag``.  A trio ``Instrument`` drains
+  it when the task exits (``do_exit``); errors in the instrument are recorded and re-raised
+  when the host closes, because trio silently disables an instrument that raises.
+* **sockets**: :meth:`Host.socket` returns a :class:`~netsim.runtime.Socket`, a
+  ``trio.socket.SocketType`` whose blocking calls park on the socket's wait queue.
+
+Leaving ``async with open_host()`` closes every socket, drains every task's allocator, frees
+what devices still hold, and then checks that **every page went back**: if not, it raises
+:class:`~netsim.PageLeakError` with the leak report — or, if the body itself raised, attaches
+the report to that exception as a note.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..errors import PageLeakError, errno, kernel_error
+from ..mm import FragAllocatorFactory, PageAllocator
+from ..netns import Net
+from ..skb import MAX_SKB_FRAGS
+from ..sock.constants import AF_INET, SOCK_STREAM
+from ..sock.task import TaskContext
+from ..stats import StatsSnapshot
+
+if TYPE_CHECKING:
+    from ..dev.device import NetDevice
+    from ..sock.sysctl import Sysctl
+    from .socket import Socket
+
+__all__ = ["Host", "open_host"]
+
+
+class _TaskExitInstrument(trio.abc.Instrument):
+    """Drains a task's fragment allocator when the task exits (``do_exit``)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def task_exited(self, task: trio.lowlevel.Task) -> None:
+        ctx = self.host._tasks.pop(task, None)
+        if ctx is None:
+            return
+        try:
+            ctx.exit()
+        except BaseException as exc:  # trio would disable the instrument; keep it for later
+            self.host._instrument_errors.append(exc)
+
+
+class Host:
+    """An emulated host.  Create it with :func:`open_host`."""
+
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self._tasks: dict[trio.lowlevel.Task, TaskContext] = {}
+        self._instrument = _TaskExitInstrument(self)
+        self._instrument_errors: list[BaseException] = []
+        self._sockets: set[Socket] = set()
+        self._timer_scope: trio.CancelScope | None = None
+        self._next_fd = 1000
+        self.hosts: dict[str, list[str]] = {}  # /etc/hosts for as_trio_network()
+        self.closed = False
+        net.timers.on_earlier_deadline = self._earlier_deadline
+
+    # -- what users touch ---------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The host's name."""
+        return self.net.name
+
+    @property
+    def sysctl(self) -> Sysctl:
+        """The host's sysctls, by Linux name: ``host.sysctl["net.core.max_skb_frags"] = 8``."""
+        return self.net.sysctl
+
+    @property
+    def page_allocator(self) -> PageAllocator:
+        """The host's memory."""
+        return self.net.page_allocator
+
+    @property
+    def devices(self) -> dict[str, NetDevice]:
+        """The host's devices by name (``lo`` always)."""
+        return self.net.devices
+
+    def stats(self) -> StatsSnapshot:
+        """A read-only snapshot of every counter: ``host.stats()["page_get"]``."""
+        return self.net.stats.snapshot()
+
+    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:  # noqa: A002
+        """A new emulated socket (``socket(2)``), a ``trio.socket.SocketType``."""
+        from .socket import Socket
+
+        if self.closed:
+            raise kernel_error(errno.EBADF, "the host is closed")
+        sock = Socket(self, family, type, proto)
+        self._sockets.add(sock)
+        return sock
+
+    def task_context(self) -> TaskContext:
+        """The calling trio task's context on this host (``current``), created on demand."""
+        task = trio.lowlevel.current_task()
+        ctx = self._tasks.get(task)
+        if ctx is None:
+            ctx = self._tasks[task] = TaskContext(self.net, task.name)
+        return ctx
+
+    def now(self) -> float:
+        """Bring the host's clock to trio's and return it."""
+        now = trio.current_time()
+        self.net.now = now
+        return now
+
+    @contextmanager
+    def as_trio_network(self) -> Iterator[Host]:
+        """Make trio's own networking (``trio.socket.socket``, ``trio.open_tcp_stream``,
+        ``trio.serve_tcp``, ``getaddrinfo``) use this host, for the duration of the block.
+        trio's socket factory is per run: one host at a time."""
+        from .network import HostResolver, HostSocketFactory
+
+        old_factory = trio.socket.set_custom_socket_factory(HostSocketFactory(self))
+        old_resolver = trio.socket.set_custom_hostname_resolver(HostResolver(self))
+        try:
+            yield self
+        finally:
+            trio.socket.set_custom_socket_factory(old_factory)
+            trio.socket.set_custom_hostname_resolver(old_resolver)
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def _earlier_deadline(self, deadline: float) -> None:
+        scope = self._timer_scope
+        if scope is not None and deadline < scope.deadline:
+            scope.deadline = deadline
+
+    async def _timer_task(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        timers = self.net.timers
+        task_status.started()
+        while True:
+            deadline = timers.next_deadline()
+            with trio.CancelScope(deadline=deadline) as scope:
+                self._timer_scope = scope
+                await trio.sleep_forever()
+            self._timer_scope = None
+            self.net.run_timers(trio.current_time())
+            if math.isinf(deadline) and not scope.cancelled_caught:
+                return  # pragma: no cover - sleep_forever only ends by cancellation
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sock in list(self._sockets):
+            sock.close()
+        for ctx in list(self._tasks.values()):
+            ctx.exit()
+        self._tasks.clear()
+        self.net.close()
+
+    def leak_report(self) -> str:
+        """Pages of this host still referenced (empty when none)."""
+        return self.net.page_allocator.leak_report()
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} allocator={self.net.allocator_name}>"
+
+
+@asynccontextmanager
+async def open_host(
+    allocator: str | FragAllocatorFactory = "page_frag_cache",
+    *,
+    name: str = "host",
+    page_allocator: PageAllocator | None = None,
+    max_skb_frags: int = MAX_SKB_FRAGS,
+    seed: int = 0,
+    check_leaks: bool = True,
+) -> AsyncIterator[Host]:
+    """Run an emulated host for the duration of the block.
+
+    Args:
+        allocator: the fragment allocator behind ``sk_page_frag()``, by registered name
+            (``"page_frag"``, ``"page_frag_cache"``, ``"page_frag_cache_countdown"``, …) or a
+            factory.
+        name: the host's name.
+        page_allocator: the host's memory (limits, fault injection); default unlimited.
+        max_skb_frags: ``CONFIG_MAX_SKB_FRAGS`` (17..45).
+        seed: seeds the host's RNG.
+        check_leaks: raise :class:`~netsim.PageLeakError` at exit if a page is still held.
+    """
+    net = Net(
+        name,
+        allocator=allocator,
+        page_allocator=page_allocator,
+        max_skb_frags=max_skb_frags,
+        seed=seed,
+    )
+    host = Host(net)
+    host.now()
+    trio.lowlevel.add_instrument(host._instrument)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host._timer_task)
+            try:
+                yield host
+            except BaseException as exc:
+                body_error = exc
+                raise
+            finally:
+                host._close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # the nursery wraps whatever the body raised; give the caller the body's own exception
+        if body_error is not None and _only(group, body_error):
+            raise body_error from None
+        raise
+    finally:
+        host._close()
+        try:
+            trio.lowlevel.remove_instrument(host._instrument)
+        except KeyError:  # pragma: no cover - trio removed it after an instrument error
+            pass
+        problems = list(host._instrument_errors)
+        report = host.leak_report() if check_leaks else ""
+        if body_error is not None:
+            if report:
+                body_error.add_note(f"netsim: page leak on host {name!r}:\n{report}")
+        elif problems:
+            raise problems[0]
+        elif report:
+            raise PageLeakError(f"page leak on host {name!r} at exit", report)
+
+
+def _only(group: BaseExceptionGroup[BaseException], exc: BaseException) -> bool:
+    """Is ``exc`` the only exception in ``group`` (cancellations aside)?"""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    return exc in leaves and all(e is exc or isinstance(e, trio.Cancelled) for e in leaves)

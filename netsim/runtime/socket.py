@@ -1,0 +1,457 @@
+"""The trio face of an emulated socket: :class:`Socket`, a ``trio.socket.SocketType``.
+
+Everything trio itself calls is here — async ``bind``/``connect``/``accept``/``send``/
+``sendto``/``sendmsg``/``recv``/``recvfrom``/``recv_into``/``recvfrom_into``/``recvmsg``/
+``wait_writable``; sync ``listen``/``shutdown``/``setsockopt``/``getsockopt``/``close``/
+``getsockname``/``getpeername``/``is_readable``/``fileno``/``did_shutdown_SHUT_WR`` — so
+``trio.SocketStream`` and trio's own helpers work on it unchanged.
+
+How a call runs (trio's ``_nonblocking_helper`` shape): a cancellation check, then the sans-IO
+core; if the core raises :class:`~netsim.sock.SockWait` the task parks on the socket's wait
+queue until a wake-up (data, buffer space, an error, a close) and tries again; on success a
+cancel-shielded checkpoint, so every call is a checkpoint.  ``MSG_DONTWAIT`` turns the wait into
+``EAGAIN``.  Errors are ``OSError`` with Linux's errno; a call on a closed socket is ``EBADF``;
+a task blocked when another task closes the socket gets ``trio.ClosedResourceError``, as with
+trio's real sockets.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import trio
+
+from ..errors import errno, kernel_error
+from ..sock.addr import format_sockaddr, parse_sockaddr
+from ..sock.constants import (
+    AF_INET,
+    AF_INET6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MSG_DONTWAIT,
+    SHUT_RD,
+    SHUT_RDWR,
+    SHUT_WR,
+    SOCK_CLOEXEC,
+    SOCK_DGRAM,
+    SOCK_NONBLOCK,
+    SOCK_STREAM,
+    SOL_UDP,
+    UDP_SEGMENT,
+)
+from ..sock.iov import Buffer, MsgIter
+from ..sock.options import OptValue, sock_getsockopt, sock_setsockopt
+from ..sock.sock import (
+    RCV_SHUTDOWN,
+    SEND_SHUTDOWN,
+    TCP_CLOSE,
+    Sock,
+    SockWait,
+    WaitQueue,
+    sock_writeable,
+)
+from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["Socket"]
+
+T = TypeVar("T")
+
+
+class TrioWaitQueue(WaitQueue):
+    """``sk->sk_wq`` for trio: a ``ParkingLot`` every wake-up unparks."""
+
+    __slots__ = ("lot",)
+
+    def __init__(self) -> None:
+        self.lot = trio.lowlevel.ParkingLot()
+
+    def wake(self) -> None:
+        if self.lot:
+            self.lot.unpark_all()
+
+
+def _new_sock(host: Host, family: int, type_: int, proto: int) -> Sock:
+    if family not in (AF_INET, AF_INET6):
+        raise kernel_error(errno.EAFNOSUPPORT)
+    base = type_ & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
+    if base == SOCK_DGRAM:
+        if proto not in (0, IPPROTO_UDP):
+            raise kernel_error(errno.EPROTONOSUPPORT)
+        return UdpSock(host.net, family, SOCK_DGRAM, IPPROTO_UDP)
+    if base == SOCK_STREAM:
+        if proto not in (0, IPPROTO_TCP):
+            raise kernel_error(errno.EPROTONOSUPPORT)
+        from ..tcp import TcpSock  # type: ignore[attr-defined,unused-ignore]
+
+        sk: Sock = TcpSock(host.net, family, SOCK_STREAM, IPPROTO_TCP)
+        return sk
+    raise kernel_error(errno.ESOCKTNOSUPPORT)
+
+
+class Socket(trio.socket.SocketType):
+    """An emulated socket on a :class:`~netsim.runtime.Host`.  ``sock.sk`` is the kernel side."""
+
+    def __init__(self, host: Host, family: int, type_: int, proto: int) -> None:
+        super().__init__()
+        self._host = host
+        self._sk = _new_sock(host, family, type_, proto)
+        host.net.sockets.add(self._sk)
+        self._wq = TrioWaitQueue()
+        self._sk.sk_wq = self._wq
+        self._family = family
+        self._type = type_ & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
+        self._proto = self._sk.sk_protocol
+        self._fd = host._next_fd
+        host._next_fd += 1
+        self._closed = False
+        self._did_shutdown_wr = False
+
+    # -- identity -------------------------------------------------------------------------------
+
+    @property
+    def sk(self) -> Sock:
+        """The kernel-side socket (``struct sock``), for inspection."""
+        return self._sk
+
+    @property
+    def host(self) -> Host:
+        """The host this socket lives on."""
+        return self._host
+
+    @property
+    def family(self) -> int:  # type: ignore[override]
+        return self._family
+
+    @property
+    def type(self) -> int:  # type: ignore[override]
+        return self._type
+
+    @property
+    def proto(self) -> int:
+        return self._proto
+
+    @property
+    def did_shutdown_SHUT_WR(self) -> bool:
+        return self._did_shutdown_wr
+
+    def fileno(self) -> int:
+        """A per-host descriptor number; -1 once closed (trio's ``SocketStream`` checks it)."""
+        return -1 if self._closed else self._fd
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"fd={self._fd}"
+        return f"<netsim.Socket {self._host.name} {state} {self._sk!r}>"
+
+    def __enter__(self) -> Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the blocking machinery -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise kernel_error(errno.EBADF)
+
+    async def _run(self, fn: Callable[[], T], *, nonblock: bool = False) -> T:
+        """Run a core call as a trio checkpoint, parking while it says :class:`SockWait`."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        host = self._host
+        while True:
+            self._check_open()
+            host.net.now = trio.current_time()
+            try:
+                result = fn()
+            except SockWait:
+                if nonblock:
+                    raise kernel_error(errno.EAGAIN) from None
+                await self._wq.lot.park()
+                if self._closed:
+                    raise trio.ClosedResourceError("another task closed this socket") from None
+                continue
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return result
+
+    def _task(self) -> Any:
+        return self._host.task_context()
+
+    # -- addresses ------------------------------------------------------------------------------
+
+    def _parse(self, address: Any) -> tuple[bytes, int]:
+        return parse_sockaddr(self._family, address)
+
+    def getsockname(self) -> tuple[Any, ...]:
+        self._check_open()
+        sk = self._sk
+        return format_sockaddr(self._family, sk.inet_rcv_saddr or sk.inet_saddr, sk.inet_sport)
+
+    def getpeername(self) -> tuple[Any, ...]:
+        self._check_open()
+        sk = self._sk
+        if sk.inet_daddr is None:
+            raise kernel_error(errno.ENOTCONN)
+        return format_sockaddr(self._family, sk.inet_daddr, sk.inet_dport)
+
+    async def bind(self, address: Any) -> None:
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        addr, port = self._parse(address)
+        if isinstance(self._sk, UdpSock):
+            udp_bind(self._sk, addr, port)
+        else:
+            from ..tcp import tcp_bind  # type: ignore[attr-defined,unused-ignore]
+
+            tcp_bind(self._sk, addr, port)
+
+    async def connect(self, address: Any) -> None:
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._check_open()
+            self._host.now()
+            if isinstance(address, tuple) and len(address) >= 1 and address[0] is None:
+                udp_disconnect(sk)
+            else:
+                addr, port = self._parse(address)
+                udp_connect(sk, addr, port)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        from ..tcp import tcp_connect_async  # type: ignore[attr-defined,unused-ignore]
+
+        await tcp_connect_async(self, address)
+
+    async def disconnect(self) -> None:
+        """``connect(AF_UNSPEC)``: forget a UDP peer."""
+        await trio.lowlevel.checkpoint()
+        self._check_open()
+        if isinstance(self._sk, UdpSock):
+            udp_disconnect(self._sk)
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send(self, data: Buffer, flags: int = 0) -> int:
+        return await self.sendmsg([data], (), flags)
+
+    async def sendto(self, data: Buffer, *args: Any) -> int:  # type: ignore[override]
+        if len(args) == 1:
+            flags, address = 0, args[0]
+        elif len(args) == 2:
+            flags, address = args
+        else:
+            raise TypeError(f"sendto() takes 2 or 3 arguments ({len(args) + 1} given)")
+        return await self.sendmsg([data], (), flags, address)
+
+    async def sendmsg(  # type: ignore[override]
+        self,
+        buffers: Iterable[Buffer],
+        ancdata: Iterable[tuple[int, int, Buffer]] = (),
+        flags: int = 0,
+        address: Any | None = None,
+    ) -> int:
+        msg = MsgIter(buffers)
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            addr = self._parse(address) if address is not None else None
+            gso = _gso_cmsg(ancdata)
+
+            def send() -> int:
+                return udp_sendmsg(sk, self._task(), msg, flags, addr, gso)
+
+            return await self._run(send, nonblock=bool(flags & MSG_DONTWAIT))
+        from ..tcp import tcp_sendmsg_async  # type: ignore[attr-defined,unused-ignore]
+
+        sent: int = await tcp_sendmsg_async(self, msg, flags)
+        return sent
+
+    async def wait_writable(self) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sk = self._sk
+        while not self._closed and not self._writable(sk):
+            await self._wq.lot.park()
+        self._check_open()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def _writable(self, sk: Sock) -> bool:
+        if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
+            return True
+        writable = getattr(sk, "stream_writable", None)
+        if writable is not None:
+            return bool(writable())
+        return sock_writeable(sk)
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data, _ = await self._recv(bufsize, flags, None)
+        assert isinstance(data, bytes)
+        return data
+
+    async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        n, _ = await self._recv(nbytes or len(view), flags, view)
+        assert isinstance(n, int)
+        return n
+
+    async def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
+        data, addr = await self._recv(bufsize, flags, None)
+        assert isinstance(data, bytes)
+        return data, addr
+
+    async def recvfrom_into(  # type: ignore[override]
+        self, buffer: Buffer, nbytes: int = 0, flags: int = 0
+    ) -> tuple[int, Any]:
+        view = memoryview(buffer).cast("B")
+        n, addr = await self._recv(nbytes or len(view), flags, view)
+        assert isinstance(n, int)
+        return n, addr
+
+    async def recvmsg(  # type: ignore[override]
+        self, bufsize: int, ancbufsize: int = 0, flags: int = 0
+    ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
+        data, addr, msg_flags = await self._recvmsg(bufsize, flags, None)
+        assert isinstance(data, bytes)
+        return data, [], msg_flags, addr
+
+    async def _recv(self, bufsize: int, flags: int, into: memoryview | None) -> tuple[bytes | int, Any]:
+        data, addr, _ = await self._recvmsg(bufsize, flags, into)
+        return data, addr
+
+    async def _recvmsg(
+        self, bufsize: int, flags: int, into: memoryview | None
+    ) -> tuple[bytes | int, Any, int]:
+        if not isinstance(bufsize, int):
+            raise TypeError("buffersize must be an integer")
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
+        if into is not None and bufsize > len(into):
+            raise ValueError("buffer too small for requested bytes")
+        sk = self._sk
+        nonblock = bool(flags & MSG_DONTWAIT)
+        if isinstance(sk, UdpSock):
+
+            def recv() -> tuple[bytes | int, tuple[bytes, int], int]:
+                return udp_recvmsg(sk, bufsize, flags, nonblock, into)
+
+            data, (saddr, sport), msg_flags = await self._run(recv, nonblock=nonblock)
+            addr = format_sockaddr(self._family, saddr, sport) if saddr else None
+            return data, addr, msg_flags
+        from ..tcp import tcp_recvmsg_async  # type: ignore[attr-defined,unused-ignore]
+
+        result: tuple[bytes | int, Any, int] = await tcp_recvmsg_async(self, bufsize, flags, into)
+        return result
+
+    def is_readable(self) -> bool:
+        sk = self._sk
+        if self._closed:
+            return True
+        readable = getattr(sk, "stream_readable", None)
+        if readable is not None:
+            return bool(readable())
+        return bool(sk.sk_receive_queue or sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN)
+
+    # -- the rest -------------------------------------------------------------------------------
+
+    def setsockopt(  # type: ignore[override]
+        self, level: int, optname: int, value: OptValue | None, optlen: int | None = None
+    ) -> None:
+        self._check_open()
+        if value is None:
+            if optlen is None:
+                raise TypeError("setsockopt() with value None needs optlen")
+            value = bytes(optlen)
+        self._host.now()
+        sock_setsockopt(self._sk, level, optname, value)
+
+    def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
+        self._check_open()
+        return sock_getsockopt(self._sk, level, optname, buflen)
+
+    def listen(self, backlog: int = 128) -> None:
+        self._check_open()
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            raise kernel_error(errno.EOPNOTSUPP)
+        from ..tcp import tcp_listen  # type: ignore[attr-defined,unused-ignore]
+
+        tcp_listen(sk, backlog)
+
+    async def accept(self) -> tuple[Socket, Any]:  # type: ignore[override]
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            await trio.lowlevel.checkpoint()
+            self._check_open()
+            raise kernel_error(errno.EOPNOTSUPP)
+        from ..tcp import tcp_accept_async  # type: ignore[attr-defined,unused-ignore]
+
+        result: tuple[Socket, Any] = await tcp_accept_async(self)
+        return result
+
+    def shutdown(self, flag: int) -> None:
+        self._check_open()
+        if flag not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise kernel_error(errno.EINVAL)
+        sk = self._sk
+        self._host.now()
+        how = flag + 1  # SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN, RDWR -> both
+        shutdown = getattr(sk, "shutdown", None)
+        if shutdown is not None:
+            shutdown(how)
+        else:
+            not_connected = sk.sk_state == TCP_CLOSE
+            sk.sk_shutdown |= how
+            sk.sk_state_change()
+            if flag in (SHUT_WR, SHUT_RDWR):
+                self._did_shutdown_wr = True
+            if not_connected:
+                raise kernel_error(errno.ENOTCONN)
+        if flag in (SHUT_WR, SHUT_RDWR):
+            self._did_shutdown_wr = True
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._host._sockets.discard(self)
+        if not self._host.net.closed:
+            self._host.net.now = trio.current_time()
+        close = getattr(self._sk, "close", None)
+        if close is not None:
+            close()
+        else:
+            self._sk.release()
+        self._wq.wake()
+
+    def detach(self) -> int:
+        fd = self.fileno()
+        self.close()
+        return fd
+
+    def dup(self) -> NoReturn:
+        raise kernel_error(errno.EOPNOTSUPP, "dup() of an emulated socket")
+
+    def get_inheritable(self) -> bool:
+        return False
+
+    def set_inheritable(self, inheritable: bool) -> None:
+        return None
+
+
+def _gso_cmsg(ancdata: Iterable[tuple[int, int, Buffer]]) -> int | None:
+    """``udp_cmsg_send``: a ``(SOL_UDP, UDP_SEGMENT, u16)`` control message."""
+    gso = None
+    for level, kind, data in ancdata:
+        if level == SOL_UDP and kind == UDP_SEGMENT:
+            raw = bytes(data)
+            if len(raw) != 2:
+                raise kernel_error(errno.EINVAL, "UDP_SEGMENT cmsg must be 2 bytes")
+            gso = struct.unpack("=H", raw)[0]
+        else:
+            raise kernel_error(errno.EINVAL, f"unsupported control message {level}/{kind}")
+    return gso
+
