@@ -22,13 +22,14 @@ from .mm import PageFragCache as PageFragCache
 from .mm import PageFragCacheCountdown as PageFragCacheCountdown
 from .mm import available_frag_allocators as available_frag_allocators
 from .mm import get_frag_allocator as get_frag_allocator
+from .runtime import Host as Host
+from .runtime import Socket as Socket
+from .runtime import link as link
+from .runtime import open_host as open_host
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
 from .skb import SkBuff as SkBuff
-from .runtime import Host as Host
-from .runtime import Socket as Socket
-from .runtime import open_host as open_host
 from .sock.constants import *  # noqa: F403
 from .sock.constants import __all__ as _constants
 from .stats import Counters as Counters
@@ -60,5 +61,6 @@ __all__ = [
     "StatsSnapshot",
     "available_frag_allocators",
     "get_frag_allocator",
+    "link",
     "open_host",
 ]

@@ -3,8 +3,20 @@
 
 from .device import NetDevice as NetDevice
 from .device import dev_queue_xmit as dev_queue_xmit
+from .link import Link as Link
+from .link import LinkDevice as LinkDevice
 from .loopback import Loopback as Loopback
 from .pcap import LINKTYPE_RAW as LINKTYPE_RAW
 from .pcap import PcapWriter as PcapWriter
+from .tap import PcapTap as PcapTap
 
-__all__ = ["LINKTYPE_RAW", "Loopback", "NetDevice", "PcapWriter", "dev_queue_xmit"]
+__all__ = [
+    "LINKTYPE_RAW",
+    "Link",
+    "LinkDevice",
+    "Loopback",
+    "NetDevice",
+    "PcapTap",
+    "PcapWriter",
+    "dev_queue_xmit",
+]

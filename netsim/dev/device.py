@@ -158,7 +158,7 @@ def skb_checksum_help(skb: SkBuff) -> None:
     buf = bytearray(length)
     skb_copy_bits(skb, start, buf, length)
     # the check field holds the pseudo-header seed; the sum covers it
-    value = csum_fold(csum_partial(buf))
+    value = csum_fold(csum_partial(buf)) or 0xFFFF  # CSUM_MANGLED_0
     where = skb.csum_start + skb.csum_offset
     if where + 2 > skb.tail:
         raise ValueError("checksum field outside the linear area")

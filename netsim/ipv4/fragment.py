@@ -69,8 +69,10 @@ def ip_defrag(net: Net, skb: SkBuff) -> SkBuff | None:
         q = queues[key] = FragQueue(key)
         timeout = net.sysctl_int("net.ipv4.ipfrag_time")
         q.timer = net.timers.add(net.now + timeout, lambda: _expire(net, key))
-    if (more and (payload & 7 or payload <= 0)) or (not more and q.total >= 0) or (
-        q.total >= 0 and end > q.total
+    if (
+        (more and (payload & 7 or payload <= 0))
+        or (not more and q.total >= 0)
+        or (q.total >= 0 and end > q.total)
     ):
         return _fail(net, q, skb)
     if not more:
@@ -90,7 +92,7 @@ def ip_defrag(net: Net, skb: SkBuff) -> SkBuff | None:
     return _reasm(net, q)
 
 
-def _fail(net: Net, q: FragQueue, skb: SkBuff) -> None:
+def _fail(net: Net, q: FragQueue, skb: SkBuff) -> SkBuff | None:
     kfree_skb(skb)
     q.free()
     _queues(net).pop(q.key, None)

@@ -12,6 +12,7 @@ on a connected socket.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from ..dev.device import ETH_P_IP, LL_RESERVED_SPACE
@@ -85,10 +86,8 @@ def icmp_send(net: Net, skb_in: SkBuff, icmp_type: int, code: int, info: int = 0
     net.stats.IcmpOutMsgs += 1
     if icmp_type == ICMP_DEST_UNREACH:
         net.stats.IcmpOutDestUnreachs += 1
-    try:
+    with contextlib.suppress(OSError):  # no route back: the error is dropped
         ip_local_out(net, None, skb)
-    except OSError:
-        pass
 
 
 def icmp_rcv(net: Net, skb: SkBuff) -> None:
@@ -100,9 +99,10 @@ def icmp_rcv(net: Net, skb: SkBuff) -> None:
         stats.IcmpInErrors += 1
         kfree_skb(skb)
         return
-    if skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL) and csum_partial(
-        data
-    ) not in (0, 0xFFFF):
+    if skb.ip_summed not in (CHECKSUM_UNNECESSARY, CHECKSUM_PARTIAL) and csum_partial(data) not in (
+        0,
+        0xFFFF,
+    ):
         stats.IcmpInErrors += 1
         kfree_skb(skb)
         return

@@ -207,6 +207,7 @@ def __ip_append_data(
                 continue
             if copy > length:
                 copy = length
+            assert skb is not None
             if not sg and skb.end - skb.tail >= copy:
                 off = skb.len
                 tail = skb_put(skb, copy)
@@ -471,11 +472,11 @@ def ip_select_ident(
     if df:
         return 0
     key = (saddr, daddr, protocol)
-    val = net.ip_idents.get(key)
-    if val is None:
-        val = net.rng.randrange(0x10000)
-    net.ip_idents[key] = (val + segs) & 0xFFFF
-    return val
+    ident = net.ip_idents.get(key)
+    if ident is None:
+        ident = net.rng.randrange(0x10000)
+    net.ip_idents[key] = (ident + segs) & 0xFFFF
+    return ident
 
 
 def ip_send_check(skb: SkBuff) -> None:

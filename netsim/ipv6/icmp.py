@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..dev.device import ETH_P_IPV6, LL_RESERVED_SPACE
+from ..ipv4.icmp import skb_network_bytes
 from ..skb import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
@@ -18,11 +19,10 @@ from ..skb import (
     skb_put,
     skb_reserve,
 )
+from ..wire.checksum import csum_fold, csum_partial
 from ..wire.icmp import ICMPV6_DEST_UNREACH, icmp6_error
 from ..wire.ipv4 import IPPROTO_ICMPV6, IPPROTO_UDP
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header, ip6_pseudo_csum
-from ..wire.checksum import csum_fold, csum_partial
-from ..ipv4.icmp import skb_network_bytes
 from .output import ip6_local_out
 from .route import ip6_route_output
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..dev.device import LL_RESERVED_SPACE, NET_XMIT_SUCCESS, dev_queue_xmit, skb_checksum_help
 from ..errors import errno, kernel_error
+from ..ipv4.output import __ip_append_data, ip6_sk_ignore_df, ip_flush_pending_frames
 from ..skb import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
@@ -36,7 +37,6 @@ from ..sock.iov import MsgIter
 from ..sock.sock import Sock, sk_page_frag, skb_set_owner_w, sock_wfree
 from ..wire.ipv4 import IPPROTO_FRAGMENT
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header
-from ..ipv4.output import __ip_append_data, ip_flush_pending_frames, ip6_sk_ignore_df
 from .route import Rt6Info
 
 if TYPE_CHECKING:

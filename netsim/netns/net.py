@@ -76,7 +76,9 @@ class Net:
             self.allocator_name = getattr(allocator, "name", type(allocator).__name__)
             self.frag_factory = allocator
         if not 17 <= max_skb_frags <= 45:
-            raise ValueError(f"max_skb_frags (CONFIG_MAX_SKB_FRAGS) must be 17..45: {max_skb_frags}")
+            raise ValueError(
+                f"max_skb_frags (CONFIG_MAX_SKB_FRAGS) must be 17..45: {max_skb_frags}"
+            )
         self.max_skb_frags = max_skb_frags
         self.sysctl = Sysctl(max_skb_frags=max_skb_frags, on_change=self._sysctl_changed)
         self.rng = random.Random(seed)
@@ -99,8 +101,8 @@ class Net:
         self.backlog: deque[SkBuff] = deque()
         self._in_softirq = False
         self.closed = False
-        from ..ipv4.offload import inet_gso_segment
         from ..ipv4.input import ip_rcv
+        from ..ipv4.offload import inet_gso_segment
         from ..ipv6.input import ipv6_rcv
 
         self.gso_segment: Callable[[SkBuff, int], list[SkBuff]] = inet_gso_segment
@@ -108,10 +110,14 @@ class Net:
             ETH_P_IP: ip_rcv,
             ETH_P_IPV6: ipv6_rcv,
         }
-        self.lo = Loopback()
-        self.add_device(self.lo, ("127.0.0.1/8", "::1/128"))
+        self.add_device(Loopback(), ("127.0.0.1/8", "::1/128"))
 
     # -- configuration ----------------------------------------------------------------------
+
+    @property
+    def lo(self) -> NetDevice:
+        """The loopback device (or the wrapper standing in for it)."""
+        return self.devices["lo"]
 
     def sysctl_int(self, name: str) -> int:
         """An integer sysctl's current value (the cores' hot-path read)."""

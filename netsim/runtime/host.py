@@ -22,10 +22,11 @@ the report to that exception as a note.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
@@ -39,10 +40,12 @@ from ..stats import StatsSnapshot
 
 if TYPE_CHECKING:
     from ..dev.device import NetDevice
+    from ..dev.link import Link
+    from ..dev.tap import PcapTap
     from ..sock.sysctl import Sysctl
     from .socket import Socket
 
-__all__ = ["Host", "open_host"]
+__all__ = ["Host", "link", "open_host"]
 
 
 class _TaskExitInstrument(trio.abc.Instrument):
@@ -102,7 +105,7 @@ class Host:
         """A read-only snapshot of every counter: ``host.stats()["page_get"]``."""
         return self.net.stats.snapshot()
 
-    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:  # noqa: A002
+    def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:
         """A new emulated socket (``socket(2)``), a ``trio.socket.SocketType``."""
         from .socket import Socket
 
@@ -125,6 +128,27 @@ class Host:
         now = trio.current_time()
         self.net.now = now
         return now
+
+    @contextmanager
+    def capture(
+        self, path: str | BinaryIO, dev: str = "lo", *, snaplen: int = 262144
+    ) -> Iterator[PcapTap]:
+        """Write every packet through device ``dev`` to a pcap file (``LINKTYPE_RAW``,
+        complete checksums) for the duration of the block: ``tcpdump -i dev -w path``."""
+        from ..dev.pcap import PcapWriter
+        from ..dev.tap import PcapTap
+
+        inner = self.net.devices[dev]
+        fileobj: BinaryIO = open(path, "wb") if isinstance(path, str) else path  # noqa: SIM115
+        writer = PcapWriter(fileobj, snaplen=snaplen)
+        tap = PcapTap(inner, writer)
+        self.net.replace_device(dev, tap)
+        try:
+            yield tap
+        finally:
+            if self.net.devices.get(dev) is tap:
+                self.net.replace_device(dev, tap.detach())
+            writer.close()
 
     @contextmanager
     def as_trio_network(self) -> Iterator[Host]:
@@ -233,10 +257,8 @@ async def open_host(
         raise
     finally:
         host._close()
-        try:
+        with contextlib.suppress(KeyError):  # trio already removed it after an error
             trio.lowlevel.remove_instrument(host._instrument)
-        except KeyError:  # pragma: no cover - trio removed it after an instrument error
-            pass
         problems = list(host._instrument_errors)
         report = host.leak_report() if check_leaks else ""
         if body_error is not None:
@@ -259,3 +281,34 @@ def _only(group: BaseExceptionGroup[BaseException], exc: BaseException) -> bool:
         else:
             leaves.append(item)
     return exc in leaves and all(e is exc or isinstance(e, trio.Cancelled) for e in leaves)
+
+
+def link(
+    a: Host,
+    b: Host,
+    *,
+    mtu: int = 1500,
+    rate: float | None = None,
+    delay: float = 0.0,
+    csum_offload: bool = False,
+    addrs: tuple[str, str] = ("10.0.0.1/24", "10.0.0.2/24"),
+    addrs6: tuple[str, str] = ("fd00::1/64", "fd00::2/64"),
+    names: tuple[str, str] = ("eth0", "eth0"),
+    default_route: bool = True,
+) -> Link:
+    """Wire two hosts together with a point-to-point :class:`~netsim.dev.Link` (MTU, rate in
+    bits/s, one-way delay in seconds), give each end its addresses, make it each host's
+    default route, and put each host's name in the other's ``hosts`` table."""
+    from ..dev.link import Link
+
+    wire = Link(
+        a.net, b.net, mtu=mtu, rate=rate, delay=delay, csum_offload=csum_offload, names=names
+    )
+    a.net.add_device(wire.dev_a, (addrs[0], addrs6[0]))
+    b.net.add_device(wire.dev_b, (addrs[1], addrs6[1]))
+    if default_route:
+        a.net.set_default_route(names[0])
+        b.net.set_default_route(names[1])
+    a.hosts[b.name] = [addrs[1].split("/")[0], addrs6[1].split("/")[0]]
+    b.hosts[a.name] = [addrs[0].split("/")[0], addrs6[0].split("/")[0]]
+    return wire

@@ -41,7 +41,7 @@ class HostSocketFactory(trio.abc.SocketFactory):
     def socket(
         self,
         family: int | None = None,
-        type: int | None = None,  # noqa: A002 - trio's signature
+        type: int | None = None,
         proto: int | None = None,
     ) -> Socket:
         return self.host.socket(
@@ -73,7 +73,7 @@ class HostResolver(trio.abc.HostnameResolver):
         host: bytes | str | None,
         port: bytes | str | int | None,
         family: int = 0,
-        type: int = 0,  # noqa: A002
+        type: int = 0,
         proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, Any, int, str, tuple[Any, ...]]]:
@@ -112,13 +112,15 @@ class HostResolver(trio.abc.HostnameResolver):
                 if proto and proto != sproto:
                     continue
                 addr: tuple[Any, ...] = (name, port) if fam == AF_INET else (name, port, 0, 0)
-                out.append((
-                    _stdlib_socket.AddressFamily(fam),
-                    _stdlib_socket.SocketKind(stype),
-                    sproto,
-                    "",
-                    addr,
-                ))
+                out.append(
+                    (
+                        _stdlib_socket.AddressFamily(fam),
+                        _stdlib_socket.SocketKind(stype),
+                        sproto,
+                        "",
+                        addr,
+                    )
+                )
         if not out:
             raise _stdlib_socket.gaierror(
                 _stdlib_socket.EAI_ADDRFAMILY, "Address family for hostname not supported"
@@ -130,5 +132,3 @@ class HostResolver(trio.abc.HostnameResolver):
     ) -> tuple[str, str]:
         await trio.lowlevel.checkpoint()
         return sockaddr[0], str(sockaddr[1])
-
-

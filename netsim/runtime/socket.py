@@ -17,6 +17,7 @@ trio's real sockets.
 
 from __future__ import annotations
 
+import socket as _stdlib_socket
 import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -41,7 +42,7 @@ from ..sock.constants import (
     SOL_UDP,
     UDP_SEGMENT,
 )
-from ..sock.iov import Buffer, MsgIter
+from ..sock.iov import MsgIter
 from ..sock.options import OptValue, sock_getsockopt, sock_setsockopt
 from ..sock.sock import (
     RCV_SHUTDOWN,
@@ -55,6 +56,8 @@ from ..sock.sock import (
 from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
 
 if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
     from .host import Host
 
 __all__ = ["Socket"]
@@ -124,12 +127,12 @@ class Socket(trio.socket.SocketType):
         return self._host
 
     @property
-    def family(self) -> int:  # type: ignore[override]
-        return self._family
+    def family(self) -> _stdlib_socket.AddressFamily:
+        return _stdlib_socket.AddressFamily(self._family)
 
     @property
-    def type(self) -> int:  # type: ignore[override]
-        return self._type
+    def type(self) -> _stdlib_socket.SocketKind:
+        return _stdlib_socket.SocketKind(self._type)
 
     @property
     def proto(self) -> int:
@@ -238,7 +241,7 @@ class Socket(trio.socket.SocketType):
     async def send(self, data: Buffer, flags: int = 0) -> int:
         return await self.sendmsg([data], (), flags)
 
-    async def sendto(self, data: Buffer, *args: Any) -> int:  # type: ignore[override]
+    async def sendto(self, data: Buffer, *args: Any) -> int:
         if len(args) == 1:
             flags, address = 0, args[0]
         elif len(args) == 2:
@@ -247,7 +250,7 @@ class Socket(trio.socket.SocketType):
             raise TypeError(f"sendto() takes 2 or 3 arguments ({len(args) + 1} given)")
         return await self.sendmsg([data], (), flags, address)
 
-    async def sendmsg(  # type: ignore[override]
+    async def sendmsg(
         self,
         buffers: Iterable[Buffer],
         ancdata: Iterable[tuple[int, int, Buffer]] = (),
@@ -303,7 +306,7 @@ class Socket(trio.socket.SocketType):
         assert isinstance(data, bytes)
         return data, addr
 
-    async def recvfrom_into(  # type: ignore[override]
+    async def recvfrom_into(
         self, buffer: Buffer, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Any]:
         view = memoryview(buffer).cast("B")
@@ -311,14 +314,16 @@ class Socket(trio.socket.SocketType):
         assert isinstance(n, int)
         return n, addr
 
-    async def recvmsg(  # type: ignore[override]
+    async def recvmsg(
         self, bufsize: int, ancbufsize: int = 0, flags: int = 0
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
         data, addr, msg_flags = await self._recvmsg(bufsize, flags, None)
         assert isinstance(data, bytes)
         return data, [], msg_flags, addr
 
-    async def _recv(self, bufsize: int, flags: int, into: memoryview | None) -> tuple[bytes | int, Any]:
+    async def _recv(
+        self, bufsize: int, flags: int, into: memoryview | None
+    ) -> tuple[bytes | int, Any]:
         data, addr, _ = await self._recvmsg(bufsize, flags, into)
         return data, addr
 
@@ -381,7 +386,7 @@ class Socket(trio.socket.SocketType):
 
         tcp_listen(sk, backlog)
 
-    async def accept(self) -> tuple[Socket, Any]:  # type: ignore[override]
+    async def accept(self) -> tuple[Socket, Any]:
         sk = self._sk
         if isinstance(sk, UdpSock):
             await trio.lowlevel.checkpoint()
@@ -454,4 +459,3 @@ def _gso_cmsg(ancdata: Iterable[tuple[int, int, Buffer]]) -> int | None:
         else:
             raise kernel_error(errno.EINVAL, f"unsupported control message {level}/{kind}")
     return gso
-

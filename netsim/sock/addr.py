@@ -49,7 +49,9 @@ def parse_sockaddr(family: int, address: Any) -> tuple[bytes, int]:
     """``(host, port[, flowinfo, scope_id])`` → ``(packed address, port)`` for ``family``.
     An empty host means the wildcard address."""
     if not isinstance(address, tuple) or len(address) < 2:
-        raise TypeError(f"{_family_name(family)} address must be a tuple (host, port), not {address!r}")
+        raise TypeError(
+            f"{_family_name(family)} address must be a tuple (host, port), not {address!r}"
+        )
     host, port = address[0], address[1]
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
@@ -74,7 +76,7 @@ def parse_sockaddr(family: int, address: Any) -> tuple[bytes, int]:
             raise kernel_error(errno.EINVAL, f"not a numeric IPv4 address: {host!r}") from None
     if family == AF_INET6:
         if len(address) > 4:
-            raise TypeError(f"AF_INET6 address must be (host, port[, flowinfo, scope_id])")
+            raise TypeError("AF_INET6 address must be (host, port[, flowinfo, scope_id])")
         if host in ("", "::"):
             return ANY6, port
         try:

@@ -8,12 +8,14 @@ of the caller's buffer itself, so a 16 KiB ``send`` costs exactly one copy — i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..wire.checksum import csum_block_add, csum_partial
 
-__all__ = ["Buffer", "MsgIter"]
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
-Buffer = bytes | bytearray | memoryview
+__all__ = ["MsgIter"]
 
 
 class MsgIter:

@@ -19,6 +19,7 @@ Options at the protocol's own level (``SOL_UDP``, ``SOL_TCP``) go to the socket'
 from __future__ import annotations
 
 import struct
+
 from ..errors import errno, kernel_error
 from .constants import (
     AF_INET,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
 from ..mm import GFP_KERNEL, FragAllocator, FragSpan
-from ..skb import SKB_DATA_ALIGN, SIZEOF_SK_BUFF, SkBuff, alloc_skb, kfree_skb, skb_orphan
+from ..skb import SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, alloc_skb, kfree_skb, skb_orphan
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -113,7 +113,7 @@ WAIT_DATA = "data"
 WAIT_CONNECT = "connect"
 
 
-class SockWait(Exception):  # noqa: N818 - a signal, not an error
+class SockWait(Exception):
     """Raised by a core where the kernel would sleep on ``sk_sleep(sk)``.  The runtime waits
     for the socket's wait queue to be woken, then retries the call."""
 
@@ -143,8 +143,8 @@ class Sock:
         "closed",
         "dontfrag",
         "inet_daddr",
-        "inet_id",
         "inet_dport",
+        "inet_id",
         "inet_rcv_saddr",
         "inet_saddr",
         "inet_sport",
@@ -388,4 +388,3 @@ def sock_destroy_frag(sk: Sock) -> None:
     if nc is not None:
         sk.sk_frag = None
         nc.drain()
-

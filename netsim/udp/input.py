@@ -145,8 +145,10 @@ def _checksum_ok(skb: SkBuff, v6: bool) -> bool:
 def udp_queue_rcv_skb(sk: Sock, skb: SkBuff, v6: bool) -> None:
     """``udp_queue_rcv_skb()``: segment an unexpected GSO skb, then queue each datagram."""
     shinfo = skb.shinfo
-    if shinfo.gso_size and shinfo.gso_type & SKB_GSO_UDP_L4 and not getattr(
-        sk, "gro_enabled", False
+    if (
+        shinfo.gso_size
+        and shinfo.gso_type & SKB_GSO_UDP_L4
+        and not getattr(sk, "gro_enabled", False)
     ):
         from ..ipv4.offload import inet_gso_segment
 

@@ -20,8 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
-from ..ipv4.output import __ip_make_skb, ip_append_data, ip_flush_pending_frames, ip_local_out
-from ..ipv4.output import ip_make_skb
+from ..ipv4.output import (
+    __ip_make_skb,
+    ip_append_data,
+    ip_flush_pending_frames,
+    ip_local_out,
+    ip_make_skb,
+)
 from ..ipv4.route import Rtable, ip_route_output
 from ..ipv6.output import __ip6_make_skb, ip6_append_data, ip6_local_out, ip6_make_skb
 from ..ipv6.route import Rt6Info, ip6_route_output
@@ -93,7 +98,7 @@ def _mapped_peer(sk: UdpSock, addr: tuple[bytes, int] | None) -> bool:
     return daddr is not None and ipv6_addr_v4mapped(daddr)
 
 
-def _udp_sendmsg(  # noqa: C901 - udp_sendmsg's own shape
+def _udp_sendmsg(
     sk: UdpSock,
     task: TaskContext,
     msg: MsgIter,
@@ -103,8 +108,6 @@ def _udp_sendmsg(  # noqa: C901 - udp_sendmsg's own shape
     *,
     v6: bool,
 ) -> int:
-    net = sk.net
-    stats = net.stats
     length = msg.count
     if not v6 and length > 0xFFFF:
         raise kernel_error(errno.EMSGSIZE, f"{length} bytes is more than a UDP datagram holds")
@@ -141,14 +144,10 @@ def _udp_sendmsg(  # noqa: C901 - udp_sendmsg's own shape
         _set_flow(cork, sk, saddr, wire_daddr, dport)
         cork.dontfrag = sk.dontfrag
         try:
-            if v6:
-                skb = ip6_make_skb(
-                    sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size  # type: ignore[arg-type]
-                )
+            if isinstance(rt, Rt6Info):
+                skb = ip6_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size)
             else:
-                skb = ip_make_skb(
-                    sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size  # type: ignore[arg-type]
-                )
+                skb = ip_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size)
             if skb is not None:
                 udp_send_skb(sk, skb, cork, v6)
         except SockWait:
@@ -277,9 +276,7 @@ def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
         err = 0
         if hlen + min(datalen, gso) > cork.fragsize:
             err = errno.EMSGSIZE
-        elif datalen > gso * UDP_MAX_SEGMENTS:
-            err = errno.EINVAL
-        elif sk.sk_no_check_tx:
+        elif datalen > gso * UDP_MAX_SEGMENTS or sk.sk_no_check_tx:
             err = errno.EINVAL
         if err:
             kfree_skb(skb)

@@ -63,8 +63,10 @@ def _conflicts(a: Sock, b: Sock) -> bool:
             or _is_any(v4.inet_rcv_saddr)
             or _as_v4(v6.inet_rcv_saddr) == v4.inet_rcv_saddr
         )
-    return _is_any(a.inet_rcv_saddr) or _is_any(b.inet_rcv_saddr) or (
-        a.inet_rcv_saddr == b.inet_rcv_saddr
+    return (
+        _is_any(a.inet_rcv_saddr)
+        or _is_any(b.inet_rcv_saddr)
+        or (a.inet_rcv_saddr == b.inet_rcv_saddr)
     )
 
 

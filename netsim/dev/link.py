@@ -1,0 +1,264 @@
+"""A point-to-point link between two hosts: two :class:`LinkDevice`\\ s and a wire with an
+MTU, a rate and a delay.
+
+Transmit (what a NIC does with ``ndo_start_xmit``): the skb's bytes are serialized onto the
+wire — linear copy, as DMA would read them — at ``rate`` bits/s behind whatever is still being
+serialized (a ``txqueuelen``-packet queue; beyond it the packet is dropped, ``tx_dropped``).
+When the last bit is out, **TX completion** frees the skb, which is when its socket gets the
+memory back (``sock_wfree``).  ``delay`` later the frame arrives at the peer.
+
+Receive (what a NAPI driver does): the frame is copied into an RX buffer carved from the
+device's own ``page_frag_cache`` (the ``napi_alloc_cache`` role — the other half of what the
+series unifies), the headers are copied into the skb's linear area, and the rest of the buffer
+is attached as a page frag with ``skb_add_rx_frag`` and the buffer's size as truesize.  The skb
+goes to the peer host's ``netif_rx`` from the peer's timer task (never recursively from the
+sender's call), ``CHECKSUM_UNNECESSARY`` if the link offloads checksums, else ``CHECKSUM_NONE``
+(the stack verifies).
+
+Features: scatter-gather always; checksum offload (``HW_CSUM``, ``RXCSUM``) if ``csum_offload``;
+no TSO or GSO, so GSO skbs are segmented in software before they reach the wire, and frames on
+the wire carry complete checksums.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..mm import GFP_ATOMIC, PageFragCache, put_page
+from ..netns.timers import Timer
+from ..skb import (
+    CHECKSUM_NONE,
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    SkBuff,
+    alloc_skb,
+    kfree_skb,
+    skb_add_rx_frag,
+    skb_put,
+    skb_reserve,
+    skb_to_bytes,
+)
+from ..wire.checksum import csum_fold, csum_partial
+from .device import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    LL_RESERVED_SPACE,
+    NET_XMIT_DROP,
+    NET_XMIT_SUCCESS,
+    NETIF_F_HW_CSUM,
+    NETIF_F_RXCSUM,
+    NETIF_F_SG,
+    NetDevice,
+)
+
+if TYPE_CHECKING:
+    from ..netns import Net
+
+__all__ = ["Link", "LinkDevice", "frame_with_checksum", "rx_headers_len"]
+
+
+class LinkDevice(NetDevice):
+    """One end of a :class:`Link` (think ``eth0``)."""
+
+    kind = "link"
+
+    def __init__(self, name: str, link: Link, *, mtu: int, features: int) -> None:
+        super().__init__(name, mtu=mtu, features=features)
+        self.link = link
+        self.peer: LinkDevice | None = None
+        self.busy_until = 0.0
+        self.txqueue: deque[tuple[Timer | None, SkBuff]] = deque()
+        self.inflight: deque[Timer] = deque()
+        self.rx_cache: PageFragCache | None = None
+
+    def start_xmit(self, skb: SkBuff) -> int:
+        """Serialize ``skb`` onto the wire; free it at TX completion; deliver the frame to
+        the peer ``delay`` seconds after its last bit."""
+        net = self.net
+        peer = self.peer
+        assert net is not None
+        assert peer is not None
+        assert peer.net is not None
+        link = self.link
+        now = net.now
+        while self.txqueue and self.txqueue[0][0] is None:
+            self.txqueue.popleft()
+        if len(self.txqueue) >= link.txqueuelen:
+            self.tx_dropped += 1
+            kfree_skb(skb)
+            return NET_XMIT_DROP
+        frame = frame_with_checksum(skb)
+        start = max(now, self.busy_until)
+        done = start + (len(frame) * 8 / link.rate if link.rate else 0.0)
+        self.busy_until = done
+        self.tx_packets += 1
+        self.tx_bytes += len(frame)
+
+        def tx_complete() -> None:
+            self._complete(skb)
+
+        if done > now:
+            self.txqueue.append((net.timers.add(done, tx_complete), skb))
+        else:
+            kfree_skb(skb)
+        peer_net = peer.net
+        arrival = done + link.delay
+
+        def arrive() -> None:
+            if self.inflight:
+                self.inflight.popleft()
+            peer.rx_frame(frame)
+
+        self.inflight.append(peer_net.timers.add(max(arrival, now), arrive))
+        return NET_XMIT_SUCCESS
+
+    def _complete(self, skb: SkBuff) -> None:
+        for i, (_, queued) in enumerate(self.txqueue):
+            if queued is skb:
+                del self.txqueue[i]
+                break
+        kfree_skb(skb)
+
+    def rx_frame(self, frame: bytes) -> None:
+        """The driver's receive: build an RX skb around a copy of ``frame``."""
+        net = self.net
+        assert net is not None
+        if not self.up:
+            self.rx_dropped += 1
+            return
+        if self.rx_cache is None:
+            self.rx_cache = PageFragCache(net.page_allocator)
+        buf_len = self.link.rx_buf_len
+        n = len(frame)
+        got = self.rx_cache.alloc(max(buf_len, n), GFP_ATOMIC, align=64)
+        hlen = min(rx_headers_len(frame), n)
+        skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats)
+        skb_reserve(skb, LL_RESERVED_SPACE)
+        start = skb_put(skb, hlen)
+        skb.head[start : start + hlen] = frame[:hlen]
+        if n > hlen:
+            if got is None:
+                self.rx_dropped += 1
+                kfree_skb(skb)
+                return
+            page, offset = got
+            page.view[offset : offset + n] = frame
+            skb_add_rx_frag(skb, 0, page, offset + hlen, n - hlen, max(buf_len, n))
+        elif got is not None:
+            put_page(got[0])
+        skb.network_header = skb.data
+        skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
+        skb.ip_summed = CHECKSUM_UNNECESSARY if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
+        skb.dev = self
+        self.receive(skb)
+
+    def close(self) -> None:
+        """Drop what is being serialized and what is in flight to the peer."""
+        for timer, skb in self.txqueue:
+            if timer is not None:
+                timer.cancel()
+            kfree_skb(skb)
+        self.txqueue.clear()
+        for timer in self.inflight:
+            timer.cancel()
+        self.inflight.clear()
+        if self.rx_cache is not None:
+            self.rx_cache.drain()
+            self.rx_cache = None
+
+
+class Link:
+    """A wire between two hosts' networks.
+
+    Args:
+        a, b: the two hosts' :class:`~netsim.netns.Net`\\ s.
+        mtu: the MTU of both ends (default 1500).
+        rate: bits per second (``None``: no serialization delay).
+        delay: one-way propagation delay in seconds.
+        txqueuelen: packets a device may have queued for serialization.
+        csum_offload: the NICs compute and verify checksums.
+        names: the two devices' names.
+    """
+
+    def __init__(
+        self,
+        a: Net,
+        b: Net,
+        *,
+        mtu: int = 1500,
+        rate: float | None = None,
+        delay: float = 0.0,
+        txqueuelen: int = 1000,
+        csum_offload: bool = False,
+        names: tuple[str, str] = ("eth0", "eth0"),
+    ) -> None:
+        if mtu < 68:
+            raise ValueError(f"mtu {mtu} below IPv4's minimum of 68")
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be positive bits/s, not {rate}")
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, not {delay}")
+        self.mtu = mtu
+        self.rate = rate
+        self.delay = delay
+        self.txqueuelen = txqueuelen
+        self.rx_buf_len = max(2048, 1 << (mtu + 128 - 1).bit_length())
+        features = NETIF_F_SG | (NETIF_F_HW_CSUM | NETIF_F_RXCSUM if csum_offload else 0)
+        self.dev_a = LinkDevice(names[0], self, mtu=mtu, features=features)
+        self.dev_b = LinkDevice(names[1], self, mtu=mtu, features=features)
+        self.dev_a.peer = self.dev_b
+        self.dev_b.peer = self.dev_a
+        self.net_a = a
+        self.net_b = b
+
+    def __repr__(self) -> str:
+        rate = f"{self.rate:g} bit/s" if self.rate else "unlimited"
+        ends = f"{self.net_a.name}:{self.dev_a.name} <-> {self.net_b.name}:{self.dev_b.name}"
+        return f"<Link {ends} mtu={self.mtu} {rate} delay={self.delay}>"
+
+
+def rx_headers_len(frame: bytes) -> int:
+    """How many bytes of headers a driver copies into the linear area (``eth_get_headlen``):
+    the IP header and, for UDP/TCP, the transport header; 128 bytes for anything else."""
+    if not frame:
+        return 0
+    version = frame[0] >> 4
+    if version == 4 and len(frame) >= 20:
+        hlen = (frame[0] & 0x0F) * 4
+        frag = int.from_bytes(frame[6:8], "big") & 0x1FFF
+        proto = frame[9]
+    elif version == 6 and len(frame) >= 40:
+        hlen = 40
+        frag = 0
+        proto = frame[6]
+        if proto == 44:  # fragment header
+            hlen += 8
+            frag = int.from_bytes(frame[42:44], "big") & 0xFFF8
+            proto = frame[40]
+    else:
+        return min(len(frame), 128)
+    if frag:
+        return hlen
+    if proto == 17:
+        return hlen + 8
+    if proto == 6 and len(frame) >= hlen + 13:
+        return hlen + (frame[hlen + 12] >> 4) * 4
+    return hlen
+
+
+def frame_with_checksum(skb: SkBuff) -> bytes:
+    """The bytes of ``skb`` from its network header, with a ``CHECKSUM_PARTIAL`` checksum
+    filled in (what an offloading NIC, or a pcap tap, sees on the wire)."""
+    before = skb.data - skb.network_header if skb.network_header >= 0 else 0
+    if before:
+        data = bytearray(bytes(skb.head[skb.network_header : skb.data]) + skb_to_bytes(skb))
+    else:
+        data = bytearray(skb_to_bytes(skb))
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        start = skb.csum_start - skb.network_header
+        where = start + skb.csum_offset
+        if start >= 0 and where + 2 <= len(data):
+            value = csum_fold(csum_partial(memoryview(data)[start:])) or 0xFFFF
+            data[where : where + 2] = value.to_bytes(2, "big")
+    return bytes(data)
