@@ -29,6 +29,8 @@ from .runtime import open_host as open_host
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
+from .skb import skb_describe as skb_describe
+from .skb import skb_layout as skb_layout
 from .skb import SkBuff as SkBuff
 from .sock.constants import *  # noqa: F403
 from .sock.constants import __all__ as _constants
@@ -63,4 +65,6 @@ __all__ = [
     "get_frag_allocator",
     "link",
     "open_host",
+    "skb_describe",
+    "skb_layout",
 ]

@@ -77,6 +77,7 @@ from .ops import skb_reserve as skb_reserve
 from .ops import skb_to_bytes as skb_to_bytes
 from .ops import skb_zcopy as skb_zcopy
 from .render import skb_describe as skb_describe
+from .render import skb_layout as skb_layout
 from .split import skb_segment as skb_segment
 from .split import skb_split as skb_split
 
@@ -137,6 +138,7 @@ __all__ = [
     "skb_coalesce_rx_frag",
     "skb_copy_bits",
     "skb_describe",
+    "skb_layout",
     "skb_fill_page_desc",
     "skb_frag_off_add",
     "skb_frag_ref",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .buff import SkBuff
 
-__all__ = ["skb_describe"]
+__all__ = ["skb_describe", "skb_layout"]
 
 _CSUM = {0: "NONE", 1: "UNNECESSARY", 2: "COMPLETE", 3: "PARTIAL"}
 
@@ -43,3 +43,31 @@ def skb_describe(skb: SkBuff, indent: str = "") -> str:
         lines.append(f"{indent}  frag_list[{j}]:")
         lines.append(skb_describe(sub, indent + "    "))
     return "\n".join(lines)
+
+
+def skb_layout(
+    *skbs: SkBuff, labels: dict[int, str] | None = None
+) -> list[tuple[str, int, int]] | list[list[tuple[str, int, int]]]:
+    """The frags of ``skb`` as ``[(page_label, offset, len), ...]``, pages labelled ``"p0"``,
+    ``"p1"``, … in order of first appearance — so a coalescing test is one assertion::
+
+        assert netsim.skb_layout(skb) == [("p0", 0, 200), ("p1", 0, 16384)]
+
+    A tail page of a compound page is labelled by its head and sub-page (``"p0+1"``).  Given
+    several skbs, the labels are shared and a list of layouts is returned.  Pass ``labels``
+    (a dict) to keep labels consistent across calls.
+    """
+    names: dict[int, str] = {} if labels is None else labels
+    layouts: list[list[tuple[str, int, int]]] = []
+    for skb in skbs:
+        layout: list[tuple[str, int, int]] = []
+        for frag in skb.shinfo.frags:
+            head = frag.page.head
+            label = names.get(head.pfn)
+            if label is None:
+                label = names[head.pfn] = f"p{len(names)}"
+            if frag.page.is_tail:
+                label = f"{label}+{frag.page.index}"
+            layout.append((label, frag.offset, frag.len))
+        layouts.append(layout)
+    return layouts[0] if len(skbs) == 1 else layouts

@@ -14,6 +14,18 @@ Fixtures:
     Parametrised over every registered fragment allocator (``page_frag``,
     ``page_frag_cache``, ``page_frag_cache_countdown`` and any ``netsim.frag_allocators``
     entry point), built on ``page_allocator``; drained and leak-checked at teardown.
+
+With pytest-trio installed (trio fixtures):
+
+``netsim_host``
+    An emulated host (``netsim.open_host``), allocator ``page_frag_cache`` unless the test
+    parametrises it indirectly: ``@pytest.mark.parametrize("netsim_host", ["page_frag"],
+    indirect=True)``.  Leaving it raises if any page is still referenced.
+``netsim_udp_pair``
+    Two UDP sockets on ``netsim_host``, bound on 127.0.0.1 and connected to each other.
+
+pytest-trio takes the clock only from the test function's own arguments: a test that wants
+virtual time asks for ``autojump_clock`` itself.
 """
 
 from __future__ import annotations
@@ -26,6 +38,11 @@ from ..mm import FragAllocator, PageAllocator, available_frag_allocators, track_
 from .leaks import assert_no_page_leaks
 
 __all__ = ["frag_allocator", "page_allocator", "page_leak_check"]
+
+try:
+    import pytest_trio
+except ImportError:  # pragma: no cover - the trio fixtures need pytest-trio
+    pytest_trio = None
 
 
 @pytest.fixture
@@ -51,3 +68,34 @@ def frag_allocator(
     allocator = factory(page_allocator)
     yield allocator
     allocator.drain()
+
+
+if pytest_trio is not None:
+    from collections.abc import AsyncIterator
+
+    from ..runtime import Host, Socket, open_host
+    from ..sock.constants import AF_INET, SOCK_DGRAM
+
+    __all__ += ["netsim_host", "netsim_udp_pair"]
+
+    @pytest_trio.trio_fixture
+    async def netsim_host(request: pytest.FixtureRequest) -> AsyncIterator[Host]:
+        """An emulated host; ``request.param`` (indirect parametrisation) picks the allocator."""
+        allocator = getattr(request, "param", "page_frag_cache")
+        async with open_host(allocator=allocator, name="netsim_host") as host:
+            yield host
+
+    @pytest_trio.trio_fixture
+    async def netsim_udp_pair(netsim_host: Host) -> AsyncIterator[tuple[Socket, Socket]]:
+        """Two UDP sockets on ``netsim_host``, each connected to the other over 127.0.0.1."""
+        a = netsim_host.socket(AF_INET, SOCK_DGRAM)
+        b = netsim_host.socket(AF_INET, SOCK_DGRAM)
+        await a.bind(("127.0.0.1", 0))
+        await b.bind(("127.0.0.1", 0))
+        await a.connect(b.getsockname())
+        await b.connect(a.getsockname())
+        try:
+            yield a, b
+        finally:
+            a.close()
+            b.close()
