@@ -29,9 +29,9 @@ from .runtime import open_host as open_host
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
+from .skb import SkBuff as SkBuff
 from .skb import skb_describe as skb_describe
 from .skb import skb_layout as skb_layout
-from .skb import SkBuff as SkBuff
 from .sock.constants import *  # noqa: F403
 from .sock.constants import __all__ as _constants
 from .stats import Counters as Counters

@@ -16,8 +16,8 @@ values), addresses, and two directions:
 netsim is layer 3 only: no Ethernet header is built (``LL_RESERVED_SPACE`` headroom is still
 reserved so skb geometry matches the kernel's) and captures use ``LINKTYPE_RAW``.
 
-Devices compose as wrappers (pcap taps, fault injection): a wrapper exposes the same interface,
-forwards ``start_xmit`` to the device it wraps, and interposes on ``rx_handler``.
+Pcap taps attach to a device (``dev.taps``) and see what it sends and receives, as the
+kernel's packet taps do; a wrapper object would be bypassed by every cached route.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from ..wire.checksum import csum_fold, csum_partial
 
 if TYPE_CHECKING:
     from ..netns import Net
+    from .tap import PcapTap
 
 __all__ = [
     "ETH_P_IP",
@@ -120,6 +121,7 @@ class NetDevice:
         self.gso_max_size = 65536
         self.gso_max_segs = 65535
         self.rx_handler: Callable[[SkBuff], None] = _no_rx
+        self.taps: list[PcapTap] = []
         self.up = True
         self.tx_packets = 0
         self.tx_bytes = 0
@@ -136,6 +138,9 @@ class NetDevice:
         """Deliver a received skb up the stack (through any wrapper)."""
         self.rx_packets += 1
         self.rx_bytes += skb.len
+        if self.taps and self.kind != "loopback":
+            for tap in self.taps:
+                tap.record(skb)
         self.rx_handler(skb)
 
     def close(self) -> None:
@@ -201,6 +206,8 @@ def dev_queue_xmit(skb: SkBuff, dev: NetDevice) -> int:
         return NET_XMIT_DROP
     ret = NET_XMIT_SUCCESS
     for one in validate_xmit_skb(skb, dev):
+        for tap in dev.taps:  # dev_queue_xmit_nit
+            tap.record(one)
         if dev.start_xmit(one) != NET_XMIT_SUCCESS:
             ret = NET_XMIT_DROP
     return ret

@@ -61,6 +61,7 @@ class PcapWriter:
     fileobj: BinaryIO
     snaplen: int = MAXIMUM_SNAPLEN
     linktype: int = LINKTYPE_RAW
+    close_file: bool = True
     records: int = attrs.field(init=False, default=0)
     """How many records were written."""
     _closed: bool = attrs.field(init=False, default=False)
@@ -111,7 +112,10 @@ class PcapWriter:
         """Flush and close the file object.  Closing twice is harmless."""
         if not self._closed:
             self._closed = True
-            self.fileobj.close()
+            if self.close_file:
+                self.fileobj.close()
+            else:
+                self.fileobj.flush()
 
     def __enter__(self) -> PcapWriter:
         return self

@@ -1,13 +1,17 @@
-"""Pcap taps: a device wrapper that writes every packet it sees to a classic pcap file
-(smoltcp's ``PcapWriter`` device, gVisor's ``link/sniffer``; in Linux, ``dev_queue_xmit_nit``
-and ``__netif_receive_skb``'s taps).
+"""Pcap taps: record every packet a device sends or receives to a classic pcap file
+(Linux's ``dev_queue_xmit_nit`` and ``__netif_receive_skb`` taps — what ``tcpdump -i dev -w``
+uses; smoltcp's ``PcapWriter`` device and gVisor's ``link/sniffer`` play the same role).
 
-A :class:`PcapTap` stands in for the device it wraps: transmits are recorded, then handed to
-the device; frames the device receives are recorded, then passed up.  (On loopback, where a
-transmit *is* the receive, each packet is recorded once, on transmit — as ``tcpdump -i lo``
-shows it once.)  Records are ``LINKTYPE_RAW`` IP packets with **complete checksums**: a
-``CHECKSUM_PARTIAL`` checksum is finished in the captured copy, as the packet would carry it
-on a wire.  GSO skbs are captured as the super-packets they are, as on Linux.
+A :class:`PcapTap` is attached to a device (``dev.taps``) rather than replacing it: routes and
+sockets cache the device they send through (``dst->dev``), so a wrapper object would be
+bypassed, exactly as it would be in the kernel — which is why the kernel, too, hooks taps into
+the device's transmit and receive paths.  Transmits are recorded after ``validate_xmit_skb``
+(what the driver is handed: a GSO super-packet on a device that takes GSO, as on Linux);
+receives before the stack sees them.  On loopback, where a transmit *is* the receive, each
+packet is recorded once, as ``tcpdump -i lo`` shows it once.
+
+Records are ``LINKTYPE_RAW`` IP packets with **complete checksums**: a ``CHECKSUM_PARTIAL``
+checksum is finished in the captured copy, as the packet would carry it on a wire.
 """
 
 from __future__ import annotations
@@ -20,49 +24,32 @@ from .pcap import PcapWriter
 __all__ = ["PcapTap"]
 
 
-class PcapTap(NetDevice):
-    """Wraps ``inner`` and records its packets with ``writer``."""
+class PcapTap:
+    """Records ``dev``'s packets with ``writer`` while attached (``dev.taps``)."""
 
-    kind = "tap"
-
-    def __init__(self, inner: NetDevice, writer: PcapWriter) -> None:
-        super().__init__(inner.name, mtu=inner.mtu, features=inner.features)
-        self.inner = inner
+    def __init__(self, dev: NetDevice, writer: PcapWriter) -> None:
+        self.dev = dev
         self.writer = writer
-        self.net = inner.net
-        self.ifindex = inner.ifindex
-        self.addrs4 = inner.addrs4
-        self.addrs6 = inner.addrs6
-        self.rx_handler = inner.rx_handler
         self.records = 0
-        if inner.kind != "loopback":
-            inner.rx_handler = self._receive_from_inner
 
-    def start_xmit(self, skb: SkBuff) -> int:
-        """Record, then transmit on the wrapped device."""
-        self._record(skb)
-        return self.inner.start_xmit(skb)
-
-    def _receive_from_inner(self, skb: SkBuff) -> None:
-        self._record(skb)
-        self.rx_handler(skb)
-
-    def _record(self, skb: SkBuff) -> None:
+    def record(self, skb: SkBuff) -> None:
+        """Write one packet (its bytes from the network header, checksum completed)."""
         if self.writer.closed:
             return
-        net = self.net
-        frame = frame_with_checksum(skb)
-        self.writer.write(net.now if net is not None else 0.0, frame)
+        net = self.dev.net
+        self.writer.write(net.now if net is not None else 0.0, frame_with_checksum(skb))
         self.records += 1
 
-    def detach(self) -> NetDevice:
-        """Unwrap: give the wrapped device its receive handler back."""
-        if self.inner.kind != "loopback":
-            self.inner.rx_handler = self.rx_handler
-        return self.inner
+    def attach(self) -> PcapTap:
+        """Start recording."""
+        if self not in self.dev.taps:
+            self.dev.taps.append(self)
+        return self
 
-    def close(self) -> None:
-        self.inner.close()
+    def detach(self) -> None:
+        """Stop recording."""
+        if self in self.dev.taps:
+            self.dev.taps.remove(self)
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+    def __repr__(self) -> str:
+        return f"<PcapTap on {self.dev.name}: {self.records} records>"

@@ -330,7 +330,7 @@ def _append_page_frag(
     sk: Sock, nc: FragAllocator, msg: MsgIter, skb: SkBuff, copy: int, max_frags: int
 ) -> int:
     """The scatter-gather copy into ``sk_page_frag``'s page (v21 order: commit, then copy)."""
-    span = sk_page_frag_refill(sk, nc)
+    span = sk_page_frag_refill(sk, nc, want=copy)
     if span is None:
         raise kernel_error(errno.ENOMEM)
     page = span.page

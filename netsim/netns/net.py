@@ -153,16 +153,6 @@ class Net:
             self.add_address(dev.name, addr)
         return dev
 
-    def replace_device(self, name: str, dev: NetDevice) -> None:
-        """Put a wrapper (a pcap tap) in place of the device registered as ``name``."""
-        dev.net = self
-        dev.ifindex = self.devices[name].ifindex
-        self.devices[name] = dev
-        if self.default_dev4 is not None and self.default_dev4.name == name:
-            self.default_dev4 = dev
-        if self.default_dev6 is not None and self.default_dev6.name == name:
-            self.default_dev6 = dev
-
     def add_address(self, devname: str, addr: str) -> None:
         """``ip addr add ADDR dev DEVNAME``."""
         dev = self.devices[devname]

@@ -134,20 +134,19 @@ class Host:
         self, path: str | BinaryIO, dev: str = "lo", *, snaplen: int = 262144
     ) -> Iterator[PcapTap]:
         """Write every packet through device ``dev`` to a pcap file (``LINKTYPE_RAW``,
-        complete checksums) for the duration of the block: ``tcpdump -i dev -w path``."""
+        complete checksums) for the duration of the block: ``tcpdump -i dev -w path``.
+        A file object passed in is flushed, not closed."""
         from ..dev.pcap import PcapWriter
         from ..dev.tap import PcapTap
 
-        inner = self.net.devices[dev]
+        device = self.net.devices[dev]
         fileobj: BinaryIO = open(path, "wb") if isinstance(path, str) else path  # noqa: SIM115
-        writer = PcapWriter(fileobj, snaplen=snaplen)
-        tap = PcapTap(inner, writer)
-        self.net.replace_device(dev, tap)
+        writer = PcapWriter(fileobj, snaplen=snaplen, close_file=isinstance(path, str))
+        tap = PcapTap(device, writer).attach()
         try:
             yield tap
         finally:
-            if self.net.devices.get(dev) is tap:
-                self.net.replace_device(dev, tap.detach())
+            tap.detach()
             writer.close()
 
     @contextmanager

@@ -371,11 +371,12 @@ def sk_stream_moderate_sndbuf(sk: Sock) -> None:
         sk.sk_sndbuf = max(min(sk.sk_sndbuf, sk.sk_wmem_queued >> 1), SOCK_MIN_SNDBUF)
 
 
-def sk_page_frag_refill(sk: Sock, nc: FragAllocator) -> FragSpan | None:
+def sk_page_frag_refill(sk: Sock, nc: FragAllocator, want: int | None = None) -> FragSpan | None:
     """``sk_page_frag_refill()`` (net/core/sock.c; v20 ``sk_page_frag_refill_prepare``): room
     for at least 32 bytes in ``nc`` with ``sk_allocation``.  On failure: memory pressure and
-    ``sk_stream_moderate_sndbuf``, and ``None``."""
-    span = nc.prepare(32, sk.sk_allocation)
+    ``sk_stream_moderate_sndbuf``, and ``None``.  ``want`` (the bytes the caller means to copy)
+    only matters to allocators that place fragments by length (the count-down cache)."""
+    span = nc.prepare(32, sk.sk_allocation, want=want)
     if span is None:
         sk.enter_memory_pressure()
         sk_stream_moderate_sndbuf(sk)
