@@ -30,7 +30,8 @@ virtual time asks for ``autojump_clock`` itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -43,6 +44,13 @@ try:
     import pytest_trio
 except ImportError:  # pragma: no cover - the trio fixtures need pytest-trio
     pytest_trio = None
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _trio_fixture(fn: _F) -> _F:
+    """``pytest_trio.trio_fixture``, typed."""
+    return cast(_F, pytest_trio.trio_fixture(fn))
 
 
 @pytest.fixture
@@ -78,14 +86,14 @@ if pytest_trio is not None:
 
     __all__ += ["netsim_host", "netsim_udp_pair"]
 
-    @pytest_trio.trio_fixture
+    @_trio_fixture
     async def netsim_host(request: pytest.FixtureRequest) -> AsyncIterator[Host]:
         """An emulated host; ``request.param`` (indirect parametrisation) picks the allocator."""
         allocator = getattr(request, "param", "page_frag_cache")
         async with open_host(allocator=allocator, name="netsim_host") as host:
             yield host
 
-    @pytest_trio.trio_fixture
+    @_trio_fixture
     async def netsim_udp_pair(netsim_host: Host) -> AsyncIterator[tuple[Socket, Socket]]:
         """Two UDP sockets on ``netsim_host``, each connected to the other over 127.0.0.1."""
         a = netsim_host.socket(AF_INET, SOCK_DGRAM)

@@ -7,7 +7,7 @@ import io
 import struct
 from pathlib import Path
 
-import dpkt  # type: ignore[import-untyped]
+import dpkt
 import pytest
 
 from netsim.dev import LINKTYPE_RAW, PcapWriter

@@ -204,7 +204,7 @@ async def test_udp_segment_one_gso_skb_on_loopback_ten_datagrams_received(
     async with netsim.open_host(allocator=allocator) as host:
         tx, rx = await _pair(host)
         tx.setsockopt(netsim.SOL_UDP, netsim.UDP_SEGMENT, 1000)
-        seen = []
+        seen: list[object] = []
 
         def spy(skb: netsim.SkBuff) -> None:
             seen.append((skb.shinfo.gso_size, skb.shinfo.gso_segs, skb.shinfo.gso_type))

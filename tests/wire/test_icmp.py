@@ -4,7 +4,7 @@ Linux sends for a port with no socket (how much of the offending packet they quo
 from __future__ import annotations
 
 import attrs
-import dpkt  # type: ignore[import-untyped]
+import dpkt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

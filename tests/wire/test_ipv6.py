@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import attrs
-import dpkt  # type: ignore[import-untyped]
+import dpkt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

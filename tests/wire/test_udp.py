@@ -4,7 +4,7 @@ zero-checksum rules of IPv4 and IPv6, and the receiver's verification."""
 from __future__ import annotations
 
 import attrs
-import dpkt  # type: ignore[import-untyped]
+import dpkt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
