@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
+from ..tcp.input import tcp_v4_rcv
 from ..udp.input import udp_rcv
 from ..wire.checksum import csum_partial
-from ..wire.ipv4 import IP_MF, IP_OFFSET, IPPROTO_ICMP, IPPROTO_UDP
+from ..wire.ipv4 import IP_MF, IP_OFFSET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
 from .fragment import ip_defrag
 from .icmp import icmp_rcv
 from .route import inet_addr_is_local
@@ -88,4 +89,5 @@ def ip_local_deliver(net: Net, skb: SkBuff) -> None:
 INET_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {
     IPPROTO_UDP: udp_rcv,
     IPPROTO_ICMP: icmp_rcv,
+    IPPROTO_TCP: tcp_v4_rcv,
 }

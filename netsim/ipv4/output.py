@@ -85,6 +85,7 @@ __all__ = [
     "ip_flush_pending_frames",
     "ip_local_out",
     "ip_make_skb",
+    "ip_queue_xmit",
     "ip_select_ident",
     "ip_send_check",
     "ip_setup_cork",
@@ -477,6 +478,25 @@ def ip_select_ident(
         ident = net.rng.randrange(0x10000)
     net.ip_idents[key] = (ident + segs) & 0xFFFF
     return ident
+
+
+def ip_queue_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rtable, segs: int) -> int:
+    """``__ip_queue_xmit()``: push a 20-byte IPv4 header in front of a transport segment
+    (DF as ``ip_dont_fragment``: set unless ``IP_PMTUDISC_DONT``; the ID from the socket's
+    ``inet_id``, reserving ``segs`` IDs for a GSO skb) and send it with ``ip_local_out``."""
+    skb.data -= IPV4_HLEN
+    skb.len += IPV4_HLEN
+    skb.network_header = skb.data
+    skb.protocol = ETH_P_IP
+    df = IP_DF if sk.pmtudisc >= IP_PMTUDISC_WANT else 0
+    ttl = sk.uc_ttl if sk.uc_ttl > 0 else net.sysctl_int("net.ipv4.ip_default_ttl")
+    ident = ip_select_ident(net, sk, rt.saddr, rt.daddr, sk.sk_protocol, df, segs)
+    ip4_build_header(
+        skb.head, skb.data, skb.len if skb.len <= 0xFFFF else 0, ident, df, ttl,
+        sk.sk_protocol, rt.saddr, rt.daddr, sk.tos,
+    )  # fmt: skip
+    skb.dst = rt
+    return ip_local_out(net, sk, skb)
 
 
 def ip_send_check(skb: SkBuff) -> None:

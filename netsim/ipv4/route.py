@@ -63,8 +63,10 @@ def ip_route_output(net: Net, daddr: bytes, saddr: bytes | None = None) -> Rtabl
     ``ENETUNREACH`` when there is no route."""
     ip = ipaddress.IPv4Address(daddr)
     if ip == ipaddress.IPv4Address(0):
-        ip = ipaddress.IPv4Address("127.0.0.1")
-        daddr = ip.packed
+        # ip_route_output_key_hash_rcu: no destination means this host — the source address
+        # if one is bound, else 127.0.0.1
+        daddr = saddr or bytes([127, 0, 0, 1])
+        ip = ipaddress.IPv4Address(daddr)
     lo = net.lo
     if ip in _LOOPNET:
         return Rtable(lo, saddr or (daddr if ip in _lo_addrs(lo) else _first4(lo)), daddr, True)

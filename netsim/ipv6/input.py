@@ -13,8 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
+from ..tcp.input import tcp_v6_rcv
 from ..udp.input import udpv6_rcv
-from ..wire.ipv4 import IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_UDP
+from ..wire.ipv4 import IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
 from ..wire.ipv6 import IPV6_HLEN
 from .icmp import icmpv6_rcv
 from .reassembly import ipv6_frag_rcv
@@ -78,4 +79,5 @@ def ip6_input(net: Net, skb: SkBuff) -> None:
 INET6_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {
     IPPROTO_UDP: udpv6_rcv,
     IPPROTO_ICMPV6: icmpv6_rcv,
+    IPPROTO_TCP: tcp_v6_rcv,
 }

@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ..dev.device import LL_RESERVED_SPACE, NET_XMIT_SUCCESS, dev_queue_xmit, skb_checksum_help
+from ..dev.device import (
+    ETH_P_IPV6,
+    LL_RESERVED_SPACE,
+    NET_XMIT_SUCCESS,
+    dev_queue_xmit,
+    skb_checksum_help,
+)
 from ..errors import errno, kernel_error
 from ..ipv4.output import __ip_append_data, ip6_sk_ignore_df, ip_flush_pending_frames
 from ..skb import (
@@ -48,6 +54,7 @@ __all__ = [
     "ip6_fragment",
     "ip6_local_out",
     "ip6_make_skb",
+    "ip6_xmit",
     "ip6_setup_cork",
     "ipv6_select_ident",
 ]
@@ -148,6 +155,30 @@ def __ip6_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
     skb.dst = rt
     cork.release()
     return skb
+
+
+def ip6_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rt6Info) -> int:
+    """``ip6_xmit()``: push the IPv6 header in front of a transport segment and send it.
+    A segment larger than the path MTU that is not GSO is ``EMSGSIZE``: TCP over IPv6 is
+    never fragmented."""
+    skb.data -= IPV6_HLEN
+    skb.len += IPV6_HLEN
+    skb.network_header = skb.data
+    skb.protocol = ETH_P_IPV6
+    hop_limit = sk.uc_ttl if sk.uc_ttl > 0 else net.sysctl_int("net.ipv6.conf.all.hop_limit")
+    payload = skb.len - IPV6_HLEN
+    ip6_build_header(
+        skb.head, skb.data, payload if payload <= 0xFFFF else 0, sk.sk_protocol, hop_limit,
+        rt.saddr, rt.daddr, sk.tos,
+    )  # fmt: skip
+    skb.dst = rt
+    if skb.len > rt.mtu and not skb.shinfo.gso_size:
+        net.stats.Ip6FragFails += 1
+        kfree_skb(skb)
+        raise kernel_error(errno.EMSGSIZE)
+    net.stats.Ip6OutRequests += 1
+    skb.dev = rt.dev
+    return _ip6_finish_output2(net, skb)
 
 
 def ipv6_select_ident(net: Net) -> int:

@@ -91,6 +91,9 @@ class Net:
         # socket tables: port -> sockets bound to it
         self.udp_table: dict[int, list[Sock]] = {}
         self.tcp_table: dict[int, list[Sock]] = {}
+        self.tcp_ehash: dict[tuple[bytes, int, bytes, int], Sock] = {}
+        #: how long TIME_WAIT lasts (Linux: TCP_TIMEWAIT_LEN, 60 s, not a sysctl)
+        self.tcp_timewait_len = 60.0
         self.sockets: set[Sock] = set()
         # IP identification (ip_select_ident) and IPv6 fragment ids, per flow
         self.ip_idents: dict[tuple[bytes, bytes, int], int] = {}
@@ -205,9 +208,20 @@ class Net:
     # -- time ---------------------------------------------------------------------------------
 
     def run_timers(self, now: float) -> int:
-        """Advance the host's clock to ``now`` and run every timer due."""
+        """Advance the host's clock to ``now`` and run every timer due — in softirq context,
+        as the kernel's timer softirq: packets a timer sends on loopback are queued on the
+        backlog and delivered after it (NET_RX runs after TIMER), never inside it."""
         self.now = now
-        return self.timers.run_due(now)
+        if self._in_softirq:
+            return self.timers.run_due(now)
+        self._in_softirq = True
+        try:
+            ran = self.timers.run_due(now)
+        finally:
+            self._in_softirq = False
+        if self.backlog:
+            self.net_rx_action()
+        return ran
 
     # -- lifetime -----------------------------------------------------------------------------
 

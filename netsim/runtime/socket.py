@@ -53,7 +53,9 @@ from ..sock.sock import (
     WaitQueue,
     sock_writeable,
 )
+from ..tcp import TcpSock, tcp_bind, tcp_listen
 from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
+from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -89,10 +91,7 @@ def _new_sock(host: Host, family: int, type_: int, proto: int) -> Sock:
     if base == SOCK_STREAM:
         if proto not in (0, IPPROTO_TCP):
             raise kernel_error(errno.EPROTONOSUPPORT)
-        from ..tcp import TcpSock  # type: ignore[attr-defined,unused-ignore]
-
-        sk: Sock = TcpSock(host.net, family, SOCK_STREAM, IPPROTO_TCP)
-        return sk
+        return TcpSock(host.net, family, SOCK_STREAM, IPPROTO_TCP)
     raise kernel_error(errno.ESOCKTNOSUPPORT)
 
 
@@ -113,6 +112,30 @@ class Socket(trio.socket.SocketType):
         host._next_fd += 1
         self._closed = False
         self._did_shutdown_wr = False
+
+    @classmethod
+    def _from_sk(cls, host: Host, sk: Sock, family: int) -> Socket:
+        """Wrap a kernel socket that already exists (an accepted connection)."""
+        sock = cls.__new__(cls)
+        trio.socket.SocketType.__init__(sock)
+        sock._host = host
+        sock._sk = sk
+        sock._wq = TrioWaitQueue()
+        sk.sk_wq = sock._wq
+        sock._family = family
+        sock._type = SOCK_STREAM
+        sock._proto = sk.sk_protocol
+        sock._fd = host._next_fd
+        host._next_fd += 1
+        sock._closed = False
+        sock._did_shutdown_wr = False
+        host._sockets.add(sock)
+        return sock
+
+    def _tcp(self) -> TcpSock:
+        sk = self._sk
+        assert isinstance(sk, TcpSock)
+        return sk
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -208,9 +231,7 @@ class Socket(trio.socket.SocketType):
         if isinstance(self._sk, UdpSock):
             udp_bind(self._sk, addr, port)
         else:
-            from ..tcp import tcp_bind  # type: ignore[attr-defined,unused-ignore]
-
-            tcp_bind(self._sk, addr, port)
+            tcp_bind(self._tcp(), addr, port)
 
     async def connect(self, address: Any) -> None:
         sk = self._sk
@@ -225,8 +246,6 @@ class Socket(trio.socket.SocketType):
                 udp_connect(sk, addr, port)
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
-        from ..tcp import tcp_connect_async  # type: ignore[attr-defined,unused-ignore]
-
         await tcp_connect_async(self, address)
 
     async def disconnect(self) -> None:
@@ -267,10 +286,7 @@ class Socket(trio.socket.SocketType):
                 return udp_sendmsg(sk, self._task(), msg, flags, addr, gso)
 
             return await self._run(send, nonblock=bool(flags & MSG_DONTWAIT))
-        from ..tcp import tcp_sendmsg_async  # type: ignore[attr-defined,unused-ignore]
-
-        sent: int = await tcp_sendmsg_async(self, msg, flags)
-        return sent
+        return await tcp_sendmsg_async(self, msg, flags)
 
     async def wait_writable(self) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -346,10 +362,7 @@ class Socket(trio.socket.SocketType):
             data, (saddr, sport), msg_flags = await self._run(recv, nonblock=nonblock)
             addr = format_sockaddr(self._family, saddr, sport) if saddr else None
             return data, addr, msg_flags
-        from ..tcp import tcp_recvmsg_async  # type: ignore[attr-defined,unused-ignore]
-
-        result: tuple[bytes | int, Any, int] = await tcp_recvmsg_async(self, bufsize, flags, into)
-        return result
+        return await tcp_recvmsg_async(self, bufsize, flags, into)
 
     def is_readable(self) -> bool:
         sk = self._sk
@@ -382,9 +395,8 @@ class Socket(trio.socket.SocketType):
         sk = self._sk
         if isinstance(sk, UdpSock):
             raise kernel_error(errno.EOPNOTSUPP)
-        from ..tcp import tcp_listen  # type: ignore[attr-defined,unused-ignore]
-
-        tcp_listen(sk, backlog)
+        self._host.now()
+        tcp_listen(self._tcp(), backlog)
 
     async def accept(self) -> tuple[Socket, Any]:
         sk = self._sk
@@ -392,10 +404,7 @@ class Socket(trio.socket.SocketType):
             await trio.lowlevel.checkpoint()
             self._check_open()
             raise kernel_error(errno.EOPNOTSUPP)
-        from ..tcp import tcp_accept_async  # type: ignore[attr-defined,unused-ignore]
-
-        result: tuple[Socket, Any] = await tcp_accept_async(self)
-        return result
+        return await tcp_accept_async(self)
 
     def shutdown(self, flag: int) -> None:
         self._check_open()

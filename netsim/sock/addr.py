@@ -98,6 +98,9 @@ def format_sockaddr(family: int, addr: bytes | None, port: int) -> tuple[Any, ..
         return (str(ipaddress.IPv4Address(addr or ANY4)), port)
     if addr is not None and len(addr) == 4:
         addr = v4_mapped(addr)
+    if addr is not None and ipv6_addr_v4mapped(addr):
+        # inet_ntop() (which Python's sockets use) writes the IPv4 part in dotted form
+        return (f"::ffff:{ipaddress.IPv4Address(addr[12:])}", port, 0, 0)
     return (str(ipaddress.IPv6Address(addr or ANY6)), port, 0, 0)
 
 

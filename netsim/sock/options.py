@@ -3,7 +3,9 @@
 net/ipv6/ipv6_sockglue.c, net/ipv4/udp.c ``udp_lib_setsockopt``).
 
 Values are C ``int``\\ s: a Python ``int``, or at least 4 bytes of native-endian integer (what
-``struct.pack("i", v)`` gives).  A shorter buffer is ``EINVAL``; an option the socket's family
+``struct.pack("i", v)`` gives).  A shorter buffer is ``EINVAL`` — except for the small
+``SOL_IP`` options (``IP_TTL``, ``IP_TOS`` …), where Linux reads 1..3 bytes as an unsigned char
+and answers a ``getsockopt`` with a 1..3-byte buffer with one byte; an option the socket's family
 or protocol does not have is ``ENOPROTOOPT``; a value out of range is ``EINVAL``.
 ``getsockopt`` returns an ``int``, or its 4 packed bytes when a ``buflen`` is given.
 
@@ -76,9 +78,25 @@ def int_value(value: OptValue | None, optlen: int | None = None) -> int:
     return int(struct.unpack_from("i", buf)[0])
 
 
+#: ``do_ip_setsockopt`` reads these from a value shorter than an ``int`` as an unsigned char.
+_IP_CHAR_OPTIONS = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
+
+
 def sock_setsockopt(sk: Sock, level: int, optname: int, value: OptValue | None) -> None:
     """``setsockopt(level, optname, value)``."""
-    val = int_value(value)
+    if (
+        level == SOL_IP
+        and optname in _IP_CHAR_OPTIONS
+        and isinstance(value, bytes | bytearray | memoryview)
+        and len(value) < 4
+    ):
+        # do_ip_setsockopt: 1..3 bytes are an unsigned char, none is 0 (IP_TTL: EINVAL)
+        raw = bytes(value)
+        if not raw and optname == IP_TTL:
+            raise kernel_error(errno.EINVAL, "IP_TTL without a value")
+        val = raw[0] if raw else 0
+    else:
+        val = int_value(value)
     if level == SOL_SOCKET:
         _set_socket(sk, optname, val)
     elif level == SOL_IP:
@@ -111,6 +129,8 @@ def sock_getsockopt(sk: Sock, level: int, optname: int, buflen: int | None = Non
         return val
     if buflen < 0:
         raise kernel_error(errno.EINVAL)
+    if level == SOL_IP and 0 < buflen < 4 and 0 <= val <= 255:
+        return bytes([val])  # do_ip_getsockopt: a short buffer gets an unsigned char
     return struct.pack("i", val)[:buflen]
 
 

@@ -130,6 +130,42 @@ MIB_NAMES: tuple[str, ...] = (
     "Udp6RcvbufErrors",
     "Udp6SndbufErrors",
     "Udp6InCsumErrors",
+    # TCP (TCP_MIB_*, and LINUX_MIB_* shown by nstat as TcpExt*)
+    "TcpActiveOpens",
+    "TcpPassiveOpens",
+    "TcpAttemptFails",
+    "TcpEstabResets",
+    "TcpInSegs",
+    "TcpOutSegs",
+    "TcpRetransSegs",
+    "TcpInErrs",
+    "TcpOutRsts",
+    "TcpInCsumErrors",
+    "TcpExtTCPAutoCorking",
+    "TcpExtTCPRcvCoalesce",
+    "TcpExtDelayedACKs",
+    "TcpExtTCPTimeouts",
+    "TcpExtListenOverflows",
+    "TcpExtListenDrops",
+    "TcpExtTCPOrigDataSent",
+    "TcpExtTCPDelivered",
+    "TcpExtTW",
+    "TcpExtTCPAbortOnData",
+    "TcpExtTCPAbortOnClose",
+    "TcpExtTCPOFOQueue",
+    "TcpExtTCPPureAcks",
+    "TcpExtTCPHPAcks",
+    "TcpExtTCPWantZeroWindowAdv",
+    "TcpExtTCPToZeroWindowAdv",
+    "TcpExtTCPFromZeroWindowAdv",
+    "TcpExtTCPRcvQDrop",
+    "TcpExtTCPBacklogCoalesce",
+    "TcpExtTCPWinProbe",
+    "TcpExtTCPSlowStartRetrans",
+    "TcpExtTCPLossUndo",
+    "TcpExtTCPZeroWindowDrop",
+    "TcpExtTCPDSACKOldSent",
+    "TcpExtTSQThrottled",
 )
 
 
@@ -228,6 +264,41 @@ class Counters:
     Udp6RcvbufErrors: int
     Udp6SndbufErrors: int
     Udp6InCsumErrors: int
+    TcpActiveOpens: int
+    TcpPassiveOpens: int
+    TcpAttemptFails: int
+    TcpEstabResets: int
+    TcpInSegs: int
+    TcpOutSegs: int
+    TcpRetransSegs: int
+    TcpInErrs: int
+    TcpOutRsts: int
+    TcpInCsumErrors: int
+    TcpExtTCPAutoCorking: int
+    TcpExtTCPRcvCoalesce: int
+    TcpExtDelayedACKs: int
+    TcpExtTCPTimeouts: int
+    TcpExtListenOverflows: int
+    TcpExtListenDrops: int
+    TcpExtTCPOrigDataSent: int
+    TcpExtTCPDelivered: int
+    TcpExtTW: int
+    TcpExtTCPAbortOnData: int
+    TcpExtTCPAbortOnClose: int
+    TcpExtTCPOFOQueue: int
+    TcpExtTCPPureAcks: int
+    TcpExtTCPHPAcks: int
+    TcpExtTCPWantZeroWindowAdv: int
+    TcpExtTCPToZeroWindowAdv: int
+    TcpExtTCPFromZeroWindowAdv: int
+    TcpExtTCPRcvQDrop: int
+    TcpExtTCPBacklogCoalesce: int
+    TcpExtTCPWinProbe: int
+    TcpExtTCPSlowStartRetrans: int
+    TcpExtTCPLossUndo: int
+    TcpExtTCPZeroWindowDrop: int
+    TcpExtTCPDSACKOldSent: int
+    TcpExtTSQThrottled: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]

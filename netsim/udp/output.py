@@ -138,7 +138,7 @@ def _udp_sendmsg(
     rt = _route(sk, daddr, connected, v6)
     saddr = rt.saddr
     corkreq = sk.corkflag or bool(flags & MSG_MORE)
-    wire_daddr = daddr if v6 or len(daddr) == 4 else v4_from_mapped(daddr)
+    wire_daddr = rt.daddr  # fl4->daddr: routing made 0.0.0.0 / :: a local address
     if not corkreq:
         cork = InetCork()
         _set_flow(cork, sk, saddr, wire_daddr, dport)

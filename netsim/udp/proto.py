@@ -121,8 +121,10 @@ def udp_bind(sk: Sock, addr: bytes, port: int) -> None:
     try:
         udp_get_port(sk, port)
     except OSError:
+        # __inet_bind() reports any get_port() failure (even an exhausted ephemeral range)
+        # as EADDRINUSE; only inet_autobind() says EAGAIN
         sk.inet_rcv_saddr = None
-        raise
+        raise kernel_error(errno.EADDRINUSE) from None
     if not _is_any(addr):
         sk.inet_saddr = addr
 
@@ -143,20 +145,20 @@ def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
     bound = _as_v4(sk.inet_rcv_saddr) if v4 else sk.inet_rcv_saddr
     if v4:
         rt4 = ip_route_output(net, _as_v4(daddr) or ANY4, bound)
-        saddr = rt4.saddr
+        saddr, peer = rt4.saddr, rt4.daddr
         dst: object = rt4
         if sk.sk_family == AF_INET6:
-            saddr = v4_mapped(saddr)
+            saddr, peer = v4_mapped(saddr), v4_mapped(peer)
     else:
         rt6 = ip6_route_output(net, daddr, bound)
-        saddr = rt6.saddr
+        saddr, peer = rt6.saddr, rt6.daddr
         dst = rt6
     udp_autobind(sk)
     if sk.inet_saddr is None:
         sk.inet_saddr = saddr
     if sk.inet_rcv_saddr is None:
         sk.inet_rcv_saddr = saddr
-    sk.inet_daddr = daddr
+    sk.inet_daddr = peer  # fl4->daddr: connecting to 0.0.0.0 or :: connects to this host
     sk.inet_dport = dport
     sk.sk_state = TCP_ESTABLISHED
     sk.inet_id = net.rng.randrange(0x10000)

@@ -55,6 +55,42 @@ from .ipv6 import Ipv6Header as Ipv6Header
 from .ipv6 import csum_ipv6_magic as csum_ipv6_magic
 from .ipv6 import ip6_build_header as ip6_build_header
 from .ipv6 import ip6_pseudo_csum as ip6_pseudo_csum
+from .tcp import MAX_TCP_OPTION_SPACE as MAX_TCP_OPTION_SPACE
+from .tcp import TCP_HLEN as TCP_HLEN
+from .tcp import TCP_MAX_WSCALE as TCP_MAX_WSCALE
+from .tcp import TCPHDR_ACK as TCPHDR_ACK
+from .tcp import TCPHDR_AE as TCPHDR_AE
+from .tcp import TCPHDR_CWR as TCPHDR_CWR
+from .tcp import TCPHDR_ECE as TCPHDR_ECE
+from .tcp import TCPHDR_FIN as TCPHDR_FIN
+from .tcp import TCPHDR_PSH as TCPHDR_PSH
+from .tcp import TCPHDR_RST as TCPHDR_RST
+from .tcp import TCPHDR_SYN as TCPHDR_SYN
+from .tcp import TCPHDR_URG as TCPHDR_URG
+from .tcp import TCPOLEN_MSS as TCPOLEN_MSS
+from .tcp import TCPOLEN_SACK_PERM as TCPOLEN_SACK_PERM
+from .tcp import TCPOLEN_SACKPERM_ALIGNED as TCPOLEN_SACKPERM_ALIGNED
+from .tcp import TCPOLEN_TIMESTAMP as TCPOLEN_TIMESTAMP
+from .tcp import TCPOLEN_TSTAMP_ALIGNED as TCPOLEN_TSTAMP_ALIGNED
+from .tcp import TCPOLEN_WINDOW as TCPOLEN_WINDOW
+from .tcp import TCPOLEN_WSCALE_ALIGNED as TCPOLEN_WSCALE_ALIGNED
+from .tcp import TCPOPT_EOL as TCPOPT_EOL
+from .tcp import TCPOPT_MSS as TCPOPT_MSS
+from .tcp import TCPOPT_NOP as TCPOPT_NOP
+from .tcp import TCPOPT_SACK as TCPOPT_SACK
+from .tcp import TCPOPT_SACK_PERM as TCPOPT_SACK_PERM
+from .tcp import TCPOPT_TIMESTAMP as TCPOPT_TIMESTAMP
+from .tcp import TCPOPT_WINDOW as TCPOPT_WINDOW
+from .tcp import TcpHeader as TcpHeader
+from .tcp import TcpOptions as TcpOptions
+from .tcp import after as after
+from .tcp import before as before
+from .tcp import between as between
+from .tcp import seq_add as seq_add
+from .tcp import tcp4_checksum as tcp4_checksum
+from .tcp import tcp6_checksum as tcp6_checksum
+from .tcp import tcp_build_header as tcp_build_header
+from .tcp import tcp_verify as tcp_verify
 from .udp import CSUM_MANGLED_0 as CSUM_MANGLED_0
 from .udp import UDP_HLEN as UDP_HLEN
 from .udp import UdpHeader as UdpHeader
@@ -103,9 +139,40 @@ __all__ = [
     "Ipv4Header",
     "Ipv6FragHeader",
     "Ipv6Header",
+    "MAX_TCP_OPTION_SPACE",
+    "TCPHDR_ACK",
+    "TCPHDR_AE",
+    "TCPHDR_CWR",
+    "TCPHDR_ECE",
+    "TCPHDR_FIN",
+    "TCPHDR_PSH",
+    "TCPHDR_RST",
+    "TCPHDR_SYN",
+    "TCPHDR_URG",
+    "TCPOLEN_MSS",
+    "TCPOLEN_SACKPERM_ALIGNED",
+    "TCPOLEN_SACK_PERM",
+    "TCPOLEN_TIMESTAMP",
+    "TCPOLEN_TSTAMP_ALIGNED",
+    "TCPOLEN_WINDOW",
+    "TCPOLEN_WSCALE_ALIGNED",
+    "TCPOPT_EOL",
+    "TCPOPT_MSS",
+    "TCPOPT_NOP",
+    "TCPOPT_SACK",
+    "TCPOPT_SACK_PERM",
+    "TCPOPT_TIMESTAMP",
+    "TCPOPT_WINDOW",
+    "TCP_HLEN",
+    "TCP_MAX_WSCALE",
+    "TcpHeader",
+    "TcpOptions",
     "UDP_HLEN",
     "UdpHeader",
     "WireError",
+    "after",
+    "before",
+    "between",
     "csum_add",
     "csum_block_add",
     "csum_fold",
@@ -121,6 +188,11 @@ __all__ = [
     "ip4_pseudo_csum",
     "ip6_build_header",
     "ip6_pseudo_csum",
+    "seq_add",
+    "tcp4_checksum",
+    "tcp6_checksum",
+    "tcp_build_header",
+    "tcp_verify",
     "udp4_checksum",
     "udp6_checksum",
     "udp_build_header",

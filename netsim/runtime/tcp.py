@@ -1,0 +1,160 @@
+"""The waiting half of TCP's system calls: ``connect``, ``send``, ``recv`` and ``accept`` on
+an emulated socket, as trio async functions over the sans-IO :mod:`netsim.tcp`.
+
+Where Linux sleeps (``sk_stream_wait_connect``, ``sk_stream_wait_memory``, ``sk_wait_data``,
+``inet_csk_wait_for_connect``), the core returns or raises :class:`~netsim.sock.SockWait`;
+these functions park the task on the socket's wait queue and call the core again.  A send
+that is cancelled after queuing some bytes returns that count (as a signal-interrupted
+``send(2)`` does); one cancelled before queuing anything raises ``trio.Cancelled``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ..errors import errno, kernel_error
+from ..sock.addr import format_sockaddr
+from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
+from ..sock.iov import MsgIter
+from ..sock.sock import TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT, SockWait
+from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg_locked
+from ..tcp.input import release_sock
+
+if TYPE_CHECKING:
+    from .socket import Socket
+
+__all__ = ["tcp_accept_async", "tcp_connect_async", "tcp_recvmsg_async", "tcp_sendmsg_async"]
+
+
+def _sk(sock: Socket) -> TcpSock:
+    sk = sock.sk
+    assert isinstance(sk, TcpSock)
+    return sk
+
+
+async def _park(sock: Socket) -> None:
+    await sock._wq.lot.park()
+    if sock._closed:
+        raise trio.ClosedResourceError("another task closed this socket")
+
+
+async def tcp_connect_async(sock: Socket, address: Any) -> None:
+    """``connect(2)`` on a TCP socket: send the SYN, wait for the handshake to finish."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sock._check_open()
+    sk = _sk(sock)
+    addr, port = sock._parse(address)
+    sock._host.now()
+    sk.sk_owned_by_user = True
+    try:
+        tcp_connect(sk, addr, port)
+    finally:
+        release_sock(sk)
+    while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        await _park(sock)
+    err = sk.sk_err
+    if err:
+        sk.sk_err = 0
+        raise kernel_error(err)
+    if sk.sk_state != TCP_ESTABLISHED and not sk.sk_receive_queue:
+        raise kernel_error(errno.ECONNREFUSED)
+    await trio.lowlevel.cancel_shielded_checkpoint()
+
+
+async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
+    """``send(2)``: queue everything, waiting for buffer space as often as needed."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sk = _sk(sock)
+    host = sock._host
+    nonblock = bool(flags & MSG_DONTWAIT)
+    total = 0
+    while True:
+        sock._check_open()
+        host.net.now = trio.current_time()
+        task = host.task_context()
+        sk.sk_owned_by_user = True
+        try:
+            copied, must_wait = tcp_sendmsg_locked(sk, task, msg, flags)
+        except SockWait:
+            copied, must_wait = 0, True
+        except OSError:
+            if total:
+                return total
+            raise
+        finally:
+            release_sock(sk)
+        total += copied
+        if not must_wait or not msg.count:
+            break
+        if nonblock:
+            if total:
+                return total
+            raise kernel_error(errno.EAGAIN)
+        try:
+            await _park(sock)
+        except trio.Cancelled:
+            if total:
+                return total
+            raise
+    await trio.lowlevel.cancel_shielded_checkpoint()
+    return total
+
+
+async def tcp_recvmsg_async(
+    sock: Socket, bufsize: int, flags: int, into: memoryview | None
+) -> tuple[bytes | int, Any, int]:
+    """``recv(2)``: wait for data (or EOF, or an error), then read."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sk = _sk(sock)
+    host = sock._host
+    nonblock = bool(flags & MSG_DONTWAIT)
+    waitall = bool(flags & MSG_WAITALL)
+    got: list[bytes] = []
+    total = 0
+    while True:
+        sock._check_open()
+        host.net.now = trio.current_time()
+        want = bufsize - total
+        view = into[total:] if into is not None else None
+        try:
+            data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
+        except SockWait:
+            await _park(sock)
+            continue
+        except OSError:
+            if total:
+                break
+            raise
+        n = data if isinstance(data, int) else len(data)
+        if isinstance(data, bytes):
+            got.append(data)
+        total += n
+        if not waitall or not n or total >= bufsize:
+            break
+        if nonblock:
+            break
+    await trio.lowlevel.cancel_shielded_checkpoint()
+    peer = format_sockaddr(sock._family, sk.inet_daddr, sk.inet_dport) if sk.inet_daddr else None
+    if into is not None:
+        return total, peer, 0
+    return (got[0] if len(got) == 1 else b"".join(got)), peer, 0
+
+
+async def tcp_accept_async(sock: Socket) -> tuple[Socket, Any]:
+    """``accept(2)``: wait for an established connection; wrap it in a new :class:`Socket`."""
+    from .socket import Socket as SocketType
+
+    await trio.lowlevel.checkpoint_if_cancelled()
+    sk = _sk(sock)
+    while True:
+        sock._check_open()
+        sock._host.now()
+        child = tcp_accept(sk)
+        if child is not None:
+            break
+        await _park(sock)
+    new = SocketType._from_sk(sock._host, child, sock._family)
+    await trio.lowlevel.cancel_shielded_checkpoint()
+    return new, new.getpeername()

@@ -1,0 +1,865 @@
+"""TCP input: demultiplexing, the state machine, ACK processing and the receive queue
+(net/ipv4/tcp_ipv4.c ``tcp_v4_rcv``, net/ipv4/tcp_input.c, net/ipv4/tcp_minisocks.c).
+
+* ``tcp_v4_rcv``/``tcp_v6_rcv`` check the segment, find the socket (an established 4-tuple,
+  else a listener), answer a segment for nobody with an RST, and — when a system call owns the
+  socket — park the segment on the socket's backlog until ``release_sock``.
+* ``tcp_rcv_established`` (and ``tcp_rcv_state_process`` for the other states): sequence
+  check, ``tcp_ack``, ``tcp_data_queue``, then send what the ACK allowed and the ACK owed.
+* ``tcp_ack`` takes the window update and RTT sample, and ``tcp_clean_rtx_queue`` frees what
+  is acknowledged — on loopback that drops the original skb whose clone the reader may still
+  hold, so a page comes back only when both are done with it.
+* ``tcp_data_queue`` puts in-order data on the receive queue, merging it into the tail with
+  ``tcp_try_coalesce``/``skb_try_coalesce`` when possible — which takes a page reference per
+  frag when the skb it merges is a clone (the loopback case), and is refused while the tail is
+  itself still a clone; out-of-order data waits on ``out_of_order_queue``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from ..mm import get_page
+from ..skb import (
+    CHECKSUM_PARTIAL,
+    CHECKSUM_UNNECESSARY,
+    MAX_SKB_FRAGS,
+    SIZEOF_SK_BUFF,
+    SKB_DATA_ALIGN,
+    SKB_TRUESIZE,
+    SkBuff,
+    kfree_skb,
+    pskb_pull,
+    skb_cloned,
+    skb_copy_bits,
+)
+from ..sock.constants import AF_INET, AF_INET6
+from ..sock.sock import (
+    RCV_SHUTDOWN,
+    SEND_SHUTDOWN,
+    SHUTDOWN_MASK,
+    TCP_CLOSE,
+    TCP_CLOSE_WAIT,
+    TCP_CLOSING,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT1,
+    TCP_FIN_WAIT2,
+    TCP_LAST_ACK,
+    TCP_LISTEN,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    TCP_TIME_WAIT,
+    skb_set_owner_r,
+)
+from ..wire.checksum import csum_fold, csum_partial
+from ..wire.ipv4 import ip4_pseudo_csum
+from ..wire.ipv6 import ip6_pseudo_csum
+from ..wire.tcp import (
+    TCPHDR_ACK,
+    TCPHDR_FIN,
+    TCPHDR_PSH,
+    TCPHDR_RST,
+    TCPHDR_SYN,
+    TcpOptions,
+)
+from .sock import (
+    ICSK_ACK_NOW,
+    ICSK_ACK_PUSHED,
+    ICSK_ACK_SCHED,
+    TCP_ATO_MIN,
+    TCP_CA_LOSS,
+    TCP_CA_OPEN,
+    TCP_MAX_QUICKACKS,
+    TCP_MIN_MSS,
+    TCP_MSS_DEFAULT,
+    TcpSkbCb,
+    TcpSock,
+    tcb,
+)
+
+if TYPE_CHECKING:
+    from ..netns import Net
+
+__all__ = [
+    "tcp_ack",
+    "tcp_data_queue",
+    "tcp_rcv_established",
+    "tcp_rcv_state_process",
+    "tcp_trim_head",
+    "tcp_v4_rcv",
+    "tcp_v6_rcv",
+]
+
+_HDR = struct.Struct("!HHIIHHHH")
+U32 = 0xFFFFFFFF
+
+
+def unwrap(ref: int, value32: int) -> int:
+    """The unwrapped sequence number nearest ``ref`` whose low 32 bits are ``value32``."""
+    delta = (value32 - ref) & U32
+    if delta >= 0x80000000:
+        delta -= 0x100000000
+    return ref + delta
+
+
+class Segment:
+    """The parsed header of a received segment (what ``TCP_SKB_CB`` and ``tcp_hdr`` give)."""
+
+    __slots__ = ("ack32", "dport", "flags", "opts", "seq32", "sport", "window")
+
+    def __init__(self, head: bytearray, off: int) -> None:
+        sport, dport, seq, ack, doff_flags, window, _check, _urg = _HDR.unpack_from(head, off)
+        self.sport = sport
+        self.dport = dport
+        self.seq32 = seq
+        self.ack32 = ack
+        self.flags = doff_flags & 0x0FFF
+        self.window = window
+        hlen = (doff_flags >> 12) * 4
+        self.opts = TcpOptions.parse(head[off + 20 : off + hlen]) if hlen > 20 else None
+
+
+# -- demultiplexing --------------------------------------------------------------------------
+
+
+def tcp_v4_rcv(net: Net, skb: SkBuff) -> None:
+    """``tcp_v4_rcv()``."""
+    _tcp_rcv(net, skb, AF_INET)
+
+
+def tcp_v6_rcv(net: Net, skb: SkBuff) -> None:
+    """``tcp_v6_rcv()``."""
+    _tcp_rcv(net, skb, AF_INET6)
+
+
+def _addresses(skb: SkBuff, family: int) -> tuple[bytes, bytes]:
+    head = skb.head
+    off = skb.network_header
+    if family == AF_INET6:
+        return bytes(head[off + 8 : off + 24]), bytes(head[off + 24 : off + 40])
+    return bytes(head[off + 12 : off + 16]), bytes(head[off + 16 : off + 20])
+
+
+def _checksum_ok(skb: SkBuff, family: int) -> bool:
+    if skb.ip_summed in (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY):
+        return True
+    data = bytearray(skb.len)
+    skb_copy_bits(skb, 0, data, skb.len)
+    saddr, daddr = _addresses(skb, family)
+    pseudo = (ip6_pseudo_csum if family == AF_INET6 else ip4_pseudo_csum)(saddr, daddr, skb.len, 6)
+    return csum_fold(csum_partial(data, pseudo)) == 0
+
+
+def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
+    stats = net.stats
+    head = skb.head
+    off = skb.data
+    if skb.len < 20 or skb.len - skb.data_len < 20:
+        stats.TcpInErrs += 1
+        kfree_skb(skb)
+        return
+    hlen = (head[off + 12] >> 4) * 4
+    if hlen < 20 or hlen > skb.len or hlen > skb.len - skb.data_len:
+        stats.TcpInErrs += 1
+        kfree_skb(skb)
+        return
+    if not _checksum_ok(skb, family):
+        stats.TcpInCsumErrors += 1
+        stats.TcpInErrs += 1
+        kfree_skb(skb)
+        return
+    stats.TcpInSegs += 1
+    seg = Segment(head, off)
+    saddr, daddr = _addresses(skb, family)
+    skb.data += hlen
+    skb.len -= hlen
+    from .proto import tcp_lookup
+
+    sk = tcp_lookup(net, family, saddr, seg.sport, daddr, seg.dport)
+    if sk is None:
+        _send_reset_no_sock(net, skb, seg, family, saddr, daddr)
+        kfree_skb(skb)
+        return
+    sk.segs_in += 1
+    if sk.sk_state == TCP_LISTEN:
+        from .proto import tcp_conn_request
+
+        tcp_conn_request(sk, skb, seg, family, saddr, daddr)
+        kfree_skb(skb)
+        return
+    skb.cb = seg  # the parsed header travels with the skb until it is queued
+    if sk.sk_owned_by_user:
+        sk.sk_backlog.append(skb)
+        return
+    tcp_v4_do_rcv(sk, skb)
+
+
+def tcp_v4_do_rcv(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_v4_do_rcv()``: the established fast path or the state machine."""
+    seg: Segment = skb.cb
+    if sk.sk_state == TCP_ESTABLISHED:
+        tcp_rcv_established(sk, skb, seg)
+    else:
+        tcp_rcv_state_process(sk, skb, seg)
+
+
+def lock_sock(sk: TcpSock) -> None:
+    """``lock_sock()``: from now on segments for ``sk`` wait on its backlog."""
+    sk.sk_owned_by_user = True
+
+
+def release_sock(sk: TcpSock) -> None:
+    """``release_sock()``: process the segments that arrived while a call owned the socket.
+    The socket stays owned while doing so (``__release_sock``): what arrives meanwhile joins
+    the backlog and is processed by the same loop, never nested."""
+    backlog = sk.sk_backlog
+    while backlog:
+        skb = backlog.popleft()
+        if sk.done:
+            kfree_skb(skb)
+            continue
+        tcp_v4_do_rcv(sk, skb)
+    sk.sk_owned_by_user = False
+
+
+def _send_reset_no_sock(
+    net: Net, skb: SkBuff, seg: Segment, family: int, saddr: bytes, daddr: bytes
+) -> None:
+    """``tcp_v4_send_reset()`` for a segment nobody wants: RST, with ACK of what it carried
+    unless it carried an ACK itself."""
+    if seg.flags & TCPHDR_RST:
+        return
+    from .proto import tcp_send_reset_raw
+
+    if seg.flags & TCPHDR_ACK:
+        tcp_send_reset_raw(net, family, daddr, seg.dport, saddr, seg.sport, seg.ack32, None)
+    else:
+        length = skb.len + (1 if seg.flags & TCPHDR_SYN else 0) + (1 if seg.flags & TCPHDR_FIN else 0)
+        tcp_send_reset_raw(
+            net, family, daddr, seg.dport, saddr, seg.sport, 0, (seg.seq32 + length) & U32
+        )
+
+
+# -- established -----------------------------------------------------------------------------
+
+
+def tcp_rcv_established(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_rcv_established()``."""
+    if not _tcp_validate_incoming(sk, skb, seg):
+        return
+    if seg.flags & TCPHDR_ACK:
+        if tcp_ack(sk, seg) < 0:
+            kfree_skb(skb)
+            return
+    elif not seg.flags & TCPHDR_RST:
+        kfree_skb(skb)
+        return
+    _tcp_data_and_checks(sk, skb, seg)
+
+
+def _tcp_data_and_checks(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    tcp_data_queue(sk, skb, seg)
+    tcp_data_snd_check(sk)
+    tcp_ack_snd_check(sk)
+
+
+def _seq_of(sk: TcpSock, seg: Segment) -> int:
+    return unwrap(sk.rcv_nxt, seg.seq32)
+
+
+def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
+    """``tcp_validate_incoming()``: sequence check (``tcp_sequence``), timestamps, RST, SYN."""
+    seq = _seq_of(sk, seg)
+    end_seq = seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
+    opts = seg.opts
+    if opts is not None and opts.tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
+        sk.ts_recent = opts.tsval
+    in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window_of(sk)
+    if seg.flags & TCPHDR_RST:
+        if seq == sk.rcv_nxt or (in_window and not skb.len):
+            tcp_reset(sk)
+        kfree_skb(skb)
+        return False
+    if not in_window:
+        if not seg.flags & TCPHDR_RST:
+            _send_dupack(sk)
+        kfree_skb(skb)
+        return False
+    if seg.flags & TCPHDR_SYN and sk.sk_state != TCP_SYN_RECV:
+        _send_dupack(sk)  # a challenge ACK (RFC 5961)
+        kfree_skb(skb)
+        return False
+    return True
+
+
+def tcp_receive_window_of(sk: TcpSock) -> int:
+    from .output import tcp_receive_window
+
+    return tcp_receive_window(sk)
+
+
+def _send_dupack(sk: TcpSock) -> None:
+    """``tcp_send_dupack()`` for an out-of-window segment, rate-limited as
+    ``tcp_oow_rate_limited()`` limits it (``net.ipv4.tcp_invalid_ratelimit``, 500 ms) so two
+    confused ends cannot ACK each other forever."""
+    from .output import tcp_send_ack
+
+    now = sk.net.now
+    if now - sk.last_oow_ack < 0.5 and sk.last_oow_ack >= 0:
+        return
+    sk.last_oow_ack = now
+    tcp_send_ack(sk)
+
+
+# -- ACK processing --------------------------------------------------------------------------
+
+
+def tcp_ack(sk: TcpSock, seg: Segment) -> int:
+    """``tcp_ack()``: returns 1 if new data was acknowledged, 0 for a duplicate or window
+    update, -1 for an ACK of data never sent (answered with an ACK)."""
+    ack = unwrap(sk.snd_una, seg.ack32)
+    if ack < sk.snd_una:
+        return 0
+    if ack > sk.snd_nxt:
+        _send_dupack(sk)
+        return -1
+    prior_snd_una = sk.snd_una
+    _tcp_ack_update_window(sk, seg, ack)
+    opts = seg.opts
+    if opts is not None and opts.tsval is not None and sk.tstamp_ok:
+        seq = _seq_of(sk, seg)
+        if seq <= sk.rcv_wup:
+            sk.ts_recent = opts.tsval
+    if ack == prior_snd_una:
+        if not sk.tcp_rtx_queue and not sk.sk_write_queue:
+            sk.net.stats.TcpExtTCPPureAcks += 1
+        return 0
+    acked_bytes = ack - prior_snd_una
+    sk.snd_una = ack
+    sk.bytes_acked += acked_bytes
+    acked_pkts, rtt_sample = tcp_clean_rtx_queue(sk, ack)
+    if rtt_sample >= 0:
+        tcp_rtt_estimator(sk, rtt_sample)
+    sk.net.stats.TcpExtTCPHPAcks += 1
+    _tcp_cong_control(sk, ack, acked_pkts)
+    from .timer import tcp_rearm_rto
+
+    sk.backoff = 0
+    sk.retransmits = 0
+    tcp_rearm_rto(sk)
+    tcp_check_space(sk)
+    return 1
+
+
+def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
+    """``tcp_ack_update_window()``: take the peer's window; a larger one may raise the MSS."""
+    nwin = seg.window
+    if not seg.flags & TCPHDR_SYN:
+        nwin <<= sk.snd_wscale
+    seq = _seq_of(sk, seg)
+    if ack > sk.snd_una or seq > sk.snd_wl1 or (seq == sk.snd_wl1 and nwin > sk.snd_wnd):
+        sk.snd_wl1 = seq
+        if sk.snd_wnd != nwin:
+            sk.snd_wnd = nwin
+            if nwin > sk.max_window:
+                sk.max_window = nwin
+                from .output import tcp_sync_mss
+
+                dst = sk.sk_dst_cache
+                if dst is not None:
+                    tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
+
+
+def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
+    """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
+    partly acknowledged multi-segment skb (``tcp_tso_acked``).  Returns the segments acked
+    and an RTT sample (seconds) from the newest never-retransmitted skb, or -1."""
+    queue = sk.tcp_rtx_queue
+    acked = 0
+    rtt = -1.0
+    now = sk.net.now
+    from .output import tcp_skb_pcount, tcp_wmem_free_skb
+
+    while queue:
+        skb = queue[0]
+        cb = tcb(skb)
+        if cb.end_seq > ack:
+            if cb.seq < ack and skb.shinfo.gso_segs > 1:
+                before = tcp_skb_pcount(skb)
+                tcp_trim_head(sk, skb, ack - cb.seq)
+                from .output import tcp_current_mss, tcp_set_skb_tso_segs
+
+                tcp_set_skb_tso_segs(skb, tcp_current_mss(sk))
+                acked += before - tcp_skb_pcount(skb)
+            break
+        pcount = tcp_skb_pcount(skb)
+        acked += pcount
+        if cb.retransmitted:
+            sk.retrans_out = max(0, sk.retrans_out - pcount)
+        elif cb.sent_at >= 0:
+            rtt = now - cb.sent_at
+        queue.pop(0)
+        tcp_wmem_free_skb(sk, skb)
+    sk.packets_out = max(0, sk.packets_out - acked)
+    sk.delivered += acked
+    sk.net.stats.TcpExtTCPDelivered += acked
+    from .output import sk_mem_reclaim
+
+    sk_mem_reclaim(sk)
+    return acked, rtt
+
+
+def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
+    """``tcp_trim_head()``: drop ``length`` acknowledged bytes from the front of an skb on
+    the retransmit queue — whole frags unreferenced, the first remaining frag shortened —
+    and shrink truesize and ``sk_wmem_queued`` to match."""
+    cb = tcb(skb)
+    if skb_cloned(skb):
+        from ..skb import pskb_expand_head
+
+        pskb_expand_head(skb, 0, 0)
+    pskb_pull(skb, length)
+    cb.seq += length
+    skb.truesize -= length
+    sk.sk_wmem_queued -= length
+    sk.sk_forward_alloc += length
+
+
+def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
+    """``tcp_rtt_estimator()`` (RFC 6298, Van Jacobson's fixed-point form) and
+    ``tcp_set_rto()``: ``rto = srtt + 4 * rttvar``, at least 200 ms."""
+    m = max(int(rtt * 1e6), 1)
+    if sk.srtt_us:
+        err = m - (sk.srtt_us >> 3)
+        sk.srtt_us += err
+        if err < 0:
+            err = -err
+        sk.mdev_us += err - (sk.mdev_us >> 2)
+        sk.rttvar_us = max(sk.mdev_us, sk.rttvar_us - (sk.rttvar_us >> 2))
+    else:
+        sk.srtt_us = m << 3
+        sk.mdev_us = m << 1
+        sk.rttvar_us = max(sk.mdev_us, 200_000)
+    if not sk.rtt_min_us or m < sk.rtt_min_us:
+        sk.rtt_min_us = m
+    rto_us = (sk.srtt_us >> 3) + sk.rttvar_us
+    rto_min = sk.net.sysctl_int("net.ipv4.tcp_rto_min_us") / 1e6
+    sk.rto = min(max(rto_us / 1e6, rto_min), 120.0)
+
+
+def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
+    """Reno (``tcp_reno_cong_avoid``): slow start below ``ssthresh``, then one segment per
+    window; leave loss recovery once ``high_seq`` is acknowledged."""
+    if sk.ca_state == TCP_CA_LOSS:
+        if ack >= sk.high_seq:
+            sk.ca_state = TCP_CA_OPEN
+        else:
+            from .timer import tcp_xmit_retransmit_queue
+
+            tcp_xmit_retransmit_queue(sk)
+            return
+    if not acked:
+        return
+    if sk.snd_cwnd < sk.snd_ssthresh:
+        sk.snd_cwnd = min(sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30)
+        return
+    sk.snd_cwnd_cnt += acked
+    if sk.snd_cwnd_cnt >= sk.snd_cwnd:
+        sk.snd_cwnd_cnt -= sk.snd_cwnd
+        sk.snd_cwnd += 1
+
+
+def tcp_check_space(sk: TcpSock) -> None:
+    """``tcp_check_space()`` → ``tcp_new_space()``: grow ``sk_sndbuf`` with the congestion
+    window (``tcp_sndbuf_expand``) and wake a writer waiting for room."""
+    if sk.sock_nospace:
+        tcp_sndbuf_expand(sk)
+        if sk.stream_writable():
+            sk.sock_nospace = False
+        sk.sk_write_space()
+
+
+def tcp_sndbuf_expand(sk: TcpSock) -> None:
+    """``tcp_sndbuf_expand()``: room for twice ``max(10, cwnd)`` full-size skbs, up to
+    ``tcp_wmem[2]``, unless the user set ``SO_SNDBUF``."""
+    if sk.sk_userlocks & 1:
+        return
+    mss = max(sk.mss_clamp if sk.mss_clamp < 0xFFFF else 0, sk.mss_cache)
+    per_mss = 1 << (mss + 320 + SKB_DATA_ALIGN(320) - 1).bit_length()
+    per_mss += SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
+    nr_segs = max(10, sk.snd_cwnd)
+    sndmem = 2 * nr_segs * per_mss
+    sndmem = min(sndmem, sk.net.sysctl_vec("net.ipv4.tcp_wmem")[2])
+    if sndmem > sk.sk_sndbuf:
+        sk.sk_sndbuf = sndmem
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_data_queue()``: in-order data to the receive queue, old data acknowledged and
+    dropped, future data to the out-of-order queue."""
+    seq = _seq_of(sk, seg)
+    fin = bool(seg.flags & TCPHDR_FIN)
+    end_seq = seq + skb.len + (1 if fin else 0)
+    cb = TcpSkbCb(seq, end_seq, seg.flags)
+    skb.cb = cb
+    if seq == end_seq:
+        kfree_skb(skb)
+        return
+    stats = sk.net.stats
+    if skb.len:
+        sk.data_segs_in += 1
+    if seq == sk.rcv_nxt:
+        if tcp_receive_window_of(sk) == 0 and skb.len:
+            stats.TcpExtTCPZeroWindowDrop += 1
+            _schedule_ack_now(sk)
+            kfree_skb(skb)
+            return
+        if not _tcp_try_rmem_schedule(sk, skb):
+            stats.TcpExtTCPRcvQDrop += 1
+            _schedule_ack_now(sk)
+            kfree_skb(skb)
+            return
+        _tcp_queue_rcv(sk, skb)
+        if skb.len:
+            tcp_event_data_recv(sk, skb)
+        if fin:
+            tcp_fin(sk)
+        if sk.out_of_order_queue:
+            _tcp_ofo_queue(sk)
+            if not sk.out_of_order_queue:
+                sk.ack_pending |= ICSK_ACK_NOW
+        sk.sk_data_ready()
+        return
+    if end_seq <= sk.rcv_nxt:
+        # a retransmission of what we have: ACK it at once (DSACK in Linux)
+        stats.TcpExtTCPDSACKOldSent += 1
+        _schedule_ack_now(sk)
+        kfree_skb(skb)
+        return
+    if seq > sk.rcv_nxt + tcp_receive_window_of(sk):
+        _schedule_ack_now(sk)
+        kfree_skb(skb)
+        return
+    if seq < sk.rcv_nxt:
+        # partial overlap: keep the new part
+        pskb_pull(skb, sk.rcv_nxt - seq)
+        cb.seq = sk.rcv_nxt
+        _tcp_queue_rcv(sk, skb)
+        tcp_event_data_recv(sk, skb)
+        if fin:
+            tcp_fin(sk)
+        sk.sk_data_ready()
+        return
+    _tcp_data_queue_ofo(sk, skb)
+
+
+def _schedule_ack_now(sk: TcpSock) -> None:
+    sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_NOW
+
+
+def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
+    """``tcp_try_rmem_schedule()``: room in ``sk_rcvbuf`` (grow it toward ``tcp_rmem[2]`` as
+    ``tcp_clamp_window`` would before pruning)."""
+    if sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf:
+        return True
+    rmem2 = sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2]
+    if not sk.sk_userlocks & 2 and sk.sk_rcvbuf < rmem2:
+        sk.sk_rcvbuf = min(max(sk.sk_rcvbuf, sk.sk_rmem_alloc + skb.truesize), rmem2)
+        return sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf
+    return False
+
+
+def _tcp_queue_rcv(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_queue_rcv()``: merge into the tail of the receive queue, or append."""
+    queue = sk.sk_receive_queue
+    cb = tcb(skb)
+    sk.rcv_nxt = cb.end_seq
+    sk.bytes_received += skb.len
+    if queue and tcp_try_coalesce(sk, queue[-1], skb):
+        kfree_skb(skb)
+        return
+    skb_set_owner_r(skb, sk)
+    queue.append(skb)
+
+
+def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
+    """``tcp_try_coalesce()`` + ``skb_try_coalesce()``: move ``from_``'s frags onto ``to``.
+    Refused while ``to`` is a clone (its data is shared); when ``from_`` is a clone its frags
+    are referenced (one ``get_page`` each) rather than stolen.  The truesize ``from_`` leaves
+    behind (the skb itself) is not charged; ``to`` grows by ``from_.truesize - SKB_TRUESIZE
+    of its head``."""
+    tcb_to, tcb_from = tcb(to), tcb(from_)
+    if tcb_from.seq != tcb_to.end_seq or tcb_to.tcp_flags & TCPHDR_FIN:
+        return False
+    if skb_cloned(to):
+        return False
+    from_len = from_.len
+    to_sh, from_sh = to.shinfo, from_.shinfo
+    if to_sh.frag_list or from_sh.frag_list:
+        return False
+    if from_.len - from_.data_len:  # linear data: netsim heads are not page frags
+        return False
+    if len(to_sh.frags) + len(from_sh.frags) > MAX_SKB_FRAGS:
+        return False
+    delta = from_.truesize - SKB_TRUESIZE(from_.end)
+    to_sh.frags.extend(f.copy() if skb_cloned(from_) else f for f in from_sh.frags)
+    if skb_cloned(from_):
+        for frag in from_sh.frags:
+            get_page(frag.page)
+    else:
+        from_sh.frags = []
+        from_.len -= from_len
+        from_.data_len -= from_len
+    to.truesize += delta
+    to.len += from_len
+    to.data_len += from_len
+    sk.sk_rmem_alloc += delta
+    tcb_to.end_seq = tcb_from.end_seq
+    tcb_to.tcp_flags |= tcb_from.tcp_flags
+    sk.net.stats.TcpExtTCPRcvCoalesce += 1
+    return True
+
+
+def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_data_queue_ofo()``: keep future data, ACK at once (a duplicate ACK)."""
+    sk.net.stats.TcpExtTCPOFOQueue += 1
+    cb = tcb(skb)
+    ofo = sk.out_of_order_queue
+    for other in ofo:
+        ocb = tcb(other)
+        if ocb.seq <= cb.seq and ocb.end_seq >= cb.end_seq:
+            kfree_skb(skb)
+            _schedule_ack_now(sk)
+            return
+    skb_set_owner_r(skb, sk)
+    ofo.add(skb)
+    _schedule_ack_now(sk)
+
+
+def _tcp_ofo_queue(sk: TcpSock) -> None:
+    """``tcp_ofo_queue()``: move what became in order to the receive queue."""
+    ofo = sk.out_of_order_queue
+    while ofo:
+        skb = ofo[0]
+        cb = tcb(skb)
+        if cb.seq > sk.rcv_nxt:
+            break
+        ofo.pop(0)
+        if cb.end_seq <= sk.rcv_nxt:
+            kfree_skb(skb)
+            continue
+        if cb.seq < sk.rcv_nxt:
+            pskb_pull(skb, sk.rcv_nxt - cb.seq)
+            cb.seq = sk.rcv_nxt
+        skb.sk = None  # already charged: keep the charge as is
+        sk.sk_rmem_alloc -= skb.truesize
+        skb.destructor = None
+        fin = bool(cb.tcp_flags & TCPHDR_FIN)
+        _tcp_queue_rcv(sk, skb)
+        if fin:
+            tcp_fin(sk)
+
+
+def tcp_event_data_recv(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_event_data_recv()``: learn the peer's MSS, schedule an ACK, grow the window."""
+    _tcp_measure_rcv_mss(sk, skb)
+    sk.ack_pending |= ICSK_ACK_SCHED
+    if not sk.ack_ato:
+        sk.ack_ato = TCP_ATO_MIN
+        _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
+    if tcb(skb).tcp_flags & TCPHDR_PSH:
+        sk.ack_pending |= ICSK_ACK_PUSHED
+    _tcp_grow_window(sk, skb)
+
+
+def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_measure_rcv_mss()``: the largest segment seen (``rcv_mss``); when it changes,
+    the payload/truesize ratio of what arrives (``scaling_ratio``), which decides how much of
+    ``sk_rcvbuf`` may be offered as window (``tcp_set_window_clamp``)."""
+    length = skb.shinfo.gso_size or skb.len
+    if length >= sk.ack_rcv_mss:
+        if length != sk.ack_rcv_mss and skb.truesize:
+            old = sk.scaling_ratio
+            sk.scaling_ratio = min(max((skb.len << 8) // skb.truesize, 1), 255)
+            if old != sk.scaling_ratio:
+                from .output import tcp_win_from_space
+
+                sk.window_clamp = tcp_win_from_space(sk, sk.sk_rcvbuf)
+                sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
+                sk.rcvq_space = min(sk.rcvq_space, sk.window_clamp)
+        sk.ack_rcv_mss = min(length, sk.advmss or length)
+    else:
+        length += skb.data - skb.transport_header if skb.transport_header >= 0 else 0
+        if length >= TCP_MSS_DEFAULT + 20:
+            sk.ack_pending |= ICSK_ACK_PUSHED
+
+
+def _tcp_incr_quickack(sk: TcpSock, max_quickacks: int) -> None:
+    quickacks = sk.rcv_wnd // (2 * max(sk.ack_rcv_mss, 1))
+    quickacks = max(quickacks, 2)
+    sk.ack_quick = min(max(sk.ack_quick, quickacks), max_quickacks)
+
+
+def _tcp_grow_window(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_grow_window()``: raise ``rcv_ssthresh`` (the offered window's ceiling)."""
+    from .output import tcp_space, tcp_win_from_space
+
+    room = min(sk.window_clamp, tcp_space(sk)) - sk.rcv_ssthresh
+    if room <= 0:
+        return
+    if tcp_win_from_space(sk, skb.truesize) <= skb.len:
+        incr = 2 * sk.advmss
+    else:
+        incr = 2 * sk.advmss if skb.len >= 128 else 0
+    if incr:
+        incr = max(incr, 2 * skb.len)
+        sk.rcv_ssthresh += min(room, incr)
+        sk.ack_quick |= 1
+
+
+def tcp_fin(sk: TcpSock) -> None:
+    """``tcp_fin()``: the peer will send no more — EOF for readers; the state moves on."""
+    sk.sk_shutdown |= RCV_SHUTDOWN
+    _schedule_ack_now(sk)
+    state = sk.sk_state
+    from .proto import tcp_set_state, tcp_time_wait
+
+    if state in (TCP_SYN_RECV, TCP_ESTABLISHED):
+        tcp_set_state(sk, TCP_CLOSE_WAIT)
+        sk.ack_pingpong = 1
+    elif state == TCP_FIN_WAIT1:
+        tcp_set_state(sk, TCP_CLOSING)
+    elif state == TCP_FIN_WAIT2:
+        from .output import tcp_send_ack
+
+        tcp_send_ack(sk)
+        tcp_time_wait(sk)
+    ofo = sk.out_of_order_queue
+    while ofo:
+        kfree_skb(ofo.pop(0))
+    sk.sk_state_change()
+
+
+def tcp_reset(sk: TcpSock) -> None:
+    """``tcp_reset()``: the peer reset the connection."""
+    state = sk.sk_state
+    from . import proto
+
+    if state == TCP_SYN_SENT:
+        err = 111  # ECONNREFUSED
+    elif state == TCP_CLOSE_WAIT:
+        err = 32  # EPIPE
+    elif state == TCP_CLOSE:
+        return
+    else:
+        err = 104  # ECONNRESET
+    if state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
+        sk.net.stats.TcpEstabResets += 1
+    sk.sk_err = err
+    proto.tcp_done(sk)
+    sk.sk_error_report()
+
+
+# -- what to send after receiving ------------------------------------------------------------
+
+
+def tcp_data_snd_check(sk: TcpSock) -> None:
+    """``tcp_data_snd_check()``: send what the ACK allowed; wake a writer."""
+    from .output import tcp_push_pending_frames
+
+    tcp_push_pending_frames(sk)
+    tcp_check_space(sk)
+
+
+def tcp_ack_snd_check(sk: TcpSock) -> None:
+    """``__tcp_ack_snd_check()``: ACK now (more than one full segment unacknowledged and the
+    window would not shrink, quick-ACK mode, out-of-order data, or an ACK owed right away),
+    else delay it."""
+    if not sk.ack_pending & ICSK_ACK_SCHED:
+        return
+    from .output import __tcp_select_window, tcp_send_ack, tcp_send_delayed_ack
+
+    now = bool(sk.ack_pending & ICSK_ACK_NOW)
+    if (
+        now
+        or (sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss and __tcp_select_window(sk) >= sk.rcv_wnd)
+        or (sk.ack_quick and not sk.ack_pingpong)
+        or sk.out_of_order_queue
+    ):
+        tcp_send_ack(sk)
+        return
+    tcp_send_delayed_ack(sk)
+
+
+# -- other states ----------------------------------------------------------------------------
+
+
+def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_rcv_state_process()``: every state but ESTABLISHED and LISTEN."""
+    from . import proto
+
+    state = sk.sk_state
+    if state == TCP_SYN_SENT:
+        proto.tcp_rcv_synsent_state_process(sk, skb, seg)
+        return
+    if state == TCP_TIME_WAIT:
+        proto.tcp_timewait_state_process(sk, skb, seg)
+        return
+    if state == TCP_CLOSE:
+        kfree_skb(skb)
+        return
+    if not _tcp_validate_incoming(sk, skb, seg):
+        return
+    if not seg.flags & TCPHDR_ACK:
+        kfree_skb(skb)
+        return
+    if state == TCP_SYN_RECV:
+        ack = unwrap(sk.snd_una, seg.ack32)
+        if ack != sk.snd_nxt:
+            proto.tcp_send_reset_for(sk, seg)
+            kfree_skb(skb)
+            return
+        proto.tcp_synrecv_established(sk, seg)
+    if tcp_ack(sk, seg) < 0:
+        kfree_skb(skb)
+        return
+    state = sk.sk_state
+    fin_acked = sk.snd_una == sk.write_seq and sk.fin_pending
+    if state == TCP_FIN_WAIT1 and fin_acked:
+        proto.tcp_set_state(sk, TCP_FIN_WAIT2)
+        sk.sk_shutdown |= SEND_SHUTDOWN
+        sk.sk_state_change()
+        if sk.orphaned:
+            proto.tcp_orphan_fin_wait2(sk)
+    elif state == TCP_CLOSING and fin_acked:
+        proto.tcp_time_wait(sk)
+        kfree_skb(skb)
+        return
+    elif state == TCP_LAST_ACK and fin_acked:
+        proto.tcp_done(sk)
+        kfree_skb(skb)
+        return
+    if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
+        if sk.sk_shutdown & RCV_SHUTDOWN and skb.len:
+            # data after our side was shut for reading and the socket is gone: reset
+            if sk.orphaned:
+                sk.net.stats.TcpExtTCPAbortOnData += 1
+                from .output import tcp_send_active_reset
+
+                tcp_send_active_reset(sk)
+                proto.tcp_done(sk)
+                kfree_skb(skb)
+                return
+        _tcp_data_and_checks(sk, skb, seg)
+        return
+    # CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN; nothing more to queue
+    kfree_skb(skb)
+    tcp_data_snd_check(sk)
+    tcp_ack_snd_check(sk)
+
+
+_unused = (SHUTDOWN_MASK, TCP_MIN_MSS, TCPHDR_SYN)

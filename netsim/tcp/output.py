@@ -1,0 +1,744 @@
+"""TCP output: MSS and size goal, push/Nagle/cork/autocork, ``tcp_write_xmit``, splitting,
+``tcp_transmit_skb``, and the control segments (net/ipv4/tcp_output.c, net/ipv4/tcp.c).
+
+Spec tx-paths §2.3 and §2.5–2.8.  The write queue holds skbs not yet sent;
+``tcp_write_xmit`` walks it under the congestion window, the receive window and Nagle, cuts an
+skb that exceeds what may go now (``tso_fragment`` — the straddling frag shared with one more
+page reference), and sends a **clone** of each skb (``tcp_transmit_skb``): the original moves
+to the retransmit queue and stays there until acknowledged.  On loopback the receiver gets that
+clone itself, so a page returns only when both the ACK has freed the original and the reader
+has consumed its copy.
+
+Sequence numbers are kept **unwrapped** (Python ints that only grow) inside netsim and cut to
+32 bits on the wire; the receive path unwraps what it reads.  That removes every ``before()``
+/``after()`` from the core without changing behaviour below 2**31 bytes in flight.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..ipv4.output import ip_queue_xmit
+from ..ipv4.route import Rtable
+from ..ipv6.output import ip6_xmit
+from ..skb import (
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SKB_TRUESIZE,
+    SkBuff,
+    alloc_skb,
+    kfree_skb,
+    pskb_copy,
+    skb_clone,
+    skb_cloned,
+    skb_reserve,
+    skb_split,
+)
+from ..sock.constants import AF_INET6, MSG_MORE
+from ..sock.sock import TCP_CLOSE, TCP_LISTEN
+from ..wire.ipv4 import csum_tcpudp_magic
+from ..wire.ipv6 import csum_ipv6_magic
+from ..wire.tcp import (
+    TCPHDR_ACK,
+    TCPHDR_FIN,
+    TCPHDR_PSH,
+    TCPHDR_RST,
+    TCPHDR_SYN,
+    TcpOptions,
+    tcp_build_header,
+)
+from .sock import (
+    ICSK_ACK_SCHED,
+    ICSK_ACK_TIMER,
+    TCP_DELACK_MAX,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF,
+    TCP_NAGLE_PUSH,
+    TCP_RTO_MAX,
+    TcpSkbCb,
+    TcpSock,
+    tcb,
+)
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "MAX_TCP_HEADER",
+    "sk_stream_memory_free",
+    "tcp_current_mss",
+    "tcp_push",
+    "tcp_push_pending_frames",
+    "tcp_send_ack",
+    "tcp_send_active_reset",
+    "tcp_send_fin",
+    "tcp_send_mss",
+    "tcp_stream_alloc_skb",
+    "tcp_sync_mss",
+    "tcp_transmit_skb",
+    "tcp_write_xmit",
+    "tso_fragment",
+]
+
+#: ``MAX_TCP_HEADER``: ``L1_CACHE_ALIGN(128 + MAX_HEADER)`` with this tree's LL_MAX_HEADER 128.
+MAX_TCP_HEADER = 320
+U32 = 0xFFFFFFFF
+
+
+def tcp_ts(sk: TcpSock) -> int:
+    """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits."""
+    return (int(sk.net.now * 1000) + sk.ts_offset) & U32
+
+
+# -- MSS and size goal ---------------------------------------------------------------------
+
+
+def _net_header_len(sk: TcpSock) -> int:
+    return 40 if sk.sk_family == AF_INET6 and not _v4_route(sk) else 20
+
+
+def _v4_route(sk: TcpSock) -> bool:
+    return isinstance(sk.sk_dst_cache, Rtable)
+
+
+def tcp_mtu_to_mss(sk: TcpSock, pmtu: int) -> int:
+    """``tcp_mtu_to_mss()``: payload per segment for a path MTU, fixed options excluded."""
+    mss = pmtu - _net_header_len(sk) - 20
+    if mss > sk.mss_clamp:
+        mss = sk.mss_clamp
+    mss -= sk.tcp_header_len - 20
+    return max(mss, sk.net.sysctl_int("net.ipv4.tcp_min_snd_mss"))
+
+
+def tcp_bound_to_half_wnd(sk: TcpSock, pktsize: int) -> int:
+    """``tcp_bound_to_half_wnd()``: no packet larger than half the peer's largest window."""
+    cutoff = sk.max_window >> 1 if sk.max_window > 536 else sk.max_window
+    if cutoff and pktsize > cutoff:
+        return max(cutoff, 68 - sk.tcp_header_len)
+    return pktsize
+
+
+def tcp_sync_mss(sk: TcpSock, pmtu: int) -> int:
+    """``tcp_sync_mss()``: recompute ``mss_cache`` from the path MTU and the peer window."""
+    mss = tcp_bound_to_half_wnd(sk, tcp_mtu_to_mss(sk, pmtu))
+    sk.mss_cache = mss
+    return mss
+
+
+def tcp_current_mss(sk: TcpSock) -> int:
+    """``tcp_current_mss()``: ``mss_cache`` (no per-packet options beyond the fixed ones)."""
+    return sk.mss_cache
+
+
+def tcp_xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int:
+    """``tcp_xmit_size_goal()``: how big a write-queue skb may grow — ``gso_segs`` MSS-sized
+    segments within ``sk_gso_max_size`` (bounded to half the peer window), at least one MSS."""
+    if not large_allowed:
+        return mss_now
+    new_size_goal = tcp_bound_to_half_wnd(sk, sk.sk_gso_max_size)
+    size_goal = sk.gso_segs * mss_now
+    if new_size_goal < size_goal or new_size_goal >= size_goal + mss_now:
+        sk.gso_segs = min(new_size_goal // mss_now, sk.sk_gso_max_segs)
+        size_goal = sk.gso_segs * mss_now
+    return max(size_goal, mss_now)
+
+
+def tcp_send_mss(sk: TcpSock, flags: int = 0) -> tuple[int, int]:
+    """``tcp_send_mss()``: ``(mss_now, size_goal)``."""
+    mss_now = tcp_current_mss(sk)
+    return mss_now, tcp_xmit_size_goal(sk, mss_now)
+
+
+# -- memory ----------------------------------------------------------------------------------
+
+
+def sk_stream_memory_free(sk: TcpSock) -> bool:
+    """``__sk_stream_memory_free()`` + ``tcp_stream_memory_free()``: below ``sk_sndbuf``, and
+    fewer than ``TCP_NOTSENT_LOWAT`` bytes written but not yet sent."""
+    if sk.sk_wmem_queued >= sk.sk_sndbuf:
+        return False
+    lowat = sk.notsent_lowat or sk.net.sysctl_int("net.ipv4.tcp_notsent_lowat")
+    return sk.write_seq - sk.snd_nxt < lowat
+
+
+def sk_wmem_schedule(sk: TcpSock, size: int) -> None:
+    """``sk_wmem_schedule()``: pre-charge whole pages to ``sk_forward_alloc``.  netsim keeps
+    the accounting but sets no protocol-wide limit (``tcp_mem`` is not enforced)."""
+    if size > sk.sk_forward_alloc:
+        delta = size - sk.sk_forward_alloc
+        sk.sk_forward_alloc += -(-delta // 4096) * 4096
+
+
+def sk_mem_reclaim(sk: TcpSock) -> None:
+    """``sk_mem_reclaim()``: give back whole pages of ``sk_forward_alloc``."""
+    if sk.sk_forward_alloc >= 4096:
+        sk.sk_forward_alloc &= 4095
+
+
+def tcp_stream_alloc_skb(sk: TcpSock) -> SkBuff:
+    """``tcp_stream_alloc_skb()``: a payload-free skb with ``MAX_TCP_HEADER`` of headroom,
+    ``CHECKSUM_PARTIAL``, truesize ``SKB_TRUESIZE(end)`` charged to the socket."""
+    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats, gfp=sk.sk_allocation)
+    skb.truesize = SKB_TRUESIZE(skb.end)
+    sk_wmem_schedule(sk, skb.truesize)
+    skb_reserve(skb, MAX_TCP_HEADER)
+    skb.ip_summed = CHECKSUM_PARTIAL
+    return skb
+
+
+def tcp_skb_entail(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_skb_entail()``: put a new skb at the tail of the write queue at ``write_seq``."""
+    skb.cb = TcpSkbCb(sk.write_seq, sk.write_seq, TCPHDR_ACK)
+    sk.sk_write_queue.append(skb)
+    sk.sk_wmem_queued += skb.truesize
+    sk.sk_forward_alloc -= skb.truesize
+    if sk.nonagle & TCP_NAGLE_PUSH:
+        sk.nonagle &= ~TCP_NAGLE_PUSH
+
+
+def tcp_wmem_free_skb(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_wmem_free_skb()``: uncharge and free a queued skb."""
+    sk.sk_wmem_queued -= skb.truesize
+    sk.sk_forward_alloc += skb.truesize
+    kfree_skb(skb)
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def tcp_mark_push(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_mark_push()``: PSH on ``skb``; ``pushed_seq = write_seq``."""
+    tcb(skb).tcp_flags |= TCPHDR_PSH
+    sk.pushed_seq = sk.write_seq
+
+
+def forced_push(sk: TcpSock) -> bool:
+    """``forced_push()``: more than half the peer's largest window written since the last
+    push."""
+    return sk.write_seq > sk.pushed_seq + (sk.max_window >> 1)
+
+
+def tcp_should_autocork(sk: TcpSock, skb: SkBuff, size_goal: int) -> bool:
+    """``tcp_should_autocork()``: hold a small tail skb while earlier data is still in a
+    device queue — TX completion will push it (``tcp_tsq_handler``)."""
+    return (
+        skb.len < size_goal
+        and bool(sk.net.sysctl_int("net.ipv4.tcp_autocorking"))
+        and bool(sk.tcp_rtx_queue)
+        and sk.sk_wmem_alloc > skb.truesize
+        and not tcb(skb).eor
+    )
+
+
+def tcp_push(sk: TcpSock, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None:
+    """``tcp_push()``: mark PSH (unless ``MSG_MORE``), autocork, send what may go."""
+    if not sk.sk_write_queue:
+        return
+    skb = sk.sk_write_queue[-1]
+    if not flags & MSG_MORE or forced_push(sk):
+        tcp_mark_push(sk, skb)
+    if tcp_should_autocork(sk, skb, size_goal):
+        if not sk.autocork_throttled:
+            sk.net.stats.TcpExtTCPAutoCorking += 1
+            sk.autocork_throttled = True
+        if sk.sk_wmem_alloc > skb.truesize:
+            return
+    if flags & MSG_MORE:
+        nonagle = TCP_NAGLE_CORK
+    __tcp_push_pending_frames(sk, mss_now, nonagle)
+
+
+def __tcp_push_pending_frames(sk: TcpSock, mss_now: int, nonagle: int) -> None:
+    """``__tcp_push_pending_frames()``: write; if nothing could go and nothing is in flight,
+    arm the zero-window probe."""
+    if sk.sk_state == TCP_CLOSE:
+        return
+    if tcp_write_xmit(sk, mss_now, nonagle, False):
+        from .timer import tcp_check_probe_timer
+
+        tcp_check_probe_timer(sk)
+
+
+def tcp_push_pending_frames(sk: TcpSock) -> None:
+    """``tcp_push_pending_frames()``: with the socket's own Nagle setting."""
+    if sk.sk_write_queue:
+        __tcp_push_pending_frames(sk, tcp_current_mss(sk), sk.nonagle)
+
+
+def tcp_push_one(sk: TcpSock, mss_now: int) -> None:
+    """``tcp_push_one()``: send just the head of the write queue, Nagle aside."""
+    tcp_write_xmit(sk, mss_now, TCP_NAGLE_PUSH, True)
+
+
+# -- tcp_write_xmit --------------------------------------------------------------------------
+
+
+def tcp_set_skb_tso_segs(skb: SkBuff, mss_now: int) -> int:
+    """``tcp_set_skb_tso_segs()``: segments in the skb (pcount), ``gso_size`` if more than 1."""
+    shinfo = skb.shinfo
+    if skb.len <= mss_now:
+        shinfo.gso_segs = 1
+        shinfo.gso_size = 0
+    else:
+        shinfo.gso_segs = -(-skb.len // mss_now)
+        shinfo.gso_size = mss_now
+    return shinfo.gso_segs
+
+
+def tcp_skb_pcount(skb: SkBuff) -> int:
+    """``tcp_skb_pcount()``."""
+    return skb.shinfo.gso_segs or 1
+
+
+def tcp_cwnd_test(sk: TcpSock) -> int:
+    """``tcp_cwnd_test()``: segments the congestion window still allows (at most half of it
+    per burst, at least one)."""
+    in_flight = sk.packets_out
+    cwnd = sk.snd_cwnd
+    if in_flight >= cwnd:
+        return 0
+    halfcwnd = max(cwnd >> 1, 1)
+    return min(halfcwnd, cwnd - in_flight)
+
+
+def tcp_snd_wnd_test(sk: TcpSock, skb: SkBuff, cur_mss: int) -> bool:
+    """``tcp_snd_wnd_test()``: the first segment of ``skb`` fits the peer's window."""
+    end_seq = tcb(skb).end_seq
+    if skb.len > cur_mss:
+        end_seq = tcb(skb).seq + cur_mss
+    return end_seq <= sk.snd_una + sk.snd_wnd
+
+
+def _minshall_check(sk: TcpSock) -> bool:
+    return sk.snd_sml > sk.snd_una and sk.snd_sml <= sk.snd_nxt
+
+
+def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool:
+    """``tcp_nagle_test()``: may this (last, small) skb go now?"""
+    if nonagle & TCP_NAGLE_PUSH:
+        return True
+    if tcb(skb).tcp_flags & TCPHDR_FIN:
+        return True
+    if skb.len >= cur_mss:
+        return True
+    if nonagle & TCP_NAGLE_CORK:
+        return False
+    return not (not nonagle and sk.packets_out and _minshall_check(sk))
+
+
+def tcp_mss_split_point(
+    sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int
+) -> int:
+    """``tcp_mss_split_point()``: how much of a multi-segment skb may go now."""
+    window = sk.snd_una + sk.snd_wnd - tcb(skb).seq
+    max_len = mss_now * max_segs
+    if max_len <= window and skb is not sk.sk_write_queue[-1]:
+        return max_len
+    needed = min(skb.len, window)
+    if max_len <= needed:
+        return max_len
+    partial = needed % mss_now
+    if partial and not tcp_nagle_test(sk, skb, mss_now, nonagle):
+        return needed - partial
+    return needed
+
+
+def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> bool:
+    """``tcp_write_xmit()`` (spec §2.6): send write-queue skbs while the congestion window,
+    the receive window, Nagle and TSQ allow.  Returns True when nothing was sent, nothing is
+    in flight and data is waiting (the caller arms the probe timer)."""
+    queue = sk.sk_write_queue
+    sent = 0
+    max_segs = max(1, min(sk.sk_gso_max_segs, 0xFFFF))
+    while queue:
+        skb = queue[0]
+        cwnd_quota = tcp_cwnd_test(sk)
+        if not cwnd_quota:
+            break
+        cwnd_quota = min(cwnd_quota, max_segs)
+        tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
+        if not tcp_snd_wnd_test(sk, skb, mss_now):
+            break
+        last = skb is queue[-1]
+        if tso_segs == 1:
+            if not tcp_nagle_test(sk, skb, mss_now, nonagle if last else TCP_NAGLE_PUSH):
+                break
+        limit = mss_now
+        if tso_segs > 1:
+            limit = tcp_mss_split_point(
+                sk, skb, mss_now, cwnd_quota, nonagle if last else TCP_NAGLE_PUSH
+            )
+        if skb.len > limit:
+            tso_fragment(sk, skb, limit, mss_now)
+            tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
+        if tcp_small_queue_check(sk, skb):
+            break
+        if tcb(skb).seq == tcb(skb).end_seq:
+            break
+        tcp_transmit_skb(sk, skb, clone_it=True)
+        tcp_event_new_data_sent(sk, skb)
+        if skb.len < tso_segs * mss_now:
+            sk.snd_sml = tcb(skb).end_seq
+        sent += tso_segs
+        if push_one:
+            break
+    if sent:
+        return False
+    return not sk.packets_out and bool(queue)
+
+
+def tcp_small_queue_check(sk: TcpSock, skb: SkBuff) -> bool:
+    """``tcp_small_queue_check()`` (TSQ): stop while more than about a millisecond of data
+    (at least two skbs) is still queued below the socket; TX completion resumes."""
+    limit = max(2 * skb.truesize, _pacing_rate(sk) >> 10)
+    limit = min(limit, sk.net.sysctl_int("net.ipv4.tcp_limit_output_bytes"))
+    if sk.sk_wmem_alloc > limit and len(sk.tcp_rtx_queue) > 1:
+        if not sk.autocork_throttled:
+            sk.net.stats.TcpExtTSQThrottled += 1
+        sk.autocork_throttled = True
+        return True
+    return False
+
+
+def _pacing_rate(sk: TcpSock) -> int:
+    """``tcp_update_pacing_rate()``: 2 (slow start) or 1.2 × cwnd × mss / srtt, bytes/s."""
+    srtt = sk.srtt_us >> 3
+    if not srtt:
+        return 1 << 40
+    ratio = 200 if sk.snd_cwnd < sk.snd_ssthresh // 2 else 120
+    return sk.snd_cwnd * sk.mss_cache * ratio * 10_000 // srtt
+
+
+def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_event_new_data_sent()``: the skb moves to the retransmit queue; arm the RTO if
+    it is the first in flight."""
+    prior_packets = sk.packets_out
+    sk.snd_nxt = tcb(skb).end_seq
+    sk.sk_write_queue.popleft()
+    sk.tcp_rtx_queue.add(skb)
+    pcount = tcp_skb_pcount(skb)
+    sk.packets_out += pcount
+    sk.net.stats.TcpExtTCPOrigDataSent += pcount
+    if not prior_packets or sk.rto_timer is None:
+        from .timer import tcp_rearm_rto
+
+        tcp_rearm_rto(sk)
+
+
+def tso_fragment(sk: TcpSock, skb: SkBuff, length: int, mss_now: int) -> None:
+    """``tso_fragment()``: cut a never-sent write-queue skb at ``length``; the tail becomes a
+    new skb right after it.  PSH, FIN and EOR move to the second part; a frag straddling the
+    cut is shared by both with one extra page reference (``skb_split``)."""
+    buff = tcp_stream_alloc_skb(sk)
+    sk.sk_wmem_queued += buff.truesize
+    sk.sk_forward_alloc -= buff.truesize
+    nlen = skb.len - length
+    buff.truesize += nlen
+    skb.truesize -= nlen
+    old = tcb(skb)
+    new_cb = TcpSkbCb(old.seq + length, old.end_seq, old.tcp_flags)
+    new_cb.eor = old.eor
+    old.end_seq = new_cb.seq
+    old.tcp_flags &= ~(TCPHDR_FIN | TCPHDR_PSH)
+    old.eor = False
+    buff.cb = new_cb
+    skb_split(skb, buff, length)
+    tcp_set_skb_tso_segs(skb, mss_now)
+    tcp_set_skb_tso_segs(buff, mss_now)
+    queue = sk.sk_write_queue
+    for i, queued in enumerate(queue):
+        if queued is skb:
+            queue.insert(i + 1, buff)
+            break
+
+
+# -- building and sending segments -----------------------------------------------------------
+
+
+def tcp_options_for(sk: TcpSock, flags: int) -> bytes:
+    """The option block of a segment: timestamps when negotiated (``tcp_established_options``);
+    SYNs carry MSS, SACK-permitted, timestamps and window scale (``tcp_syn_options``)."""
+    if flags & TCPHDR_SYN:
+        tsval = tcp_ts(sk)
+        return TcpOptions(
+            mss=sk.advmss,
+            wscale=sk.rcv_wscale if sk.wscale_ok else None,
+            sack_ok=sk.sack_ok,
+            tsval=tsval if sk.tstamp_ok else None,
+            tsecr=sk.ts_recent if sk.tstamp_ok else None,
+        ).emit()
+    if sk.tstamp_ok:
+        return TcpOptions(tsval=tcp_ts(sk), tsecr=sk.ts_recent).emit()
+    return b""
+
+
+def tcp_transmit_skb(
+    sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | None = None
+) -> None:
+    """``__tcp_transmit_skb()`` (spec §2.8): send a clone of ``skb`` (a ``pskb_copy`` if a
+    previous clone is still alive) with a TCP header pushed in front: ports, sequence numbers,
+    flags, the advertised window, options, a ``CHECKSUM_PARTIAL`` pseudo-header seed.  The
+    clone is owned by the socket (``tcp_wfree``) until the device is done with it."""
+    cb = tcb(skb)
+    if clone_it:
+        cb.sent_at = sk.net.now
+        skb = pskb_copy(skb) if skb_cloned(skb) else skb_clone(skb)
+        cb = tcb(skb)
+    flags = cb.tcp_flags
+    opts = tcp_options_for(sk, flags)
+    hlen = 20 + len(opts)
+    pcount = tcp_skb_pcount(skb)
+    if pcount > 1:
+        flags |= TCPHDR_PSH
+    skb.data -= hlen
+    skb.len += hlen
+    th = skb.data
+    skb.transport_header = th
+    ack = sk.rcv_nxt if rcv_nxt is None else rcv_nxt
+    window = min(sk.rcv_wnd, 65535) if flags & TCPHDR_SYN else tcp_select_window(sk)
+    tcp_build_header(
+        skb.head, th, sk.inet_sport, sk.inet_dport, cb.seq & U32,
+        ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window,
+    )  # fmt: skip
+    if opts:
+        skb.head[th + 20 : th + hlen] = opts
+    dst = sk.sk_dst_cache
+    v4 = isinstance(dst, Rtable)
+    magic = csum_tcpudp_magic if v4 else csum_ipv6_magic
+    assert dst is not None
+    seed = ~magic(dst.saddr, dst.daddr, skb.len, 6, 0) & 0xFFFF  # type: ignore[attr-defined]
+    skb.head[th + 16 : th + 18] = seed.to_bytes(2, "big")
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start = th
+    skb.csum_offset = 16
+    if pcount > 1:
+        skb.shinfo.gso_type = SKB_GSO_TCPV4 if v4 else SKB_GSO_TCPV6
+    skb.sk = sk
+    skb.destructor = tcp_wfree
+    sk.sk_wmem_alloc += skb.truesize
+    stats = sk.net.stats
+    stats.TcpOutSegs += pcount
+    sk.segs_out += pcount
+    if skb.len - hlen > 0:
+        sk.data_segs_out += pcount
+        sk.bytes_sent += skb.len - hlen
+    if flags & TCPHDR_ACK:
+        tcp_event_ack_sent(sk)
+    try:
+        if v4:
+            ip_queue_xmit(sk.net, sk, skb, dst, pcount)  # type: ignore[arg-type]
+        else:
+            ip6_xmit(sk.net, sk, skb, dst)  # type: ignore[arg-type]
+    except OSError:
+        pass  # a local drop: the data stays queued and the RTO will resend it
+
+
+def tcp_wfree(skb: SkBuff) -> None:
+    """``tcp_wfree()``: TX completion of a segment — release ``sk_wmem_alloc``; a socket that
+    held back because of TSQ or autocorking writes again (``tcp_tsq_handler``)."""
+    sk: TcpSock = skb.sk
+    sk.sk_wmem_alloc -= skb.truesize
+    if sk.autocork_throttled and not sk.sk_owned_by_user and not sk.net.closed:
+        sk.autocork_throttled = False
+        if sk.sk_state not in (TCP_CLOSE, TCP_LISTEN) and sk.sk_write_queue:
+            sk.net.timers.add(sk.net.now, lambda: tcp_tsq_handler(sk))
+
+
+def tcp_tsq_handler(sk: TcpSock) -> None:
+    """``tcp_tsq_handler()``: push what TSQ or autocork held back."""
+    if sk.sk_owned_by_user or sk.done:
+        return
+    tcp_push_pending_frames(sk)
+
+
+def tcp_event_ack_sent(sk: TcpSock) -> None:
+    """``tcp_event_ack_sent()``: an ACK went out — the delayed ACK is no longer owed."""
+    if sk.ack_quick:
+        sk.ack_quick -= 1
+    sk.ack_pending = 0
+    timer = sk.delack_timer
+    if timer is not None:
+        timer.cancel()
+        sk.delack_timer = None
+
+
+# -- windows ---------------------------------------------------------------------------------
+
+
+def tcp_win_from_space(sk: TcpSock, space: int) -> int:
+    """``tcp_win_from_space()``: the part of a buffer that may be advertised as window."""
+    return (space * sk.scaling_ratio) >> 8
+
+
+def tcp_space(sk: TcpSock) -> int:
+    """``tcp_space()``: free receive buffer, as window."""
+    return tcp_win_from_space(sk, sk.sk_rcvbuf - sk.sk_rmem_alloc)
+
+
+def tcp_full_space(sk: TcpSock) -> int:
+    """``tcp_full_space()``."""
+    return tcp_win_from_space(sk, sk.sk_rcvbuf)
+
+
+def tcp_receive_window(sk: TcpSock) -> int:
+    """``tcp_receive_window()``: what is left of the window last advertised."""
+    win = sk.rcv_wup + sk.rcv_wnd - sk.rcv_nxt
+    return max(win, 0)
+
+
+def __tcp_select_window(sk: TcpSock) -> int:
+    """``__tcp_select_window()``: the window to offer now (never beyond ``rcv_ssthresh``;
+    zero when less than an MSS or a sixteenth of the buffer is free)."""
+    mss = sk.ack_rcv_mss
+    free_space = tcp_space(sk)
+    allowed_space = tcp_full_space(sk)
+    full_space = min(sk.window_clamp, allowed_space)
+    if mss > full_space:
+        mss = full_space
+        if mss <= 0:
+            return 0
+    if free_space < (full_space >> 1):
+        sk.ack_quick = 0
+        free_space &= ~((1 << sk.rcv_wscale) - 1)
+        if free_space < (allowed_space >> 4) or free_space < mss:
+            return 0
+    free_space = min(free_space, sk.rcv_ssthresh)
+    if sk.rcv_wscale:
+        step = 1 << sk.rcv_wscale
+        return -(-free_space // step) * step
+    window = sk.rcv_wnd
+    if window <= free_space - mss or window > free_space:
+        window = (free_space // mss) * mss
+    elif mss == full_space and free_space > window + (full_space >> 1):
+        window = free_space
+    return window
+
+
+def tcp_select_window(sk: TcpSock) -> int:
+    """``tcp_select_window()``: choose the window, never shrinking what was offered; record
+    it (``rcv_wnd``, ``rcv_wup``) and return it scaled for the header."""
+    old_win = sk.rcv_wnd
+    cur_win = tcp_receive_window(sk)
+    new_win = __tcp_select_window(sk)
+    stats = sk.net.stats
+    if new_win < cur_win:
+        if new_win == 0:
+            stats.TcpExtTCPWantZeroWindowAdv += 1
+        step = 1 << sk.rcv_wscale
+        new_win = -(-cur_win // step) * step
+    sk.rcv_wnd = new_win
+    sk.rcv_wup = sk.rcv_nxt
+    new_win = min(new_win, 65535 << sk.rcv_wscale) >> sk.rcv_wscale
+    if new_win == 0 and old_win:
+        stats.TcpExtTCPToZeroWindowAdv += 1
+    elif old_win == 0 and new_win:
+        stats.TcpExtTCPFromZeroWindowAdv += 1
+    return new_win
+
+
+# -- control segments ------------------------------------------------------------------------
+
+
+def _control_skb(sk: TcpSock, seq: int, flags: int) -> SkBuff:
+    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats)
+    skb_reserve(skb, MAX_TCP_HEADER)
+    skb.cb = TcpSkbCb(seq, seq, flags)
+    return skb
+
+
+def tcp_send_ack(sk: TcpSock) -> None:
+    """``__tcp_send_ack()``: a pure ACK (its own skb; nothing to retransmit)."""
+    if sk.sk_state == TCP_CLOSE or sk.sk_dst_cache is None:
+        return
+    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK)
+    tcp_transmit_skb(sk, skb, clone_it=False)
+
+
+def tcp_send_delayed_ack(sk: TcpSock) -> None:
+    """``tcp_send_delayed_ack()``: owe an ACK; send it within ``ato`` (40 ms .. 200 ms)."""
+    from .timer import tcp_delack_timer
+
+    ato = min(sk.ack_ato, TCP_DELACK_MAX)
+    if sk.ack_pingpong:
+        ato = TCP_DELACK_MAX
+    sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
+    if sk.delack_timer is None:
+        sk.delack_timer = sk.net.timers.add(sk.net.now + ato, lambda: tcp_delack_timer(sk))
+
+
+def tcp_send_fin(sk: TcpSock) -> None:
+    """``tcp_send_fin()``: FIN rides on the unsent tail skb, or a new (empty) skb carries it."""
+    queue = sk.sk_write_queue
+    if queue:
+        tail = queue[-1]
+        cb = tcb(tail)
+        cb.tcp_flags |= TCPHDR_FIN
+        cb.end_seq += 1
+        sk.write_seq += 1
+    else:
+        skb = tcp_stream_alloc_skb(sk)
+        tcp_skb_entail(sk, skb)
+        cb = tcb(skb)
+        cb.tcp_flags |= TCPHDR_FIN
+        cb.end_seq += 1
+        sk.write_seq += 1
+    __tcp_push_pending_frames(sk, tcp_current_mss(sk), TCP_NAGLE_OFF)
+
+
+def tcp_send_active_reset(sk: TcpSock) -> None:
+    """``tcp_send_active_reset()``: abort the connection with an RST."""
+    if sk.sk_dst_cache is None:
+        return
+    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK | TCPHDR_RST)
+    sk.net.stats.TcpOutRsts += 1
+    tcp_transmit_skb(sk, skb, clone_it=False)
+
+
+def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
+    """The SYN of ``tcp_connect()`` / the SYN-ACK of ``tcp_send_synack()``: a payload-free skb
+    on the retransmit queue (the RTO resends it), sequence ``iss``."""
+    skb = tcp_stream_alloc_skb(sk)
+    flags = TCPHDR_SYN | (TCPHDR_ACK if synack else 0)
+    skb.cb = TcpSkbCb(sk.iss, sk.iss + 1, flags)
+    sk.sk_wmem_queued += skb.truesize
+    sk.sk_forward_alloc -= skb.truesize
+    sk.write_seq = sk.iss + 1
+    sk.snd_nxt = sk.iss + 1
+    sk.pushed_seq = sk.write_seq
+    sk.tcp_rtx_queue.add(skb)
+    sk.packets_out += 1
+    tcp_transmit_skb(sk, skb, clone_it=True)
+    from .timer import tcp_rearm_rto
+
+    tcp_rearm_rto(sk)
+
+
+def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff) -> None:
+    """``__tcp_retransmit_skb()``: resend an skb of the retransmit queue (trimmed of what is
+    already acknowledged); counted in ``TcpRetransSegs``."""
+    cb = tcb(skb)
+    if cb.seq < sk.snd_una:
+        from .input import tcp_trim_head
+
+        tcp_trim_head(sk, skb, sk.snd_una - cb.seq)
+    pcount = tcp_set_skb_tso_segs(skb, tcp_current_mss(sk)) if skb.len else 1
+    cb.retransmitted = True
+    sk.retrans_out += pcount
+    sk.total_retrans += pcount
+    sk.net.stats.TcpRetransSegs += pcount
+    tcp_transmit_skb(sk, skb, clone_it=True)
+
+
+def tcp_send_probe0(sk: TcpSock) -> None:
+    """``tcp_send_probe0()`` / ``tcp_xmit_probe_skb()``: a zero-window probe — an ACK with an
+    old sequence number, which the peer must answer with its current window."""
+    skb = _control_skb(sk, sk.snd_una - 1, TCPHDR_ACK)
+    sk.net.stats.TcpExtTCPWinProbe += 1
+    tcp_transmit_skb(sk, skb, clone_it=False)
+
+
+def tcp_rto_clamp(rto: float) -> float:
+    """Keep an RTO within ``TCP_RTO_MAX``."""
+    return min(rto, TCP_RTO_MAX)
+

@@ -1,0 +1,797 @@
+"""TCP connections: tables, bind/listen/connect/accept, the handshake, close, TIME_WAIT
+(net/ipv4/inet_connection_sock.c, inet_hashtables.c, tcp_ipv4.c, tcp_minisocks.c, tcp.c).
+
+The lifecycle, in Linux's terms:
+
+* **active open** — ``tcp_v4_connect``: route, source address, an ephemeral port unique for
+  the 4-tuple (``inet_hash_connect``), a random ISS, MSS/window/options from the route and the
+  sysctls (``tcp_connect_init``), ``SYN_SENT``, the SYN on the retransmit queue.  The SYN-ACK
+  (``tcp_rcv_synsent_state_process``) negotiates window scaling, SACK and timestamps and moves
+  to ``ESTABLISHED``.
+* **passive open** — a listener answers a SYN with a child socket in ``SYN_RECV`` (netsim
+  keeps the child itself where Linux keeps a request sock) and a SYN-ACK; the final ACK makes
+  it ``ESTABLISHED`` and puts it on the accept queue.  A full accept queue drops the SYN
+  (``ListenOverflows``, ``ListenDrops``).
+* **close** — unread data → RST (``TCPAbortOnClose``); otherwise FIN (``FIN_WAIT1`` or
+  ``LAST_ACK``).  An orphaned socket finishes the close on its own; ``TIME_WAIT`` lasts
+  ``net.tcp_timewait_len`` seconds (Linux: 60) holding no data.
+* **RST** answers a segment for no socket; a reset connection reports ``ECONNREFUSED``
+  (while connecting), ``ECONNRESET`` or ``EPIPE``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
+from ..errors import errno, kernel_error
+from ..ipv4.output import ip_local_out, ip_select_ident
+from ..ipv4.route import Rtable, inet_addr_is_local, ip_route_output
+from ..ipv6.output import ip6_local_out
+from ..ipv6.route import Rt6Info, ip6_route_output, ipv6_addr_is_local
+from ..skb import CHECKSUM_PARTIAL, SkBuff, alloc_skb, kfree_skb, skb_put, skb_reserve
+from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
+from ..sock.constants import AF_INET, AF_INET6, SOCK_STREAM
+from ..sock.sock import (
+    RCV_SHUTDOWN,
+    SEND_SHUTDOWN,
+    SHUTDOWN_MASK,
+    TCP_CLOSE,
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT1,
+    TCP_FIN_WAIT2,
+    TCP_LAST_ACK,
+    TCP_LISTEN,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    TCP_TIME_WAIT,
+    sock_destroy_frag,
+)
+from ..wire.ipv4 import IPPROTO_TCP, csum_tcpudp_magic, ip4_build_header
+from ..wire.ipv6 import csum_ipv6_magic, ip6_build_header
+from ..wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, tcp_build_header
+from .input import Segment, lock_sock, release_sock, unwrap
+from .output import (
+    MAX_TCP_HEADER,
+    tcp_full_space,
+    tcp_send_ack,
+    tcp_send_active_reset,
+    tcp_send_fin,
+    tcp_send_syn,
+    tcp_sync_mss,
+)
+from .sock import TCP_TIMEWAIT_LEN, TcpSock
+from .state import check_transition
+
+if TYPE_CHECKING:
+    from ..netns import Net
+
+__all__ = [
+    "tcp_accept",
+    "tcp_bind",
+    "tcp_close",
+    "tcp_connect",
+    "tcp_destroy",
+    "tcp_done",
+    "tcp_listen",
+    "tcp_lookup",
+    "tcp_set_state",
+    "tcp_shutdown",
+]
+
+U32 = 0xFFFFFFFF
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+
+def _ehash(net: Net) -> dict[tuple[bytes, int, bytes, int], TcpSock]:
+    table: dict[tuple[bytes, int, bytes, int], TcpSock] = net.tcp_ehash
+    return table
+
+
+def _wire(addr: bytes | None) -> bytes:
+    """The address as it appears in packets (IPv4-mapped → 4 bytes)."""
+    if addr is not None and ipv6_addr_v4mapped(addr):
+        return v4_from_mapped(addr)
+    return addr or b""
+
+
+def _ehash_key(sk: TcpSock) -> tuple[bytes, int, bytes, int]:
+    return (_wire(sk.inet_saddr), sk.inet_sport, _wire(sk.inet_daddr), sk.inet_dport)
+
+
+def tcp_hash(sk: TcpSock) -> None:
+    """``__inet_hash_nolisten``: enter the established table."""
+    _ehash(sk.net)[_ehash_key(sk)] = sk
+
+
+def tcp_unhash(sk: TcpSock) -> None:
+    """Leave both tables."""
+    table = _ehash(sk.net)
+    key = _ehash_key(sk)
+    if table.get(key) is sk:
+        del table[key]
+    bucket = sk.net.tcp_table.get(sk.inet_sport)
+    if bucket is not None and sk in bucket:
+        bucket.remove(sk)
+        if not bucket:
+            del sk.net.tcp_table[sk.inet_sport]
+
+
+def tcp_lookup(
+    net: Net, family: int, saddr: bytes, sport: int, daddr: bytes, dport: int
+) -> TcpSock | None:
+    """``__inet_lookup``: the established socket for the 4-tuple, else a listener."""
+    sk = _ehash(net).get((daddr, dport, saddr, sport))
+    if sk is not None:
+        return sk
+    best: TcpSock | None = None
+    best_score = -1
+    for cand in net.tcp_table.get(dport, ()):
+        if not isinstance(cand, TcpSock) or cand.sk_state != TCP_LISTEN:
+            continue
+        score = _listener_score(cand, family, daddr)
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def _listener_score(sk: TcpSock, family: int, daddr: bytes) -> int:
+    bound = sk.inet_rcv_saddr
+    if sk.sk_family == family:
+        score = 2
+    elif sk.sk_family == AF_INET6 and family == AF_INET and not sk.ipv6_v6only:
+        score = 1
+        if bound is not None and ipv6_addr_v4mapped(bound):
+            bound = v4_from_mapped(bound)
+        elif bound is not None and bound != ANY6:
+            return -1
+    else:
+        return -1
+    if bound is not None and bound not in (ANY4, ANY6):
+        if bound != daddr:
+            return -1
+        score += 4
+    return score
+
+
+def _bind_conflict(sk: TcpSock, other: TcpSock) -> bool:
+    if sk.sk_reuse and other.sk_reuse and other.sk_state != TCP_LISTEN:
+        return False
+    if sk.sk_reuseport and other.sk_reuseport:
+        return False
+    a, b = sk.inet_rcv_saddr, other.inet_rcv_saddr
+    if sk.sk_family != other.sk_family:
+        v6 = sk if sk.sk_family == AF_INET6 else other
+        if v6.ipv6_v6only:
+            return False
+    a_any = a is None or a in (ANY4, ANY6)
+    b_any = b is None or b in (ANY4, ANY6)
+    return a_any or b_any or _wire(a) == _wire(b)
+
+
+def tcp_get_port(sk: TcpSock, port: int) -> int:
+    """``inet_csk_get_port()``: take ``port`` (``EADDRINUSE`` on a conflict) or an ephemeral
+    one."""
+    net = sk.net
+    table = net.tcp_table
+    if port:
+        for other in table.get(port, ()):
+            if other is not sk and isinstance(other, TcpSock) and _bind_conflict(sk, other):
+                raise kernel_error(errno.EADDRINUSE)
+        chosen = port
+    else:
+        low, high = net.sysctl_vec("net.ipv4.ip_local_port_range")
+        span = high - low + 1
+        start = net.rng.randrange(span)
+        for i in range(span):
+            cand = low + (start + i) % span
+            if not any(
+                isinstance(o, TcpSock) and _bind_conflict(sk, o) for o in table.get(cand, ())
+            ):
+                chosen = cand
+                break
+        else:
+            raise kernel_error(errno.EADDRINUSE, "no free ephemeral port")
+    table.setdefault(chosen, []).append(sk)
+    sk.inet_sport = chosen
+    return chosen
+
+
+def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
+    """``__inet_bind()``."""
+    if sk.inet_sport or sk.sk_state != TCP_CLOSE:
+        raise kernel_error(errno.EINVAL, "socket already bound")
+    net = sk.net
+    wire = _wire(addr)
+    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(addr) and sk.ipv6_v6only:
+        raise kernel_error(errno.EINVAL)
+    if wire not in (ANY4, ANY6, b""):
+        local = inet_addr_is_local(net, wire) if len(wire) == 4 else ipv6_addr_is_local(net, wire)
+        if not local:
+            raise kernel_error(errno.EADDRNOTAVAIL)
+    sk.inet_rcv_saddr = None if wire in (ANY4, ANY6) else addr
+    try:
+        tcp_get_port(sk, port)
+    except OSError:
+        sk.inet_rcv_saddr = None
+        raise
+    if sk.inet_rcv_saddr is not None:
+        sk.inet_saddr = addr
+
+
+def tcp_listen(sk: TcpSock, backlog: int) -> None:
+    """``inet_listen()``: start accepting; an unbound socket gets an ephemeral port."""
+    if sk.sk_state not in (TCP_CLOSE, TCP_LISTEN):
+        raise kernel_error(errno.EINVAL)
+    somaxconn = sk.net.sysctl_int("net.core.somaxconn")
+    sk.max_ack_backlog = min(max(backlog, 0), somaxconn)
+    if sk.sk_state == TCP_LISTEN:
+        return
+    if not sk.inet_sport:
+        tcp_get_port(sk, 0)
+    tcp_set_state(sk, TCP_LISTEN)
+
+
+def tcp_accept(sk: TcpSock) -> TcpSock | None:
+    """``inet_csk_accept()``: the next established child, or ``None`` (the caller waits)."""
+    if sk.sk_state != TCP_LISTEN:
+        raise kernel_error(errno.EINVAL)
+    if sk.accept_queue:
+        child = sk.accept_queue.popleft()
+        child.listener = None
+        return child
+    return None
+
+
+# -- state -------------------------------------------------------------------------------------
+
+
+def tcp_set_state(sk: TcpSock, state: int) -> None:
+    """``tcp_set_state()``: move along the state machine (transitions checked in
+    :mod:`netsim.tcp.state`)."""
+    check_transition(sk.sk_state, state)
+    sk.sk_state = state
+
+
+# -- connect -----------------------------------------------------------------------------------
+
+
+def _initial_options(sk: TcpSock) -> None:
+    """``tcp_connect_init()``: options and initial windows from the sysctls and the route."""
+    net = sk.net
+    dst = sk.sk_dst_cache
+    assert dst is not None
+    mtu: int = dst.mtu  # type: ignore[attr-defined]
+    v6 = isinstance(dst, Rt6Info)
+    sk.tstamp_ok = bool(net.sysctl_int("net.ipv4.tcp_timestamps"))
+    sk.sack_ok = bool(net.sysctl_int("net.ipv4.tcp_sack"))
+    sk.wscale_ok = bool(net.sysctl_int("net.ipv4.tcp_window_scaling"))
+    sk.tcp_header_len = 20 + (12 if sk.tstamp_ok else 0)
+    sk.advmss = mtu - (60 if v6 else 40)
+    if sk.user_mss:
+        sk.advmss = min(sk.advmss, sk.user_mss)
+        sk.mss_clamp = sk.user_mss
+    sk.sk_gso_max_size = dst.dev.gso_max_size - (MAX_TCP_HEADER + 1)  # type: ignore[attr-defined]
+    tcp_sync_mss(sk, mtu)
+    _select_initial_window(sk)
+
+
+def _select_initial_window(sk: TcpSock) -> None:
+    """``tcp_select_initial_window()``."""
+    mss = sk.advmss - (12 if sk.tstamp_ok else 0)
+    space = tcp_full_space(sk)
+    clamp = sk.window_clamp or (0xFFFF << 14)
+    space = min(clamp, space)
+    if space > mss:
+        space = (space // mss) * mss
+    sk.rcv_wnd = space
+    sk.rcv_wscale = 0
+    if sk.wscale_ok:
+        net = sk.net
+        big = max(space, net.sysctl_vec("net.ipv4.tcp_rmem")[2], net.sysctl_int("net.core.rmem_max"))
+        big = min(big, clamp)
+        sk.rcv_wscale = max(0, min(big.bit_length() - 1 - 15, 14))
+    sk.window_clamp = min(0xFFFF << sk.rcv_wscale, clamp)
+    sk.rcv_ssthresh = sk.rcv_wnd
+    sk.ack_rcv_mss = max(min(sk.advmss, sk.mss_cache, sk.rcv_wnd // 2, 536), 88)
+
+
+def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
+    """``tcp_v4_connect()`` / ``tcp_v6_connect()`` + ``tcp_connect()``: send the SYN.  The
+    caller waits until the state leaves ``SYN_SENT``."""
+    if sk.sk_state == TCP_LISTEN:
+        raise kernel_error(errno.EINVAL)
+    if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        raise kernel_error(errno.EALREADY)
+    if sk.sk_state != TCP_CLOSE:
+        raise kernel_error(errno.EISCONN)
+    net = sk.net
+    v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
+    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
+        raise kernel_error(errno.ENETUNREACH)
+    bound = _wire(sk.inet_rcv_saddr) or None
+    if v4:
+        rt: Rtable | Rt6Info = ip_route_output(net, _wire(daddr), bound)
+    else:
+        rt = ip6_route_output(net, daddr, bound)
+    saddr = rt.saddr
+    if sk.sk_family == AF_INET6 and v4:
+        saddr = v4_mapped(saddr)
+    if sk.inet_saddr is None:
+        sk.inet_saddr = saddr
+    if sk.inet_rcv_saddr is None:
+        sk.inet_rcv_saddr = saddr
+    sk.inet_daddr = daddr
+    sk.inet_dport = dport
+    sk.sk_dst_cache = rt
+    if not sk.inet_sport:
+        _hash_connect(sk)
+    else:
+        if (_wire(sk.inet_saddr), sk.inet_sport, _wire(daddr), dport) in _ehash(net):
+            raise kernel_error(errno.EADDRNOTAVAIL)
+    tcp_hash(sk)
+    sk.inet_id = net.rng.randrange(0x10000)
+    sk.iss = net.rng.getrandbits(32)
+    sk.snd_una = sk.iss
+    sk.ts_offset = net.rng.getrandbits(32)
+    _initial_options(sk)
+    tcp_set_state(sk, TCP_SYN_SENT)
+    net.stats.TcpActiveOpens += 1
+    tcp_send_syn(sk, synack=False)
+
+
+def _hash_connect(sk: TcpSock) -> None:
+    """``inet_hash_connect()``: an ephemeral port with no other connection on the 4-tuple."""
+    net = sk.net
+    low, high = net.sysctl_vec("net.ipv4.ip_local_port_range")
+    span = high - low + 1
+    start = net.rng.randrange(span)
+    table = net.tcp_table
+    ehash = _ehash(net)
+    for i in range(span):
+        port = low + (start + i) % span
+        users = table.get(port, ())
+        if any(isinstance(o, TcpSock) and o.sk_state == TCP_LISTEN for o in users):
+            continue
+        if (_wire(sk.inet_saddr), port, _wire(sk.inet_daddr), sk.inet_dport) in ehash:
+            continue
+        if any(not o.sk_reuse and o.inet_daddr is None for o in users):
+            continue
+        table.setdefault(port, []).append(sk)
+        sk.inet_sport = port
+        return
+    raise kernel_error(errno.EADDRNOTAVAIL, "no free local port for this destination")
+
+
+def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_rcv_synsent_state_process()``: the SYN-ACK (or an RST) for our SYN."""
+    flags = seg.flags
+    if flags & TCPHDR_ACK:
+        ack = unwrap(sk.iss, seg.ack32)
+        if ack != sk.iss + 1:
+            if not flags & TCPHDR_RST:
+                tcp_send_reset_for(sk, seg)
+            kfree_skb(skb)
+            return
+        if flags & TCPHDR_RST:
+            from .input import tcp_reset
+
+            sk.net.stats.TcpAttemptFails += 1
+            tcp_reset(sk)
+            kfree_skb(skb)
+            return
+        if not flags & TCPHDR_SYN:
+            kfree_skb(skb)
+            return
+        opts = seg.opts
+        _negotiate(sk, opts)
+        sk.irs = seg.seq32
+        sk.rcv_nxt = seg.seq32 + 1
+        sk.rcv_wup = sk.rcv_nxt
+        sk.copied_seq = sk.rcv_nxt
+        sk.snd_wl1 = seg.seq32
+        sk.snd_wnd = seg.window
+        sk.max_window = max(sk.max_window, seg.window)
+        from .input import tcp_ack
+
+        seg_ack = Segment.__new__(Segment)
+        seg_ack.sport, seg_ack.dport = seg.sport, seg.dport
+        seg_ack.seq32, seg_ack.ack32 = seg.seq32, seg.ack32
+        seg_ack.flags, seg_ack.window, seg_ack.opts = seg.flags, seg.window, seg.opts
+        tcp_ack(sk, seg_ack)
+        tcp_finish_connect(sk)
+        tcp_send_ack(sk)
+        kfree_skb(skb)
+        return
+    kfree_skb(skb)  # simultaneous open is not modelled
+
+
+def _negotiate(sk: TcpSock, opts: object) -> None:
+    """Apply the peer's SYN options (``tcp_parse_options`` results in ``rx_opt``)."""
+    from ..wire.tcp import TcpOptions
+
+    assert opts is None or isinstance(opts, TcpOptions)
+    peer_ws = opts.wscale if opts is not None else None
+    if sk.wscale_ok and peer_ws is not None:
+        sk.snd_wscale = min(peer_ws, 14)
+    else:
+        sk.wscale_ok = False
+        sk.snd_wscale = 0
+        sk.rcv_wscale = 0
+        sk.window_clamp = min(sk.window_clamp, 65535)
+    if not (opts is not None and opts.sack_ok):
+        sk.sack_ok = False
+    if not (opts is not None and opts.tsval is not None):
+        sk.tstamp_ok = False
+        sk.tcp_header_len = 20
+    else:
+        sk.ts_recent = opts.tsval
+    if opts is not None and opts.mss:
+        sk.mss_clamp = min(sk.mss_clamp, opts.mss)
+    dst = sk.sk_dst_cache
+    assert dst is not None
+    tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
+
+
+def tcp_finish_connect(sk: TcpSock) -> None:
+    """``tcp_finish_connect()``: ``ESTABLISHED``; buffers sized; the connector wakes."""
+    tcp_set_state(sk, TCP_ESTABLISHED)
+    tcp_init_buffer_space(sk)
+    sk.sk_state_change()
+
+
+def tcp_init_buffer_space(sk: TcpSock) -> None:
+    """``tcp_init_buffer_space()``."""
+    from .input import tcp_sndbuf_expand
+
+    tcp_sndbuf_expand(sk)
+    maxwin = tcp_full_space(sk)
+    if sk.window_clamp >= maxwin:
+        sk.window_clamp = maxwin
+        if maxwin > 4 * sk.advmss:
+            sk.window_clamp = max(maxwin - (maxwin >> 31), 4 * sk.advmss)
+    if sk.window_clamp > 2 * sk.advmss and sk.window_clamp + sk.advmss > maxwin:
+        sk.window_clamp = max(2 * sk.advmss, maxwin - sk.advmss)
+    sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
+    sk.rcvq_space = min(sk.rcv_ssthresh, sk.rcv_wnd, 10 * sk.advmss)
+    sk.rcvq_time = sk.net.now
+    sk.rcvq_seq = sk.copied_seq
+
+
+# -- passive open ------------------------------------------------------------------------------
+
+
+def tcp_conn_request(
+    listener: TcpSock, skb: SkBuff, seg: Segment, family: int, saddr: bytes, daddr: bytes
+) -> None:
+    """``tcp_conn_request()`` + ``tcp_create_openreq_child()``: answer a SYN with a child in
+    ``SYN_RECV`` and a SYN-ACK."""
+    net = listener.net
+    stats = net.stats
+    flags = seg.flags
+    if flags & TCPHDR_RST:
+        return
+    if flags & TCPHDR_ACK:
+        tcp_send_reset_raw(net, family, daddr, seg.dport, saddr, seg.sport, seg.ack32, None)
+        return
+    if not flags & TCPHDR_SYN:
+        return
+    pending = sum(1 for c in listener.accept_queue) + _syn_recv_children(listener)
+    if len(listener.accept_queue) > listener.max_ack_backlog or pending > listener.max_ack_backlog:
+        stats.TcpExtListenOverflows += 1
+        stats.TcpExtListenDrops += 1
+        return
+    child = TcpSock(net, listener.sk_family, SOCK_STREAM, IPPROTO_TCP)
+    net.sockets.add(child)
+    child.listener = listener
+    child.sk_use_task_frag = listener.sk_use_task_frag
+    child.sk_sndbuf = listener.sk_sndbuf
+    child.sk_rcvbuf = listener.sk_rcvbuf
+    child.sk_userlocks = listener.sk_userlocks
+    child.nonagle = listener.nonagle
+    child.user_mss = listener.user_mss
+    child.notsent_lowat = listener.notsent_lowat
+    mapped = listener.sk_family == AF_INET6 and family == AF_INET
+    child.inet_saddr = v4_mapped(daddr) if mapped else daddr
+    child.inet_rcv_saddr = child.inet_saddr
+    child.inet_daddr = v4_mapped(saddr) if mapped else saddr
+    child.inet_sport = listener.inet_sport
+    child.inet_dport = seg.sport
+    if family == AF_INET:
+        rt: Rtable | Rt6Info = ip_route_output(net, saddr, daddr)
+    else:
+        rt = ip6_route_output(net, saddr, daddr)
+    child.sk_dst_cache = rt
+    child.inet_id = net.rng.randrange(0x10000)
+    child.iss = net.rng.getrandbits(32)
+    child.snd_una = child.iss
+    child.ts_offset = net.rng.getrandbits(32)
+    _initial_options(child)
+    _negotiate(child, seg.opts)
+    child.irs = seg.seq32
+    child.rcv_nxt = seg.seq32 + 1
+    child.rcv_wup = child.rcv_nxt
+    child.copied_seq = child.rcv_nxt
+    child.snd_wl1 = seg.seq32
+    child.snd_wnd = seg.window
+    child.max_window = seg.window
+    child.sk_state = TCP_SYN_RECV
+    tcp_hash(child)
+    bucket = net.tcp_table.setdefault(child.inet_sport, [])
+    bucket.append(child)
+    stats.TcpPassiveOpens += 1
+    tcp_send_syn(child, synack=True)
+
+
+def _syn_recv_children(listener: TcpSock) -> int:
+    return sum(
+        1
+        for sk in listener.net.tcp_table.get(listener.inet_sport, ())
+        if isinstance(sk, TcpSock) and sk.listener is listener and sk.sk_state == TCP_SYN_RECV
+    )
+
+
+def tcp_synrecv_established(sk: TcpSock, seg: Segment) -> None:
+    """The third segment of the handshake: ``ESTABLISHED``, onto the accept queue."""
+    tcp_set_state(sk, TCP_ESTABLISHED)
+    sk.snd_wnd = seg.window << sk.snd_wscale
+    sk.snd_wl1 = unwrap(sk.rcv_nxt, seg.seq32)
+    tcp_init_buffer_space(sk)
+    listener = sk.listener
+    if listener is not None and listener.sk_state == TCP_LISTEN and not listener.closed:
+        listener.accept_queue.append(sk)
+        listener.sk_data_ready()
+
+
+# -- close, shutdown, TIME_WAIT ------------------------------------------------------------------
+
+
+def tcp_close_state(sk: TcpSock) -> bool:
+    """``tcp_close_state()``: the state after our FIN; True if a FIN must be sent."""
+    state = sk.sk_state
+    if state in (TCP_ESTABLISHED, TCP_SYN_RECV):
+        tcp_set_state(sk, TCP_FIN_WAIT1)
+        return True
+    if state == TCP_CLOSE_WAIT:
+        tcp_set_state(sk, TCP_LAST_ACK)
+        return True
+    return False
+
+
+def _send_fin(sk: TcpSock) -> None:
+    sk.fin_pending = True
+    tcp_send_fin(sk)
+
+
+def tcp_shutdown(sk: TcpSock, how: int) -> None:
+    """``inet_shutdown()`` + ``tcp_shutdown()``: ``RCV_SHUTDOWN`` only marks; ``SEND_SHUTDOWN``
+    sends a FIN.  ``ENOTCONN`` on a socket that is not connected."""
+    state = sk.sk_state
+    if state in (TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT) and not (
+        state == TCP_LISTEN and how & RCV_SHUTDOWN
+    ):
+        sk.sk_shutdown |= how
+        sk.sk_state_change()
+        raise kernel_error(errno.ENOTCONN)
+    sk.sk_shutdown |= how
+    if how & SEND_SHUTDOWN and not sk.fin_pending and tcp_close_state(sk):
+        sk.sk_owned_by_user = True
+        try:
+            _send_fin(sk)
+        finally:
+            release_sock(sk)
+    sk.sk_state_change()
+
+
+def tcp_close(sk: TcpSock) -> None:
+    """``tcp_close()``: the application closed the socket (under the socket lock)."""
+    if sk.done or sk.closed:
+        return
+    lock_sock(sk)
+    try:
+        _tcp_close_locked(sk)
+    finally:
+        release_sock(sk)
+
+
+def _tcp_close_locked(sk: TcpSock) -> None:
+    sk.sk_shutdown = SHUTDOWN_MASK
+    state = sk.sk_state
+    net = sk.net
+    if state == TCP_LISTEN:
+        tcp_set_state(sk, TCP_CLOSE)
+        while sk.accept_queue:
+            child = sk.accept_queue.popleft()
+            tcp_send_active_reset(child)
+            tcp_done(child)
+        for child in list(net.sockets):
+            if isinstance(child, TcpSock) and child.listener is sk:
+                tcp_send_active_reset(child)
+                tcp_done(child)
+        tcp_destroy(sk)
+        return
+    unread = sum(s.len for s in sk.sk_receive_queue)
+    if state in (TCP_CLOSE, TCP_SYN_SENT):
+        tcp_done(sk)
+        tcp_destroy(sk)
+        return
+    sk.orphaned = True
+    if unread:
+        net.stats.TcpExtTCPAbortOnClose += 1
+        tcp_set_state(sk, TCP_CLOSE)
+        tcp_send_active_reset(sk)
+        tcp_done(sk)
+        return
+    if not sk.fin_pending and tcp_close_state(sk):
+        _send_fin(sk)
+    if sk.sk_state == TCP_FIN_WAIT2:
+        tcp_orphan_fin_wait2(sk)
+    elif sk.sk_state == TCP_CLOSE:
+        tcp_done(sk)
+
+
+def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
+    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` for the peer's FIN."""
+    from .timer import tcp_keepalive_fin_wait2
+
+    timeout = sk.linger2 or sk.net.sysctl_int("net.ipv4.tcp_fin_timeout")
+    if sk.timewait_timer is None:
+        sk.timewait_timer = sk.net.timers.add(
+            sk.net.now + timeout, lambda: tcp_keepalive_fin_wait2(sk)
+        )
+
+
+def tcp_time_wait(sk: TcpSock) -> None:
+    """``tcp_time_wait()``: ``TIME_WAIT`` for ``net.tcp_timewait_len`` seconds, no data kept."""
+    tcp_set_state(sk, TCP_TIME_WAIT)
+    from .timer import tcp_clear_xmit_timers
+
+    tcp_clear_xmit_timers(sk)
+    _purge(sk)
+    sk.sk_state_change()
+    length = getattr(sk.net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
+    if sk.timewait_timer is not None:
+        sk.timewait_timer.cancel()
+    sk.timewait_timer = sk.net.timers.add(sk.net.now + length, lambda: _tw_expire(sk))
+
+
+def _tw_expire(sk: TcpSock) -> None:
+    sk.timewait_timer = None
+    sk.net.stats.TcpExtTW += 1
+    tcp_done(sk)
+
+
+def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_timewait_state_process()``: re-ACK a retransmitted FIN; an RST ends it."""
+    if seg.flags & TCPHDR_RST:
+        tcp_done(sk)
+    elif not seg.flags & TCPHDR_SYN:
+        tcp_send_ack(sk)
+    kfree_skb(skb)
+
+
+def tcp_done(sk: TcpSock) -> None:
+    """``tcp_done()``: ``CLOSE``; an orphan (or a never-accepted child) is destroyed."""
+    if sk.sk_state != TCP_CLOSE:
+        sk.sk_state = TCP_CLOSE
+    from .timer import tcp_clear_xmit_timers
+
+    tcp_clear_xmit_timers(sk)
+    sk.sk_shutdown = SHUTDOWN_MASK
+    sk.sk_state_change()
+    if sk.orphaned or sk.listener is not None:
+        tcp_destroy(sk)
+
+
+def _purge(sk: TcpSock) -> None:
+    from .output import tcp_wmem_free_skb
+
+    for queue in (sk.sk_write_queue,):
+        while queue:
+            tcp_wmem_free_skb(sk, queue.popleft())
+    rtx = sk.tcp_rtx_queue
+    while rtx:
+        tcp_wmem_free_skb(sk, rtx.pop(0))
+    sk.packets_out = 0
+    ofo = sk.out_of_order_queue
+    while ofo:
+        kfree_skb(ofo.pop(0))
+    while sk.sk_backlog:
+        kfree_skb(sk.sk_backlog.popleft())
+
+
+def tcp_destroy(sk: TcpSock) -> None:
+    """``inet_csk_destroy_sock()`` + ``__sk_destruct``: free every queue, timer and frag."""
+    if sk.done:
+        return
+    sk.done = True
+    sk.closed = True
+    from .timer import tcp_clear_xmit_timers
+
+    tcp_clear_xmit_timers(sk)
+    if sk.timewait_timer is not None:
+        sk.timewait_timer.cancel()
+        sk.timewait_timer = None
+    _purge(sk)
+    while sk.sk_receive_queue:
+        kfree_skb(sk.sk_receive_queue.popleft())
+    while sk.accept_queue:
+        child = sk.accept_queue.popleft()
+        child.listener = None
+        child.orphaned = True
+        tcp_destroy(child)
+    if sk.sk_state not in (TCP_CLOSE,):
+        sk.sk_state = TCP_CLOSE
+    tcp_unhash(sk)
+    sock_destroy_frag(sk)
+    sk.net.sockets.discard(sk)
+    sk.sk_shutdown = SHUTDOWN_MASK
+    sk.sk_wq.wake()
+
+
+# -- resets ------------------------------------------------------------------------------------
+
+
+def tcp_send_reset_for(sk: TcpSock, seg: Segment) -> None:
+    """An RST answering ``seg`` on ``sk``'s 4-tuple."""
+    family = AF_INET if isinstance(sk.sk_dst_cache, Rtable) else AF_INET6
+    tcp_send_reset_raw(
+        sk.net, family, _wire(sk.inet_saddr), sk.inet_sport, _wire(sk.inet_daddr),
+        sk.inet_dport, seg.ack32, None,
+    )  # fmt: skip
+
+
+def tcp_send_reset_raw(
+    net: Net,
+    family: int,
+    saddr: bytes,
+    sport: int,
+    daddr: bytes,
+    dport: int,
+    seq32: int,
+    ack32: int | None,
+) -> None:
+    """``tcp_v4_send_reset()`` / ``tcp_v6_send_reset()``: an RST from a socketless context
+    (``seq`` = the offending ACK, or ``ack`` = the offending segment's end)."""
+    hlen = 40 if family == AF_INET6 else 20
+    try:
+        rt: Rtable | Rt6Info = (
+            ip6_route_output(net, daddr, saddr)
+            if family == AF_INET6
+            else ip_route_output(net, daddr, saddr)
+        )
+    except OSError:
+        return
+    skb = alloc_skb(LL_RESERVED_SPACE + hlen + 20, stats=net.stats)
+    skb_reserve(skb, LL_RESERVED_SPACE)
+    start = skb_put(skb, hlen + 20)
+    skb.network_header = start
+    skb.transport_header = start + hlen
+    th = start + hlen
+    flags = TCPHDR_RST | (TCPHDR_ACK if ack32 is not None else 0)
+    tcp_build_header(skb.head, th, sport, dport, seq32 & U32, (ack32 or 0) & U32, 5, flags, 0)
+    magic = csum_ipv6_magic if family == AF_INET6 else csum_tcpudp_magic
+    seed = ~magic(saddr, daddr, 20, IPPROTO_TCP, 0) & 0xFFFF
+    skb.head[th + 16 : th + 18] = seed.to_bytes(2, "big")
+    skb.ip_summed = CHECKSUM_PARTIAL
+    skb.csum_start = th
+    skb.csum_offset = 16
+    skb.dst = rt
+    net.stats.TcpOutRsts += 1
+    net.stats.TcpOutSegs += 1
+    try:
+        if family == AF_INET6:
+            skb.protocol = ETH_P_IPV6
+            ip6_build_header(skb.head, start, 20, IPPROTO_TCP, 64, saddr, daddr)
+            ip6_local_out(net, None, skb)
+        else:
+            skb.protocol = ETH_P_IP
+            ident = ip_select_ident(net, None, saddr, daddr, IPPROTO_TCP, 0x4000, 1)
+            ip4_build_header(skb.head, start, 40, ident, 0x4000, 64, IPPROTO_TCP, saddr, daddr)
+            ip_local_out(net, None, skb)
+    except OSError:
+        return
+

@@ -1,0 +1,206 @@
+"""``tcp_recvmsg`` (net/ipv4/tcp.c ``tcp_recvmsg_locked``), ``tcp_cleanup_rbuf`` and receive
+buffer autotuning (net/ipv4/tcp_input.c ``tcp_rcv_space_adjust``).
+
+Reading walks the receive queue from ``copied_seq``, copies out of the skbs' frags (one copy,
+straight from the pages), and frees each skb once it is consumed — ``sock_rfree`` gives back
+its receive-buffer charge and ``skb_release_data`` drops the page references it holds.  On
+loopback that is the other half of a page's lifetime: the sender's ACK freed the original
+skb, the reader frees the clone.
+
+After a read, ``tcp_cleanup_rbuf`` sends an ACK if one is owed and due, or if the window the
+read opened is at least twice what the peer was last told (a window update); the receive
+buffer grows toward ``tcp_rmem[2]`` with the rate the application reads at.
+"""
+
+from __future__ import annotations
+
+from ..errors import errno, kernel_error
+from ..skb import SkBuff, kfree_skb
+from ..sock.constants import MSG_PEEK, MSG_TRUNC, MSG_WAITALL
+from ..sock.sock import (
+    RCV_SHUTDOWN,
+    TCP_CLOSE,
+    TCP_LISTEN,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    WAIT_CONNECT,
+    WAIT_DATA,
+    SockWait,
+    sock_error,
+)
+from ..wire.tcp import TCPHDR_FIN
+from .input import release_sock
+from .output import (
+    __tcp_select_window,
+    tcp_receive_window,
+    tcp_send_ack,
+    tcp_win_from_space,
+)
+from .sock import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED, TcpSock, tcb
+
+__all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recvmsg"]
+
+RecvResult = tuple[bytes | int, int]
+
+
+def tcp_recvmsg(
+    sk: TcpSock, bufsize: int, flags: int, nonblock: bool, into: memoryview | None = None
+) -> RecvResult:
+    """Read up to ``bufsize`` bytes.  Returns ``(data, msg_flags)`` (``data`` is the byte
+    count when reading ``into`` a buffer); ``b""``/0 at end of stream.  Raises
+    :class:`SockWait` (or ``EAGAIN``) when there is nothing to read yet, and the socket's
+    error (``ECONNRESET`` …) when that is what there is."""
+    if sk.sk_state == TCP_LISTEN:
+        raise kernel_error(errno.ENOTCONN)
+    sk.sk_owned_by_user = True
+    try:
+        return _recv_locked(sk, bufsize, flags, nonblock, into)
+    finally:
+        release_sock(sk)
+
+
+def _recv_locked(
+    sk: TcpSock, bufsize: int, flags: int, nonblock: bool, into: memoryview | None
+) -> RecvResult:
+    peek = bool(flags & MSG_PEEK)
+    target = bufsize if flags & MSG_WAITALL else 1
+    chunks: list[memoryview] = []
+    copied = 0
+    seq = sk.copied_seq
+    queue = sk.sk_receive_queue
+    idx = 0
+    eof = False
+    while copied < bufsize and idx < len(queue):
+        skb = queue[idx]
+        cb = tcb(skb)
+        offset = seq - cb.seq
+        avail = skb.len - offset
+        if avail > 0:
+            used = min(avail, bufsize - copied)
+            if not flags & MSG_TRUNC:
+                if into is not None:
+                    _copy_into(skb, offset, into[copied : copied + used], used)
+                else:
+                    chunks.extend(_views(skb, offset, used))
+            seq += used
+            copied += used
+            if used < avail:
+                break
+        if cb.tcp_flags & TCPHDR_FIN:
+            seq += 1 if seq < cb.end_seq else 0
+            eof = True
+            if not peek:
+                queue.popleft()
+                kfree_skb(skb)
+            break
+        if peek:
+            idx += 1
+        else:
+            queue.popleft()
+            kfree_skb(skb)
+    if not peek:
+        sk.copied_seq = seq
+    if copied == 0 and not eof:
+        err = sock_error(sk)
+        if err:
+            raise kernel_error(err)
+        if sk.sk_shutdown & RCV_SHUTDOWN:
+            return (0 if into is not None else b""), 0
+        if sk.sk_state == TCP_CLOSE:
+            if sk.done or sk.closed:
+                return (0 if into is not None else b""), 0
+            raise kernel_error(errno.ENOTCONN)
+        if bufsize == 0:
+            return (0 if into is not None else b""), 0
+        if nonblock:
+            raise kernel_error(errno.EAGAIN)
+        raise SockWait(WAIT_CONNECT if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV) else WAIT_DATA)
+    if copied < target and not eof and not peek and not nonblock and not sk.sk_err:
+        if not sk.sk_shutdown & RCV_SHUTDOWN:
+            pass  # MSG_WAITALL: the runtime calls again for the rest
+    if not peek:
+        tcp_rcv_space_adjust(sk)
+        tcp_cleanup_rbuf(sk, copied)
+    if into is not None:
+        return copied, 0
+    data = chunks[0].tobytes() if len(chunks) == 1 else b"".join(chunks)
+    return data, 0
+
+
+def _views(skb: SkBuff, offset: int, length: int) -> list[memoryview]:
+    """The bytes ``[offset, offset + length)`` of the skb's payload as views of its head and
+    pages (nothing copied yet)."""
+    out: list[memoryview] = []
+    headlen = skb.len - skb.data_len
+    if offset < headlen:
+        n = min(headlen - offset, length)
+        out.append(memoryview(skb.head)[skb.data + offset : skb.data + offset + n])
+        offset += n
+        length -= n
+    pos = headlen
+    for frag in skb.shinfo.frags:
+        if not length:
+            break
+        end = pos + frag.len
+        if offset < end:
+            start = frag.offset + offset - pos
+            n = min(end - offset, length)
+            out.append(frag.page.view[start : start + n])
+            offset += n
+            length -= n
+        pos = end
+    return out
+
+
+def _copy_into(skb: SkBuff, offset: int, dst: memoryview, length: int) -> None:
+    pos = 0
+    for view in _views(skb, offset, length):
+        n = len(view)
+        dst[pos : pos + n] = view
+        pos += n
+
+
+def tcp_cleanup_rbuf(sk: TcpSock, copied: int) -> None:
+    """``__tcp_cleanup_rbuf()``: ACK now if one is owed and the reader emptied the queue, or
+    if the read opened the window to twice what the peer knows."""
+    time_to_ack = False
+    if sk.ack_pending & ICSK_ACK_SCHED:
+        if sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss or (
+            copied > 0
+            and (
+                sk.ack_pending & ICSK_ACK_PUSHED2
+                or (sk.ack_pending & ICSK_ACK_PUSHED and not sk.ack_pingpong)
+            )
+            and not sk.sk_rmem_alloc
+        ):
+            time_to_ack = True
+    if copied > 0 and not time_to_ack and not sk.sk_shutdown & RCV_SHUTDOWN:
+        rcv_window_now = tcp_receive_window(sk)
+        if 2 * rcv_window_now <= sk.window_clamp:
+            new_window = __tcp_select_window(sk)
+            if new_window and new_window >= 2 * rcv_window_now:
+                time_to_ack = True
+    if time_to_ack:
+        tcp_send_ack(sk)
+
+
+def tcp_rcv_space_adjust(sk: TcpSock) -> None:
+    """``tcp_rcv_space_adjust()`` (DRS): once per round trip, if the application read more
+    than last time, grow ``sk_rcvbuf`` (to twice that plus 16 segments, as window) toward
+    ``tcp_rmem[2]`` — unless the user fixed ``SO_RCVBUF``."""
+    now = sk.net.now
+    rtt = max((sk.srtt_us >> 3) / 1e6, 0.001)
+    if now - sk.rcvq_time < rtt:
+        return
+    copied = sk.copied_seq - sk.rcvq_seq
+    if copied > sk.rcvq_space:
+        if not sk.sk_userlocks & 2:
+            rcvwin = (copied << 1) + 16 * max(sk.advmss, 1)
+            rcvbuf = (rcvwin << 8) // max(sk.scaling_ratio, 1)
+            rcvbuf = min(rcvbuf, sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2])
+            if rcvbuf > sk.sk_rcvbuf:
+                sk.sk_rcvbuf = rcvbuf
+                sk.window_clamp = tcp_win_from_space(sk, rcvbuf)
+        sk.rcvq_space = copied
+    sk.rcvq_seq = sk.copied_seq
+    sk.rcvq_time = now

@@ -1,0 +1,188 @@
+"""``tcp_sendmsg_locked`` (net/ipv4/tcp.c), split at its labels.
+
+Spec tx-paths §2.4.  For every chunk of user data:
+
+1. the tail skb of the write queue takes it if it is below ``size_goal`` and may be collapsed
+   into; otherwise (``new_segment``) a new payload-free skb is allocated — only if
+   ``sk_stream_memory_free`` (``sk_wmem_queued < sk_sndbuf``), else ``wait_for_space``;
+2. **the frag branch**: ``sk_page_frag`` → refill (32 bytes); ``skb_can_coalesce`` with the
+   allocator's page and offset?  merge into the last frag : a new slot — but at
+   ``net.core.max_skb_frags`` slots the skb is marked PSH and a new skb started;
+   ``copy = min(copy, room in the page)``; ``skb_add_frag_nocache`` copies and accounts;
+   merge → ``commit_noref``, new slot → ``skb_fill_page_desc`` + ``commit``.  With the old
+   ``page_frag`` allocator ``commit`` is ``get_page()`` — mainline's ``page_ref_inc``;
+5. a full skb is pushed (``forced_push``) or, if it is the head of the queue, sent alone
+   (``tcp_push_one``); at the end ``tcp_push`` with the call's flags.
+
+``wait_for_space`` is where the kernel sleeps.  Here the function returns what it copied and
+that it must wait; the runtime waits for ``sk_write_space`` and calls again with the rest.
+The state the kernel keeps across the sleep (the bytes already queued, the push it owes) is
+in the socket and in the message iterator, so the next call continues where this one stopped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import errno, kernel_error
+from ..skb import SkBuff, skb_add_frag_nocache, skb_fill_page_desc
+from ..sock.constants import MSG_EOR, MSG_MORE
+from ..sock.iov import MsgIter
+from ..sock.sock import (
+    SEND_SHUTDOWN,
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    WAIT_CONNECT,
+    SockWait,
+    sk_page_frag,
+    sk_page_frag_refill,
+    sock_error,
+)
+from ..wire.tcp import TCPHDR_PSH
+from .output import (
+    __tcp_push_pending_frames,
+    forced_push,
+    sk_stream_memory_free,
+    sk_wmem_schedule,
+    tcp_mark_push,
+    tcp_push,
+    tcp_push_one,
+    tcp_send_mss,
+    tcp_skb_entail,
+    tcp_stream_alloc_skb,
+    tcp_wmem_free_skb,
+)
+from .sock import TCP_NAGLE_PUSH, TcpSock, tcb
+
+if TYPE_CHECKING:
+    from ..sock.task import TaskContext
+
+__all__ = ["SendResult", "tcp_sendmsg_locked"]
+
+SendResult = tuple[int, bool]
+
+
+def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int) -> SendResult:
+    """Queue as much of ``msg`` as the socket takes.  Returns ``(copied, must_wait)``:
+    ``must_wait`` means the kernel would now sleep in ``sk_stream_wait_memory``.  Raises the
+    socket error (``EPIPE`` after shutdown, the pending ``sk_err``) when nothing was copied."""
+    if sk.sk_state not in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
+        # sk_stream_wait_connect(): wait out a handshake; anything else is the error or EPIPE
+        err = sock_error(sk)
+        if err:
+            raise kernel_error(err)
+        if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+            raise SockWait(WAIT_CONNECT)
+        raise kernel_error(errno.EPIPE)
+    copied = 0
+    mss_now, size_goal = tcp_send_mss(sk, flags)
+    if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
+        return _do_error(sk, copied, flags, mss_now, size_goal)
+    queue = sk.sk_write_queue
+    max_frags = sk.net.sysctl_int("net.core.max_skb_frags")
+    stats = sk.net.stats
+    while msg.count:
+        skb = queue[-1] if queue else None
+        copy = size_goal - skb.len if skb is not None else 0
+        if copy <= 0 or skb is None or tcb(skb).eor:
+            skb = _new_segment(sk)
+            if skb is None:
+                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+            copy = size_goal
+        if copy > msg.count:
+            copy = msg.count
+        # -- the frag branch --------------------------------------------------------------
+        nc = sk_page_frag(sk, task)
+        span = sk_page_frag_refill(sk, nc, want=copy)
+        if span is None:
+            return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+        page, offset = span.page, span.offset
+        frags = skb.shinfo.frags
+        i = len(frags)
+        merge = i > 0 and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
+        if not merge and i >= max_frags:
+            tcp_mark_push(sk, skb)
+            skb = _new_segment(sk)
+            if skb is None:
+                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+            copy = min(size_goal, msg.count)
+            frags = skb.shinfo.frags
+            i = 0
+        if copy > span.size:
+            copy = span.size
+        sk_wmem_schedule(sk, copy)
+        skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
+        if merge:
+            frags[i - 1].len += copy
+            nc.commit_noref(span, copy)
+            stats.skb_coalesce += 1
+        else:
+            skb_fill_page_desc(skb, i, page, offset, copy)
+            nc.commit(span, copy)
+            stats.skb_new_frag += 1
+        # -- account the chunk -------------------------------------------------------------
+        cb = tcb(skb)
+        if not copied:
+            cb.tcp_flags &= ~TCPHDR_PSH
+        sk.write_seq += copy
+        cb.end_seq += copy
+        skb.shinfo.gso_segs = 0
+        copied += copy
+        if not msg.count:
+            if flags & MSG_EOR:
+                cb.eor = True
+            break
+        if skb.len < size_goal:
+            continue
+        if forced_push(sk):
+            tcp_mark_push(sk, skb)
+            __tcp_push_pending_frames(sk, mss_now, TCP_NAGLE_PUSH)
+        elif skb is queue[0]:
+            tcp_push_one(sk, mss_now)
+    if copied:
+        tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
+    return copied, False
+
+
+def _new_segment(sk: TcpSock) -> SkBuff | None:
+    """``new_segment:``: a fresh skb at ``write_seq``, if ``sk_sndbuf`` allows one."""
+    if not sk_stream_memory_free(sk):
+        return None
+    skb = tcp_stream_alloc_skb(sk)
+    tcp_skb_entail(sk, skb)
+    return skb
+
+
+def tcp_remove_empty_skb(sk: TcpSock) -> None:
+    """``tcp_remove_empty_skb()``: drop a tail skb that got no payload."""
+    queue = sk.sk_write_queue
+    if queue:
+        skb = queue[-1]
+        cb = tcb(skb)
+        if cb.seq == cb.end_seq:
+            queue.pop()
+            tcp_wmem_free_skb(sk, skb)
+
+
+def _wait_for_space(
+    sk: TcpSock, copied: int, flags: int, mss_now: int, size_goal: int
+) -> SendResult:
+    """``wait_for_space:``: note that we are out of space, push what was copied, and ask the
+    caller to sleep until ``sk_write_space``."""
+    sk.sock_nospace = True
+    tcp_remove_empty_skb(sk)
+    if copied:
+        tcp_push(sk, flags & ~MSG_MORE, mss_now, TCP_NAGLE_PUSH, size_goal)
+    return copied, True
+
+
+def _do_error(sk: TcpSock, copied: int, flags: int, mss_now: int, size_goal: int) -> SendResult:
+    """``do_error:`` / ``out_err:``: a short write if anything was copied, else the error."""
+    tcp_remove_empty_skb(sk)
+    if copied:
+        tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
+        return copied, False
+    err = sock_error(sk)
+    raise kernel_error(err or errno.EPIPE)

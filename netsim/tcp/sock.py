@@ -1,0 +1,390 @@
+"""``struct tcp_sock``: a TCP connection's state (include/linux/tcp.h,
+include/net/inet_connection_sock.h), and ``TCP_SKB_CB`` (include/net/tcp.h).
+
+The fields keep the kernel's names so that a reader can follow ``tcp_sendmsg_locked`` or
+``tcp_ack`` in the kernel and here side by side:
+
+* send side — ``write_seq`` (next byte to queue), ``snd_nxt``, ``snd_una``, ``snd_wnd``,
+  ``max_window``, ``pushed_seq``, ``snd_sml``, ``mss_cache``, ``nonagle``, ``snd_cwnd``,
+  ``snd_ssthresh``, ``packets_out``, ``retrans_out``, ``srtt_us``/``mdev_us``/``rttvar_us``;
+* receive side — ``rcv_nxt``, ``rcv_wnd``, ``rcv_wup``, ``copied_seq``, ``window_clamp``,
+  ``rcv_ssthresh``, ``rx_opt`` (negotiated options), the delayed-ACK state (``icsk_ack``);
+* queues — ``sk_write_queue`` (skbs not yet sent), ``tcp_rtx_queue`` (sent, not yet
+  acknowledged: a ``SortedKeyList`` by sequence number, the kernel's rbtree),
+  ``out_of_order_queue``, ``sk_receive_queue``, and for a listener its accept queue.
+
+``sk_owned_by_user``/``sk_backlog`` reproduce the socket lock: segments that arrive for a
+socket while a system call is working on it (loopback delivers inside the sender's call) wait
+on the backlog and are processed at ``release_sock``, as in Linux.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from sortedcontainers import SortedKeyList
+
+from ..netns.timers import Timer
+from ..skb import SkBuff
+from ..sock.sock import Sock
+
+if TYPE_CHECKING:
+    from ..netns import Net
+
+__all__ = [
+    "TCP_INIT_CWND",
+    "TCP_MSS_DEFAULT",
+    "TcpSkbCb",
+    "TcpSock",
+    "tcb",
+]
+
+TCP_MSS_DEFAULT = 536
+TCP_MIN_MSS = 88
+TCP_INIT_CWND = 10
+TCP_INFINITE_SSTHRESH = 0x7FFFFFFF
+TCP_MAX_QUICKACKS = 16
+TCP_TIMEOUT_INIT = 1.0
+TCP_RTO_MIN = 0.2
+TCP_RTO_MAX = 120.0
+TCP_DELACK_MIN = 0.04
+TCP_DELACK_MAX = 0.2
+TCP_ATO_MIN = 0.04
+TCP_TIMEWAIT_LEN = 60.0
+
+# tp->nonagle bits (include/net/tcp.h)
+TCP_NAGLE_OFF = 1
+TCP_NAGLE_CORK = 2
+TCP_NAGLE_PUSH = 4
+
+# icsk_ack.pending
+ICSK_ACK_SCHED = 1
+ICSK_ACK_TIMER = 2
+ICSK_ACK_PUSHED = 4
+ICSK_ACK_PUSHED2 = 8
+ICSK_ACK_NOW = 16
+
+# icsk_ca_state
+TCP_CA_OPEN = 0
+TCP_CA_LOSS = 4
+
+
+class TcpSkbCb:
+    """``struct tcp_skb_cb`` (``TCP_SKB_CB(skb)``): where an skb sits in the byte stream."""
+
+    __slots__ = ("end_seq", "eor", "lost", "retransmitted", "sent_at", "seq", "tcp_flags")
+
+    def __init__(self, seq: int, end_seq: int, tcp_flags: int) -> None:
+        self.seq = seq
+        self.end_seq = end_seq
+        self.tcp_flags = tcp_flags
+        self.eor = False
+        self.sent_at = -1.0
+        self.retransmitted = False
+        self.lost = False
+
+    def copy(self) -> TcpSkbCb:
+        """By value, as ``__copy_skb_header`` copies ``cb``."""
+        cb = TcpSkbCb(self.seq, self.end_seq, self.tcp_flags)
+        cb.eor = self.eor
+        cb.sent_at = self.sent_at
+        cb.retransmitted = self.retransmitted
+        cb.lost = self.lost
+        return cb
+
+    def __repr__(self) -> str:
+        return f"TcpSkbCb(seq={self.seq}, end_seq={self.end_seq}, flags={self.tcp_flags:#x})"
+
+
+def tcb(skb: SkBuff) -> TcpSkbCb:
+    """``TCP_SKB_CB(skb)``."""
+    cb: TcpSkbCb = skb.cb
+    return cb
+
+
+def _seq_key(skb: SkBuff) -> int:
+    cb: TcpSkbCb = skb.cb
+    return cb.seq
+
+
+class TcpSock(Sock):
+    """A TCP socket (``struct tcp_sock`` + ``inet_connection_sock``)."""
+
+    __slots__ = (
+        # send sequence space
+        "write_seq",
+        "snd_nxt",
+        "snd_una",
+        "snd_wl1",
+        "snd_wnd",
+        "max_window",
+        "pushed_seq",
+        "snd_sml",
+        "snd_up",
+        "iss",
+        # receive sequence space
+        "rcv_nxt",
+        "rcv_wnd",
+        "rcv_wup",
+        "copied_seq",
+        "window_clamp",
+        "rcv_ssthresh",
+        "irs",
+        "scaling_ratio",
+        "rcvq_space",
+        "rcvq_time",
+        "rcvq_seq",
+        # options
+        "mss_cache",
+        "advmss",
+        "mss_clamp",
+        "user_mss",
+        "tcp_header_len",
+        "snd_wscale",
+        "rcv_wscale",
+        "wscale_ok",
+        "tstamp_ok",
+        "sack_ok",
+        "ts_recent",
+        "ts_offset",
+        "gso_segs",
+        "sk_gso_max_size",
+        "sk_gso_max_segs",
+        # sending behaviour
+        "nonagle",
+        "notsent_lowat",
+        "autocork_throttled",
+        # congestion control
+        "snd_cwnd",
+        "snd_cwnd_cnt",
+        "snd_ssthresh",
+        "ca_state",
+        "packets_out",
+        "retrans_out",
+        "total_retrans",
+        "high_seq",
+        # RTT/RTO
+        "srtt_us",
+        "mdev_us",
+        "rttvar_us",
+        "rtt_min_us",
+        "rto",
+        "backoff",
+        "retransmits",
+        # delayed ACK
+        "ack_pending",
+        "ack_quick",
+        "ack_ato",
+        "ack_rcv_mss",
+        "ack_pingpong",
+        # timers
+        "rto_timer",
+        "delack_timer",
+        "probe_timer",
+        "timewait_timer",
+        "syn_timer",
+        # queues
+        "tcp_rtx_queue",
+        "out_of_order_queue",
+        "accept_queue",
+        "max_ack_backlog",
+        "listener",
+        "sk_backlog",
+        "sk_owned_by_user",
+        "skb_allocs",
+        # statistics for tcp_info
+        "bytes_acked",
+        "bytes_received",
+        "bytes_sent",
+        "segs_in",
+        "segs_out",
+        "data_segs_in",
+        "data_segs_out",
+        "delivered",
+        # lifecycle
+        "orphaned",
+        "done",
+        "fin_pending",
+        "linger2",
+        "last_oow_ack",
+    )
+
+    def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
+        super().__init__(net, family, type_, protocol)
+        wmem = net.sysctl_vec("net.ipv4.tcp_wmem")
+        rmem = net.sysctl_vec("net.ipv4.tcp_rmem")
+        self.sk_sndbuf = wmem[1]
+        self.sk_rcvbuf = rmem[1]
+        self.write_seq = 0
+        self.snd_nxt = 0
+        self.snd_una = 0
+        self.snd_wl1 = 0
+        self.snd_wnd = 0
+        self.max_window = 0
+        self.pushed_seq = 0
+        self.snd_sml = 0
+        self.snd_up = 0
+        self.iss = 0
+        self.rcv_nxt = 0
+        self.rcv_wnd = 0
+        self.rcv_wup = 0
+        self.copied_seq = 0
+        self.window_clamp = 0
+        self.rcv_ssthresh = 0
+        self.irs = 0
+        self.scaling_ratio = 128  # TCP_DEFAULT_SCALING_RATIO: 50 % of the buffer is window
+        self.rcvq_space = 0
+        self.rcvq_time = 0.0
+        self.rcvq_seq = 0
+        self.mss_cache = TCP_MSS_DEFAULT
+        self.advmss = 0
+        self.mss_clamp = 0xFFFF
+        self.user_mss = 0
+        self.tcp_header_len = 20
+        self.snd_wscale = 0
+        self.rcv_wscale = 0
+        self.wscale_ok = False
+        self.tstamp_ok = False
+        self.sack_ok = False
+        self.ts_recent = 0
+        self.ts_offset = 0
+        self.gso_segs = 0
+        self.sk_gso_max_size = 65536 - (320 + 1)
+        self.sk_gso_max_segs = 65535
+        self.nonagle = 0
+        self.notsent_lowat = 0
+        self.autocork_throttled = False
+        self.snd_cwnd = TCP_INIT_CWND
+        self.snd_cwnd_cnt = 0
+        self.snd_ssthresh = TCP_INFINITE_SSTHRESH
+        self.ca_state = TCP_CA_OPEN
+        self.packets_out = 0
+        self.retrans_out = 0
+        self.total_retrans = 0
+        self.high_seq = 0
+        self.srtt_us = 0
+        self.mdev_us = int(TCP_TIMEOUT_INIT * 1e6)
+        self.rttvar_us = int(TCP_TIMEOUT_INIT * 1e6)
+        self.rtt_min_us = 0
+        self.rto = TCP_TIMEOUT_INIT
+        self.backoff = 0
+        self.retransmits = 0
+        self.ack_pending = 0
+        self.ack_quick = 0
+        self.ack_ato = TCP_ATO_MIN
+        self.ack_rcv_mss = TCP_MSS_DEFAULT
+        self.ack_pingpong = 0
+        self.rto_timer: Timer | None = None
+        self.delack_timer: Timer | None = None
+        self.probe_timer: Timer | None = None
+        self.timewait_timer: Timer | None = None
+        self.syn_timer: Timer | None = None
+        self.tcp_rtx_queue: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq_key)
+        self.out_of_order_queue: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq_key)
+        self.accept_queue: deque[TcpSock] = deque()
+        self.max_ack_backlog = 0
+        self.listener: TcpSock | None = None
+        self.sk_backlog: deque[SkBuff] = deque()
+        self.sk_owned_by_user = False
+        self.skb_allocs = 0
+        self.bytes_acked = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.segs_in = 0
+        self.segs_out = 0
+        self.data_segs_in = 0
+        self.data_segs_out = 0
+        self.delivered = 0
+        self.orphaned = False
+        self.done = False
+        self.fin_pending = False
+        self.linger2 = 0
+        self.last_oow_ack = -1.0
+
+    # -- behaviour the generic layers ask for ---------------------------------------------
+
+    def stream_writable(self) -> bool:
+        """``sk_stream_is_writeable``: room for a new skb, and not above ``notsent_lowat``."""
+        from .output import sk_stream_memory_free
+
+        return sk_stream_memory_free(self)
+
+    def stream_readable(self) -> bool:
+        """Data, EOF or an error to report."""
+        return bool(
+            self.sk_receive_queue or self.sk_err or self.sk_shutdown & 1 or self.accept_queue
+        ) or self.sk_state == 7
+
+    def sk_write_space(self) -> None:
+        """``sk_stream_write_space``: wake writers when a third of ``sk_sndbuf`` is free."""
+        from .output import sk_stream_memory_free
+
+        if sk_stream_memory_free(self) and self.sk_sndbuf - self.sk_wmem_queued >= (
+            self.sk_wmem_queued >> 1
+        ):
+            self.sk_wq.wake()
+
+    def enter_memory_pressure(self) -> None:
+        """``tcp_enter_memory_pressure``."""
+        self.net.__dict__["tcp_memory_pressure"] = True
+
+    def unhash(self) -> None:
+        """Leave the host's TCP tables."""
+        from .proto import tcp_unhash
+
+        tcp_unhash(self)
+
+    def proto_setsockopt(self, optname: int, val: int) -> None:
+        from .options import tcp_setsockopt
+
+        tcp_setsockopt(self, optname, val)
+
+    def proto_getsockopt(self, optname: int) -> int:
+        from .options import tcp_getsockopt
+
+        return tcp_getsockopt(self, optname)
+
+    def shutdown(self, how: int) -> None:
+        """``tcp_shutdown``/``inet_shutdown``."""
+        from .proto import tcp_shutdown
+
+        tcp_shutdown(self, how)
+
+    def close(self) -> None:
+        """``tcp_close``: the application let go of the socket."""
+        from .proto import tcp_close
+
+        tcp_close(self)
+
+    def release(self) -> None:
+        """Destroy: free every queue and timer (host shutdown or the end of the connection)."""
+        from .proto import tcp_destroy
+
+        tcp_destroy(self)
+
+    def info(self) -> dict[str, Any]:
+        """``tcp_info``: the fields ``ss -tin`` shows."""
+        return {
+            "state": self.sk_state,
+            "rto_us": int(self.rto * 1e6),
+            "snd_mss": self.mss_cache,
+            "rcv_mss": self.ack_rcv_mss,
+            "snd_cwnd": self.snd_cwnd,
+            "snd_ssthresh": self.snd_ssthresh,
+            "rtt_us": self.srtt_us >> 3,
+            "rttvar_us": self.mdev_us >> 2,
+            "retransmits": self.retransmits,
+            "total_retrans": self.total_retrans,
+            "snd_wnd": self.snd_wnd,
+            "rcv_wnd": self.rcv_wnd,
+            "snd_wscale": self.snd_wscale,
+            "rcv_wscale": self.rcv_wscale,
+            "unacked": self.packets_out,
+            "bytes_acked": self.bytes_acked,
+            "bytes_received": self.bytes_received,
+            "bytes_sent": self.bytes_sent,
+            "segs_in": self.segs_in,
+            "segs_out": self.segs_out,
+            "notsent_bytes": self.write_seq - self.snd_nxt,
+        }
