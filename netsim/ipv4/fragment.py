@@ -5,7 +5,8 @@ are filled, the fragment at offset 0 becomes the head: the others, their IP head
 chained on its ``frag_list`` (no payload is copied), its header gets the full ``tot_len`` and no
 fragment bits, and the whole datagram goes on to ``ip_local_deliver``.  As in Linux since the
 FragmentSmack fixes, an overlapping fragment discards the whole queue.  A queue not completed
-within ``net.ipv4.ipfrag_time`` seconds is dropped (``IpReasmTimeout``, ``IpReasmFails``).
+within ``net.ipv4.ipfrag_time`` seconds is dropped (``IpReasmTimeout``, ``IpReasmFails``)
+and, if its first fragment had arrived, answered with an ICMP time exceeded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..netns.timers import Timer
 from ..skb import CHECKSUM_NONE, SkBuff, kfree_skb
+from ..wire.icmp import ICMP_TIME_EXCEEDED
 from ..wire.ipv4 import IP_MF, IP_OFFSET
 from .output import ip_send_check
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from ..netns import Net
 
 __all__ = ["FragQueue", "ip_defrag", "ipv4_frags_flush"]
+
+ICMP_EXC_FRAGTIME = 1  # include/uapi/linux/icmp.h
 
 
 class FragQueue:
@@ -129,13 +133,19 @@ def _reasm(net: Net, q: FragQueue) -> SkBuff:
 
 
 def _expire(net: Net, key: tuple[bytes, bytes, int, int]) -> None:
+    """``ip_expire()``: drop the queue; if its first fragment had arrived, tell the sender
+    with an ICMP time exceeded (fragment reassembly time exceeded)."""
     q = _queues(net).pop(key, None)
     if q is None:
         return
     q.timer = None
-    q.free()
     net.stats.IpReasmTimeout += 1
     net.stats.IpReasmFails += 1
+    if q.frags and q.frags[0][0] == 0:
+        from .icmp import icmp_send
+
+        icmp_send(net, q.frags[0][2], ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME)
+    q.free()
 
 
 def ipv4_frags_flush(net: Net) -> None:

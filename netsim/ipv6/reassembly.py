@@ -4,7 +4,8 @@ Fragments are queued by ``(saddr, daddr, identification)``.  When complete, the 
 fragment becomes the head: its fragment header is removed (the IPv6 header's next header
 restored from it), the other fragments — both headers pulled — go on its ``frag_list``, and
 the datagram continues to ``ip6_input``.  Overlaps discard the queue (RFC 5722); incomplete
-queues expire after ``net.ipv6.ip6frag_time`` seconds (``Ip6ReasmTimeout``).
+queues expire after ``net.ipv6.ip6frag_time`` seconds (``Ip6ReasmTimeout``), answered with an
+ICMPv6 time exceeded if the first fragment had arrived.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..netns.timers import Timer
 from ..skb import CHECKSUM_NONE, SkBuff, kfree_skb
+from ..wire.icmp import ICMPV6_TIME_EXCEED
 from ..wire.ipv6 import IPV6_HLEN
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Frag6Queue", "ipv6_frag_rcv", "ipv6_frags_flush"]
 
 FRAG_HLEN = 8
+ICMPV6_EXC_FRAGTIME = 1  # include/uapi/linux/icmpv6.h
 
 
 class Frag6Queue:
@@ -128,13 +131,19 @@ def _reasm(net: Net, q: Frag6Queue) -> SkBuff:
 
 
 def _expire(net: Net, key: tuple[bytes, bytes, int]) -> None:
+    """``ip6frag_expire_frag_queue()``: drop the queue; if its first fragment had arrived,
+    send an ICMPv6 time exceeded (fragment reassembly time exceeded)."""
     q = _queues(net).pop(key, None)
     if q is None:
         return
     q.timer = None
-    q.free()
     net.stats.Ip6ReasmTimeout += 1
     net.stats.Ip6ReasmFails += 1
+    if q.frags and q.frags[0][0] == 0:
+        from .icmp import icmpv6_send
+
+        icmpv6_send(net, q.frags[0][2], ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME)
+    q.free()
 
 
 def ipv6_frags_flush(net: Net) -> None:

@@ -115,6 +115,47 @@ class Host:
         self._sockets.add(sock)
         return sock
 
+    async def open_tcp_stream(self, host: str, port: int) -> trio.SocketStream:
+        """Connect to ``(host, port)`` (a numeric address or a name this host resolves) and
+        return a ``trio.SocketStream`` — which sets ``TCP_NODELAY`` and ``TCP_NOTSENT_LOWAT``
+        as trio always does.  Code that must behave like netcat uses :meth:`socket`."""
+        from .network import HostResolver
+
+        infos = await HostResolver(self).getaddrinfo(host, port, 0, SOCK_STREAM)
+        error: OSError | None = None
+        for family, _type, _proto, _name, addr in infos:
+            sock = self.socket(family, SOCK_STREAM)
+            try:
+                await sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return trio.SocketStream(sock)
+        assert error is not None
+        raise error
+
+    async def open_tcp_listener(
+        self, port: int = 0, *, host: str | None = None, backlog: int = 128
+    ) -> trio.SocketListener:
+        """A listening ``trio.SocketListener`` on ``(host, port)`` (all addresses by default:
+        an IPv6 socket that also takes IPv4), with ``SO_REUSEADDR`` as trio sets it."""
+        from ..sock.constants import AF_INET6, SO_REUSEADDR, SOL_SOCKET
+
+        family = AF_INET6 if host is None or ":" in host else AF_INET
+        sock = self.socket(family, SOCK_STREAM)
+        try:
+            sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+            await sock.bind((host or "", port))
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return trio.SocketListener(sock)
+
     def task_context(self) -> TaskContext:
         """The calling trio task's context on this host (``current``), created on demand."""
         task = trio.lowlevel.current_task()

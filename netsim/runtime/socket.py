@@ -112,6 +112,7 @@ class Socket(trio.socket.SocketType):
         host._next_fd += 1
         self._closed = False
         self._did_shutdown_wr = False
+        self._waiting: set[str] = set()
 
     @classmethod
     def _from_sk(cls, host: Host, sk: Sock, family: int) -> Socket:
@@ -129,6 +130,7 @@ class Socket(trio.socket.SocketType):
         host._next_fd += 1
         sock._closed = False
         sock._did_shutdown_wr = False
+        sock._waiting = set()
         host._sockets.add(sock)
         return sock
 
@@ -185,7 +187,23 @@ class Socket(trio.socket.SocketType):
         if self._closed:
             raise kernel_error(errno.EBADF)
 
-    async def _run(self, fn: Callable[[], T], *, nonblock: bool = False) -> T:
+    async def _park(self, direction: str) -> None:
+        """Sleep on the socket's wait queue until a wake-up.  Like trio's ``wait_readable`` /
+        ``wait_writable``, only one task may wait in each direction: a second one gets
+        ``trio.BusyResourceError``.  A task woken by ``close()`` gets ``ClosedResourceError``."""
+        if direction in self._waiting:
+            raise trio.BusyResourceError(f"another task is already {direction} this socket")
+        self._waiting.add(direction)
+        try:
+            await self._wq.lot.park()
+        finally:
+            self._waiting.discard(direction)
+        if self._closed:
+            raise trio.ClosedResourceError("another task closed this socket")
+
+    async def _run(
+        self, fn: Callable[[], T], *, nonblock: bool = False, direction: str = "reading from"
+    ) -> T:
         """Run a core call as a trio checkpoint, parking while it says :class:`SockWait`."""
         await trio.lowlevel.checkpoint_if_cancelled()
         host = self._host
@@ -197,9 +215,7 @@ class Socket(trio.socket.SocketType):
             except SockWait:
                 if nonblock:
                     raise kernel_error(errno.EAGAIN) from None
-                await self._wq.lot.park()
-                if self._closed:
-                    raise trio.ClosedResourceError("another task closed this socket") from None
+                await self._park(direction)
                 continue
             await trio.lowlevel.cancel_shielded_checkpoint()
             return result
@@ -285,14 +301,14 @@ class Socket(trio.socket.SocketType):
             def send() -> int:
                 return udp_sendmsg(sk, self._task(), msg, flags, addr, gso)
 
-            return await self._run(send, nonblock=bool(flags & MSG_DONTWAIT))
+            return await self._run(send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to")
         return await tcp_sendmsg_async(self, msg, flags)
 
     async def wait_writable(self) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         sk = self._sk
         while not self._closed and not self._writable(sk):
-            await self._wq.lot.park()
+            await self._park("writing to")
         self._check_open()
         await trio.lowlevel.cancel_shielded_checkpoint()
 

@@ -34,12 +34,6 @@ def _sk(sock: Socket) -> TcpSock:
     return sk
 
 
-async def _park(sock: Socket) -> None:
-    await sock._wq.lot.park()
-    if sock._closed:
-        raise trio.ClosedResourceError("another task closed this socket")
-
-
 async def tcp_connect_async(sock: Socket, address: Any) -> None:
     """``connect(2)`` on a TCP socket: send the SYN, wait for the handshake to finish."""
     await trio.lowlevel.checkpoint_if_cancelled()
@@ -53,7 +47,7 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
     finally:
         release_sock(sk)
     while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
-        await _park(sock)
+        await sock._park("writing to")
     err = sk.sk_err
     if err:
         sk.sk_err = 0
@@ -93,7 +87,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
                 return total
             raise kernel_error(errno.EAGAIN)
         try:
-            await _park(sock)
+            await sock._park("writing to")
         except trio.Cancelled:
             if total:
                 return total
@@ -121,7 +115,7 @@ async def tcp_recvmsg_async(
         try:
             data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
-            await _park(sock)
+            await sock._park("reading from")
             continue
         except OSError:
             if total:
@@ -154,7 +148,7 @@ async def tcp_accept_async(sock: Socket) -> tuple[Socket, Any]:
         child = tcp_accept(sk)
         if child is not None:
             break
-        await _park(sock)
+        await sock._park("reading from")
     new = SocketType._from_sk(sock._host, child, sock._family)
     await trio.lowlevel.cancel_shielded_checkpoint()
     return new, new.getpeername()

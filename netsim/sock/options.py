@@ -37,6 +37,7 @@ from .constants import (
     IPV6_RECVERR,
     IPV6_UNICAST_HOPS,
     IPV6_V6ONLY,
+    SO_ACCEPTCONN,
     SO_BROADCAST,
     SO_DOMAIN,
     SO_ERROR,
@@ -156,7 +157,7 @@ def _set_socket(sk: Sock, optname: int, val: int) -> None:
         sk.sk_rcvlowat = max(val, 1) if val >= 0 else INT_MAX
     elif optname in (SO_KEEPALIVE, SO_BROADCAST):
         _set_flag(sk, optname, val)
-    elif optname in (SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ERROR):
+    elif optname in (SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ERROR, SO_ACCEPTCONN):
         raise kernel_error(errno.ENOPROTOOPT)
     else:
         raise kernel_error(errno.ENOPROTOOPT)
@@ -196,6 +197,8 @@ def _get_socket(sk: Sock, optname: int) -> int:
         return sk.sk_family
     if optname == SO_RCVLOWAT:
         return sk.sk_rcvlowat
+    if optname == SO_ACCEPTCONN:
+        return int(sk.sk_state == 10)  # TCP_LISTEN
     if optname in (SO_KEEPALIVE, SO_BROADCAST):
         return int(optname in sk.sk_flags)
     raise kernel_error(errno.ENOPROTOOPT)

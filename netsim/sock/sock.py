@@ -288,8 +288,9 @@ class Sock:
 
 
 def sock_writeable(sk: Sock) -> bool:
-    """``sock_writeable()``: less than half of ``sk_sndbuf`` is in flight."""
-    return (sk.sk_wmem_alloc + 1) << 1 <= sk.sk_sndbuf
+    """``sock_writeable()``: less than half of ``sk_sndbuf`` is in flight — the kernel compares
+    the refcount, which carries a bias of 1, with ``sk_sndbuf >> 1``."""
+    return sk.sk_wmem_alloc + 1 < sk.sk_sndbuf >> 1
 
 
 def sock_error(sk: Sock) -> int:
