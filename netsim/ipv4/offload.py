@@ -14,9 +14,17 @@ The original skb is consumed; its socket charge moves to the last segment.
 from __future__ import annotations
 
 from ..errors import errno, kernel_error
-from ..skb import CHECKSUM_PARTIAL, SKB_GSO_UDP_L4, SkBuff, kfree_skb, skb_segment
+from ..skb import (
+    CHECKSUM_PARTIAL,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
+    SKB_GSO_UDP_L4,
+    SkBuff,
+    kfree_skb,
+    skb_segment,
+)
 from ..wire.checksum import csum_add, csum_partial
-from ..wire.ipv4 import IPPROTO_UDP, csum_tcpudp_magic
+from ..wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP, csum_tcpudp_magic
 from ..wire.ipv6 import csum_ipv6_magic
 
 __all__ = ["inet_gso_segment"]
@@ -36,15 +44,19 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
     else:
         hlen = 40
         protocol = head[noff + 6]
-    if protocol != IPPROTO_UDP or not skb.shinfo.gso_type & SKB_GSO_UDP_L4:
+    thoff = noff + hlen
+    if protocol == IPPROTO_TCP and skb.shinfo.gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6):
+        l4len = (head[thoff + 12] >> 4) * 4
+    elif protocol == IPPROTO_UDP and skb.shinfo.gso_type & SKB_GSO_UDP_L4:
+        l4len = 8
+    else:
         kfree_skb(skb)
         raise kernel_error(errno.EPROTONOSUPPORT, f"no software GSO for protocol {protocol}")
-    thoff = noff + hlen
     skb.transport_header = thoff
-    l4len = 8
     # skb_segment copies the bytes before data into each segment: the IP + UDP headers
     skb.data = thoff + l4len
     skb.len -= hlen + l4len
+    mss = skb.shinfo.gso_size
     saved_mac = skb.mac_header
     skb.mac_header = -1
     csum_ok = bool(features & _CSUM_FEATURES)
@@ -56,7 +68,10 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
         skb.mac_header = saved_mac
     kfree_skb(skb)
     for i, seg in enumerate(segs):
-        _fix_udp(seg, version, hlen, csum_ok)
+        if protocol == IPPROTO_TCP:
+            _fix_tcp(seg, version, hlen, csum_ok, i, len(segs), mss)
+        else:
+            _fix_udp(seg, version, hlen, csum_ok)
         if version == 4:
             _fix_ipv4(seg, i)
         else:
@@ -90,6 +105,43 @@ def _fix_udp(seg: SkBuff, version: int, hlen: int, csum_ok: bool) -> None:
         csum = csum_add(csum_partial(memoryview(head)[thoff : thoff + 8]), seg.csum)
         check = magic(saddr, daddr, ulen, IPPROTO_UDP, csum) or 0xFFFF
     head[thoff + 6 : thoff + 8] = check.to_bytes(2, "big")
+
+
+def _fix_tcp(
+    seg: SkBuff, version: int, hlen: int, csum_ok: bool, index: int, count: int, mss: int
+) -> None:
+    """``tcp_gso_segment()``: each segment's sequence number advances by the payload before
+    it; FIN and PSH stay on the last segment only, CWR on the first."""
+    head = seg.head
+    noff = seg.network_header
+    thoff = noff + hlen
+    seg.transport_header = thoff
+    doff = (head[thoff + 12] >> 4) * 4
+    if index:
+        seq = (int.from_bytes(head[thoff + 4 : thoff + 8], "big") + index * mss) & 0xFFFFFFFF
+        head[thoff + 4 : thoff + 8] = seq.to_bytes(4, "big")
+    flags = head[thoff + 13]
+    if index < count - 1:
+        flags &= ~0x09  # FIN, PSH
+    if index:
+        flags &= ~0x80  # CWR
+    head[thoff + 13] = flags
+    tlen = seg.len - hlen
+    if version == 4:
+        saddr, daddr = bytes(head[noff + 12 : noff + 16]), bytes(head[noff + 16 : noff + 20])
+    else:
+        saddr, daddr = bytes(head[noff + 8 : noff + 24]), bytes(head[noff + 24 : noff + 40])
+    magic = csum_tcpudp_magic if version == 4 else csum_ipv6_magic
+    if csum_ok:
+        seg.ip_summed = CHECKSUM_PARTIAL
+        seg.csum_start = thoff
+        seg.csum_offset = 16
+        check = ~magic(saddr, daddr, tlen, IPPROTO_TCP, 0) & 0xFFFF
+    else:
+        head[thoff + 16 : thoff + 18] = b"\0\0"
+        csum = csum_add(csum_partial(memoryview(head)[thoff : thoff + doff]), seg.csum)
+        check = magic(saddr, daddr, tlen, IPPROTO_TCP, csum)
+    head[thoff + 16 : thoff + 18] = check.to_bytes(2, "big")
 
 
 def _fix_ipv4(seg: SkBuff, index: int) -> None:

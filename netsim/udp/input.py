@@ -166,7 +166,8 @@ def udp_queue_rcv_skb(sk: Sock, skb: SkBuff, v6: bool) -> None:
 def _enqueue(sk: Sock, skb: SkBuff, v6: bool) -> None:
     """``__udp_enqueue_schedule_skb()``: charge and queue, or drop on a full ``sk_rcvbuf``."""
     rmem = sk.sk_rmem_alloc
-    if (rmem + skb.truesize > sk.sk_rcvbuf and rmem) or sk.sk_shutdown & RCV_SHUTDOWN:
+    # (no RCV_SHUTDOWN test: Linux keeps queueing after shutdown(SHUT_RD))
+    if (rmem + skb.truesize > sk.sk_rcvbuf and rmem) or sk.closed:
         _count(sk.net, v6, "RcvbufErrors")
         _count(sk.net, v6, "InErrors")
         kfree_skb(skb)

@@ -342,9 +342,9 @@ def _udp_csum(skb: SkBuff, thoff: int, partial: bool) -> int:
 
 
 def _count_sndbuf_error(sk: UdpSock, exc: OSError, v6: bool) -> None:
-    if exc.errno in (errno.ENOBUFS, errno.EAGAIN) and (
-        exc.errno == errno.ENOBUFS or sk.sock_nospace
-    ):
+    """``udp_sendmsg``'s ``out:`` label: ``ENOBUFS``, or any error once ``SOCK_NOSPACE`` is
+    set — which, for UDP, nothing clears after ``sock_alloc_send_pskb`` first sets it."""
+    if exc.errno == errno.ENOBUFS or sk.sock_nospace:
         if v6:
             sk.net.stats.Udp6SndbufErrors += 1
         else:

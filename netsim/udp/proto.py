@@ -32,6 +32,11 @@ __all__ = [
 ]
 
 
+# sk_userlocks bits set by bind() (include/net/sock.h), next to SOCK_SNDBUF/RCVBUF_LOCK
+SOCK_BINDADDR_LOCK = 4
+SOCK_BINDPORT_LOCK = 8
+
+
 def _is_any(addr: bytes | None) -> bool:
     return addr is None or addr in (ANY4, ANY6)
 
@@ -127,6 +132,9 @@ def udp_bind(sk: Sock, addr: bytes, port: int) -> None:
         raise kernel_error(errno.EADDRINUSE) from None
     if not _is_any(addr):
         sk.inet_saddr = addr
+        sk.sk_userlocks |= SOCK_BINDADDR_LOCK
+    if port:
+        sk.sk_userlocks |= SOCK_BINDPORT_LOCK
 
 
 def udp_autobind(sk: Sock) -> None:
@@ -167,11 +175,17 @@ def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
 
 def udp_disconnect(sk: Sock) -> None:
     """``__udp_disconnect()`` (connect with ``AF_UNSPEC``): forget the peer; the source
-    address chosen by connect is forgotten too unless it was bound."""
+    address chosen by connect is forgotten too unless it was bound, and a port that was not
+    bound explicitly is given back (the next send autobinds a new one)."""
     sk.sk_state = TCP_CLOSE
     sk.inet_daddr = None
     sk.inet_dport = 0
     sk.sk_dst_cache = None
+    if not sk.sk_userlocks & SOCK_BINDADDR_LOCK:
+        sk.inet_saddr = sk.inet_rcv_saddr = None
+    if not sk.sk_userlocks & SOCK_BINDPORT_LOCK:
+        sk.unhash()
+        sk.inet_sport = 0
 
 
 def udp_lookup(

@@ -18,56 +18,68 @@ from netsim.mm import get_page, put_page
 
 
 async def test_leaked_page_raises_page_leak_error(autojump_clock: trio.testing.MockClock) -> None:
-    leaked: netsim.Page | None = None
-    with pytest.raises(netsim.PageLeakError) as info:
+    grabbed: list[netsim.Page] = []
+
+    async def body() -> None:
         async with netsim.open_host(name="leaky") as host:
-            allocator = host.page_allocator
-            leaked = allocator.alloc_pages(GFP_KERNEL, 0, owner="test-leak")
-            assert leaked is not None
-            get_page(leaked)  # refcount 2: our extra reference
-            put_page(leaked)  # back to 1: still ours, never given back
-    assert leaked is not None
+            page = host.page_allocator.alloc_pages(GFP_KERNEL, 0, owner="test-leak")
+            assert page is not None
+            grabbed.append(page)
+            get_page(page)  # refcount 2: our extra reference
+            put_page(page)  # back to 1: still ours, never given back
+
+    with pytest.raises(netsim.PageLeakError, match="page leak on host 'leaky'") as info:
+        await body()
+    (leaked,) = grabbed
     error = info.value
     assert isinstance(error, AssertionError)
     assert isinstance(error, netsim.NetsimError)
-    message = str(error)
-    assert "page leak on host 'leaky'" in message
-    assert f"pfn {leaked.pfn:#x} order 0 refcount 1" in message
+    assert f"pfn {leaked.pfn:#x} order 0 refcount 1" in str(error)
     assert "owner test-leak" in error.report
     assert error.report.startswith("1 page(s) still referenced (4096 bytes)")
     # give it back: the allocator ends with no live page
     assert leaked.refcount == 1
+    allocator = leaked.allocator
     put_page(leaked)
     assert allocator.pages_in_use() == 0
     assert allocator.leak_report() == ""
 
 
 async def test_leaked_compound_page(autojump_clock: trio.testing.MockClock) -> None:
-    leaked: netsim.Page | None = None
-    with pytest.raises(netsim.PageLeakError) as info:
+    grabbed: list[netsim.Page] = []
+
+    async def body() -> None:
         async with netsim.open_host() as host:
-            allocator = host.page_allocator
-            leaked = allocator.alloc_pages(GFP_KERNEL, 3, owner="big-leak")
-            assert leaked is not None
-            get_page(leaked.subpage(5))  # a tail page's reference lands on the head
-    assert leaked is not None
+            page = host.page_allocator.alloc_pages(GFP_KERNEL, 3, owner="big-leak")
+            assert page is not None
+            grabbed.append(page)
+            get_page(page.subpage(5))  # a tail page's reference lands on the head
+
+    with pytest.raises(netsim.PageLeakError) as info:
+        await body()
+    (leaked,) = grabbed
     assert f"pfn {leaked.pfn:#x} order 3 refcount 2" in str(info.value)
     assert "(32768 bytes)" in info.value.report
     put_page(leaked)
     put_page(leaked.subpage(5))
-    assert allocator.pages_in_use() == 0
+    assert leaked.allocator.pages_in_use() == 0
 
 
 async def test_body_error_propagates_unwrapped_with_the_leak_as_a_note(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    leaked: netsim.Page | None = None
-    with pytest.raises(KeyError) as info:
+    grabbed: list[netsim.Page] = []
+
+    async def body() -> None:
         async with netsim.open_host(name="noted") as host:
-            allocator = host.page_allocator
-            leaked = allocator.alloc_pages(GFP_KERNEL, 0, owner="note-leak")
+            page = host.page_allocator.alloc_pages(GFP_KERNEL, 0, owner="note-leak")
+            assert page is not None
+            grabbed.append(page)
             raise KeyError("the body's own error")
-    assert leaked is not None
+
+    with pytest.raises(KeyError) as info:
+        await body()
+    (leaked,) = grabbed
     error = info.value
     assert type(error) is KeyError  # not an ExceptionGroup, not a PageLeakError
     assert error.args == ("the body's own error",)
@@ -77,28 +89,31 @@ async def test_body_error_propagates_unwrapped_with_the_leak_as_a_note(
     assert f"pfn {leaked.pfn:#x}" in notes[0]
     assert "owner note-leak" in notes[0]
     put_page(leaked)
-    assert allocator.pages_in_use() == 0
+    assert leaked.allocator.pages_in_use() == 0
 
 
 async def test_body_error_without_a_leak_has_no_note(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    with pytest.raises(ValueError, match="plain") as info:
+    async def body() -> None:
         async with netsim.open_host() as host:
             sock = host.socket(AF_INET, SOCK_DGRAM)
             await sock.bind(("127.0.0.1", 0))
             await sock.sendto(bytes(20000), sock.getsockname())
             raise ValueError("plain")
+
+    with pytest.raises(ValueError, match="plain") as info:
+        await body()
     assert type(info.value) is ValueError
     assert not getattr(info.value, "__notes__", [])
 
 
-async def test_body_error_raised_after_a_child_task_started(
+async def test_body_error_raised_after_a_child_task_ran(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """The body's exception stays unwrapped even when the body had a nursery of its own that
-    already finished."""
-    with pytest.raises(RuntimeError, match="after the nursery") as info:
+    """The body's exception stays unwrapped even when the body ran a nursery of its own."""
+
+    async def body() -> None:
         async with netsim.open_host() as host:
             rx = host.socket(AF_INET, SOCK_DGRAM)
             await rx.bind(("127.0.0.1", 0))
@@ -110,6 +125,9 @@ async def test_body_error_raised_after_a_child_task_started(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(child)
             raise RuntimeError("after the nursery")
+
+    with pytest.raises(RuntimeError, match="after the nursery") as info:
+        await body()
     assert type(info.value) is RuntimeError
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import socket as stdlib_socket
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 
 import pytest
 import trio
@@ -27,6 +28,11 @@ from netsim import (
 
 LO4 = "127.0.0.1"
 LO6 = "::1"
+
+
+def raises_errno(code: int) -> AbstractContextManager[pytest.ExceptionInfo[OSError]]:
+    """``pytest.raises`` for an ``OSError`` carrying exactly ``code``."""
+    return pytest.raises(OSError, match=rf"^\[Errno {code}\] ")
 
 
 def _errno(exc: BaseException) -> int | None:
@@ -124,10 +130,9 @@ async def test_every_call_after_close_is_ebadf(autojump_clock: trio.testing.Mock
             "connect": lambda: sock.connect(peer.getsockname()),
             "wait_writable": lambda: sock.wait_writable(),
         }
-        for name, call in calls.items():
-            with pytest.raises(OSError) as info:
+        for call in calls.values():
+            with raises_errno(errno.EBADF):
                 await call()
-            assert info.value.errno == errno.EBADF, name
 
         sync_calls: dict[str, Callable[[], object]] = {
             "getsockname": sock.getsockname,
@@ -136,10 +141,9 @@ async def test_every_call_after_close_is_ebadf(autojump_clock: trio.testing.Mock
             "setsockopt": lambda: sock.setsockopt(SOL_SOCKET, SO_RCVBUF, 4096),
             "shutdown": lambda: sock.shutdown(stdlib_socket.SHUT_RDWR),
         }
-        for name, sync_call in sync_calls.items():
-            with pytest.raises(OSError) as info:
+        for sync_call in sync_calls.values():
+            with raises_errno(errno.EBADF):
                 sync_call()
-            assert info.value.errno == errno.EBADF, name
         assert sock.is_readable()  # a closed socket polls readable (POLLNVAL), as trio expects
 
 
@@ -162,9 +166,8 @@ async def test_host_exit_closes_open_sockets(autojump_clock: trio.testing.MockCl
         await sock.bind((LO4, 0))
         await sock.sendto(b"queued and never read", sock.getsockname())
     assert sock.fileno() == -1
-    with pytest.raises(OSError) as info:
+    with raises_errno(errno.EBADF):
         host.socket(AF_INET, SOCK_DGRAM)
-    assert info.value.errno == errno.EBADF
 
 
 # -- names -------------------------------------------------------------------------------------
@@ -174,9 +177,8 @@ async def test_getsockname_getpeername_v4(autojump_clock: trio.testing.MockClock
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET, SOCK_DGRAM)
         assert sock.getsockname() == ("0.0.0.0", 0)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.ENOTCONN):
             sock.getpeername()
-        assert info.value.errno == errno.ENOTCONN
         await sock.bind(("", 0))
         host_part, port = sock.getsockname()
         assert host_part == "0.0.0.0"
@@ -186,18 +188,16 @@ async def test_getsockname_getpeername_v4(autojump_clock: trio.testing.MockClock
         assert sock.getsockname() == (LO4, port)
         assert sock.getpeername() == (LO4, 4242)
         await sock.disconnect()
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.ENOTCONN):
             sock.getpeername()
-        assert info.value.errno == errno.ENOTCONN
 
 
 async def test_getsockname_getpeername_v6(autojump_clock: trio.testing.MockClock) -> None:
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET6, SOCK_DGRAM)
         assert sock.getsockname() == ("::", 0, 0, 0)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.ENOTCONN):
             sock.getpeername()
-        assert info.value.errno == errno.ENOTCONN
         await sock.connect((LO6, 4243))  # autobinds
         name = sock.getsockname()
         assert name[0] == LO6
@@ -256,18 +256,15 @@ async def test_exhausted_port_range(autojump_clock: trio.testing.MockClock) -> N
         assert first.getsockname() == ("0.0.0.0", 40000)
 
         second = host.socket(AF_INET, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EADDRINUSE):
             await second.bind(("", 0))
-        assert info.value.errno == errno.EADDRINUSE
         assert second.getsockname() == ("0.0.0.0", 0)
 
         third = host.socket(AF_INET, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EAGAIN):
             await third.sendto(b"x", (LO4, 9))
-        assert info.value.errno == errno.EAGAIN
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EAGAIN):
             await third.connect((LO4, 9))
-        assert info.value.errno == errno.EAGAIN
         assert host.stats()["UdpOutDatagrams"] == 0
 
 
@@ -288,9 +285,8 @@ async def test_second_bind_to_the_same_port_is_eaddrinuse(
         await a.bind((first, 0))
         port = a.getsockname()[1]
         b = host.socket(AF_INET, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EADDRINUSE):
             await b.bind((second, port))
-        assert info.value.errno == errno.EADDRINUSE
         # b stayed unbound and can bind elsewhere
         assert b.getsockname() == ("0.0.0.0", 0)
         await b.bind((second, 0))
@@ -322,9 +318,8 @@ async def test_so_reuseaddr_on_both_allows_the_same_port(
         port = a.getsockname()[1]
 
         only_b = host.socket(AF_INET, SOCK_DGRAM)  # reuse on one side only: still a conflict
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EADDRINUSE):
             await only_b.bind((LO4, port))
-        assert info.value.errno == errno.EADDRINUSE
 
         b = host.socket(AF_INET, SOCK_DGRAM)
         b.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
@@ -347,9 +342,8 @@ async def test_bind_to_a_foreign_address_is_eaddrnotavail(
 ) -> None:
     async with netsim.open_host() as host:
         sock = host.socket(family, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EADDRNOTAVAIL):
             await sock.bind((address, 0))
-        assert info.value.errno == errno.EADDRNOTAVAIL
         assert sock.getsockname()[1] == 0
 
 
@@ -357,15 +351,13 @@ async def test_bind_twice_is_einval(autojump_clock: trio.testing.MockClock) -> N
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET, SOCK_DGRAM)
         await sock.bind((LO4, 0))
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EINVAL):
             await sock.bind((LO4, 0))
-        assert info.value.errno == errno.EINVAL
         # also after an implicit bind by send
         sent = host.socket(AF_INET6, SOCK_DGRAM)
         await sent.sendto(b"x", (LO6, 9))
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EINVAL):
             await sent.bind((LO6, 0))
-        assert info.value.errno == errno.EINVAL
 
 
 # -- IPv6 dual stack -----------------------------------------------------------------------------
@@ -436,21 +428,18 @@ async def test_v6only_socket_cannot_bind_or_connect_mapped(
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET6, SOCK_DGRAM)
         sock.setsockopt(SOL_IPV6, IPV6_V6ONLY, 1)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EINVAL):
             await sock.bind(("::ffff:127.0.0.1", 0))
-        assert info.value.errno == errno.EINVAL
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.ENETUNREACH):
             await sock.connect(("::ffff:127.0.0.1", 9))
-        assert info.value.errno == errno.ENETUNREACH
 
 
 async def test_v6only_after_bind_is_einval(autojump_clock: trio.testing.MockClock) -> None:
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET6, SOCK_DGRAM)
         await sock.bind(("::", 0))
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EINVAL):
             sock.setsockopt(SOL_IPV6, IPV6_V6ONLY, 1)
-        assert info.value.errno == errno.EINVAL
         assert sock.getsockopt(SOL_IPV6, IPV6_V6ONLY) == 0
 
 
@@ -465,9 +454,53 @@ async def test_dual_stack_bind_conflicts_with_ipv4_wildcard(
         v6 = host.socket(AF_INET6, SOCK_DGRAM)
         v6.setsockopt(SOL_IPV6, IPV6_V6ONLY, int(v6only))
         if conflict:
-            with pytest.raises(OSError) as info:
+            with raises_errno(errno.EADDRINUSE):
                 await v6.bind(("::", port))
-            assert info.value.errno == errno.EADDRINUSE
         else:
             await v6.bind(("::", port))
             assert v6.getsockname() == ("::", port, 0, 0)
+
+
+# -- connect(AF_UNSPEC) ------------------------------------------------------------------------
+
+
+async def test_disconnect_releases_an_implicit_port_and_address(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``__udp_disconnect``: what connect chose is forgotten — the source address unless it
+    was bound (``SOCK_BINDADDR_LOCK``), the port unless a non-zero one was bound
+    (``SOCK_BINDPORT_LOCK``); the next send binds a fresh ephemeral port."""
+    async with netsim.open_host() as host:
+        sock = host.socket(AF_INET, SOCK_DGRAM)
+        await sock.connect((LO4, 9))
+        port = sock.getsockname()[1]
+        assert sock.getsockname() == (LO4, port)
+        await sock.disconnect()
+        assert sock.getsockname() == ("0.0.0.0", 0)
+        other = host.socket(AF_INET, SOCK_DGRAM)
+        await other.bind((LO4, port))  # the port is free again
+        await sock.sendto(b"x", other.getsockname())
+        data, (_, new_port) = await other.recvfrom(10)
+        assert data == b"x"
+        assert sock.getsockname() == ("0.0.0.0", new_port)
+        assert new_port not in (0, port)
+
+
+async def test_disconnect_keeps_what_was_bound(autojump_clock: trio.testing.MockClock) -> None:
+    async with netsim.open_host() as host:
+        port_bound = host.socket(AF_INET, SOCK_DGRAM)
+        await port_bound.bind(("", 45000))
+        await port_bound.connect((LO4, 9))
+        assert port_bound.getsockname() == (LO4, 45000)
+        await port_bound.disconnect()
+        # the address connect picked is forgotten: the socket hears every local address again
+        assert port_bound.getsockname() == ("0.0.0.0", 45000)
+        tx = host.socket(AF_INET, SOCK_DGRAM)
+        await tx.sendto(b"to .7", ("127.0.0.7", 45000))
+        assert await port_bound.recv(100) == b"to .7"
+
+        addr_bound = host.socket(AF_INET6, SOCK_DGRAM)
+        await addr_bound.bind((LO6, 0))
+        await addr_bound.connect((LO6, 9))
+        await addr_bound.disconnect()
+        assert addr_bound.getsockname() == (LO6, 0, 0, 0)  # address kept, port released

@@ -146,7 +146,7 @@ async def test_sk_use_task_frag_off_uses_the_socket_frag_for_corked_sends(
 
         await tx.send(b"head " * 4000, MSG_MORE)  # 20000 bytes: a paged skb, corked
         await tx.send(b"tail")
-        assert task.task_frag is None  # the task's allocator was never used
+        assert host.task_context().task_frag is None  # the task's allocator was never used
         own = tx.sk.sk_frag
         assert own is not None
         (skb,) = rx.sk.sk_receive_queue

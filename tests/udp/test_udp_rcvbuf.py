@@ -147,7 +147,7 @@ async def test_rmem_default_and_rmem_max(autojump_clock: trio.testing.MockClock)
         new.setsockopt(SOL_SOCKET, SO_RCVBUF, 1 << 20)
         assert new.getsockopt(SOL_SOCKET, SO_RCVBUF) == 20000
 
-        # the new default applies to what is queued
+        # the clamped size is what limits the queue
         await new.bind(("127.0.0.1", 0))
         tx = host.socket(AF_INET, SOCK_DGRAM)
         await tx.connect(new.getsockname())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import errno
 import random
+import socket as stdlib_socket
+from contextlib import AbstractContextManager
 
 import pytest
 import trio
@@ -18,6 +20,11 @@ LO4 = "127.0.0.1"
 LO6 = "::1"
 LOOPBACK = {AF_INET: LO4, AF_INET6: LO6}
 MIB = {AF_INET: "Udp", AF_INET6: "Udp6"}
+
+
+def raises_errno(code: int) -> AbstractContextManager[pytest.ExceptionInfo[OSError]]:
+    """``pytest.raises`` for an ``OSError`` carrying exactly ``code``."""
+    return pytest.raises(OSError, match=rf"^\[Errno {code}\] ")
 
 
 def _payload(n: int, seed: int = 0) -> bytes:
@@ -48,7 +55,9 @@ async def test_sendto_recvfrom_addresses(
         await tx.sendto(b"two", 0, rx.getsockname())
         assert await rx.recvfrom(100) == (b"two", tx.getsockname())
         # and sendmsg with an address and several buffers
-        assert await tx.sendmsg([b"th", bytearray(b"r"), memoryview(b"ee")], [], 0, rx.getsockname())
+        assert await tx.sendmsg(
+            [b"th", bytearray(b"r"), memoryview(b"ee")], [], 0, rx.getsockname()
+        )
         assert await rx.recvfrom(100) == (b"three", tx.getsockname())
 
 
@@ -81,14 +90,12 @@ async def test_send_on_unconnected_socket_is_edestaddrreq(
     async with netsim.open_host() as host:
         sock = host.socket(family, SOCK_DGRAM)
         for call in (sock.send(b"x"), sock.sendmsg([b"x"])):
-            with pytest.raises(OSError) as info:
+            with raises_errno(errno.EDESTADDRREQ):
                 await call
-            assert info.value.errno == errno.EDESTADDRREQ
         await sock.connect((LOOPBACK[family], 9))
         await sock.disconnect()
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EDESTADDRREQ):
             await sock.send(b"x")
-        assert info.value.errno == errno.EDESTADDRREQ
         assert host.stats()[MIB[family] + "OutDatagrams"] == 0
 
 
@@ -98,9 +105,8 @@ async def test_destination_port_zero_is_einval(
 ) -> None:
     async with netsim.open_host() as host:
         sock = host.socket(family, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EINVAL):
             await sock.sendto(b"x", (LOOPBACK[family], 0))
-        assert info.value.errno == errno.EINVAL
         assert host.stats()[MIB[family] + "OutDatagrams"] == 0
 
 
@@ -109,12 +115,10 @@ async def test_ipv4_socket_refuses_an_ipv6_destination(
 ) -> None:
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET, SOCK_DGRAM)
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EAFNOSUPPORT):
             await sock.sendto(b"x", (LO6, 9))
-        assert info.value.errno == errno.EAFNOSUPPORT
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EAFNOSUPPORT):
             await sock.connect((LO6, 9))
-        assert info.value.errno == errno.EAFNOSUPPORT
         assert host.stats()["UdpOutDatagrams"] == 0
         assert host.stats()["Udp6OutDatagrams"] == 0
 
@@ -246,12 +250,10 @@ async def test_largest_datagram(
         assert await tx.sendto(payload, rx.getsockname()) == largest
         assert await rx.recv(70000) == payload
 
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EMSGSIZE):
             await tx.sendto(payload + b"!", rx.getsockname())
-        assert info.value.errno == errno.EMSGSIZE
-        with pytest.raises(OSError) as info:
+        with raises_errno(errno.EMSGSIZE):
             await tx.sendto(bytes(100_000), rx.getsockname())
-        assert info.value.errno == errno.EMSGSIZE
         with pytest.raises(BlockingIOError):
             await rx.recv(70000, MSG_DONTWAIT)
         stats = host.stats()
@@ -316,7 +318,9 @@ async def test_blocking_recv_waits_for_data(autojump_clock: trio.testing.MockClo
             await trio.sleep(5)
             assert got == []
             await tx.sendto(b"wake up", rx.getsockname())
-        assert got == [(pytest.approx(5.0), b"wake up")]
+        ((when, data),) = got
+        assert data == b"wake up"
+        assert when == pytest.approx(5.0)
 
 
 @pytest.mark.parametrize(("family", "anyaddr"), [(AF_INET, "0.0.0.0"), (AF_INET6, "::")])
@@ -355,3 +359,35 @@ async def test_wildcard_destination_uses_the_bound_source(
         await tx.bind(("127.0.0.5", 0))
         await tx.sendto(b"self", ("0.0.0.0", port))
         assert await rx.recvfrom(100) == (b"self", tx.getsockname())
+
+
+@pytest.mark.parametrize("family", [AF_INET, AF_INET6])
+async def test_shutdown(family: int, autojump_clock: trio.testing.MockClock) -> None:
+    """``inet_shutdown`` on UDP: ``SHUT_RD`` makes an empty receive return 0 bytes at once
+    but does not stop datagrams from being queued (the UDP receive path never looks at
+    ``RCV_SHUTDOWN``); ``SHUT_WR`` makes sends fail with ``EPIPE``; an unconnected socket
+    reports ``ENOTCONN`` yet is shut down all the same."""
+    async with netsim.open_host() as host:
+        a, b = await _pair(host, family)
+        await a.connect(b.getsockname())
+        await b.connect(a.getsockname())
+        b.shutdown(stdlib_socket.SHUT_RD)
+        assert await b.recv(100) == b""  # does not block
+        await a.send(b"after SHUT_RD")
+        assert await b.recv(100) == b"after SHUT_RD"
+        assert await b.recv(100) == b""
+        assert host.stats()[MIB[family] + "RcvbufErrors"] == 0
+
+        b.shutdown(stdlib_socket.SHUT_WR)
+        with raises_errno(errno.EPIPE):
+            await b.send(b"x")
+        assert b.did_shutdown_SHUT_WR
+
+        lone = host.socket(family, SOCK_DGRAM)
+        with raises_errno(errno.ENOTCONN):
+            lone.shutdown(stdlib_socket.SHUT_RDWR)
+        assert await lone.recv(100) == b""
+        with raises_errno(errno.EPIPE):
+            await lone.sendto(b"x", b.getsockname())
+        with raises_errno(errno.EINVAL):
+            lone.shutdown(7)
