@@ -18,7 +18,8 @@ from ..errors import errno, kernel_error
 from ..sock.addr import format_sockaddr
 from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
 from ..sock.iov import MsgIter
-from ..sock.sock import TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT, SockWait
+from ..sock.sysctl import HZ
+from ..sock.sock import SEND_SHUTDOWN, TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT, SockWait
 from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg_locked
 from ..tcp.input import release_sock
 
@@ -64,6 +65,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
     host = sock._host
     nonblock = bool(flags & MSG_DONTWAIT)
     total = 0
+    retried = False
     while True:
         sock._check_open()
         host.net.now = trio.current_time()
@@ -80,14 +82,32 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
         finally:
             release_sock(sk)
         total += copied
+        if copied:
+            retried = False
         if not must_wait or not msg.count:
             break
         if nonblock:
             if total:
                 return total
             raise kernel_error(errno.EAGAIN)
+        vm_wait = 0.0
+        if sk.stream_writable() or sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
+            if not retried:
+                # sk_wait_event() tests its condition after release_sock(): ACKs processed
+                # from the backlog may already have made room, and their wake-up found
+                # nobody asleep
+                retried = True
+                continue
+            # room in the socket but no page (memory exhaustion): sk_stream_wait_memory()'s
+            # vm_wait, a short random sleep (2 jiffies to HZ/5) before trying again
+            vm_wait = (host.net.rng.randrange(HZ // 5) + 2) / HZ
+        retried = False
         try:
-            await sock._park("writing to")
+            if vm_wait:
+                with trio.move_on_after(vm_wait):
+                    await sock._park("writing to")
+            else:
+                await sock._park("writing to")
         except trio.Cancelled:
             if total:
                 return total
@@ -115,7 +135,9 @@ async def tcp_recvmsg_async(
         try:
             data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
-            await sock._park("reading from")
+            # as above: data taken from the backlog in release_sock() woke nobody
+            if not sk.stream_readable():
+                await sock._park("reading from")
             continue
         except OSError:
             if total:

@@ -52,6 +52,8 @@ from .ops import __pskb_pull_tail as __pskb_pull_tail
 from .ops import __skb_fill_page_desc as __skb_fill_page_desc
 from .ops import pskb_copy as pskb_copy
 from .ops import pskb_expand_head as pskb_expand_head
+from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
+from .ops import __pskb_trim_head as __pskb_trim_head
 from .ops import pskb_pull as pskb_pull
 from .ops import pskb_trim as pskb_trim
 from .ops import skb_add_frag_nocache as skb_add_frag_nocache
@@ -126,6 +128,8 @@ __all__ = [
     "kmalloc_size_roundup",
     "pskb_copy",
     "pskb_expand_head",
+    "skb_unclone_keeptruesize",
+    "__pskb_trim_head",
     "pskb_pull",
     "pskb_trim",
     "skb_add_frag_nocache",

@@ -54,6 +54,8 @@ __all__ = [
     "__skb_fill_page_desc",
     "pskb_copy",
     "pskb_expand_head",
+    "skb_unclone_keeptruesize",
+    "__pskb_trim_head",
     "pskb_pull",
     "pskb_trim",
     "skb_add_frag_nocache",
@@ -382,6 +384,16 @@ def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> None:
         skb.truesize += size - osize
 
 
+def skb_unclone_keeptruesize(skb: SkBuff) -> None:
+    """``skb_unclone_keeptruesize()`` (include/linux/skbuff.h): give a cloned skb a private
+    head, but keep ``truesize`` as it was, because a socket's queue accounting (TCP's
+    ``sk_wmem_queued``) was charged with the old value and must uncharge the same amount."""
+    if skb_cloned(skb):
+        truesize = skb.truesize
+        pskb_expand_head(skb, 0, 0)
+        skb.truesize = truesize
+
+
 def __pskb_pull_tail(skb: SkBuff, delta: int) -> None:
     """``__pskb_pull_tail()``: move ``delta`` bytes from the frags (and frag_list) into the
     linear area, unreferencing frags that were eaten whole and trimming the first partial one.
@@ -451,6 +463,38 @@ def pskb_pull(skb: SkBuff, n: int) -> int | None:
     skb.data += n
     skb.len -= n
     return skb.data
+
+
+def __pskb_trim_head(skb: SkBuff, n: int) -> int:
+    """``__pskb_trim_head()`` (net/ipv4/tcp_output.c): drop ``n`` bytes from the front
+    without linearizing — the linear part first, then whole frags (each unreferenced), then
+    the first remaining frag is shortened in place.  The skb must not be cloned.  Returns
+    how many paged bytes went, which is what the caller uncharges from ``truesize``."""
+    headlen = skb.len - skb.data_len
+    eat = min(n, headlen)
+    if eat:
+        skb.data += eat
+        skb.len -= eat
+        n -= eat
+        if not n:
+            return 0
+    frags = skb.shinfo.frags
+    kept: list[SkbFrag] = []
+    eat = n
+    for frag in frags:
+        if frag.len <= eat:
+            eat -= frag.len
+            put_page(frag.page)
+            continue
+        if eat:
+            frag.offset += eat
+            frag.len -= eat
+            eat = 0
+        kept.append(frag)
+    frags[:] = kept
+    skb.data_len -= n
+    skb.len = skb.data_len
+    return n
 
 
 def pskb_trim(skb: SkBuff, length: int) -> None:

@@ -33,7 +33,9 @@ from ..skb import (
     pskb_pull,
     skb_cloned,
     skb_copy_bits,
+    skb_unclone_keeptruesize,
 )
+from ..skb import __pskb_trim_head as _pskb_trim_head
 from ..sock.constants import AF_INET, AF_INET6
 from ..sock.sock import (
     RCV_SHUTDOWN,
@@ -415,15 +417,12 @@ def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
     the retransmit queue — whole frags unreferenced, the first remaining frag shortened —
     and shrink truesize and ``sk_wmem_queued`` to match."""
     cb = tcb(skb)
-    if skb_cloned(skb):
-        from ..skb import pskb_expand_head
-
-        pskb_expand_head(skb, 0, 0)
-    pskb_pull(skb, length)
+    skb_unclone_keeptruesize(skb)
+    delta = _pskb_trim_head(skb, length)
     cb.seq += length
-    skb.truesize -= length
-    sk.sk_wmem_queued -= length
-    sk.sk_forward_alloc += length
+    skb.truesize -= delta
+    sk.sk_wmem_queued -= delta
+    sk.sk_forward_alloc += delta
 
 
 def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
@@ -459,7 +458,9 @@ def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
 
             tcp_xmit_retransmit_queue(sk)
             return
-    if not acked:
+    from .output import tcp_is_cwnd_limited
+
+    if not acked or not tcp_is_cwnd_limited(sk):
         return
     if sk.snd_cwnd < sk.snd_ssthresh:
         sk.snd_cwnd = min(sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30)
@@ -475,9 +476,7 @@ def tcp_check_space(sk: TcpSock) -> None:
     window (``tcp_sndbuf_expand``) and wake a writer waiting for room."""
     if sk.sock_nospace:
         tcp_sndbuf_expand(sk)
-        if sk.stream_writable():
-            sk.sock_nospace = False
-        sk.sk_write_space()
+        sk.sk_write_space()  # clears sock_nospace only if it wakes the writer
 
 
 def tcp_sndbuf_expand(sk: TcpSock) -> None:

@@ -351,10 +351,12 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
     queue = sk.sk_write_queue
     sent = 0
     max_segs = max(1, min(sk.sk_gso_max_segs, 0xFFFF))
+    is_cwnd_limited = False
     while queue:
         skb = queue[0]
         cwnd_quota = tcp_cwnd_test(sk)
         if not cwnd_quota:
+            is_cwnd_limited = True
             break
         cwnd_quota = min(cwnd_quota, max_segs)
         tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
@@ -383,9 +385,33 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
         sent += tso_segs
         if push_one:
             break
+    is_cwnd_limited |= sk.packets_out >= sk.snd_cwnd
+    if sent or is_cwnd_limited:
+        tcp_cwnd_validate(sk, is_cwnd_limited)
     if sent:
         return False
     return not sk.packets_out and bool(queue)
+
+
+def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
+    """``tcp_cwnd_validate()``: remember whether the window, not the application, limited
+    this flight (and its peak size), so ACKs grow ``snd_cwnd`` only when it was used."""
+    if sk.snd_una >= sk.cwnd_usage_seq or is_cwnd_limited or (
+        not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out
+    ):
+        sk.is_cwnd_limited = is_cwnd_limited
+        sk.max_packets_out = sk.packets_out
+        sk.cwnd_usage_seq = sk.snd_nxt
+
+
+def tcp_is_cwnd_limited(sk: TcpSock) -> bool:
+    """``tcp_is_cwnd_limited()``: the last flight filled the window — or, in slow start,
+    the window is still under twice the largest flight."""
+    if sk.is_cwnd_limited:
+        return True
+    if sk.snd_cwnd < sk.snd_ssthresh:
+        return sk.snd_cwnd < 2 * sk.max_packets_out
+    return False
 
 
 def tcp_small_queue_check(sk: TcpSock, skb: SkBuff) -> bool:

@@ -158,6 +158,9 @@ class TcpSock(Sock):
         # congestion control
         "snd_cwnd",
         "snd_cwnd_cnt",
+        "is_cwnd_limited",
+        "max_packets_out",
+        "cwnd_usage_seq",
         "snd_ssthresh",
         "ca_state",
         "packets_out",
@@ -257,6 +260,9 @@ class TcpSock(Sock):
         self.autocork_throttled = False
         self.snd_cwnd = TCP_INIT_CWND
         self.snd_cwnd_cnt = 0
+        self.is_cwnd_limited = False
+        self.max_packets_out = 0
+        self.cwnd_usage_seq = 0
         self.snd_ssthresh = TCP_INFINITE_SSTHRESH
         self.ca_state = TCP_CA_OPEN
         self.packets_out = 0
@@ -317,12 +323,15 @@ class TcpSock(Sock):
         ) or self.sk_state == 7
 
     def sk_write_space(self) -> None:
-        """``sk_stream_write_space``: wake writers when a third of ``sk_sndbuf`` is free."""
+        """``sk_stream_write_space()``: once a third of ``sk_sndbuf`` is free, clear
+        ``SOCK_NOSPACE`` and wake the writer; before that, leave both alone so a later ACK
+        tries again."""
         from .output import sk_stream_memory_free
 
         if sk_stream_memory_free(self) and self.sk_sndbuf - self.sk_wmem_queued >= (
             self.sk_wmem_queued >> 1
         ):
+            self.sock_nospace = False
             self.sk_wq.wake()
 
     def enter_memory_pressure(self) -> None:
