@@ -301,7 +301,9 @@ class Socket(trio.socket.SocketType):
             def send() -> int:
                 return udp_sendmsg(sk, self._task(), msg, flags, addr, gso)
 
-            return await self._run(send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to")
+            return await self._run(
+                send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to"
+            )
         return await tcp_sendmsg_async(self, msg, flags)
 
     async def wait_writable(self) -> None:

@@ -18,8 +18,8 @@ from ..errors import errno, kernel_error
 from ..sock.addr import format_sockaddr
 from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
 from ..sock.iov import MsgIter
-from ..sock.sysctl import HZ
 from ..sock.sock import SEND_SHUTDOWN, TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT, SockWait
+from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg_locked
 from ..tcp.input import release_sock
 
@@ -133,7 +133,7 @@ async def tcp_recvmsg_async(
         want = bufsize - total
         view = into[total:] if into is not None else None
         try:
-            data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
+            data, _msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
             # as above: data taken from the backlog in release_sock() woke nobody
             if not sk.stream_readable():

@@ -49,11 +49,10 @@ from .buff import skb_release_data as skb_release_data
 from .buff import skb_shared as skb_shared
 from .ops import SkbOwner as SkbOwner
 from .ops import __pskb_pull_tail as __pskb_pull_tail
+from .ops import __pskb_trim_head as __pskb_trim_head
 from .ops import __skb_fill_page_desc as __skb_fill_page_desc
 from .ops import pskb_copy as pskb_copy
 from .ops import pskb_expand_head as pskb_expand_head
-from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
-from .ops import __pskb_trim_head as __pskb_trim_head
 from .ops import pskb_pull as pskb_pull
 from .ops import pskb_trim as pskb_trim
 from .ops import skb_add_frag_nocache as skb_add_frag_nocache
@@ -77,6 +76,7 @@ from .ops import skb_push as skb_push
 from .ops import skb_put as skb_put
 from .ops import skb_reserve as skb_reserve
 from .ops import skb_to_bytes as skb_to_bytes
+from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
 from .ops import skb_zcopy as skb_zcopy
 from .render import skb_describe as skb_describe
 from .render import skb_layout as skb_layout

@@ -237,7 +237,9 @@ def _send_reset_no_sock(
     if seg.flags & TCPHDR_ACK:
         tcp_send_reset_raw(net, family, daddr, seg.dport, saddr, seg.sport, seg.ack32, None)
     else:
-        length = skb.len + (1 if seg.flags & TCPHDR_SYN else 0) + (1 if seg.flags & TCPHDR_FIN else 0)
+        length = (
+            skb.len + (1 if seg.flags & TCPHDR_SYN else 0) + (1 if seg.flags & TCPHDR_FIN else 0)
+        )
         tcp_send_reset_raw(
             net, family, daddr, seg.dport, saddr, seg.sport, 0, (seg.seq32 + length) & U32
         )
@@ -273,7 +275,9 @@ def _seq_of(sk: TcpSock, seg: Segment) -> int:
 def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
     """``tcp_validate_incoming()``: sequence check (``tcp_sequence``), timestamps, RST, SYN."""
     seq = _seq_of(sk, seg)
-    end_seq = seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
+    end_seq = (
+        seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
+    )
     opts = seg.opts
     if opts is not None and opts.tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
         sk.ts_recent = opts.tsval
@@ -463,7 +467,9 @@ def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
     if not acked or not tcp_is_cwnd_limited(sk):
         return
     if sk.snd_cwnd < sk.snd_ssthresh:
-        sk.snd_cwnd = min(sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30)
+        sk.snd_cwnd = min(
+            sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30
+        )
         return
     sk.snd_cwnd_cnt += acked
     if sk.snd_cwnd_cnt >= sk.snd_cwnd:
@@ -843,16 +849,15 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         kfree_skb(skb)
         return
     if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
-        if sk.sk_shutdown & RCV_SHUTDOWN and skb.len:
+        if sk.sk_shutdown & RCV_SHUTDOWN and skb.len and sk.orphaned:
             # data after our side was shut for reading and the socket is gone: reset
-            if sk.orphaned:
-                sk.net.stats.TcpExtTCPAbortOnData += 1
-                from .output import tcp_send_active_reset
+            sk.net.stats.TcpExtTCPAbortOnData += 1
+            from .output import tcp_send_active_reset
 
-                tcp_send_active_reset(sk)
-                proto.tcp_done(sk)
-                kfree_skb(skb)
-                return
+            tcp_send_active_reset(sk)
+            proto.tcp_done(sk)
+            kfree_skb(skb)
+            return
         _tcp_data_and_checks(sk, skb, seg)
         return
     # CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN; nothing more to queue

@@ -1,7 +1,7 @@
 """TCP output: MSS and size goal, push/Nagle/cork/autocork, ``tcp_write_xmit``, splitting,
 ``tcp_transmit_skb``, and the control segments (net/ipv4/tcp_output.c, net/ipv4/tcp.c).
 
-Spec tx-paths §2.3 and §2.5–2.8.  The write queue holds skbs not yet sent;
+Spec tx-paths §2.3 and §2.5-2.8.  The write queue holds skbs not yet sent;
 ``tcp_write_xmit`` walks it under the congestion window, the receive window and Nagle, cuts an
 skb that exceeds what may go now (``tso_fragment`` — the straddling frag shared with one more
 page reference), and sends a **clone** of each skb (``tcp_transmit_skb``): the original moves
@@ -327,9 +327,7 @@ def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool
     return not (not nonagle and sk.packets_out and _minshall_check(sk))
 
 
-def tcp_mss_split_point(
-    sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int
-) -> int:
+def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int) -> int:
     """``tcp_mss_split_point()``: how much of a multi-segment skb may go now."""
     window = sk.snd_una + sk.snd_wnd - tcb(skb).seq
     max_len = mss_now * max_segs
@@ -363,9 +361,10 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
         if not tcp_snd_wnd_test(sk, skb, mss_now):
             break
         last = skb is queue[-1]
-        if tso_segs == 1:
-            if not tcp_nagle_test(sk, skb, mss_now, nonagle if last else TCP_NAGLE_PUSH):
-                break
+        if tso_segs == 1 and not tcp_nagle_test(
+            sk, skb, mss_now, nonagle if last else TCP_NAGLE_PUSH
+        ):
+            break
         limit = mss_now
         if tso_segs > 1:
             limit = tcp_mss_split_point(
@@ -396,8 +395,10 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
 def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
     """``tcp_cwnd_validate()``: remember whether the window, not the application, limited
     this flight (and its peak size), so ACKs grow ``snd_cwnd`` only when it was used."""
-    if sk.snd_una >= sk.cwnd_usage_seq or is_cwnd_limited or (
-        not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out
+    if (
+        sk.snd_una >= sk.cwnd_usage_seq
+        or is_cwnd_limited
+        or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)
     ):
         sk.is_cwnd_limited = is_cwnd_limited
         sk.max_packets_out = sk.packets_out
@@ -428,7 +429,7 @@ def tcp_small_queue_check(sk: TcpSock, skb: SkBuff) -> bool:
 
 
 def _pacing_rate(sk: TcpSock) -> int:
-    """``tcp_update_pacing_rate()``: 2 (slow start) or 1.2 × cwnd × mss / srtt, bytes/s."""
+    """``tcp_update_pacing_rate()``: 2 (slow start) or 1.2 * cwnd * mss / srtt, bytes/s."""
     srtt = sk.srtt_us >> 3
     if not srtt:
         return 1 << 40
@@ -499,9 +500,7 @@ def tcp_options_for(sk: TcpSock, flags: int) -> bytes:
     return b""
 
 
-def tcp_transmit_skb(
-    sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | None = None
-) -> None:
+def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | None = None) -> None:
     """``__tcp_transmit_skb()`` (spec §2.8): send a clone of ``skb`` (a ``pskb_copy`` if a
     previous clone is still alive) with a TCP header pushed in front: ports, sequence numbers,
     flags, the advertised window, options, a ``CHECKSUM_PARTIAL`` pseudo-header seed.  The
@@ -767,4 +766,3 @@ def tcp_send_probe0(sk: TcpSock) -> None:
 def tcp_rto_clamp(rto: float) -> float:
     """Keep an RTO within ``TCP_RTO_MAX``."""
     return min(rto, TCP_RTO_MAX)
-

@@ -21,7 +21,7 @@ The lifecycle, in Linux's terms:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
 from ..errors import errno, kernel_error
@@ -87,8 +87,8 @@ U32 = 0xFFFFFFFF
 
 
 def _ehash(net: Net) -> dict[tuple[bytes, int, bytes, int], TcpSock]:
-    table: dict[tuple[bytes, int, bytes, int], TcpSock] = net.tcp_ehash
-    return table
+    # the table holds TcpSocks only; netns types it with the base class to stay TCP-agnostic
+    return cast("dict[tuple[bytes, int, bytes, int], TcpSock]", net.tcp_ehash)
 
 
 def _wire(addr: bytes | None) -> bytes:
@@ -291,7 +291,9 @@ def _select_initial_window(sk: TcpSock) -> None:
     sk.rcv_wscale = 0
     if sk.wscale_ok:
         net = sk.net
-        big = max(space, net.sysctl_vec("net.ipv4.tcp_rmem")[2], net.sysctl_int("net.core.rmem_max"))
+        big = max(
+            space, net.sysctl_vec("net.ipv4.tcp_rmem")[2], net.sysctl_int("net.core.rmem_max")
+        )
         big = min(big, clamp)
         sk.rcv_wscale = max(0, min(big.bit_length() - 1 - 15, 14))
     sk.window_clamp = min(0xFFFF << sk.rcv_wscale, clamp)
@@ -607,10 +609,10 @@ def _tcp_close_locked(sk: TcpSock) -> None:
             child = sk.accept_queue.popleft()
             tcp_send_active_reset(child)
             tcp_done(child)
-        for child in list(net.sockets):
-            if isinstance(child, TcpSock) and child.listener is sk:
-                tcp_send_active_reset(child)
-                tcp_done(child)
+        for other in list(net.sockets):
+            if isinstance(other, TcpSock) and other.listener is sk:
+                tcp_send_active_reset(other)
+                tcp_done(other)
         tcp_destroy(sk)
         return
     unread = sum(s.len for s in sk.sk_receive_queue)
@@ -794,4 +796,3 @@ def tcp_send_reset_raw(
             ip_local_out(net, None, skb)
     except OSError:
         return
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..errors import errno, kernel_error
 from ..skb import SkBuff, kfree_skb
-from ..sock.constants import MSG_PEEK, MSG_TRUNC, MSG_WAITALL
+from ..sock.constants import MSG_PEEK, MSG_TRUNC
 from ..sock.sock import (
     RCV_SHUTDOWN,
     TCP_CLOSE,
@@ -63,7 +63,6 @@ def _recv_locked(
     sk: TcpSock, bufsize: int, flags: int, nonblock: bool, into: memoryview | None
 ) -> RecvResult:
     peek = bool(flags & MSG_PEEK)
-    target = bufsize if flags & MSG_WAITALL else 1
     chunks: list[memoryview] = []
     copied = 0
     seq = sk.copied_seq
@@ -115,9 +114,7 @@ def _recv_locked(
         if nonblock:
             raise kernel_error(errno.EAGAIN)
         raise SockWait(WAIT_CONNECT if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV) else WAIT_DATA)
-    if copied < target and not eof and not peek and not nonblock and not sk.sk_err:
-        if not sk.sk_shutdown & RCV_SHUTDOWN:
-            pass  # MSG_WAITALL: the runtime calls again for the rest
+    # a short MSG_WAITALL read returns what it has; the runtime calls again for the rest
     if not peek:
         tcp_rcv_space_adjust(sk)
         tcp_cleanup_rbuf(sk, copied)
@@ -164,16 +161,13 @@ def tcp_cleanup_rbuf(sk: TcpSock, copied: int) -> None:
     """``__tcp_cleanup_rbuf()``: ACK now if one is owed and the reader emptied the queue, or
     if the read opened the window to twice what the peer knows."""
     time_to_ack = False
-    if sk.ack_pending & ICSK_ACK_SCHED:
-        if sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss or (
-            copied > 0
-            and (
-                sk.ack_pending & ICSK_ACK_PUSHED2
-                or (sk.ack_pending & ICSK_ACK_PUSHED and not sk.ack_pingpong)
-            )
-            and not sk.sk_rmem_alloc
-        ):
-            time_to_ack = True
+    pushed = sk.ack_pending & ICSK_ACK_PUSHED2 or (
+        sk.ack_pending & ICSK_ACK_PUSHED and not sk.ack_pingpong
+    )
+    if sk.ack_pending & ICSK_ACK_SCHED and (
+        sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss or (copied > 0 and pushed and not sk.sk_rmem_alloc)
+    ):
+        time_to_ack = True
     if copied > 0 and not time_to_ack and not sk.sk_shutdown & RCV_SHUTDOWN:
         rcv_window_now = tcp_receive_window(sk)
         if 2 * rcv_window_now <= sk.window_clamp:

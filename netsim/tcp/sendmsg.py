@@ -101,7 +101,9 @@ def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int)
         page, offset = span.page, span.offset
         frags = skb.shinfo.frags
         i = len(frags)
-        merge = i > 0 and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
+        merge = (
+            i > 0 and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
+        )
         if not merge and i >= max_frags:
             tcp_mark_push(sk, skb)
             skb = _new_segment(sk)

@@ -318,9 +318,10 @@ class TcpSock(Sock):
 
     def stream_readable(self) -> bool:
         """Data, EOF or an error to report."""
-        return bool(
-            self.sk_receive_queue or self.sk_err or self.sk_shutdown & 1 or self.accept_queue
-        ) or self.sk_state == 7
+        return (
+            bool(self.sk_receive_queue or self.sk_err or self.sk_shutdown & 1 or self.accept_queue)
+            or self.sk_state == 7
+        )
 
     def sk_write_space(self) -> None:
         """``sk_stream_write_space()``: once a third of ``sk_sndbuf`` is free, clear

@@ -148,7 +148,7 @@ def tcp_probe_timer(sk: TcpSock) -> None:
     from .output import tcp_push_pending_frames, tcp_send_probe0
 
     tcp_push_pending_frames(sk)
-    if sk.packets_out:
+    if sk.packets_out > 0:  # the window opened: data went out
         sk.backoff = 0
         return
     tcp_send_probe0(sk)

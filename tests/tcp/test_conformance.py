@@ -8,6 +8,7 @@ import trio.testing
 
 import netsim
 
+
 async def _pair(host: netsim.Host, family: int) -> tuple[trio.SocketStream, trio.SocketStream]:
     local = "127.0.0.1" if family == netsim.AF_INET else "::1"
     listener = await host.open_tcp_listener(0, host=local)
