@@ -147,6 +147,15 @@ class Socket(trio.socket.SocketType):
         return self._sk
 
     @property
+    def tcp_sk(self) -> TcpSock:
+        """The kernel-side TCP socket (``tcp_sk(sk)``): write and retransmit queues,
+        sequence numbers, congestion state.  ``TypeError`` for a non-TCP socket."""
+        sk = self._sk
+        if not isinstance(sk, TcpSock):
+            raise TypeError(f"{self!r} is not a TCP socket")
+        return sk
+
+    @property
     def host(self) -> Host:
         """The host this socket lives on."""
         return self._host

@@ -36,6 +36,8 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     SHUTDOWN_MASK,
+    SOCK_BINDADDR_LOCK,
+    SOCK_BINDPORT_LOCK,
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
@@ -70,9 +72,11 @@ if TYPE_CHECKING:
 __all__ = [
     "tcp_accept",
     "tcp_bind",
+    "tcp_bound",
     "tcp_close",
     "tcp_connect",
     "tcp_destroy",
+    "tcp_disconnect",
     "tcp_done",
     "tcp_listen",
     "tcp_lookup",
@@ -109,10 +113,27 @@ def tcp_hash(sk: TcpSock) -> None:
 
 def tcp_unhash(sk: TcpSock) -> None:
     """Leave both tables."""
+    _tcp_unhash_ehash(sk)
+    _tcp_put_port(sk)
+
+
+def _tcp_unhash_ehash(sk: TcpSock) -> None:
     table = _ehash(sk.net)
     key = _ehash_key(sk)
     if table.get(key) is sk:
         del table[key]
+
+
+def tcp_unhash_close(sk: TcpSock) -> None:
+    """What ``tcp_set_state(sk, TCP_CLOSE)`` does to the tables: ``unhash`` (the connection's
+    4-tuple is free again) and ``inet_put_port`` — unless ``bind()`` chose the port
+    (``SOCK_BINDPORT_LOCK``), which the socket keeps until it is closed."""
+    _tcp_unhash_ehash(sk)
+    if not sk.sk_userlocks & SOCK_BINDPORT_LOCK:
+        _tcp_put_port(sk)
+
+
+def _tcp_put_port(sk: TcpSock) -> None:
     bucket = sk.net.tcp_table.get(sk.inet_sport)
     if bucket is not None and sk in bucket:
         bucket.remove(sk)
@@ -172,6 +193,13 @@ def _bind_conflict(sk: TcpSock, other: TcpSock) -> bool:
     return a_any or b_any or _wire(a) == _wire(b)
 
 
+def tcp_bound(sk: TcpSock) -> bool:
+    """Does ``sk`` hold a port in the bind table (``inet_num != 0``)?  ``inet_sport`` alone
+    does not say: Linux leaves it (and ``getsockname``) as it was when ``tcp_set_state(sk,
+    TCP_CLOSE)`` gives an unlocked port back."""
+    return sk.inet_sport != 0 and sk in sk.net.tcp_table.get(sk.inet_sport, ())
+
+
 def tcp_get_port(sk: TcpSock, port: int) -> int:
     """``inet_csk_get_port()``: take ``port`` (``EADDRINUSE`` on a conflict) or an ephemeral
     one."""
@@ -202,7 +230,7 @@ def tcp_get_port(sk: TcpSock, port: int) -> int:
 
 def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
     """``__inet_bind()``."""
-    if sk.inet_sport or sk.sk_state != TCP_CLOSE:
+    if tcp_bound(sk) or sk.sk_state != TCP_CLOSE:
         raise kernel_error(errno.EINVAL, "socket already bound")
     net = sk.net
     wire = _wire(addr)
@@ -220,17 +248,22 @@ def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
         raise
     if sk.inet_rcv_saddr is not None:
         sk.inet_saddr = addr
+        sk.sk_userlocks |= SOCK_BINDADDR_LOCK
+    if port:
+        sk.sk_userlocks |= SOCK_BINDPORT_LOCK
 
 
 def tcp_listen(sk: TcpSock, backlog: int) -> None:
-    """``inet_listen()``: start accepting; an unbound socket gets an ephemeral port."""
-    if sk.sk_state not in (TCP_CLOSE, TCP_LISTEN):
+    """``inet_listen()``: start accepting; an unbound socket gets an ephemeral port.  A
+    socket that is, or was, connected (``sock->state != SS_UNCONNECTED``; netsim knows it
+    by the peer it keeps) cannot listen: ``EINVAL``."""
+    if sk.sk_state not in (TCP_CLOSE, TCP_LISTEN) or sk.inet_dport:
         raise kernel_error(errno.EINVAL)
     somaxconn = sk.net.sysctl_int("net.core.somaxconn")
     sk.max_ack_backlog = min(max(backlog, 0), somaxconn)
     if sk.sk_state == TCP_LISTEN:
         return
-    if not sk.inet_sport:
+    if not tcp_bound(sk):
         tcp_get_port(sk, 0)
     tcp_set_state(sk, TCP_LISTEN)
 
@@ -259,8 +292,13 @@ def tcp_set_state(sk: TcpSock, state: int) -> None:
 # -- connect -----------------------------------------------------------------------------------
 
 
-def _initial_options(sk: TcpSock) -> None:
-    """``tcp_connect_init()``: options and initial windows from the sysctls and the route."""
+def _initial_options(sk: TcpSock, synack_tstamp: bool = False) -> None:
+    """``tcp_connect_init()``: options and initial windows from the sysctls and the route.
+
+    The initial window is a multiple of the MSS the SYN announces (``advmss``,
+    ``tcp_connect_init``) for an active open — 65495 on IPv4 loopback — but of that MSS less
+    the timestamp option when answering a SYN that negotiated timestamps
+    (``synack_tstamp``; ``tcp_openreq_init_rwin``) — 65483."""
     net = sk.net
     dst = sk.sk_dst_cache
     assert dst is not None
@@ -276,12 +314,11 @@ def _initial_options(sk: TcpSock) -> None:
         sk.mss_clamp = sk.user_mss
     sk.sk_gso_max_size = dst.dev.gso_max_size - (MAX_TCP_HEADER + 1)  # type: ignore[attr-defined]
     tcp_sync_mss(sk, mtu)
-    _select_initial_window(sk)
+    _select_initial_window(sk, sk.advmss - (12 if synack_tstamp and sk.tstamp_ok else 0))
 
 
-def _select_initial_window(sk: TcpSock) -> None:
-    """``tcp_select_initial_window()``."""
-    mss = sk.advmss - (12 if sk.tstamp_ok else 0)
+def _select_initial_window(sk: TcpSock, mss: int) -> None:
+    """``tcp_select_initial_window()``: the window rounded down to a multiple of ``mss``."""
     space = tcp_full_space(sk)
     clamp = sk.window_clamp or (0xFFFF << 14)
     space = min(clamp, space)
@@ -303,12 +340,16 @@ def _select_initial_window(sk: TcpSock) -> None:
 
 def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     """``tcp_v4_connect()`` / ``tcp_v6_connect()`` + ``tcp_connect()``: send the SYN.  The
-    caller waits until the state leaves ``SYN_SENT``."""
-    if sk.sk_state == TCP_LISTEN:
-        raise kernel_error(errno.EINVAL)
+    caller waits until the state leaves ``SYN_SENT``.
+
+    The errors are ``__inet_stream_connect()``'s, which goes by ``sock->state``: a socket
+    that is connecting says ``EALREADY``; one that is connected — or was, and was reset or
+    finished since (still ``SS_CONNECTED``; netsim knows it by the peer it keeps) — or that
+    listens (``SS_UNCONNECTED`` but not ``TCP_CLOSE``) says ``EISCONN``.  A failure before
+    the SYN forgets the peer again (``tcp_v4_connect``'s ``failure:`` label)."""
     if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
         raise kernel_error(errno.EALREADY)
-    if sk.sk_state != TCP_CLOSE:
+    if sk.sk_state != TCP_CLOSE or sk.inet_dport:
         raise kernel_error(errno.EISCONN)
     net = sk.net
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
@@ -329,11 +370,18 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_dst_cache = rt
-    if not sk.inet_sport:
-        _hash_connect(sk)
-    else:
-        if (_wire(sk.inet_saddr), sk.inet_sport, _wire(daddr), dport) in _ehash(net):
+    try:
+        if not tcp_bound(sk):
+            _hash_connect(sk)
+        elif (_wire(sk.inet_saddr), sk.inet_sport, _wire(daddr), dport) in _ehash(net):
             raise kernel_error(errno.EADDRNOTAVAIL)
+    except OSError:
+        sk.inet_daddr = None
+        sk.inet_dport = 0
+        sk.sk_dst_cache = None
+        if not sk.sk_userlocks & SOCK_BINDADDR_LOCK:
+            sk.inet_saddr = sk.inet_rcv_saddr = None
+        raise
     tcp_hash(sk)
     sk.inet_id = net.rng.randrange(0x10000)
     sk.iss = net.rng.getrandbits(32)
@@ -395,15 +443,14 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         sk.rcv_wup = sk.rcv_nxt
         sk.copied_seq = sk.rcv_nxt
         sk.snd_wl1 = seg.seq32
-        sk.snd_wnd = seg.window
-        sk.max_window = max(sk.max_window, seg.window)
         from .input import tcp_ack
 
         seg_ack = Segment.__new__(Segment)
         seg_ack.sport, seg_ack.dport = seg.sport, seg.dport
         seg_ack.seq32, seg_ack.ack32 = seg.seq32, seg.ack32
         seg_ack.flags, seg_ack.window, seg_ack.opts = seg.flags, seg.window, seg.opts
-        tcp_ack(sk, seg_ack)
+        tcp_ack(sk, seg_ack)  # takes the SYN-ACK's window: max_window, MSS bound to half
+        sk.snd_wnd = seg.window  # never scaled on a SYN (RFC 7323)
         tcp_finish_connect(sk)
         tcp_send_ack(sk)
         kfree_skb(skb)
@@ -511,7 +558,7 @@ def tcp_conn_request(
     child.iss = net.rng.getrandbits(32)
     child.snd_una = child.iss
     child.ts_offset = net.rng.getrandbits(32)
-    _initial_options(child)
+    _initial_options(child, synack_tstamp=seg.opts is not None and seg.opts.tsval is not None)
     _negotiate(child, seg.opts)
     child.irs = seg.seq32
     child.rcv_nxt = seg.seq32 + 1
@@ -539,8 +586,14 @@ def _syn_recv_children(listener: TcpSock) -> int:
 def tcp_synrecv_established(sk: TcpSock, seg: Segment) -> None:
     """The third segment of the handshake: ``ESTABLISHED``, onto the accept queue."""
     tcp_set_state(sk, TCP_ESTABLISHED)
+    # tcp_create_openreq_child() + tcp_v4_syn_recv_sock(): the child takes the window of
+    # this ACK (scaled) as snd_wnd and max_window, and its MSS is bounded to half of it
     sk.snd_wnd = seg.window << sk.snd_wscale
+    sk.max_window = sk.snd_wnd
     sk.snd_wl1 = unwrap(sk.rcv_nxt, seg.seq32)
+    dst = sk.sk_dst_cache
+    assert dst is not None
+    tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
     tcp_init_buffer_space(sk)
     listener = sk.listener
     if listener is not None and listener.sk_state == TCP_LISTEN and not listener.closed:
@@ -653,6 +706,13 @@ def tcp_time_wait(sk: TcpSock) -> None:
 
     tcp_clear_xmit_timers(sk)
     _purge(sk)
+    if sk.orphaned:
+        # nobody can read any more: Linux's tcp_time_wait() hands over to a timewait sock and
+        # tcp_done() destroys the orphan (inet_csk_destroy_sock -> sk_stream_kill_queues), so
+        # the FIN skb that tcp_data_queue() just queued does not outlive it.  A socket the
+        # application still holds keeps its receive queue: it may still read it.
+        while sk.sk_receive_queue:
+            kfree_skb(sk.sk_receive_queue.popleft())
     sk.sk_state_change()
     length = getattr(sk.net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
     if sk.timewait_timer is not None:
@@ -676,9 +736,11 @@ def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
 
 
 def tcp_done(sk: TcpSock) -> None:
-    """``tcp_done()``: ``CLOSE``; an orphan (or a never-accepted child) is destroyed."""
+    """``tcp_done()``: ``CLOSE`` — out of the tables, as ``tcp_set_state(sk, TCP_CLOSE)``
+    takes it (:func:`tcp_unhash_close`); an orphan (or a never-accepted child) is destroyed."""
     if sk.sk_state != TCP_CLOSE:
         sk.sk_state = TCP_CLOSE
+    tcp_unhash_close(sk)
     from .timer import tcp_clear_xmit_timers
 
     tcp_clear_xmit_timers(sk)
@@ -686,6 +748,72 @@ def tcp_done(sk: TcpSock) -> None:
     sk.sk_state_change()
     if sk.orphaned or sk.listener is not None:
         tcp_destroy(sk)
+
+
+#: ``tcp_sock`` fields ``tcp_disconnect`` keeps: what the user set (``TCP_NODELAY``/``TCP_CORK``,
+#: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``) and netsim's own bookkeeping.
+_DISCONNECT_KEEPS = frozenset(
+    {
+        "nonagle",
+        "notsent_lowat",
+        "user_mss",
+        "linger2",
+        "max_ack_backlog",
+        "listener",
+        "accept_queue",
+        "sk_backlog",
+        "sk_owned_by_user",
+        "skb_allocs",
+        "orphaned",
+        "done",
+    }
+)
+
+
+def tcp_disconnect(sk: TcpSock) -> None:
+    """``tcp_disconnect()`` (net/ipv4/tcp.c), as ``__inet_stream_connect()`` calls it when a
+    connect fails (net/ipv4/af_inet.c, the ``sock_error:`` label): the socket becomes a fresh
+    ``CLOSE`` socket again.  Queues and timers are purged; the peer is forgotten; the source
+    address and port go back unless ``bind()`` fixed them (``SOCK_BINDADDR_LOCK``,
+    ``SOCK_BINDPORT_LOCK``; a port given back still shows in ``getsockname``, as
+    ``inet_sport`` is left alone); ``sk_shutdown`` is cleared; the connection's sequence, window,
+    option, RTT and congestion state return to their initial values while what the user set
+    stays.  So after ``ECONNREFUSED``, ``recv`` says ``ENOTCONN``, ``getpeername`` says
+    ``ENOTCONN``, and a second ``connect()`` starts afresh, as on Linux.  A connection that
+    is still synchronized is aborted with an RST first (``tcp_need_reset``)."""
+    old_state = sk.sk_state
+    if old_state == TCP_LISTEN:
+        raise kernel_error(errno.EINVAL, "tcp_disconnect of a listener is not modelled")
+    if old_state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_SYN_RECV):
+        tcp_send_active_reset(sk)
+        sk.sk_err = errno.ECONNRESET
+    elif old_state == TCP_SYN_SENT:
+        sk.sk_err = errno.ECONNRESET
+    sk.sk_state = TCP_CLOSE
+    tcp_unhash_close(sk)
+    from .timer import tcp_clear_xmit_timers
+
+    tcp_clear_xmit_timers(sk)
+    if sk.timewait_timer is not None:
+        sk.timewait_timer.cancel()
+        sk.timewait_timer = None
+    _purge(sk)
+    while sk.sk_receive_queue:
+        kfree_skb(sk.sk_receive_queue.popleft())
+    sk.sk_shutdown = 0
+    sk.sock_nospace = False
+    if not sk.sk_userlocks & SOCK_BINDADDR_LOCK:
+        sk.inet_saddr = sk.inet_rcv_saddr = None
+    sk.inet_daddr = None
+    sk.inet_dport = 0
+    sk.sk_dst_cache = None
+    fresh = TcpSock(sk.net, sk.sk_family, sk.sk_type, sk.sk_protocol)
+    for name in TcpSock.__slots__:
+        if name not in _DISCONNECT_KEEPS:
+            setattr(sk, name, getattr(fresh, name))
+    from .output import sk_mem_reclaim
+
+    sk_mem_reclaim(sk)
 
 
 def _purge(sk: TcpSock) -> None:

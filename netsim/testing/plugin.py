@@ -82,9 +82,9 @@ if pytest_trio is not None:
     from collections.abc import AsyncIterator
 
     from ..runtime import Host, Socket, open_host
-    from ..sock.constants import AF_INET, SOCK_DGRAM
+    from ..sock.constants import AF_INET, SOCK_DGRAM, SOCK_STREAM
 
-    __all__ += ["netsim_host", "netsim_udp_pair"]
+    __all__ += ["netsim_host", "netsim_tcp_pair", "netsim_udp_pair"]
 
     @_trio_fixture
     async def netsim_host(request: pytest.FixtureRequest) -> AsyncIterator[Host]:
@@ -107,3 +107,20 @@ if pytest_trio is not None:
         finally:
             a.close()
             b.close()
+
+    @_trio_fixture
+    async def netsim_tcp_pair(netsim_host: Host) -> AsyncIterator[tuple[Socket, Socket]]:
+        """A connected TCP pair on ``netsim_host`` over 127.0.0.1: ``(client, server)``, the
+        server side from ``accept()``.  The listener is closed before the test runs."""
+        listener = netsim_host.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = netsim_host.socket(AF_INET, SOCK_STREAM)
+        await client.connect(listener.getsockname())
+        server, _ = await listener.accept()
+        listener.close()
+        try:
+            yield client, server
+        finally:
+            client.close()
+            server.close()
