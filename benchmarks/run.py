@@ -1,6 +1,7 @@
 """netsim's benchmarks: one entry point, one subcommand per benchmark.
 
     python benchmarks/run.py alloc [--sizes 12,256,2048] [--count N] [--repeat N] [--json]
+    python benchmarks/run.py tcp [--mib N] [--write-size N] [--read-size N] [--json]
 
 Every benchmark prints **ratios measured in the same run** (DESIGN.md): absolute nanoseconds
 depend on the machine and the Python build; how far an allocator is from a bare Python
@@ -309,6 +310,180 @@ def _add_alloc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_alloc)
 
 
+# -- tcp ---------------------------------------------------------------------------------
+#
+# ``tcp`` -- a one-way TCP stream through the emulated stack
+# A client task writes ``--mib`` MiB in ``--write-size`` writes while a reader task drains the
+# other end with ``recv_into`` into one ``--read-size`` buffer; wall time from the first write
+# to EOF.  Flows: IPv4 and IPv6 over loopback, and IPv4 over a 1500-MTU link of unlimited
+# rate (software GSO, checksums and the RX driver's copy), with each allocator.  The
+# baseline, in the same run, is the ceiling of any emulator with netsim's data model: a trio
+# loop doing only the two copies (user bytes into a 32 KiB page, page out to the reader's
+# buffer) with one checkpoint per write and per read.
+
+
+def _ceiling(total: int, write_size: int, read_size: int) -> float:
+    import trio
+
+    async def run() -> float:
+        src = memoryview(bytes(range(256)) * (write_size // 256 + 1))[:write_size]
+        page = bytearray(32768)
+        out = bytearray(read_size)
+        t0 = time.perf_counter()
+        off = moved = 0
+        while moved < total:
+            n = min(write_size, total - moved)
+            done = 0
+            while done < n:
+                if off == len(page):
+                    off = 0
+                chunk = min(n - done, len(page) - off, read_size)
+                page[off : off + chunk] = src[done : done + chunk]
+                await trio.lowlevel.checkpoint()
+                out[:chunk] = page[off : off + chunk]
+                await trio.lowlevel.checkpoint()
+                off += chunk
+                done += chunk
+            moved += n
+        return time.perf_counter() - t0
+
+    return trio.run(run)
+
+
+def _tcp_flow(
+    total: int, write_size: int, read_size: int, allocator: str, family: str, link: bool
+) -> tuple[float, dict[str, int]]:
+    import trio
+    import trio.testing
+
+    import netsim
+
+    fam = netsim.AF_INET6 if family == "ipv6" else netsim.AF_INET
+
+    async def run() -> tuple[float, dict[str, int]]:
+        async with netsim.open_host(allocator=allocator, name="a") as a:
+            if link:
+                async with netsim.open_host(allocator=allocator, name="b") as b:
+                    netsim.link(a, b, mtu=1500)
+                    addr = "10.0.0.2" if fam == netsim.AF_INET else "fd00::2"
+                    return await _stream(a, b, addr)
+            return await _stream(a, a, "127.0.0.1" if fam == netsim.AF_INET else "::1")
+
+    async def _stream(
+        tx_host: netsim.Host, rx_host: netsim.Host, addr: str
+    ) -> tuple[float, dict[str, int]]:
+        listener = rx_host.socket(fam, netsim.SOCK_STREAM)
+        await listener.bind((addr, 0))
+        listener.listen(1)
+        client = tx_host.socket(fam, netsim.SOCK_STREAM)
+        await client.connect(listener.getsockname())
+        server, _ = await listener.accept()
+        src = memoryview(bytes(range(256)) * (write_size // 256 + 1))[:write_size]
+        buf = bytearray(read_size)
+        got = 0
+        before = tx_host.stats()
+
+        async def reader() -> None:
+            nonlocal got
+            while n := await server.recv_into(buf):
+                got += n
+
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            sent = 0
+            while sent < total:
+                sent += await client.send(src[: min(write_size, total - sent)])
+            client.shutdown(netsim.SHUT_WR)
+        elapsed = time.perf_counter() - t0
+        if got != total:
+            raise RuntimeError(f"received {got} of {total} bytes")
+        delta = tx_host.stats() - before
+        for sock in (client, server, listener):
+            sock.close()
+        keys = ("TcpOutSegs", "skb_alloc", "page_alloc", "page_get", "page_ref_add")
+        return elapsed, {k: delta[k] for k in keys}
+
+    return trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def cmd_tcp(args: argparse.Namespace) -> int:
+    total = args.mib << 20
+    gc.collect()
+    ceiling = min(_ceiling(total, args.write_size, args.read_size) for _ in range(2))
+    rows: list[dict[str, Any]] = []
+    for path, family, link in (
+        ("loopback", "ipv4", False),
+        ("loopback", "ipv6", False),
+        ("link1500", "ipv4", True),
+    ):
+        for allocator in ("page_frag", "page_frag_cache"):
+            elapsed, counters = _tcp_flow(
+                total, args.write_size, args.read_size, allocator, family, link
+            )
+            rows.append(
+                {
+                    "path": path,
+                    "family": family,
+                    "allocator": allocator,
+                    "seconds": elapsed,
+                    "MB/s": total / elapsed / 1e6,
+                    "ratio_to_ceiling": ceiling / elapsed,
+                    **{f"{k}_per_MiB": v / args.mib for k, v in counters.items()},
+                }
+            )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "bytes": total,
+                    "write_size": args.write_size,
+                    "read_size": args.read_size,
+                    "ceiling_MB/s": total / ceiling / 1e6,
+                    "flows": rows,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(
+        f"TCP, {args.mib} MiB one way, {args.write_size}-byte writes, "
+        f"{args.read_size}-byte reads (Python {platform.python_version()})"
+    )
+    print(f"ceiling (two copies + a checkpoint each, bare trio): {total / ceiling / 1e6:8.0f} MB/s")
+    print(
+        f"{'path':10} {'family':6} {'allocator':16} {'MB/s':>8} {'of ceiling':>10} "
+        f"{'segs/MiB':>9} {'page_get/MiB':>12} {'ref_add/MiB':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r['path']:10} {r['family']:6} {r['allocator']:16} {r['MB/s']:8.0f} "
+            f"{r['ratio_to_ceiling']:10.3f} {r['TcpOutSegs_per_MiB']:9.1f} "
+            f"{r['page_get_per_MiB']:12.1f} {r['page_ref_add_per_MiB']:11.1f}"
+        )
+    return 0
+
+
+def _add_tcp(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "tcp",
+        help="TCP stream throughput through the emulated stack, vs a bare two-copy loop",
+        description="Stream --mib MiB over emulated TCP (loopback IPv4/IPv6, a 1500-MTU "
+        "link) with each allocator; report MB/s and the ratio to a bare trio loop doing only "
+        "the two copies.",
+    )
+    p.add_argument("--mib", type=_positive, default=64, help="MiB per flow (default: 64)")
+    p.add_argument(
+        "--write-size", type=_positive, default=16384, help="bytes per send (default: 16384)"
+    )
+    p.add_argument(
+        "--read-size", type=_positive, default=16384, help="bytes per recv (default: 16384)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_tcp)
+
+
 # -- command line ------------------------------------------------------------------------
 
 
@@ -332,6 +507,7 @@ def _int_list(text: str) -> list[int]:
 #: One function per subcommand, adding its parser (``nc`` comes next).
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_alloc,
+    _add_tcp,
 )
 
 
