@@ -48,6 +48,7 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     TCP_CLOSE,
+    TCP_SYN_SENT,
     Sock,
     SockWait,
     WaitQueue,
@@ -243,9 +244,12 @@ class Socket(trio.socket.SocketType):
         return format_sockaddr(self._family, sk.inet_rcv_saddr or sk.inet_saddr, sk.inet_sport)
 
     def getpeername(self) -> tuple[Any, ...]:
+        """``inet_getname(peer=1)``: ``ENOTCONN`` without a peer, and also while connecting
+        or once closed (``SYN_SENT``/``CLOSE``) — a reset TCP connection, or one whose
+        TIME_WAIT has passed to a timewait socket, no longer names its peer."""
         self._check_open()
         sk = self._sk
-        if sk.inet_daddr is None:
+        if sk.inet_daddr is None or sk.sk_state in (TCP_CLOSE, TCP_SYN_SENT):
             raise kernel_error(errno.ENOTCONN)
         return format_sockaddr(self._family, sk.inet_daddr, sk.inet_dport)
 
@@ -324,9 +328,11 @@ class Socket(trio.socket.SocketType):
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _writable(self, sk: Sock) -> bool:
+        """The poll test for ``EPOLLOUT``: ``tcp_poll()``'s for TCP (which also arms the
+        ``SOCK_NOSPACE`` wake-up), ``sock_writeable()`` for datagrams."""
         if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
             return True
-        writable = getattr(sk, "stream_writable", None)
+        writable = getattr(sk, "stream_poll_writable", None)
         if writable is not None:
             return bool(writable())
         return sock_writeable(sk)

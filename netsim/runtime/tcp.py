@@ -18,10 +18,18 @@ from ..errors import errno, kernel_error
 from ..sock.addr import format_sockaddr
 from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
 from ..sock.iov import MsgIter
-from ..sock.sock import SEND_SHUTDOWN, TCP_ESTABLISHED, TCP_SYN_RECV, TCP_SYN_SENT, SockWait
+from ..sock.sock import (
+    SEND_SHUTDOWN,
+    TCP_CLOSE,
+    TCP_SYN_RECV,
+    TCP_SYN_SENT,
+    SockWait,
+    sock_error,
+)
 from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg_locked
 from ..tcp.input import release_sock
+from ..tcp.proto import tcp_disconnect
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -49,12 +57,14 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
         release_sock(sk)
     while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
         await sock._park("writing to")
-    err = sk.sk_err
-    if err:
-        sk.sk_err = 0
+    if sk.sk_state == TCP_CLOSE:
+        # __inet_stream_connect(), label sock_error: reset (ECONNREFUSED), SYN retries out
+        # (ETIMEDOUT) or an ICMP error; tcp_disconnect() makes the socket reusable
+        err = sock_error(sk) or errno.ECONNABORTED
+        tcp_disconnect(sk)
         raise kernel_error(err)
-    if sk.sk_state != TCP_ESTABLISHED and not sk.sk_receive_queue:
-        raise kernel_error(errno.ECONNREFUSED)
+    # a later error (the peer reset an established connection) is reported by the next call,
+    # not by connect(), as on Linux
     await trio.lowlevel.cancel_shielded_checkpoint()
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "RCV_SHUTDOWN",
     "SEND_SHUTDOWN",
     "SHUTDOWN_MASK",
+    "SOCK_BINDADDR_LOCK",
+    "SOCK_BINDPORT_LOCK",
     "SOCK_MIN_RCVBUF",
     "SOCK_MIN_SNDBUF",
     "SOCK_RCVBUF_LOCK",
@@ -93,9 +95,11 @@ TCP_LAST_ACK = 9
 TCP_LISTEN = 10
 TCP_CLOSING = 11
 
-# sk_userlocks
+# sk_userlocks (include/net/sock.h); bind() sets the last two (``__inet_bind``)
 SOCK_SNDBUF_LOCK = 1
 SOCK_RCVBUF_LOCK = 2
+SOCK_BINDADDR_LOCK = 4
+SOCK_BINDPORT_LOCK = 8
 
 # sk_shutdown
 RCV_SHUTDOWN = 1

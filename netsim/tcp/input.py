@@ -397,7 +397,14 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
                 from .output import tcp_current_mss, tcp_set_skb_tso_segs
 
                 tcp_set_skb_tso_segs(skb, tcp_current_mss(sk))
-                acked += before - tcp_skb_pcount(skb)
+                acked_pcount = before - tcp_skb_pcount(skb)
+                acked += acked_pcount
+                if cb.retransmitted:
+                    # the acknowledged part of a retransmission is no longer in flight as
+                    # one: tcp_clean_rtx_queue() subtracts tcp_tso_acked()'s count from
+                    # retrans_out, or a partly acknowledged retransmission would hold the
+                    # loss recovery back until the next RTO
+                    sk.retrans_out = max(0, sk.retrans_out - acked_pcount)
             break
         pcount = tcp_skb_pcount(skb)
         acked += pcount
@@ -430,25 +437,43 @@ def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
 
 
 def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
-    """``tcp_rtt_estimator()`` (RFC 6298, Van Jacobson's fixed-point form) and
-    ``tcp_set_rto()``: ``rto = srtt + 4 * rttvar``, at least 200 ms."""
-    m = max(int(rtt * 1e6), 1)
+    """``tcp_rtt_estimator()`` (RFC 6298 in Van Jacobson's fixed point: ``srtt_us`` is 8
+    times SRTT, ``mdev_us`` 4 times the mean deviation) and ``tcp_set_rto()``: ``rto = srtt +
+    rttvar``.  ``rttvar_us`` follows the largest deviation of the last round trip
+    (``mdev_max_us``), decays toward it once per round trip (``rtt_seq``), and never goes
+    below ``tcp_rto_min_us`` — which is how the 200 ms minimum enters the RTO: a 20 ms path
+    has an RTO of 220 ms, not 200."""
+    sample = max(int(rtt * 1e6), 1)
+    m = sample
+    rto_min_us = sk.net.sysctl_int("net.ipv4.tcp_rto_min_us")
     if sk.srtt_us:
-        err = m - (sk.srtt_us >> 3)
-        sk.srtt_us += err
-        if err < 0:
-            err = -err
-        sk.mdev_us += err - (sk.mdev_us >> 2)
-        sk.rttvar_us = max(sk.mdev_us, sk.rttvar_us - (sk.rttvar_us >> 2))
+        m -= sk.srtt_us >> 3  # the error of the estimate
+        sk.srtt_us += m  # srtt = 7/8 srtt + 1/8 new
+        if m < 0:
+            m = -m - (sk.mdev_us >> 2)
+            if m > 0:
+                m >>= 3  # an RTT falling fast does not inflate mdev much
+        else:
+            m -= sk.mdev_us >> 2
+        sk.mdev_us += m  # mdev = 3/4 mdev + 1/4 new
+        if sk.mdev_us > sk.mdev_max_us:
+            sk.mdev_max_us = sk.mdev_us
+            sk.rttvar_us = max(sk.rttvar_us, sk.mdev_max_us)
+        if sk.snd_una > sk.rtt_seq:  # a round trip has passed
+            if sk.mdev_max_us < sk.rttvar_us:
+                sk.rttvar_us -= (sk.rttvar_us - sk.mdev_max_us) >> 2
+            sk.rtt_seq = sk.snd_nxt
+            sk.mdev_max_us = rto_min_us
     else:
         sk.srtt_us = m << 3
         sk.mdev_us = m << 1
-        sk.rttvar_us = max(sk.mdev_us, 200_000)
-    if not sk.rtt_min_us or m < sk.rtt_min_us:
-        sk.rtt_min_us = m
-    rto_us = (sk.srtt_us >> 3) + sk.rttvar_us
-    rto_min = sk.net.sysctl_int("net.ipv4.tcp_rto_min_us") / 1e6
-    sk.rto = min(max(rto_us / 1e6, rto_min), 120.0)
+        sk.rttvar_us = max(sk.mdev_us, rto_min_us)
+        sk.mdev_max_us = sk.rttvar_us
+        sk.rtt_seq = sk.snd_nxt
+    sk.srtt_us = max(sk.srtt_us, 1)
+    if not sk.rtt_min_us or sample < sk.rtt_min_us:
+        sk.rtt_min_us = sample
+    sk.rto = min(((sk.srtt_us >> 3) + sk.rttvar_us) / 1e6, 120.0)  # tcp_bound_rto
 
 
 def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
@@ -528,9 +553,10 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             _schedule_ack_now(sk)
             kfree_skb(skb)
             return
-        _tcp_queue_rcv(sk, skb)
-        if skb.len:
-            tcp_event_data_recv(sk, skb)
+        length = skb.len  # taken first: a coalesced skb hands its frags to the tail
+        eaten = _tcp_queue_rcv(sk, skb)
+        if length:
+            tcp_event_data_recv(sk, skb, length)
         if fin:
             tcp_fin(sk)
         if sk.out_of_order_queue:
@@ -538,6 +564,8 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             if not sk.out_of_order_queue:
                 sk.ack_pending |= ICSK_ACK_NOW
         sk.sk_data_ready()
+        if eaten:
+            kfree_skb(skb)  # kfree_skb_partial(): what is left of a coalesced skb
         return
     if end_seq <= sk.rcv_nxt:
         # a retransmission of what we have: ACK it at once (DSACK in Linux)
@@ -553,11 +581,14 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         # partial overlap: keep the new part
         pskb_pull(skb, sk.rcv_nxt - seq)
         cb.seq = sk.rcv_nxt
-        _tcp_queue_rcv(sk, skb)
-        tcp_event_data_recv(sk, skb)
+        length = skb.len
+        eaten = _tcp_queue_rcv(sk, skb)
+        tcp_event_data_recv(sk, skb, length)
         if fin:
             tcp_fin(sk)
         sk.sk_data_ready()
+        if eaten:
+            kfree_skb(skb)
         return
     _tcp_data_queue_ofo(sk, skb)
 
@@ -568,8 +599,15 @@ def _schedule_ack_now(sk: TcpSock) -> None:
 
 def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
     """``tcp_try_rmem_schedule()``: room in ``sk_rcvbuf`` (grow it toward ``tcp_rmem[2]`` as
-    ``tcp_clamp_window`` would before pruning)."""
-    if sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf:
+    ``tcp_clamp_window`` would before pruning).
+
+    The test is ``tcp_can_ingest()``'s: ``sk_rmem_alloc + skb->len <= sk_rcvbuf`` — the
+    payload, not the truesize ("we can receive a small packet filling RWIN, but with a high
+    skb->truesize"), so a segment that exactly fills the window offered from the free space
+    is taken even when its skb overhead goes past the buffer.  Linux would then collapse the
+    queue (``tcp_prune_queue``) before dropping anything; netsim does not model collapsing,
+    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO."""
+    if sk.sk_rmem_alloc + skb.len <= sk.sk_rcvbuf:
         return True
     rmem2 = sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2]
     if not sk.sk_userlocks & 2 and sk.sk_rcvbuf < rmem2:
@@ -578,17 +616,21 @@ def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
     return False
 
 
-def _tcp_queue_rcv(sk: TcpSock, skb: SkBuff) -> None:
-    """``tcp_queue_rcv()``: merge into the tail of the receive queue, or append."""
+def _tcp_queue_rcv(sk: TcpSock, skb: SkBuff) -> bool:
+    """``tcp_queue_rcv()``: merge into the tail of the receive queue, or append.  Returns
+    ``eaten``: the payload went into the tail skb, and the caller frees ``skb`` once it is done
+    with it (Linux's ``kfree_skb_partial`` at the end of ``tcp_data_queue``).
+    ``tcp_rcv_nxt_update()`` counts every sequence number ``rcv_nxt`` moves over in
+    ``bytes_received`` (``tcpi_bytes_received``) — the FIN's included, as in Linux."""
     queue = sk.sk_receive_queue
     cb = tcb(skb)
+    sk.bytes_received += cb.end_seq - sk.rcv_nxt
     sk.rcv_nxt = cb.end_seq
-    sk.bytes_received += skb.len
     if queue and tcp_try_coalesce(sk, queue[-1], skb):
-        kfree_skb(skb)
-        return
+        return True
     skb_set_owner_r(skb, sk)
     queue.append(skb)
+    return False
 
 
 def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
@@ -664,32 +706,39 @@ def _tcp_ofo_queue(sk: TcpSock) -> None:
         sk.sk_rmem_alloc -= skb.truesize
         skb.destructor = None
         fin = bool(cb.tcp_flags & TCPHDR_FIN)
-        _tcp_queue_rcv(sk, skb)
+        if _tcp_queue_rcv(sk, skb):
+            kfree_skb(skb)
         if fin:
             tcp_fin(sk)
 
 
-def tcp_event_data_recv(sk: TcpSock, skb: SkBuff) -> None:
-    """``tcp_event_data_recv()``: learn the peer's MSS, schedule an ACK, grow the window."""
-    _tcp_measure_rcv_mss(sk, skb)
+def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
+    """``tcp_event_data_recv()``: learn the peer's MSS, schedule an ACK, grow the window.
+    ``length`` is the payload ``skb`` arrived with: Linux calls this after
+    ``tcp_queue_rcv()``, when ``skb->len`` is still intact even if ``skb_try_coalesce()``
+    moved the frags to the tail; netsim's coalesce empties ``skb``, so the caller passes the
+    length it had.  (Testing ``skb.len`` after the merge skipped this function for every
+    coalesced segment: no ACK was scheduled for it, and a receiver whose tail skb kept
+    absorbing segments never acknowledged them until the sender's RTO fired.)"""
+    _tcp_measure_rcv_mss(sk, skb, length)
     sk.ack_pending |= ICSK_ACK_SCHED
     if not sk.ack_ato:
         sk.ack_ato = TCP_ATO_MIN
         _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
     if tcb(skb).tcp_flags & TCPHDR_PSH:
         sk.ack_pending |= ICSK_ACK_PUSHED
-    _tcp_grow_window(sk, skb)
+    _tcp_grow_window(sk, skb, length)
 
 
-def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff) -> None:
+def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
     """``tcp_measure_rcv_mss()``: the largest segment seen (``rcv_mss``); when it changes,
     the payload/truesize ratio of what arrives (``scaling_ratio``), which decides how much of
     ``sk_rcvbuf`` may be offered as window (``tcp_set_window_clamp``)."""
-    length = skb.shinfo.gso_size or skb.len
+    length = skb.shinfo.gso_size or skb_len
     if length >= sk.ack_rcv_mss:
         if length != sk.ack_rcv_mss and skb.truesize:
             old = sk.scaling_ratio
-            sk.scaling_ratio = min(max((skb.len << 8) // skb.truesize, 1), 255)
+            sk.scaling_ratio = min(max((skb_len << 8) // skb.truesize, 1), 255)
             if old != sk.scaling_ratio:
                 from .output import tcp_win_from_space
 
@@ -709,26 +758,28 @@ def _tcp_incr_quickack(sk: TcpSock, max_quickacks: int) -> None:
     sk.ack_quick = min(max(sk.ack_quick, quickacks), max_quickacks)
 
 
-def _tcp_grow_window(sk: TcpSock, skb: SkBuff) -> None:
+def _tcp_grow_window(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
     """``tcp_grow_window()``: raise ``rcv_ssthresh`` (the offered window's ceiling)."""
     from .output import tcp_space, tcp_win_from_space
 
     room = min(sk.window_clamp, tcp_space(sk)) - sk.rcv_ssthresh
     if room <= 0:
         return
-    if tcp_win_from_space(sk, skb.truesize) <= skb.len:
+    if tcp_win_from_space(sk, skb.truesize) <= skb_len:
         incr = 2 * sk.advmss
     else:
-        incr = 2 * sk.advmss if skb.len >= 128 else 0
+        incr = 2 * sk.advmss if skb_len >= 128 else 0
     if incr:
-        incr = max(incr, 2 * skb.len)
+        incr = max(incr, 2 * skb_len)
         sk.rcv_ssthresh += min(room, incr)
         sk.ack_quick |= 1
 
 
 def tcp_fin(sk: TcpSock) -> None:
-    """``tcp_fin()``: the peer will send no more — EOF for readers; the state moves on."""
+    """``tcp_fin()``: the peer will send no more — EOF for readers (``SOCK_DONE``); the
+    state moves on."""
     sk.sk_shutdown |= RCV_SHUTDOWN
+    sk.sock_done = True
     _schedule_ack_now(sk)
     state = sk.sk_state
     from .proto import tcp_set_state, tcp_time_wait

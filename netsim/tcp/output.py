@@ -221,12 +221,15 @@ def forced_push(sk: TcpSock) -> bool:
 
 def tcp_should_autocork(sk: TcpSock, skb: SkBuff, size_goal: int) -> bool:
     """``tcp_should_autocork()``: hold a small tail skb while earlier data is still in a
-    device queue — TX completion will push it (``tcp_tsq_handler``)."""
+    device queue — TX completion will push it (``tcp_tsq_handler``).  The kernel compares
+    ``refcount_read(&sk->sk_wmem_alloc) > skb->truesize``, and that refcount carries a bias
+    of 1 (``sk_alloc``); netsim's ``sk_wmem_alloc`` has none, hence ``>=``: one queued
+    segment of the same truesize is enough to cork the next small write."""
     return (
         skb.len < size_goal
         and bool(sk.net.sysctl_int("net.ipv4.tcp_autocorking"))
         and bool(sk.tcp_rtx_queue)
-        and sk.sk_wmem_alloc > skb.truesize
+        and sk.sk_wmem_alloc >= skb.truesize
         and not tcb(skb).eor
     )
 
@@ -242,7 +245,7 @@ def tcp_push(sk: TcpSock, flags: int, mss_now: int, nonagle: int, size_goal: int
         if not sk.autocork_throttled:
             sk.net.stats.TcpExtTCPAutoCorking += 1
             sk.autocork_throttled = True
-        if sk.sk_wmem_alloc > skb.truesize:
+        if sk.sk_wmem_alloc >= skb.truesize:  # TX completion may already have happened
             return
     if flags & MSG_MORE:
         nonagle = TCP_NAGLE_CORK
@@ -327,6 +330,15 @@ def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool
     return not (not nonagle and sk.packets_out and _minshall_check(sk))
 
 
+def tcp_nagle_check(partial: bool, sk: TcpSock, nonagle: int) -> bool:
+    """``tcp_nagle_check()``: True if Nagle's rules hold a partial segment back — it is
+    partial, and the socket is corked, or Nagle is on and a small segment is still
+    unacknowledged (Minshall's check)."""
+    return partial and bool(
+        nonagle & TCP_NAGLE_CORK or (not nonagle and sk.packets_out and _minshall_check(sk))
+    )
+
+
 def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int) -> int:
     """``tcp_mss_split_point()``: how much of a multi-segment skb may go now."""
     window = sk.snd_una + sk.snd_wnd - tcb(skb).seq
@@ -337,7 +349,9 @@ def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, n
     if max_len <= needed:
         return max_len
     partial = needed % mss_now
-    if partial and not tcp_nagle_test(sk, skb, mss_now, nonagle):
+    # Linux asks tcp_nagle_check() about the partial tail, not tcp_nagle_test(): the latter
+    # passes any skb of at least one MSS, so a corked (or Nagle-held) runt would leave
+    if tcp_nagle_check(partial != 0, sk, nonagle):
         return needed - partial
     return needed
 
@@ -457,6 +471,23 @@ def tso_fragment(sk: TcpSock, skb: SkBuff, length: int, mss_now: int) -> None:
     """``tso_fragment()``: cut a never-sent write-queue skb at ``length``; the tail becomes a
     new skb right after it.  PSH, FIN and EOR move to the second part; a frag straddling the
     cut is shared by both with one extra page reference (``skb_split``)."""
+    tcp_fragment(sk, skb, length, mss_now, in_rtx_queue=False)
+
+
+def tcp_fragment(
+    sk: TcpSock, skb: SkBuff, length: int, mss_now: int, *, in_rtx_queue: bool
+) -> None:
+    """``tcp_fragment()``: cut ``skb`` at ``length`` into two skbs of the same queue — the
+    write queue (``tso_fragment``'s case) or the retransmit queue (``__tcp_retransmit_skb``
+    resending one MSS of a larger skb).  A sent skb may still have a clone below us: it is
+    uncloned first with its truesize kept, its loss marks go to both halves, and
+    ``packets_out`` (and ``retrans_out``) follow the new segment counts
+    (``tcp_adjust_pcount``)."""
+    if in_rtx_queue:
+        from ..skb import skb_unclone_keeptruesize
+
+        skb_unclone_keeptruesize(skb)
+        old_pcount = tcp_skb_pcount(skb)
     buff = tcp_stream_alloc_skb(sk)
     sk.sk_wmem_queued += buff.truesize
     sk.sk_forward_alloc -= buff.truesize
@@ -473,6 +504,16 @@ def tso_fragment(sk: TcpSock, skb: SkBuff, length: int, mss_now: int) -> None:
     skb_split(skb, buff, length)
     tcp_set_skb_tso_segs(skb, mss_now)
     tcp_set_skb_tso_segs(buff, mss_now)
+    if in_rtx_queue:
+        new_cb.lost = old.lost
+        new_cb.retransmitted = old.retransmitted
+        new_cb.sent_at = old.sent_at
+        diff = tcp_skb_pcount(skb) + tcp_skb_pcount(buff) - old_pcount
+        sk.packets_out += diff
+        if old.retransmitted:
+            sk.retrans_out += diff
+        sk.tcp_rtx_queue.add(buff)
+        return
     queue = sk.sk_write_queue
     for i, queued in enumerate(queue):
         if queued is skb:
@@ -739,15 +780,30 @@ def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
     tcp_rearm_rto(sk)
 
 
-def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff) -> None:
-    """``__tcp_retransmit_skb()``: resend an skb of the retransmit queue (trimmed of what is
-    already acknowledged); counted in ``TcpRetransSegs``."""
+def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
+    """``__tcp_retransmit_skb()``: resend at most ``segs`` MSS-sized segments from the head
+    of a retransmit-queue skb (trimmed of what is already acknowledged, cut with
+    ``tcp_fragment`` if longer, and bounded by the peer's window); counted in
+    ``TcpRetransSegs``."""
     cb = tcb(skb)
     if cb.seq < sk.snd_una:
         from .input import tcp_trim_head
 
         tcp_trim_head(sk, skb, sk.snd_una - cb.seq)
-    pcount = tcp_set_skb_tso_segs(skb, tcp_current_mss(sk)) if skb.len else 1
+    cur_mss = tcp_current_mss(sk)
+    length = cur_mss * max(segs, 1)
+    avail_wnd = sk.snd_una + sk.snd_wnd - cb.seq
+    if length > avail_wnd > 0:
+        length = avail_wnd // cur_mss * cur_mss or avail_wnd
+    if skb.len > length:
+        tcp_fragment(sk, skb, length, cur_mss, in_rtx_queue=True)
+    elif skb.len:
+        before = tcp_skb_pcount(skb)
+        diff = tcp_set_skb_tso_segs(skb, cur_mss) - before
+        sk.packets_out += diff
+        if cb.retransmitted:
+            sk.retrans_out += diff
+    pcount = tcp_skb_pcount(skb) if skb.len else 1
     cb.retransmitted = True
     sk.retrans_out += pcount
     sk.total_retrans += pcount

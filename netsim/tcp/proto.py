@@ -429,8 +429,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         if flags & TCPHDR_RST:
             from .input import tcp_reset
 
-            sk.net.stats.TcpAttemptFails += 1
-            tcp_reset(sk)
+            tcp_reset(sk)  # tcp_done() counts TcpAttemptFails
             kfree_skb(skb)
             return
         if not flags & TCPHDR_SYN:
@@ -699,25 +698,74 @@ def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
         )
 
 
-def tcp_time_wait(sk: TcpSock) -> None:
-    """``tcp_time_wait()``: ``TIME_WAIT`` for ``net.tcp_timewait_len`` seconds, no data kept."""
-    tcp_set_state(sk, TCP_TIME_WAIT)
-    from .timer import tcp_clear_xmit_timers
+#: What a timewait socket copies from the connection (``inet_twsk_alloc``,
+#: ``tcp_time_wait``): its identity and tables' keys, the route, and what its ACKs carry —
+#: sequence numbers, the window and its scale, timestamps.  No queue, no data.
+_TW_FIELDS = (
+    "inet_saddr",
+    "inet_rcv_saddr",
+    "inet_sport",
+    "inet_daddr",
+    "inet_dport",
+    "inet_id",
+    "sk_dst_cache",
+    "sk_reuse",
+    "sk_reuseport",
+    "sk_bound_dev_if",
+    "ipv6_v6only",
+    "tos",
+    "uc_ttl",
+    "pmtudisc",
+    "sk_rcvbuf",
+    "snd_nxt",
+    "snd_una",
+    "write_seq",
+    "rcv_nxt",
+    "rcv_wup",
+    "rcv_wnd",
+    "copied_seq",
+    "window_clamp",
+    "rcv_ssthresh",
+    "scaling_ratio",
+    "rcv_wscale",
+    "snd_wscale",
+    "wscale_ok",
+    "tstamp_ok",
+    "sack_ok",
+    "ts_recent",
+    "ts_offset",
+    "tcp_header_len",
+    "mss_cache",
+    "advmss",
+    "ack_rcv_mss",
+)
 
-    tcp_clear_xmit_timers(sk)
-    _purge(sk)
-    if sk.orphaned:
-        # nobody can read any more: Linux's tcp_time_wait() hands over to a timewait sock and
-        # tcp_done() destroys the orphan (inet_csk_destroy_sock -> sk_stream_kill_queues), so
-        # the FIN skb that tcp_data_queue() just queued does not outlive it.  A socket the
-        # application still holds keeps its receive queue: it may still read it.
-        while sk.sk_receive_queue:
-            kfree_skb(sk.sk_receive_queue.popleft())
-    sk.sk_state_change()
-    length = getattr(sk.net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
-    if sk.timewait_timer is not None:
-        sk.timewait_timer.cancel()
-    sk.timewait_timer = sk.net.timers.add(sk.net.now + length, lambda: _tw_expire(sk))
+
+def tcp_time_wait(sk: TcpSock) -> None:
+    """``tcp_time_wait()``: the connection's 4-tuple passes to a **timewait socket**
+    (``inet_twsk_alloc`` + ``inet_twsk_hashdance``) for ``net.tcp_timewait_len`` seconds
+    (Linux: ``TCP_TIMEWAIT_LEN``, 60 s): it holds the port, answers a retransmitted FIN with
+    an ACK (:func:`tcp_timewait_state_process`) and keeps no data.  The socket itself is
+    finished (``tcp_done``): ``CLOSE`` — ``tcp_info`` says so and ``getpeername`` is
+    ``ENOTCONN``, as on Linux — and destroyed at once if it is an orphan, which frees the FIN
+    skb ``tcp_data_queue`` just queued; a socket the application still holds keeps its
+    receive queue for it to read.  netsim's timewait socket is a bare :class:`TcpSock` in
+    state ``TIME_WAIT`` with the fields its ACKs need (``_TW_FIELDS``)."""
+    net = sk.net
+    tw = TcpSock(net, sk.sk_family, sk.sk_type, sk.sk_protocol)
+    for name in _TW_FIELDS:
+        setattr(tw, name, getattr(sk, name))
+    tw.sk_state = TCP_TIME_WAIT
+    tw.sk_shutdown = SHUTDOWN_MASK
+    tw.sock_done = True
+    tw.fin_pending = True
+    tw.orphaned = True  # nobody holds it: tcp_done() destroys it
+    net.sockets.add(tw)
+    _ehash(net)[_ehash_key(tw)] = tw  # the hashdance: tw replaces sk in the established table
+    net.tcp_table.setdefault(tw.inet_sport, []).append(tw)  # ... and joins the port's bucket
+    length = getattr(net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
+    tw.timewait_timer = net.timers.add(net.now + length, lambda: _tw_expire(tw))
+    tcp_done(sk)
 
 
 def _tw_expire(sk: TcpSock) -> None:
@@ -737,7 +785,11 @@ def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
 
 def tcp_done(sk: TcpSock) -> None:
     """``tcp_done()``: ``CLOSE`` — out of the tables, as ``tcp_set_state(sk, TCP_CLOSE)``
-    takes it (:func:`tcp_unhash_close`); an orphan (or a never-accepted child) is destroyed."""
+    takes it (:func:`tcp_unhash_close`); an orphan (or a never-accepted child) is destroyed.
+    A connection that ends before it was established counts in ``TcpAttemptFails``
+    (refused, SYN retries exhausted, a half-open child reset)."""
+    if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        sk.net.stats.TcpAttemptFails += 1
     if sk.sk_state != TCP_CLOSE:
         sk.sk_state = TCP_CLOSE
     tcp_unhash_close(sk)

@@ -100,6 +100,11 @@ def _recv_locked(
     if not peek:
         sk.copied_seq = seq
     if copied == 0 and not eof:
+        if sk.sock_done:
+            # SOCK_DONE (the peer's FIN) is tested before sk_err: once the stream has ended,
+            # recv keeps returning EOF and a later error — EPIPE from an RST in CLOSE_WAIT —
+            # is left for the next send (tcp_recvmsg_locked)
+            return (0 if into is not None else b""), 0
         err = sock_error(sk)
         if err:
             raise kernel_error(err)

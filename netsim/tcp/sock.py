@@ -171,6 +171,8 @@ class TcpSock(Sock):
         "srtt_us",
         "mdev_us",
         "rttvar_us",
+        "mdev_max_us",
+        "rtt_seq",
         "rtt_min_us",
         "rto",
         "backoff",
@@ -209,6 +211,7 @@ class TcpSock(Sock):
         "orphaned",
         "done",
         "fin_pending",
+        "sock_done",
         "linger2",
         "last_oow_ack",
     )
@@ -272,13 +275,15 @@ class TcpSock(Sock):
         self.srtt_us = 0
         self.mdev_us = int(TCP_TIMEOUT_INIT * 1e6)
         self.rttvar_us = int(TCP_TIMEOUT_INIT * 1e6)
+        self.mdev_max_us = 0
+        self.rtt_seq = 0
         self.rtt_min_us = 0
         self.rto = TCP_TIMEOUT_INIT
         self.backoff = 0
         self.retransmits = 0
         self.ack_pending = 0
         self.ack_quick = 0
-        self.ack_ato = TCP_ATO_MIN
+        self.ack_ato = 0.0  # tcp_event_data_recv() enters quick-ACK mode on the first data
         self.ack_rcv_mss = TCP_MSS_DEFAULT
         self.ack_pingpong = 0
         self.rto_timer: Timer | None = None
@@ -305,6 +310,7 @@ class TcpSock(Sock):
         self.orphaned = False
         self.done = False
         self.fin_pending = False
+        self.sock_done = False  # SOCK_DONE: the peer's FIN arrived (tcp_fin)
         self.linger2 = 0
         self.last_oow_ack = -1.0
 
@@ -315,6 +321,26 @@ class TcpSock(Sock):
         from .output import sk_stream_memory_free
 
         return sk_stream_memory_free(self)
+
+    def stream_poll_writable(self) -> bool:
+        """``tcp_poll()``'s ``EPOLLOUT`` test (net/ipv4/tcp.c), what ``wait_writable`` (trio's
+        ``wait_send_all_might_not_block``) waits for: ``__sk_stream_is_writeable(sk, 1)`` —
+        free space of at least half of what is queued (``sk_stream_min_wspace``),
+        ``sk_wmem_queued`` below ``sk_sndbuf``, and, in the ``wake`` form of
+        ``tcp_stream_memory_free()``, fewer than *half* ``TCP_NOTSENT_LOWAT`` bytes written
+        but not yet sent.  When the test fails, ``tcp_poll()`` sets ``SOCK_NOSPACE``: that flag
+        is what makes the ACK path (``tcp_check_space()`` -> ``tcp_new_space()`` ->
+        ``sk_stream_write_space()``) wake the poller once data has left."""
+        lowat = self.notsent_lowat or self.net.sysctl_int("net.ipv4.tcp_notsent_lowat")
+        queued = self.sk_wmem_queued
+        writable = (
+            self.sk_sndbuf - queued >= queued >> 1
+            and queued < self.sk_sndbuf
+            and (self.write_seq - self.snd_nxt) << 1 < lowat
+        )
+        if not writable:
+            self.sock_nospace = True
+        return writable
 
     def stream_readable(self) -> bool:
         """Data, EOF or an error to report."""

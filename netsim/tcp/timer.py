@@ -12,6 +12,8 @@ recovery is not modelled.
 
 from __future__ import annotations
 
+from ..sock.sock import TCP_CLOSE
+from ..wire.tcp import TCPHDR_PSH
 from .sock import (
     ICSK_ACK_SCHED,
     TCP_CA_LOSS,
@@ -28,6 +30,7 @@ __all__ = [
     "tcp_keepalive_fin_wait2",
     "tcp_rearm_rto",
     "tcp_retransmit_timer",
+    "tcp_write_wakeup",
     "tcp_xmit_retransmit_queue",
 ]
 
@@ -100,17 +103,19 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
 def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
     """``tcp_xmit_retransmit_queue()``: resend lost skbs, oldest first, while the congestion
     window allows."""
-    from .output import tcp_retransmit_skb, tcp_skb_pcount
+    from .output import tcp_retransmit_skb
 
     for skb in list(sk.tcp_rtx_queue):
         cb = tcb(skb)
         if not cb.lost:
             continue
-        if sk.retrans_out >= sk.snd_cwnd:
+        # in loss recovery everything unacknowledged is marked lost, so what is in flight
+        # is what was retransmitted (tcp_packets_in_flight)
+        segs = sk.snd_cwnd - sk.retrans_out
+        if segs <= 0:
             break
+        tcp_retransmit_skb(sk, skb, segs)  # a part cut off beyond ``segs`` stays lost
         cb.lost = False
-        tcp_retransmit_skb(sk, skb)
-        _ = tcp_skb_pcount
 
 
 def tcp_delack_timer(sk: TcpSock) -> None:
@@ -139,21 +144,57 @@ def tcp_check_probe_timer(sk: TcpSock) -> None:
 
 
 def tcp_probe_timer(sk: TcpSock) -> None:
-    """``tcp_probe_timer()`` / ``tcp_send_probe0()``: try to send; if the window is still
-    shut, send a window probe and back off."""
+    """``tcp_probe_timer()`` / ``tcp_send_probe0()``: :func:`tcp_write_wakeup`; while
+    nothing is in flight and data still waits, back off and probe again."""
     sk.probe_timer = None
     if sk.done or sk.packets_out or not sk.sk_write_queue:
         sk.backoff = 0
         return
-    from .output import tcp_push_pending_frames, tcp_send_probe0
-
-    tcp_push_pending_frames(sk)
-    if sk.packets_out > 0:  # the window opened: data went out
+    tcp_write_wakeup(sk)
+    if sk.packets_out or not sk.sk_write_queue:  # data went out
         sk.backoff = 0
         return
-    tcp_send_probe0(sk)
     sk.backoff = min(sk.backoff + 1, 15)
     tcp_check_probe_timer(sk)
+
+
+def tcp_write_wakeup(sk: TcpSock) -> None:
+    """``tcp_write_wakeup()`` (net/ipv4/tcp_output.c), what a probe timer sends: if the head
+    of the write queue starts inside the peer's window, that data itself — cut to what the
+    window takes, at most one MSS, and marked PSH — whatever Nagle, ``TCP_CORK``,
+    ``MSG_MORE`` or sender-side SWS avoidance said (this is the "200 ms ceiling" on corked
+    output that tcp(7) documents: a corked partial segment with nothing in flight arms the
+    probe timer); else a zero-window probe (``tcp_xmit_probe_skb``)."""
+    from .output import (
+        tcp_current_mss,
+        tcp_event_new_data_sent,
+        tcp_send_probe0,
+        tcp_set_skb_tso_segs,
+        tcp_transmit_skb,
+        tso_fragment,
+    )
+
+    if sk.sk_state == TCP_CLOSE:
+        return
+    skb = sk.sk_write_queue[0] if sk.sk_write_queue else None
+    wnd_end = sk.snd_una + sk.snd_wnd
+    if skb is None or tcb(skb).seq >= wnd_end:
+        tcp_send_probe0(sk)
+        return
+    cb = tcb(skb)
+    mss = tcp_current_mss(sk)
+    seg_size = wnd_end - cb.seq
+    if sk.pushed_seq < cb.end_seq:
+        sk.pushed_seq = cb.end_seq
+    if seg_size < cb.end_seq - cb.seq or skb.len > mss:
+        seg_size = min(seg_size, mss)
+        cb.tcp_flags |= TCPHDR_PSH
+        tso_fragment(sk, skb, seg_size, mss)
+    else:
+        tcp_set_skb_tso_segs(skb, mss)
+    cb.tcp_flags |= TCPHDR_PSH
+    tcp_transmit_skb(sk, skb, clone_it=True)
+    tcp_event_new_data_sent(sk, skb)
 
 
 def tcp_keepalive_fin_wait2(sk: TcpSock) -> None:

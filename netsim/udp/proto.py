@@ -16,7 +16,7 @@ from ..ipv4.route import inet_addr_is_local, ip_route_output
 from ..ipv6.route import ip6_route_output, ipv6_addr_is_local
 from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
 from ..sock.constants import AF_INET, AF_INET6
-from ..sock.sock import TCP_CLOSE, TCP_ESTABLISHED
+from ..sock.sock import SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK, TCP_CLOSE, TCP_ESTABLISHED
 from .sock import UdpSock
 
 if TYPE_CHECKING:
@@ -30,11 +30,6 @@ __all__ = [
     "udp_get_port",
     "udp_lookup",
 ]
-
-
-# sk_userlocks bits set by bind() (include/net/sock.h), next to SOCK_SNDBUF/RCVBUF_LOCK
-SOCK_BINDADDR_LOCK = 4
-SOCK_BINDPORT_LOCK = 8
 
 
 def _is_any(addr: bytes | None) -> bool:

@@ -22,12 +22,18 @@ async def _pair(host: netsim.Host, family: int) -> tuple[trio.SocketStream, trio
 
 async def _fill(stream: trio.SocketStream) -> None:
     """Send until sndbuf and the peer's window are full (trio's clogged maker does the same
-    with 10 000-byte sends)."""
-    while True:
-        with trio.move_on_after(1) as scope:
-            await stream.send_all(b"x" * 10000)
-        if scope.cancelled_caught:
-            return
+    with 10 000-byte sends), then top up with smaller and smaller writes, down to a byte.
+    A write that fits in the room left in the tail skb is taken even with sndbuf full
+    (``tcp_sendmsg_locked`` asks ``sk_stream_memory_free`` only for a new skb), and the
+    probe timer may have cut the tail to fill a window too small for a segment
+    (``tcp_write_wakeup``): only a 1-byte send that blocks shows the stream is clogged."""
+    for size in (10000, 1000, 100, 10, 1):
+        chunk = b"x" * size
+        while True:
+            with trio.move_on_after(1) as scope:
+                await stream.send_all(chunk)
+            if scope.cancelled_caught:
+                break
 
 
 @pytest.mark.parametrize("family", [netsim.AF_INET, netsim.AF_INET6], ids=["ipv4", "ipv6"])

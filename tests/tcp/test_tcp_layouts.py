@@ -73,14 +73,14 @@ async def test_corked_small_writes_coalesce_into_one_frag(allocator: str, family
         delta = host.stats() - before
         assert (delta["skb_new_frag"], delta["skb_coalesce"]) == (1, 2)
         assert (delta["frag_commit"], delta["frag_commit_noref"]) == (1, 2)
-        assert delta["TcpOutSegs"] == 0  # corked: nothing left
+        assert delta["TcpExtTCPOrigDataSent"] == 0  # corked: nothing left
         if allocator == "page_frag":
             assert (delta["page_get"], delta["page_ref_add"]) == (1, 0)  # get_page per slot
         else:
             assert (delta["page_get"], delta["page_ref_add"]) == (0, 1)  # bias, at refill
         client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_CORK, 0)  # pushes
         assert not client.sk.sk_write_queue
-        assert (host.stats() - before)["TcpOutSegs"] == 1
+        assert (host.stats() - before)["TcpExtTCPOrigDataSent"] == 1
         assert await _read_exactly(server, 300) == b"a" * 100 + b"b" * 100 + b"c" * 100
         client.close()
         server.close()
@@ -150,31 +150,32 @@ async def test_max_skb_frags_limit_pushes_and_starts_a_new_skb(
         host.sysctl["net.core.max_skb_frags"] = 4
         a, ra = await _pair(host)
         b, rb = await _pair(host)
-        b.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_CORK, 1)
+        for sock in (a, b):
+            sock.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_CORK, 1)
         # MSG_MORE: tcp_push() leaves PSH off, so a PSH below comes from the frag limit
         for i in range(4):
             await a.send(bytes([65 + i]) * 100, netsim.MSG_MORE)
             await b.send(b"." * 100)
         (first,) = a.sk.sk_write_queue
         assert not tcb(first).tcp_flags & TCPHDR_PSH
+        layout = netsim.skb_layout(first)
         before = host.stats()
         await a.send(b"E" * 100, netsim.MSG_MORE)
-        assert (host.stats() - before)["TcpOutSegs"] == 1
-        (sent,) = a.tcp_sk.tcp_rtx_queue  # not yet acknowledged (delayed ACK)
+        assert (host.stats() - before)["TcpExtTCPOrigDataSent"] == 1  # the full skb left
+        assert tcb(first).tcp_flags & TCPHDR_PSH
+        assert [skb.len for skb in ra.sk.sk_receive_queue] == [400]
         (second,) = a.sk.sk_write_queue
-        assert sent is first
-        assert netsim.skb_layout(first, second) == [
+        assert [layout, netsim.skb_layout(second)] == [
             [("p0", 0, 100), ("p0", 200, 100), ("p0", 400, 100), ("p0", 600, 100)],
             [("p0", 800, 100)],
         ]
-        assert tcb(first).tcp_flags & TCPHDR_PSH
         assert not tcb(second).tcp_flags & TCPHDR_PSH
         (b_skb,) = b.sk.sk_write_queue  # b's four writes: four slots, none coalesced
         assert b_skb.nr_frags == 4
         before = host.stats()
-        a.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)  # pushes pending frames
-        assert (host.stats() - before)["TcpOutSegs"] == 1
-        b.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_CORK, 0)
+        for sock in (a, b):
+            sock.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_CORK, 0)  # pushes pending frames
+        assert (host.stats() - before)["TcpExtTCPOrigDataSent"] == 2
         assert await _read_exactly(ra, 500) == b"".join(bytes([65 + i]) * 100 for i in range(5))
         assert await _read_exactly(rb, 400) == b"." * 400
         for sock in (a, ra, b, rb):
