@@ -340,6 +340,8 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     if ack == prior_snd_una:
         if not sk.tcp_rtx_queue and not sk.sk_write_queue:
             sk.net.stats.TcpExtTCPPureAcks += 1
+        if not sk.packets_out:
+            _tcp_ack_probe(sk)
         return 0
     acked_bytes = ack - prior_snd_una
     sk.snd_una = ack
@@ -356,6 +358,19 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     tcp_rearm_rto(sk)
     tcp_check_space(sk)
     return 1
+
+
+def _tcp_ack_probe(sk: TcpSock) -> None:
+    """``tcp_ack_probe()``: an ACK that opens the window for the head of the write queue ends
+    zero-window probing; the backoff the probes built up is dropped, so it does not inflate
+    the first RTO of the data that now leaves."""
+    queue = sk.sk_write_queue
+    if queue and tcb(queue[0]).end_seq <= sk.snd_una + sk.snd_wnd:
+        sk.backoff = 0
+        timer = sk.probe_timer
+        if timer is not None:
+            timer.cancel()
+            sk.probe_timer = None
 
 
 def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
