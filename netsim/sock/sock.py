@@ -235,6 +235,12 @@ class Sock:
         self.ipv6_v6only = False
         self.dontfrag = False  # IPV6_DONTFRAG
 
+    @property
+    def write_queue(self) -> deque[SkBuff]:
+        """``sk_write_queue``: skbs built and not yet sent (TCP), or the corked datagram's
+        skbs (UDP) — the public name DESIGN.md fixes."""
+        return self.sk_write_queue
+
     # -- callbacks (sk_data_ready and friends all wake the one wait queue) -----------------
 
     def sk_data_ready(self) -> None:

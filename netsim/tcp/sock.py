@@ -314,6 +314,11 @@ class TcpSock(Sock):
         self.linger2 = 0
         self.last_oow_ack = -1.0
 
+    @property
+    def rtx_queue(self) -> SortedKeyList[SkBuff, int]:
+        """``tcp_rtx_queue``: skbs sent and not yet acknowledged, keyed by sequence number."""
+        return self.tcp_rtx_queue
+
     # -- behaviour the generic layers ask for ---------------------------------------------
 
     def stream_writable(self) -> bool:
