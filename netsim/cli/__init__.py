@@ -1,3 +1,37 @@
-"""The ``netsim`` command line (``netsim nc`` lands with the nc issue)."""
+"""The ``netsim`` command line: ``netsim nc`` (and ``python -m netsim nc``)."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+USAGE = """\
+usage: netsim COMMAND [ARGS]
+
+commands:
+  nc        netcat over the emulated stack: throughput and what the allocator did
+            (netsim nc --help)
+
+options:
+  --version  print netsim's version
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``netsim`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE, end="", file=sys.stdout if args else sys.stderr)
+        return 0 if args else 2
+    if args[0] == "--version":
+        from .. import __version__
+
+        print(f"netsim {__version__}")
+        return 0
+    if args[0] == "nc":
+        from .nc import main as nc_main
+
+        return nc_main(args[1:])
+    print(f"netsim: unknown command {args[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
+    return 2

@@ -36,6 +36,8 @@ __all__ = [
 
 #: Highest allocation order the buddy allocator serves (``MAX_PAGE_ORDER``, include/linux/mmzone.h).
 MAX_PAGE_ORDER = 10
+#: CONFIG_MAX_SKB_FRAGS's upper bound: the frag histogram has a bin for every legal count
+MAX_SKB_FRAGS_LIMIT = 45
 
 #: Scalar counters, in report order.  Names are public API (DESIGN.md).
 COUNTER_NAMES: tuple[str, ...] = (
@@ -183,7 +185,13 @@ class Counters:
     :meth:`snapshot`; they never hold on to the live object.
     """
 
-    __slots__ = (*ALL_NAMES, "page_alloc_order", "page_free_order", "page_alloc_fail_order")
+    __slots__ = (
+        *ALL_NAMES,
+        "page_alloc_order",
+        "page_free_order",
+        "page_alloc_fail_order",
+        "tx_nr_frags",
+    )
 
     page_alloc: int
     page_free: int
@@ -302,6 +310,9 @@ class Counters:
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]
+    #: histogram of ``nr_frags`` over the data skbs the protocols hand to IP (a TCP skb on
+    #: its first transmission, each skb of a UDP datagram): ``tx_nr_frags[n]`` skbs had n frags
+    tx_nr_frags: list[int]
 
     def __init__(self) -> None:
         self.reset()
@@ -312,12 +323,13 @@ class Counters:
             setattr(self, name, 0)
         for name in PER_ORDER_NAMES:
             setattr(self, name + "_order", [0] * (MAX_PAGE_ORDER + 1))
+        self.tx_nr_frags = [0] * (MAX_SKB_FRAGS_LIMIT + 1)
 
     def snapshot(self) -> StatsSnapshot:
         """Freeze the current values into a read-only :class:`StatsSnapshot`."""
         values = {name: getattr(self, name) for name in ALL_NAMES}
         per_order = {name: tuple(getattr(self, name + "_order")) for name in PER_ORDER_NAMES}
-        return StatsSnapshot(values, per_order)
+        return StatsSnapshot(values, per_order, tuple(self.tx_nr_frags))
 
     def __repr__(self) -> str:
         nonzero = ", ".join(f"{n}={getattr(self, n)}" for n in ALL_NAMES if getattr(self, n))
@@ -333,10 +345,18 @@ class StatsSnapshot(Mapping[str, int]):
 
     _values: Mapping[str, int]
     per_order: Mapping[str, tuple[int, ...]]
+    #: ``tx_nr_frags[n]``: data skbs sent with ``n`` frags (see :class:`Counters`)
+    tx_nr_frags: tuple[int, ...]
 
-    def __init__(self, values: Mapping[str, int], per_order: Mapping[str, tuple[int, ...]]):
+    def __init__(
+        self,
+        values: Mapping[str, int],
+        per_order: Mapping[str, tuple[int, ...]],
+        tx_nr_frags: tuple[int, ...] = (0,) * (MAX_SKB_FRAGS_LIMIT + 1),
+    ):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "per_order", dict(per_order))
+        object.__setattr__(self, "tx_nr_frags", tuple(tx_nr_frags))
 
     def __getitem__(self, key: str) -> int:
         return self._values[key]
@@ -353,7 +373,8 @@ class StatsSnapshot(Mapping[str, int]):
             k: tuple(a - b for a, b in zip(v, other.per_order.get(k, (0,) * len(v)), strict=True))
             for k, v in self.per_order.items()
         }
-        return StatsSnapshot(values, per_order)
+        hist = tuple(a - b for a, b in zip(self.tx_nr_frags, other.tx_nr_frags, strict=True))
+        return StatsSnapshot(values, per_order, hist)
 
     def nonzero(self) -> dict[str, int]:
         """The counters that are not zero, in report order."""

@@ -460,7 +460,9 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     sk.tcp_rtx_queue.add(skb)
     pcount = tcp_skb_pcount(skb)
     sk.packets_out += pcount
-    sk.net.stats.TcpExtTCPOrigDataSent += pcount
+    stats = sk.net.stats
+    stats.TcpExtTCPOrigDataSent += pcount
+    stats.tx_nr_frags[len(skb.shinfo.frags)] += 1
     if not prior_packets or sk.rto_timer is None:
         from .timer import tcp_rearm_rto
 

@@ -263,6 +263,10 @@ def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
     checksum, send.  Counts ``UdpOutDatagrams``; a full device queue (``ENOBUFS``) is reported
     as success and counted as ``UdpSndbufErrors`` unless ``IP_RECVERR``."""
     net = sk.net
+    hist = net.stats.tx_nr_frags
+    hist[len(skb.shinfo.frags)] += 1
+    for part in skb.shinfo.frag_list:
+        hist[len(part.shinfo.frags)] += 1
     thoff = skb.transport_header
     ulen = skb.len - (thoff - skb.data)
     datalen = ulen - UDP_HLEN

@@ -1,0 +1,842 @@
+"""``netsim nc``: the series' netcat throughput runs, over the emulated stack, in one process.
+
+The series measured ``head -c 20G /dev/zero | nc 127.0.0.1 1234`` against
+``nc -l -k 1234 > /dev/null`` (TCP and UDP, IPv4 and IPv6).  ``netsim nc HOST PORT`` runs both
+of those as two trio tasks on one emulated host: a listener reading and discarding in
+``--read-size`` reads, and a client writing its source — ``--bytes N`` of zeros, or real stdin
+— in 16 KiB writes, as OpenBSD netcat's 16 KiB buffer does.  Both use ``host.socket()``
+directly (``trio.SocketStream`` would set ``TCP_NODELAY`` and ``TCP_NOTSENT_LOWAT``; netcat
+sets neither).  The report: iperf3-style interval lines once per second of wall time, dd's
+summary line, and a ``perf stat``-style block of what the allocator and the protocols did
+(:mod:`netsim.stats.report`); ``--json`` gives the same in iperf3's JSON layout plus a
+``frag_stats`` object (docs/nc.md documents the schema).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Any
+
+import attrs
+import trio
+
+from .. import __version__
+from ..errors import PageLeakError
+from ..mm import available_frag_allocators
+from ..runtime import Host, Socket, link, open_host
+from ..sock.constants import (
+    AF_INET,
+    AF_INET6,
+    SHUT_WR,
+    SO_RCVBUF,
+    SO_SNDBUF,
+    SOCK_DGRAM,
+    SOCK_STREAM,
+    SOL_SOCKET,
+)
+from ..stats import StatsSnapshot
+from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
+
+__all__ = ["NcOptions", "build_parser", "main", "parse_args", "run"]
+
+BUFSIZE = 16384  # OpenBSD netcat's BUFSIZE
+MAX_BUF = 65536 << 14  # -I/-O upper bound in netcat
+STDIN_CHUNK = 1 << 18  # bytes per read from stdin (sent in --write-size pieces)
+
+LONELY_LISTENER = """\
+netsim nc -l: netsim runs both ends of a flow in one process, on one emulated host, so a
+listener on its own has no client to meet (a real nc in another process cannot reach an
+emulated socket).  Name the destination instead, and netsim starts the listener for you:
+
+    netsim nc -N 127.0.0.1 {port} --bytes 1G       # nc -l -k {port} > /dev/null, plus the client
+    head -c 1G /dev/zero | netsim nc -N 127.0.0.1 {port}
+"""
+
+
+# -- options ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class NcOptions:
+    """What ``netsim nc`` was asked to do (the parsed command line)."""
+
+    host: str
+    port: int
+    udp: bool = False
+    family: int | None = None
+    shutdown_on_eof: bool = False
+    rcvbuf: int | None = None
+    sndbuf: int | None = None
+    no_stdin: bool = False
+    nbytes: int | None = None
+    allocator: str = "page_frag_cache"
+    read_size: int = BUFSIZE
+    write_size: int = BUFSIZE
+    link: bool = False
+    mtu: int = 1500
+    rate: float | None = None
+    delay: float = 0.0
+    pcap: str | None = None
+    json: bool = False
+    compare: tuple[str, ...] = ()
+    interval: float = 1.0
+    progress: bool | None = None
+    keep: bool = False
+
+
+_SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$")
+_MULTIPLIERS = {
+    "": 1,
+    "b": 512,
+    "k": 1 << 10,
+    "kib": 1 << 10,
+    "kb": 1000,
+    "m": 1 << 20,
+    "mib": 1 << 20,
+    "mb": 1000**2,
+    "g": 1 << 30,
+    "gib": 1 << 30,
+    "gb": 1000**3,
+    "t": 1 << 40,
+    "tib": 1 << 40,
+    "tb": 1000**4,
+}
+
+
+def parse_size(text: str) -> int:
+    """A byte count as ``head -c`` takes it: ``20G`` (GiB), ``512M``, ``1000KB``, ``4096``."""
+    match = _SIZE.match(text.strip())
+    if match is None or match.group(2).lower() not in _MULTIPLIERS:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r} (a number with an optional K, M, G, T, KB, MB, GB, TB suffix)"
+        )
+    return int(match.group(1)) * _MULTIPLIERS[match.group(2).lower()]
+
+
+def _buffer_size(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 1 <= value <= MAX_BUF:
+        raise argparse.ArgumentTypeError(f"buffer size must be 1..{MAX_BUF}, not {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """Bits per second: ``10G``, ``100M``, ``1.5e9``."""
+    match = re.fullmatch(r"([\d.eE+]+)\s*([kKmMgGtT]?)(?:bit|bps|b)?(?:/s)?", text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r} (bits/s, e.g. 10G, 100M)")
+    scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[match.group(2).lower()]
+    try:
+        value = float(match.group(1)) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"rate must be > 0, not {text!r}")
+    return value
+
+
+def _delay(text: str) -> float:
+    """Seconds, or with a unit: ``0.5ms``, ``2ms``, ``100us``, ``0.01``."""
+    match = re.fullmatch(r"([\d.eE+-]+)\s*(s|ms|us|µs)?", text.strip())
+    try:
+        value = float(match.group(1)) if match else math.nan
+    except ValueError:
+        value = math.nan
+    if match is None or not value >= 0:
+        raise argparse.ArgumentTypeError(f"invalid delay {text!r} (e.g. 0.5ms, 10ms, 0.01)")
+    return value * {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}[match.group(2)]
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port number invalid: {text}")
+    return value
+
+
+def _allocator_list(text: str) -> tuple[str, ...]:
+    names = tuple(n for n in text.split(",") if n)
+    known = available_frag_allocators()
+    unknown = [n for n in names if n not in known]
+    if unknown or len(names) < 2:
+        raise argparse.ArgumentTypeError(
+            f"--compare wants two or more of {', '.join(sorted(known))}, not {text!r}"
+        )
+    return names
+
+
+def _allocator(text: str) -> str:
+    known = available_frag_allocators()
+    if text not in known:
+        raise argparse.ArgumentTypeError(
+            f"unknown allocator {text!r}; registered: {', '.join(sorted(known))}"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="netsim nc",
+        usage="netsim nc [-46dklNu] [-I length] [-O length] [--bytes N] [options] host port",
+        description="netcat over netsim's emulated stack: runs `nc -l -k PORT > /dev/null` and "
+        "`<source> | nc HOST PORT` as two trio tasks in one process, then reports throughput "
+        "and what the fragment allocator and the protocols did.",
+        epilog="examples:  netsim nc -N 127.0.0.1 1234 --bytes 1G\n"
+        "           head -c 1G /dev/zero | netsim nc -N -6 ::1 1234\n"
+        "           netsim nc -u 127.0.0.1 1234 --bytes 256M --compare page_frag,page_frag_cache",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    nc = p.add_argument_group("netcat options")
+    nc.add_argument("-4", dest="family", action="store_const", const=AF_INET, help="IPv4 only")
+    nc.add_argument("-6", dest="family", action="store_const", const=AF_INET6, help="IPv6 only")
+    nc.add_argument("-d", dest="no_stdin", action="store_true", help="do not read stdin")
+    nc.add_argument("-k", dest="keep", action="store_true", help="keep listening (listener side)")
+    nc.add_argument(
+        "-l", dest="listen", action="store_true", help="listen (see the note it prints)"
+    )
+    nc.add_argument(
+        "-N", dest="shutdown_on_eof", action="store_true", help="shutdown(2) the socket after EOF"
+    )
+    nc.add_argument("-u", dest="udp", action="store_true", help="UDP instead of TCP")
+    nc.add_argument("-I", dest="rcvbuf", type=_buffer_size, metavar="length", help="SO_RCVBUF")
+    nc.add_argument("-O", dest="sndbuf", type=_buffer_size, metavar="length", help="SO_SNDBUF")
+    nc.add_argument("host", nargs="?", help="destination address (numeric, or localhost)")
+    nc.add_argument("port", nargs="?", help="destination port")
+    ns = p.add_argument_group("netsim options")
+    ns.add_argument(
+        "--bytes",
+        dest="nbytes",
+        type=parse_size,
+        metavar="N",
+        help="send N zero bytes (like head -c N /dev/zero; 20G, 512M, ...) instead of stdin",
+    )
+    ns.add_argument(
+        "--allocator",
+        type=_allocator,
+        default="page_frag_cache",
+        help="fragment allocator behind sk_page_frag() (default: page_frag_cache)",
+    )
+    ns.add_argument(
+        "--compare",
+        type=_allocator_list,
+        default=(),
+        metavar="A,B",
+        help="run the flow once per allocator and print a before/after table",
+    )
+    ns.add_argument(
+        "--read-size", type=_positive_int, default=BUFSIZE, help="bytes per recv (default 16384)"
+    )
+    ns.add_argument(
+        "--write-size", type=_positive_int, default=BUFSIZE, help="bytes per send (default 16384)"
+    )
+    ns.add_argument("--link", action="store_true", help="two hosts over an emulated link")
+    ns.add_argument(
+        "--mtu", type=_positive_int, default=None, help="link MTU (implies --link; default 1500)"
+    )
+    ns.add_argument("--rate", type=_rate, default=None, help="link rate in bits/s (implies --link)")
+    ns.add_argument(
+        "--delay", type=_delay, default=None, help="link one-way delay (implies --link)"
+    )
+    ns.add_argument("--tls", action="store_true", help="kTLS device offload (not available yet)")
+    ns.add_argument("--pcap", metavar="FILE", help="capture the client's device to FILE")
+    ns.add_argument("--json", action="store_true", help="iperf3-style JSON on stdout")
+    ns.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between interval lines (0: none)"
+    )
+    ns.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    return p
+
+
+def parse_args(argv: list[str]) -> NcOptions:
+    """Parse ``netsim nc`` arguments; bad ones exit with the usage message and status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.listen:
+        port = args.host if args.port is None else args.port
+        print(LONELY_LISTENER.format(port=port or 1234), file=sys.stderr, end="")
+        raise SystemExit(2)
+    if args.host is None or args.port is None:
+        parser.error("a destination host and port are required")
+    if args.tls:
+        parser.error(
+            "--tls: TLS device sockets are not available yet (they land with the TLS issue)"
+        )
+    try:
+        port = _port(args.port)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    if args.nbytes is not None and args.no_stdin:
+        parser.error("-d and --bytes contradict each other")
+    if args.interval < 0 or not math.isfinite(args.interval):
+        parser.error("--interval must be >= 0")
+    host = args.host
+    family = args.family
+    if host == "localhost":
+        host = "::1" if family == AF_INET6 else "127.0.0.1"
+    detected = AF_INET6 if ":" in host else AF_INET
+    if not _numeric(host, detected):
+        parser.error(f"{args.host}: not a numeric address (netsim's hosts resolve no names)")
+    if family is not None and family != detected:
+        parser.error(f"{args.host} is not an IPv{'6' if family == AF_INET6 else '4'} address")
+    link_wanted = args.link or args.mtu is not None or args.rate is not None
+    link_wanted = link_wanted or args.delay is not None
+    return NcOptions(
+        host=host,
+        port=port,
+        udp=args.udp,
+        family=detected,
+        shutdown_on_eof=args.shutdown_on_eof,
+        rcvbuf=args.rcvbuf,
+        sndbuf=args.sndbuf,
+        no_stdin=args.no_stdin,
+        nbytes=args.nbytes,
+        allocator=args.allocator,
+        read_size=args.read_size,
+        write_size=args.write_size,
+        link=link_wanted,
+        mtu=args.mtu or 1500,
+        rate=args.rate,
+        delay=args.delay or 0.0,
+        pcap=args.pcap,
+        json=args.json,
+        compare=args.compare,
+        interval=args.interval,
+        progress=args.progress,
+        keep=args.keep,
+    )
+
+
+def _numeric(host: str, family: int) -> bool:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.version == (6 if family == AF_INET6 else 4)
+
+
+# -- the flow --------------------------------------------------------------------------------
+
+
+@attrs.define
+class Interval:
+    start: float
+    end: float
+    bytes: int
+    retransmits: int
+    snd_cwnd: int
+    snd_wnd: int
+    rtt: int
+    rttvar: int
+
+
+@attrs.define
+class FlowResult:
+    """One run: what was sent and received, how long it took, and the counters."""
+
+    allocator: str
+    sent: int = 0
+    received: int = 0
+    datagrams_sent: int = 0
+    datagrams_received: int = 0
+    seconds: float = 0.0
+    intervals: list[Interval] = attrs.Factory(list)
+    local: tuple[Any, ...] = ()
+    remote: tuple[Any, ...] = ()
+    socket_id: int = 0
+    report: FragReport | None = None
+    info: dict[str, int] = attrs.Factory(dict)
+    sndbuf: int = 0
+    rcvbuf: int = 0
+    mss: int = 0
+    timestamp: float = 0.0
+
+
+Source = Callable[[], AsyncIterator[memoryview]]
+
+
+def zero_source(nbytes: int, chunk: int) -> Source:
+    """``head -c nbytes /dev/zero``: memoryviews of one zero buffer, ``chunk`` bytes each."""
+    zeros = memoryview(bytes(chunk))
+
+    async def gen() -> AsyncIterator[memoryview]:
+        left = nbytes
+        while left >= chunk:
+            yield zeros
+            left -= chunk
+        if left:
+            yield zeros[:left]
+
+    return gen
+
+
+def stdin_source(chunk: int, stream: IO[bytes] | None = None) -> Source:
+    """Real stdin, read in a worker thread with blocking ``os.read`` (the file's flags are
+    left alone, so a shell sharing it is unaffected), handed out in ``chunk``-byte pieces."""
+    fd = (stream or sys.stdin.buffer).fileno()
+
+    async def gen() -> AsyncIterator[memoryview]:
+        while True:
+            data = await trio.to_thread.run_sync(os.read, fd, STDIN_CHUNK, abandon_on_cancel=True)
+            if not data:
+                return
+            view = memoryview(data)
+            for off in range(0, len(view), chunk):
+                yield view[off : off + chunk]
+
+    return gen
+
+
+async def run_flow(
+    opts: NcOptions,
+    allocator: str,
+    source: Source,
+    *,
+    on_tick: Callable[[FlowResult, float], None] | None = None,
+) -> FlowResult:
+    """Run one listener + client flow on a fresh host (or two, over a link)."""
+    result = FlowResult(allocator, timestamp=time.time())
+    async with contextlib.AsyncExitStack() as stack:
+        a = await stack.enter_async_context(open_host(allocator=allocator, name="netsim"))
+        server_host, addr = a, opts.host
+        if opts.link:
+            b = await stack.enter_async_context(open_host(allocator=allocator, name="peer"))
+            link(a, b, mtu=opts.mtu, rate=opts.rate, delay=opts.delay)
+            server_host = b
+            addr = "fd00::2" if opts.family == AF_INET6 else "10.0.0.2"
+        if opts.pcap:
+            stack.enter_context(a.capture(opts.pcap, "eth0" if opts.link else "lo"))
+        await _flow(opts, a, server_host, addr, source, result, on_tick)
+    return result
+
+
+def _set_bufs(opts: NcOptions, sock: Socket) -> None:
+    if opts.rcvbuf is not None:
+        sock.setsockopt(SOL_SOCKET, SO_RCVBUF, opts.rcvbuf)
+    if opts.sndbuf is not None:
+        sock.setsockopt(SOL_SOCKET, SO_SNDBUF, opts.sndbuf)
+
+
+async def _flow(
+    opts: NcOptions,
+    host: Host,
+    server_host: Host,
+    addr: str,
+    source: Source,
+    result: FlowResult,
+    on_tick: Callable[[FlowResult, float], None] | None,
+) -> None:
+    family = opts.family or AF_INET
+    kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
+    listener = server_host.socket(family, kind)
+    _set_bufs(opts, listener)
+    await listener.bind((addr, opts.port))
+    if not opts.udp:
+        listener.listen(128)
+    client = host.socket(family, kind)
+    _set_bufs(opts, client)
+    await client.connect((addr, opts.port))
+    result.local = client.getsockname()
+    result.remote = (addr, opts.port)
+    result.socket_id = client.fileno()
+    result.sndbuf = client.getsockopt(SOL_SOCKET, SO_SNDBUF)
+    result.rcvbuf = client.getsockopt(SOL_SOCKET, SO_RCVBUF)
+    if not opts.udp:
+        result.mss = client.tcp_sk.mss_cache
+    sender_done = trio.Event()
+    client_open = [True]
+    buf = bytearray(opts.read_size)
+    before: StatsSnapshot = host.stats()
+
+    async def tcp_reader() -> None:
+        conn, _ = await listener.accept()
+        with conn:
+            while n := await conn.recv_into(buf):
+                result.received += n
+
+    async def udp_reader() -> None:
+        while True:
+            if sender_done.is_set() and not listener.is_readable():
+                return
+            with trio.move_on_after(0.05):
+                n = await listener.recv_into(buf)
+                result.received += n
+                result.datagrams_received += 1
+
+    async def writer() -> None:
+        try:
+            async for chunk in source():
+                if opts.udp:
+                    await client.send(chunk)
+                    result.datagrams_sent += 1
+                    result.sent += len(chunk)
+                    continue
+                view, left = chunk, len(chunk)
+                while left:
+                    n = await client.send(view)
+                    result.sent += n
+                    left -= n
+                    view = view[n:]
+        finally:
+            sender_done.set()
+        if not opts.udp:
+            result.info = client.tcp_sk.info()
+            if opts.shutdown_on_eof:
+                client.shutdown(SHUT_WR)  # -N: FIN, then the listener's EOF ends its side
+            else:
+                client_open[0] = False
+                client.close()  # nc exits at EOF: close() sends the FIN all the same
+
+    mark = _Mark()
+
+    def tick(now: float) -> None:
+        start, sent_then, retr_then = mark.start, mark.sent, mark.retransmits
+        sk = client.tcp_sk if not opts.udp and client_open[0] else None
+        info = sk.info() if sk is not None else {}
+        retr = info.get("total_retrans", retr_then)
+        result.intervals.append(
+            Interval(
+                start,
+                now - t0,
+                result.sent - sent_then,
+                retr - retr_then,
+                info.get("snd_cwnd", 0) * info.get("snd_mss", 0),
+                info.get("snd_wnd", 0),
+                info.get("rtt_us", 0),
+                info.get("rttvar_us", 0),
+            )
+        )
+        mark.start, mark.sent, mark.retransmits = now - t0, result.sent, retr
+
+    async def ticker() -> None:
+        if opts.interval <= 0 and on_tick is None:
+            return
+        step = 0.1 if on_tick is not None else opts.interval
+        next_interval = t0 + opts.interval if opts.interval > 0 else math.inf
+        while True:
+            await trio.sleep(step)
+            now = time.perf_counter()
+            if now >= next_interval:
+                tick(now)
+                next_interval += opts.interval
+            if on_tick is not None:
+                on_tick(result, now - t0)
+
+    t0 = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ticker)
+        async with trio.open_nursery() as flow:
+            flow.start_soon(udp_reader if opts.udp else tcp_reader)
+            flow.start_soon(writer)
+        nursery.cancel_scope.cancel()
+    result.seconds = time.perf_counter() - t0
+    if opts.interval > 0 and (not result.intervals or result.seconds - mark.start > 1e-3):
+        tick(t0 + result.seconds)
+    result.report = FragReport.between(
+        before, host.stats(), result.sent, result.seconds, allocator=result.allocator
+    )
+    client.close()
+    listener.close()
+
+
+@attrs.define
+class _Mark:
+    """Where the current interval started."""
+
+    start: float = 0.0
+    sent: int = 0
+    retransmits: int = 0
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def _human_header(opts: NcOptions, r: FlowResult) -> list[str]:
+    proto = "UDP" if opts.udp else "TCP"
+    path = f"link mtu {opts.mtu}" if opts.link else "loopback"
+    lid = f"[{r.socket_id:3d}]"
+    return [
+        f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over emulated {path}, "
+        f"allocator {r.allocator})",
+        f"{lid} local {r.local[0]} port {r.local[1]} connected to {r.remote[0]} port {r.remote[1]}",
+    ]
+
+
+def _interval_line(sid: int, iv: Interval, udp: bool) -> str:
+    seconds = iv.end - iv.start
+    rate = iv.bytes * 8 / seconds if seconds > 0 else 0.0
+    line = (
+        f"[{sid:3d}] {iv.start:6.2f}-{iv.end:<6.2f} sec  {iperf_bytes(iv.bytes):>12}  "
+        f"{iperf_bitrate(rate):>15}"
+    )
+    if not udp:
+        line += f"  {iv.retransmits:4d}  {iperf_bytes(iv.snd_cwnd):>12}"
+    return line
+
+
+def format_human(opts: NcOptions, r: FlowResult, *, intervals: bool = True) -> str:
+    lines = _human_header(opts, r)
+    sid = r.socket_id
+    udp = opts.udp
+    cols = "[ ID] Interval           Transfer     Bitrate        "
+    if intervals and r.intervals:
+        lines.append(cols + ("" if udp else "  Retr  Cwnd"))
+        lines += [_interval_line(sid, iv, udp) for iv in r.intervals]
+    lines.append("- - - - - - - - - - - - - - - - - - - - - - - - -")
+    total = r.seconds
+    sent_rate = iperf_bitrate(r.sent * 8 / total if total else 0)
+    recv_rate = iperf_bitrate(r.received * 8 / total if total else 0)
+    span = f"{0:6.2f}-{total:<6.2f} sec"
+    if udp:
+        lines.append(cols + "  Lost/Total Datagrams")
+        lost = r.datagrams_sent - r.datagrams_received
+        pct = 100 * lost / r.datagrams_sent if r.datagrams_sent else 0.0
+        lines.append(
+            f"[{sid:3d}] {span}  {iperf_bytes(r.sent):>12}  {sent_rate:>15}  "
+            f"{lost}/{r.datagrams_sent} ({pct:.2g}%)  sender"
+        )
+        lines.append(
+            f"[{sid:3d}] {span}  {iperf_bytes(r.received):>12}  {recv_rate:>15}  {'':>20}receiver"
+        )
+    else:
+        lines.append(cols + "  Retr")
+        retr = r.report.retransmits if r.report else 0
+        lines.append(
+            f"[{sid:3d}] {span}  {iperf_bytes(r.sent):>12}  {sent_rate:>15}  {retr:4d}"
+            f"             sender"
+        )
+        lines.append(
+            f"[{sid:3d}] {span}  {iperf_bytes(r.received):>12}  {recv_rate:>15}"
+            f"                   receiver"
+        )
+    lines.append("")
+    lines.append(dd_line(r.received, r.seconds))
+    return "\n".join(lines)
+
+
+def _interval_json(opts: NcOptions, r: FlowResult, iv: Interval) -> dict[str, Any]:
+    seconds = iv.end - iv.start
+    stream: dict[str, Any] = {
+        "socket": r.socket_id,
+        "start": round(iv.start, 6),
+        "end": round(iv.end, 6),
+        "seconds": round(seconds, 6),
+        "bytes": iv.bytes,
+        "bits_per_second": iv.bytes * 8 / seconds if seconds > 0 else 0.0,
+        "omitted": False,
+        "sender": True,
+    }
+    if not opts.udp:
+        stream.update(
+            retransmits=iv.retransmits,
+            snd_cwnd=iv.snd_cwnd,
+            snd_wnd=iv.snd_wnd,
+            rtt=iv.rtt,
+            rttvar=iv.rttvar,
+            pmtu=opts.mtu if opts.link else 65536,
+        )
+    return {"streams": [stream], "sum": {k: v for k, v in stream.items() if k != "socket"}}
+
+
+def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
+    """iperf3's ``-J`` layout (``start``, ``intervals``, ``end``) plus ``frag_stats``."""
+    proto = "UDP" if opts.udp else "TCP"
+    total = r.seconds
+    report = r.report
+    assert report is not None
+    sent = {
+        "socket": r.socket_id,
+        "start": 0,
+        "end": total,
+        "seconds": total,
+        "bytes": r.sent,
+        "bits_per_second": r.sent * 8 / total if total else 0.0,
+        "sender": True,
+    }
+    received = {
+        "socket": r.socket_id,
+        "start": 0,
+        "end": total,
+        "seconds": total,
+        "bytes": r.received,
+        "bits_per_second": r.received * 8 / total if total else 0.0,
+        "sender": False,
+    }
+    if not opts.udp:
+        sent.update(
+            retransmits=report.retransmits,
+            max_snd_cwnd=max((iv.snd_cwnd for iv in r.intervals), default=0),
+            max_snd_wnd=max((iv.snd_wnd for iv in r.intervals), default=0),
+            max_rtt=max((iv.rtt for iv in r.intervals), default=0),
+            min_rtt=min((iv.rtt for iv in r.intervals), default=0),
+            mean_rtt=(sum(iv.rtt for iv in r.intervals) // len(r.intervals) if r.intervals else 0),
+        )
+    else:
+        lost = r.datagrams_sent - r.datagrams_received
+        sent.update(packets=r.datagrams_sent)
+        received.update(
+            packets=r.datagrams_received,
+            lost_packets=lost,
+            lost_percent=100 * lost / r.datagrams_sent if r.datagrams_sent else 0.0,
+        )
+    return {
+        "start": {
+            "connected": [
+                {
+                    "socket": r.socket_id,
+                    "local_host": r.local[0],
+                    "local_port": r.local[1],
+                    "remote_host": r.remote[0],
+                    "remote_port": r.remote[1],
+                }
+            ],
+            "version": f"netsim {__version__}",
+            "system_info": f"netsim emulated {'link' if opts.link else 'loopback'} on "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+            "timestamp": {
+                "time": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(r.timestamp)),
+                "timesecs": int(r.timestamp),
+            },
+            "connecting_to": {"host": r.remote[0], "port": r.remote[1]},
+            "tcp_mss_default": r.mss,
+            "sock_bufsize": opts.sndbuf or 0,
+            "sndbuf_actual": r.sndbuf,
+            "rcvbuf_actual": r.rcvbuf,
+            "test_start": {
+                "protocol": proto,
+                "num_streams": 1,
+                "blksize": opts.write_size,
+                "omit": 0,
+                "duration": 0,
+                "bytes": opts.nbytes or 0,
+                "blocks": 0,
+                "reverse": 0,
+                "tos": 0,
+                "allocator": r.allocator,
+                "read_size": opts.read_size,
+            },
+        },
+        "intervals": [_interval_json(opts, r, iv) for iv in r.intervals],
+        "end": {
+            "streams": [{"sender": sent, "receiver": received}],
+            "sum_sent": {k: v for k, v in sent.items() if k != "socket"},
+            "sum_received": {k: v for k, v in received.items() if k != "socket"},
+            "cpu_utilization_percent": {},
+            **({} if opts.udp else {"sender_tcp_congestion": "reno"}),
+        },
+        "frag_stats": report.as_json(),
+    }
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def _progress_printer(total: int | None, stream: IO[str]) -> Callable[[FlowResult, float], None]:
+    def show(r: FlowResult, elapsed: float) -> None:
+        rate = r.sent / elapsed / 1e6 if elapsed > 0 else 0.0
+        if total:
+            frac = min(r.sent / total, 1.0)
+            bar = "=" * int(frac * 30)
+            text = f"\r[{bar:<30}] {frac:4.0%} {r.sent / (1 << 20):9.1f} MiB {rate:8.1f} MB/s"
+        else:
+            text = f"\r{r.sent / (1 << 20):9.1f} MiB {rate:8.1f} MB/s"
+        stream.write(text)
+        stream.flush()
+
+    return show
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
+    """Run the flow(s) ``opts`` describes and print the report; the exit status."""
+    out = out or sys.stdout
+    if opts.no_stdin:
+        source: Source = _empty_source
+    elif opts.nbytes is not None:
+        source = zero_source(opts.nbytes, opts.write_size)
+    else:
+        source = stdin_source(opts.write_size, stdin)
+    allocators = opts.compare or (opts.allocator,)
+    show_progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
+    show_progress = show_progress and not opts.json
+    results: list[FlowResult] = []
+    for allocator in allocators:
+        on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
+        try:
+            result = trio.run(functools.partial(run_flow, opts, allocator, source, on_tick=on_tick))
+        except OSError as exc:
+            print(f"netsim nc: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        except PageLeakError as exc:
+            print(f"netsim nc: pages leaked: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if show_progress:
+                sys.stderr.write("\n")
+        results.append(result)
+        if len(allocators) > 1 and opts.nbytes is None and not opts.no_stdin:
+            break  # stdin can be read only once
+    if opts.json:
+        docs = [format_json(opts, r) for r in results]
+        doc: dict[str, Any] = docs[0] if len(docs) == 1 else {"runs": docs}
+        if len(docs) > 1:
+            doc["compare"] = {
+                r.allocator: {
+                    "refcount_ops_per_mib": r.report.as_json()["refcount_ops_per_mib"]
+                    if r.report
+                    else {},
+                    "MB_per_second": r.received / r.seconds / 1e6 if r.seconds else 0.0,
+                }
+                for r in results
+            }
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+        return 0
+    title = "netsim nc" + (" -u" if opts.udp else "") + f" {opts.host} {opts.port}"
+    for r in results:
+        out.write(format_human(opts, r, intervals=len(results) == 1) + "\n\n")
+        assert r.report is not None
+        out.write(r.report.format(title) + "\n\n")
+    if len(results) > 1:
+        reports = {r.allocator: r.report for r in results if r.report is not None}
+        out.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
+        out.write(format_compare(reports) + "\n")
+    return 0
+
+
+async def _empty_source() -> AsyncIterator[memoryview]:
+    return
+    yield  # pragma: no cover
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = parse_args(list(sys.argv[2:] if argv is None else argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    return run(opts)
