@@ -24,7 +24,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import IO, Any
 
 import attrs
@@ -87,6 +87,7 @@ class NcOptions:
     rate: float | None = None
     delay: float = 0.0
     pcap: str | None = None
+    sink: str | None = None
     json: bool = False
     compare: tuple[str, ...] = ()
     interval: float = 1.0
@@ -256,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ns.add_argument("--tls", action="store_true", help="kTLS device offload (not available yet)")
     ns.add_argument("--pcap", metavar="FILE", help="capture the client's device to FILE")
+    ns.add_argument(
+        "--sink",
+        metavar="FILE",
+        help="write what the listener receives to FILE (default: discard, like > /dev/null)",
+    )
     ns.add_argument("--json", action="store_true", help="iperf3-style JSON on stdout")
     ns.add_argument(
         "--interval", type=float, default=1.0, help="seconds between interval lines (0: none)"
@@ -320,6 +326,7 @@ def parse_args(argv: list[str]) -> NcOptions:
         rate=args.rate,
         delay=args.delay or 0.0,
         pcap=args.pcap,
+        sink=args.sink,
         json=args.json,
         compare=args.compare,
         interval=args.interval,
@@ -375,14 +382,14 @@ class FlowResult:
     timestamp: float = 0.0
 
 
-Source = Callable[[], AsyncIterator[memoryview]]
+Source = Callable[[], AsyncGenerator[memoryview, None]]
 
 
 def zero_source(nbytes: int, chunk: int) -> Source:
     """``head -c nbytes /dev/zero``: memoryviews of one zero buffer, ``chunk`` bytes each."""
     zeros = memoryview(bytes(chunk))
 
-    async def gen() -> AsyncIterator[memoryview]:
+    async def gen() -> AsyncGenerator[memoryview, None]:
         left = nbytes
         while left >= chunk:
             yield zeros
@@ -398,7 +405,7 @@ def stdin_source(chunk: int, stream: IO[bytes] | None = None) -> Source:
     left alone, so a shell sharing it is unaffected), handed out in ``chunk``-byte pieces."""
     fd = (stream or sys.stdin.buffer).fileno()
 
-    async def gen() -> AsyncIterator[memoryview]:
+    async def gen() -> AsyncGenerator[memoryview, None]:
         while True:
             data = await trio.to_thread.run_sync(os.read, fd, STDIN_CHUNK, abandon_on_cancel=True)
             if not data:
@@ -469,6 +476,10 @@ async def _flow(
     sender_done = trio.Event()
     client_open = [True]
     buf = bytearray(opts.read_size)
+    view = memoryview(buf)
+    # the sink is written synchronously, as `nc -l > FILE` writes: the emulated flow is the
+    # measured work, and an async file would add a thread hop per read
+    sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
     before: StatsSnapshot = host.stats()
 
     async def tcp_reader() -> None:
@@ -476,6 +487,8 @@ async def _flow(
         with conn:
             while n := await conn.recv_into(buf):
                 result.received += n
+                if sink is not None:
+                    sink.write(view[:n])
 
     async def udp_reader() -> None:
         while True:
@@ -485,21 +498,24 @@ async def _flow(
                 n = await listener.recv_into(buf)
                 result.received += n
                 result.datagrams_received += 1
+                if sink is not None:
+                    sink.write(view[:n])
 
     async def writer() -> None:
         try:
-            async for chunk in source():
-                if opts.udp:
-                    await client.send(chunk)
-                    result.datagrams_sent += 1
-                    result.sent += len(chunk)
-                    continue
-                view, left = chunk, len(chunk)
-                while left:
-                    n = await client.send(view)
-                    result.sent += n
-                    left -= n
-                    view = view[n:]
+            async with contextlib.aclosing(source()) as chunks:
+                async for chunk in chunks:
+                    if opts.udp:
+                        await client.send(chunk)
+                        result.datagrams_sent += 1
+                        result.sent += len(chunk)
+                        continue
+                    view, left = chunk, len(chunk)
+                    while left:
+                        n = await client.send(view)
+                        result.sent += n
+                        left -= n
+                        view = view[n:]
         finally:
             sender_done.set()
         if not opts.udp:
@@ -546,14 +562,18 @@ async def _flow(
                 on_tick(result, now - t0)
 
     t0 = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(ticker)
-        async with trio.open_nursery() as flow:
-            flow.start_soon(udp_reader if opts.udp else tcp_reader)
-            flow.start_soon(writer)
-        nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            async with trio.open_nursery() as flow:
+                flow.start_soon(udp_reader if opts.udp else tcp_reader)
+                flow.start_soon(writer)
+            nursery.cancel_scope.cancel()
+    finally:
+        if sink is not None:
+            sink.close()
     result.seconds = time.perf_counter() - t0
-    if opts.interval > 0 and (not result.intervals or result.seconds - mark.start > 1e-3):
+    if opts.interval > 0 and (not result.intervals or result.sent != mark.sent):
         tick(t0 + result.seconds)
     result.report = FragReport.between(
         before, host.stats(), result.sent, result.seconds, allocator=result.allocator
@@ -789,11 +809,14 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
         on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
         try:
             result = trio.run(functools.partial(run_flow, opts, allocator, source, on_tick=on_tick))
-        except OSError as exc:
-            print(f"netsim nc: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        except PageLeakError as exc:
-            print(f"netsim nc: pages leaked: {exc}", file=sys.stderr)
+        except (OSError, PageLeakError, BaseExceptionGroup) as exc:
+            error = _leaf_error(exc)
+            if error is None:
+                raise
+            if isinstance(error, PageLeakError):
+                print(f"netsim nc: pages leaked: {error}", file=sys.stderr)
+            else:
+                print(f"netsim nc: {error}", file=sys.stderr)
             return 1
         finally:
             if show_progress:
@@ -829,7 +852,19 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
     return 0
 
 
-async def _empty_source() -> AsyncIterator[memoryview]:
+def _leaf_error(exc: BaseException) -> BaseException | None:
+    """The OSError or PageLeakError a flow failed with, out of trio's exception groups."""
+    if isinstance(exc, OSError | PageLeakError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = _leaf_error(sub)
+            if found is not None:
+                return found
+    return None
+
+
+async def _empty_source() -> AsyncGenerator[memoryview, None]:
     return
     yield  # pragma: no cover
 

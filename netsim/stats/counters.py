@@ -310,8 +310,9 @@ class Counters:
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]
-    #: histogram of ``nr_frags`` over the data skbs the protocols hand to IP (a TCP skb on
-    #: its first transmission, each skb of a UDP datagram): ``tx_nr_frags[n]`` skbs had n frags
+    #: histogram of ``nr_frags`` over the data skbs the protocols hand to IP (a TCP skb with
+    #: payload on its first transmission, each skb of a UDP datagram): ``tx_nr_frags[n]`` skbs
+    #: had n frags
     tx_nr_frags: list[int]
 
     def __init__(self) -> None:

@@ -462,7 +462,8 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     sk.packets_out += pcount
     stats = sk.net.stats
     stats.TcpExtTCPOrigDataSent += pcount
-    stats.tx_nr_frags[len(skb.shinfo.frags)] += 1
+    if skb.len:  # a data skb (a lone FIN is not)
+        stats.tx_nr_frags[len(skb.shinfo.frags)] += 1
     if not prior_packets or sk.rto_timer is None:
         from .timer import tcp_rearm_rto
 

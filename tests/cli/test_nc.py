@@ -1,0 +1,334 @@
+"""``netsim nc``: argument handling, the four seed flows, --json against docs/nc.md's schema,
+and stdin mode end to end (a subprocess, as a user runs it)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from netsim.cli import main as netsim_main
+from netsim.cli.nc import NcOptions, parse_args, parse_size, run
+
+MIB = 1 << 20
+
+
+def _nc(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = netsim_main(["nc", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# -- arguments ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("4096", 4096),
+        ("1K", 1024),
+        ("1KB", 1000),
+        ("512M", 512 * MIB),
+        ("20G", 20 << 30),
+        ("3GB", 3 * 10**9),
+        ("2b", 1024),
+    ],
+)
+def test_sizes_read_like_head_c(text: str, value: int) -> None:
+    assert parse_size(text) == value
+
+
+def test_netcat_flags_parse() -> None:
+    opts = parse_args(
+        ["-N", "-u", "-6", "-I", "65536", "-O", "131072", "::1", "1234", "--bytes", "2M"]
+    )
+    assert (opts.udp, opts.shutdown_on_eof, opts.host, opts.port) == (True, True, "::1", 1234)
+    assert (opts.rcvbuf, opts.sndbuf, opts.nbytes) == (65536, 131072, 2 * MIB)
+    assert (opts.read_size, opts.write_size, opts.allocator) == (16384, 16384, "page_frag_cache")
+    assert not opts.link
+    assert parse_args(["--mtu", "9000", "127.0.0.1", "9"]).link
+    assert parse_args(["localhost", "9"]).host == "127.0.0.1"
+    assert parse_args(["-6", "localhost", "9"]).host == "::1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["127.0.0.1"], "host and port are required"),
+        (["127.0.0.1", "0"], "port number invalid"),
+        (["127.0.0.1", "70000"], "port number invalid"),
+        (["-I", "0", "127.0.0.1", "9"], "buffer size"),
+        (["-O", str((65536 << 14) + 1), "127.0.0.1", "9"], "buffer size"),
+        (["--bytes", "12Q", "127.0.0.1", "9"], "invalid size"),
+        (["-6", "127.0.0.1", "9"], "not an IPv6 address"),
+        (["example.com", "9"], "not a numeric address"),
+        (["--allocator", "slab", "127.0.0.1", "9"], "unknown allocator"),
+        (["--compare", "page_frag", "127.0.0.1", "9"], "two or more"),
+        (["--tls", "127.0.0.1", "9"], "not available yet"),
+        (["-d", "--bytes", "1M", "127.0.0.1", "9"], "contradict"),
+        (["--rate", "fast", "127.0.0.1", "9"], "invalid rate"),
+        (["-x", "127.0.0.1", "9"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_print_usage_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = _nc(argv, capsys)
+    assert status == 2
+    assert out == ""
+    assert err.startswith("usage: netsim nc")
+    assert message in err
+
+
+def test_a_lone_listener_explains_the_one_process_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, _out, err = _nc(["-l", "-k", "1234"], capsys)
+    assert status == 2
+    assert "one process" in err
+    assert "netsim nc -N 127.0.0.1 1234 --bytes 1G" in err
+
+
+def test_top_level_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert netsim_main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("netsim ")
+    assert netsim_main(["frobnicate"]) == 2
+    assert "unknown command" in capsys.readouterr().err
+    assert netsim_main([]) == 2
+
+
+# -- the four seed flows -----------------------------------------------------------------------
+
+
+def _flow(udp: bool, v6: bool, allocator: str, nbytes: int = 2 * MIB) -> NcOptions:
+    return NcOptions(
+        host="::1" if v6 else "127.0.0.1",
+        port=1234,
+        udp=udp,
+        family=10 if v6 else 2,
+        shutdown_on_eof=True,
+        nbytes=nbytes,
+        allocator=allocator,
+        interval=0.0,
+    )
+
+
+@pytest.mark.parametrize("allocator", ["page_frag", "page_frag_cache"])
+@pytest.mark.parametrize(
+    ("udp", "v6"),
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["tcp4", "udp4", "tcp6", "udp6"],
+)
+def test_seed_flow_delivers_every_byte(udp: bool, v6: bool, allocator: str) -> None:
+    """Each flow runs on a fresh host whose exit is leak-checked: ``run`` returns 1 and names
+    the pages if any is still referenced."""
+    out = io.StringIO()
+    assert run(_flow(udp, v6, allocator), out=out) == 0
+    text = out.getvalue()
+    assert f"{2 * MIB} bytes (2.1 MB, 2.0 MiB) copied" in text
+    assert f"allocator {allocator}" in text
+    if udp:
+        assert " 0/128 (0%)  sender" in text  # 2 MiB in 16 KiB datagrams, none lost
+    else:
+        assert "receiver" in text
+    assert "frags/skb histogram" in text
+
+
+def test_link_flow_over_1500_mtu() -> None:
+    opts = _flow(False, False, "page_frag_cache", MIB)
+    opts = attrs.evolve(opts, link=True, mtu=1500, rate=1e9)
+    out = io.StringIO()
+    assert run(opts, out=out) == 0
+    assert f"{MIB} bytes" in out.getvalue()
+    assert "connected to 10.0.0.2 port 1234" in out.getvalue()
+
+
+def test_an_oversized_datagram_is_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """``nc -u`` with 70000-byte writes: ``udp_sendmsg`` refuses a datagram over 65507 bytes
+    with EMSGSIZE; the run stops with the error and status 1 (and leaks nothing)."""
+    opts = NcOptions(host="127.0.0.1", port=9, udp=True, family=2, nbytes=1 << 20, write_size=70000)
+    assert run(opts) == 1
+    assert "Message too long" in capsys.readouterr().err
+
+
+# -- --json ------------------------------------------------------------------------------------
+
+SCHEMA_TYPES: dict[str, Any] = {
+    "start": {
+        "connected": list,
+        "version": str,
+        "system_info": str,
+        "timestamp": {"time": str, "timesecs": int},
+        "connecting_to": {"host": str, "port": int},
+        "tcp_mss_default": int,
+        "sock_bufsize": int,
+        "sndbuf_actual": int,
+        "rcvbuf_actual": int,
+        "test_start": {
+            "protocol": str,
+            "num_streams": int,
+            "blksize": int,
+            "omit": int,
+            "duration": int,
+            "bytes": int,
+            "blocks": int,
+            "reverse": int,
+            "tos": int,
+            "allocator": str,
+            "read_size": int,
+        },
+    },
+    "intervals": list,
+    "end": {
+        "streams": list,
+        "sum_sent": {
+            "start": int,
+            "end": float,
+            "seconds": float,
+            "bytes": int,
+            "bits_per_second": float,
+            "sender": bool,
+        },
+        "sum_received": {
+            "start": int,
+            "end": float,
+            "seconds": float,
+            "bytes": int,
+            "bits_per_second": float,
+            "sender": bool,
+        },
+        "cpu_utilization_percent": dict,
+    },
+    "frag_stats": {
+        "allocator": str,
+        "bytes": int,
+        "skbs": int,
+        "frags_per_skb": float,
+        "frags_histogram": list,
+        "coalesce_hits": int,
+        "new_frags": int,
+        "coalesce_rate": float,
+        "pages_allocated_by_order": dict,
+        "pages_freed": int,
+        "refills": int,
+        "recycles": int,
+        "abandons": int,
+        "reuses": int,
+        "refcount_ops": {
+            "page_get": int,
+            "page_put": int,
+            "page_ref_add": int,
+            "page_ref_sub_and_test": int,
+        },
+        "refcount_ops_per_mib": {
+            "page_get": float,
+            "page_put": float,
+            "page_ref_add": float,
+            "page_ref_sub_and_test": float,
+        },
+        "bytes_copied": int,
+        "segments": int,
+        "retransmits": int,
+    },
+}
+INTERVAL_STREAM = {
+    "socket": int,
+    "start": float,
+    "end": float,
+    "seconds": float,
+    "bytes": int,
+    "bits_per_second": float,
+    "omitted": bool,
+    "sender": bool,
+}
+TCP_INTERVAL = {"retransmits": int, "snd_cwnd": int, "snd_wnd": int, "rtt": int, "pmtu": int}
+
+
+def _check(doc: Any, schema: Any, where: str = "$") -> None:
+    if isinstance(schema, dict):
+        assert isinstance(doc, dict), where
+        for key, sub in schema.items():
+            assert key in doc, f"{where}.{key} missing"
+            _check(doc[key], sub, f"{where}.{key}")
+        return
+    if schema is float:
+        assert isinstance(doc, int | float), where
+        assert not isinstance(doc, bool), where
+    elif schema is int:
+        assert isinstance(doc, int), where
+        assert not isinstance(doc, bool), where
+    else:
+        assert isinstance(doc, schema), f"{where}: {type(doc).__name__}"
+
+
+@pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
+def test_json_follows_the_documented_schema(udp: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["-N", "127.0.0.1", "1234", "--bytes", "1M", "--json", "--interval", "0.001"]
+    status, out, _ = _nc(["-u", *argv] if udp else argv, capsys)
+    assert status == 0
+    doc = json.loads(out)
+    _check(doc, SCHEMA_TYPES)
+    assert doc["start"]["test_start"]["protocol"] == ("UDP" if udp else "TCP")
+    assert doc["end"]["sum_sent"]["bytes"] == MIB
+    assert doc["end"]["sum_received"]["bytes"] == MIB
+    assert doc["frag_stats"]["bytes_copied"] >= MIB
+    hist = doc["frag_stats"]["frags_histogram"]
+    assert sum(hist) == doc["frag_stats"]["skbs"] > 0
+    assert doc["intervals"], "--interval 0.001 gives at least the final interval"
+    for interval in doc["intervals"]:
+        (stream,) = interval["streams"]
+        _check(stream, {**INTERVAL_STREAM, **({} if udp else TCP_INTERVAL)})
+    assert sum(i["streams"][0]["bytes"] for i in doc["intervals"]) == MIB
+    if udp:
+        _check(doc["end"]["sum_received"], {"packets": int, "lost_packets": int})
+
+
+def test_json_compare_has_a_run_per_allocator(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["-N", "127.0.0.1", "1234", "--bytes", "1M", "--json", "--interval", "0"]
+    status, out, _ = _nc([*argv, "--compare", "page_frag,page_frag_cache"], capsys)
+    assert status == 0
+    doc = json.loads(out)
+    assert [run["frag_stats"]["allocator"] for run in doc["runs"]] == [
+        "page_frag",
+        "page_frag_cache",
+    ]
+    for run_doc in doc["runs"]:
+        _check(run_doc, SCHEMA_TYPES)
+    per_mib = {name: v["refcount_ops_per_mib"] for name, v in doc["compare"].items()}
+    # the series' headline: the old allocator takes a page_get per frag, the cache none
+    # (the cache's few page_gets are the receiver's: tcp_try_coalesce refs a clone's frags)
+    assert per_mib["page_frag"]["page_get"] >= 60
+    assert per_mib["page_frag_cache"]["page_get"] < per_mib["page_frag"]["page_get"] / 10
+
+
+def test_compare_prints_the_before_after_table(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["-N", "127.0.0.1", "1234", "--bytes", "1M", "--interval", "0"]
+    status, out, _ = _nc([*argv, "--compare", "page_frag,page_frag_cache"], capsys)
+    assert status == 0
+    assert "Before/after" in out
+    table = out.split("Before/after", 1)[1]
+    assert "page_get /MiB" in table
+    assert "MB/s (emulator speed)" in table
+
+
+# -- stdin, as a user runs it --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
+def test_stdin_mode_delivers_exactly_the_piped_bytes(udp: bool, tmp_path: Path) -> None:
+    pattern = random.Random(1).randbytes(300_001)
+    sink = tmp_path / "sink.bin"
+    cmd = [sys.executable, "-m", "netsim", "nc", "-N", "127.0.0.1", "1234", "--sink", str(sink)]
+    if udp:
+        cmd.insert(4, "-u")
+    done = subprocess.run(cmd, input=pattern, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    assert sink.read_bytes() == pattern
+    assert b"300001 bytes" in done.stdout
