@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] == "nc":
         from .nc import main as nc_main
 
-        return nc_main(args[1:])
+        try:
+            return nc_main(args[1:])
+        except BrokenPipeError:
+            # the reader went away (`netsim nc ... | head`): stop quietly, as a filter does
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
     print(f"netsim: unknown command {args[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2
