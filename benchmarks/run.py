@@ -39,6 +39,7 @@ import json
 import platform
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -322,13 +323,19 @@ def _add_alloc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 # buffer) with one checkpoint per write and per read.
 
 
-def _ceiling(total: int, write_size: int, read_size: int) -> float:
+def _ceiling(total: int, write_size: int, read_size: int, *, frags: bool = False) -> float:
+    """Seconds for the bare two-copy loop to move ``total`` bytes.  With ``frags`` it also does
+    the least frag bookkeeping a sender and a reader need (``nc``'s ceiling): each copy into the
+    page becomes a ``(page, offset, len)`` frag on a small queue, holding a page reference the
+    reader gives back when it copies the frag out."""
     import trio
 
     async def run() -> float:
         src = memoryview(bytes(range(256)) * (write_size // 256 + 1))[:write_size]
         page = bytearray(32768)
         out = bytearray(read_size)
+        queue: deque[tuple[bytearray, int, int]] = deque()
+        refs = 0  # the page's reference count, as the frags hold it
         t0 = time.perf_counter()
         off = moved = 0
         while moved < total:
@@ -339,12 +346,21 @@ def _ceiling(total: int, write_size: int, read_size: int) -> float:
                     off = 0
                 chunk = min(n - done, len(page) - off, read_size)
                 page[off : off + chunk] = src[done : done + chunk]
+                if frags:
+                    queue.append((page, off, chunk))
+                    refs += 1
                 await trio.lowlevel.checkpoint()
-                out[:chunk] = page[off : off + chunk]
+                if frags:
+                    frag_page, frag_off, frag_len = queue.popleft()
+                    out[:frag_len] = frag_page[frag_off : frag_off + frag_len]
+                    refs -= 1
+                else:
+                    out[:chunk] = page[off : off + chunk]
                 await trio.lowlevel.checkpoint()
                 off += chunk
                 done += chunk
             moved += n
+        assert refs == 0 and not queue
         return time.perf_counter() - t0
 
     return trio.run(run)

@@ -63,11 +63,13 @@ from ..wire.tcp import (
     TCPHDR_PSH,
     TCPHDR_RST,
     TCPHDR_SYN,
+    TCPHDR_URG,
     TcpOptions,
 )
 from .sock import (
     ICSK_ACK_NOW,
     ICSK_ACK_PUSHED,
+    ICSK_ACK_PUSHED2,
     ICSK_ACK_SCHED,
     TCP_ATO_MIN,
     TCP_CA_LOSS,
@@ -740,15 +742,17 @@ def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
     if not sk.ack_ato:
         sk.ack_ato = TCP_ATO_MIN
         _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
-    if tcb(skb).tcp_flags & TCPHDR_PSH:
-        sk.ack_pending |= ICSK_ACK_PUSHED
     _tcp_grow_window(sk, skb, length)
 
 
 def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
     """``tcp_measure_rcv_mss()``: the largest segment seen (``rcv_mss``); when it changes,
     the payload/truesize ratio of what arrives (``scaling_ratio``), which decides how much of
-    ``sk_rcvbuf`` may be offered as window (``tcp_set_window_clamp``)."""
+    ``sk_rcvbuf`` may be offered as window (``tcp_set_window_clamp``).  A full-sized
+    segment with PSH (the end of a write), or a short one that is not the peer's MSS, sets
+    ``ICSK_ACK_PUSHED``: ``tcp_cleanup_rbuf`` ACKs at once when the reader drains it."""
+    lss = sk.ack_last_seg_size
+    sk.ack_last_seg_size = 0
     length = skb.shinfo.gso_size or skb_len
     if length >= sk.ack_rcv_mss:
         if length != sk.ack_rcv_mss and skb.truesize:
@@ -761,10 +765,21 @@ def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
                 sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
                 sk.rcvq_space = min(sk.rcvq_space, sk.window_clamp)
         sk.ack_rcv_mss = min(length, sk.advmss or length)
-    else:
-        length += skb.data - skb.transport_header if skb.transport_header >= 0 else 0
-        if length >= TCP_MSS_DEFAULT + 20:
+        if tcb(skb).tcp_flags & TCPHDR_PSH:
             sk.ack_pending |= ICSK_ACK_PUSHED
+    else:
+        # a short segment: is it the peer's real MSS (the same size twice, not a remnant)?
+        length += skb.data - skb.transport_header if skb.transport_header >= 0 else 20
+        remnant = tcb(skb).tcp_flags & (TCPHDR_FIN | TCPHDR_PSH | TCPHDR_SYN | TCPHDR_URG)
+        if length >= TCP_MSS_DEFAULT + 20 or (length >= TCP_MIN_MSS + 20 and not remnant):
+            length -= sk.tcp_header_len
+            sk.ack_last_seg_size = length
+            if length == lss:
+                sk.ack_rcv_mss = length
+                return
+        if sk.ack_pending & ICSK_ACK_PUSHED:
+            sk.ack_pending |= ICSK_ACK_PUSHED2
+        sk.ack_pending |= ICSK_ACK_PUSHED
 
 
 def _tcp_incr_quickack(sk: TcpSock, max_quickacks: int) -> None:

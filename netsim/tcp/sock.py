@@ -181,6 +181,7 @@ class TcpSock(Sock):
         "ack_pending",
         "ack_quick",
         "ack_ato",
+        "ack_last_seg_size",
         "ack_rcv_mss",
         "ack_pingpong",
         # timers
@@ -283,6 +284,7 @@ class TcpSock(Sock):
         self.retransmits = 0
         self.ack_pending = 0
         self.ack_quick = 0
+        self.ack_last_seg_size = 0
         self.ack_ato = 0.0  # tcp_event_data_recv() enters quick-ACK mode on the first data
         self.ack_rcv_mss = TCP_MSS_DEFAULT
         self.ack_pingpong = 0
