@@ -34,6 +34,7 @@ The refcount operations per fragment come from the page allocator's counters ove
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import platform
@@ -360,7 +361,8 @@ def _ceiling(total: int, write_size: int, read_size: int, *, frags: bool = False
                 off += chunk
                 done += chunk
             moved += n
-        assert refs == 0 and not queue
+        assert refs == 0, refs
+        assert not queue, queue
         return time.perf_counter() - t0
 
     return trio.run(run)
@@ -500,6 +502,555 @@ def _add_tcp(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_tcp)
 
 
+# -- nc ----------------------------------------------------------------------------------
+#
+# ``nc`` -- the series' netcat runs: the real kernel, netsim and the ceiling, in one run
+# For each flow (tcp4, tcp6, udp4, udp6), ``--bytes`` zeros in 16 KiB writes, read with
+# ``--read-size`` reads:
+#
+# * **real**: the machine's own loopback.  With OpenBSD netcat (Debian's netcat-openbsd),
+#   literally the series' commands -- ``nc -l [-u] [-6] -k PORT > /dev/null`` in one process,
+#   ``head -c N /dev/zero | nc -N [-u] ADDR PORT`` in another; otherwise a trio program over
+#   real sockets doing the same writes and reads.  TCP is timed until the client exits (with
+#   ``-N`` that is after the listener read EOF); UDP has no EOF, so the sender's wall time is
+#   the measure (Debian's ``nc -u`` waits for replies forever unless given ``-q 0``) and the
+#   listener is killed afterwards.  UDP datagrams the kernel dropped are the delta of
+#   ``RcvbufErrors`` in /proc/net/snmp (or snmp6) -- machine-wide.
+# * **netsim**: ``netsim nc``'s own flow (``netsim.cli.nc.run_flow``), in this process, once
+#   per allocator: one emulated host, a listener task and a client task.
+# * **ceiling**: ``_ceiling(frags=True)``, the bare trio loop doing only netsim's two copies and
+#   the frag bookkeeping, with a checkpoint per write and per read: what any emulator built on
+#   netsim's data model could reach; netsim/ceiling is the cost of the stack's own logic.
+#
+# The real run and the ceiling keep the best of ``--repeat`` (they take a fraction of a
+# second); each netsim run is timed once.  ``--rss`` then runs ``netsim nc`` on TCP in a child
+# process for each of ``--rss-sizes`` (default 1 GiB and 8 GiB) and reports the child's peak
+# RSS (``os.wait4``'s ``ru_maxrss``), next to a child that only imports netsim: memory must not
+# grow with the bytes sent.
+
+NC_CHUNK = 16384  # OpenBSD netcat's BUFSIZE: the client's write size
+
+#: (name, udp, ipv6, address) for the series' four runs.
+NC_FLOWS: tuple[tuple[str, bool, bool, str], ...] = (
+    ("tcp4", False, False, "127.0.0.1"),
+    ("tcp6", False, True, "::1"),
+    ("udp4", True, False, "127.0.0.1"),
+    ("udp6", True, True, "::1"),
+)
+
+
+@attrs.frozen
+class RealRun:
+    """One flow over the machine's real loopback."""
+
+    seconds: float
+    lost: int | None = None  #: UDP datagrams the receiver dropped (RcvbufErrors), if known
+
+
+@attrs.frozen
+class NetsimRun:
+    """One flow through ``netsim nc``'s machinery, with one allocator."""
+
+    allocator: str
+    seconds: float
+    sent: int
+    received: int
+    lost: int  #: UDP datagrams the emulated receive buffer dropped
+    refcount_per_mib: dict[str, float]
+
+
+def openbsd_nc() -> tuple[str, bool] | None:
+    """The path of OpenBSD netcat, and whether it takes Debian's ``-q``; None without it."""
+    import shutil
+    import subprocess
+
+    path = shutil.which("nc")
+    if path is None:
+        return None
+    try:
+        proc = subprocess.run([path, "-h"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    usage = proc.stdout + proc.stderr
+    if "OpenBSD" not in usage:
+        return None
+    return path, "-q seconds" in usage or "-q secs" in usage
+
+
+def _free_port(udp: bool, ipv6: bool, addr: str) -> int:
+    import socket
+
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        s.bind((addr, 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def _port_bound(port: int, udp: bool) -> bool | None:
+    """Whether a socket listens on (TCP) or is bound to (UDP) ``port``, from /proc/net; None
+    where /proc/net cannot tell."""
+    found = False
+    for table in ("udp", "udp6") if udp else ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/net/{table}") as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+        except OSError:
+            return None
+        for row in rows:
+            local, state = row[1], row[3]
+            if int(local.rsplit(":", 1)[1], 16) == port and state == ("07" if udp else "0A"):
+                found = True
+    return found
+
+
+def _udp_rcvbuf_errors(ipv6: bool) -> int | None:
+    """The kernel's ``UdpRcvbufErrors`` (``Udp6RcvbufErrors``), machine-wide; None if unknown."""
+    try:
+        if ipv6:
+            with open("/proc/net/snmp6") as f:
+                for line in f:
+                    name, value = line.split()
+                    if name == "Udp6RcvbufErrors":
+                        return int(value)
+            return None
+        with open("/proc/net/snmp") as f:
+            header, values = (line.split() for line in f if line.startswith("Udp:"))
+        return int(values[header.index("RcvbufErrors")])
+    except (OSError, ValueError):
+        return None
+
+
+def _real_nc(nc: tuple[str, bool], udp: bool, ipv6: bool, addr: str, nbytes: int) -> RealRun:
+    """The series' two commands, as two processes; see the section comment."""
+    import subprocess
+
+    path, has_q = nc
+    port = _free_port(udp, ipv6, addr)
+    flags = [*(["-u"] if udp else []), *(["-6"] if ipv6 else [])]
+    listener = subprocess.Popen(
+        [path, "-l", *flags, "-k", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (bound := _port_bound(port, udp)):
+            if listener.poll() is not None or time.monotonic() > deadline:
+                err = listener.stderr.read().decode() if listener.stderr else ""
+                raise RuntimeError(f"nc -l {' '.join(flags)} -k {port} did not start: {err}")
+            if bound is None:  # no /proc/net to look at: give it a moment
+                time.sleep(0.5)
+                break
+            time.sleep(0.01)
+        # -N: shutdown(SHUT_WR) at EOF; Debian's nc -u also needs -q 0 to exit at EOF
+        eof = ["-q", "0"] if udp and has_q else ["-N"]
+        lost_before = _udp_rcvbuf_errors(ipv6) if udp else None
+        t0 = time.perf_counter()
+        head = subprocess.Popen(["head", "-c", str(nbytes), "/dev/zero"], stdout=subprocess.PIPE)
+        client = subprocess.Popen([path, *eof, *flags, addr, str(port)], stdin=head.stdout)
+        assert head.stdout is not None
+        head.stdout.close()  # the client holds the pipe's read end now
+        try:
+            status = client.wait(timeout=600)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            head.wait()
+        seconds = time.perf_counter() - t0
+        if status != 0:
+            raise RuntimeError(f"nc {' '.join(eof + flags)} {addr} {port} exited with {status}")
+        lost_after = _udp_rcvbuf_errors(ipv6) if udp else None
+    finally:
+        listener.terminate()
+        listener.wait()
+        if listener.stderr is not None:
+            listener.stderr.close()
+    lost = None if lost_before is None or lost_after is None else lost_after - lost_before
+    return RealRun(seconds, lost)
+
+
+def _real_trio(udp: bool, ipv6: bool, addr: str, nbytes: int, read_size: int) -> RealRun:
+    """The same flow as a trio program over the machine's real sockets (no netcat here)."""
+    import socket
+
+    import trio
+
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+
+    async def run() -> RealRun:
+        listener = trio.socket.socket(family, kind)
+        client = trio.socket.socket(family, kind)
+        with listener, client:
+            await listener.bind((addr, 0))
+            if not udp:
+                listener.listen(1)
+            await client.connect(listener.getsockname())
+            buf = bytearray(read_size)
+            datagrams = [0, 0]  # sent, received
+            sender_done = trio.Event()
+
+            async def reader() -> None:
+                if not udp:
+                    conn, _ = await listener.accept()
+                    with conn:
+                        while await conn.recv_into(buf):
+                            pass
+                    return
+                while True:  # UDP: until the sender is done and nothing came for 50 ms
+                    with trio.move_on_after(0.05) as idle:
+                        await listener.recv_into(buf)
+                        datagrams[1] += 1
+                    if idle.cancelled_caught and sender_done.is_set():
+                        return
+
+            zeros = memoryview(bytes(NC_CHUNK))
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                left = nbytes
+                while left:
+                    left -= await client.send(zeros[: min(left, NC_CHUNK)])
+                    datagrams[0] += 1
+                if udp:
+                    seconds = time.perf_counter() - t0  # the sender's time, as with nc -u
+                    sender_done.set()
+                else:
+                    client.shutdown(socket.SHUT_WR)
+            if not udp:
+                seconds = time.perf_counter() - t0  # until the reader saw EOF
+            return RealRun(seconds, datagrams[0] - datagrams[1] if udp else None)
+
+    return trio.run(run)
+
+
+def _netsim_nc(
+    udp: bool, ipv6: bool, addr: str, nbytes: int, read_size: int, allocator: str
+) -> NetsimRun:
+    """``netsim nc -N [-u] ADDR PORT --bytes N --read-size R --allocator A``, in-process."""
+    import trio
+
+    import netsim
+    from netsim.cli.nc import NcOptions, run_flow, zero_source
+
+    opts = NcOptions(
+        host=addr,
+        port=1234,
+        udp=udp,
+        family=netsim.AF_INET6 if ipv6 else netsim.AF_INET,
+        shutdown_on_eof=True,
+        nbytes=nbytes,
+        allocator=allocator,
+        read_size=read_size,
+        write_size=NC_CHUNK,
+        interval=0.0,
+        progress=False,
+    )
+    source = zero_source(nbytes, NC_CHUNK)
+    result = trio.run(functools.partial(run_flow, opts, allocator, source))
+    if result.received != nbytes and not udp:
+        raise RuntimeError(f"netsim nc: received {result.received} of {nbytes} bytes")
+    report = result.report
+    assert report is not None
+    return NetsimRun(
+        allocator=allocator,
+        seconds=result.seconds,
+        sent=result.sent,
+        received=result.received,
+        lost=result.datagrams_sent - result.datagrams_received,
+        refcount_per_mib={n: report.per_mib(n) for n in REFCOUNT_COUNTERS},
+    )
+
+
+@attrs.frozen
+class RssRun:
+    """Peak RSS of one child process."""
+
+    label: str
+    nbytes: int  #: bytes sent (0: the child only imported netsim)
+    maxrss_kib: int
+    seconds: float  #: the flow's own time, from its JSON (0 for the import-only child)
+
+
+def _child_rss(argv: list[str]) -> tuple[int, str]:
+    """Run ``argv``; its peak RSS in KiB (``ru_maxrss`` of this child alone) and its stdout."""
+    import os
+    import subprocess
+
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}")
+    return usage.ru_maxrss, out
+
+
+def nc_rss(sizes: Sequence[int], allocator: str, read_size: int) -> list[RssRun]:
+    """Peak RSS of ``netsim nc -N 127.0.0.1 1234 --bytes N`` (TCP) for each size, and of a
+    child that only imports what it imports."""
+    floor, _ = _child_rss([sys.executable, "-c", "import trio, netsim, netsim.cli.nc"])
+    runs = [RssRun("python + netsim imported, no flow", 0, floor, 0.0)]
+    for nbytes in sizes:
+        print(f"run.py nc --rss: emulating {_size(nbytes)} over TCP ...", file=sys.stderr)
+        argv = [sys.executable, "-m", "netsim", "nc", "-N", "127.0.0.1", "1234"]
+        argv += ["--bytes", str(nbytes), "--allocator", allocator, "--read-size", str(read_size)]
+        argv += ["--interval", "0", "--no-progress", "--json"]
+        rss, out = _child_rss(argv)
+        received = json.loads(out)["end"]["sum_received"]
+        if received["bytes"] != nbytes:
+            raise RuntimeError(f"netsim nc received {received['bytes']} of {nbytes} bytes")
+        runs.append(RssRun(f"netsim nc, TCP, {_size(nbytes)}", nbytes, rss, received["seconds"]))
+    return runs
+
+
+def _size(nbytes: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if nbytes >= 1 << shift and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift} {unit}"
+    return f"{nbytes} bytes"
+
+
+def _best(measure: Callable[[], RealRun], repeat: int) -> RealRun:
+    runs = []
+    for _ in range(repeat):
+        gc.collect()
+        runs.append(measure())
+    return min(runs, key=lambda r: r.seconds)
+
+
+def cmd_nc(args: argparse.Namespace) -> int:
+    known = sorted(available_frag_allocators())
+    allocators: list[str] = args.allocators or known
+    unknown = [n for n in allocators if n not in known]
+    if unknown:
+        print(
+            f"run.py nc: no allocator named {', '.join(unknown)}; available: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
+    nbytes, read_size = args.bytes, args.read_size
+    nc = openbsd_nc() if args.real != "trio" else None
+    if args.real == "nc" and nc is None:
+        print("run.py nc: --real nc, but no OpenBSD netcat (netcat-openbsd) found", file=sys.stderr)
+        return 2
+    real_method = (
+        f"OpenBSD netcat ({nc[0]}), two processes" if nc else "trio over the kernel's sockets"
+    )
+    gc.collect()
+    ceiling = min(_ceiling(nbytes, NC_CHUNK, read_size, frags=True) for _ in range(args.repeat))
+    flows: list[dict[str, Any]] = []
+    for name, udp, ipv6, addr in NC_FLOWS:
+        if nc is not None:
+            measure = functools.partial(_real_nc, nc, udp, ipv6, addr, nbytes)
+        else:
+            measure = functools.partial(_real_trio, udp, ipv6, addr, nbytes, read_size)
+        real = _best(measure, args.repeat)
+        runs = []
+        for allocator in allocators:
+            gc.collect()
+            runs.append(_netsim_nc(udp, ipv6, addr, nbytes, read_size, allocator))
+        flows.append({"flow": name, "udp": udp, "real": real, "netsim": runs})
+    rss = nc_rss(args.rss_sizes, args.rss_allocator, read_size) if args.rss else []
+    if args.json:
+        print(json.dumps(_nc_json(args, real_method, ceiling, flows, rss), indent=2))
+    else:
+        _print_nc_table(args, real_method, ceiling, flows, rss)
+    return 0
+
+
+def _mbs(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e6 if seconds > 0 else 0.0
+
+
+def _nc_json(
+    args: argparse.Namespace,
+    real_method: str,
+    ceiling: float,
+    flows: Sequence[dict[str, Any]],
+    rss: Sequence[RssRun],
+) -> dict[str, Any]:
+    n = args.bytes
+    return {
+        "benchmark": "nc",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "bytes": n,
+        "write_size": NC_CHUNK,
+        "read_size": args.read_size,
+        "repeat": args.repeat,
+        "real_method": real_method,
+        "ceiling_MB/s": _mbs(n, ceiling),
+        "flows": [
+            {
+                "flow": f["flow"],
+                "real": {
+                    "seconds": f["real"].seconds,
+                    "MB/s": _mbs(n, f["real"].seconds),
+                    "lost_datagrams": f["real"].lost,
+                },
+                "netsim": [
+                    {
+                        "allocator": r.allocator,
+                        "seconds": r.seconds,
+                        "MB/s": _mbs(n, r.seconds),
+                        "ratio_to_real": f["real"].seconds / r.seconds,
+                        "ratio_to_ceiling": ceiling / r.seconds,
+                        "received": r.received,
+                        "lost_datagrams": r.lost if f["udp"] else None,
+                        "refcount_per_MiB": r.refcount_per_mib,
+                    }
+                    for r in f["netsim"]
+                ],
+            }
+            for f in flows
+        ],
+        "rss": [
+            {"label": r.label, "bytes": r.nbytes, "max_rss_kib": r.maxrss_kib, "seconds": r.seconds}
+            for r in rss
+        ],
+    }
+
+
+def _print_nc_table(
+    args: argparse.Namespace,
+    real_method: str,
+    ceiling: float,
+    flows: Sequence[dict[str, Any]],
+    rss: Sequence[RssRun],
+) -> None:
+    n = args.bytes
+    print(
+        f"nc: {_size(n)} of zeros per flow, {NC_CHUNK}-byte writes, {args.read_size}-byte reads "
+        f"({platform.python_implementation()} {platform.python_version()})"
+    )
+    print(f"real:    {real_method}, best of {args.repeat}")
+    print("netsim:  netsim nc's flow in this process, one emulated host, once per allocator")
+    print(
+        f"ceiling: bare trio loop, two copies + frag bookkeeping, best of {args.repeat}: "
+        f"{_mbs(n, ceiling):.0f} MB/s"
+    )
+    print()
+    width = max(len(r.allocator) for f in flows for r in f["netsim"])
+    heads = ("flow", "allocator", "real MB/s", "netsim MB/s", "netsim/real", "netsim/ceiling")
+    fmt = f"{{:<4}}  {{:<{width}}}  {{:>9}}  {{:>11}}  {{:>11}}  {{:>14}}  {{:>9}}"
+    heads += ("lost real/netsim",)
+    print(fmt.format(*heads))
+    for f in flows:
+        real: RealRun = f["real"]
+        for r in f["netsim"]:
+            lost = ""
+            if f["udp"]:
+                real_lost = "?" if real.lost is None else str(real.lost)
+                lost = f"{real_lost}/{r.lost}"
+            print(
+                fmt.format(
+                    f["flow"],
+                    r.allocator,
+                    f"{_mbs(n, real.seconds):.0f}",
+                    f"{_mbs(n, r.seconds):.1f}",
+                    f"{real.seconds / r.seconds:.4f}",
+                    f"{ceiling / r.seconds:.3f}",
+                    lost,
+                ).rstrip()
+            )
+    print()
+    print(
+        "netsim/real: netsim's MB/s over the real loopback's; netsim/ceiling: over the bare\n"
+        "loop's (what is missing is the cost of the stack's own logic). lost: UDP datagrams the\n"
+        "receive buffer dropped, real (the machine's RcvbufErrors) / netsim. UDP's real MB/s is\n"
+        "the sender's. MB/s measure Python against the kernel; only the ratios of this one run\n"
+        "are worth comparing."
+    )
+    if rss:
+        print()
+        print(
+            f"peak RSS of the emulated run (a child process each; allocator {args.rss_allocator}):"
+        )
+        label_w = max(len(r.label) for r in rss)
+        for r in rss:
+            rate = f"  {_mbs(r.nbytes, r.seconds):6.1f} MB/s" if r.seconds else ""
+            print(f"  {r.label:<{label_w}}  {r.maxrss_kib / 1024:8.1f} MiB{rate}")
+        flows_rss = [r for r in rss if r.nbytes]
+        if len(flows_rss) >= 2:
+            first, last = flows_rss[0], flows_rss[-1]
+            growth = (last.maxrss_kib - first.maxrss_kib) / 1024
+            print(
+                f"  {_size(first.nbytes)} -> {_size(last.nbytes)}: {growth:+.1f} MiB "
+                f"for {last.nbytes / first.nbytes:.0f}x the bytes"
+            )
+
+
+def _add_nc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "nc",
+        help="the series' netcat runs: real loopback vs netsim nc vs a bare loop, as ratios",
+        description="For tcp4, tcp6, udp4 and udp6: the machine's loopback (OpenBSD nc if "
+        "installed, else trio over real sockets), netsim nc with each allocator, and a bare "
+        "trio loop doing only the copies and frag bookkeeping, on the same bytes; prints MB/s "
+        "and the ratios. See the docstring of benchmarks/run.py for the method.",
+    )
+    p.add_argument(
+        "--bytes",
+        type=_nc_size,
+        default=256 << 20,
+        metavar="N",
+        help="bytes per flow, as head -c takes them (default: 256M)",
+    )
+    p.add_argument(
+        "--read-size", type=_positive, default=16384, help="bytes per recv (default: 16384)"
+    )
+    p.add_argument(
+        "--allocators",
+        type=lambda s: [n for n in s.split(",") if n],
+        metavar="A,B,...",
+        help="netsim with these allocators (default: every registered one)",
+    )
+    p.add_argument(
+        "--real",
+        choices=("auto", "nc", "trio"),
+        default="auto",
+        help="the real side: OpenBSD nc, trio over real sockets, or nc if installed (default)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=3,
+        help="repeats of the real run and the ceiling, best kept (default: 3)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--rss",
+        action="store_true",
+        help="also the peak RSS of netsim nc (TCP, a child process) for each of --rss-sizes",
+    )
+    p.add_argument(
+        "--rss-sizes",
+        type=lambda s: [_nc_size(x) for x in s.split(",") if x],
+        default=[1 << 30, 8 << 30],
+        metavar="N,N",
+        help="bytes for the --rss runs (default: 1G,8G)",
+    )
+    p.add_argument(
+        "--rss-allocator",
+        default="page_frag_cache",
+        help="allocator of the --rss runs (default: page_frag_cache)",
+    )
+    p.set_defaults(func=cmd_nc)
+
+
+def _nc_size(text: str) -> int:
+    from netsim.cli.nc import parse_size
+
+    value = parse_size(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text!r}")
+    return value
+
+
 # -- command line ------------------------------------------------------------------------
 
 
@@ -520,10 +1071,11 @@ def _int_list(text: str) -> list[int]:
     return sizes
 
 
-#: One function per subcommand, adding its parser (``nc`` comes next).
+#: One function per subcommand, adding its parser.
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_alloc,
     _add_tcp,
+    _add_nc,
 )
 
 

@@ -66,6 +66,24 @@ from ..wire.tcp import (
     TCPHDR_URG,
     TcpOptions,
 )
+from . import proto as _proto  # proto imports this module: use it by attribute
+from .output import (
+    __tcp_select_window,
+    sk_mem_reclaim,
+    tcp_current_mss,
+    tcp_is_cwnd_limited,
+    tcp_push_pending_frames,
+    tcp_receive_window,
+    tcp_send_ack,
+    tcp_send_active_reset,
+    tcp_send_delayed_ack,
+    tcp_set_skb_tso_segs,
+    tcp_skb_pcount,
+    tcp_space,
+    tcp_sync_mss,
+    tcp_win_from_space,
+    tcp_wmem_free_skb,
+)
 from .sock import (
     ICSK_ACK_NOW,
     ICSK_ACK_PUSHED,
@@ -81,6 +99,7 @@ from .sock import (
     TcpSock,
     tcb,
 )
+from .timer import tcp_rearm_rto, tcp_xmit_retransmit_queue
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -178,18 +197,15 @@ def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
     saddr, daddr = _addresses(skb, family)
     skb.data += hlen
     skb.len -= hlen
-    from .proto import tcp_lookup
 
-    sk = tcp_lookup(net, family, saddr, seg.sport, daddr, seg.dport)
+    sk = _proto.tcp_lookup(net, family, saddr, seg.sport, daddr, seg.dport)
     if sk is None:
         _send_reset_no_sock(net, skb, seg, family, saddr, daddr)
         kfree_skb(skb)
         return
     sk.segs_in += 1
     if sk.sk_state == TCP_LISTEN:
-        from .proto import tcp_conn_request
-
-        tcp_conn_request(sk, skb, seg, family, saddr, daddr)
+        _proto.tcp_conn_request(sk, skb, seg, family, saddr, daddr)
         kfree_skb(skb)
         return
     skb.cb = seg  # the parsed header travels with the skb until it is queued
@@ -234,15 +250,14 @@ def _send_reset_no_sock(
     unless it carried an ACK itself."""
     if seg.flags & TCPHDR_RST:
         return
-    from .proto import tcp_send_reset_raw
 
     if seg.flags & TCPHDR_ACK:
-        tcp_send_reset_raw(net, family, daddr, seg.dport, saddr, seg.sport, seg.ack32, None)
+        _proto.tcp_send_reset_raw(net, family, daddr, seg.dport, saddr, seg.sport, seg.ack32, None)
     else:
         length = (
             skb.len + (1 if seg.flags & TCPHDR_SYN else 0) + (1 if seg.flags & TCPHDR_FIN else 0)
         )
-        tcp_send_reset_raw(
+        _proto.tcp_send_reset_raw(
             net, family, daddr, seg.dport, saddr, seg.sport, 0, (seg.seq32 + length) & U32
         )
 
@@ -302,7 +317,6 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
 
 
 def tcp_receive_window_of(sk: TcpSock) -> int:
-    from .output import tcp_receive_window
 
     return tcp_receive_window(sk)
 
@@ -311,7 +325,6 @@ def _send_dupack(sk: TcpSock) -> None:
     """``tcp_send_dupack()`` for an out-of-window segment, rate-limited as
     ``tcp_oow_rate_limited()`` limits it (``net.ipv4.tcp_invalid_ratelimit``, 500 ms) so two
     confused ends cannot ACK each other forever."""
-    from .output import tcp_send_ack
 
     now = sk.net.now
     if now - sk.last_oow_ack < 0.5 and sk.last_oow_ack >= 0:
@@ -353,7 +366,6 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
         tcp_rtt_estimator(sk, rtt_sample)
     sk.net.stats.TcpExtTCPHPAcks += 1
     _tcp_cong_control(sk, ack, acked_pkts)
-    from .timer import tcp_rearm_rto
 
     sk.backoff = 0
     sk.retransmits = 0
@@ -387,7 +399,6 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
             sk.snd_wnd = nwin
             if nwin > sk.max_window:
                 sk.max_window = nwin
-                from .output import tcp_sync_mss
 
                 dst = sk.sk_dst_cache
                 if dst is not None:
@@ -402,7 +413,6 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     acked = 0
     rtt = -1.0
     now = sk.net.now
-    from .output import tcp_skb_pcount, tcp_wmem_free_skb
 
     while queue:
         skb = queue[0]
@@ -411,7 +421,6 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
             if cb.seq < ack and skb.shinfo.gso_segs > 1:
                 before = tcp_skb_pcount(skb)
                 tcp_trim_head(sk, skb, ack - cb.seq)
-                from .output import tcp_current_mss, tcp_set_skb_tso_segs
 
                 tcp_set_skb_tso_segs(skb, tcp_current_mss(sk))
                 acked_pcount = before - tcp_skb_pcount(skb)
@@ -434,7 +443,6 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     sk.packets_out = max(0, sk.packets_out - acked)
     sk.delivered += acked
     sk.net.stats.TcpExtTCPDelivered += acked
-    from .output import sk_mem_reclaim
 
     sk_mem_reclaim(sk)
     return acked, rtt
@@ -500,11 +508,8 @@ def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
         if ack >= sk.high_seq:
             sk.ca_state = TCP_CA_OPEN
         else:
-            from .timer import tcp_xmit_retransmit_queue
-
             tcp_xmit_retransmit_queue(sk)
             return
-    from .output import tcp_is_cwnd_limited
 
     if not acked or not tcp_is_cwnd_limited(sk):
         return
@@ -759,8 +764,6 @@ def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
             old = sk.scaling_ratio
             sk.scaling_ratio = min(max((skb_len << 8) // skb.truesize, 1), 255)
             if old != sk.scaling_ratio:
-                from .output import tcp_win_from_space
-
                 sk.window_clamp = tcp_win_from_space(sk, sk.sk_rcvbuf)
                 sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
                 sk.rcvq_space = min(sk.rcvq_space, sk.window_clamp)
@@ -790,7 +793,6 @@ def _tcp_incr_quickack(sk: TcpSock, max_quickacks: int) -> None:
 
 def _tcp_grow_window(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
     """``tcp_grow_window()``: raise ``rcv_ssthresh`` (the offered window's ceiling)."""
-    from .output import tcp_space, tcp_win_from_space
 
     room = min(sk.window_clamp, tcp_space(sk)) - sk.rcv_ssthresh
     if room <= 0:
@@ -812,18 +814,15 @@ def tcp_fin(sk: TcpSock) -> None:
     sk.sock_done = True
     _schedule_ack_now(sk)
     state = sk.sk_state
-    from .proto import tcp_set_state, tcp_time_wait
 
     if state in (TCP_SYN_RECV, TCP_ESTABLISHED):
-        tcp_set_state(sk, TCP_CLOSE_WAIT)
+        _proto.tcp_set_state(sk, TCP_CLOSE_WAIT)
         sk.ack_pingpong = 1
     elif state == TCP_FIN_WAIT1:
-        tcp_set_state(sk, TCP_CLOSING)
+        _proto.tcp_set_state(sk, TCP_CLOSING)
     elif state == TCP_FIN_WAIT2:
-        from .output import tcp_send_ack
-
         tcp_send_ack(sk)
-        tcp_time_wait(sk)
+        _proto.tcp_time_wait(sk)
     ofo = sk.out_of_order_queue
     while ofo:
         kfree_skb(ofo.pop(0))
@@ -833,7 +832,6 @@ def tcp_fin(sk: TcpSock) -> None:
 def tcp_reset(sk: TcpSock) -> None:
     """``tcp_reset()``: the peer reset the connection."""
     state = sk.sk_state
-    from . import proto
 
     if state == TCP_SYN_SENT:
         err = 111  # ECONNREFUSED
@@ -846,7 +844,7 @@ def tcp_reset(sk: TcpSock) -> None:
     if state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
         sk.net.stats.TcpEstabResets += 1
     sk.sk_err = err
-    proto.tcp_done(sk)
+    _proto.tcp_done(sk)
     sk.sk_error_report()
 
 
@@ -855,7 +853,6 @@ def tcp_reset(sk: TcpSock) -> None:
 
 def tcp_data_snd_check(sk: TcpSock) -> None:
     """``tcp_data_snd_check()``: send what the ACK allowed; wake a writer."""
-    from .output import tcp_push_pending_frames
 
     tcp_push_pending_frames(sk)
     tcp_check_space(sk)
@@ -867,7 +864,6 @@ def tcp_ack_snd_check(sk: TcpSock) -> None:
     else delay it."""
     if not sk.ack_pending & ICSK_ACK_SCHED:
         return
-    from .output import __tcp_select_window, tcp_send_ack, tcp_send_delayed_ack
 
     now = bool(sk.ack_pending & ICSK_ACK_NOW)
     if (
@@ -886,14 +882,13 @@ def tcp_ack_snd_check(sk: TcpSock) -> None:
 
 def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     """``tcp_rcv_state_process()``: every state but ESTABLISHED and LISTEN."""
-    from . import proto
 
     state = sk.sk_state
     if state == TCP_SYN_SENT:
-        proto.tcp_rcv_synsent_state_process(sk, skb, seg)
+        _proto.tcp_rcv_synsent_state_process(sk, skb, seg)
         return
     if state == TCP_TIME_WAIT:
-        proto.tcp_timewait_state_process(sk, skb, seg)
+        _proto.tcp_timewait_state_process(sk, skb, seg)
         return
     if state == TCP_CLOSE:
         kfree_skb(skb)
@@ -906,37 +901,36 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if state == TCP_SYN_RECV:
         ack = unwrap(sk.snd_una, seg.ack32)
         if ack != sk.snd_nxt:
-            proto.tcp_send_reset_for(sk, seg)
+            _proto.tcp_send_reset_for(sk, seg)
             kfree_skb(skb)
             return
-        proto.tcp_synrecv_established(sk, seg)
+        _proto.tcp_synrecv_established(sk, seg)
     if tcp_ack(sk, seg) < 0:
         kfree_skb(skb)
         return
     state = sk.sk_state
     fin_acked = sk.snd_una == sk.write_seq and sk.fin_pending
     if state == TCP_FIN_WAIT1 and fin_acked:
-        proto.tcp_set_state(sk, TCP_FIN_WAIT2)
+        _proto.tcp_set_state(sk, TCP_FIN_WAIT2)
         sk.sk_shutdown |= SEND_SHUTDOWN
         sk.sk_state_change()
         if sk.orphaned:
-            proto.tcp_orphan_fin_wait2(sk)
+            _proto.tcp_orphan_fin_wait2(sk)
     elif state == TCP_CLOSING and fin_acked:
-        proto.tcp_time_wait(sk)
+        _proto.tcp_time_wait(sk)
         kfree_skb(skb)
         return
     elif state == TCP_LAST_ACK and fin_acked:
-        proto.tcp_done(sk)
+        _proto.tcp_done(sk)
         kfree_skb(skb)
         return
     if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         if sk.sk_shutdown & RCV_SHUTDOWN and skb.len and sk.orphaned:
             # data after our side was shut for reading and the socket is gone: reset
             sk.net.stats.TcpExtTCPAbortOnData += 1
-            from .output import tcp_send_active_reset
 
             tcp_send_active_reset(sk)
-            proto.tcp_done(sk)
+            _proto.tcp_done(sk)
             kfree_skb(skb)
             return
         _tcp_data_and_checks(sk, skb, seg)

@@ -34,6 +34,7 @@ from ..skb import (
     skb_cloned,
     skb_reserve,
     skb_split,
+    skb_unclone_keeptruesize,
 )
 from ..sock.constants import AF_INET6, MSG_MORE
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
@@ -60,6 +61,7 @@ from .sock import (
     TcpSock,
     tcb,
 )
+from .timer import tcp_check_probe_timer, tcp_delack_timer, tcp_rearm_rto
 
 if TYPE_CHECKING:
     pass
@@ -258,8 +260,6 @@ def __tcp_push_pending_frames(sk: TcpSock, mss_now: int, nonagle: int) -> None:
     if sk.sk_state == TCP_CLOSE:
         return
     if tcp_write_xmit(sk, mss_now, nonagle, False):
-        from .timer import tcp_check_probe_timer
-
         tcp_check_probe_timer(sk)
 
 
@@ -465,8 +465,6 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     if skb.len:  # a data skb (a lone FIN is not)
         stats.tx_nr_frags[len(skb.shinfo.frags)] += 1
     if not prior_packets or sk.rto_timer is None:
-        from .timer import tcp_rearm_rto
-
         tcp_rearm_rto(sk)
 
 
@@ -487,8 +485,6 @@ def tcp_fragment(
     ``packets_out`` (and ``retrans_out``) follow the new segment counts
     (``tcp_adjust_pcount``)."""
     if in_rtx_queue:
-        from ..skb import skb_unclone_keeptruesize
-
         skb_unclone_keeptruesize(skb)
         old_pcount = tcp_skb_pcount(skb)
     buff = tcp_stream_alloc_skb(sk)
@@ -726,7 +722,6 @@ def tcp_send_ack(sk: TcpSock) -> None:
 
 def tcp_send_delayed_ack(sk: TcpSock) -> None:
     """``tcp_send_delayed_ack()``: owe an ACK; send it within ``ato`` (40 ms .. 200 ms)."""
-    from .timer import tcp_delack_timer
 
     ato = min(sk.ack_ato, TCP_DELACK_MAX)
     if sk.ack_pingpong:
@@ -778,7 +773,6 @@ def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
     sk.tcp_rtx_queue.add(skb)
     sk.packets_out += 1
     tcp_transmit_skb(sk, skb, clone_it=True)
-    from .timer import tcp_rearm_rto
 
     tcp_rearm_rto(sk)
 
