@@ -52,10 +52,7 @@ class Rtable:
 
 def inet_addr_is_local(net: Net, addr: bytes) -> bool:
     """Is ``addr`` assigned to this host (``inet_addr_type == RTN_LOCAL``)?"""
-    ip = ipaddress.IPv4Address(addr)
-    if ip in _LOOPNET:
-        return True
-    return any(iface.ip == ip for dev in net.devices.values() for iface in dev.addrs4)
+    return addr[0] == 127 or addr in net.local_addrs  # 127.0.0.0/8 is all loopback
 
 
 def ip_route_output(net: Net, daddr: bytes, saddr: bytes | None = None) -> Rtable:

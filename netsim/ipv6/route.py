@@ -42,8 +42,7 @@ class Rt6Info:
 
 def ipv6_addr_is_local(net: Net, addr: bytes) -> bool:
     """Is ``addr`` (16 bytes) assigned to this host?"""
-    ip = ipaddress.IPv6Address(addr)
-    return any(iface.ip == ip for dev in net.devices.values() for iface in dev.addrs6)
+    return addr in net.local_addrs
 
 
 def ip6_route_output(net: Net, daddr: bytes, saddr: bytes | None = None) -> Rt6Info:

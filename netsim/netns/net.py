@@ -85,6 +85,9 @@ class Net:
         self.now = 0.0
         self.timers = TimerQueue()
         self.devices: dict[str, NetDevice] = {}
+        #: every address assigned to a device, packed (4 or 16 bytes): the per-packet
+        #: ``inet_addr_type() == RTN_LOCAL`` test is one set lookup
+        self.local_addrs: set[bytes] = set()
         self._next_ifindex = 1
         self.default_dev4: NetDevice | None = None
         self.default_dev6: NetDevice | None = None
@@ -164,6 +167,7 @@ class Net:
             dev.addrs4.append(iface)
         else:
             dev.addrs6.append(iface)
+        self.local_addrs.add(iface.ip.packed)
 
     def set_default_route(self, devname: str, *, family: int | None = None) -> None:
         """``ip route add default dev DEVNAME`` (for IPv4, IPv6 or both)."""

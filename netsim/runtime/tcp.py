@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import errno, kernel_error
-from ..sock.addr import format_sockaddr
 from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
@@ -162,10 +161,10 @@ async def tcp_recvmsg_async(
         if nonblock:
             break
     await trio.lowlevel.cancel_shielded_checkpoint()
-    peer = format_sockaddr(sock._family, sk.inet_daddr, sk.inet_dport) if sk.inet_daddr else None
+    # tcp_recvmsg() fills no msg_name: recvfrom()/recvmsg() on a TCP socket give None
     if into is not None:
-        return total, peer, 0
-    return (got[0] if len(got) == 1 else b"".join(got)), peer, 0
+        return total, None, 0
+    return (got[0] if len(got) == 1 else b"".join(got)), None, 0
 
 
 async def tcp_accept_async(sock: Socket) -> tuple[Socket, Any]:
