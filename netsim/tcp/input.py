@@ -58,6 +58,7 @@ from ..wire.checksum import csum_fold, csum_partial
 from ..wire.ipv4 import ip4_pseudo_csum
 from ..wire.ipv6 import ip6_pseudo_csum
 from ..wire.tcp import (
+    NOP_NOP_TS,
     TCPHDR_ACK,
     TCPHDR_FIN,
     TCPHDR_PSH,
@@ -115,6 +116,7 @@ __all__ = [
 ]
 
 _HDR = struct.Struct("!HHIIHHHH")
+_TS = struct.Struct("!II")
 U32 = 0xFFFFFFFF
 
 
@@ -129,7 +131,7 @@ def unwrap(ref: int, value32: int) -> int:
 class Segment:
     """The parsed header of a received segment (what ``TCP_SKB_CB`` and ``tcp_hdr`` give)."""
 
-    __slots__ = ("ack32", "dport", "flags", "opts", "seq32", "sport", "window")
+    __slots__ = ("ack32", "dport", "flags", "opts", "seq32", "sport", "tsecr", "tsval", "window")
 
     def __init__(self, head: bytearray, off: int) -> None:
         sport, dport, seq, ack, doff_flags, window, _check, _urg = _HDR.unpack_from(head, off)
@@ -140,7 +142,16 @@ class Segment:
         self.flags = doff_flags & 0x0FFF
         self.window = window
         hlen = (doff_flags >> 12) * 4
-        self.opts = TcpOptions.parse(head[off + 20 : off + hlen]) if hlen > 20 else None
+        self.opts: TcpOptions | None = None
+        self.tsval: int | None = None
+        self.tsecr: int | None = None
+        if hlen == 32 and head[off + 20 : off + 24] == NOP_NOP_TS:
+            # tcp_fast_parse_options(): the aligned timestamp that every established
+            # segment carries is read in place (tcp_parse_aligned_timestamp)
+            self.tsval, self.tsecr = _TS.unpack_from(head, off + 24)
+        elif hlen > 20:
+            opts = self.opts = TcpOptions.parse(head[off + 20 : off + hlen])
+            self.tsval, self.tsecr = opts.tsval, opts.tsecr
 
 
 # -- demultiplexing --------------------------------------------------------------------------
@@ -295,9 +306,9 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
     end_seq = (
         seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
     )
-    opts = seg.opts
-    if opts is not None and opts.tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
-        sk.ts_recent = opts.tsval
+    tsval = seg.tsval
+    if tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
+        sk.ts_recent = tsval
     in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window_of(sk)
     if seg.flags & TCPHDR_RST:
         if seq == sk.rcv_nxt or (in_window and not skb.len):
@@ -347,11 +358,11 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
         return -1
     prior_snd_una = sk.snd_una
     _tcp_ack_update_window(sk, seg, ack)
-    opts = seg.opts
-    if opts is not None and opts.tsval is not None and sk.tstamp_ok:
+    tsval = seg.tsval
+    if tsval is not None and sk.tstamp_ok:
         seq = _seq_of(sk, seg)
         if seq <= sk.rcv_wup:
-            sk.ts_recent = opts.tsval
+            sk.ts_recent = tsval
     if ack == prior_snd_una:
         if not sk.tcp_rtx_queue and not sk.sk_write_queue:
             sk.net.stats.TcpExtTCPPureAcks += 1

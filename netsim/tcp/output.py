@@ -47,6 +47,7 @@ from ..wire.tcp import (
     TCPHDR_RST,
     TCPHDR_SYN,
     TcpOptions,
+    emit_aligned_timestamp,
     tcp_build_header,
 )
 from .sock import (
@@ -551,8 +552,9 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
         skb = pskb_copy(skb) if skb_cloned(skb) else skb_clone(skb)
         cb = tcb(skb)
     flags = cb.tcp_flags
-    opts = tcp_options_for(sk, flags)
-    hlen = 20 + len(opts)
+    fast_ts = sk.tstamp_ok and not flags & TCPHDR_SYN  # tcp_established_options()
+    opts = b"" if fast_ts else tcp_options_for(sk, flags)
+    hlen = 32 if fast_ts else 20 + len(opts)
     pcount = tcp_skb_pcount(skb)
     if pcount > 1:
         flags |= TCPHDR_PSH
@@ -566,7 +568,9 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
         skb.head, th, sk.inet_sport, sk.inet_dport, cb.seq & U32,
         ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window,
     )  # fmt: skip
-    if opts:
+    if fast_ts:
+        emit_aligned_timestamp(skb.head, th + 20, tcp_ts(sk), sk.ts_recent)
+    elif opts:
         skb.head[th + 20 : th + hlen] = opts
     dst = sk.sk_dst_cache
     v4 = isinstance(dst, Rtable)

@@ -448,6 +448,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         seg_ack.sport, seg_ack.dport = seg.sport, seg.dport
         seg_ack.seq32, seg_ack.ack32 = seg.seq32, seg.ack32
         seg_ack.flags, seg_ack.window, seg_ack.opts = seg.flags, seg.window, seg.opts
+        seg_ack.tsval, seg_ack.tsecr = seg.tsval, seg.tsecr
         tcp_ack(sk, seg_ack)  # takes the SYN-ACK's window: max_window, MSS bound to half
         sk.snd_wnd = seg.window  # never scaled on a SYN (RFC 7323)
         tcp_finish_connect(sk)

@@ -85,6 +85,8 @@ from .ipv4 import IPPROTO_TCP, WritableBuffer, ip4_pseudo_csum
 from .ipv6 import ip6_pseudo_csum
 
 __all__ = [
+    "NOP_NOP_TS",
+    "emit_aligned_timestamp",
     "MAX_TCP_OPTION_SPACE",
     "TCPHDR_ACK",
     "TCPHDR_AE",
@@ -183,6 +185,17 @@ _NOP_NOP_TS = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP
 _NOP_NOP_SACKPERM = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM))
 _NOP_WINDOW = bytes((TCPOPT_NOP, TCPOPT_WINDOW, TCPOLEN_WINDOW))
 _NOP_NOP_SACK = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK))
+
+#: The first word of the aligned timestamp block every established segment carries
+#: (``NOP NOP TIMESTAMP 10``); ``tcp_fast_parse_options()`` looks for exactly this.
+NOP_NOP_TS = _NOP_NOP_TS
+_ALIGNED_TS = struct.Struct("!4sII")
+
+
+def emit_aligned_timestamp(buf: bytearray, off: int, tsval: int, tsecr: int) -> None:
+    """Write the 12-byte aligned timestamp option block at ``buf[off:]`` in place — what
+    :meth:`TcpOptions.emit` gives for timestamps alone, without building the value."""
+    _ALIGNED_TS.pack_into(buf, off, _NOP_NOP_TS, tsval, tsecr)
 
 
 @attrs.frozen
