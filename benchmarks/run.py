@@ -2,6 +2,8 @@
 
     python benchmarks/run.py alloc [--sizes 12,256,2048] [--count N] [--repeat N] [--json]
     python benchmarks/run.py tcp [--mib N] [--write-size N] [--read-size N] [--json]
+    python benchmarks/run.py nc [--bytes 256M] [--read-size N] [--allocators A,B] [--real auto]
+                                [--repeat N] [--json] [--rss [--rss-sizes 1G,8G]]
 
 Every benchmark prints **ratios measured in the same run** (DESIGN.md): absolute nanoseconds
 depend on the machine and the Python build; how far an allocator is from a bare Python
@@ -775,32 +777,55 @@ class RssRun:
     seconds: float  #: the flow's own time, from its JSON (0 for the import-only child)
 
 
-def _child_rss(argv: list[str]) -> tuple[int, str]:
-    """Run ``argv``; its peak RSS in KiB (``ru_maxrss`` of this child alone) and its stdout."""
-    import os
+#: The ``--rss`` child: netsim's command line, then its own peak RSS on stderr.  The peak is
+#: read inside the child, from ``VmHWM`` (the high-water mark of the child's own memory map):
+#: ``ru_maxrss`` from ``wait4`` would not do, as Linux starts a child's ``ru_maxrss`` at its
+#: parent's peak at fork time, and this parent has run netsim already.
+RSS_CHILD = """\
+import sys
+
+import trio
+import netsim.cli.nc
+from netsim.cli import main
+
+status = main(sys.argv[1:])
+try:
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+except (OSError, StopIteration):  # no /proc: ru_maxrss, which counts the parent's peak too
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"peak_rss_kib={peak}", file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def _child_rss(args: list[str]) -> tuple[int, str]:
+    """Run ``netsim ARGS`` in a child; its peak RSS in KiB, and its stdout."""
+    import re
     import subprocess
 
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}")
-    return usage.ru_maxrss, out
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, *args], capture_output=True, text=True, check=False
+    )
+    found = re.search(r"^peak_rss_kib=(\d+)$", proc.stderr, re.MULTILINE)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"netsim {' '.join(args)} exited with {proc.returncode}: {proc.stderr}")
+    return int(found.group(1)), proc.stdout
 
 
 def nc_rss(sizes: Sequence[int], allocator: str, read_size: int) -> list[RssRun]:
-    """Peak RSS of ``netsim nc -N 127.0.0.1 1234 --bytes N`` (TCP) for each size, and of a
-    child that only imports what it imports."""
-    floor, _ = _child_rss([sys.executable, "-c", "import trio, netsim, netsim.cli.nc"])
-    runs = [RssRun("python + netsim imported, no flow", 0, floor, 0.0)]
+    """Peak RSS of ``netsim nc -N 127.0.0.1 1234 --bytes N`` (TCP) for each size, and of the
+    same child running only ``netsim --version`` (everything imported, no flow)."""
+    floor, _ = _child_rss(["--version"])
+    runs = [RssRun("netsim imported, no flow", 0, floor, 0.0)]
     for nbytes in sizes:
         print(f"run.py nc --rss: emulating {_size(nbytes)} over TCP ...", file=sys.stderr)
-        argv = [sys.executable, "-m", "netsim", "nc", "-N", "127.0.0.1", "1234"]
-        argv += ["--bytes", str(nbytes), "--allocator", allocator, "--read-size", str(read_size)]
-        argv += ["--interval", "0", "--no-progress", "--json"]
-        rss, out = _child_rss(argv)
+        args = ["nc", "-N", "127.0.0.1", "1234", "--bytes", str(nbytes)]
+        args += ["--allocator", allocator, "--read-size", str(read_size)]
+        args += ["--interval", "0", "--no-progress", "--json"]
+        rss, out = _child_rss(args)
         received = json.loads(out)["end"]["sum_received"]
         if received["bytes"] != nbytes:
             raise RuntimeError(f"netsim nc received {received['bytes']} of {nbytes} bytes")
@@ -833,6 +858,9 @@ def cmd_nc(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.rss and args.rss_allocator not in known:
+        print(f"run.py nc: no allocator named {args.rss_allocator}", file=sys.stderr)
+        return 2
     nbytes, read_size = args.bytes, args.read_size
     nc = openbsd_nc() if args.real != "trio" else None
     if args.real == "nc" and nc is None:
@@ -841,6 +869,8 @@ def cmd_nc(args: argparse.Namespace) -> int:
     real_method = (
         f"OpenBSD netcat ({nc[0]}), two processes" if nc else "trio over the kernel's sockets"
     )
+    if nc and read_size != NC_CHUNK:
+        real_method += f" (nc reads {NC_CHUNK} bytes at a time whatever --read-size says)"
     gc.collect()
     ceiling = min(_ceiling(nbytes, NC_CHUNK, read_size, frags=True) for _ in range(args.repeat))
     flows: list[dict[str, Any]] = []
@@ -936,9 +966,8 @@ def _print_nc_table(
     print()
     width = max(len(r.allocator) for f in flows for r in f["netsim"])
     heads = ("flow", "allocator", "real MB/s", "netsim MB/s", "netsim/real", "netsim/ceiling")
-    fmt = f"{{:<4}}  {{:<{width}}}  {{:>9}}  {{:>11}}  {{:>11}}  {{:>14}}  {{:>9}}"
-    heads += ("lost real/netsim",)
-    print(fmt.format(*heads))
+    fmt = f"{{:<4}}  {{:<{width}}}  {{:>9}}  {{:>11}}  {{:>11}}  {{:>14}}  {{:>16}}"
+    print(fmt.format(*heads, "lost real/netsim"))
     for f in flows:
         real: RealRun = f["real"]
         for r in f["netsim"]:
@@ -991,7 +1020,7 @@ def _add_nc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="For tcp4, tcp6, udp4 and udp6: the machine's loopback (OpenBSD nc if "
         "installed, else trio over real sockets), netsim nc with each allocator, and a bare "
         "trio loop doing only the copies and frag bookkeeping, on the same bytes; prints MB/s "
-        "and the ratios. See the docstring of benchmarks/run.py for the method.",
+        "and the ratios. The comment above _add_nc in benchmarks/run.py gives the method.",
     )
     p.add_argument(
         "--bytes",

@@ -1,4 +1,4 @@
-"""examples/page_frag_test.py and benchmarks/run.py, run in-process.
+"""examples/ (page_frag_test.py, the four nc_*.py, run_all.sh) and benchmarks/run.py.
 
 Neither directory is a package, so both files are loaded from their paths.  Timing is printed
 by them and never asserted here; what is asserted is the output's shape, the exit statuses, and
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +40,10 @@ def _load(relpath: str, name: str) -> ModuleType:
 
 pft = _load("examples/page_frag_test.py", "netsim_examples_page_frag_test")
 bench = _load("benchmarks/run.py", "netsim_benchmarks_run")
+NC_EXAMPLES = {
+    flow: _load(f"examples/nc_{flow}.py", f"netsim_examples_nc_{flow}")
+    for flow in ("tcp4", "udp4", "tcp6", "udp6")
+}
 
 NR_TEST = 20000
 LINE = re.compile(
@@ -361,4 +368,173 @@ def test_bench_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None
     assert bench.main(["alloc", "--sizes", "0"]) == 2
     assert bench.main(["alloc", "--allocators", "nope", "--count", "10"]) == 2
     assert bench.main([]) == 2
+    capsys.readouterr()
+
+
+# -- examples/nc_*.py and run_all.sh ----------------------------------------------------------
+
+DD = re.compile(r"^(?P<bytes>\d+) bytes \(.*\) copied, \S+ s, \S+ MB/s, \S+ MiB/s$", re.MULTILINE)
+UDP_COUNTS = re.compile(
+    r"^(?P<sent>\d+) datagrams sent, (?P<got>\d+) received, (?P<lost>\d+) lost "
+    r"\((?P<mib>Udp6?RcvbufErrors): the receive buffer was full\)$",
+    re.MULTILINE,
+)
+
+
+def _counter(out: str, name: str) -> int:
+    found = re.search(rf"^ +([\d,]+) +{re.escape(name)}\b", out, re.MULTILINE)
+    assert found is not None, f"no {name} line in:\n{out}"
+    return int(found.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("flow", list(NC_EXAMPLES))
+@pytest.mark.parametrize(
+    ("size", "nbytes", "allocator"),
+    [("1M", 1 << 20, "page_frag"), ("100000", 100000, "page_frag_cache")],
+)
+def test_nc_example_prints_dd_and_the_report(
+    flow: str, size: str, nbytes: int, allocator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert NC_EXAMPLES[flow].main([size, allocator]) == 0
+    out = capsys.readouterr().out
+    [dd] = DD.finditer(out)
+    addr = "::1" if flow.endswith("6") else "127.0.0.1"
+    title = f"nc{' -u' if flow.startswith('udp') else ''} {addr} 1234"
+    assert f" Performance counter stats for '{title}' (allocator {allocator}):" in out
+    copied = _counter(out, "bytes copied")  # payload bytes copied into page frags
+    if flow.startswith("tcp") or nbytes % 16384 == 0:
+        assert copied == nbytes
+    else:  # UDP's short last datagram is copied into the skb's linear head instead
+        assert copied == nbytes - nbytes % 16384
+    if flow.startswith("tcp"):
+        assert int(dd["bytes"]) == nbytes
+        return
+    [counts] = UDP_COUNTS.finditer(out)
+    sent, got, lost = int(counts["sent"]), int(counts["got"]), int(counts["lost"])
+    assert sent == -(-nbytes // 16384)  # one datagram per 16 KiB write
+    assert got + lost == sent
+    assert counts["mib"] == ("Udp6RcvbufErrors" if flow == "udp6" else "UdpRcvbufErrors")
+    assert int(dd["bytes"]) == nbytes if lost == 0 else int(dd["bytes"]) < nbytes
+
+
+def test_nc_example_defaults() -> None:
+    ex = NC_EXAMPLES["tcp4"]
+    assert [ex.parse_size(s) for s in ("32M", "1g", "512K", "4096")] == [
+        32 << 20,
+        1 << 30,
+        512 << 10,
+        4096,
+    ]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="run_all.sh is a bash script")
+def test_run_all_runs_the_four_examples() -> None:
+    proc = subprocess.run(
+        ["bash", str(ROOT / "examples" / "run_all.sh"), "64K", "page_frag"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    heads = re.findall(r"^==> nc_(\w+)\.py 64K page_frag$", out, re.MULTILINE)
+    assert heads == ["tcp4", "udp4", "tcp6", "udp6"]
+    assert len(re.findall(r"^65536 bytes .* copied", out, re.MULTILINE)) >= 2  # TCP never drops
+    assert out.count("(allocator page_frag):") == 4
+    assert out.rstrip().endswith("Done")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="run_all.sh is a bash script")
+def test_run_all_stops_at_the_first_failure() -> None:
+    proc = subprocess.run(
+        ["bash", str(ROOT / "examples" / "run_all.sh"), "64K", "no_such_allocator"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": sys.executable},
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "==> nc_udp4.py" not in proc.stdout  # set -e: the first failure ends the script
+
+
+# -- benchmarks/run.py nc ----------------------------------------------------------------------
+
+NC_ROW = re.compile(
+    r"^(?P<flow>tcp4|tcp6|udp4|udp6) +(?P<allocator>\w+) +(?P<real>\d+) +(?P<netsim>[\d.]+) +"
+    r"(?P<x_real>[\d.]+) +(?P<x_ceiling>[\d.]+)(?: +(?P<lost>[\d?]+/\d+))?$",
+    re.MULTILINE,
+)
+
+
+def test_bench_nc_table_over_trio_sockets(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["nc", "--bytes", "256K", "--repeat", "1", "--real", "trio"]
+    assert bench.main([*args, "--allocators", "page_frag,page_frag_cache"]) == 0
+    out = capsys.readouterr().out
+    assert "real:    trio over the kernel's sockets, best of 1" in out
+    assert re.search(r"^ceiling: .*: \d+ MB/s$", out, re.MULTILINE)
+    rows = [m.groupdict() for m in NC_ROW.finditer(out)]
+    assert [(r["flow"], r["allocator"]) for r in rows] == [
+        (flow, allocator)
+        for flow in ("tcp4", "tcp6", "udp4", "udp6")
+        for allocator in ("page_frag", "page_frag_cache")
+    ]
+    for r in rows:
+        assert (r["lost"] is not None) == r["flow"].startswith("udp")
+        assert float(r["x_real"]) > 0
+        assert float(r["x_ceiling"]) > 0
+
+
+def test_bench_nc_json(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["nc", "--bytes", "128K", "--repeat", "1", "--real", "trio", "--json"]
+    assert bench.main([*args, "--allocators", "page_frag_cache"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["benchmark"] == "nc"
+    assert (data["bytes"], data["write_size"], data["read_size"]) == (128 << 10, 16384, 16384)
+    assert [f["flow"] for f in data["flows"]] == ["tcp4", "tcp6", "udp4", "udp6"]
+    for flow in data["flows"]:
+        [run] = flow["netsim"]
+        assert run["allocator"] == "page_frag_cache"
+        assert run["ratio_to_real"] > 0
+        assert run["ratio_to_ceiling"] > 0
+        assert set(run["refcount_per_MiB"]) == {
+            "page_get",
+            "page_put",
+            "page_ref_add",
+            "page_ref_sub_and_test",
+        }
+        if flow["flow"].startswith("tcp"):
+            assert run["received"] == 128 << 10
+            assert run["lost_datagrams"] is None
+        else:
+            assert run["received"] + run["lost_datagrams"] * 16384 == 128 << 10
+    assert data["rss"] == []
+
+
+@pytest.mark.skipif(bench.openbsd_nc() is None, reason="OpenBSD netcat (netcat-openbsd) absent")
+def test_bench_nc_with_openbsd_netcat(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["nc", "--bytes", "256K", "--repeat", "1", "--real", "nc", "--allocators", "page_frag"]
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "real:    OpenBSD netcat (" in out
+    assert [m["flow"] for m in NC_ROW.finditer(out)] == ["tcp4", "tcp6", "udp4", "udp6"]
+
+
+def test_bench_nc_rss(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["nc", "--bytes", "64K", "--repeat", "1", "--real", "trio", "--allocators", "page_frag"]
+    assert bench.main([*args, "--rss", "--rss-sizes", "1M,2M", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    floor, one, two = data["rss"]
+    assert (floor["bytes"], one["bytes"], two["bytes"]) == (0, 1 << 20, 2 << 20)
+    assert all(r["max_rss_kib"] > 1024 for r in data["rss"])
+    assert one["seconds"] > 0
+
+
+def test_bench_nc_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(["nc", "--bytes", "0"]) == 2
+    assert bench.main(["nc", "--bytes", "lots"]) == 2
+    assert bench.main(["nc", "--allocators", "nope"]) == 2
+    assert bench.main(["nc", "--rss", "--rss-allocator", "nope"]) == 2
     capsys.readouterr()

@@ -520,8 +520,14 @@ def ip_local_out(net: Net, sk: Sock | None, skb: SkBuff) -> int:
     whole, fragment (``len > mtu``), or — GSO — let the device (or software GSO) cut it.
     Counts ``IpOutRequests``; returns 0 or raises the send error."""
     net.stats.IpOutRequests += 1
-    if skb.len <= 0xFFFF:
-        _set_tot_len(skb, skb.len)
+    length = skb.len
+    if length <= 0xFFFF:
+        # __ip_local_out(): tot_len, then ip_send_check().  Every IPv4 header netsim builds
+        # (ip4_build_header) already has its checksum, so only a changed tot_len needs one
+        off = skb.network_header + 2
+        head = skb.head
+        if (head[off] << 8 | head[off + 1]) != length:
+            _set_tot_len(skb, length)
     rt: Rtable = skb.dst
     skb.dev = rt.dev
     mtu = rt.mtu
