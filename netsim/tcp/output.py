@@ -625,11 +625,9 @@ def tcp_event_ack_sent(sk: TcpSock) -> None:
     """``tcp_event_ack_sent()``: an ACK went out — the delayed ACK is no longer owed."""
     if sk.ack_quick:
         sk.ack_quick -= 1
+    # inet_csk_clear_xmit_timer(ICSK_TIME_DACK): the pending bits go, the timer stays armed
+    # and finds nothing to do (tcp_delack_timer_handler checks ICSK_ACK_TIMER)
     sk.ack_pending = 0
-    timer = sk.delack_timer
-    if timer is not None:
-        timer.cancel()
-        sk.delack_timer = None
 
 
 # -- windows ---------------------------------------------------------------------------------
@@ -730,9 +728,17 @@ def tcp_send_delayed_ack(sk: TcpSock) -> None:
     ato = min(sk.ack_ato, TCP_DELACK_MAX)
     if sk.ack_pingpong:
         ato = TCP_DELACK_MAX
+    deadline = sk.net.now + ato
+    if sk.ack_pending & ICSK_ACK_TIMER and sk.delack_deadline < deadline:
+        deadline = sk.delack_deadline  # an ACK already owed keeps its earlier deadline
     sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
-    if sk.delack_timer is None:
-        sk.delack_timer = sk.net.timers.add(sk.net.now + ato, lambda: tcp_delack_timer(sk))
+    sk.delack_deadline = deadline
+    timer = sk.delack_timer
+    if timer is not None and timer.active and timer.deadline <= deadline:
+        return  # sk_reset_timer() to a later time: the handler re-arms when it fires early
+    if timer is not None:
+        timer.cancel()
+    sk.delack_timer = sk.net.timers.add(deadline, lambda: tcp_delack_timer(sk))
 
 
 def tcp_send_fin(sk: TcpSock) -> None:

@@ -187,6 +187,8 @@ class TcpSock(Sock):
         # timers
         "rto_timer",
         "delack_timer",
+        "delack_deadline",
+        "rto_deadline",
         "probe_timer",
         "timewait_timer",
         "syn_timer",
@@ -290,6 +292,8 @@ class TcpSock(Sock):
         self.ack_pingpong = 0
         self.rto_timer: Timer | None = None
         self.delack_timer: Timer | None = None
+        self.delack_deadline = 0.0  # icsk_ack.timeout
+        self.rto_deadline = 0.0  # icsk_timeout
         self.probe_timer: Timer | None = None
         self.timewait_timer: Timer | None = None
         self.syn_timer: Timer | None = None

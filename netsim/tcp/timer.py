@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
-    ICSK_ACK_SCHED,
+    ICSK_ACK_TIMER,
     TCP_CA_LOSS,
     TCP_DELACK_MAX,
     TCP_RTO_MAX,
@@ -36,15 +36,22 @@ __all__ = [
 
 
 def tcp_rearm_rto(sk: TcpSock) -> None:
-    """``tcp_rearm_rto()``: no data in flight → no RTO; otherwise ``rto`` from now."""
+    """``tcp_rearm_rto()``: no data in flight → no RTO; otherwise ``rto`` from now.  As
+    ``sk_reset_timer`` moves a kernel timer, a later deadline only updates ``rto_deadline``:
+    the armed timer, firing early, re-arms itself for it (``tcp_write_timer_handler``)."""
     timer = sk.rto_timer
-    if timer is not None:
-        timer.cancel()
-        sk.rto_timer = None
     if not sk.packets_out or sk.done:
+        if timer is not None:
+            timer.cancel()
+            sk.rto_timer = None
         return
     rto = min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
-    sk.rto_timer = sk.net.timers.add(sk.net.now + rto, lambda: tcp_retransmit_timer(sk))
+    deadline = sk.rto_deadline = sk.net.now + rto
+    if timer is not None and timer.active:
+        if timer.deadline <= deadline:
+            return
+        timer.cancel()
+    sk.rto_timer = sk.net.timers.add(deadline, lambda: tcp_retransmit_timer(sk))
     probe = sk.probe_timer
     if probe is not None:
         probe.cancel()
@@ -64,6 +71,10 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     """``tcp_retransmit_timer()``: the oldest unacknowledged data timed out."""
     sk.rto_timer = None
     if sk.done or not sk.packets_out or not sk.tcp_rtx_queue:
+        return
+    net = sk.net
+    if net.now < sk.rto_deadline:  # the deadline moved on since the timer was armed
+        sk.rto_timer = net.timers.add(sk.rto_deadline, lambda: tcp_retransmit_timer(sk))
         return
     if sk.sk_owned_by_user:
         sk.rto_timer = sk.net.timers.add(sk.net.now + 0.001, lambda: tcp_retransmit_timer(sk))
@@ -121,7 +132,11 @@ def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
 def tcp_delack_timer(sk: TcpSock) -> None:
     """``tcp_delack_timer_handler()``: send the ACK we held back; back off ``ato``."""
     sk.delack_timer = None
-    if sk.done or not sk.ack_pending & ICSK_ACK_SCHED:
+    if sk.done or not sk.ack_pending & ICSK_ACK_TIMER:
+        return  # the ACK went out meanwhile
+    net = sk.net
+    if net.now < sk.delack_deadline:
+        sk.delack_timer = net.timers.add(sk.delack_deadline, lambda: tcp_delack_timer(sk))
         return
     from .output import tcp_send_ack
 
