@@ -24,8 +24,11 @@ from .mm import available_frag_allocators as available_frag_allocators
 from .mm import get_frag_allocator as get_frag_allocator
 from .runtime import Host as Host
 from .runtime import Socket as Socket
+from .runtime import StreamLink as StreamLink
 from .runtime import link as link
 from .runtime import open_host as open_host
+from .runtime import open_stream_link as open_stream_link
+from .runtime import open_unix_link as open_unix_link
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
@@ -61,10 +64,13 @@ __all__ = [
     "SkbFrag",
     "SkbSharedInfo",
     "StatsSnapshot",
+    "StreamLink",
     "available_frag_allocators",
     "get_frag_allocator",
     "link",
     "open_host",
+    "open_stream_link",
+    "open_unix_link",
     "skb_describe",
     "skb_layout",
 ]

@@ -55,13 +55,75 @@ from .device import (
 if TYPE_CHECKING:
     from ..netns import Net
 
-__all__ = ["Link", "LinkDevice", "frame_with_checksum", "rx_headers_len"]
+__all__ = [
+    "Link",
+    "LinkDevice",
+    "WireDevice",
+    "frame_with_checksum",
+    "rx_buf_len_for",
+    "rx_headers_len",
+]
 
 
-class LinkDevice(NetDevice):
-    """One end of a :class:`Link` (think ``eth0``)."""
+def rx_buf_len_for(mtu: int) -> int:
+    """The RX buffer a driver posts for ``mtu``: a power of two holding MTU plus headroom,
+    at least 2 KiB."""
+    return max(2048, 1 << (mtu + 128 - 1).bit_length())
+
+
+class WireDevice(NetDevice):
+    """What every NIC at the end of a wire shares: the receive side, which turns a frame
+    from the wire into an RX skb (:meth:`rx_frame`)."""
 
     kind = "link"
+
+    def __init__(self, name: str, *, mtu: int, features: int) -> None:
+        super().__init__(name, mtu=mtu, features=features)
+        self.rx_buf_len = rx_buf_len_for(mtu)
+        self.rx_cache: PageFragCache | None = None
+
+    def rx_frame(self, frame: bytes) -> None:
+        """The driver's receive: build an RX skb around a copy of ``frame``."""
+        net = self.net
+        assert net is not None
+        if not self.up:
+            self.rx_dropped += 1
+            return
+        if self.rx_cache is None:
+            self.rx_cache = PageFragCache(net.page_allocator)
+        buf_len = self.rx_buf_len
+        n = len(frame)
+        got = self.rx_cache.alloc(max(buf_len, n), GFP_ATOMIC, align=64)
+        hlen = min(rx_headers_len(frame), n)
+        skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats)
+        skb_reserve(skb, LL_RESERVED_SPACE)
+        start = skb_put(skb, hlen)
+        skb.head[start : start + hlen] = frame[:hlen]
+        if n > hlen:
+            if got is None:
+                self.rx_dropped += 1
+                kfree_skb(skb)
+                return
+            page, offset = got
+            page.view[offset : offset + n] = frame
+            skb_add_rx_frag(skb, 0, page, offset + hlen, n - hlen, max(buf_len, n))
+        elif got is not None:
+            put_page(got[0])
+        skb.network_header = skb.data
+        skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
+        skb.ip_summed = CHECKSUM_UNNECESSARY if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
+        skb.dev = self
+        self.receive(skb)
+
+    def close(self) -> None:
+        """Give back the RX buffers' pages."""
+        if self.rx_cache is not None:
+            self.rx_cache.drain()
+            self.rx_cache = None
+
+
+class LinkDevice(WireDevice):
+    """One end of a :class:`Link` (think ``eth0``)."""
 
     def __init__(self, name: str, link: Link, *, mtu: int, features: int) -> None:
         super().__init__(name, mtu=mtu, features=features)
@@ -70,7 +132,6 @@ class LinkDevice(NetDevice):
         self.busy_until = 0.0
         self.txqueue: deque[tuple[Timer | None, SkBuff]] = deque()
         self.inflight: deque[Timer] = deque()
-        self.rx_cache: PageFragCache | None = None
 
     def start_xmit(self, skb: SkBuff) -> int:
         """Serialize ``skb`` onto the wire; free it at TX completion; deliver the frame to
@@ -120,39 +181,6 @@ class LinkDevice(NetDevice):
                 break
         kfree_skb(skb)
 
-    def rx_frame(self, frame: bytes) -> None:
-        """The driver's receive: build an RX skb around a copy of ``frame``."""
-        net = self.net
-        assert net is not None
-        if not self.up:
-            self.rx_dropped += 1
-            return
-        if self.rx_cache is None:
-            self.rx_cache = PageFragCache(net.page_allocator)
-        buf_len = self.link.rx_buf_len
-        n = len(frame)
-        got = self.rx_cache.alloc(max(buf_len, n), GFP_ATOMIC, align=64)
-        hlen = min(rx_headers_len(frame), n)
-        skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats)
-        skb_reserve(skb, LL_RESERVED_SPACE)
-        start = skb_put(skb, hlen)
-        skb.head[start : start + hlen] = frame[:hlen]
-        if n > hlen:
-            if got is None:
-                self.rx_dropped += 1
-                kfree_skb(skb)
-                return
-            page, offset = got
-            page.view[offset : offset + n] = frame
-            skb_add_rx_frag(skb, 0, page, offset + hlen, n - hlen, max(buf_len, n))
-        elif got is not None:
-            put_page(got[0])
-        skb.network_header = skb.data
-        skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
-        skb.ip_summed = CHECKSUM_UNNECESSARY if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
-        skb.dev = self
-        self.receive(skb)
-
     def close(self) -> None:
         """Drop what is being serialized and what is in flight to the peer."""
         for timer, skb in self.txqueue:
@@ -163,9 +191,7 @@ class LinkDevice(NetDevice):
         for timer in self.inflight:
             timer.cancel()
         self.inflight.clear()
-        if self.rx_cache is not None:
-            self.rx_cache.drain()
-            self.rx_cache = None
+        super().close()
 
 
 class Link:
@@ -203,7 +229,7 @@ class Link:
         self.rate = rate
         self.delay = delay
         self.txqueuelen = txqueuelen
-        self.rx_buf_len = max(2048, 1 << (mtu + 128 - 1).bit_length())
+        self.rx_buf_len = rx_buf_len_for(mtu)
         features = NETIF_F_SG | (NETIF_F_HW_CSUM | NETIF_F_RXCSUM if csum_offload else 0)
         self.dev_a = LinkDevice(names[0], self, mtu=mtu, features=features)
         self.dev_b = LinkDevice(names[1], self, mtu=mtu, features=features)
@@ -218,7 +244,7 @@ class Link:
         return f"<Link {ends} mtu={self.mtu} {rate} delay={self.delay}>"
 
 
-def rx_headers_len(frame: bytes) -> int:
+def rx_headers_len(frame: bytes | bytearray | memoryview) -> int:
     """How many bytes of headers a driver copies into the linear area (``eth_get_headlen``):
     the IP header and, for UDP/TCP, the transport header; 128 bytes for anything else."""
     if not frame:

@@ -227,6 +227,21 @@ class Net:
             self.net_rx_action()
         return ran
 
+    def run_softirq(self, now: float, work: Callable[[], object]) -> None:
+        """Run a driver's interrupt work — frames read from a wire, TX completions — at
+        ``now`` in softirq context, then process what it queued on the backlog (``NET_RX``)."""
+        self.now = now
+        if self._in_softirq:
+            work()
+            return
+        self._in_softirq = True
+        try:
+            work()
+        finally:
+            self._in_softirq = False
+        if self.backlog:
+            self.net_rx_action()
+
     # -- lifetime -----------------------------------------------------------------------------
 
     def close(self) -> None:

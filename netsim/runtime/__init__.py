@@ -5,5 +5,16 @@ from .host import Host as Host
 from .host import link as link
 from .host import open_host as open_host
 from .socket import Socket as Socket
+from .wire import StreamLink as StreamLink
+from .wire import open_stream_link as open_stream_link
+from .wire import open_unix_link as open_unix_link
 
-__all__ = ["Host", "Socket", "link", "open_host"]
+__all__ = [
+    "Host",
+    "Socket",
+    "StreamLink",
+    "link",
+    "open_host",
+    "open_stream_link",
+    "open_unix_link",
+]

@@ -1,0 +1,349 @@
+"""Links that leave the process: a host's :class:`~netsim.dev.remote.RemoteLinkDevice` whose
+wire is a trio byte stream — a Unix socket between two netsim processes
+(:func:`open_unix_link`, what ``netsim nc --link unix:PATH`` uses) or any ``trio.abc.Stream``
+(:func:`open_stream_link`; tests join two hosts of one run with ``memory_stream_pair``).
+
+Wire protocol
+-------------
+Each end first sends one line, ``netsim-link/1 mtu=<MTU> name=<host>\\n``; the ends must agree
+on the version and the MTU, or the link is refused with ``EPROTO`` / ``EINVAL``.  Then each
+frame is a 4-byte big-endian length and the frame's bytes: an IPv4 or IPv6 packet with
+complete checksums, as a NIC puts it on the wire.  The end that listens takes the ``.2``
+addresses (``10.0.0.2/24``, ``fd00::2/64``), the end that connects the ``.1`` ones, like
+:func:`netsim.link`'s ``b`` and ``a``; each makes the link its default route.
+
+Two pump tasks move frames: one takes frames from the device's TX ring, writes them (a batch
+per ``send_all``) and then reports TX completion — the skbs are freed only once their bytes
+are in the stream, so a slow peer pushes back on the sender's sockets as a slow NIC does; the
+other reads frames and hands them to the device's receive path, in softirq context.  When the
+peer goes away the carrier drops: transmits are dropped (``tx_carrier_errors``) and TCP's
+timers see a dead link, as with a pulled cable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..dev.remote import RemoteLinkDevice
+from ..errors import kernel_error
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["StreamLink", "open_stream_link", "open_unix_link"]
+
+VERSION = b"netsim-link/1"
+_HELLO_TIMEOUT = 10.0
+_MAX_HELLO = 256
+_BATCH = 64  # frames per send_all
+_READ = 1 << 18  # bytes per receive_some
+_MAX_FRAME = 1 << 17  # larger length prefixes are a protocol error, not a frame
+
+
+class StreamLink:
+    """A host's end of a link whose wire is a byte stream.
+
+    Attributes:
+        dev: the host's :class:`~netsim.dev.remote.RemoteLinkDevice`.
+        peer_name: the peer host's name, once a peer has said hello.
+        peers: how many peers have connected so far.
+        finished: a ``trio.Event`` set once the last peer has gone.
+        frames_sent, frames_received: frames written to and read from the stream.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        listen_side: bool,
+        mtu: int = 1500,
+        csum_offload: bool = False,
+        devname: str = "eth0",
+    ) -> None:
+        self.host = host
+        self.listen_side = listen_side
+        self.dev = RemoteLinkDevice(devname, mtu=mtu, csum_offload=csum_offload)
+        n = 2 if listen_side else 1
+        host.net.add_device(self.dev, (f"10.0.0.{n}/24", f"fd00::{n}/64"))
+        host.net.set_default_route(devname)
+        self.local_addrs = (f"10.0.0.{n}", f"fd00::{n}")
+        self.peer_addrs = (f"10.0.0.{3 - n}", f"fd00::{3 - n}")
+        self.peer_name: str | None = None
+        self.peers = 0
+        self.frames_sent = 0
+        self.frames_received = 0
+        #: set when no further peer will come (the peer left, and no ``keep``)
+        self.finished = trio.Event()
+        self._doorbell = trio.Event()
+        self._changed = trio.Event()
+        self.dev.on_xmit = self._ring
+
+    @property
+    def mtu(self) -> int:
+        """The link's MTU."""
+        return self.dev.mtu
+
+    @property
+    def carrier(self) -> bool:
+        """Is a peer connected?"""
+        return self.dev.carrier
+
+    async def wait_carrier(self, on: bool = True) -> None:
+        """Wait until a peer is connected (``on``) or gone (``not on``)."""
+        while self.dev.carrier != on:
+            await self._changed.wait()
+
+    def _ring(self) -> None:
+        self._doorbell.set()
+
+    def _set_carrier(self, on: bool) -> None:
+        net = self.host.net
+        net.run_softirq(trio.current_time(), lambda: self.dev.set_carrier(on))
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def run_peer(self, stream: trio.abc.Stream) -> None:
+        """Carry the wire over ``stream`` until the peer goes away (EOF or a broken stream);
+        raises ``OSError`` if the peer's hello does not match (the stream is closed)."""
+        try:
+            inbox = bytearray()
+            with trio.fail_after(_HELLO_TIMEOUT):
+                await stream.send_all(self._hello())
+                await self._read_hello(stream, inbox)
+        except trio.TooSlowError:
+            await trio.aclose_forcefully(stream)
+            raise kernel_error(errno.ETIMEDOUT, "the link peer sent no hello") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await trio.aclose_forcefully(stream)
+            return
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        self.peers += 1
+        self._set_carrier(True)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pump_out, stream)
+                await self._pump_in(stream, inbox)
+                nursery.cancel_scope.cancel()
+        finally:
+            if not self.host.closed:
+                self._set_carrier(False)
+            await trio.aclose_forcefully(stream)
+
+    def _hello(self) -> bytes:
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.host.name)
+        return VERSION + f" mtu={self.dev.mtu} name={name}\n".encode()
+
+    async def _read_hello(self, stream: trio.abc.Stream, inbox: bytearray) -> None:
+        while b"\n" not in inbox:
+            if len(inbox) > _MAX_HELLO:
+                raise kernel_error(errno.EPROTO, "the link peer is not a netsim link")
+            chunk = await stream.receive_some(_MAX_HELLO)
+            if not chunk:
+                raise trio.BrokenResourceError("the link peer closed before its hello")
+            inbox += chunk
+        line, _, rest = bytes(inbox).partition(b"\n")
+        inbox[:] = rest
+        words = line.split()
+        if not words or words[0] != VERSION:
+            raise kernel_error(
+                errno.EPROTO, f"the link peer speaks {line[:40]!r}, not {VERSION.decode()}"
+            )
+        fields = dict(w.decode(errors="replace").partition("=")[::2] for w in words[1:])
+        if fields.get("mtu") != str(self.dev.mtu):
+            raise kernel_error(
+                errno.EINVAL,
+                f"link MTU mismatch: this end {self.dev.mtu}, the peer {fields.get('mtu')}",
+            )
+        self.peer_name = fields.get("name") or "peer"
+        self.host.hosts[self.peer_name] = list(self.peer_addrs)
+
+    async def _pump_out(self, stream: trio.abc.Stream) -> None:
+        dev = self.dev
+        net = self.host.net
+        try:
+            while True:
+                if not dev.txring:
+                    self._doorbell = trio.Event()
+                    await self._doorbell.wait()
+                frames = dev.tx_frames(_BATCH)
+                out = bytearray()
+                for frame in frames:
+                    out += len(frame).to_bytes(4, "big")
+                    out += frame
+                await stream.send_all(out)
+                count = len(frames)
+                self.frames_sent += count
+                net.run_softirq(trio.current_time(), functools.partial(dev.tx_complete, count))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # the peer went away; the reader sees it too
+
+    async def _pump_in(self, stream: trio.abc.Stream, inbox: bytearray) -> None:
+        net = self.host.net
+        while True:
+            frames: list[bytes] = []
+            off = 0
+            end = len(inbox)
+            while end - off >= 4:
+                size = int.from_bytes(inbox[off : off + 4], "big")
+                if size > _MAX_FRAME:
+                    raise kernel_error(errno.EPROTO, f"link frame of {size} bytes: corrupt stream")
+                if end - off - 4 < size:
+                    break
+                frames.append(bytes(inbox[off + 4 : off + 4 + size]))
+                off += 4 + size
+            if off:
+                del inbox[:off]
+            if frames:
+                self.frames_received += len(frames)
+                net.run_softirq(trio.current_time(), functools.partial(self._deliver, frames))
+            try:
+                chunk = await stream.receive_some(_READ)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not chunk:
+                return
+            inbox += chunk
+
+    def _deliver(self, frames: list[bytes]) -> None:
+        dev = self.dev
+        for frame in frames:
+            if len(frame) > dev.mtu or not frame:
+                dev.rx_dropped += 1  # rx_length_errors: the NIC drops an oversized frame
+                continue
+            dev.rx_frame(frame)
+
+    def __repr__(self) -> str:
+        state = f"peer {self.peer_name}" if self.carrier else "no carrier"
+        return f"<StreamLink {self.host.name}:{self.dev.name} mtu={self.dev.mtu} {state}>"
+
+
+@asynccontextmanager
+async def open_stream_link(
+    host: Host,
+    stream: trio.abc.Stream,
+    *,
+    listen_side: bool,
+    mtu: int = 1500,
+    csum_offload: bool = False,
+    devname: str = "eth0",
+) -> AsyncIterator[StreamLink]:
+    """Give ``host`` a link device whose wire is ``stream`` (its peer: another host, at the
+    other end, with ``listen_side`` opposite).  Leaving the block drops the carrier and
+    closes the stream."""
+    wire = StreamLink(
+        host, listen_side=listen_side, mtu=mtu, csum_offload=csum_offload, devname=devname
+    )
+
+    async def carry() -> None:
+        try:
+            await wire.run_peer(stream)
+        finally:
+            wire.finished.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(carry)
+        try:
+            yield wire
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def open_unix_link(
+    host: Host,
+    path: str,
+    *,
+    listen: bool,
+    keep: bool = False,
+    mtu: int = 1500,
+    csum_offload: bool = False,
+    connect_timeout: float = 5.0,
+    devname: str = "eth0",
+) -> AsyncIterator[StreamLink]:
+    """Join ``host`` to a host in another netsim process over the Unix socket ``path``.
+
+    ``listen``: create the socket and wait for the peer (``nc -l``), taking the ``.2``
+    addresses; one peer at a time, and with ``keep`` a new one after each leaves (``-k``).
+    Otherwise connect, retrying for up to ``connect_timeout`` seconds while the socket does
+    not exist yet or refuses (the listener is still starting), then ``ECONNREFUSED``/
+    ``ENOENT``.  A stale socket file (nobody accepting) is replaced; a live one is
+    ``EADDRINUSE``.  The block's end drops the carrier; the listener removes its socket."""
+    if listen:
+        server = await _unix_server(path)
+        wire = StreamLink(
+            host, listen_side=True, mtu=mtu, csum_offload=csum_offload, devname=devname
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_accept_loop, wire, server, keep)
+                try:
+                    yield wire
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            server.close()
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return
+    stream = await _unix_connect(path, connect_timeout)
+    async with open_stream_link(
+        host, stream, listen_side=False, mtu=mtu, csum_offload=csum_offload, devname=devname
+    ) as wire:
+        yield wire
+
+
+async def _unix_server(path: str) -> trio.socket.SocketType:
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            try:
+                probe = await trio.open_unix_socket(path)
+            except ConnectionRefusedError:
+                os.unlink(path)  # stale: its listener is gone
+            else:
+                await probe.aclose()
+                raise kernel_error(errno.EADDRINUSE, f"{path}: another netsim is listening")
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    try:
+        await sock.bind(path)
+        sock.listen(1)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: bool) -> None:
+    while True:
+        conn, _ = await server.accept()
+        try:
+            await wire.run_peer(trio.SocketStream(conn))
+        finally:
+            if not keep:
+                wire.finished.set()
+        if not keep:
+            return
+
+
+async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:
+    deadline = trio.current_time() + retry_for
+    while True:
+        try:
+            return await trio.open_unix_socket(path)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            if trio.current_time() >= deadline:
+                code = errno.ENOENT if isinstance(exc, FileNotFoundError) else errno.ECONNREFUSED
+                raise kernel_error(
+                    code, f"{path}: no netsim listening (nc -l --link unix:)"
+                ) from None
+        await trio.sleep(0.05)
