@@ -31,9 +31,9 @@ import attrs
 import trio
 
 from .. import __version__
-from ..errors import PageLeakError
+from ..errors import PageLeakError, errno, kernel_error
 from ..mm import available_frag_allocators
-from ..runtime import Host, Socket, link, open_host
+from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
 from ..sock.constants import (
     AF_INET,
     AF_INET6,
@@ -60,6 +60,11 @@ emulated socket).  Name the destination instead, and netsim starts the listener 
 
     netsim nc -N 127.0.0.1 {port} --bytes 1G       # nc -l -k {port} > /dev/null, plus the client
     head -c 1G /dev/zero | netsim nc -N 127.0.0.1 {port}
+
+or join two netsim processes, each its own host, by an emulated link over a Unix socket:
+
+    netsim nc -l {port} --link unix:/tmp/netsim.sock                       # this one listens
+    netsim nc -N 10.0.0.2 {port} --link unix:/tmp/netsim.sock --bytes 1G   # in another shell
 """
 
 
@@ -93,6 +98,8 @@ class NcOptions:
     interval: float = 1.0
     progress: bool | None = None
     keep: bool = False
+    listen: bool = False
+    link_unix: str | None = None
 
 
 _SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$")
@@ -247,7 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument(
         "--write-size", type=_positive_int, default=BUFSIZE, help="bytes per send (default 16384)"
     )
-    ns.add_argument("--link", action="store_true", help="two hosts over an emulated link")
+    ns.add_argument(
+        "--link",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="unix:PATH",
+        help="two hosts over an emulated link; with unix:PATH, this process is one host and a "
+        "netsim nc in another process (one with -l, one without) is the other",
+    )
     ns.add_argument(
         "--mtu", type=_positive_int, default=None, help="link MTU (implies --link; default 1500)"
     )
@@ -278,12 +293,34 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str]) -> NcOptions:
     """Parse ``netsim nc`` arguments; bad ones exit with the usage message and status 2."""
     parser = build_parser()
+    argv = list(argv)
+    for i, arg in enumerate(argv):  # a bare --link must not swallow the host that follows it
+        if arg == "--link" and (i + 1 == len(argv) or not argv[i + 1].startswith("unix:")):
+            argv[i] = "--link="
     args = parser.parse_args(argv)
+    link_unix: str | None = None
+    if args.link:
+        if not args.link.startswith("unix:") or len(args.link) == len("unix:"):
+            parser.error(f"--link takes unix:PATH (or nothing), not {args.link!r}")
+        link_unix = args.link[len("unix:") :]
+        if args.rate is not None or args.delay is not None:
+            parser.error("--rate and --delay apply to an in-process link, not --link unix:")
+        if args.compare:
+            parser.error("--compare runs both ends in one process; it cannot use --link unix:")
     if args.listen:
-        port = args.host if args.port is None else args.port
-        print(LONELY_LISTENER.format(port=port or 1234), file=sys.stderr, end="")
-        raise SystemExit(2)
-    if args.host is None or args.port is None:
+        if link_unix is None:
+            port = args.host if args.port is None else args.port
+            print(LONELY_LISTENER.format(port=port or 1234), file=sys.stderr, end="")
+            raise SystemExit(2)
+        if args.port is None:  # nc -l PORT
+            args.host, args.port = None, args.host
+        if args.port is None:
+            parser.error("-l needs a port")
+        if args.nbytes is not None:
+            parser.error("--bytes is the client's source; a listener only receives")
+    elif args.keep:
+        parser.error("-k applies to a listener (-l)")
+    if not args.listen and (args.host is None or args.port is None):
         parser.error("a destination host and port are required")
     if args.tls:
         parser.error(
@@ -299,6 +336,8 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error("--interval must be >= 0")
     host = args.host
     family = args.family
+    if host is None:  # a listener on every address
+        host = "::" if family == AF_INET6 else "0.0.0.0"
     if host == "localhost":
         host = "::1" if family == AF_INET6 else "127.0.0.1"
     detected = AF_INET6 if ":" in host else AF_INET
@@ -306,7 +345,7 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error(f"{args.host}: not a numeric address (netsim's hosts resolve no names)")
     if family is not None and family != detected:
         parser.error(f"{args.host} is not an IPv{'6' if family == AF_INET6 else '4'} address")
-    link_wanted = args.link or args.mtu is not None or args.rate is not None
+    link_wanted = args.link is not None or args.mtu is not None or args.rate is not None
     link_wanted = link_wanted or args.delay is not None
     return NcOptions(
         host=host,
@@ -332,6 +371,8 @@ def parse_args(argv: list[str]) -> NcOptions:
         interval=args.interval,
         progress=args.progress,
         keep=args.keep,
+        listen=args.listen,
+        link_unix=link_unix,
     )
 
 
@@ -380,6 +421,9 @@ class FlowResult:
     rcvbuf: int = 0
     mss: int = 0
     timestamp: float = 0.0
+    #: the receiving end is another process (--link unix:): ``received`` is what TCP saw
+    #: acknowledged up to the peer's EOF, and for UDP unknown here
+    remote_receiver: bool = False
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -427,16 +471,30 @@ async def run_flow(
     """Run one listener + client flow on a fresh host (or two, over a link)."""
     result = FlowResult(allocator, timestamp=time.time())
     async with contextlib.AsyncExitStack() as stack:
-        a = await stack.enter_async_context(open_host(allocator=allocator, name="netsim"))
-        server_host, addr = a, opts.host
-        if opts.link:
+        name = "client" if opts.link_unix is not None else "netsim"
+        # a process of its own gets its own seed, so two clients in a row of one listener
+        # do not pick the same ephemeral port (the listener may still hold the last one)
+        seed = os.getpid() if opts.link_unix is not None else 0
+        a = await stack.enter_async_context(open_host(allocator=allocator, name=name, seed=seed))
+        server_host: Host | None = a
+        addr = opts.host
+        wire: StreamLink | None = None
+        if opts.link_unix is not None:
+            wire = await stack.enter_async_context(
+                open_unix_link(a, opts.link_unix, listen=False, mtu=opts.mtu)
+            )
+            await wire.wait_carrier()
+            server_host = None
+            addr = wire.peer_addrs[1 if opts.family == AF_INET6 else 0]
+            result.remote_receiver = True
+        elif opts.link:
             b = await stack.enter_async_context(open_host(allocator=allocator, name="peer"))
             link(a, b, mtu=opts.mtu, rate=opts.rate, delay=opts.delay)
             server_host = b
             addr = "fd00::2" if opts.family == AF_INET6 else "10.0.0.2"
         if opts.pcap:
             stack.enter_context(a.capture(opts.pcap, "eth0" if opts.link else "lo"))
-        await _flow(opts, a, server_host, addr, source, result, on_tick)
+        await _flow(opts, a, server_host, addr, source, result, on_tick, wire)
     return result
 
 
@@ -450,19 +508,24 @@ def _set_bufs(opts: NcOptions, sock: Socket) -> None:
 async def _flow(
     opts: NcOptions,
     host: Host,
-    server_host: Host,
+    server_host: Host | None,
     addr: str,
     source: Source,
     result: FlowResult,
     on_tick: Callable[[FlowResult, float], None] | None,
+    wire: StreamLink | None = None,
 ) -> None:
+    """The client writes its source; the listener reads and discards — here, on
+    ``server_host``, or (``server_host`` None) in the process at the other end of ``wire``."""
     family = opts.family or AF_INET
     kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
-    listener = server_host.socket(family, kind)
-    _set_bufs(opts, listener)
-    await listener.bind((addr, opts.port))
-    if not opts.udp:
-        listener.listen(128)
+    listener: Socket | None = None
+    if server_host is not None:
+        listener = server_host.socket(family, kind)
+        _set_bufs(opts, listener)
+        await listener.bind((addr, opts.port))
+        if not opts.udp:
+            listener.listen(128)
     client = host.socket(family, kind)
     _set_bufs(opts, client)
     await client.connect((addr, opts.port))
@@ -482,7 +545,10 @@ async def _flow(
     sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
     before: StatsSnapshot = host.stats()
 
+    flow_done = [False]
+
     async def tcp_reader() -> None:
+        assert listener is not None
         conn, _ = await listener.accept()
         with conn:
             while n := await conn.recv_into(buf):
@@ -491,6 +557,7 @@ async def _flow(
                     sink.write(view[:n])
 
     async def udp_reader() -> None:
+        assert listener is not None
         while True:
             if sender_done.is_set() and not listener.is_readable():
                 return
@@ -520,11 +587,35 @@ async def _flow(
             sender_done.set()
         if not opts.udp:
             result.info = client.tcp_sk.info()
-            if opts.shutdown_on_eof:
-                client.shutdown(SHUT_WR)  # -N: FIN, then the listener's EOF ends its side
+            if opts.shutdown_on_eof or wire is not None:
+                # -N: FIN, then the listener's EOF ends its side.  With the listener in another
+                # process, nc's close() is a shutdown too: this process waits for the peer's
+                # FIN (its kernel would keep the socket after exit; this emulated one cannot)
+                client.shutdown(SHUT_WR)
             else:
                 client_open[0] = False
                 client.close()  # nc exits at EOF: close() sends the FIN all the same
+
+    async def remote_reader() -> None:  # the listener is in the other process
+        await sender_done.wait()
+        if opts.udp:
+            assert wire is not None
+            await wire.drain()  # every datagram is on the wire before this host goes
+        else:
+            while await client.recv_into(buf):
+                pass  # a listener sends nothing; EOF is its FIN after reading ours
+            result.received = result.sent
+            assert wire is not None
+            await wire.drain()  # the ACK of the listener's FIN leaves before this host goes
+        flow_done[0] = True
+
+    async def watch_link() -> None:
+        assert wire is not None
+        await wire.finished.wait()
+        if not flow_done[0]:
+            raise kernel_error(
+                errno.ECONNRESET, f"the link to the listener went down ({wire.peer_name} left)"
+            )
 
     mark = _Mark()
 
@@ -565,8 +656,13 @@ async def _flow(
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ticker)
+            if wire is not None:
+                nursery.start_soon(watch_link)
             async with trio.open_nursery() as flow:
-                flow.start_soon(udp_reader if opts.udp else tcp_reader)
+                if listener is None:
+                    flow.start_soon(remote_reader)
+                else:
+                    flow.start_soon(udp_reader if opts.udp else tcp_reader)
                 flow.start_soon(writer)
             nursery.cancel_scope.cancel()
     finally:
@@ -579,7 +675,222 @@ async def _flow(
         before, host.stats(), result.sent, result.seconds, allocator=result.allocator
     )
     client.close()
-    listener.close()
+    if listener is not None:
+        listener.close()
+
+
+# -- the listener in its own process (-l --link unix:PATH) ------------------------------------
+
+
+async def run_listener(
+    opts: NcOptions,
+    *,
+    report: Callable[[FlowResult], None],
+    announce: Callable[[str], None] | None = None,
+) -> list[FlowResult]:
+    """``nc -l [-k] PORT > /dev/null`` on a host of its own, joined to a ``netsim nc`` client
+    in another process by ``--link unix:PATH``.  Each TCP connection (or, for UDP, each
+    client process's stay on the link) gives one :class:`FlowResult`, passed to ``report`` as
+    it ends.  Without ``-k`` the listener ends after the first; with it, it waits for the next
+    client (a new process, for UDP) until cancelled."""
+    assert opts.link_unix is not None
+    family = opts.family or AF_INET
+    kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
+    results: list[FlowResult] = []
+    sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            host = await stack.enter_async_context(
+                open_host(allocator=opts.allocator, name="listener")
+            )
+            wire = await stack.enter_async_context(
+                open_unix_link(host, opts.link_unix, listen=True, keep=opts.keep, mtu=opts.mtu)
+            )
+            if opts.pcap:
+                stack.enter_context(host.capture(opts.pcap, "eth0"))
+            sock = host.socket(family, kind)
+            _set_bufs(opts, sock)
+            await sock.bind((opts.host, opts.port))
+            if not opts.udp:
+                sock.listen(128)
+            if announce is not None:
+                local = wire.local_addrs[1 if family == AF_INET6 else 0]
+                announce(
+                    f"Listening on {opts.host} port {opts.port} ({'UDP' if opts.udp else 'TCP'}; "
+                    f"this host is {local} on an emulated link, mtu {opts.mtu}, over "
+                    f"unix:{opts.link_unix})"
+                )
+            receive = _receive_udp if opts.udp else _receive_tcp
+            while True:
+                result = await receive(opts, host, sock, wire, sink)
+                if result is None:
+                    break
+                results.append(result)
+                report(result)
+                if not opts.keep:
+                    break
+            sock.close()
+    finally:
+        if sink is not None:
+            sink.close()
+    return results
+
+
+async def _until_finished(wire: StreamLink, work: Callable[[], Any]) -> Any:
+    """``await work()``, or None if the link's last peer leaves first."""
+    got: list[Any] = [None]
+    async with trio.open_nursery() as nursery:
+
+        async def run() -> None:
+            got[0] = await work()
+            nursery.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await wire.finished.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(run)
+        nursery.start_soon(watch)
+    return got[0]
+
+
+async def _receive_tcp(
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
+) -> FlowResult | None:
+    accepted = await _until_finished(wire, sock.accept)
+    if accepted is None:
+        return None
+    conn, peer = accepted
+    result = FlowResult(opts.allocator, timestamp=time.time())
+    result.local, result.remote = conn.getsockname(), peer
+    result.socket_id = conn.fileno()
+    result.rcvbuf = conn.getsockopt(SOL_SOCKET, SO_RCVBUF)
+    result.mss = conn.tcp_sk.mss_cache
+    buf = bytearray(opts.read_size)
+    view = memoryview(buf)
+    before = host.stats()
+    t0 = time.perf_counter()
+
+    async def read() -> None:
+        with conn:
+            while n := await conn.recv_into(buf):
+                result.received += n
+                if sink is not None:
+                    sink.write(view[:n])
+
+    await _with_intervals(opts, result, t0, read)
+    result.seconds = time.perf_counter() - t0
+    result.report = FragReport.between(
+        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
+    )
+    return result
+
+
+async def _receive_udp(
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
+) -> FlowResult | None:
+    if await _until_finished(wire, lambda: wire.wait_carrier(True)) is None and not wire.carrier:
+        return None
+    result = FlowResult(opts.allocator, timestamp=time.time())
+    result.local = sock.getsockname()
+    result.remote = (wire.peer_addrs[1 if opts.family == AF_INET6 else 0], 0)
+    result.socket_id = sock.fileno()
+    result.rcvbuf = sock.getsockopt(SOL_SOCKET, SO_RCVBUF)
+    buf = bytearray(opts.read_size)
+    view = memoryview(buf)
+    before = host.stats()
+    t0 = time.perf_counter()
+
+    def take(n: int) -> None:
+        result.received += n
+        result.datagrams_received += 1
+        if sink is not None:
+            sink.write(view[:n])
+
+    async def read() -> None:
+        async def receive_all() -> None:
+            while True:
+                take(await sock.recv_into(buf))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive_all)
+            await wire.wait_carrier(False)
+            nursery.cancel_scope.cancel()
+        while sock.is_readable():  # what arrived before the client's process left
+            take(await sock.recv_into(buf))
+
+    await _with_intervals(opts, result, t0, read)
+    result.seconds = time.perf_counter() - t0
+    result.report = FragReport.between(
+        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
+    )
+    return result
+
+
+async def _with_intervals(
+    opts: NcOptions, result: FlowResult, t0: float, work: Callable[[], Any]
+) -> None:
+    """Run ``work`` with an interval line (received bytes) every ``--interval`` seconds."""
+    mark = _Mark()
+
+    def tick(now: float) -> None:
+        result.intervals.append(
+            Interval(mark.start, now - t0, result.received - mark.sent, 0, 0, 0, 0, 0)
+        )
+        mark.start, mark.sent = now - t0, result.received
+
+    async with trio.open_nursery() as nursery:
+        if opts.interval > 0:
+
+            async def ticker() -> None:
+                while True:
+                    await trio.sleep(opts.interval)
+                    tick(time.perf_counter())
+
+            nursery.start_soon(ticker)
+        await work()
+        nursery.cancel_scope.cancel()
+    if opts.interval > 0 and (not result.intervals or result.received != mark.sent):
+        tick(time.perf_counter())
+
+
+def format_listener(opts: NcOptions, r: FlowResult) -> str:
+    """What the listener saw, in iperf3's server layout, and dd's line."""
+    sid = r.socket_id
+    lines = []
+    if not opts.udp:
+        lines.append(f"Accepted connection from {r.remote[0]}, port {r.remote[1]}")
+        lines.append(
+            f"[{sid:3d}] local {r.local[0]} port {r.local[1]} connected to {r.remote[0]} "
+            f"port {r.remote[1]}"
+        )
+    else:
+        lines.append(
+            f"[{sid:3d}] local {r.local[0]} port {r.local[1]}: datagrams from {r.remote[0]}"
+        )
+    cols = "[ ID] Interval           Transfer     Bitrate"
+    if r.intervals:
+        lines.append(cols)
+        lines += [_interval_line(sid, iv, True) for iv in r.intervals]
+    lines.append("- - - - - - - - - - - - - - - - - - - - - - - - -")
+    lines.append(cols + ("         Datagrams" if opts.udp else ""))
+    rate = iperf_bitrate(r.received * 8 / r.seconds if r.seconds else 0)
+    extra = f"  {r.datagrams_received:>10}" if opts.udp else ""
+    lines.append(
+        f"[{sid:3d}] {0:6.2f}-{r.seconds:<6.2f} sec  {iperf_bytes(r.received):>12}  "
+        f"{rate:>15}{extra}  receiver"
+    )
+    if opts.udp and r.report is not None:
+        delta = r.report.delta
+        full = delta["UdpRcvbufErrors"] + delta["Udp6RcvbufErrors"]
+        reasm = delta["IpReasmFails"] + delta["Ip6ReasmFails"]
+        lines.append(
+            f"      {full} datagrams dropped by a full receive buffer (UdpRcvbufErrors), "
+            f"{reasm} reassemblies failed (ReasmFails)"
+        )
+    lines.append("")
+    lines.append(dd_line(r.received, r.seconds))
+    return "\n".join(lines)
 
 
 @attrs.define
@@ -597,6 +908,8 @@ class _Mark:
 def _human_header(opts: NcOptions, r: FlowResult) -> list[str]:
     proto = "UDP" if opts.udp else "TCP"
     path = f"link mtu {opts.mtu}" if opts.link else "loopback"
+    if opts.link_unix is not None:
+        path += f" to another process, unix:{opts.link_unix}"
     lid = f"[{r.socket_id:3d}]"
     return [
         f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over emulated {path}, "
@@ -634,13 +947,21 @@ def format_human(opts: NcOptions, r: FlowResult, *, intervals: bool = True) -> s
         lines.append(cols + "  Lost/Total Datagrams")
         lost = r.datagrams_sent - r.datagrams_received
         pct = 100 * lost / r.datagrams_sent if r.datagrams_sent else 0.0
-        lines.append(
-            f"[{sid:3d}] {span}  {iperf_bytes(r.sent):>12}  {sent_rate:>15}  "
-            f"{lost}/{r.datagrams_sent} ({pct:.2g}%)  sender"
+        loss = (
+            f"?/{r.datagrams_sent}"
+            if r.remote_receiver
+            else f"{lost}/{r.datagrams_sent} ({pct:.2g}%)"
         )
         lines.append(
-            f"[{sid:3d}] {span}  {iperf_bytes(r.received):>12}  {recv_rate:>15}  {'':>20}receiver"
+            f"[{sid:3d}] {span}  {iperf_bytes(r.sent):>12}  {sent_rate:>15}  {loss}  sender"
         )
+        if r.remote_receiver:
+            lines.append(f"[{sid:3d}] {span}  (the listener's process reports what arrived)")
+        else:
+            lines.append(
+                f"[{sid:3d}] {span}  {iperf_bytes(r.received):>12}  {recv_rate:>15}  "
+                f"{'':>20}receiver"
+            )
     else:
         lines.append(cols + "  Retr")
         retr = r.report.retransmits if r.report else 0
@@ -653,7 +974,7 @@ def format_human(opts: NcOptions, r: FlowResult, *, intervals: bool = True) -> s
             f"                   receiver"
         )
     lines.append("")
-    lines.append(dd_line(r.received, r.seconds))
+    lines.append(dd_line(r.sent if udp and r.remote_receiver else r.received, r.seconds))
     return "\n".join(lines)
 
 
@@ -795,6 +1116,8 @@ def _progress_printer(total: int | None, stream: IO[str]) -> Callable[[FlowResul
 def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
     """Run the flow(s) ``opts`` describes and print the report; the exit status."""
     out = out or sys.stdout
+    if opts.listen:
+        return _run_listener(opts, out)
     if opts.no_stdin:
         source: Source = _empty_source
     elif opts.nbytes is not None:
@@ -850,6 +1173,41 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
         out.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
         out.write(format_compare(reports) + "\n")
     return 0
+
+
+def _run_listener(opts: NcOptions, out: IO[str]) -> int:
+    title = "netsim nc -l" + (" -u" if opts.udp else "") + f" {opts.port}"
+
+    def report(r: FlowResult) -> None:
+        assert r.report is not None
+        if opts.json:
+            json.dump(format_json(opts, r), out, indent=2)
+            out.write("\n")
+        else:
+            out.write(format_listener(opts, r) + "\n\n" + r.report.format(title) + "\n\n")
+        out.flush()
+
+    def announce(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        trio.run(functools.partial(run_listener, opts, report=report, announce=announce))
+    except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
+        if _interrupted(exc):
+            return 130  # Ctrl-C ends `nc -l -k`, as it ends the real one
+        error = _leaf_error(exc)
+        if error is None:
+            raise
+        print(f"netsim nc: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Is ``exc`` (or the exception group) a Ctrl-C?"""
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_interrupted(sub) for sub in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def _leaf_error(exc: BaseException) -> BaseException | None:

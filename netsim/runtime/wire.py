@@ -15,7 +15,9 @@ addresses (``10.0.0.2/24``, ``fd00::2/64``), the end that connects the ``.1`` on
 Two pump tasks move frames: one takes frames from the device's TX ring, writes them (a batch
 per ``send_all``) and then reports TX completion — the skbs are freed only once their bytes
 are in the stream, so a slow peer pushes back on the sender's sockets as a slow NIC does; the
-other reads frames and hands them to the device's receive path, in softirq context.  When the
+other reads frames and hands them to the device's receive path, in softirq context, 64 at a
+time (a NAPI poll's budget) with a checkpoint between, so receiving tasks drain their sockets
+as they would on another CPU.  When the
 peer goes away the carrier drops: transmits are dropped (``tx_carrier_errors``) and TCP's
 timers see a dead link, as with a pulled cable.
 """
@@ -45,6 +47,7 @@ VERSION = b"netsim-link/1"
 _HELLO_TIMEOUT = 10.0
 _MAX_HELLO = 256
 _BATCH = 64  # frames per send_all
+_NAPI_WEIGHT = 64  # frames per softirq run (a NAPI poll's budget), then the readers run
 _READ = 1 << 18  # bytes per receive_some
 _MAX_FRAME = 1 << 17  # larger length prefixes are a protocol error, not a frame
 
@@ -81,10 +84,13 @@ class StreamLink:
         self.peers = 0
         self.frames_sent = 0
         self.frames_received = 0
+        #: peers refused (a bad hello) by a listener that keeps listening
+        self.refused: list[OSError] = []
         #: set when no further peer will come (the peer left, and no ``keep``)
         self.finished = trio.Event()
         self._doorbell = trio.Event()
         self._changed = trio.Event()
+        self._drained = trio.Event()
         self.dev.on_xmit = self._ring
 
     @property
@@ -102,6 +108,13 @@ class StreamLink:
         while self.dev.carrier != on:
             await self._changed.wait()
 
+    async def drain(self) -> None:
+        """Wait until every frame posted on the device's TX ring is in the stream (or was
+        dropped with the carrier): what a sender awaits before it exits."""
+        while self.dev.txring:
+            self._drained = trio.Event()
+            await self._drained.wait()
+
     def _ring(self) -> None:
         self._doorbell.set()
 
@@ -109,6 +122,7 @@ class StreamLink:
         net = self.host.net
         net.run_softirq(trio.current_time(), lambda: self.dev.set_carrier(on))
         self._changed.set()
+        self._drained.set()
         self._changed = trio.Event()
 
     async def run_peer(self, stream: trio.abc.Stream) -> None:
@@ -185,6 +199,8 @@ class StreamLink:
                 count = len(frames)
                 self.frames_sent += count
                 net.run_softirq(trio.current_time(), functools.partial(dev.tx_complete, count))
+                if not dev.txring:
+                    self._drained.set()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # the peer went away; the reader sees it too
 
@@ -204,9 +220,12 @@ class StreamLink:
                 off += 4 + size
             if off:
                 del inbox[:off]
-            if frames:
-                self.frames_received += len(frames)
-                net.run_softirq(trio.current_time(), functools.partial(self._deliver, frames))
+            for at in range(0, len(frames), _NAPI_WEIGHT):
+                batch = frames[at : at + _NAPI_WEIGHT]
+                self.frames_received += len(batch)
+                net.run_softirq(trio.current_time(), functools.partial(self._deliver, batch))
+                if at + _NAPI_WEIGHT < len(frames):
+                    await trio.lowlevel.checkpoint()  # the readers get to drain, as on SMP
             try:
                 chunk = await stream.receive_some(_READ)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -328,6 +347,10 @@ async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: b
         conn, _ = await server.accept()
         try:
             await wire.run_peer(trio.SocketStream(conn))
+        except OSError as exc:
+            if not keep:
+                raise
+            wire.refused.append(exc)  # a peer that failed its hello; wait for the next one
         finally:
             if not keep:
                 wire.finished.set()
@@ -344,6 +367,6 @@ async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:
             if trio.current_time() >= deadline:
                 code = errno.ENOENT if isinstance(exc, FileNotFoundError) else errno.ECONNREFUSED
                 raise kernel_error(
-                    code, f"{path}: no netsim listening (nc -l --link unix:)"
+                    code, f"{path}: no netsim listening there (netsim nc -l --link unix:PATH)"
                 ) from None
         await trio.sleep(0.05)
