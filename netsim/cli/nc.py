@@ -295,7 +295,7 @@ def parse_args(argv: list[str]) -> NcOptions:
     parser = build_parser()
     argv = list(argv)
     for i, arg in enumerate(argv):  # a bare --link must not swallow the host that follows it
-        if arg == "--link" and (i + 1 == len(argv) or not argv[i + 1].startswith("unix:")):
+        if arg == "--link" and (i + 1 == len(argv) or not _link_value(argv[i + 1])):
             argv[i] = "--link="
     args = parser.parse_args(argv)
     link_unix: str | None = None
@@ -374,6 +374,14 @@ def parse_args(argv: list[str]) -> NcOptions:
         listen=args.listen,
         link_unix=link_unix,
     )
+
+
+def _link_value(arg: str) -> bool:
+    """Is ``arg``, after ``--link``, its value (``unix:PATH``, or a mistyped ``SCHEME:…``)
+    rather than the destination host?"""
+    if arg.startswith("-") or ":" not in arg:
+        return False
+    return not (_numeric(arg, AF_INET6) or _numeric(arg.strip("[]"), AF_INET6))
 
 
 def _numeric(host: str, family: int) -> bool:

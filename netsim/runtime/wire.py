@@ -106,7 +106,14 @@ class StreamLink:
     async def wait_carrier(self, on: bool = True) -> None:
         """Wait until a peer is connected (``on``) or gone (``not on``)."""
         while self.dev.carrier != on:
+            if on and self.finished.is_set():
+                raise kernel_error(errno.ENOTCONN, "the link has no peer and expects none")
             await self._changed.wait()
+
+    def _finish(self) -> None:
+        self.finished.set()
+        self._changed.set()
+        self._changed = trio.Event()
 
     async def drain(self) -> None:
         """Wait until every frame posted on the device's TX ring is in the stream (or was
@@ -131,14 +138,10 @@ class StreamLink:
         try:
             inbox = bytearray()
             with trio.fail_after(_HELLO_TIMEOUT):
-                await stream.send_all(self._hello())
-                await self._read_hello(stream, inbox)
+                await self._exchange_hellos(stream, inbox)
         except trio.TooSlowError:
             await trio.aclose_forcefully(stream)
             raise kernel_error(errno.ETIMEDOUT, "the link peer sent no hello") from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await trio.aclose_forcefully(stream)
-            return
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -154,20 +157,43 @@ class StreamLink:
                 self._set_carrier(False)
             await trio.aclose_forcefully(stream)
 
+    async def _exchange_hellos(self, stream: trio.abc.Stream, inbox: bytearray) -> None:
+        """Send ours and read theirs at once (a stream need not buffer).  A peer that
+        refuses ours may close before reading it: its own hello, read here, says why."""
+
+        async def send() -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(self._hello())
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                line = await self._read_hello(stream, inbox)
+        except BaseExceptionGroup as group:
+            _raise_leaf(group)
+            raise
+        self._check_hello(line)  # only now: ours is out, so a refused peer learns why
+
     def _hello(self) -> bytes:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.host.name)
         return VERSION + f" mtu={self.dev.mtu} name={name}\n".encode()
 
-    async def _read_hello(self, stream: trio.abc.Stream, inbox: bytearray) -> None:
+    async def _read_hello(self, stream: trio.abc.Stream, inbox: bytearray) -> bytes:
         while b"\n" not in inbox:
             if len(inbox) > _MAX_HELLO:
                 raise kernel_error(errno.EPROTO, "the link peer is not a netsim link")
-            chunk = await stream.receive_some(_MAX_HELLO)
+            try:
+                chunk = await stream.receive_some(_MAX_HELLO)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                chunk = b""
             if not chunk:
-                raise trio.BrokenResourceError("the link peer closed before its hello")
+                raise kernel_error(errno.ECONNRESET, "the link peer closed before its hello")
             inbox += chunk
         line, _, rest = bytes(inbox).partition(b"\n")
         inbox[:] = rest
+        return line
+
+    def _check_hello(self, line: bytes) -> None:
         words = line.split()
         if not words or words[0] != VERSION:
             raise kernel_error(
@@ -268,14 +294,18 @@ async def open_stream_link(
         try:
             await wire.run_peer(stream)
         finally:
-            wire.finished.set()
+            wire._finish()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(carry)
-        try:
-            yield wire
-        finally:
-            nursery.cancel_scope.cancel()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(carry)
+            try:
+                yield wire
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _raise_oserror(group)
+        raise
 
 
 @asynccontextmanager
@@ -310,6 +340,9 @@ async def open_unix_link(
                     yield wire
                 finally:
                     nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            _raise_oserror(group)
+            raise
         finally:
             server.close()
             with contextlib.suppress(OSError):
@@ -320,6 +353,33 @@ async def open_unix_link(
         host, stream, listen_side=False, mtu=mtu, csum_offload=csum_offload, devname=devname
     ) as wire:
         yield wire
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(reversed(item.exceptions))
+        else:
+            leaves.append(item)
+    return leaves
+
+
+def _raise_leaf(group: BaseExceptionGroup[BaseException]) -> None:
+    """Raise the one exception (cancellations aside) a nursery wrapped, if there is one."""
+    errors = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    if len(errors) == 1:
+        raise errors[0] from None
+
+
+def _raise_oserror(group: BaseExceptionGroup[BaseException]) -> None:
+    """If what failed is a link error (``OSError``s, and cancellations), raise the first
+    plainly: the caller asked for a link, not for a nursery."""
+    errors = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    if errors and all(isinstance(e, OSError) for e in errors):
+        raise errors[0] from None
 
 
 async def _unix_server(path: str) -> trio.socket.SocketType:
@@ -353,7 +413,7 @@ async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: b
             wire.refused.append(exc)  # a peer that failed its hello; wait for the next one
         finally:
             if not keep:
-                wire.finished.set()
+                wire._finish()
         if not keep:
             return
 
