@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and what the fragment allocator and the protocols did.",
         epilog="examples:  netsim nc -N 127.0.0.1 1234 --bytes 1G\n"
         "           head -c 1G /dev/zero | netsim nc -N -6 ::1 1234\n"
-        "           netsim nc -u 127.0.0.1 1234 --bytes 256M --compare page_frag,page_frag_cache",
+        "           netsim nc -u 127.0.0.1 1234 --bytes 256M --compare page_frag,page_frag_cache\n"
+        "two processes, each a host, over an emulated link carried by a Unix socket:\n"
+        "           netsim nc -l -k 1234 --link unix:/tmp/netsim.sock\n"
+        "           netsim nc -N 10.0.0.2 1234 --link unix:/tmp/netsim.sock --bytes 1G",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     nc = p.add_argument_group("netcat options")
