@@ -25,12 +25,15 @@ _LOOPBACK6 = ipaddress.IPv6Address("::1")
 class Rt6Info:
     """``struct rt6_info``: where packets to ``daddr`` go."""
 
-    __slots__ = ("daddr", "dev", "local", "mtu", "saddr")
+    __slots__ = ("addr_sum", "daddr", "dev", "local", "mtu", "saddr")
 
     def __init__(self, dev: NetDevice, saddr: bytes, daddr: bytes, local: bool) -> None:
         self.dev = dev
         self.saddr = saddr
         self.daddr = daddr
+        #: the addresses' part of the pseudo-header sum (mod 0xFFFF, the one's-complement
+        #: sum of their 16-bit words), so a segment's checksum seed is one addition
+        self.addr_sum = int.from_bytes(saddr, "big") + int.from_bytes(daddr, "big")
         self.local = local
         self.mtu = dev.mtu
 

@@ -127,9 +127,7 @@ class Net:
 
     def sysctl_int(self, name: str) -> int:
         """An integer sysctl's current value (the cores' hot-path read)."""
-        value = self.sysctl.data[name]
-        assert isinstance(value, int)
-        return value
+        return self.sysctl.data[name]  # type: ignore[return-value]  # Sysctl checks at set
 
     def sysctl_vec(self, name: str) -> tuple[int, ...]:
         """A vector sysctl's current value (``tcp_wmem`` …)."""

@@ -130,19 +130,23 @@ def SKB_DATA_ALIGN(x: int) -> int:
     return (x + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES
 
 
+_SHINFO_ALIGNED = SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
+_SKB_OVERHEAD = SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + _SHINFO_ALIGNED
+
+
 def SKB_HEAD_ALIGN(x: int) -> int:
     """Bytes a head of ``x`` usable bytes needs, shared info included."""
-    return SKB_DATA_ALIGN(x) + SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
+    return ((x + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + _SHINFO_ALIGNED
 
 
 def SKB_WITH_OVERHEAD(x: int) -> int:
     """Usable bytes of a ``x``-byte head once the shared info is taken out."""
-    return x - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
+    return x - _SHINFO_ALIGNED
 
 
 def SKB_TRUESIZE(x: int) -> int:
     """The minimum truesize of an skb with ``x`` bytes of head."""
-    return x + SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
+    return x + _SKB_OVERHEAD
 
 
 # net/core/skbuff.c: heads no larger than SKB_SMALL_HEAD_SIZE come from a dedicated cache.
@@ -380,12 +384,12 @@ def alloc_skb(size: int, *, stats: Counters, gfp: int = 0) -> SkBuff:
     """
     if size < 0:
         raise ValueError(f"alloc_skb({size})")
-    obj = SKB_HEAD_ALIGN(size)
+    obj = ((size + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + _SHINFO_ALIGNED  # SKB_HEAD_ALIGN
     total = (
         SKB_SMALL_HEAD_CACHE_SIZE if obj <= SKB_SMALL_HEAD_CACHE_SIZE else kmalloc_size_roundup(obj)
     )
-    end = SKB_WITH_OVERHEAD(total)
-    skb = SkBuff(bytearray(end), SkbSharedInfo(), SKB_TRUESIZE(end), stats)
+    end = total - _SHINFO_ALIGNED  # SKB_WITH_OVERHEAD
+    skb = SkBuff(bytearray(end), SkbSharedInfo(), end + _SKB_OVERHEAD, stats)  # SKB_TRUESIZE
     stats.skb_alloc += 1
     return skb
 

@@ -98,7 +98,6 @@ from .sock import (
     TCP_MSS_DEFAULT,
     TcpSkbCb,
     TcpSock,
-    tcb,
 )
 from .timer import tcp_rearm_rto, tcp_xmit_retransmit_queue
 
@@ -390,7 +389,7 @@ def _tcp_ack_probe(sk: TcpSock) -> None:
     zero-window probing; the backoff the probes built up is dropped, so it does not inflate
     the first RTO of the data that now leaves."""
     queue = sk.sk_write_queue
-    if queue and tcb(queue[0]).end_seq <= sk.snd_una + sk.snd_wnd:
+    if queue and queue[0].cb.end_seq <= sk.snd_una + sk.snd_wnd:
         sk.backoff = 0
         timer = sk.probe_timer
         if timer is not None:
@@ -427,7 +426,7 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
 
     while queue:
         skb = queue[0]
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         if cb.end_seq > ack:
             if cb.seq < ack and skb.shinfo.gso_segs > 1:
                 before = tcp_skb_pcount(skb)
@@ -463,7 +462,7 @@ def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
     """``tcp_trim_head()``: drop ``length`` acknowledged bytes from the front of an skb on
     the retransmit queue — whole frags unreferenced, the first remaining frag shortened —
     and shrink truesize and ``sk_wmem_queued`` to match."""
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     skb_unclone_keeptruesize(skb)
     delta = _pskb_trim_head(skb, length)
     cb.seq += length
@@ -656,7 +655,7 @@ def _tcp_queue_rcv(sk: TcpSock, skb: SkBuff) -> bool:
     ``tcp_rcv_nxt_update()`` counts every sequence number ``rcv_nxt`` moves over in
     ``bytes_received`` (``tcpi_bytes_received``) — the FIN's included, as in Linux."""
     queue = sk.sk_receive_queue
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     sk.bytes_received += cb.end_seq - sk.rcv_nxt
     sk.rcv_nxt = cb.end_seq
     if queue and tcp_try_coalesce(sk, queue[-1], skb):
@@ -672,7 +671,7 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
     are referenced (one ``get_page`` each) rather than stolen.  The truesize ``from_`` leaves
     behind (the skb itself) is not charged; ``to`` grows by ``from_.truesize - SKB_TRUESIZE
     of its head``."""
-    tcb_to, tcb_from = tcb(to), tcb(from_)
+    tcb_to, tcb_from = to.cb, from_.cb
     if tcb_from.seq != tcb_to.end_seq or tcb_to.tcp_flags & TCPHDR_FIN:
         return False
     if skb_cloned(to):
@@ -707,10 +706,10 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
 def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
     """``tcp_data_queue_ofo()``: keep future data, ACK at once (a duplicate ACK)."""
     sk.net.stats.TcpExtTCPOFOQueue += 1
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     ofo = sk.out_of_order_queue
     for other in ofo:
-        ocb = tcb(other)
+        ocb: TcpSkbCb = other.cb
         if ocb.seq <= cb.seq and ocb.end_seq >= cb.end_seq:
             kfree_skb(skb)
             _schedule_ack_now(sk)
@@ -725,7 +724,7 @@ def _tcp_ofo_queue(sk: TcpSock) -> None:
     ofo = sk.out_of_order_queue
     while ofo:
         skb = ofo[0]
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         if cb.seq > sk.rcv_nxt:
             break
         ofo.pop(0)
@@ -779,12 +778,12 @@ def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
                 sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
                 sk.rcvq_space = min(sk.rcvq_space, sk.window_clamp)
         sk.ack_rcv_mss = min(length, sk.advmss or length)
-        if tcb(skb).tcp_flags & TCPHDR_PSH:
+        if skb.cb.tcp_flags & TCPHDR_PSH:
             sk.ack_pending |= ICSK_ACK_PUSHED
     else:
         # a short segment: is it the peer's real MSS (the same size twice, not a remnant)?
         length += skb.data - skb.transport_header if skb.transport_header >= 0 else 20
-        remnant = tcb(skb).tcp_flags & (TCPHDR_FIN | TCPHDR_PSH | TCPHDR_SYN | TCPHDR_URG)
+        remnant = skb.cb.tcp_flags & (TCPHDR_FIN | TCPHDR_PSH | TCPHDR_SYN | TCPHDR_URG)
         if length >= TCP_MSS_DEFAULT + 20 or (length >= TCP_MIN_MSS + 20 and not remnant):
             length -= sk.tcp_header_len
             sk.ack_last_seg_size = length

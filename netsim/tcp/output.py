@@ -38,8 +38,7 @@ from ..skb import (
 )
 from ..sock.constants import AF_INET6, MSG_MORE
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
-from ..wire.ipv4 import csum_tcpudp_magic
-from ..wire.ipv6 import csum_ipv6_magic
+from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
     TCPHDR_ACK,
     TCPHDR_FIN,
@@ -60,7 +59,6 @@ from .sock import (
     TCP_RTO_MAX,
     TcpSkbCb,
     TcpSock,
-    tcb,
 )
 from .timer import tcp_check_probe_timer, tcp_delack_timer, tcp_rearm_rto
 
@@ -212,7 +210,7 @@ def tcp_wmem_free_skb(sk: TcpSock, skb: SkBuff) -> None:
 
 def tcp_mark_push(sk: TcpSock, skb: SkBuff) -> None:
     """``tcp_mark_push()``: PSH on ``skb``; ``pushed_seq = write_seq``."""
-    tcb(skb).tcp_flags |= TCPHDR_PSH
+    skb.cb.tcp_flags |= TCPHDR_PSH
     sk.pushed_seq = sk.write_seq
 
 
@@ -233,7 +231,7 @@ def tcp_should_autocork(sk: TcpSock, skb: SkBuff, size_goal: int) -> bool:
         and bool(sk.net.sysctl_int("net.ipv4.tcp_autocorking"))
         and bool(sk.tcp_rtx_queue)
         and sk.sk_wmem_alloc >= skb.truesize
-        and not tcb(skb).eor
+        and not skb.cb.eor
     )
 
 
@@ -308,9 +306,10 @@ def tcp_cwnd_test(sk: TcpSock) -> int:
 
 def tcp_snd_wnd_test(sk: TcpSock, skb: SkBuff, cur_mss: int) -> bool:
     """``tcp_snd_wnd_test()``: the first segment of ``skb`` fits the peer's window."""
-    end_seq = tcb(skb).end_seq
+    cb: TcpSkbCb = skb.cb
+    end_seq = cb.end_seq
     if skb.len > cur_mss:
-        end_seq = tcb(skb).seq + cur_mss
+        end_seq = cb.seq + cur_mss
     return end_seq <= sk.snd_una + sk.snd_wnd
 
 
@@ -322,7 +321,7 @@ def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool
     """``tcp_nagle_test()``: may this (last, small) skb go now?"""
     if nonagle & TCP_NAGLE_PUSH:
         return True
-    if tcb(skb).tcp_flags & TCPHDR_FIN:
+    if skb.cb.tcp_flags & TCPHDR_FIN:
         return True
     if skb.len >= cur_mss:
         return True
@@ -342,7 +341,8 @@ def tcp_nagle_check(partial: bool, sk: TcpSock, nonagle: int) -> bool:
 
 def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int) -> int:
     """``tcp_mss_split_point()``: how much of a multi-segment skb may go now."""
-    window = sk.snd_una + sk.snd_wnd - tcb(skb).seq
+    seq: int = skb.cb.seq
+    window = sk.snd_una + sk.snd_wnd - seq
     max_len = mss_now * max_segs
     if max_len <= window and skb is not sk.sk_write_queue[-1]:
         return max_len
@@ -390,12 +390,12 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
             tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
         if tcp_small_queue_check(sk, skb):
             break
-        if tcb(skb).seq == tcb(skb).end_seq:
+        if skb.cb.seq == skb.cb.end_seq:
             break
         tcp_transmit_skb(sk, skb, clone_it=True)
         tcp_event_new_data_sent(sk, skb)
         if skb.len < tso_segs * mss_now:
-            sk.snd_sml = tcb(skb).end_seq
+            sk.snd_sml = skb.cb.end_seq
         sent += tso_segs
         if push_one:
             break
@@ -456,7 +456,7 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     """``tcp_event_new_data_sent()``: the skb moves to the retransmit queue; arm the RTO if
     it is the first in flight."""
     prior_packets = sk.packets_out
-    sk.snd_nxt = tcb(skb).end_seq
+    sk.snd_nxt = skb.cb.end_seq
     sk.sk_write_queue.popleft()
     sk.tcp_rtx_queue.add(skb)
     pcount = tcp_skb_pcount(skb)
@@ -494,7 +494,7 @@ def tcp_fragment(
     nlen = skb.len - length
     buff.truesize += nlen
     skb.truesize -= nlen
-    old = tcb(skb)
+    old: TcpSkbCb = skb.cb
     new_cb = TcpSkbCb(old.seq + length, old.end_seq, old.tcp_flags)
     new_cb.eor = old.eor
     old.end_seq = new_cb.seq
@@ -546,11 +546,11 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     previous clone is still alive) with a TCP header pushed in front: ports, sequence numbers,
     flags, the advertised window, options, a ``CHECKSUM_PARTIAL`` pseudo-header seed.  The
     clone is owned by the socket (``tcp_wfree``) until the device is done with it."""
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     if clone_it:
         cb.sent_at = sk.net.now
         skb = pskb_copy(skb) if skb_cloned(skb) else skb_clone(skb)
-        cb = tcb(skb)
+        cb = skb.cb
     flags = cb.tcp_flags
     fast_ts = sk.tstamp_ok and not flags & TCPHDR_SYN  # tcp_established_options()
     opts = b"" if fast_ts else tcp_options_for(sk, flags)
@@ -564,20 +564,20 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     skb.transport_header = th
     ack = sk.rcv_nxt if rcv_nxt is None else rcv_nxt
     window = min(sk.rcv_wnd, 65535) if flags & TCPHDR_SYN else tcp_select_window(sk)
+    dst = sk.sk_dst_cache
+    assert dst is not None
+    v4 = type(dst) is Rtable
+    # CHECKSUM_PARTIAL: the check field holds the pseudo-header sum (tcp_v4_send_check /
+    # tcp_v6_send_check); the device or software checksum completes it over the segment
+    seed = (dst.addr_sum + skb.len + IPPROTO_TCP) % 0xFFFF or 0xFFFF  # type: ignore[attr-defined]
     tcp_build_header(
         skb.head, th, sk.inet_sport, sk.inet_dport, cb.seq & U32,
-        ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window,
+        ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window, seed,
     )  # fmt: skip
     if fast_ts:
         emit_aligned_timestamp(skb.head, th + 20, tcp_ts(sk), sk.ts_recent)
     elif opts:
         skb.head[th + 20 : th + hlen] = opts
-    dst = sk.sk_dst_cache
-    v4 = isinstance(dst, Rtable)
-    magic = csum_tcpudp_magic if v4 else csum_ipv6_magic
-    assert dst is not None
-    seed = ~magic(dst.saddr, dst.daddr, skb.len, 6, 0) & 0xFFFF  # type: ignore[attr-defined]
-    skb.head[th + 16 : th + 18] = seed.to_bytes(2, "big")
     skb.ip_summed = CHECKSUM_PARTIAL
     skb.csum_start = th
     skb.csum_offset = 16
@@ -746,14 +746,14 @@ def tcp_send_fin(sk: TcpSock) -> None:
     queue = sk.sk_write_queue
     if queue:
         tail = queue[-1]
-        cb = tcb(tail)
+        cb: TcpSkbCb = tail.cb
         cb.tcp_flags |= TCPHDR_FIN
         cb.end_seq += 1
         sk.write_seq += 1
     else:
         skb = tcp_stream_alloc_skb(sk)
         tcp_skb_entail(sk, skb)
-        cb = tcb(skb)
+        cb = skb.cb
         cb.tcp_flags |= TCPHDR_FIN
         cb.end_seq += 1
         sk.write_seq += 1
@@ -792,7 +792,7 @@ def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
     of a retransmit-queue skb (trimmed of what is already acknowledged, cut with
     ``tcp_fragment`` if longer, and bounded by the peer's window); counted in
     ``TcpRetransSegs``."""
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     if cb.seq < sk.snd_una:
         from .input import tcp_trim_head
 

@@ -36,7 +36,7 @@ from .output import (
     tcp_send_ack,
     tcp_win_from_space,
 )
-from .sock import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED, TcpSock, tcb
+from .sock import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED, TcpSkbCb, TcpSock
 
 __all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recvmsg"]
 
@@ -71,7 +71,7 @@ def _recv_locked(
     eof = False
     while copied < bufsize and idx < len(queue):
         skb = queue[idx]
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         offset = seq - cb.seq
         avail = skb.len - offset
         if avail > 0:

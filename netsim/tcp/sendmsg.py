@@ -54,7 +54,7 @@ from .output import (
     tcp_stream_alloc_skb,
     tcp_wmem_free_skb,
 )
-from .sock import TCP_NAGLE_PUSH, TcpSock, tcb
+from .sock import TCP_NAGLE_PUSH, TcpSkbCb, TcpSock
 
 if TYPE_CHECKING:
     from ..sock.task import TaskContext
@@ -86,7 +86,7 @@ def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int)
     while msg.count:
         skb = queue[-1] if queue else None
         copy = size_goal - skb.len if skb is not None else 0
-        if copy <= 0 or skb is None or tcb(skb).eor:
+        if copy <= 0 or skb is None or skb.cb.eor:
             skb = _new_segment(sk)
             if skb is None:
                 return _wait_for_space(sk, copied, flags, mss_now, size_goal)
@@ -125,7 +125,7 @@ def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int)
             nc.commit(span, copy)
             stats.skb_new_frag += 1
         # -- account the chunk -------------------------------------------------------------
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         if not copied:
             cb.tcp_flags &= ~TCPHDR_PSH
         sk.write_seq += copy
@@ -162,7 +162,7 @@ def tcp_remove_empty_skb(sk: TcpSock) -> None:
     queue = sk.sk_write_queue
     if queue:
         skb = queue[-1]
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         if cb.seq == cb.end_seq:
             queue.pop()
             tcp_wmem_free_skb(sk, skb)

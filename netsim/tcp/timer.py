@@ -19,8 +19,8 @@ from .sock import (
     TCP_CA_LOSS,
     TCP_DELACK_MAX,
     TCP_RTO_MAX,
+    TcpSkbCb,
     TcpSock,
-    tcb,
 )
 
 __all__ = [
@@ -104,7 +104,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.high_seq = sk.snd_nxt
     sk.retrans_out = 0
     for skb in sk.tcp_rtx_queue:
-        tcb(skb).lost = True
+        skb.cb.lost = True
     tcp_xmit_retransmit_queue(sk)
     sk.retransmits += 1
     sk.backoff = min(sk.backoff + 1, 15)
@@ -117,7 +117,7 @@ def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
     from .output import tcp_retransmit_skb
 
     for skb in list(sk.tcp_rtx_queue):
-        cb = tcb(skb)
+        cb: TcpSkbCb = skb.cb
         if not cb.lost:
             continue
         # in loss recovery everything unacknowledged is marked lost, so what is in flight
@@ -193,10 +193,10 @@ def tcp_write_wakeup(sk: TcpSock) -> None:
         return
     skb = sk.sk_write_queue[0] if sk.sk_write_queue else None
     wnd_end = sk.snd_una + sk.snd_wnd
-    if skb is None or tcb(skb).seq >= wnd_end:
+    if skb is None or skb.cb.seq >= wnd_end:
         tcp_send_probe0(sk)
         return
-    cb = tcb(skb)
+    cb: TcpSkbCb = skb.cb
     mss = tcp_current_mss(sk)
     seg_size = wnd_end - cb.seq
     if sk.pushed_seq < cb.end_seq:
