@@ -8,8 +8,9 @@ Everything trio itself calls is here — async ``bind``/``connect``/``accept``/`
 
 How a call runs (trio's ``_nonblocking_helper`` shape): a cancellation check, then the sans-IO
 core; if the core raises :class:`~netsim.sock.SockWait` the task parks on the socket's wait
-queue until a wake-up (data, buffer space, an error, a close) and tries again; on success a
-cancel-shielded checkpoint, so every call is a checkpoint.  ``MSG_DONTWAIT`` turns the wait into
+queue until a wake-up (data, buffer space, an error, a close) and tries again; a call that
+succeeds without sleeping ends with a cancel-shielded checkpoint, so every call is a checkpoint
+(one that slept has had it, as with trio's own sockets).  ``MSG_DONTWAIT`` turns the wait into
 ``EAGAIN``.  Errors are ``OSError`` with Linux's errno; a call on a closed socket is ``EBADF``;
 a task blocked when another task closes the socket gets ``trio.ClosedResourceError``, as with
 trio's real sockets.
@@ -217,6 +218,7 @@ class Socket(trio.socket.SocketType):
         """Run a core call as a trio checkpoint, parking while it says :class:`SockWait`."""
         await trio.lowlevel.checkpoint_if_cancelled()
         host = self._host
+        waited = False
         while True:
             self._check_open()
             host.net.now = trio.current_time()
@@ -226,8 +228,10 @@ class Socket(trio.socket.SocketType):
                 if nonblock:
                     raise kernel_error(errno.EAGAIN) from None
                 await self._park(direction)
+                waited = True
                 continue
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+                await trio.lowlevel.cancel_shielded_checkpoint()
             return result
 
     def _task(self) -> Any:

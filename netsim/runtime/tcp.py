@@ -75,6 +75,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
     nonblock = bool(flags & MSG_DONTWAIT)
     total = 0
     retried = False
+    waited = False
     while True:
         sock._check_open()
         host.net.now = trio.current_time()
@@ -111,6 +112,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
             # vm_wait, a short random sleep (2 jiffies to HZ/5) before trying again
             vm_wait = (host.net.rng.randrange(HZ // 5) + 2) / HZ
         retried = False
+        waited = True
         try:
             if vm_wait:
                 with trio.move_on_after(vm_wait):
@@ -121,7 +123,8 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
             if total:
                 return total
             raise
-    await trio.lowlevel.cancel_shielded_checkpoint()
+    if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+        await trio.lowlevel.cancel_shielded_checkpoint()
     return total
 
 
@@ -136,6 +139,7 @@ async def tcp_recvmsg_async(
     waitall = bool(flags & MSG_WAITALL)
     got: list[bytes] = []
     total = 0
+    waited = False
     while True:
         sock._check_open()
         host.net.now = trio.current_time()
@@ -147,6 +151,7 @@ async def tcp_recvmsg_async(
             # as above: data taken from the backlog in release_sock() woke nobody
             if not sk.stream_readable():
                 await sock._park("reading from")
+                waited = True
             continue
         except OSError:
             if total:
@@ -160,7 +165,8 @@ async def tcp_recvmsg_async(
             break
         if nonblock:
             break
-    await trio.lowlevel.cancel_shielded_checkpoint()
+    if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+        await trio.lowlevel.cancel_shielded_checkpoint()
     # tcp_recvmsg() fills no msg_name: recvfrom()/recvmsg() on a TCP socket give None
     if into is not None:
         return total, None, 0
