@@ -493,7 +493,7 @@ def ip_queue_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rtable, segs: int) -> int
     ident = ip_select_ident(net, sk, rt.saddr, rt.daddr, sk.sk_protocol, df, segs)
     ip4_build_header(
         skb.head, skb.data, skb.len if skb.len <= 0xFFFF else 0, ident, df, ttl,
-        sk.sk_protocol, rt.saddr, rt.daddr, sk.tos,
+        sk.sk_protocol, rt.saddr, rt.daddr, sk.tos, rt.addr_sum,
     )  # fmt: skip
     skb.dst = rt
     return ip_local_out(net, sk, skb)

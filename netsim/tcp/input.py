@@ -197,7 +197,12 @@ def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
         stats.TcpInErrs += 1
         kfree_skb(skb)
         return
-    if not _checksum_ok(skb, family):
+    summed = skb.ip_summed
+    if (
+        summed != CHECKSUM_PARTIAL
+        and summed != CHECKSUM_UNNECESSARY
+        and not _checksum_ok(skb, family)
+    ):
         stats.TcpInCsumErrors += 1
         stats.TcpInErrs += 1
         kfree_skb(skb)

@@ -145,7 +145,7 @@ def tcp_lookup(
     net: Net, family: int, saddr: bytes, sport: int, daddr: bytes, dport: int
 ) -> TcpSock | None:
     """``__inet_lookup``: the established socket for the 4-tuple, else a listener."""
-    sk = _ehash(net).get((daddr, dport, saddr, sport))
+    sk: TcpSock | None = net.tcp_ehash.get((daddr, dport, saddr, sport))  # type: ignore[assignment]
     if sk is not None:
         return sk
     best: TcpSock | None = None

@@ -257,12 +257,14 @@ def ip4_build_header(
     saddr: bytes,
     daddr: bytes,
     tos: int = 0,
+    addr_sum: int | None = None,
 ) -> None:
     """Write a 20-byte IPv4 header (no options) with its checksum at ``buf[off:]``.
 
     The hot-path builder: one ``pack_into``, the checksum computed from the arguments.  It
     trusts its caller — ``saddr``/``daddr`` must be 4 bytes (``struct`` would silently pad or
-    cut other lengths); integers out of range raise ``struct.error``.
+    cut other lengths); integers out of range raise ``struct.error``.  ``addr_sum``, if given,
+    is ``int(saddr) + int(daddr)`` precomputed (a route's ``addr_sum``).
     """
     # The header's words, the checksum word taken as zero.  Both addresses as one 64-bit
     # integer are congruent to the sum of their four words mod 0xFFFF, so one `%` folds the
@@ -275,7 +277,7 @@ def ip4_build_header(
         + frag_off
         + (ttl << 8)
         + protocol
-        + int.from_bytes(saddr + daddr, "big")
+        + (int.from_bytes(saddr + daddr, "big") if addr_sum is None else addr_sum)
     )
     _ip4_pack_into(
         buf, off, 0x45, tos, tot_len, ident, frag_off, ttl, protocol, -total % 0xFFFF, saddr, daddr
