@@ -24,11 +24,19 @@ class MsgIter:
     __slots__ = ("_bufs", "_idx", "_off", "count")
 
     def __init__(self, buffers: Iterable[Buffer]) -> None:
-        bufs = [memoryview(b).cast("B") for b in buffers]
-        self._bufs = [b for b in bufs if len(b)]
+        bufs: list[memoryview] = []
+        count = 0
+        for buf in buffers:
+            view = memoryview(buf)
+            if view.format != "B" or view.ndim != 1 or not view.c_contiguous:
+                view = view.cast("B")
+            if n := len(view):
+                bufs.append(view)
+                count += n
+        self._bufs = bufs
         self._idx = 0
         self._off = 0
-        self.count = sum(len(b) for b in self._bufs)
+        self.count = count
 
     @classmethod
     def single(cls, data: Buffer) -> MsgIter:
