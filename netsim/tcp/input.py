@@ -313,7 +313,7 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
     tsval = seg.tsval
     if tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
         sk.ts_recent = tsval
-    in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window_of(sk)
+    in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window(sk)
     if seg.flags & TCPHDR_RST:
         if seq == sk.rcv_nxt or (in_window and not skb.len):
             tcp_reset(sk)
@@ -329,11 +329,6 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
         kfree_skb(skb)
         return False
     return True
-
-
-def tcp_receive_window_of(sk: TcpSock) -> int:
-
-    return tcp_receive_window(sk)
 
 
 def _send_dupack(sk: TcpSock) -> None:
@@ -580,7 +575,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if skb.len:
         sk.data_segs_in += 1
     if seq == sk.rcv_nxt:
-        if tcp_receive_window_of(sk) == 0 and skb.len:
+        if tcp_receive_window(sk) == 0 and skb.len:
             stats.TcpExtTCPZeroWindowDrop += 1
             _schedule_ack_now(sk)
             kfree_skb(skb)
@@ -610,7 +605,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return
-    if seq > sk.rcv_nxt + tcp_receive_window_of(sk):
+    if seq > sk.rcv_nxt + tcp_receive_window(sk):
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return

@@ -658,8 +658,10 @@ def __tcp_select_window(sk: TcpSock) -> int:
     """``__tcp_select_window()``: the window to offer now (never beyond ``rcv_ssthresh``;
     zero when less than an MSS or a sixteenth of the buffer is free)."""
     mss = sk.ack_rcv_mss
-    free_space = tcp_space(sk)
-    allowed_space = tcp_full_space(sk)
+    ratio = sk.scaling_ratio
+    rcvbuf = sk.sk_rcvbuf
+    free_space = ((rcvbuf - sk.sk_rmem_alloc) * ratio) >> 8  # tcp_space()
+    allowed_space = (rcvbuf * ratio) >> 8  # tcp_full_space()
     full_space = min(sk.window_clamp, allowed_space)
     if mss > full_space:
         mss = full_space
@@ -686,7 +688,7 @@ def tcp_select_window(sk: TcpSock) -> int:
     """``tcp_select_window()``: choose the window, never shrinking what was offered; record
     it (``rcv_wnd``, ``rcv_wup``) and return it scaled for the header."""
     old_win = sk.rcv_wnd
-    cur_win = tcp_receive_window(sk)
+    cur_win = max(sk.rcv_wup + old_win - sk.rcv_nxt, 0)  # tcp_receive_window()
     new_win = __tcp_select_window(sk)
     stats = sk.net.stats
     if new_win < cur_win:
