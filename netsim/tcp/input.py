@@ -130,13 +130,25 @@ def unwrap(ref: int, value32: int) -> int:
 class Segment:
     """The parsed header of a received segment (what ``TCP_SKB_CB`` and ``tcp_hdr`` give)."""
 
-    __slots__ = ("ack32", "dport", "flags", "opts", "seq32", "sport", "tsecr", "tsval", "window")
+    __slots__ = (
+        "ack32",
+        "dport",
+        "flags",
+        "opts",
+        "seq",
+        "seq32",
+        "sport",
+        "tsecr",
+        "tsval",
+        "window",
+    )
 
     def __init__(self, head: bytearray, off: int) -> None:
         sport, dport, seq, ack, doff_flags, window, _check, _urg = _HDR.unpack_from(head, off)
         self.sport = sport
         self.dport = dport
         self.seq32 = seq
+        self.seq: int | None = None  # unwrapped, once the socket is ESTABLISHED
         self.ack32 = ack
         self.flags = doff_flags & 0x0FFF
         self.window = window
@@ -166,12 +178,15 @@ def tcp_v6_rcv(net: Net, skb: SkBuff) -> None:
     _tcp_rcv(net, skb, AF_INET6)
 
 
+_ADDRS4 = struct.Struct("12x4s4s")
+_ADDRS6 = struct.Struct("8x16s16s")
+
+
 def _addresses(skb: SkBuff, family: int) -> tuple[bytes, bytes]:
-    head = skb.head
-    off = skb.network_header
-    if family == AF_INET6:
-        return bytes(head[off + 8 : off + 24]), bytes(head[off + 24 : off + 40])
-    return bytes(head[off + 12 : off + 16]), bytes(head[off + 16 : off + 20])
+    """The packet's source and destination addresses, from its network header."""
+    unpack = _ADDRS6.unpack_from if family == AF_INET6 else _ADDRS4.unpack_from
+    saddr, daddr = unpack(skb.head, skb.network_header)
+    return saddr, daddr
 
 
 def _checksum_ok(skb: SkBuff, family: int) -> bool:
@@ -209,7 +224,8 @@ def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
         return
     stats.TcpInSegs += 1
     seg = Segment(head, off)
-    saddr, daddr = _addresses(skb, family)
+    unpack = _ADDRS6.unpack_from if family == AF_INET6 else _ADDRS4.unpack_from
+    saddr, daddr = unpack(head, skb.network_header)
     skb.data += hlen
     skb.len -= hlen
 
@@ -282,6 +298,7 @@ def _send_reset_no_sock(
 
 def tcp_rcv_established(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     """``tcp_rcv_established()``."""
+    seg.seq = unwrap(sk.rcv_nxt, seg.seq32)
     if not _tcp_validate_incoming(sk, skb, seg):
         return
     if seg.flags & TCPHDR_ACK:
@@ -301,7 +318,13 @@ def _tcp_data_and_checks(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
 
 
 def _seq_of(sk: TcpSock, seg: Segment) -> int:
-    return unwrap(sk.rcv_nxt, seg.seq32)
+    """The segment's sequence number unwrapped against ``rcv_nxt`` — on an established
+    socket, once per segment (``tcp_rcv_established``): the window moves by far less than
+    2**31 while one segment is processed, so the answer cannot change."""
+    seq = seg.seq
+    if seq is None:
+        return unwrap(sk.rcv_nxt, seg.seq32)
+    return seq
 
 
 def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:

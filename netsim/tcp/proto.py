@@ -446,7 +446,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
 
         seg_ack = Segment.__new__(Segment)
         seg_ack.sport, seg_ack.dport = seg.sport, seg.dport
-        seg_ack.seq32, seg_ack.ack32 = seg.seq32, seg.ack32
+        seg_ack.seq32, seg_ack.ack32, seg_ack.seq = seg.seq32, seg.ack32, None
         seg_ack.flags, seg_ack.window, seg_ack.opts = seg.flags, seg.window, seg.opts
         seg_ack.tsval, seg_ack.tsecr = seg.tsval, seg.tsecr
         tcp_ack(sk, seg_ack)  # takes the SYN-ACK's window: max_window, MSS bound to half
