@@ -291,7 +291,9 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
-        return await self.sendmsg([data], (), flags)
+        if isinstance(self._sk, UdpSock):
+            return await self.sendmsg((data,), (), flags)
+        return await tcp_sendmsg_async(self, MsgIter((data,)), flags)  # sendmsg, one layer less
 
     async def sendto(self, data: Buffer, *args: Any) -> int:
         if len(args) == 1:
@@ -350,7 +352,7 @@ class Socket(trio.socket.SocketType):
 
     async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
-        n, _ = await self._recv(nbytes or len(view), flags, view)
+        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view)
         assert isinstance(n, int)
         return n
 
