@@ -58,18 +58,30 @@ def dd_line(nbytes: int, seconds: float) -> str:
     """dd's summary line, with MiB/s added: ``67108864 bytes (67 MB, 64 MiB) copied, 0.75 s,
     89.5 MB/s, 85.3 MiB/s``."""
     rate = nbytes / seconds if seconds > 0 else 0.0
-    return (
-        f"{nbytes} bytes ({_si(nbytes, 'B')}, {_si(nbytes, 'iB')}) copied, "
-        f"{seconds:.3g} s, {rate / 1e6:.1f} MB/s, {rate / MIB:.1f} MiB/s"
+    # dd leaves the parenthesised sizes out while they would carry no prefix (< 1 kB), and
+    # says "1 byte"
+    amount = (
+        f"{nbytes} byte{'' if nbytes == 1 else 's'}"
+        if nbytes < 1000
+        else f"{nbytes} bytes ({_si(nbytes, 'B')}, {_si(nbytes, 'iB')})"
     )
+    return f"{amount} copied, {seconds:.3g} s, {rate / 1e6:.1f} MB/s, {rate / MIB:.1f} MiB/s"
+
+
+def _iperf_number(value: float) -> str:
+    """iperf3's ``unit_snprintf`` precision: 2 decimals below 10, 1 below 100, else none."""
+    if value < 9.995:
+        return f"{value:.2f}"
+    if value < 99.95:
+        return f"{value:.1f}"
+    return f"{value:.0f}"
 
 
 def iperf_bytes(nbytes: float) -> str:
     """iperf3's Transfer column: binary units (``55.8 MBytes`` means MiB)."""
     for unit, scale in (("GBytes", 1 << 30), ("MBytes", 1 << 20), ("KBytes", 1 << 10)):
         if nbytes >= scale:
-            value = nbytes / scale
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+            return f"{_iperf_number(nbytes / scale)} {unit}"
     return f"{nbytes:.0f} Bytes"
 
 
@@ -77,8 +89,7 @@ def iperf_bitrate(bits_per_second: float) -> str:
     """iperf3's Bitrate column: decimal units (``468 Mbits/sec``)."""
     for unit, scale in (("Gbits/sec", 1e9), ("Mbits/sec", 1e6), ("Kbits/sec", 1e3)):
         if bits_per_second >= scale:
-            value = bits_per_second / scale
-            return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
+            return f"{_iperf_number(bits_per_second / scale)} {unit}"
     return f"{bits_per_second:.0f} bits/sec"
 
 
