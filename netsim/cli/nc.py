@@ -52,6 +52,7 @@ __all__ = ["NcOptions", "build_parser", "main", "parse_args", "run"]
 BUFSIZE = 16384  # OpenBSD netcat's BUFSIZE
 MAX_BUF = 65536 << 14  # -I/-O upper bound in netcat
 STDIN_CHUNK = 1 << 18  # bytes per read from stdin (sent in --write-size pieces)
+_BUSY_NOTICE = 1.0  # seconds a --link unix: client waits for the listener before it says so
 
 LONELY_LISTENER = """\
 netsim nc -l: netsim runs both ends of a flow in one process, on one emulated host, so a
@@ -435,6 +436,11 @@ class FlowResult:
     #: the receiving end is another process (--link unix:): ``received`` is what TCP saw
     #: acknowledged up to the peer's EOF, and for UDP unknown here
     remote_receiver: bool = False
+    #: this is the listener's report (``nc -l --link unix:``): the sender is in another
+    #: process, so only what arrived is known here
+    listener: bool = False
+    #: why the connection ended early (the client's process left mid-connection, a reset)
+    error: OSError | None = None
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -494,7 +500,16 @@ async def run_flow(
             wire = await stack.enter_async_context(
                 open_unix_link(a, opts.link_unix, listen=False, mtu=opts.mtu)
             )
-            await wire.wait_carrier()
+            with trio.move_on_after(_BUSY_NOTICE):
+                await wire.wait_carrier()
+            if not wire.carrier:  # connected, but the listener is serving another client
+                print(
+                    f"netsim nc: waiting for the listener on unix:{opts.link_unix} (it serves "
+                    "one client at a time)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                await wire.wait_carrier()
             server_host = None
             addr = wire.peer_addrs[1 if opts.family == AF_INET6 else 0]
             result.remote_receiver = True
@@ -703,20 +718,34 @@ async def run_listener(
     in another process by ``--link unix:PATH``.  Each TCP connection (or, for UDP, each
     client process's stay on the link) gives one :class:`FlowResult`, passed to ``report`` as
     it ends.  Without ``-k`` the listener ends after the first; with it, it waits for the next
-    client (a new process, for UDP) until cancelled."""
+    client (a new process, for UDP) until cancelled.  A client process that leaves without
+    opening a TCP connection (it named the wrong port, say) does not count: the listener
+    keeps listening, as ``nc -l`` does.  A client refused at the link's hello (an MTU
+    mismatch) ends a listener without ``-k`` with that error; with ``-k`` it is announced
+    and the listener waits for the next.  The sink (``--sink``), like ``nc -l -k > FILE``,
+    receives every connection's bytes, one after the other."""
     assert opts.link_unix is not None
     family = opts.family or AF_INET
     kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
     results: list[FlowResult] = []
     sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
+
+    def refused(exc: OSError) -> None:
+        if not opts.keep:
+            raise exc
+        if announce is not None:
+            announce(f"netsim nc: refused a client: {exc}")
+
     try:
         async with contextlib.AsyncExitStack() as stack:
             host = await stack.enter_async_context(
                 open_host(allocator=opts.allocator, name="listener")
             )
+            # the link keeps listening in any case; this loop decides when the listener ends
             wire = await stack.enter_async_context(
-                open_unix_link(host, opts.link_unix, listen=True, keep=opts.keep, mtu=opts.mtu)
+                open_unix_link(host, opts.link_unix, listen=True, keep=True, mtu=opts.mtu)
             )
+            wire.on_refused = refused
             if opts.pcap:
                 stack.enter_context(host.capture(opts.pcap, "eth0"))
             sock = host.socket(family, kind)
@@ -734,8 +763,6 @@ async def run_listener(
             receive = _receive_udp if opts.udp else _receive_tcp
             while True:
                 result = await receive(opts, host, sock, wire, sink)
-                if result is None:
-                    break
                 results.append(result)
                 report(result)
                 if not opts.keep:
@@ -747,33 +774,13 @@ async def run_listener(
     return results
 
 
-async def _until_finished(wire: StreamLink, work: Callable[[], Any]) -> Any:
-    """``await work()``, or None if the link's last peer leaves first."""
-    got: list[Any] = [None]
-    async with trio.open_nursery() as nursery:
-
-        async def run() -> None:
-            got[0] = await work()
-            nursery.cancel_scope.cancel()
-
-        async def watch() -> None:
-            await wire.finished.wait()
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(run)
-        nursery.start_soon(watch)
-    return got[0]
-
-
 async def _receive_tcp(
     opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
-) -> FlowResult | None:
-    accepted = await _until_finished(wire, sock.accept)
-    if accepted is None:
-        return None
-    conn, peer = accepted
-    result = FlowResult(opts.allocator, timestamp=time.time())
-    result.local, result.remote = conn.getsockname(), peer
+) -> FlowResult:
+    conn, remote = await sock.accept()
+    peer = wire.peers  # the client process this connection came from
+    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True)
+    result.local, result.remote = conn.getsockname(), remote
     result.socket_id = conn.fileno()
     result.rcvbuf = conn.getsockopt(SOL_SOCKET, SO_RCVBUF)
     result.mss = conn.tcp_sk.mss_cache
@@ -782,12 +789,39 @@ async def _receive_tcp(
     before = host.stats()
     t0 = time.perf_counter()
 
+    def take(n: int) -> None:
+        result.received += n
+        if sink is not None:
+            sink.write(view[:n])
+
     async def read() -> None:
+        eof = False
         with conn:
-            while n := await conn.recv_into(buf):
-                result.received += n
-                if sink is not None:
-                    sink.write(view[:n])
+            try:
+                async with trio.open_nursery() as nursery:
+
+                    async def watch() -> None:
+                        await wire.wait_gone(peer)
+                        nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(watch)
+                    while n := await conn.recv_into(buf):
+                        take(n)
+                    eof = True
+                    nursery.cancel_scope.cancel()
+                # the client's process left: what its host sent before is still ours to read
+                while not eof and conn.is_readable():
+                    n = await conn.recv_into(buf)
+                    take(n)
+                    eof = n == 0
+            except OSError as exc:  # this connection failed; the listener goes on
+                result.error = exc
+                return
+        if not eof:
+            result.error = kernel_error(
+                errno.ECONNRESET,
+                f"the client's process ({wire.peer_name}) left mid-connection",
+            )
 
     await _with_intervals(opts, result, t0, read)
     result.seconds = time.perf_counter() - t0
@@ -799,10 +833,10 @@ async def _receive_tcp(
 
 async def _receive_udp(
     opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
-) -> FlowResult | None:
-    if await _until_finished(wire, lambda: wire.wait_carrier(True)) is None and not wire.carrier:
-        return None
-    result = FlowResult(opts.allocator, timestamp=time.time())
+) -> FlowResult:
+    await wire.wait_carrier(True)
+    peer = wire.peers  # the client process whose datagrams this report counts
+    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True)
     result.local = sock.getsockname()
     result.remote = (wire.peer_addrs[1 if opts.family == AF_INET6 else 0], 0)
     result.socket_id = sock.fileno()
@@ -825,7 +859,7 @@ async def _receive_udp(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive_all)
-            await wire.wait_carrier(False)
+            await wire.wait_gone(peer)
             nursery.cancel_scope.cancel()
         while sock.is_readable():  # what arrived before the client's process left
             take(await sock.recv_into(buf))
@@ -899,6 +933,8 @@ def format_listener(opts: NcOptions, r: FlowResult) -> str:
             f"      {full} datagrams dropped by a full receive buffer (UdpRcvbufErrors), "
             f"{reasm} reassemblies failed (ReasmFails)"
         )
+    if r.error is not None:
+        lines.append(f"[{sid:3d}] connection failed after {r.received} bytes: {r.error}")
     lines.append("")
     lines.append(dd_line(r.received, r.seconds))
     return "\n".join(lines)
@@ -999,9 +1035,9 @@ def _interval_json(opts: NcOptions, r: FlowResult, iv: Interval) -> dict[str, An
         "bytes": iv.bytes,
         "bits_per_second": iv.bytes * 8 / seconds if seconds > 0 else 0.0,
         "omitted": False,
-        "sender": True,
+        "sender": not r.listener,  # the listener's intervals count what it received
     }
-    if not opts.udp:
+    if not opts.udp and not r.listener:
         stream.update(
             retransmits=iv.retransmits,
             snd_cwnd=iv.snd_cwnd,
@@ -1014,12 +1050,16 @@ def _interval_json(opts: NcOptions, r: FlowResult, iv: Interval) -> dict[str, An
 
 
 def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
-    """iperf3's ``-J`` layout (``start``, ``intervals``, ``end``) plus ``frag_stats``."""
+    """iperf3's ``-J`` layout (``start``, ``intervals``, ``end``) plus ``frag_stats``.
+
+    With ``--link unix:`` each process knows one end: what the other process alone knows
+    (the UDP client: what arrived; the listener: the sender's counters, and for UDP what
+    was sent) is ``null``, never a guess."""
     proto = "UDP" if opts.udp else "TCP"
     total = r.seconds
     report = r.report
     assert report is not None
-    sent = {
+    sent: dict[str, Any] = {
         "socket": r.socket_id,
         "start": 0,
         "end": total,
@@ -1028,7 +1068,7 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
         "bits_per_second": r.sent * 8 / total if total else 0.0,
         "sender": True,
     }
-    received = {
+    received: dict[str, Any] = {
         "socket": r.socket_id,
         "start": 0,
         "end": total,
@@ -1046,6 +1086,18 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
             min_rtt=min((iv.rtt for iv in r.intervals), default=0),
             mean_rtt=(sum(iv.rtt for iv in r.intervals) // len(r.intervals) if r.intervals else 0),
         )
+        if r.listener:  # TCP delivered what was sent, up to the client's FIN
+            known = r.error is None
+            sent.update(
+                bytes=r.received if known else None,
+                bits_per_second=received["bits_per_second"] if known else None,
+                retransmits=None,
+                max_snd_cwnd=None,
+                max_snd_wnd=None,
+                max_rtt=None,
+                min_rtt=None,
+                mean_rtt=None,
+            )
     else:
         lost = r.datagrams_sent - r.datagrams_received
         sent.update(packets=r.datagrams_sent)
@@ -1054,7 +1106,23 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
             lost_packets=lost,
             lost_percent=100 * lost / r.datagrams_sent if r.datagrams_sent else 0.0,
         )
-    return {
+        if r.remote_receiver:  # the client: what arrived is the listener's to say
+            received.update(
+                bytes=None, bits_per_second=None, packets=None, lost_packets=None, lost_percent=None
+            )
+        elif r.listener:  # the listener: what was sent is the client's to say
+            sent.update(bytes=None, bits_per_second=None, packets=None)
+            received.update(lost_packets=None, lost_percent=None)
+    extra: dict[str, Any] = {}
+    if r.listener:
+        extra["accepted_connection"] = {"host": r.remote[0], "port": r.remote[1]}
+        if opts.udp:
+            delta = report.delta
+            extra["udp_drops"] = {
+                "rcvbuf_errors": delta["UdpRcvbufErrors"] + delta["Udp6RcvbufErrors"],
+                "reasm_fails": delta["IpReasmFails"] + delta["Ip6ReasmFails"],
+            }
+    doc: dict[str, Any] = {
         "start": {
             "connected": [
                 {
@@ -1097,10 +1165,14 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
             "sum_sent": {k: v for k, v in sent.items() if k != "socket"},
             "sum_received": {k: v for k, v in received.items() if k != "socket"},
             "cpu_utilization_percent": {},
-            **({} if opts.udp else {"sender_tcp_congestion": "reno"}),
+            **({} if opts.udp or r.listener else {"sender_tcp_congestion": "reno"}),
+            **extra,
         },
         "frag_stats": report.as_json(),
     }
+    if r.error is not None:
+        doc["error"] = str(r.error)  # iperf3's key for a test that failed
+    return doc
 
 
 # -- progress --------------------------------------------------------------------------------
@@ -1143,7 +1215,9 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
         on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
         try:
             result = trio.run(functools.partial(run_flow, opts, allocator, source, on_tick=on_tick))
-        except (OSError, PageLeakError, BaseExceptionGroup) as exc:
+        except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
+            if _interrupted(exc):
+                return 130  # Ctrl-C, as it ends the real nc
             error = _leaf_error(exc)
             if error is None:
                 raise
@@ -1197,12 +1271,19 @@ def _run_listener(opts: NcOptions, out: IO[str]) -> int:
         else:
             out.write(format_listener(opts, r) + "\n\n" + r.report.format(title) + "\n\n")
         out.flush()
+        if r.error is not None:
+            print(
+                f"netsim nc: the connection from {r.remote[0]} port {r.remote[1]} failed: "
+                f"{r.error}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def announce(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     try:
-        trio.run(functools.partial(run_listener, opts, report=report, announce=announce))
+        results = trio.run(functools.partial(run_listener, opts, report=report, announce=announce))
     except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
         if _interrupted(exc):
             return 130  # Ctrl-C ends `nc -l -k`, as it ends the real one
@@ -1211,7 +1292,7 @@ def _run_listener(opts: NcOptions, out: IO[str]) -> int:
             raise
         print(f"netsim nc: {error}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if any(r.error is not None for r in results) else 0
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -6,9 +6,12 @@ wire is a trio byte stream — a Unix socket between two netsim processes
 Wire protocol
 -------------
 Each end first sends one line, ``netsim-link/1 mtu=<MTU> name=<host>\\n``; the ends must agree
-on the version and the MTU, or the link is refused with ``EPROTO`` / ``EINVAL``.  Then each
-frame is a 4-byte big-endian length and the frame's bytes: an IPv4 or IPv6 packet with
-complete checksums, as a NIC puts it on the wire.  The end that listens takes the ``.2``
+on the version and the MTU, or the link is refused with ``EPROTO`` / ``EINVAL``.  A listener
+serves one peer at a time, so the connecting end waits for the listener's hello as long as it
+takes (a second client queues while the first one's transfer runs, as a second ``nc`` waits
+in a busy ``nc -l -k``'s backlog); the listening end gives a peer ``_HELLO_TIMEOUT`` seconds.
+Then each frame is a 4-byte big-endian length and the frame's bytes: an IPv4 or IPv6 packet
+with complete checksums, as a NIC puts it on the wire.  The end that listens takes the ``.2``
 addresses (``10.0.0.2/24``, ``fd00::2/64``), the end that connects the ``.1`` ones, like
 :func:`netsim.link`'s ``b`` and ``a``; each makes the link its default route.
 
@@ -27,9 +30,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import math
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -50,6 +54,7 @@ _BATCH = 64  # frames per send_all
 _NAPI_WEIGHT = 64  # frames per softirq run (a NAPI poll's budget), then the readers run
 _READ = 1 << 18  # bytes per receive_some
 _MAX_FRAME = 1 << 17  # larger length prefixes are a protocol error, not a frame
+_BACKLOG = 64  # clients queued on the Unix socket while a listener serves one
 
 
 class StreamLink:
@@ -86,6 +91,10 @@ class StreamLink:
         self.frames_received = 0
         #: peers refused (a bad hello) by a listener that keeps listening
         self.refused: list[OSError] = []
+        #: called with each refused peer's error by a listener that keeps listening (after
+        #: it is added to :attr:`refused`); an exception it raises ends the listening and
+        #: leaves :func:`open_unix_link`
+        self.on_refused: Callable[[OSError], None] | None = None
         #: set when no further peer will come (the peer left, and no ``keep``)
         self.finished = trio.Event()
         self._doorbell = trio.Event()
@@ -108,6 +117,12 @@ class StreamLink:
         while self.dev.carrier != on:
             if on and self.finished.is_set():
                 raise kernel_error(errno.ENOTCONN, "the link has no peer and expects none")
+            await self._changed.wait()
+
+    async def wait_gone(self, peer: int) -> None:
+        """Wait until peer number ``peer`` (the value of :attr:`peers` while it was
+        connected) has gone — even if another peer has connected since."""
+        while self.peers == peer and self.dev.carrier:
             await self._changed.wait()
 
     def _finish(self) -> None:
@@ -134,10 +149,12 @@ class StreamLink:
 
     async def run_peer(self, stream: trio.abc.Stream) -> None:
         """Carry the wire over ``stream`` until the peer goes away (EOF or a broken stream);
-        raises ``OSError`` if the peer's hello does not match (the stream is closed)."""
+        raises ``OSError`` if the peer's hello does not match (the stream is closed).  The
+        connecting end waits for the peer's hello without a time limit (a busy listener
+        takes it when its current peer leaves); the listening end allows ``_HELLO_TIMEOUT``."""
         try:
             inbox = bytearray()
-            with trio.fail_after(_HELLO_TIMEOUT):
+            with trio.fail_after(_HELLO_TIMEOUT if self.listen_side else math.inf):
                 await self._exchange_hellos(stream, inbox)
         except trio.TooSlowError:
             await trio.aclose_forcefully(stream)
@@ -395,7 +412,7 @@ async def _unix_server(path: str) -> trio.socket.SocketType:
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
     try:
         await sock.bind(path)
-        sock.listen(1)
+        sock.listen(_BACKLOG)
     except BaseException:
         sock.close()
         raise
@@ -411,6 +428,8 @@ async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: b
             if not keep:
                 raise
             wire.refused.append(exc)  # a peer that failed its hello; wait for the next one
+            if wire.on_refused is not None:
+                wire.on_refused(exc)
         finally:
             if not keep:
                 wire._finish()
