@@ -312,3 +312,125 @@ async def test_unix_link_errors(tmp_path: Path) -> None:
                 async with netsim.open_unix_link(b, path, listen=True, devname="eth1"):
                     pass
             assert info.value.errno == errno.EADDRINUSE
+
+
+async def test_a_unix_listener_serves_queued_peers_one_at_a_time(tmp_path: Path) -> None:
+    """Peers that connect while the listener serves one wait in the socket's backlog (more
+    than one of them), and each gets the link when the one before it leaves; ``wait_gone``
+    tells one peer's leaving from the next one's arrival."""
+    path = _short_path(tmp_path)
+    async with (
+        netsim.open_host(name="listener") as b,
+        netsim.open_host(name="c1") as c1,
+        netsim.open_host(name="c2") as c2,
+        netsim.open_host(name="c3") as c3,
+        netsim.open_unix_link(b, path, listen=True, keep=True) as wb,
+        trio.open_nursery() as nursery,
+    ):
+        wires: list[netsim.StreamLink] = []
+        leave = [trio.Event() for _ in range(3)]
+
+        async def peer(
+            host: netsim.Host, index: int, task_status: trio.TaskStatus[netsim.StreamLink]
+        ) -> None:
+            async with netsim.open_unix_link(host, path, listen=False) as wire:
+                task_status.started(wire)
+                await leave[index].wait()
+
+        for index, host in enumerate((c1, c2, c3)):
+            wires.append(await nursery.start(peer, host, index))
+        for turn, wire in enumerate(wires, 1):
+            await wire.wait_carrier()
+            assert (wb.peers, wb.peer_name) == (turn, f"c{turn}")
+            await trio.testing.wait_all_tasks_blocked()
+            assert [w.carrier for w in wires[turn:]] == [False] * (3 - turn), "they queue"
+            leave[turn - 1].set()  # this peer leaves; the next one's turn
+            await wb.wait_gone(turn)
+        assert not wb.carrier
+        assert not wb.finished.is_set(), "keep: the listener waits for more"
+
+
+async def test_a_client_started_first_connects_when_its_listener_comes(tmp_path: Path) -> None:
+    path = _short_path(tmp_path)
+    async with netsim.open_host(name="client") as a, netsim.open_host(name="listener") as b:
+        connected = trio.Event()
+
+        async def client() -> None:
+            async with netsim.open_unix_link(a, path, listen=False, connect_timeout=30) as wa:
+                await wa.wait_carrier()
+                connected.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client)
+            await trio.testing.wait_all_tasks_blocked()  # it tried, failed, and waits to retry
+            assert not connected.is_set()
+            assert not await trio.Path(path).exists()
+            async with netsim.open_unix_link(b, path, listen=True) as wb:
+                await connected.wait()
+                await wb.finished.wait()
+
+
+async def test_a_keep_listener_refuses_a_bad_peer_and_takes_the_next(tmp_path: Path) -> None:
+    path = _short_path(tmp_path)
+    async with (
+        netsim.open_host(name="listener") as b,
+        netsim.open_host(name="jumbo") as c1,
+        netsim.open_host(name="good") as c2,
+        netsim.open_unix_link(b, path, listen=True, keep=True, mtu=2000) as wb,
+    ):
+        seen: list[OSError] = []
+        wb.on_refused = seen.append
+        with pytest.raises(OSError, match="MTU mismatch") as info:
+            async with netsim.open_unix_link(c1, path, listen=False, mtu=1500) as w1:
+                await w1.wait_carrier()
+        assert info.value.errno == errno.EINVAL
+        async with netsim.open_unix_link(c2, path, listen=False, mtu=2000) as w2:
+            await w2.wait_carrier()
+            assert wb.peer_name == "good"
+        assert len(seen) == 1
+        assert wb.refused == seen
+        assert seen[0].errno == errno.EINVAL
+
+
+async def test_an_error_from_on_refused_ends_the_listening(tmp_path: Path) -> None:
+    """What ``nc -l`` without ``-k`` does with a refused client: the error leaves
+    ``open_unix_link`` as it is (not in an exception group)."""
+    path = _short_path(tmp_path)
+
+    def refuse(exc: OSError) -> None:
+        raise exc
+
+    async def listen(b: netsim.Host, a: netsim.Host) -> None:
+        async with netsim.open_unix_link(b, path, listen=True, keep=True, mtu=2000) as wb:
+            wb.on_refused = refuse
+            with pytest.raises(OSError, match="MTU mismatch"):
+                async with netsim.open_unix_link(a, path, listen=False) as wa:
+                    await wa.wait_carrier()
+            await trio.sleep_forever()
+
+    async with netsim.open_host(name="listener") as b, netsim.open_host(name="client") as a:
+        with pytest.raises(OSError, match="this end 2000, the peer 1500") as info:
+            await listen(b, a)
+        assert info.value.errno == errno.EINVAL
+    assert not await trio.Path(path).exists()
+
+
+async def test_only_the_listening_end_times_out_a_silent_peer(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A listener serves one peer at a time, so a connecting end waits for its hello as long
+    as the listener's current peer stays; the listening end gives a silent peer 10 s."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        left, right = trio.testing.memory_stream_pair()
+        async with netsim.open_stream_link(a, left, listen_side=False) as wa:
+            await trio.sleep(3600)  # the listener is busy for an hour
+            assert not wa.carrier
+            assert not wa.finished.is_set()
+            async with netsim.open_stream_link(b, right, listen_side=True) as wb:
+                await wa.wait_carrier()
+                await wb.wait_carrier()
+        ours, _silent = trio.testing.memory_stream_pair()
+        with pytest.raises(OSError, match="sent no hello") as info:
+            async with netsim.open_stream_link(b, ours, listen_side=True, devname="eth1") as w:
+                await w.wait_carrier()
+        assert info.value.errno == errno.ETIMEDOUT
