@@ -53,6 +53,7 @@ BUFSIZE = 16384  # OpenBSD netcat's BUFSIZE
 MAX_BUF = 65536 << 14  # -I/-O upper bound in netcat
 STDIN_CHUNK = 1 << 18  # bytes per read from stdin (sent in --write-size pieces)
 _BUSY_NOTICE = 1.0  # seconds a --link unix: client waits for the listener before it says so
+_LAST_CLIENT_GRACE = 5.0  # seconds `nc -l` (no -k) waits for its client to leave the link
 
 LONELY_LISTENER = """\
 netsim nc -l: netsim runs both ends of a flow in one process, on one emulated host, so a
@@ -441,6 +442,8 @@ class FlowResult:
     listener: bool = False
     #: why the connection ended early (the client's process left mid-connection, a reset)
     error: OSError | None = None
+    #: the listener's count of link peers when this client was on the link
+    peer: int = 0
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -638,10 +641,13 @@ async def _flow(
     async def watch_link() -> None:
         assert wire is not None
         await wire.finished.wait()
-        if not flow_done[0]:
-            raise kernel_error(
-                errno.ECONNRESET, f"the link to the listener went down ({wire.peer_name} left)"
-            )
+        if flow_done[0]:
+            return
+        if not opts.udp and sender_done.is_set() and client.is_readable():
+            return  # the listener's FIN arrived before it left: remote_reader ends the flow
+        raise kernel_error(
+            errno.ECONNRESET, f"the link to the listener went down ({wire.peer_name} left)"
+        )
 
     mark = _Mark()
 
@@ -768,6 +774,11 @@ async def run_listener(
                 if not opts.keep:
                     break
             sock.close()
+            # the client waits for our FIN: it leaves the wire before this host goes (so it
+            # does not see the link drop first), within a bound should it not
+            await wire.drain()
+            with trio.move_on_after(_LAST_CLIENT_GRACE):
+                await wire.wait_gone(results[-1].peer)
     finally:
         if sink is not None:
             sink.close()
@@ -779,7 +790,7 @@ async def _receive_tcp(
 ) -> FlowResult:
     conn, remote = await sock.accept()
     peer = wire.peers  # the client process this connection came from
-    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True)
+    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True, peer=peer)
     result.local, result.remote = conn.getsockname(), remote
     result.socket_id = conn.fileno()
     result.rcvbuf = conn.getsockopt(SOL_SOCKET, SO_RCVBUF)
@@ -836,7 +847,7 @@ async def _receive_udp(
 ) -> FlowResult:
     await wire.wait_carrier(True)
     peer = wire.peers  # the client process whose datagrams this report counts
-    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True)
+    result = FlowResult(opts.allocator, timestamp=time.time(), listener=True, peer=peer)
     result.local = sock.getsockname()
     result.remote = (wire.peer_addrs[1 if opts.family == AF_INET6 else 0], 0)
     result.socket_id = sock.fileno()
