@@ -240,7 +240,8 @@ def test_the_listener_gone_mid_transfer_resets_the_client(
     status, _out, err = _finish_after(listener, early)
     client_status, _client_out, client_err = _finish_after(client, client_early)
     assert client_status == 1, client_err
-    assert "Connection reset by peer (the link to the listener went down" in client_err
+    # the link dropping, or the RST of a listener that closed with our bytes unread
+    assert "[Errno 104] Connection reset by peer" in client_err
     assert "Traceback" not in client_err
     assert "leak" not in client_err
     if sig == signal.SIGINT:
