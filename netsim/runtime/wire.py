@@ -204,7 +204,12 @@ class StreamLink:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 chunk = b""
             if not chunk:
-                raise kernel_error(errno.ECONNRESET, "the link peer closed before its hello")
+                detail = "the link peer closed before its hello"
+                if not inbox:
+                    raise _SilentPeer(
+                        errno.ECONNRESET, f"{os.strerror(errno.ECONNRESET)} ({detail})"
+                    )
+                raise kernel_error(errno.ECONNRESET, detail)
             inbox += chunk
         line, _, rest = bytes(inbox).partition(b"\n")
         inbox[:] = rest
@@ -419,22 +424,31 @@ async def _unix_server(path: str) -> trio.socket.SocketType:
     return sock
 
 
+class _SilentPeer(ConnectionResetError):
+    """A peer that closed without a byte of hello: another listener checking whether the
+    socket is live (:func:`_unix_server`), or a client that gave up while it queued.  Not a
+    peer at all: the listener takes the next, with or without ``keep``."""
+
+
 async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: bool) -> None:
-    while True:
-        conn, _ = await server.accept()
-        try:
-            await wire.run_peer(trio.SocketStream(conn))
-        except OSError as exc:
+    try:
+        while True:
+            conn, _ = await server.accept()
+            try:
+                await wire.run_peer(trio.SocketStream(conn))
+            except _SilentPeer:
+                continue
+            except OSError as exc:
+                if not keep:
+                    raise
+                wire.refused.append(exc)  # a peer that failed its hello; wait for the next one
+                if wire.on_refused is not None:
+                    wire.on_refused(exc)
+                continue
             if not keep:
-                raise
-            wire.refused.append(exc)  # a peer that failed its hello; wait for the next one
-            if wire.on_refused is not None:
-                wire.on_refused(exc)
-        finally:
-            if not keep:
-                wire._finish()
-        if not keep:
-            return
+                return
+    finally:
+        wire._finish()  # however the listening ends, no further peer will come
 
 
 async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:

@@ -445,3 +445,25 @@ def test_an_empty_flow_ends_cleanly_on_both_ends(sock_path: str) -> None:
         assert client.returncode == 0, client.stderr.decode()
         assert status == 0, err
         assert "0 bytes" in out
+
+
+def test_a_second_listener_on_the_path_leaves_the_first_alone(sock_path: str) -> None:
+    listener, early = _listening(["1234", "--link", f"unix:{sock_path}"])
+    second = subprocess.run(
+        [*NC, "-l", "1234", "--link", f"unix:{sock_path}"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "Address already in use" in second.stderr.decode()
+    client = subprocess.run(
+        [*NC, "-N", "10.0.0.2", "1234", "--link", f"unix:{sock_path}", "--bytes", "64K"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    status, out, err = _finish_after(listener, early)
+    assert client.returncode == 0, client.stderr.decode()
+    assert status == 0, err
+    assert "65536 bytes" in out

@@ -434,3 +434,24 @@ async def test_only_the_listening_end_times_out_a_silent_peer(
             async with netsim.open_stream_link(b, ours, listen_side=True, devname="eth1") as w:
                 await w.wait_carrier()
         assert info.value.errno == errno.ETIMEDOUT
+
+
+async def test_a_second_listeners_probe_is_not_a_peer(tmp_path: Path) -> None:
+    """A listener checks whether a socket file is live by connecting to it: the live
+    listener sees a peer that says nothing and closes — not a refused client (which would
+    end a listener without ``keep``), just nobody."""
+    path = _short_path(tmp_path)
+    async with (
+        netsim.open_host(name="listener") as b,
+        netsim.open_host(name="second") as b2,
+        netsim.open_host(name="client") as a,
+        netsim.open_unix_link(b, path, listen=True) as wb,
+    ):
+        with pytest.raises(OSError, match="another netsim") as info:
+            async with netsim.open_unix_link(b2, path, listen=True):
+                pass  # pragma: no cover
+        assert info.value.errno == errno.EADDRINUSE
+        async with netsim.open_unix_link(a, path, listen=False) as wa:
+            await wa.wait_carrier()
+            assert (wb.peers, wb.peer_name, wb.refused) == (1, "client", [])
+        await wb.finished.wait()
