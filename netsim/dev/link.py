@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ..mm import GFP_ATOMIC, PageFragCache, put_page
+from ..mm import GFP_ATOMIC, PAGE_SIZE, PageFragCache, put_page
 from ..netns.timers import Timer
 from ..skb import (
     CHECKSUM_NONE,
@@ -67,8 +67,8 @@ __all__ = [
 
 def rx_buf_len_for(mtu: int) -> int:
     """The RX buffer a driver posts for ``mtu``: a power of two holding MTU plus headroom,
-    at least 2 KiB."""
-    return max(2048, 1 << (mtu + 128 - 1).bit_length())
+    at least 2 KiB and at most a page (jumbo frames span several buffers)."""
+    return min(PAGE_SIZE, max(2048, 1 << (mtu + 128 - 1).bit_length()))
 
 
 class WireDevice(NetDevice):
@@ -91,24 +91,36 @@ class WireDevice(NetDevice):
             return
         if self.rx_cache is None:
             self.rx_cache = PageFragCache(net.page_allocator)
+        cache = self.rx_cache
         buf_len = self.rx_buf_len
         n = len(frame)
-        got = self.rx_cache.alloc(max(buf_len, n), GFP_ATOMIC, align=64)
         hlen = min(rx_headers_len(frame), n)
         skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats)
         skb_reserve(skb, LL_RESERVED_SPACE)
         start = skb_put(skb, hlen)
         skb.head[start : start + hlen] = frame[:hlen]
-        if n > hlen:
+        # The NIC wrote the frame into RX buffers of buf_len bytes (one, up to a 3968-byte
+        # MTU; page-sized ones chained for jumbo frames, as drivers do: the page-frag cache
+        # serves nothing larger than a page once its first page is used up).  The headers
+        # were copied out of the first buffer; the rest stays in place as page frags.
+        pos = 0
+        nr = 0
+        while pos < n:
+            got = cache.alloc(buf_len, GFP_ATOMIC, align=64)
             if got is None:
                 self.rx_dropped += 1
                 kfree_skb(skb)
                 return
             page, offset = got
-            page.view[offset : offset + n] = frame
-            skb_add_rx_frag(skb, 0, page, offset + hlen, n - hlen, max(buf_len, n))
-        elif got is not None:
-            put_page(got[0])
+            chunk = min(buf_len, n - pos)
+            page.view[offset : offset + chunk] = frame[pos : pos + chunk]
+            copied = max(hlen - pos, 0)  # this buffer's bytes already in the linear part
+            if chunk > copied:
+                skb_add_rx_frag(skb, nr, page, offset + copied, chunk - copied, buf_len)
+                nr += 1
+            else:
+                put_page(page)
+            pos += chunk
         skb.network_header = skb.data
         skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
         skb.ip_summed = CHECKSUM_UNNECESSARY if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE

@@ -236,3 +236,59 @@ async def test_lost_fragment_then_complete_retry(autojump_clock: trio.testing.Mo
         assert not rx.is_readable()
         assert b.stats()["IpReasmOKs"] == 1
         assert b.stats()["IpReasmTimeout"] == 1
+
+
+@pytest.mark.parametrize("mtu", [3968, 3969, 9000, 65000])
+async def test_jumbo_frames_span_page_sized_rx_buffers(
+    mtu: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Above a 3968-byte MTU a frame no longer fits one RX buffer of at most a page (the
+    page-frag cache serves nothing larger once its first page is used up): the driver
+    chains page-sized buffers, one frag each, truesize a buffer each.  Datagrams and a TCP
+    stream arrive byte-exact, and nothing is dropped."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        netsim.link(a, b, mtu=mtu)
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        layouts: list[tuple[int, list[int]]] = []
+        original = eth0.receive
+
+        def receive(skb: netsim.SkBuff) -> None:
+            layouts.append((skb.truesize, [f.len for f in skb.shinfo.frags]))
+            original(skb)
+
+        eth0.receive = receive  # type: ignore[method-assign]
+        rx = b.socket(AF_INET, SOCK_DGRAM)
+        await rx.bind(("0.0.0.0", 7000))
+        tx = a.socket(AF_INET, SOCK_DGRAM)
+        payload = random.Random(mtu).randbytes(min(mtu - 28, 65507))
+        await tx.sendto(payload, ("10.0.0.2", 7000))
+        assert await rx.recv(70000) == payload
+        buf = min(4096, max(2048, 1 << (mtu + 127).bit_length()))
+        (truesize, frags), *_ = layouts
+        assert len(frags) == -(-mtu // buf)  # ceil: buffers the frame needed
+        assert sum(frags) == mtu - 28  # everything after the IP and UDP headers
+        assert truesize >= len(frags) * buf
+        listener = b.socket(AF_INET, netsim.SOCK_STREAM)
+        await listener.bind(("0.0.0.0", 80))
+        listener.listen(1)
+        client = a.socket(AF_INET, netsim.SOCK_STREAM)
+        await client.connect(("10.0.0.2", 80))
+        conn, _ = await listener.accept()
+        data = random.Random(1).randbytes(300_000)
+        got = bytearray()
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                while chunk := await conn.recv(65536):
+                    got.extend(chunk)
+
+            nursery.start_soon(read)
+            view = memoryview(data)
+            while view:
+                view = view[await client.send(view) :]
+            client.shutdown(netsim.SHUT_WR)
+        assert got == data
+        assert eth0.rx_dropped == 0
+        for sock in (tx, rx, client, conn, listener):
+            sock.close()
