@@ -82,7 +82,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
         task = host.task_context()
         sk.sk_owned_by_user = True
         try:
-            copied, must_wait = tcp_sendmsg_locked(sk, task, msg, flags)
+            copied, must_wait = tcp_sendmsg_locked(sk, task, msg, flags, total)
         except SockWait:
             copied, must_wait = 0, True
         except OSError:

@@ -64,11 +64,20 @@ __all__ = ["SendResult", "tcp_sendmsg_locked"]
 SendResult = tuple[int, bool]
 
 
-def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int) -> SendResult:
+def tcp_sendmsg_locked(
+    sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int, copied_before: int = 0
+) -> SendResult:
     """Queue as much of ``msg`` as the socket takes.  Returns ``(copied, must_wait)``:
     ``must_wait`` means the kernel would now sleep in ``sk_stream_wait_memory``.  Raises the
-    socket error (``EPIPE`` after shutdown, the pending ``sk_err``) when nothing was copied."""
+    socket error (``EPIPE`` after shutdown, the pending ``sk_err``) when nothing was copied.
+
+    ``copied_before``: bytes this ``send()`` already queued before it slept (the runtime
+    resumes the call here after each wait).  The kernel's loop never leaves the call, so an
+    error found after a wait ends it with the short count and leaves ``sk_err`` for the next
+    call (``do_error:`` with ``copied``); so does this one."""
     if sk.sk_state not in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
+        if copied_before:
+            return 0, False  # the error waits for the next call, as at do_error: with copied
         # sk_stream_wait_connect(): wait out a handshake; anything else is the error or EPIPE
         err = sock_error(sk)
         if err:
@@ -79,6 +88,9 @@ def tcp_sendmsg_locked(sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int)
     copied = 0
     mss_now, size_goal = tcp_send_mss(sk, flags)
     if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
+        if copied_before:
+            tcp_remove_empty_skb(sk)
+            return 0, False
         return _do_error(sk, copied, flags, mss_now, size_goal)
     queue = sk.sk_write_queue
     max_frags = sk.net.sysctl_int("net.core.max_skb_frags")

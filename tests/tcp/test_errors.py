@@ -31,7 +31,7 @@ from netsim import (
     SOCK_STREAM,
     SOL_SOCKET,
 )
-from netsim.sock.sock import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_FIN_WAIT2, TCP_LAST_ACK
+from netsim.sock.sock import TCP_CLOSE, TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_LAST_ACK
 from netsim.tcp import TcpSock
 
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
@@ -136,6 +136,37 @@ async def test_the_first_send_after_a_reset_reports_it(
         with raises_errno(errno.EPIPE):
             await client.send(b"x")
         assert await client.recv(10) == b""
+        client.close()
+
+
+@FAMILIES
+async def test_a_reset_during_a_blocked_send_ends_it_short_and_the_next_send_reports_it(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A ``send`` that queued part of its buffer and is asleep for room when the peer's RST
+    arrives returns the short count (``do_error:`` with ``copied``) and leaves ``sk_err``
+    alone: the next ``send`` is ``ECONNRESET``, the one after ``EPIPE``."""
+    async with netsim.open_host() as host:
+        client, server = await _pair(host, family)
+        client.setsockopt(netsim.SOL_SOCKET, netsim.SO_SNDBUF, 4608)
+        big = bytes(1 << 20)  # far more than the window and sndbuf hold: the send must sleep
+        result: list[int] = []
+        async with trio.open_nursery() as nursery:
+
+            async def sender() -> None:
+                result.append(await client.send(big))
+
+            nursery.start_soon(sender)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not result, "the send is asleep, waiting for room"
+            assert _tcp(client).sk_state == TCP_ESTABLISHED
+            server.close()  # unread data: an abortive close, RST to the client
+        (short,) = result
+        assert 0 < short < len(big)
+        with raises_errno(errno.ECONNRESET):
+            await client.send(b"x")
+        with raises_errno(errno.EPIPE):
+            await client.send(b"x")
         client.close()
 
 
