@@ -22,10 +22,11 @@ import math
 import os
 import platform
 import re
+import signal
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable
-from typing import IO, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import IO, Any, TypeVar
 
 import attrs
 import trio
@@ -46,6 +47,8 @@ from ..sock.constants import (
 )
 from ..stats import StatsSnapshot
 from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
+
+T = TypeVar("T")
 
 __all__ = ["NcOptions", "build_parser", "main", "parse_args", "run"]
 
@@ -1225,7 +1228,10 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
     for allocator in allocators:
         on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
         try:
-            result = trio.run(functools.partial(run_flow, opts, allocator, source, on_tick=on_tick))
+            result = trio.run(
+                _interruptible,
+                functools.partial(run_flow, opts, allocator, source, on_tick=on_tick),
+            )
         except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
             if _interrupted(exc):
                 return 130  # Ctrl-C, as it ends the real nc
@@ -1294,7 +1300,10 @@ def _run_listener(opts: NcOptions, out: IO[str]) -> int:
         print(text, file=sys.stderr, flush=True)
 
     try:
-        results = trio.run(functools.partial(run_listener, opts, report=report, announce=announce))
+        results = trio.run(
+            _interruptible,
+            functools.partial(run_listener, opts, report=report, announce=announce),
+        )
     except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
         if _interrupted(exc):
             return 130  # Ctrl-C ends `nc -l -k`, as it ends the real one
@@ -1304,6 +1313,33 @@ def _run_listener(opts: NcOptions, out: IO[str]) -> int:
         print(f"netsim nc: {error}", file=sys.stderr)
         return 1
     return 1 if any(r.error is not None for r in results) else 0
+
+
+async def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
+    """``await fn()`` with Ctrl-C turned into a cancellation.  trio on its own raises
+    ``KeyboardInterrupt`` wherever the main thread happens to be — in the emulated kernel,
+    between two halves of an update (a page taken, the cache not yet pointing at it) — and the
+    hosts would then close over inconsistent state.  Here SIGINT cancels the run at its next
+    checkpoint, the hosts close cleanly (pages all given back), and only then does
+    ``KeyboardInterrupt`` go up, for the caller's exit status 130."""
+    interrupted = False
+    result: list[T] = []
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                nonlocal interrupted
+                async for _ in signals:
+                    interrupted = True
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(watch)
+            result.append(await fn())
+            nursery.cancel_scope.cancel()
+    if interrupted or not result:
+        raise KeyboardInterrupt
+    return result[0]
 
 
 def _interrupted(exc: BaseException) -> bool:

@@ -333,3 +333,27 @@ def test_stdin_mode_delivers_exactly_the_piped_bytes(udp: bool, tmp_path: Path) 
     assert done.returncode == 0, done.stderr.decode()
     assert sink.read_bytes() == pattern
     assert b"300001 bytes" in done.stdout
+
+
+def test_ctrl_c_cancels_the_flow_at_a_checkpoint() -> None:
+    """SIGINT in the middle of a flow becomes a cancellation at the next checkpoint: the host
+    closes with every page given back, then ``KeyboardInterrupt`` reaches the caller (status
+    130) — never an interrupt in the middle of an allocator update."""
+    import signal
+
+    import trio
+
+    from netsim.cli.nc import _interruptible, run_flow, zero_source
+
+    opts = parse_args(["-N", "127.0.0.1", "1234", "--bytes", "1G", "--interval", "0"])
+    sent_when_interrupted: list[int] = []
+
+    def on_tick(result: Any, _elapsed: float) -> None:
+        if result.sent and not sent_when_interrupted:
+            sent_when_interrupted.append(result.sent)
+            signal.raise_signal(signal.SIGINT)
+
+    flow = run_flow(opts, "page_frag_cache", zero_source(1 << 30, 16384), on_tick=on_tick)
+    with pytest.raises(KeyboardInterrupt):
+        trio.run(_interruptible, lambda: flow)
+    assert sent_when_interrupted, "the flow was under way"
