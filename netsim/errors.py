@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 
-__all__ = ["BadPageError", "NetsimError", "PageLeakError", "kernel_error"]
+__all__ = ["BadPageError", "NetsimError", "PageLeakError", "exception_leaves", "kernel_error"]
 
 
 class NetsimError(Exception):
@@ -46,6 +46,20 @@ def kernel_error(code: int, detail: str | None = None) -> OSError:
     if detail:
         message = f"{message} ({detail})"
     return OSError(code, message)
+
+
+def exception_leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc`` and its nested exception groups (trio's nurseries wrap
+    what their tasks raise), in order; ``[exc]`` for a plain exception."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(reversed(item.exceptions))
+        else:
+            leaves.append(item)
+    return leaves
 
 
 # Re-exported for convenience in cores: ``from netsim.errors import errno``.

@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from .. import __version__
-from ..errors import PageLeakError, errno, kernel_error
+from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import available_frag_allocators
 from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
 from ..sock.constants import (
@@ -800,8 +800,6 @@ async def _receive_tcp(
     result.mss = conn.tcp_sk.mss_cache
     buf = bytearray(opts.read_size)
     view = memoryview(buf)
-    before = host.stats()
-    t0 = time.perf_counter()
 
     def take(n: int) -> None:
         result.received += n
@@ -837,12 +835,7 @@ async def _receive_tcp(
                 f"the client's process ({wire.peer_name}) left mid-connection",
             )
 
-    await _with_intervals(opts, result, t0, read)
-    result.seconds = time.perf_counter() - t0
-    result.report = FragReport.between(
-        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
-    )
-    return result
+    return await _measured(opts, host, result, read)
 
 
 async def _receive_udp(
@@ -857,8 +850,6 @@ async def _receive_udp(
     result.rcvbuf = sock.getsockopt(SOL_SOCKET, SO_RCVBUF)
     buf = bytearray(opts.read_size)
     view = memoryview(buf)
-    before = host.stats()
-    t0 = time.perf_counter()
 
     def take(n: int) -> None:
         result.received += n
@@ -878,18 +869,16 @@ async def _receive_udp(
         while sock.is_readable():  # what arrived before the client's process left
             take(await sock.recv_into(buf))
 
-    await _with_intervals(opts, result, t0, read)
-    result.seconds = time.perf_counter() - t0
-    result.report = FragReport.between(
-        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
-    )
-    return result
+    return await _measured(opts, host, result, read)
 
 
-async def _with_intervals(
-    opts: NcOptions, result: FlowResult, t0: float, work: Callable[[], Any]
-) -> None:
-    """Run ``work`` with an interval line (received bytes) every ``--interval`` seconds."""
+async def _measured(
+    opts: NcOptions, host: Host, result: FlowResult, work: Callable[[], Any]
+) -> FlowResult:
+    """Run the listener's ``work`` with an interval line (received bytes) every
+    ``--interval`` seconds; fill in ``result``'s time and the host's counters over it."""
+    before = host.stats()
+    t0 = time.perf_counter()
     mark = _Mark()
 
     def tick(now: float) -> None:
@@ -911,6 +900,11 @@ async def _with_intervals(
         nursery.cancel_scope.cancel()
     if opts.interval > 0 and (not result.intervals or result.received != mark.sent):
         tick(time.perf_counter())
+    result.seconds = time.perf_counter() - t0
+    result.report = FragReport.between(
+        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
+    )
+    return result
 
 
 def format_listener(opts: NcOptions, r: FlowResult) -> str:
@@ -1344,21 +1338,12 @@ async def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
 
 def _interrupted(exc: BaseException) -> bool:
     """Is ``exc`` (or the exception group) a Ctrl-C?"""
-    if isinstance(exc, BaseExceptionGroup):
-        return any(_interrupted(sub) for sub in exc.exceptions)
-    return isinstance(exc, KeyboardInterrupt)
+    return any(isinstance(e, KeyboardInterrupt) for e in exception_leaves(exc))
 
 
 def _leaf_error(exc: BaseException) -> BaseException | None:
     """The OSError or PageLeakError a flow failed with, out of trio's exception groups."""
-    if isinstance(exc, OSError | PageLeakError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            found = _leaf_error(sub)
-            if found is not None:
-                return found
-    return None
+    return next((e for e in exception_leaves(exc) if isinstance(e, OSError | PageLeakError)), None)
 
 
 async def _empty_source() -> AsyncGenerator[memoryview, None]:

@@ -84,27 +84,12 @@ def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:
 
 
 def _fix_udp(seg: SkBuff, version: int, hlen: int, csum_ok: bool) -> None:
+    """``__udp_gso_segment()``: each segment's length field, and its checksum."""
     head = seg.head
-    noff = seg.network_header
-    thoff = noff + hlen
+    thoff = seg.network_header + hlen
     seg.transport_header = thoff
-    ulen = seg.len - hlen
-    head[thoff + 4 : thoff + 6] = ulen.to_bytes(2, "big")
-    if version == 4:
-        saddr, daddr = bytes(head[noff + 12 : noff + 16]), bytes(head[noff + 16 : noff + 20])
-    else:
-        saddr, daddr = bytes(head[noff + 8 : noff + 24]), bytes(head[noff + 24 : noff + 40])
-    magic = csum_tcpudp_magic if version == 4 else csum_ipv6_magic
-    if csum_ok:
-        seg.ip_summed = CHECKSUM_PARTIAL
-        seg.csum_start = thoff
-        seg.csum_offset = 6
-        check = ~magic(saddr, daddr, ulen, IPPROTO_UDP, 0) & 0xFFFF
-    else:
-        head[thoff + 6 : thoff + 8] = b"\0\0"
-        csum = csum_add(csum_partial(memoryview(head)[thoff : thoff + 8]), seg.csum)
-        check = magic(saddr, daddr, ulen, IPPROTO_UDP, csum) or 0xFFFF
-    head[thoff + 6 : thoff + 8] = check.to_bytes(2, "big")
+    head[thoff + 4 : thoff + 6] = (seg.len - hlen).to_bytes(2, "big")
+    _l4_checksum(seg, version, hlen, IPPROTO_UDP, 8, 6, csum_ok)
 
 
 def _fix_tcp(
@@ -126,22 +111,37 @@ def _fix_tcp(
     if index:
         flags &= ~0x80  # CWR
     head[thoff + 13] = flags
-    tlen = seg.len - hlen
+    _l4_checksum(seg, version, hlen, IPPROTO_TCP, doff, 16, csum_ok)
+
+
+def _l4_checksum(
+    seg: SkBuff, version: int, hlen: int, protocol: int, l4hlen: int, check_off: int, csum_ok: bool
+) -> None:
+    """A segment's transport checksum: with checksum offload the pseudo-header seed and
+    ``CHECKSUM_PARTIAL``; without, the complete checksum — the header's sum plus the
+    payload's, which ``skb_segment`` left in ``seg.csum`` (UDP sends 0 as 0xFFFF)."""
+    head = seg.head
+    noff = seg.network_header
+    thoff = noff + hlen
+    length = seg.len - hlen
     if version == 4:
         saddr, daddr = bytes(head[noff + 12 : noff + 16]), bytes(head[noff + 16 : noff + 20])
     else:
         saddr, daddr = bytes(head[noff + 8 : noff + 24]), bytes(head[noff + 24 : noff + 40])
     magic = csum_tcpudp_magic if version == 4 else csum_ipv6_magic
+    where = thoff + check_off
     if csum_ok:
         seg.ip_summed = CHECKSUM_PARTIAL
         seg.csum_start = thoff
-        seg.csum_offset = 16
-        check = ~magic(saddr, daddr, tlen, IPPROTO_TCP, 0) & 0xFFFF
+        seg.csum_offset = check_off
+        check = ~magic(saddr, daddr, length, protocol, 0) & 0xFFFF
     else:
-        head[thoff + 16 : thoff + 18] = b"\0\0"
-        csum = csum_add(csum_partial(memoryview(head)[thoff : thoff + doff]), seg.csum)
-        check = magic(saddr, daddr, tlen, IPPROTO_TCP, csum)
-    head[thoff + 16 : thoff + 18] = check.to_bytes(2, "big")
+        head[where : where + 2] = b"\0\0"
+        csum = csum_add(csum_partial(memoryview(head)[thoff : thoff + l4hlen]), seg.csum)
+        check = magic(saddr, daddr, length, protocol, csum)
+        if protocol == IPPROTO_UDP:
+            check = check or 0xFFFF
+    head[where : where + 2] = check.to_bytes(2, "big")
 
 
 def _fix_ipv4(seg: SkBuff, index: int) -> None:

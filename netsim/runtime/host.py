@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import trio
 
-from ..errors import PageLeakError, errno, kernel_error
+from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import FragAllocatorFactory, PageAllocator
 from ..netns import Net
 from ..skb import MAX_SKB_FRAGS
@@ -312,14 +312,7 @@ async def open_host(
 
 def _only(group: BaseExceptionGroup[BaseException], exc: BaseException) -> bool:
     """Is ``exc`` the only exception in ``group`` (cancellations aside)?"""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, BaseExceptionGroup):
-            stack.extend(item.exceptions)
-        else:
-            leaves.append(item)
+    leaves = exception_leaves(group)
     return exc in leaves and all(e is exc or isinstance(e, trio.Cancelled) for e in leaves)
 
 

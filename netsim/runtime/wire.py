@@ -33,14 +33,14 @@ import functools
 import math
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import trio
 
 from ..dev.remote import RemoteLinkDevice
-from ..errors import kernel_error
+from ..errors import exception_leaves, kernel_error
 
 if TYPE_CHECKING:
     from .host import Host
@@ -318,16 +318,8 @@ async def open_stream_link(
         finally:
             wire._finish()
 
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(carry)
-            try:
-                yield wire
-            finally:
-                nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        _raise_oserror(group)
-        raise
+    async with _carried(wire, carry) as carried:
+        yield carried
 
 
 @asynccontextmanager
@@ -356,15 +348,8 @@ async def open_unix_link(
             host, listen_side=True, mtu=mtu, csum_offload=csum_offload, devname=devname
         )
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_accept_loop, wire, server, keep)
-                try:
-                    yield wire
-                finally:
-                    nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            _raise_oserror(group)
-            raise
+            async with _carried(wire, functools.partial(_accept_loop, wire, server, keep)):
+                yield wire
         finally:
             server.close()
             with contextlib.suppress(OSError):
@@ -377,21 +362,27 @@ async def open_unix_link(
         yield wire
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, BaseExceptionGroup):
-            stack.extend(reversed(item.exceptions))
-        else:
-            leaves.append(item)
-    return leaves
+@asynccontextmanager
+async def _carried(
+    wire: StreamLink, carrier: Callable[[], Awaitable[None]]
+) -> AsyncIterator[StreamLink]:
+    """Run ``carrier`` (the task that carries the wire) for the duration of the block; a
+    link error comes out as the ``OSError`` it is, not wrapped in the nursery's group."""
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(carrier)
+            try:
+                yield wire
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _raise_oserror(group)
+        raise
 
 
 def _raise_leaf(group: BaseExceptionGroup[BaseException]) -> None:
     """Raise the one exception (cancellations aside) a nursery wrapped, if there is one."""
-    errors = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    errors = [e for e in exception_leaves(group) if not isinstance(e, trio.Cancelled)]
     if len(errors) == 1:
         raise errors[0] from None
 
@@ -399,7 +390,7 @@ def _raise_leaf(group: BaseExceptionGroup[BaseException]) -> None:
 def _raise_oserror(group: BaseExceptionGroup[BaseException]) -> None:
     """If what failed is a link error (``OSError``s, and cancellations), raise the first
     plainly: the caller asked for a link, not for a nursery."""
-    errors = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+    errors = [e for e in exception_leaves(group) if not isinstance(e, trio.Cancelled)]
     if errors and all(isinstance(e, OSError) for e in errors):
         raise errors[0] from None
 

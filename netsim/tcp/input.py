@@ -178,23 +178,15 @@ def tcp_v6_rcv(net: Net, skb: SkBuff) -> None:
     _tcp_rcv(net, skb, AF_INET6)
 
 
+# the source and destination addresses, from the network header
 _ADDRS4 = struct.Struct("12x4s4s")
 _ADDRS6 = struct.Struct("8x16s16s")
 
 
-def _addresses(skb: SkBuff, family: int) -> tuple[bytes, bytes]:
-    """The packet's source and destination addresses, from its network header."""
-    unpack = _ADDRS6.unpack_from if family == AF_INET6 else _ADDRS4.unpack_from
-    saddr, daddr = unpack(skb.head, skb.network_header)
-    return saddr, daddr
-
-
-def _checksum_ok(skb: SkBuff, family: int) -> bool:
-    if skb.ip_summed in (CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY):
-        return True
+def _checksum_ok(skb: SkBuff, family: int, saddr: bytes, daddr: bytes) -> bool:
+    """Verify in software the checksum of a segment nobody verified (``CHECKSUM_NONE``)."""
     data = bytearray(skb.len)
     skb_copy_bits(skb, 0, data, skb.len)
-    saddr, daddr = _addresses(skb, family)
     pseudo = (ip6_pseudo_csum if family == AF_INET6 else ip4_pseudo_csum)(saddr, daddr, skb.len, 6)
     return csum_fold(csum_partial(data, pseudo)) == 0
 
@@ -212,11 +204,13 @@ def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
         stats.TcpInErrs += 1
         kfree_skb(skb)
         return
+    unpack = _ADDRS6.unpack_from if family == AF_INET6 else _ADDRS4.unpack_from
+    saddr, daddr = unpack(head, skb.network_header)
     summed = skb.ip_summed
     if (
         summed != CHECKSUM_PARTIAL
         and summed != CHECKSUM_UNNECESSARY
-        and not _checksum_ok(skb, family)
+        and not _checksum_ok(skb, family, saddr, daddr)
     ):
         stats.TcpInCsumErrors += 1
         stats.TcpInErrs += 1
@@ -224,8 +218,6 @@ def _tcp_rcv(net: Net, skb: SkBuff, family: int) -> None:
         return
     stats.TcpInSegs += 1
     seg = Segment(head, off)
-    unpack = _ADDRS6.unpack_from if family == AF_INET6 else _ADDRS4.unpack_from
-    saddr, daddr = unpack(head, skb.network_header)
     skb.data += hlen
     skb.len -= hlen
 

@@ -844,15 +844,7 @@ def tcp_disconnect(sk: TcpSock) -> None:
         sk.sk_err = errno.ECONNRESET
     sk.sk_state = TCP_CLOSE
     tcp_unhash_close(sk)
-    from .timer import tcp_clear_xmit_timers
-
-    tcp_clear_xmit_timers(sk)
-    if sk.timewait_timer is not None:
-        sk.timewait_timer.cancel()
-        sk.timewait_timer = None
     _purge(sk)
-    while sk.sk_receive_queue:
-        kfree_skb(sk.sk_receive_queue.popleft())
     sk.sk_shutdown = 0
     sk.sock_nospace = False
     if not sk.sk_userlocks & SOCK_BINDADDR_LOCK:
@@ -870,7 +862,15 @@ def tcp_disconnect(sk: TcpSock) -> None:
 
 
 def _purge(sk: TcpSock) -> None:
+    """Stop every timer and free every queue (what ``tcp_disconnect`` and
+    ``inet_csk_destroy_sock`` both do)."""
     from .output import tcp_wmem_free_skb
+    from .timer import tcp_clear_xmit_timers
+
+    tcp_clear_xmit_timers(sk)
+    if sk.timewait_timer is not None:
+        sk.timewait_timer.cancel()
+        sk.timewait_timer = None
 
     for queue in (sk.sk_write_queue,):
         while queue:
@@ -884,6 +884,8 @@ def _purge(sk: TcpSock) -> None:
         kfree_skb(ofo.pop(0))
     while sk.sk_backlog:
         kfree_skb(sk.sk_backlog.popleft())
+    while sk.sk_receive_queue:
+        kfree_skb(sk.sk_receive_queue.popleft())
 
 
 def tcp_destroy(sk: TcpSock) -> None:
@@ -892,15 +894,7 @@ def tcp_destroy(sk: TcpSock) -> None:
         return
     sk.done = True
     sk.closed = True
-    from .timer import tcp_clear_xmit_timers
-
-    tcp_clear_xmit_timers(sk)
-    if sk.timewait_timer is not None:
-        sk.timewait_timer.cancel()
-        sk.timewait_timer = None
     _purge(sk)
-    while sk.sk_receive_queue:
-        kfree_skb(sk.sk_receive_queue.popleft())
     while sk.accept_queue:
         child = sk.accept_queue.popleft()
         child.listener = None
