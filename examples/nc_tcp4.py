@@ -18,24 +18,19 @@ import time
 import trio
 
 import netsim
+from netsim.cli.nc import parse_size  # sizes as head -c takes them: 32M, 1G, 512K
 from netsim.stats.report import FragReport, dd_line
 
 CHUNK = 16384  # netcat's BUFSIZE: bytes per write and per read
 
 
-def parse_size(text: str) -> int:
-    """``32M``, ``1G``, ``512K`` (binary units, as ``head -c``) or a plain byte count."""
-    shift = {"K": 10, "M": 20, "G": 30}.get(text[-1:].upper())
-    return int(text[:-1]) << shift if shift else int(text)
-
-
-async def nc(nbytes: int, allocator: str) -> None:
+async def nc(nbytes: int, allocator: str, family: int, addr: str) -> None:
     async with netsim.open_host(allocator=allocator) as host:
-        listener = host.socket(netsim.AF_INET, netsim.SOCK_STREAM)
-        await listener.bind(("127.0.0.1", 1234))
+        listener = host.socket(family, netsim.SOCK_STREAM)
+        await listener.bind((addr, 1234))
         listener.listen(1)
-        client = host.socket(netsim.AF_INET, netsim.SOCK_STREAM)
-        await client.connect(("127.0.0.1", 1234))
+        client = host.socket(family, netsim.SOCK_STREAM)
+        await client.connect((addr, 1234))
         received = 0
 
         async def nc_listen() -> None:  # nc -l 1234 > /dev/null
@@ -46,7 +41,7 @@ async def nc(nbytes: int, allocator: str) -> None:
                 received += n
             conn.close()
 
-        async def nc_client() -> None:  # head -c BYTES /dev/zero | nc -N 127.0.0.1 1234
+        async def nc_client() -> None:  # head -c BYTES /dev/zero | nc -N ADDR 1234
             zeros = memoryview(bytes(CHUNK))
             left = nbytes
             while left:
@@ -65,13 +60,13 @@ async def nc(nbytes: int, allocator: str) -> None:
     assert received == nbytes, f"received {received} of {nbytes} bytes"
     print(dd_line(received, seconds))
     print()
-    print(report.format("nc 127.0.0.1 1234"))
+    print(report.format(f"nc {addr} 1234"))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], family: int = netsim.AF_INET, addr: str = "127.0.0.1") -> int:
     nbytes = parse_size(argv[0]) if argv else 32 << 20
     allocator = argv[1] if len(argv) > 1 else "page_frag_cache"
-    trio.run(nc, nbytes, allocator)
+    trio.run(nc, nbytes, allocator, family, addr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The series' IPv6 TCP netcat run, emulated on one netsim host:
+"""The series' IPv6 TCP netcat run, emulated on one netsim host —
+``nc_tcp4.py``'s program, on ``::1``:
 
     nc -l6 -k 1234 > /dev/null                      # the listener
     head -c 20G /dev/zero | nc ::1 1234             # the client
@@ -13,66 +14,17 @@ dd's line and what the fragment allocator did.  Usage (sizes as ``head -c`` take
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
-import trio
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # nc_tcp4.py, next to this file
+
+import nc_tcp4
 
 import netsim
-from netsim.stats.report import FragReport, dd_line
-
-CHUNK = 16384  # netcat's BUFSIZE: bytes per write and per read
-
-
-def parse_size(text: str) -> int:
-    """``32M``, ``1G``, ``512K`` (binary units, as ``head -c``) or a plain byte count."""
-    shift = {"K": 10, "M": 20, "G": 30}.get(text[-1:].upper())
-    return int(text[:-1]) << shift if shift else int(text)
-
-
-async def nc(nbytes: int, allocator: str) -> None:
-    async with netsim.open_host(allocator=allocator) as host:
-        listener = host.socket(netsim.AF_INET6, netsim.SOCK_STREAM)
-        await listener.bind(("::1", 1234))
-        listener.listen(1)
-        client = host.socket(netsim.AF_INET6, netsim.SOCK_STREAM)
-        await client.connect(("::1", 1234))
-        received = 0
-
-        async def nc_listen() -> None:  # nc -l6 1234 > /dev/null
-            nonlocal received
-            conn, _ = await listener.accept()
-            buf = bytearray(CHUNK)
-            while n := await conn.recv_into(buf):
-                received += n
-            conn.close()
-
-        async def nc_client() -> None:  # head -c BYTES /dev/zero | nc -N ::1 1234
-            zeros = memoryview(bytes(CHUNK))
-            left = nbytes
-            while left:
-                left -= await client.send(zeros[: min(left, CHUNK)])
-            client.shutdown(netsim.SHUT_WR)  # EOF: the listener's recv returns 0
-
-        before = host.stats()
-        t0 = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(nc_listen)
-            nursery.start_soon(nc_client)
-        seconds = time.perf_counter() - t0
-        report = FragReport.between(before, host.stats(), nbytes, seconds, allocator=allocator)
-        client.close()
-        listener.close()
-    assert received == nbytes, f"received {received} of {nbytes} bytes"
-    print(dd_line(received, seconds))
-    print()
-    print(report.format("nc ::1 1234"))
 
 
 def main(argv: list[str]) -> int:
-    nbytes = parse_size(argv[0]) if argv else 32 << 20
-    allocator = argv[1] if len(argv) > 1 else "page_frag_cache"
-    trio.run(nc, nbytes, allocator)
-    return 0
+    return nc_tcp4.main(argv, family=netsim.AF_INET6, addr="::1")
 
 
 if __name__ == "__main__":

@@ -19,23 +19,18 @@ import time
 import trio
 
 import netsim
+from netsim.cli.nc import parse_size  # sizes as head -c takes them: 32M, 1G, 512K
 from netsim.stats.report import FragReport, dd_line
 
 CHUNK = 16384  # netcat's BUFSIZE: bytes per datagram and per read
 
 
-def parse_size(text: str) -> int:
-    """``32M``, ``1G``, ``512K`` (binary units, as ``head -c``) or a plain byte count."""
-    shift = {"K": 10, "M": 20, "G": 30}.get(text[-1:].upper())
-    return int(text[:-1]) << shift if shift else int(text)
-
-
-async def nc(nbytes: int, allocator: str) -> None:
+async def nc(nbytes: int, allocator: str, family: int, addr: str) -> None:
     async with netsim.open_host(allocator=allocator) as host:
-        listener = host.socket(netsim.AF_INET, netsim.SOCK_DGRAM)
-        await listener.bind(("127.0.0.1", 1234))
-        client = host.socket(netsim.AF_INET, netsim.SOCK_DGRAM)
-        await client.connect(("127.0.0.1", 1234))
+        listener = host.socket(family, netsim.SOCK_DGRAM)
+        await listener.bind((addr, 1234))
+        client = host.socket(family, netsim.SOCK_DGRAM)
+        await client.connect((addr, 1234))
         received = datagrams_in = datagrams_out = 0
 
         async def nc_listen() -> None:  # nc -u -l 1234 > /dev/null
@@ -49,7 +44,7 @@ async def nc(nbytes: int, allocator: str) -> None:
         t0 = time.perf_counter()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(nc_listen)
-            zeros = memoryview(bytes(CHUNK))  # head -c BYTES /dev/zero | nc -u 127.0.0.1 1234
+            zeros = memoryview(bytes(CHUNK))  # head -c BYTES /dev/zero | nc -u ADDR 1234
             for off in range(0, nbytes, CHUNK):
                 await client.send(zeros[: min(CHUNK, nbytes - off)])
                 datagrams_out += 1
@@ -60,19 +55,20 @@ async def nc(nbytes: int, allocator: str) -> None:
         report = FragReport.between(before, host.stats(), nbytes, seconds, allocator=allocator)
         client.close()
         listener.close()
-    lost = report.delta["UdpRcvbufErrors"]
+    mib = "Udp6RcvbufErrors" if family == netsim.AF_INET6 else "UdpRcvbufErrors"
+    lost = report.delta[mib]
     assert datagrams_in + lost == datagrams_out, (datagrams_in, lost, datagrams_out)
     print(dd_line(received, seconds))
     counts = f"{datagrams_out} datagrams sent, {datagrams_in} received, {lost} lost"
-    print(f"{counts} (UdpRcvbufErrors: the receive buffer was full)")
+    print(f"{counts} ({mib}: the receive buffer was full)")
     print()
-    print(report.format("nc -u 127.0.0.1 1234"))
+    print(report.format(f"nc -u {addr} 1234"))
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], family: int = netsim.AF_INET, addr: str = "127.0.0.1") -> int:
     nbytes = parse_size(argv[0]) if argv else 32 << 20
     allocator = argv[1] if len(argv) > 1 else "page_frag_cache"
-    trio.run(nc, nbytes, allocator)
+    trio.run(nc, nbytes, allocator, family, addr)
     return 0
 
 

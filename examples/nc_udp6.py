@@ -1,4 +1,5 @@
-"""The series' IPv6 UDP netcat run, emulated on one netsim host:
+"""The series' IPv6 UDP netcat run, emulated on one netsim host —
+``nc_udp4.py``'s program, on ``::1``:
 
     nc -u -l6 -k 1234 > /dev/null                   # the listener
     head -c 20G /dev/zero | nc -u ::1 1234          # the client: one datagram per 16 KiB
@@ -14,66 +15,17 @@ are the kernel's ``Udp6RcvbufErrors``.  Usage (sizes as ``head -c`` takes them):
 from __future__ import annotations
 
 import sys
-import time
+from pathlib import Path
 
-import trio
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # nc_udp4.py, next to this file
+
+import nc_udp4
 
 import netsim
-from netsim.stats.report import FragReport, dd_line
-
-CHUNK = 16384  # netcat's BUFSIZE: bytes per datagram and per read
-
-
-def parse_size(text: str) -> int:
-    """``32M``, ``1G``, ``512K`` (binary units, as ``head -c``) or a plain byte count."""
-    shift = {"K": 10, "M": 20, "G": 30}.get(text[-1:].upper())
-    return int(text[:-1]) << shift if shift else int(text)
-
-
-async def nc(nbytes: int, allocator: str) -> None:
-    async with netsim.open_host(allocator=allocator) as host:
-        listener = host.socket(netsim.AF_INET6, netsim.SOCK_DGRAM)
-        await listener.bind(("::1", 1234))
-        client = host.socket(netsim.AF_INET6, netsim.SOCK_DGRAM)
-        await client.connect(("::1", 1234))
-        received = datagrams_in = datagrams_out = 0
-
-        async def nc_listen() -> None:  # nc -u -l6 1234 > /dev/null
-            nonlocal received, datagrams_in
-            buf = bytearray(CHUNK)
-            while True:
-                received += await listener.recv_into(buf)
-                datagrams_in += 1
-
-        before = host.stats()
-        t0 = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(nc_listen)
-            zeros = memoryview(bytes(CHUNK))  # head -c BYTES /dev/zero | nc -u ::1 1234
-            for off in range(0, nbytes, CHUNK):
-                await client.send(zeros[: min(CHUNK, nbytes - off)])
-                datagrams_out += 1
-            while listener.is_readable():  # the client is done: let the listener drain
-                await trio.lowlevel.checkpoint()
-            nursery.cancel_scope.cancel()  # ... and stop it, as ^C stops nc -u -l
-        seconds = time.perf_counter() - t0
-        report = FragReport.between(before, host.stats(), nbytes, seconds, allocator=allocator)
-        client.close()
-        listener.close()
-    lost = report.delta["Udp6RcvbufErrors"]
-    assert datagrams_in + lost == datagrams_out, (datagrams_in, lost, datagrams_out)
-    print(dd_line(received, seconds))
-    counts = f"{datagrams_out} datagrams sent, {datagrams_in} received, {lost} lost"
-    print(f"{counts} (Udp6RcvbufErrors: the receive buffer was full)")
-    print()
-    print(report.format("nc -u ::1 1234"))
 
 
 def main(argv: list[str]) -> int:
-    nbytes = parse_size(argv[0]) if argv else 32 << 20
-    allocator = argv[1] if len(argv) > 1 else "page_frag_cache"
-    trio.run(nc, nbytes, allocator)
-    return 0
+    return nc_udp4.main(argv, family=netsim.AF_INET6, addr="::1")
 
 
 if __name__ == "__main__":
