@@ -60,7 +60,7 @@ from .sock import (
     TcpSkbCb,
     TcpSock,
 )
-from .timer import tcp_check_probe_timer, tcp_delack_timer, tcp_rearm_rto
+from .timer import sk_reset_timer, tcp_check_probe_timer, tcp_delack_timer, tcp_rearm_rto
 
 if TYPE_CHECKING:
     pass
@@ -323,11 +323,7 @@ def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool
         return True
     if skb.cb.tcp_flags & TCPHDR_FIN:
         return True
-    if skb.len >= cur_mss:
-        return True
-    if nonagle & TCP_NAGLE_CORK:
-        return False
-    return not (not nonagle and sk.packets_out and _minshall_check(sk))
+    return not tcp_nagle_check(skb.len < cur_mss, sk, nonagle)
 
 
 def tcp_nagle_check(partial: bool, sk: TcpSock, nonagle: int) -> bool:
@@ -735,12 +731,7 @@ def tcp_send_delayed_ack(sk: TcpSock) -> None:
         deadline = sk.delack_deadline  # an ACK already owed keeps its earlier deadline
     sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
     sk.delack_deadline = deadline
-    timer = sk.delack_timer
-    if timer is not None and timer.active and timer.deadline <= deadline:
-        return  # sk_reset_timer() to a later time: the handler re-arms when it fires early
-    if timer is not None:
-        timer.cancel()
-    sk.delack_timer = sk.net.timers.add(deadline, lambda: tcp_delack_timer(sk))
+    sk.delack_timer = sk_reset_timer(sk, sk.delack_timer, deadline, lambda: tcp_delack_timer(sk))
 
 
 def tcp_send_fin(sk: TcpSock) -> None:

@@ -12,6 +12,9 @@ recovery is not modelled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from ..netns.timers import Timer
 from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
@@ -24,6 +27,7 @@ from .sock import (
 )
 
 __all__ = [
+    "sk_reset_timer",
     "tcp_check_probe_timer",
     "tcp_clear_xmit_timers",
     "tcp_delack_timer",
@@ -33,6 +37,20 @@ __all__ = [
     "tcp_write_wakeup",
     "tcp_xmit_retransmit_queue",
 ]
+
+
+def sk_reset_timer(
+    sk: TcpSock, timer: Timer | None, deadline: float, callback: Callable[[], None]
+) -> Timer:
+    """``sk_reset_timer()`` (``mod_timer``): arm for ``deadline``.  A timer already armed
+    for an earlier time is left where it is, and its handler, firing early, re-arms for the
+    deadline the socket now records — so pushing a deadline back (every ACK does, for the
+    RTO and the delayed ACK) costs no timer-queue work."""
+    if timer is not None and timer.active:
+        if timer.deadline <= deadline:
+            return timer
+        timer.cancel()
+    return sk.net.timers.add(deadline, callback)
 
 
 def tcp_rearm_rto(sk: TcpSock) -> None:
@@ -47,11 +65,7 @@ def tcp_rearm_rto(sk: TcpSock) -> None:
         return
     rto = min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
     deadline = sk.rto_deadline = sk.net.now + rto
-    if timer is not None and timer.active:
-        if timer.deadline <= deadline:
-            return
-        timer.cancel()
-    sk.rto_timer = sk.net.timers.add(deadline, lambda: tcp_retransmit_timer(sk))
+    sk.rto_timer = sk_reset_timer(sk, timer, deadline, lambda: tcp_retransmit_timer(sk))
     probe = sk.probe_timer
     if probe is not None:
         probe.cancel()
