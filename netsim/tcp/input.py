@@ -372,11 +372,8 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
         return -1
     prior_snd_una = sk.snd_una
     _tcp_ack_update_window(sk, seg, ack)
-    tsval = seg.tsval
-    if tsval is not None and sk.tstamp_ok:
-        seq = _seq_of(sk, seg)
-        if seq <= sk.rcv_wup:
-            sk.ts_recent = tsval
+    # ts_recent (tcp_replace_ts_recent) was taken in _tcp_validate_incoming, which every
+    # segment passes before this (the SYN-ACK's comes with its options)
     if ack == prior_snd_una:
         if not sk.tcp_rtx_queue and not sk.sk_write_queue:
             sk.net.stats.TcpExtTCPPureAcks += 1
