@@ -291,9 +291,7 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
-        if isinstance(self._sk, UdpSock):
-            return await self.sendmsg((data,), (), flags)
-        return await tcp_sendmsg_async(self, MsgIter((data,)), flags)  # sendmsg, one layer less
+        return await self.sendmsg((data,), (), flags)
 
     async def sendto(self, data: Buffer, *args: Any) -> int:
         if len(args) == 1:

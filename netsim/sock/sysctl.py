@@ -99,6 +99,7 @@ import attrs
 from netsim.errors import kernel_error
 from netsim.mm import PAGE_SHIFT, PAGE_SIZE
 from netsim.skb import SIZEOF_SK_BUFF, SKB_DATA_ALIGN
+from netsim.stats.counters import MAX_SKB_FRAGS_LIMIT  # CONFIG_MAX_SKB_FRAGS's Kconfig maximum
 
 __all__ = [
     "DEFAULT_NR_FREE_BUFFER_PAGES",
@@ -122,8 +123,6 @@ SysctlCheck: TypeAlias = Callable[[SysctlValue, Mapping[str, SysctlValue]], str 
 
 #: ``CONFIG_HZ`` assumed for the jiffies-based limits (``CONFIG_HZ_1000``, as Fedora builds x86-64).
 HZ = 1000
-#: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``).
-MAX_SKB_FRAGS_LIMIT = 45
 _MAX_SKB_FRAGS_DEFAULT = 17
 
 INT_MIN = -(2**31)

@@ -36,7 +36,8 @@ __all__ = [
 
 #: Highest allocation order the buddy allocator serves (``MAX_PAGE_ORDER``, include/linux/mmzone.h).
 MAX_PAGE_ORDER = 10
-#: CONFIG_MAX_SKB_FRAGS's upper bound: the frag histogram has a bin for every legal count
+#: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``); the frag histogram
+#: has a bin for every legal count (the sysctl table validates hosts against it too)
 MAX_SKB_FRAGS_LIMIT = 45
 
 #: Scalar counters, in report order.  Names are public API (DESIGN.md).
