@@ -60,15 +60,8 @@ __all__ = [
     "LinkDevice",
     "WireDevice",
     "frame_with_checksum",
-    "rx_buf_len_for",
     "rx_headers_len",
 ]
-
-
-def rx_buf_len_for(mtu: int) -> int:
-    """The RX buffer a driver posts for ``mtu``: a power of two holding MTU plus headroom,
-    at least 2 KiB and at most a page (jumbo frames span several buffers)."""
-    return min(PAGE_SIZE, max(2048, 1 << (mtu + 128 - 1).bit_length()))
 
 
 class WireDevice(NetDevice):
@@ -79,7 +72,9 @@ class WireDevice(NetDevice):
 
     def __init__(self, name: str, *, mtu: int, features: int) -> None:
         super().__init__(name, mtu=mtu, features=features)
-        self.rx_buf_len = rx_buf_len_for(mtu)
+        # the RX buffer a driver posts: a power of two holding the MTU plus headroom, at least
+        # 2 KiB and at most a page (jumbo frames span several buffers)
+        self.rx_buf_len = min(PAGE_SIZE, max(2048, 1 << (mtu + 128 - 1).bit_length()))
         self.rx_cache: PageFragCache | None = None
 
     def rx_frame(self, frame: bytes) -> None:
@@ -241,7 +236,6 @@ class Link:
         self.rate = rate
         self.delay = delay
         self.txqueuelen = txqueuelen
-        self.rx_buf_len = rx_buf_len_for(mtu)
         features = NETIF_F_SG | (NETIF_F_HW_CSUM | NETIF_F_RXCSUM if csum_offload else 0)
         self.dev_a = LinkDevice(names[0], self, mtu=mtu, features=features)
         self.dev_b = LinkDevice(names[1], self, mtu=mtu, features=features)
