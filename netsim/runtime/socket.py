@@ -239,8 +239,41 @@ class Socket(trio.socket.SocketType):
 
     # -- addresses ------------------------------------------------------------------------------
 
-    def _parse(self, address: Any) -> tuple[bytes, int]:
-        return parse_sockaddr(self._family, address)
+    async def _resolve(self, address: Any, *, local: bool = False) -> tuple[bytes, int]:
+        """The address ``bind``/``connect``/``sendto`` were given, as the core takes it:
+        ``(packed address, port)``.  As trio's own sockets do it
+        (``trio.socket.SocketType._resolve_address_nocp``): a tuple of the family's shape
+        (``ValueError`` otherwise); a numeric address as is; else ``getaddrinfo`` on this
+        host's resolver (``host.hosts``, ``localhost``, inet_aton forms such as ``127.1``),
+        with ``AI_PASSIVE`` for ``bind`` ("" is the wildcard, for connect the loopback) and, on
+        an ``AF_INET6`` socket without ``IPV6_V6ONLY``, ``AI_V4MAPPED`` — so ``"127.0.0.1"``
+        and ``"localhost"`` work there too; ``"<broadcast>"`` is ``255.255.255.255``.  A name
+        it cannot resolve is ``socket.gaierror``, as with trio."""
+        family = self._family
+        if family == AF_INET:
+            if not isinstance(address, tuple) or len(address) != 2:
+                raise ValueError("address should be a (host, port) tuple")
+        elif not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+            raise ValueError("address should be a (host, port, [flowinfo, [scopeid]]) tuple")
+        host, port = address[0], address[1]
+        if isinstance(port, int) and isinstance(host, str) and _is_numeric(family, host):
+            return parse_sockaddr(family, address)
+        if host == "":
+            host = None
+        elif host == "<broadcast>":
+            host = "255.255.255.255"
+        flags = _stdlib_socket.AI_PASSIVE if local else 0
+        if family == AF_INET6 and not self._sk.ipv6_v6only:
+            flags |= _stdlib_socket.AI_V4MAPPED
+        from .network import HostResolver
+
+        infos = await HostResolver(self._host).getaddrinfo(
+            host, port, family, self._type, self._proto, flags
+        )
+        normed = infos[0][4]
+        if family == AF_INET6:
+            normed = (*normed[:2], *address[2:])
+        return parse_sockaddr(family, normed)
 
     def getsockname(self) -> tuple[Any, ...]:
         self._check_open()
@@ -258,9 +291,10 @@ class Socket(trio.socket.SocketType):
         return format_sockaddr(self._family, sk.inet_daddr, sk.inet_dport)
 
     async def bind(self, address: Any) -> None:
+        self._check_open()
+        addr, port = await self._resolve(address, local=True)
         await trio.lowlevel.checkpoint()
         self._check_open()
-        addr, port = self._parse(address)
         if isinstance(self._sk, UdpSock):
             udp_bind(self._sk, addr, port)
         else:
@@ -271,11 +305,13 @@ class Socket(trio.socket.SocketType):
         if isinstance(sk, UdpSock):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
-            self._host.now()
             if isinstance(address, tuple) and len(address) >= 1 and address[0] is None:
+                self._host.now()
                 udp_disconnect(sk)
             else:
-                addr, port = self._parse(address)
+                addr, port = await self._resolve(address)
+                self._check_open()
+                self._host.now()
                 udp_connect(sk, addr, port)
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
@@ -312,7 +348,7 @@ class Socket(trio.socket.SocketType):
         msg = MsgIter(buffers)
         sk = self._sk
         if isinstance(sk, UdpSock):
-            addr = self._parse(address) if address is not None else None
+            addr = await self._resolve(address) if address is not None else None
             gso = _gso_cmsg(ancdata)
 
             def send() -> int:
@@ -491,6 +527,15 @@ class Socket(trio.socket.SocketType):
 
     def set_inheritable(self, inheritable: bool) -> None:
         return None
+
+
+def _is_numeric(family: int, host: str) -> bool:
+    """``inet_pton(family, host)`` succeeds."""
+    try:
+        _stdlib_socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _gso_cmsg(ancdata: Iterable[tuple[int, int, Buffer]]) -> int | None:
