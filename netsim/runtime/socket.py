@@ -281,12 +281,13 @@ class Socket(trio.socket.SocketType):
         return format_sockaddr(self._family, sk.inet_rcv_saddr or sk.inet_saddr, sk.inet_sport)
 
     def getpeername(self) -> tuple[Any, ...]:
-        """``inet_getname(peer=1)``: ``ENOTCONN`` without a peer, and also while connecting
-        or once closed (``SYN_SENT``/``CLOSE``) — a reset TCP connection, or one whose
-        TIME_WAIT has passed to a timewait socket, no longer names its peer."""
+        """``inet_getname(peer=1)``: ``ENOTCONN`` without a peer port (a UDP socket connected
+        to port 0 has none), and also while connecting or once closed (``SYN_SENT``/``CLOSE``)
+        — a reset TCP connection, or one whose TIME_WAIT has passed to a timewait socket, no
+        longer names its peer."""
         self._check_open()
         sk = self._sk
-        if sk.inet_daddr is None or sk.sk_state in (TCP_CLOSE, TCP_SYN_SENT):
+        if not sk.inet_dport or sk.sk_state in (TCP_CLOSE, TCP_SYN_SENT):
             raise kernel_error(errno.ENOTCONN)
         return format_sockaddr(self._family, sk.inet_daddr, sk.inet_dport)
 

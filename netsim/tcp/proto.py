@@ -25,12 +25,26 @@ from typing import TYPE_CHECKING, cast
 
 from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
 from ..errors import errno, kernel_error
+from ..ipv4.af_inet import inet_bind
 from ..ipv4.output import ip_local_out, ip_select_ident
-from ..ipv4.route import Rtable, inet_addr_is_local, ip_route_output
+from ..ipv4.route import (
+    RTN_BROADCAST,
+    RTN_MULTICAST,
+    Rtable,
+    ip_route_output,
+)
 from ..ipv6.output import ip6_local_out
-from ..ipv6.route import Rt6Info, ip6_route_output, ipv6_addr_is_local
+from ..ipv6.route import Rt6Info, ip6_route_output
 from ..skb import CHECKSUM_PARTIAL, SkBuff, alloc_skb, kfree_skb, skb_put, skb_reserve
-from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
+from ..sock.addr import (
+    ANY4,
+    ANY6,
+    LOOPBACK6,
+    V4_MAPPED_LOOPBACK,
+    ipv6_addr_v4mapped,
+    v4_from_mapped,
+    v4_mapped,
+)
 from ..sock.constants import AF_INET, AF_INET6, SOCK_STREAM
 from ..sock.sock import (
     RCV_SHUTDOWN,
@@ -229,28 +243,9 @@ def tcp_get_port(sk: TcpSock, port: int) -> int:
 
 
 def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
-    """``__inet_bind()``."""
-    if tcp_bound(sk) or sk.sk_state != TCP_CLOSE:
-        raise kernel_error(errno.EINVAL, "socket already bound")
-    net = sk.net
-    wire = _wire(addr)
-    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(addr) and sk.ipv6_v6only:
-        raise kernel_error(errno.EINVAL)
-    if wire not in (ANY4, ANY6, b""):
-        local = inet_addr_is_local(net, wire) if len(wire) == 4 else ipv6_addr_is_local(net, wire)
-        if not local:
-            raise kernel_error(errno.EADDRNOTAVAIL)
-    sk.inet_rcv_saddr = None if wire in (ANY4, ANY6) else addr
-    try:
-        tcp_get_port(sk, port)
-    except OSError:
-        sk.inet_rcv_saddr = None
-        raise
-    if sk.inet_rcv_saddr is not None:
-        sk.inet_saddr = addr
-        sk.sk_userlocks |= SOCK_BINDADDR_LOCK
-    if port:
-        sk.sk_userlocks |= SOCK_BINDPORT_LOCK
+    """``inet_bind()`` / ``inet6_bind()`` with ``inet_csk_get_port()``: the address rules are
+    :func:`netsim.ipv4.af_inet.inet_bind`'s."""
+    inet_bind(sk, addr, port, tcp_bound(sk), tcp_get_port)
 
 
 def tcp_listen(sk: TcpSock, backlog: int) -> None:
@@ -352,21 +347,31 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     if sk.sk_state != TCP_CLOSE or sk.inet_dport:
         raise kernel_error(errno.EISCONN)
     net = sk.net
+    if sk.sk_family == AF_INET6:
+        if daddr == ANY6:
+            # tcp_v6_connect: :: is this host — ::ffff:127.0.0.1 for a socket bound to an
+            # IPv4-mapped address, else ::1
+            mapped = sk.inet_rcv_saddr is not None and ipv6_addr_v4mapped(sk.inet_rcv_saddr)
+            daddr = V4_MAPPED_LOOPBACK if mapped else LOOPBACK6
+        if daddr[0] == 0xFF:  # IPV6_ADDR_MULTICAST
+            raise kernel_error(errno.ENETUNREACH)
+        if ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
+            raise kernel_error(errno.ENETUNREACH)
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
-    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
-        raise kernel_error(errno.ENETUNREACH)
-    bound = _wire(sk.inet_rcv_saddr) or None
+    bound = _wire(sk.inet_saddr) or None
     if v4:
-        rt: Rtable | Rt6Info = ip_route_output(net, _wire(daddr), bound)
+        rt4 = ip_route_output(net, _wire(daddr), bound)
+        if rt4.rt_type in (RTN_BROADCAST, RTN_MULTICAST):
+            raise kernel_error(errno.ENETUNREACH)  # tcp_v4_connect: RTCF_MULTICAST|BROADCAST
+        rt: Rtable | Rt6Info = rt4
     else:
         rt = ip6_route_output(net, daddr, bound)
-    saddr = rt.saddr
+    saddr, daddr = rt.saddr, rt.daddr  # fl4->daddr: 0.0.0.0 connects to this host
     if sk.sk_family == AF_INET6 and v4:
-        saddr = v4_mapped(saddr)
+        saddr, daddr = v4_mapped(saddr), v4_mapped(daddr)
     if sk.inet_saddr is None:
         sk.inet_saddr = saddr
-    if sk.inet_rcv_saddr is None:
-        sk.inet_rcv_saddr = saddr
+        sk.inet_rcv_saddr = saddr  # inet_bhash2_update_saddr(): a multicast bind is replaced
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_dst_cache = rt
