@@ -453,12 +453,8 @@ class Socket(trio.socket.SocketType):
         self, level: int, optname: int, value: OptValue | None, optlen: int | None = None
     ) -> None:
         self._check_open()
-        if value is None:
-            if optlen is None:
-                raise TypeError("setsockopt() with value None needs optlen")
-            value = bytes(optlen)
         self._host.now()
-        sock_setsockopt(self._sk, level, optname, value)
+        sock_setsockopt(self._sk, level, optname, value, optlen)
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
         self._check_open()

@@ -809,13 +809,21 @@ def tcp_done(sk: TcpSock) -> None:
 
 
 #: ``tcp_sock`` fields ``tcp_disconnect`` keeps: what the user set (``TCP_NODELAY``/``TCP_CORK``,
-#: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``) and netsim's own bookkeeping.
+#: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``, the keepalive times, ``TCP_SYNCNT``,
+#: ``TCP_DEFER_ACCEPT``, ``TCP_USER_TIMEOUT`` — not ``TCP_WINDOW_CLAMP``, which it clears) and
+#: netsim's own bookkeeping.
 _DISCONNECT_KEEPS = frozenset(
     {
         "nonagle",
         "notsent_lowat",
         "user_mss",
         "linger2",
+        "keepalive_time",
+        "keepalive_intvl",
+        "keepalive_probes",
+        "syn_retries",
+        "defer_accept",
+        "user_timeout",
         "max_ack_backlog",
         "listener",
         "accept_queue",
