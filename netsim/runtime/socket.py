@@ -36,6 +36,7 @@ from ..sock.constants import (
     SHUT_RD,
     SHUT_RDWR,
     SHUT_WR,
+    SO_LINGER,
     SOCK_CLOEXEC,
     SOCK_DGRAM,
     SOCK_NONBLOCK,
@@ -49,12 +50,16 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     TCP_CLOSE,
+    TCP_CLOSING,
+    TCP_FIN_WAIT1,
+    TCP_LAST_ACK,
     TCP_SYN_SENT,
     Sock,
     SockWait,
     WaitQueue,
     sock_writeable,
 )
+from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_bind, tcp_listen
 from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
@@ -302,6 +307,17 @@ class Socket(trio.socket.SocketType):
             tcp_bind(self._tcp(), addr, port)
 
     async def connect(self, address: Any) -> None:
+        """``connect(2)``.  As with trio's own sockets, a connect that is cancelled — before
+        or while it waits for the handshake — closes the socket ("we can't really cancel a
+        connect, and the socket is in an indeterminate state"): later calls say ``EBADF``,
+        and a half-open connection is aborted, not left in ``SYN_SENT``."""
+        try:
+            await self._connect(address)
+        except trio.Cancelled:
+            self.close()
+            raise
+
+    async def _connect(self, address: Any) -> None:
         sk = self._sk
         if isinstance(sk, UdpSock):
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -386,8 +402,8 @@ class Socket(trio.socket.SocketType):
         return data
 
     async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        view = memoryview(buffer).cast("B")
-        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view)
+        view = _writable(buffer, "recv_into")
+        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view, "recv_into")
         assert isinstance(n, int)
         return n
 
@@ -399,8 +415,8 @@ class Socket(trio.socket.SocketType):
     async def recvfrom_into(
         self, buffer: Buffer, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Any]:
-        view = memoryview(buffer).cast("B")
-        n, addr = await self._recv(nbytes or len(view), flags, view)
+        view = _writable(buffer, "recvfrom_into")
+        n, addr, _ = await self._recvmsg(nbytes or len(view), flags, view, "recvfrom_into")
         assert isinstance(n, int)
         return n, addr
 
@@ -418,12 +434,16 @@ class Socket(trio.socket.SocketType):
         return data, addr
 
     async def _recvmsg(
-        self, bufsize: int, flags: int, into: memoryview | None
+        self, bufsize: int, flags: int, into: memoryview | None, name: str = "recv"
     ) -> tuple[bytes | int, Any, int]:
+        """The checks Python's socket methods make before the system call (so a bad
+        argument costs nothing: no datagram is taken off the queue), then the receive."""
         if not isinstance(bufsize, int):
-            raise TypeError("buffersize must be an integer")
+            raise TypeError(
+                f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
+            )
         if bufsize < 0:
-            raise ValueError("negative buffersize in recv")
+            raise ValueError(f"negative buffersize in {name}")
         if into is not None and bufsize > len(into):
             raise ValueError("buffer too small for requested bytes")
         sk = self._sk
@@ -511,6 +531,33 @@ class Socket(trio.socket.SocketType):
             self._sk.release()
         self._wq.wake()
 
+    async def aclose(self) -> None:
+        """``close(2)`` as Linux runs it with ``SO_LINGER`` on and a time: close, then wait —
+        in trio time — while the connection is still sending (``FIN_WAIT1``, ``CLOSING``,
+        ``LAST_ACK``: ``sk_stream_wait_close``), at most the linger time.  Without a linger
+        time it is :meth:`close` and a checkpoint.  The socket is closed even if the wait is
+        cancelled (trio's ``aclose`` rule); what was queued keeps going out either way, as
+        on Linux, which does not discard data when the time runs out.
+
+        :meth:`close` itself, being synchronous (as ``trio.socket.SocketType.close`` is),
+        never waits: a zero linger time resets the connection there too."""
+        sk = self._sk
+        lingering = (
+            not self._closed
+            and isinstance(sk, TcpSock)
+            and SO_LINGER in sk.sk_flags
+            and sk.sk_lingertime > 0
+        )
+        self.close()
+        if not lingering:
+            await trio.lowlevel.checkpoint()
+            return
+        deadline = trio.current_time() + sk.sk_lingertime / HZ
+        with trio.move_on_at(deadline):
+            while sk.sk_state in (TCP_FIN_WAIT1, TCP_CLOSING, TCP_LAST_ACK):
+                await self._wq.lot.park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
     def detach(self) -> int:
         fd = self.fileno()
         self.close()
@@ -524,6 +571,19 @@ class Socket(trio.socket.SocketType):
 
     def set_inheritable(self, inheritable: bool) -> None:
         return None
+
+
+def _writable(buffer: Any, name: str) -> memoryview:
+    """``buffer`` as a writable byte view, or the ``TypeError`` Python's ``recv_into`` /
+    ``recvfrom_into`` raise before receiving anything."""
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        view = None
+    if view is None or view.readonly:
+        kind = "None" if buffer is None else type(buffer).__name__
+        raise TypeError(f"{name}() argument 1 must be read-write bytes-like object, not {kind}")
+    return view.cast("B")
 
 
 def _is_numeric(family: int, host: str) -> bool:

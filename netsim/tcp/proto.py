@@ -45,7 +45,7 @@ from ..sock.addr import (
     v4_from_mapped,
     v4_mapped,
 )
-from ..sock.constants import AF_INET, AF_INET6, SOCK_STREAM
+from ..sock.constants import AF_INET, AF_INET6, SO_LINGER, SOCK_STREAM
 from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
@@ -260,6 +260,12 @@ def tcp_listen(sk: TcpSock, backlog: int) -> None:
         return
     if not tcp_bound(sk):
         tcp_get_port(sk, 0)
+    else:
+        # inet_csk_listen_start(): get_port() again, now as a listener — SO_REUSEADDR lets
+        # sockets share a port only while at most one of them listens
+        for other in sk.net.tcp_table.get(sk.inet_sport, ()):
+            if other is not sk and isinstance(other, TcpSock) and _bind_conflict(sk, other):
+                raise kernel_error(errno.EADDRINUSE)
     tcp_set_state(sk, TCP_LISTEN)
 
 
@@ -685,18 +691,38 @@ def _tcp_close_locked(sk: TcpSock) -> None:
         tcp_send_active_reset(sk)
         tcp_done(sk)
         return
+    if SO_LINGER in sk.sk_flags and not sk.sk_lingertime:
+        # SO_LINGER with a zero time (checked after unread data): abort — an RST for a
+        # synchronized connection, every queue freed (sk->sk_prot->disconnect)
+        tcp_disconnect(sk)
+        net.stats.TcpExtTCPAbortOnData += 1
+        tcp_done(sk)
+        return
     if not sk.fin_pending and tcp_close_state(sk):
         _send_fin(sk)
     if sk.sk_state == TCP_FIN_WAIT2:
-        tcp_orphan_fin_wait2(sk)
+        tcp_orphan_fin_wait2(sk, closing=True)
     elif sk.sk_state == TCP_CLOSE:
         tcp_done(sk)
 
 
-def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
-    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` for the peer's FIN."""
+def tcp_orphan_fin_wait2(sk: TcpSock, closing: bool = False) -> None:
+    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` (or ``TCP_LINGER2``) for the
+    peer's FIN.  With ``TCP_LINGER2`` negative it does not wait: ``close()`` in
+    ``FIN_WAIT2`` resets the connection (``TCPAbortOnLinger``, ``__tcp_close``); an orphan
+    that reaches ``FIN_WAIT2`` later is simply done (``TCPAbortOnData``,
+    ``tcp_rcv_state_process``)."""
     from .timer import tcp_keepalive_fin_wait2
 
+    if sk.linger2 < 0:
+        if closing:
+            tcp_set_state(sk, TCP_CLOSE)
+            tcp_send_active_reset(sk)
+            sk.net.stats.TcpExtTCPAbortOnLinger += 1
+        else:
+            sk.net.stats.TcpExtTCPAbortOnData += 1
+        tcp_done(sk)
+        return
     timeout = sk.linger2 or sk.net.sysctl_int("net.ipv4.tcp_fin_timeout")
     if sk.timewait_timer is None:
         sk.timewait_timer = sk.net.timers.add(
