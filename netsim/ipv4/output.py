@@ -54,8 +54,21 @@ from ..skb import (
     skb_put,
     skb_reserve,
 )
-from ..sock.constants import MSG_DONTWAIT, MSG_MORE, MSG_PROBE
-from ..sock.inet import InetCork
+from ..sock.constants import (
+    IP_PKTINFO,
+    IP_PROTOCOL,
+    IP_RETOPTS,
+    IP_TOS,
+    IP_TTL,
+    IPV6_PKTINFO,
+    MSG_DONTWAIT,
+    MSG_MORE,
+    MSG_PROBE,
+    SOL_IP,
+    SOL_IPV6,
+    SOL_SOCKET,
+)
+from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     Sock,
@@ -88,6 +101,7 @@ __all__ = [
     "ip_queue_xmit",
     "ip_select_ident",
     "ip_send_check",
+    "ip_cmsg_send",
     "ip_setup_cork",
     "ip_sk_ignore_df",
 ]
@@ -118,8 +132,11 @@ def ip_sk_use_pmtu(sk: Sock) -> bool:
     return sk.pmtudisc < IP_PMTUDISC_PROBE
 
 
-def ip_setup_cork(sk: Sock, cork: InetCork, rt: Rtable, gso_size: int = 0) -> None:
-    """``ip_setup_cork()``: remember the route, the fragment size and the GSO size."""
+def ip_setup_cork(
+    sk: Sock, cork: InetCork, rt: Rtable, gso_size: int = 0, ipc: IpcmCookie | None = None
+) -> None:
+    """``ip_setup_cork()``: remember the route, the fragment size, the GSO size, and the TTL
+    and TOS — the socket's, or what this call's control messages said (``ipc``)."""
     cork.fragsize = rt.mtu if ip_sk_use_pmtu(sk) else rt.dev.mtu
     if cork.fragsize < 68:
         raise kernel_error(errno.ENETUNREACH)
@@ -128,6 +145,52 @@ def ip_setup_cork(sk: Sock, cork: InetCork, rt: Rtable, gso_size: int = 0) -> No
     cork.length = 0
     cork.ttl = sk.uc_ttl if sk.uc_ttl > 0 else 0
     cork.tos = sk.tos
+    if ipc is not None:
+        if ipc.ttl > 0:
+            cork.ttl = ipc.ttl
+        if ipc.tos >= 0:
+            cork.tos = ipc.tos
+
+
+def ip_cmsg_send(cmsgs: list[Cmsg], ipc: IpcmCookie, allow_ipv6: bool) -> None:
+    """``ip_cmsg_send()`` (net/ipv4/ip_sockglue.c): the control messages of an IPv4
+    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send`; other
+    levels than ``SOL_IP`` are skipped (an IPv4-mapped send from an ``AF_INET6`` socket also
+    reads ``IPV6_PKTINFO``); ``IP_TTL`` (an ``int``, 1..255) and ``IP_TOS`` (an ``int`` or one
+    byte, 0..255) apply to this datagram; ``IP_PROTOCOL`` is checked and has no effect on
+    UDP; a wrong length or value, or an unknown type, is ``EINVAL``.  ``IP_PKTINFO`` and
+    ``IP_RETOPTS`` (source selection, IP options) are not emulated: ``EOPNOTSUPP``."""
+    for cmsg in cmsgs:
+        level, kind, data = cmsg
+        if allow_ipv6 and level == SOL_IPV6 and kind == IPV6_PKTINFO:
+            raise kernel_error(errno.EOPNOTSUPP, "IPV6_PKTINFO is not emulated by netsim")
+        if level == SOL_SOCKET:
+            sock_cmsg_send(cmsg)
+            continue
+        if level != SOL_IP:
+            continue
+        if kind == IP_TTL:
+            val = cmsg_int(data)
+            if not 1 <= val <= 255:
+                raise kernel_error(errno.EINVAL, f"IP_TTL cmsg {val}")
+            ipc.ttl = val
+        elif kind == IP_TOS:
+            val = data[0] if len(data) == 1 else cmsg_int(data)
+            if not 0 <= val <= 255:
+                raise kernel_error(errno.EINVAL, f"IP_TOS cmsg {val}")
+            ipc.tos = val
+        elif kind == IP_PROTOCOL:
+            val = cmsg_int(data)
+            if not 1 <= val <= 255:
+                raise kernel_error(errno.EINVAL, f"IP_PROTOCOL cmsg {val}")
+        elif kind == IP_PKTINFO:
+            if len(data) != 12:
+                raise kernel_error(errno.EINVAL, "IP_PKTINFO cmsg needs a struct in_pktinfo")
+            raise kernel_error(errno.EOPNOTSUPP, "IP_PKTINFO is not emulated by netsim")
+        elif kind == IP_RETOPTS:
+            raise kernel_error(errno.EOPNOTSUPP, "IP options are not emulated by netsim")
+        else:
+            raise kernel_error(errno.EINVAL, f"SOL_IP cmsg type {kind}")
 
 
 def __ip_append_data(
@@ -376,14 +439,15 @@ def ip_append_data(
     rt: Rtable,
     flags: int,
     gso_size: int = 0,
+    ipc: IpcmCookie | None = None,
 ) -> None:
     """``ip_append_data()``: the corked path, building on ``sk_write_queue`` with
     ``sk_page_frag()``.  Sets the cork up when the queue is empty; later calls carry no
-    transport header."""
+    transport header (and their control messages change nothing)."""
     if flags & MSG_PROBE:
         return
     if not sk.sk_write_queue:
-        ip_setup_cork(sk, cork, rt, gso_size)
+        ip_setup_cork(sk, cork, rt, gso_size, ipc)
     else:
         transhdrlen = 0
     __ip_append_data(
@@ -408,13 +472,14 @@ def ip_make_skb(
     flags: int,
     cork: InetCork,
     gso_size: int = 0,
+    ipc: IpcmCookie | None = None,
 ) -> SkBuff | None:
     """``ip_make_skb()``: the uncorked fast path — a private queue and cork, and always the
     **task's** fragment allocator, whatever ``sk_use_task_frag`` says."""
     if flags & MSG_PROBE:
         return None
     queue: deque[SkBuff] = deque()
-    ip_setup_cork(sk, cork, rt, gso_size)
+    ip_setup_cork(sk, cork, rt, gso_size, ipc)
     try:
         __ip_append_data(
             sk, queue, cork, task.frag_allocator(sk.net), msg, length, transhdrlen, flags

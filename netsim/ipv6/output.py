@@ -37,8 +37,17 @@ from ..skb import (
     skb_put,
     skb_reserve,
 )
-from ..sock.constants import MSG_PROBE
-from ..sock.inet import InetCork
+from ..sock.constants import (
+    IPV6_DONTFRAG,
+    IPV6_FLOWINFO,
+    IPV6_HOPLIMIT,
+    IPV6_PKTINFO,
+    IPV6_TCLASS,
+    MSG_PROBE,
+    SOL_IPV6,
+    SOL_SOCKET,
+)
+from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send
 from ..sock.iov import MsgIter
 from ..sock.sock import Sock, sk_page_frag, skb_set_owner_w, sock_wfree
 from ..wire.ipv4 import IPPROTO_FRAGMENT
@@ -55,6 +64,7 @@ __all__ = [
     "ip6_local_out",
     "ip6_make_skb",
     "ip6_xmit",
+    "ip6_datagram_send_ctl",
     "ip6_setup_cork",
     "ipv6_select_ident",
 ]
@@ -64,9 +74,12 @@ IPV6_PMTUDISC_PROBE = 3
 FRAG_HLEN = 8
 
 
-def ip6_setup_cork(sk: Sock, cork: InetCork, rt: Rt6Info, gso_size: int = 0) -> None:
+def ip6_setup_cork(
+    sk: Sock, cork: InetCork, rt: Rt6Info, gso_size: int = 0, ipc: IpcmCookie | None = None
+) -> None:
     """``ip6_setup_cork()``: route, fragment size (the path MTU unless the socket probes),
-    hop limit, GSO size, ``IPV6_DONTFRAG``."""
+    hop limit, traffic class and ``IPV6_DONTFRAG`` — the socket's or this call's control
+    messages' (``ipc``) — and the GSO size."""
     cork.fragsize = rt.mtu if sk.pmtudisc < IPV6_PMTUDISC_PROBE else rt.dev.mtu
     if cork.fragsize < 1280:
         raise kernel_error(errno.EINVAL, f"IPv6 route MTU {cork.fragsize} below 1280")
@@ -75,6 +88,50 @@ def ip6_setup_cork(sk: Sock, cork: InetCork, rt: Rt6Info, gso_size: int = 0) -> 
     cork.length = 0
     cork.hop_limit = sk.uc_ttl if sk.uc_ttl > 0 else 0
     cork.tos = sk.tos
+    if ipc is not None:
+        if ipc.ttl > 0:
+            cork.hop_limit = ipc.ttl
+        if ipc.tos >= 0:
+            cork.tos = ipc.tos
+        if ipc.dontfrag >= 0:
+            cork.dontfrag = bool(ipc.dontfrag)
+
+
+def ip6_datagram_send_ctl(cmsgs: list[Cmsg], ipc: IpcmCookie) -> None:
+    """``ip6_datagram_send_ctl()`` (net/ipv6/datagram.c): the control messages of an IPv6
+    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send`; levels other
+    than ``SOL_IPV6`` are skipped; ``IPV6_HOPLIMIT`` and ``IPV6_TCLASS`` (an ``int``, -1..255,
+    -1 meaning the socket's) and ``IPV6_DONTFRAG`` (0 or 1) apply to this datagram; a wrong
+    length or value, or an unknown type, is ``EINVAL``.  ``IPV6_PKTINFO``, ``IPV6_FLOWINFO``
+    and extension headers are not emulated: ``EOPNOTSUPP``.  (netsim sends a hop limit of 0
+    as the default one.)"""
+    for cmsg in cmsgs:
+        level, kind, data = cmsg
+        if level == SOL_SOCKET:
+            sock_cmsg_send(cmsg)
+            continue
+        if level != SOL_IPV6:
+            continue
+        if kind in (IPV6_HOPLIMIT, 8):  # 8: IPV6_2292HOPLIMIT
+            val = cmsg_int(data)
+            if not -1 <= val <= 255:
+                raise kernel_error(errno.EINVAL, f"IPV6_HOPLIMIT cmsg {val}")
+            ipc.ttl = val
+        elif kind == IPV6_TCLASS:
+            val = cmsg_int(data)
+            if not -1 <= val <= 255:
+                raise kernel_error(errno.EINVAL, f"IPV6_TCLASS cmsg {val}")
+            ipc.tos = val
+        elif kind == IPV6_DONTFRAG:
+            val = cmsg_int(data)
+            if val not in (0, 1):
+                raise kernel_error(errno.EINVAL, f"IPV6_DONTFRAG cmsg {val}")
+            ipc.dontfrag = val
+        elif kind in (IPV6_PKTINFO, 2, IPV6_FLOWINFO, 3, 4, 5, 54, 55, 57, 59):
+            # PKTINFO, 2292PKTINFO, FLOWINFO, (2292)HOPOPTS/DSTOPTS/RTHDR, RTHDRDSTOPTS
+            raise kernel_error(errno.EOPNOTSUPP, f"SOL_IPV6 cmsg {kind} is not emulated by netsim")
+        else:
+            raise kernel_error(errno.EINVAL, f"SOL_IPV6 cmsg type {kind}")
 
 
 def ip6_append_data(
@@ -87,12 +144,13 @@ def ip6_append_data(
     rt: Rt6Info,
     flags: int,
     gso_size: int = 0,
+    ipc: IpcmCookie | None = None,
 ) -> None:
     """``ip6_append_data()``: the corked path, on ``sk_write_queue`` with ``sk_page_frag``."""
     if flags & MSG_PROBE:
         return
     if not sk.sk_write_queue:
-        ip6_setup_cork(sk, cork, rt, gso_size)
+        ip6_setup_cork(sk, cork, rt, gso_size, ipc)
     else:
         transhdrlen = 0
     __ip_append_data(
@@ -111,12 +169,13 @@ def ip6_make_skb(
     flags: int,
     cork: InetCork,
     gso_size: int = 0,
+    ipc: IpcmCookie | None = None,
 ) -> SkBuff | None:
     """``ip6_make_skb()``: the uncorked path — private queue and cork, the task's allocator."""
     if flags & MSG_PROBE:
         return None
     queue: deque[SkBuff] = deque()
-    ip6_setup_cork(sk, cork, rt, gso_size)
+    ip6_setup_cork(sk, cork, rt, gso_size, ipc)
     try:
         __ip_append_data(
             sk, queue, cork, task.frag_allocator(sk.net), msg, length, transhdrlen, flags,

@@ -19,7 +19,6 @@ trio's real sockets.
 from __future__ import annotations
 
 import socket as _stdlib_socket
-import struct
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -41,9 +40,9 @@ from ..sock.constants import (
     SOCK_DGRAM,
     SOCK_NONBLOCK,
     SOCK_STREAM,
-    SOL_UDP,
-    UDP_SEGMENT,
+    SOL_SOCKET,
 )
+from ..sock.inet import sock_cmsg_send
 from ..sock.iov import MsgIter
 from ..sock.options import OptValue, sock_getsockopt, sock_setsockopt
 from ..sock.sock import (
@@ -366,14 +365,20 @@ class Socket(trio.socket.SocketType):
         sk = self._sk
         if isinstance(sk, UdpSock):
             addr = await self._resolve(address) if address is not None else None
-            gso = _gso_cmsg(ancdata)
+            cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] or None
 
             def send() -> int:
-                return udp_sendmsg(sk, self._task(), msg, flags, addr, gso)
+                return udp_sendmsg(sk, self._task(), msg, flags, addr, cmsgs)
 
             return await self._run(
                 send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to"
             )
+        for cmsg in ancdata:
+            if cmsg[0] == SOL_SOCKET:  # tcp_sendmsg_locked: sock_cmsg_send(), else ignored
+                try:
+                    sock_cmsg_send((cmsg[0], cmsg[1], bytes(cmsg[2])))
+                except OSError:
+                    raise kernel_error(errno.EINVAL) from None
         return await tcp_sendmsg_async(self, msg, flags)
 
     async def wait_writable(self) -> None:
@@ -593,17 +598,3 @@ def _is_numeric(family: int, host: str) -> bool:
     except (OSError, ValueError):
         return False
     return True
-
-
-def _gso_cmsg(ancdata: Iterable[tuple[int, int, Buffer]]) -> int | None:
-    """``udp_cmsg_send``: a ``(SOL_UDP, UDP_SEGMENT, u16)`` control message."""
-    gso = None
-    for level, kind, data in ancdata:
-        if level == SOL_UDP and kind == UDP_SEGMENT:
-            raw = bytes(data)
-            if len(raw) != 2:
-                raise kernel_error(errno.EINVAL, "UDP_SEGMENT cmsg must be 2 bytes")
-            gso = struct.unpack("=H", raw)[0]
-        else:
-            raise kernel_error(errno.EINVAL, f"unsupported control message {level}/{kind}")
-    return gso

@@ -17,23 +17,39 @@ gathered during the copies plus the header and pseudo header.  ``UDP_SEGMENT`` m
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
 from ..ipv4.output import (
     __ip_make_skb,
     ip_append_data,
+    ip_cmsg_send,
     ip_flush_pending_frames,
     ip_local_out,
     ip_make_skb,
 )
 from ..ipv4.route import Rtable, ip_route_output
-from ..ipv6.output import __ip6_make_skb, ip6_append_data, ip6_local_out, ip6_make_skb
+from ..ipv6.output import (
+    __ip6_make_skb,
+    ip6_append_data,
+    ip6_datagram_send_ctl,
+    ip6_local_out,
+    ip6_make_skb,
+)
 from ..ipv6.route import Rt6Info, ip6_route_output
 from ..skb import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_UDP_L4, SkBuff, kfree_skb
 from ..sock.addr import ANY6, V4_MAPPED_LOOPBACK, ipv6_addr_v4mapped, v4_from_mapped
-from ..sock.constants import AF_INET, AF_INET6, MSG_MORE, MSG_OOB, SO_BROADCAST
-from ..sock.inet import InetCork
+from ..sock.constants import (
+    AF_INET,
+    AF_INET6,
+    MSG_MORE,
+    MSG_OOB,
+    SO_BROADCAST,
+    SOL_UDP,
+    UDP_SEGMENT,
+)
+from ..sock.inet import Cmsg, InetCork, IpcmCookie
 from ..sock.iov import MsgIter
 from ..sock.sock import TCP_ESTABLISHED, SockWait
 from ..wire.checksum import csum_add, csum_partial
@@ -48,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UDP_MAX_SEGMENTS",
+    "udp_cmsg_send",
     "udp_push_pending_frames",
     "udp_send_skb",
     "udp_sendmsg",
@@ -65,16 +82,19 @@ def udp_sendmsg(
     msg: MsgIter,
     flags: int,
     addr: tuple[bytes, int] | None = None,
-    gso_size: int | None = None,
+    cmsgs: list[Cmsg] | None = None,
 ) -> int:
     """Send one datagram (or a piece of a corked one) from ``msg``; returns its length.
 
     ``addr`` is ``(packed address, port)`` (``msg_name``), ``None`` for a connected socket;
-    ``gso_size`` overrides ``UDP_SEGMENT`` (the cmsg).  An ``AF_INET6`` socket sends through
-    :func:`udpv6_sendmsg`, which comes back here for IPv4-mapped peers."""
+    ``cmsgs`` are the control messages (:func:`udp_cmsg_send`).  The socket gets its port
+    first (``inet_send_prepare``'s autobind, even if the send then fails).  An ``AF_INET6``
+    socket sends through :func:`udpv6_sendmsg`, which comes back here for IPv4-mapped
+    peers."""
+    udp_autobind(sk)
     if sk.sk_family == AF_INET6:
-        return udpv6_sendmsg(sk, task, msg, flags, addr, gso_size)
-    return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
+        return udpv6_sendmsg(sk, task, msg, flags, addr, cmsgs)
+    return _udp_sendmsg(sk, task, msg, flags, addr, cmsgs, v6=False)
 
 
 def udpv6_sendmsg(
@@ -83,7 +103,7 @@ def udpv6_sendmsg(
     msg: MsgIter,
     flags: int,
     addr: tuple[bytes, int] | None = None,
-    gso_size: int | None = None,
+    cmsgs: list[Cmsg] | None = None,
 ) -> int:
     """``udpv6_sendmsg()`` (net/ipv6/udp.c): as :func:`udp_sendmsg`, over IPv6.  ``::`` is
     this host (``::ffff:127.0.0.1`` for a socket whose source is IPv4-mapped); an IPv4-mapped
@@ -93,10 +113,33 @@ def udpv6_sendmsg(
     if _mapped_peer(sk, addr):
         if sk.ipv6_v6only:
             raise kernel_error(errno.ENETUNREACH)
-        return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
+        return _udp_sendmsg(sk, task, msg, flags, addr, cmsgs, v6=False)
     if sk.pending == AF_INET:  # an IPv4 datagram is corked: the data joins it
-        return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
-    return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=True)
+        return _udp_sendmsg(sk, task, msg, flags, addr, cmsgs, v6=False)
+    return _udp_sendmsg(sk, task, msg, flags, addr, cmsgs, v6=True)
+
+
+def udp_cmsg_send(cmsgs: list[Cmsg], v6_socket: bool, v6: bool) -> IpcmCookie:
+    """``udp_cmsg_send()`` (net/ipv4/udp.c) and then, if any message is not ``SOL_UDP``,
+    ``ip_cmsg_send()`` or ``ip6_datagram_send_ctl()``: the control messages of one datagram.
+    ``(SOL_UDP, UDP_SEGMENT)`` takes a ``u16`` (else ``EINVAL``); any other ``SOL_UDP`` type
+    is ``EINVAL``.  Read only when this call starts a datagram — data joining a corked one
+    ignores them, as in the kernel (``do_append_data`` comes first)."""
+    ipc = IpcmCookie()
+    need_ip = False
+    for level, kind, data in cmsgs:
+        if level != SOL_UDP:
+            need_ip = True
+            continue
+        if kind != UDP_SEGMENT or len(data) != 2:
+            raise kernel_error(errno.EINVAL, f"SOL_UDP cmsg {kind} ({len(data)} bytes)")
+        ipc.gso_size = int.from_bytes(data, sys.byteorder)
+    if need_ip:
+        if v6:
+            ip6_datagram_send_ctl(cmsgs, ipc)
+        else:
+            ip_cmsg_send(cmsgs, ipc, allow_ipv6=v6_socket)
+    return ipc
 
 
 def _mapped_source(sk: UdpSock) -> bool:
@@ -116,7 +159,7 @@ def _udp_sendmsg(
     msg: MsgIter,
     flags: int,
     addr: tuple[bytes, int] | None,
-    gso_override: int | None,
+    cmsgs: list[Cmsg] | None,
     *,
     v6: bool,
 ) -> int:
@@ -145,8 +188,8 @@ def _udp_sendmsg(
             raise kernel_error(errno.EDESTADDRREQ)
         daddr, dport = sk.inet_daddr, sk.inet_dport
         connected = True
-    udp_autobind(sk)
-    gso_size = sk.gso_size if gso_override is None else gso_override
+    ipc = udp_cmsg_send(cmsgs, sk.sk_family == AF_INET6, v6) if cmsgs else None
+    gso_size = sk.gso_size if ipc is None or ipc.gso_size is None else ipc.gso_size
     rt = _route(sk, daddr, connected, v6)
     if isinstance(rt, Rtable) and rt.broadcast and SO_BROADCAST not in sk.sk_flags:
         raise kernel_error(errno.EACCES, "a broadcast address needs SO_BROADCAST")
@@ -159,9 +202,9 @@ def _udp_sendmsg(
         cork.dontfrag = sk.dontfrag
         try:
             if isinstance(rt, Rt6Info):
-                skb = ip6_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size)
+                skb = ip6_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size, ipc)
             else:
-                skb = ip_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size)
+                skb = ip_make_skb(sk, task, msg, ulen, UDP_HLEN, rt, flags, cork, gso_size, ipc)
             if skb is not None:
                 udp_send_skb(sk, skb, cork, v6)
         except SockWait:
@@ -174,7 +217,9 @@ def _udp_sendmsg(
     _set_flow(cork, sk, saddr, wire_daddr, dport)
     cork.dontfrag = sk.dontfrag
     sk.pending = family
-    return _append(sk, task, msg, flags, length, ulen, rt, v6, gso_size=gso_size, corkreq=corkreq)
+    return _append(
+        sk, task, msg, flags, length, ulen, rt, v6, gso_size=gso_size, ipc=ipc, corkreq=corkreq
+    )
 
 
 def _route(sk: UdpSock, daddr: bytes, connected: bool, v6: bool) -> Rtable | Rt6Info:
@@ -217,6 +262,7 @@ def _append(
     v6: bool,
     *,
     gso_size: int = 0,
+    ipc: IpcmCookie | None = None,
     corkreq: bool | None = None,
 ) -> int:
     """``do_append_data:``: add ``ulen`` bytes to the corked datagram (the UDP header counts
@@ -228,9 +274,9 @@ def _append(
     cork = sk.cork
     try:
         if v6:
-            ip6_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size)  # type: ignore[arg-type]
+            ip6_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)  # type: ignore[arg-type]
         else:
-            ip_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size)  # type: ignore[arg-type]
+            ip_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)  # type: ignore[arg-type]
     except BaseException as exc:
         udp_flush_pending_frames(sk)
         if isinstance(exc, OSError):
