@@ -158,8 +158,10 @@ def ip_cmsg_send(cmsgs: list[Cmsg], ipc: IpcmCookie, allow_ipv6: bool) -> None:
     levels than ``SOL_IP`` are skipped (an IPv4-mapped send from an ``AF_INET6`` socket also
     reads ``IPV6_PKTINFO``); ``IP_TTL`` (an ``int``, 1..255) and ``IP_TOS`` (an ``int`` or one
     byte, 0..255) apply to this datagram; ``IP_PROTOCOL`` is checked and has no effect on
-    UDP; a wrong length or value, or an unknown type, is ``EINVAL``.  ``IP_PKTINFO`` and
-    ``IP_RETOPTS`` (source selection, IP options) are not emulated: ``EOPNOTSUPP``."""
+    UDP; a wrong length or value, or an unknown type, is ``EINVAL``.  ``IP_PKTINFO`` with an
+    interface or a source address, and ``IP_RETOPTS`` (source selection, IP options), are
+    not emulated: ``EOPNOTSUPP`` (an all-zero ``IP_PKTINFO`` is accepted: it selects
+    nothing)."""
     for cmsg in cmsgs:
         level, kind, data = cmsg
         if allow_ipv6 and level == SOL_IPV6 and kind == IPV6_PKTINFO:
@@ -186,7 +188,8 @@ def ip_cmsg_send(cmsgs: list[Cmsg], ipc: IpcmCookie, allow_ipv6: bool) -> None:
         elif kind == IP_PKTINFO:
             if len(data) != 12:
                 raise kernel_error(errno.EINVAL, "IP_PKTINFO cmsg needs a struct in_pktinfo")
-            raise kernel_error(errno.EOPNOTSUPP, "IP_PKTINFO is not emulated by netsim")
+            if data[:8] != bytes(8):  # ipi_ifindex, ipi_spec_dst: all zero changes nothing
+                raise kernel_error(errno.EOPNOTSUPP, "IP_PKTINFO is not emulated by netsim")
         elif kind == IP_RETOPTS:
             raise kernel_error(errno.EOPNOTSUPP, "IP options are not emulated by netsim")
         else:
