@@ -42,6 +42,7 @@ from .constants import (
     SO_DOMAIN,
     SO_ERROR,
     SO_KEEPALIVE,
+    SO_OOBINLINE,
     SO_PROTOCOL,
     SO_RCVBUF,
     SO_RCVBUFFORCE,
@@ -155,7 +156,7 @@ def _set_socket(sk: Sock, optname: int, val: int) -> None:
         sk.sk_reuseport = bool(val)
     elif optname == SO_RCVLOWAT:
         sk.sk_rcvlowat = max(val, 1) if val >= 0 else INT_MAX
-    elif optname in (SO_KEEPALIVE, SO_BROADCAST):
+    elif optname in (SO_KEEPALIVE, SO_BROADCAST, SO_OOBINLINE):
         _set_flag(sk, optname, val)
     elif optname in (SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ERROR, SO_ACCEPTCONN):
         raise kernel_error(errno.ENOPROTOOPT)
@@ -199,13 +200,14 @@ def _get_socket(sk: Sock, optname: int) -> int:
         return sk.sk_rcvlowat
     if optname == SO_ACCEPTCONN:
         return int(sk.sk_state == 10)  # TCP_LISTEN
-    if optname in (SO_KEEPALIVE, SO_BROADCAST):
+    if optname in (SO_KEEPALIVE, SO_BROADCAST, SO_OOBINLINE):
         return int(optname in sk.sk_flags)
     raise kernel_error(errno.ENOPROTOOPT)
 
 
 def _set_flag(sk: Sock, flag: int, val: int) -> None:
-    """``sock_valbool_flag()``: boolean options kept in ``sk_flags``."""
+    """``sock_valbool_flag()``: boolean options kept in ``sk_flags``, under the option's
+    number (``SO_OOBINLINE`` stands for ``SOCK_URGINLINE``; TCP reads it, UDP ignores it)."""
     if val:
         sk.sk_flags.add(flag)
     else:

@@ -386,6 +386,7 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     sk.inet_id = net.rng.randrange(0x10000)
     sk.iss = net.rng.getrandbits(32)
     sk.snd_una = sk.iss
+    sk.snd_up = sk.iss  # tcp_connect_init() / tcp_create_openreq_child()
     sk.ts_offset = net.rng.getrandbits(32)
     _initial_options(sk)
     tcp_set_state(sk, TCP_SYN_SENT)
@@ -557,6 +558,7 @@ def tcp_conn_request(
     child.inet_id = net.rng.randrange(0x10000)
     child.iss = net.rng.getrandbits(32)
     child.snd_una = child.iss
+    child.snd_up = child.iss  # tcp_connect_init() / tcp_create_openreq_child()
     child.ts_offset = net.rng.getrandbits(32)
     _initial_options(child, synack_tstamp=seg.opts is not None and seg.opts.tsval is not None)
     _negotiate(child, seg.opts)
