@@ -544,6 +544,7 @@ def tcp_conn_request(
     child.nonagle = listener.nonagle
     child.user_mss = listener.user_mss
     child.notsent_lowat = listener.notsent_lowat
+    child.sk_flags = set(listener.sk_flags)  # sk_clone_lock(): SO_OOBINLINE, SO_KEEPALIVE ...
     mapped = listener.sk_family == AF_INET6 and family == AF_INET
     child.inet_saddr = v4_mapped(daddr) if mapped else daddr
     child.inet_rcv_saddr = child.inet_saddr
