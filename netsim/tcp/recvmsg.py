@@ -79,7 +79,8 @@ def tcp_recvmsg(
 def tcp_recv_urg(sk: TcpSock, bufsize: int, flags: int, into: memoryview | None) -> RecvResult:
     """``tcp_recv_urg()`` (net/ipv4/tcp.c): ``recv(MSG_OOB)``.  The urgent byte, once, with
     ``MSG_OOB`` in the returned flags (``MSG_PEEK`` leaves it; ``MSG_TRUNC`` returns its
-    length without copying; a zero-length buffer takes it away with ``MSG_TRUNC`` set).
+    length without copying — ``b""`` from ``recv``, where Python's real socket hands back one
+    byte of a buffer nobody wrote; a zero-length buffer takes it away with ``MSG_TRUNC`` set).
     ``EINVAL`` with ``SO_OOBINLINE``, with no urgent data, or when it was already read;
     ``ENOTCONN`` on a closed socket that saw no FIN; ``EAGAIN`` — never a wait — when the
     urgent pointer arrived but its byte has not (end of stream: an empty read)."""
