@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import errno, kernel_error
-from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
+from ..sock.constants import MSG_DONTWAIT, MSG_OOB, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     SEND_SHUTDOWN,
@@ -132,12 +132,14 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
 async def tcp_recvmsg_async(
     sock: Socket, bufsize: int, flags: int, into: memoryview | None
 ) -> tuple[bytes | int, Any, int]:
-    """``recv(2)``: wait for data (or EOF, or an error), then read."""
+    """``recv(2)``: wait for data (or EOF, or an error), then read.  ``MSG_OOB`` reads the
+    urgent byte and never waits (``MSG_WAITALL`` does not apply to it)."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
     nonblock = bool(flags & MSG_DONTWAIT)
-    waitall = bool(flags & MSG_WAITALL)
+    waitall = bool(flags & MSG_WAITALL) and not flags & MSG_OOB
+    msg_flags = 0
     got: list[bytes] = []
     total = 0
     waited = False
@@ -147,7 +149,7 @@ async def tcp_recvmsg_async(
         want = bufsize - total
         view = into[total:] if into is not None else None
         try:
-            data, _msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
+            data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
             # as above: data taken from the backlog in release_sock() woke nobody
             if not sk.stream_readable():
@@ -170,8 +172,8 @@ async def tcp_recvmsg_async(
         await trio.lowlevel.cancel_shielded_checkpoint()
     # tcp_recvmsg() fills no msg_name: recvfrom()/recvmsg() on a TCP socket give None
     if into is not None:
-        return total, None, 0
-    return (got[0] if len(got) == 1 else b"".join(got)), None, 0
+        return total, None, msg_flags
+    return (got[0] if len(got) == 1 else b"".join(got)), None, msg_flags
 
 
 async def tcp_accept_async(sock: Socket) -> tuple[Socket, Any]:

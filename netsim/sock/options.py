@@ -318,7 +318,8 @@ def _get_socket(sk: Sock, optname: int) -> int | bytes:
 
 
 def _set_flag(sk: Sock, flag: int, val: int) -> None:
-    """``sock_valbool_flag()``: boolean options kept in ``sk_flags``."""
+    """``sock_valbool_flag()``: boolean options kept in ``sk_flags``, under the option's
+    number (``SO_OOBINLINE`` stands for ``SOCK_URGINLINE``; TCP reads it, UDP ignores it)."""
     if val:
         sk.sk_flags.add(flag)
     else:

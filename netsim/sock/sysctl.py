@@ -582,6 +582,13 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
         ),
         _u8("net.ipv4.tcp_dsack", 1, "send duplicate SACKs (RFC 2883)"),
         _u8(
+            "net.ipv4.tcp_stdurg",
+            0,
+            "read a received urgent pointer as RFC 1122 does (the urgent byte itself) instead "
+            "of BSD's one-past-it (tcp_check_urg)",
+            default_from="net/ipv4/tcp_ipv4.c (not set: 0)",
+        ),
+        _u8(
             "net.ipv4.tcp_early_retrans",
             3,
             "tail loss probe: 0 off, 3 and 4 on (1 and 2 are legacy values)",

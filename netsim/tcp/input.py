@@ -36,7 +36,7 @@ from ..skb import (
     skb_unclone_keeptruesize,
 )
 from ..skb import __pskb_trim_head as _pskb_trim_head
-from ..sock.constants import AF_INET, AF_INET6
+from ..sock.constants import AF_INET, AF_INET6, SO_OOBINLINE
 from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
@@ -96,6 +96,8 @@ from .sock import (
     TCP_MAX_QUICKACKS,
     TCP_MIN_MSS,
     TCP_MSS_DEFAULT,
+    TCP_URG_NOTYET,
+    TCP_URG_VALID,
     TcpSkbCb,
     TcpSock,
 )
@@ -106,10 +108,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "tcp_ack",
+    "tcp_check_urg",
     "tcp_data_queue",
     "tcp_rcv_established",
     "tcp_rcv_state_process",
     "tcp_trim_head",
+    "tcp_urg",
     "tcp_v4_rcv",
     "tcp_v6_rcv",
 ]
@@ -140,11 +144,12 @@ class Segment:
         "sport",
         "tsecr",
         "tsval",
+        "urg_ptr",
         "window",
     )
 
     def __init__(self, head: bytearray, off: int) -> None:
-        sport, dport, seq, ack, doff_flags, window, _check, _urg = _HDR.unpack_from(head, off)
+        sport, dport, seq, ack, doff_flags, window, _check, urg_ptr = _HDR.unpack_from(head, off)
         self.sport = sport
         self.dport = dport
         self.seq32 = seq
@@ -152,6 +157,7 @@ class Segment:
         self.ack32 = ack
         self.flags = doff_flags & 0x0FFF
         self.window = window
+        self.urg_ptr = urg_ptr
         hlen = (doff_flags >> 12) * 4
         self.opts: TcpOptions | None = None
         self.tsval: int | None = None
@@ -300,6 +306,8 @@ def tcp_rcv_established(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     elif not seg.flags & TCPHDR_RST:
         kfree_skb(skb)
         return
+    if seg.flags & TCPHDR_URG or sk.urg_data == TCP_URG_NOTYET:
+        tcp_urg(sk, skb, seg)
     _tcp_data_and_checks(sk, skb, seg)
 
 
@@ -384,6 +392,8 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     sk.snd_una = ack
     sk.bytes_acked += acked_bytes
     acked_pkts, rtt_sample = tcp_clean_rtx_queue(sk, ack)
+    if prior_snd_una <= sk.snd_up <= ack:
+        sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
     if rtt_sample >= 0:
         tcp_rtt_estimator(sk, rtt_sample)
     sk.net.stats.TcpExtTCPHPAcks += 1
@@ -870,6 +880,58 @@ def tcp_reset(sk: TcpSock) -> None:
     sk.sk_error_report()
 
 
+# -- urgent data -----------------------------------------------------------------------------
+
+
+def tcp_check_urg(sk: TcpSock, seg: Segment) -> None:
+    """``tcp_check_urg()`` (net/ipv4/tcp_input.c): a segment with URG announces an urgent
+    byte at ``seq + urg_ptr - 1`` (``urg_ptr`` points one past it, BSD style, unless
+    ``net.ipv4.tcp_stdurg``; a pointer of 0 names ``seq`` itself).  Ignored if the reader is
+    already past it, if it lies before ``rcv_nxt`` (a retransmission: not replayed), or if
+    the socket already knows this or a later urgent byte.  Otherwise it replaces the old one
+    (``TCP_URG_NOTYET`` until the byte arrives) — an old byte not read with ``MSG_OOB`` is
+    no longer special and is read inline; except that a reader standing right at the old
+    byte (``SO_OOBINLINE`` off, more data behind it) steps over it now, and it is lost.  An
+    skb wholly consumed by that step is freed.  netsim sends no ``SIGURG``."""
+    ptr = seg.urg_ptr
+    if ptr and not sk.net.sysctl_int("net.ipv4.tcp_stdurg"):
+        ptr -= 1
+    ptr += _seq_of(sk, seg)
+    if sk.copied_seq > ptr or ptr < sk.rcv_nxt:
+        return
+    if sk.urg_data and ptr <= sk.urg_seq:
+        return
+    if (
+        sk.urg_seq == sk.copied_seq
+        and sk.urg_data
+        and SO_OOBINLINE not in sk.sk_flags
+        and sk.copied_seq != sk.rcv_nxt
+    ):
+        sk.copied_seq += 1
+        queue = sk.sk_receive_queue
+        if queue and sk.copied_seq >= queue[0].cb.end_seq:
+            kfree_skb(queue.popleft())
+    sk.urg_data = TCP_URG_NOTYET
+    sk.urg_seq = ptr
+
+
+def tcp_urg(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``tcp_urg()`` (net/ipv4/tcp_input.c), before the segment's data is queued: take a
+    new urgent pointer (:func:`tcp_check_urg`); if the announced byte is in this segment,
+    copy it into ``urg_data`` (``TCP_URG_VALID``) and wake the reader.  The byte also stays
+    in the segment: ``recv`` steps over it unless ``SO_OOBINLINE``."""
+    if seg.flags & TCPHDR_URG:
+        tcp_check_urg(sk, seg)
+    if sk.urg_data == TCP_URG_NOTYET:
+        off = sk.urg_seq - _seq_of(sk, seg) - (1 if seg.flags & TCPHDR_SYN else 0)
+        if 0 <= off < skb.len:
+            byte = bytearray(1)
+            skb_copy_bits(skb, off, byte, 1)
+            sk.urg_data = TCP_URG_VALID | byte[0]
+            if not sk.orphaned:
+                sk.sk_data_ready()
+
+
 # -- what to send after receiving ------------------------------------------------------------
 
 
@@ -950,6 +1012,9 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         _proto.tcp_done(sk)
         kfree_skb(skb)
         return
+    # step 6: the URG bit (for every state that gets here, data or not)
+    if seg.flags & TCPHDR_URG or sk.urg_data == TCP_URG_NOTYET:
+        tcp_urg(sk, skb, seg)
     if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         if sk.sk_shutdown & RCV_SHUTDOWN and skb.len and sk.orphaned:
             # data after our side was shut for reading and the socket is gone: reset

@@ -36,7 +36,7 @@ from ..skb import (
     skb_split,
     skb_unclone_keeptruesize,
 )
-from ..sock.constants import AF_INET6, MSG_MORE
+from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
 from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
@@ -45,6 +45,7 @@ from ..wire.tcp import (
     TCPHDR_PSH,
     TCPHDR_RST,
     TCPHDR_SYN,
+    TCPHDR_URG,
     TcpOptions,
     emit_aligned_timestamp,
     tcp_build_header,
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_TCP_HEADER",
     "sk_stream_memory_free",
     "tcp_current_mss",
+    "tcp_mark_urg",
     "tcp_push",
     "tcp_push_pending_frames",
     "tcp_send_ack",
@@ -78,6 +80,7 @@ __all__ = [
     "tcp_stream_alloc_skb",
     "tcp_sync_mss",
     "tcp_transmit_skb",
+    "tcp_urg_mode",
     "tcp_write_xmit",
     "tso_fragment",
 ]
@@ -146,9 +149,10 @@ def tcp_xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) ->
 
 
 def tcp_send_mss(sk: TcpSock, flags: int = 0) -> tuple[int, int]:
-    """``tcp_send_mss()``: ``(mss_now, size_goal)``."""
+    """``tcp_send_mss()``: ``(mss_now, size_goal)``; a ``MSG_OOB`` write builds skbs of one
+    MSS (``large_allowed = !(flags & MSG_OOB)``)."""
     mss_now = tcp_current_mss(sk)
-    return mss_now, tcp_xmit_size_goal(sk, mss_now)
+    return mss_now, tcp_xmit_size_goal(sk, mss_now, not flags & MSG_OOB)
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -214,6 +218,21 @@ def tcp_mark_push(sk: TcpSock, skb: SkBuff) -> None:
     sk.pushed_seq = sk.write_seq
 
 
+def tcp_mark_urg(sk: TcpSock, flags: int) -> None:
+    """``tcp_mark_urg()`` (net/ipv4/tcp.c): a ``MSG_OOB`` write makes its last byte so far
+    urgent — ``snd_up = write_seq``, one past it.  From now until ``snd_una`` reaches
+    ``snd_up`` the socket is in urgent mode (:func:`tcp_urg_mode`)."""
+    if flags & MSG_OOB:
+        sk.snd_up = sk.write_seq
+
+
+def tcp_urg_mode(sk: TcpSock) -> bool:
+    """``tcp_urg_mode()`` (net/ipv4/tcp_output.c): urgent data not yet acknowledged.  Linux
+    tests ``snd_una != snd_up``; ``tcp_ack`` keeps ``snd_up`` from falling behind
+    ``snd_una``, so with netsim's unwrapped sequence numbers that is ``snd_up > snd_una``."""
+    return sk.snd_up > sk.snd_una
+
+
 def forced_push(sk: TcpSock) -> bool:
     """``forced_push()``: more than half the peer's largest window written since the last
     push."""
@@ -236,12 +255,17 @@ def tcp_should_autocork(sk: TcpSock, skb: SkBuff, size_goal: int) -> bool:
 
 
 def tcp_push(sk: TcpSock, flags: int, mss_now: int, nonagle: int, size_goal: int) -> None:
-    """``tcp_push()``: mark PSH (unless ``MSG_MORE``), autocork, send what may go."""
+    """``tcp_push()``: mark PSH (unless ``MSG_MORE``), mark the urgent pointer
+    (``MSG_OOB``), autocork, send what may go.  Autocorking may still hold an urgent tail
+    skb (``tcp_should_autocork`` does not look at urgent mode), until TX completion; Nagle,
+    ``TCP_CORK`` and ``MSG_MORE`` cannot (``tcp_nagle_test`` lets urgent mode through)."""
     if not sk.sk_write_queue:
         return
     skb = sk.sk_write_queue[-1]
     if not flags & MSG_MORE or forced_push(sk):
         tcp_mark_push(sk, skb)
+    if flags & MSG_OOB:
+        tcp_mark_urg(sk, flags)
     if tcp_should_autocork(sk, skb, size_goal):
         if not sk.autocork_throttled:
             sk.net.stats.TcpExtTCPAutoCorking += 1
@@ -318,10 +342,11 @@ def _minshall_check(sk: TcpSock) -> bool:
 
 
 def tcp_nagle_test(sk: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool:
-    """``tcp_nagle_test()``: may this (last, small) skb go now?"""
+    """``tcp_nagle_test()``: may this (last, small) skb go now?  Always in urgent mode and
+    for a FIN."""
     if nonagle & TCP_NAGLE_PUSH:
         return True
-    if skb.cb.tcp_flags & TCPHDR_FIN:
+    if skb.cb.tcp_flags & TCPHDR_FIN or sk.snd_up > sk.snd_una:  # tcp_urg_mode()
         return True
     return not tcp_nagle_check(skb.len < cur_mss, sk, nonagle)
 
@@ -355,8 +380,9 @@ def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, n
 
 def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> bool:
     """``tcp_write_xmit()`` (spec §2.6): send write-queue skbs while the congestion window,
-    the receive window, Nagle and TSQ allow.  Returns True when nothing was sent, nothing is
-    in flight and data is waiting (the caller arms the probe timer)."""
+    the receive window, Nagle and TSQ allow.  In urgent mode every skb leaves as segments of
+    one MSS (no ``tcp_mss_split_point``).  Returns True when nothing was sent, nothing is in
+    flight and data is waiting (the caller arms the probe timer)."""
     queue = sk.sk_write_queue
     sent = 0
     max_segs = max(1, min(sk.sk_gso_max_segs, 0xFFFF))
@@ -377,7 +403,7 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
         ):
             break
         limit = mss_now
-        if tso_segs > 1:
+        if tso_segs > 1 and not sk.snd_up > sk.snd_una:  # not tcp_urg_mode()
             limit = tcp_mss_split_point(
                 sk, skb, mss_now, cwnd_quota, nonagle if last else TCP_NAGLE_PUSH
             )
@@ -541,7 +567,12 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     """``__tcp_transmit_skb()`` (spec §2.8): send a clone of ``skb`` (a ``pskb_copy`` if a
     previous clone is still alive) with a TCP header pushed in front: ports, sequence numbers,
     flags, the advertised window, options, a ``CHECKSUM_PARTIAL`` pseudo-header seed.  The
-    clone is owned by the socket (``tcp_wfree``) until the device is done with it."""
+    clone is owned by the socket (``tcp_wfree``) until the device is done with it.
+
+    In urgent mode a segment that starts before ``snd_up`` carries URG and the urgent
+    pointer ``snd_up - seq`` (one past the urgent byte, BSD style), or 0xFFFF when that is
+    64 KiB or more away (and the segment does not start that far behind ``snd_nxt``).  The
+    flag is the header's alone, never the skb's ``tcp_flags``."""
     cb: TcpSkbCb = skb.cb
     if clone_it:
         cb.sent_at = sk.net.now
@@ -566,9 +597,18 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     # CHECKSUM_PARTIAL: the check field holds the pseudo-header sum (tcp_v4_send_check /
     # tcp_v6_send_check); the device or software checksum completes it over the segment
     seed = (dst.addr_sum + skb.len + IPPROTO_TCP) % 0xFFFF or 0xFFFF  # type: ignore[attr-defined]
+    urg_ptr = 0
+    snd_up = sk.snd_up
+    if snd_up > sk.snd_una and cb.seq < snd_up:  # tcp_urg_mode(), before(seq, snd_up)
+        if snd_up < cb.seq + 0x10000:
+            urg_ptr = snd_up - cb.seq
+            flags |= TCPHDR_URG
+        elif cb.seq + 0xFFFF > sk.snd_nxt:
+            urg_ptr = 0xFFFF
+            flags |= TCPHDR_URG
     tcp_build_header(
         skb.head, th, sk.inet_sport, sk.inet_dport, cb.seq & U32,
-        ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window, seed,
+        ack & U32 if flags & TCPHDR_ACK else 0, hlen >> 2, flags, window, seed, urg_ptr,
     )  # fmt: skip
     if fast_ts:
         emit_aligned_timestamp(skb.head, th + 20, tcp_ts(sk), sk.ts_recent)
@@ -813,8 +853,18 @@ def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
 
 def tcp_send_probe0(sk: TcpSock) -> None:
     """``tcp_send_probe0()`` / ``tcp_xmit_probe_skb()``: a zero-window probe — an ACK with an
-    old sequence number, which the peer must answer with its current window."""
-    skb = _control_skb(sk, sk.snd_una - 1, TCPHDR_ACK)
+    old sequence number, which the peer must answer with its current window.  In urgent mode
+    (``snd_up`` within 64 KiB after ``snd_una``) ``tcp_write_wakeup()`` sends a second,
+    empty segment at ``snd_una`` first, so the urgent pointer reaches the peer; each counts
+    in ``TcpExtTCPWinProbe``."""
+    if sk.snd_una + 1 <= sk.snd_up <= sk.snd_una + 0xFFFF:
+        _tcp_xmit_probe_skb(sk, True)
+    _tcp_xmit_probe_skb(sk, False)
+
+
+def _tcp_xmit_probe_skb(sk: TcpSock, urgent: bool) -> None:
+    """``tcp_xmit_probe_skb()``: an empty ACK at ``snd_una`` (urgent) or ``snd_una - 1``."""
+    skb = _control_skb(sk, sk.snd_una - (0 if urgent else 1), TCPHDR_ACK)
     sk.net.stats.TcpExtTCPWinProbe += 1
     tcp_transmit_skb(sk, skb, clone_it=False)
 

@@ -397,6 +397,7 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     sk.inet_id = net.rng.randrange(0x10000)
     sk.iss = net.rng.getrandbits(32)
     sk.snd_una = sk.iss
+    sk.snd_up = sk.iss  # tcp_connect_init() / tcp_create_openreq_child()
     sk.ts_offset = net.rng.getrandbits(32)
     _initial_options(sk)
     tcp_set_state(sk, TCP_SYN_SENT)
@@ -554,6 +555,7 @@ def tcp_conn_request(
     child.nonagle = listener.nonagle
     child.user_mss = listener.user_mss
     child.notsent_lowat = listener.notsent_lowat
+    child.sk_flags = set(listener.sk_flags)  # sk_clone_lock(): SO_OOBINLINE, SO_KEEPALIVE ...
     mapped = listener.sk_family == AF_INET6 and family == AF_INET
     child.inet_saddr = v4_mapped(daddr) if mapped else daddr
     child.inet_rcv_saddr = child.inet_saddr
@@ -568,6 +570,7 @@ def tcp_conn_request(
     child.inet_id = net.rng.randrange(0x10000)
     child.iss = net.rng.getrandbits(32)
     child.snd_una = child.iss
+    child.snd_up = child.iss  # tcp_connect_init() / tcp_create_openreq_child()
     child.ts_offset = net.rng.getrandbits(32)
     _initial_options(child, synack_tstamp=seg.opts is not None and seg.opts.tsval is not None)
     _negotiate(child, seg.opts)

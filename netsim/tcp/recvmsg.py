@@ -10,13 +10,19 @@ skb, the reader frees the clone.
 After a read, ``tcp_cleanup_rbuf`` sends an ACK if one is owed and due, or if the window the
 read opened is at least twice what the peer was last told (a window update); the receive
 buffer grows toward ``tcp_rmem[2]`` with the rate the application reads at.
+
+Urgent data (``tcp_urg`` kept the byte in ``urg_data`` and left it in the stream at
+``urg_seq``): a read that has copied something stops at the urgent mark, so the mark is
+observable; a read that starts at it steps over the urgent byte unless ``SO_OOBINLINE``
+(and once the reader is past it, ``urg_data`` is cleared — an urgent byte nobody read with
+``MSG_OOB`` by then is lost).  ``recv(MSG_OOB)`` is :func:`tcp_recv_urg`.
 """
 
 from __future__ import annotations
 
 from ..errors import errno, kernel_error
 from ..skb import SkBuff, kfree_skb
-from ..sock.constants import MSG_PEEK, MSG_TRUNC
+from ..sock.constants import MSG_OOB, MSG_PEEK, MSG_TRUNC, SO_OOBINLINE
 from ..sock.sock import (
     RCV_SHUTDOWN,
     TCP_CLOSE,
@@ -36,9 +42,17 @@ from .output import (
     tcp_send_ack,
     tcp_win_from_space,
 )
-from .sock import ICSK_ACK_PUSHED, ICSK_ACK_PUSHED2, ICSK_ACK_SCHED, TcpSkbCb, TcpSock
+from .sock import (
+    ICSK_ACK_PUSHED,
+    ICSK_ACK_PUSHED2,
+    ICSK_ACK_SCHED,
+    TCP_URG_READ,
+    TCP_URG_VALID,
+    TcpSkbCb,
+    TcpSock,
+)
 
-__all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recvmsg"]
+__all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recv_urg", "tcp_recvmsg"]
 
 RecvResult = tuple[bytes | int, int]
 
@@ -49,14 +63,46 @@ def tcp_recvmsg(
     """Read up to ``bufsize`` bytes.  Returns ``(data, msg_flags)`` (``data`` is the byte
     count when reading ``into`` a buffer); ``b""``/0 at end of stream.  Raises
     :class:`SockWait` (or ``EAGAIN``) when there is nothing to read yet, and the socket's
-    error (``ECONNRESET`` …) when that is what there is."""
+    error (``ECONNRESET`` …) when that is what there is.  ``MSG_OOB`` reads the urgent byte
+    (:func:`tcp_recv_urg`, never waits); a listener says ``ENOTCONN`` first."""
     if sk.sk_state == TCP_LISTEN:
         raise kernel_error(errno.ENOTCONN)
     sk.sk_owned_by_user = True
     try:
+        if flags & MSG_OOB:
+            return tcp_recv_urg(sk, bufsize, flags, into)
         return _recv_locked(sk, bufsize, flags, nonblock, into)
     finally:
         release_sock(sk)
+
+
+def tcp_recv_urg(sk: TcpSock, bufsize: int, flags: int, into: memoryview | None) -> RecvResult:
+    """``tcp_recv_urg()`` (net/ipv4/tcp.c): ``recv(MSG_OOB)``.  The urgent byte, once, with
+    ``MSG_OOB`` in the returned flags (``MSG_PEEK`` leaves it; ``MSG_TRUNC`` returns its
+    length without copying — ``b""`` from ``recv``, where Python's real socket hands back one
+    byte of a buffer nobody wrote; a zero-length buffer takes it away with ``MSG_TRUNC`` set).
+    ``EINVAL`` with ``SO_OOBINLINE``, with no urgent data, or when it was already read;
+    ``ENOTCONN`` on a closed socket that saw no FIN; ``EAGAIN`` — never a wait — when the
+    urgent pointer arrived but its byte has not (end of stream: an empty read)."""
+    urg_data = sk.urg_data
+    if SO_OOBINLINE in sk.sk_flags or not urg_data or urg_data == TCP_URG_READ:
+        raise kernel_error(errno.EINVAL)
+    if sk.sk_state == TCP_CLOSE and not sk.sock_done:
+        raise kernel_error(errno.ENOTCONN)
+    if urg_data & TCP_URG_VALID:
+        if not flags & MSG_PEEK:
+            sk.urg_data = TCP_URG_READ
+        if bufsize <= 0:
+            return (0 if into is not None else b""), MSG_OOB | MSG_TRUNC
+        if flags & MSG_TRUNC:
+            return (1 if into is not None else b""), MSG_OOB
+        if into is not None:
+            into[0] = urg_data & 0xFF
+            return 1, MSG_OOB
+        return bytes((urg_data & 0xFF,)), MSG_OOB
+    if sk.sk_state == TCP_CLOSE or sk.sk_shutdown & RCV_SHUTDOWN:
+        return (0 if into is not None else b""), 0
+    raise kernel_error(errno.EAGAIN)
 
 
 def _recv_locked(
@@ -69,22 +115,40 @@ def _recv_locked(
     queue = sk.sk_receive_queue
     idx = 0
     eof = False
+    urg = sk.urg_data
     while copied < bufsize and idx < len(queue):
+        if urg and sk.urg_seq == seq and copied:
+            break  # stop at the urgent mark
         skb = queue[idx]
         cb: TcpSkbCb = skb.cb
         offset = seq - cb.seq
         avail = skb.len - offset
         if avail > 0:
             used = min(avail, bufsize - copied)
-            if not flags & MSG_TRUNC:
-                if into is not None:
-                    _copy_into(skb, offset, into[copied : copied + used], used)
-                else:
-                    chunks.extend(_views(skb, offset, used))
-            seq += used
-            copied += used
+            if urg:
+                urg_offset = sk.urg_seq - seq
+                if 0 <= urg_offset < used:
+                    if urg_offset:
+                        used = urg_offset  # up to the mark
+                    elif SO_OOBINLINE not in sk.sk_flags:
+                        seq += 1  # step over the urgent byte
+                        offset += 1
+                        avail -= 1
+                        used -= 1
+            if used:
+                if not flags & MSG_TRUNC:
+                    if into is not None:
+                        _copy_into(skb, offset, into[copied : copied + used], used)
+                    else:
+                        chunks.extend(_views(skb, offset, used))
+                seq += used
+                copied += used
+            if urg and not peek and seq > sk.urg_seq:
+                sk.urg_data = urg = 0  # the reader is past the urgent byte
             if used < avail:
-                break
+                # the buffer is full or this is the urgent mark (the loop's tests end the
+                # read), or a skipped urgent byte left less to copy than the buffer takes
+                continue
         if cb.tcp_flags & TCPHDR_FIN:
             seq += 1 if seq < cb.end_seq else 0
             eof = True

@@ -14,6 +14,11 @@ Spec tx-paths §2.4.  For every chunk of user data:
 5. a full skb is pushed (``forced_push``) or, if it is the head of the queue, sent alone
    (``tcp_push_one``); at the end ``tcp_push`` with the call's flags.
 
+``MSG_OOB`` (urgent data): ``size_goal`` is one MSS, full skbs are not pushed while the write
+goes on (the loop's ``continue``), and ``tcp_push`` sets ``snd_up`` to ``write_seq`` — the
+last byte copied is the urgent one.  A write that must wait for space marks the bytes copied
+so far (``wait_for_space`` pushes with the call's flags), as Linux does.
+
 ``wait_for_space`` is where the kernel sleeps.  Here the function returns what it copied and
 that it must wait; the runtime waits for ``sk_write_space`` and calls again with the rest.
 The state the kernel keeps across the sleep (the bytes already queued, the push it owes) is
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
 from ..skb import SkBuff, skb_add_frag_nocache, skb_fill_page_desc
-from ..sock.constants import MSG_EOR, MSG_MORE
+from ..sock.constants import MSG_EOR, MSG_MORE, MSG_OOB
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     SEND_SHUTDOWN,
@@ -148,7 +153,7 @@ def tcp_sendmsg_locked(
             if flags & MSG_EOR:
                 cb.eor = True
             break
-        if skb.len < size_goal:
+        if skb.len < size_goal or flags & MSG_OOB:
             continue
         if forced_push(sk):
             tcp_mark_push(sk, skb)

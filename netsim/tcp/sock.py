@@ -9,6 +9,11 @@ The fields keep the kernel's names so that a reader can follow ``tcp_sendmsg_loc
   ``snd_ssthresh``, ``packets_out``, ``retrans_out``, ``srtt_us``/``mdev_us``/``rttvar_us``;
 * receive side — ``rcv_nxt``, ``rcv_wnd``, ``rcv_wup``, ``copied_seq``, ``window_clamp``,
   ``rcv_ssthresh``, ``rx_opt`` (negotiated options), the delayed-ACK state (``icsk_ack``);
+* urgent data — ``snd_up`` (the send urgent pointer: one past the last urgent byte written;
+  it follows ``snd_una`` outside urgent mode) and, received, ``urg_seq`` (the sequence number
+  of the peer's urgent byte) and ``urg_data`` (``TCP_URG_NOTYET`` until that byte arrives,
+  then ``TCP_URG_VALID`` with the byte in the low 8 bits, ``TCP_URG_READ`` once
+  ``recv(MSG_OOB)`` took it, 0 once the reader is past it);
 * queues — ``sk_write_queue`` (skbs not yet sent), ``tcp_rtx_queue`` (sent, not yet
   acknowledged: a ``SortedKeyList`` by sequence number, the kernel's rbtree),
   ``out_of_order_queue``, ``sk_receive_queue``, and for a listener its accept queue.
@@ -27,6 +32,7 @@ from sortedcontainers import SortedKeyList
 
 from ..netns.timers import Timer
 from ..skb import SkBuff
+from ..sock.constants import SO_OOBINLINE
 from ..sock.sock import SOCK_RCVBUF_LOCK, Sock
 
 if TYPE_CHECKING:
@@ -35,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TCP_INIT_CWND",
     "TCP_MSS_DEFAULT",
+    "TCP_URG_NOTYET",
+    "TCP_URG_READ",
+    "TCP_URG_VALID",
     "TcpSkbCb",
     "TcpSock",
     "tcb",
@@ -64,6 +73,11 @@ ICSK_ACK_TIMER = 2
 ICSK_ACK_PUSHED = 4
 ICSK_ACK_PUSHED2 = 8
 ICSK_ACK_NOW = 16
+
+# tp->urg_data states (include/net/tcp.h); the low 8 bits hold the urgent byte when VALID
+TCP_URG_VALID = 0x0100
+TCP_URG_NOTYET = 0x0200
+TCP_URG_READ = 0x0400
 
 # icsk_ca_state
 TCP_CA_OPEN = 0
@@ -131,6 +145,8 @@ class TcpSock(Sock):
         "window_clamp",
         "rcv_ssthresh",
         "irs",
+        "urg_data",
+        "urg_seq",
         "scaling_ratio",
         "rcvq_space",
         "rcvq_time",
@@ -249,6 +265,8 @@ class TcpSock(Sock):
         self.window_clamp = 0
         self.rcv_ssthresh = 0
         self.irs = 0
+        self.urg_data = 0
+        self.urg_seq = 0
         self.scaling_ratio = 128  # TCP_DEFAULT_SCALING_RATIO: 50 % of the buffer is window
         self.rcvq_space = 0
         self.rcvq_time = 0.0
@@ -367,11 +385,27 @@ class TcpSock(Sock):
         return writable
 
     def stream_readable(self) -> bool:
-        """Data, EOF or an error to report."""
-        return (
-            bool(self.sk_receive_queue or self.sk_err or self.sk_shutdown & 1 or self.accept_queue)
-            or self.sk_state == 7
-        )
+        """Data, EOF or an error to report: ``tcp_poll()``'s ``EPOLLIN`` (net/ipv4/tcp.c),
+        where a reader standing at the urgent mark with ``SO_OOBINLINE`` off needs one byte
+        more than the urgent byte — that byte is not data to it (``recv`` steps over it)."""
+        if self.sk_receive_queue and not (
+            self.urg_data
+            and self.urg_seq == self.copied_seq
+            and SO_OOBINLINE not in self.sk_flags
+            and self.rcv_nxt - self.copied_seq < 2
+        ):
+            return True
+        return bool(self.sk_err or self.sk_shutdown & 1 or self.accept_queue) or self.sk_state == 7
+
+    def poll_pri(self) -> bool:
+        """``tcp_poll()``'s ``EPOLLPRI``: an urgent byte has arrived and not been read with
+        ``MSG_OOB`` (also with ``SO_OOBINLINE``, where it waits in the stream)."""
+        return bool(self.urg_data & TCP_URG_VALID)
+
+    def at_mark(self) -> bool:
+        """``SIOCATMARK`` (``tcp_ioctl()``, what ``sockatmark(3)`` asks): the next byte
+        ``recv`` would read is the urgent byte (or where the announced one will be)."""
+        return bool(self.urg_data) and self.urg_seq == self.copied_seq
 
     def sk_write_space(self) -> None:
         """``sk_stream_write_space()``: once a third of ``sk_sndbuf`` is free, clear

@@ -168,7 +168,8 @@ def _udp_sendmsg(
         raise kernel_error(errno.EMSGSIZE, f"{length} bytes is more than a UDP datagram holds")
     if v6 and length > 0x7FFFFFFF - UDP_HLEN:
         raise kernel_error(errno.EMSGSIZE)
-    if flags & MSG_OOB:
+    if flags & MSG_OOB and not v6:
+        # udp_sendmsg() refuses it ("mirror BSD"); udpv6_sendmsg() never looks at it
         raise kernel_error(errno.EOPNOTSUPP)
     family = AF_INET6 if v6 else AF_INET
     if sk.pending:

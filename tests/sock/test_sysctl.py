@@ -60,6 +60,7 @@ KERNEL_DEFAULTS: dict[str, SysctlValue] = {
     "net.ipv4.tcp_window_scaling": 1,
     "net.ipv4.tcp_retrans_collapse": 1,
     "net.ipv4.tcp_dsack": 1,
+    "net.ipv4.tcp_stdurg": 0,  # never set: the zeroed netns
     "net.ipv4.tcp_early_retrans": 3,
     "net.ipv4.tcp_recovery": 1,  # TCP_RACK_LOSS_DETECTION
     "net.ipv4.tcp_frto": 2,
