@@ -713,7 +713,11 @@ async def connect_udp_port_zero(env: Env) -> None:
     await env.step("s.send(b'x')", s.send(b"x"))
 
 
-@case("connect", "Without SO_BROADCAST a datagram socket may not even connect to broadcast.")
+@case(
+    "connect",
+    "255.255.255.255 has no route on a host with only lo: ENETUNREACH comes before any "
+    "SO_BROADCAST check (connect_subnet_broadcast shows that check).",
+)
 async def connect_udp_broadcast(env: Env) -> None:
     """UDP connect() to 255.255.255.255 without SO_BROADCAST."""
     s = env.socket(AF_INET, SOCK_DGRAM)
@@ -838,7 +842,7 @@ async def connect_same_four_tuple(env: Env) -> None:
     await env.step("b.connect((LO, P1))", b.connect((LO4, env.p1)))
 
 
-@case("connect", "trio resolves the address before connecting: port as string, 'localhost'.")
+@case("connect", "trio resolves names with getaddrinfo() before connecting.")
 async def connect_localhost_name(env: Env) -> None:
     """TCP connect() to ('localhost', P1)."""
     await _listener(env)
@@ -1847,7 +1851,8 @@ async def so_value_none(env: Env) -> None:
 
 @case(
     "sol_socket",
-    "A short buffer gets that many bytes of the int; Python refuses buflen 0 or less itself.",
+    "A short buffer gets that many bytes of the int; buflen 0 means 'an int' to Python, and "
+    "a negative one is Python's own OSError (no errno).",
 )
 async def so_getsockopt_buflen(env: Env) -> None:
     """getsockopt(SO_SNDBUF) with buflen 2, 4, 8, 0 and -1."""
@@ -2320,7 +2325,11 @@ async def udp_sendto_port_zero(env: Env) -> None:
     await env.step("b.sendto(b'x', (LO6, 0))", b.sendto(b"x", (LO6, 0)))
 
 
-@case("udp", "Sending to broadcast needs SO_BROADCAST (EACCES without).")
+@case(
+    "udp",
+    "255.255.255.255 has no route on a host with only lo, with or without SO_BROADCAST "
+    "(udp_subnet_broadcast shows the SO_BROADCAST check).",
+)
 async def udp_broadcast(env: Env) -> None:
     """sendto() 255.255.255.255 without and with SO_BROADCAST (a host with only lo)."""
     s = env.socket(AF_INET, SOCK_DGRAM)
@@ -2549,7 +2558,11 @@ async def v6_bound_sendto_mapped(env: Env) -> None:
     await env.step("r.sendto(b'x', (MAPPED, P2))", r.sendto(b"x", (MAPPED_LO, env.p2)))
 
 
-@case("dualstack", "The flow label and scope id of a destination are carried, not checked.")
+@case(
+    "dualstack",
+    "A destination's flow label (without IPV6_FLOWINFO_SEND) and a scope id on a "
+    "non-link-local address are ignored: getpeername() shows 0, 0.",
+)
 async def connect_flowinfo_scope(env: Env) -> None:
     """UDP connect() to ('::1', P1, 7, 1); getpeername()."""
     s = env.socket(AF_INET6, SOCK_DGRAM)
