@@ -61,6 +61,7 @@ from socket import (
 )
 
 import trio
+import trio.testing
 from harness import Env, case
 
 from netsim import (
@@ -107,7 +108,7 @@ async def _tcp_pair(env: Env, family: int = AF_INET) -> tuple[Sock, Sock]:
     listener = await _listener(env, family)
     client = env.socket(family, SOCK_STREAM)
     await client.connect((LO[family], env.p1))
-    server, _ = await listener.accept()
+    server = env.adopt((await listener.accept())[0])
     listener.close()
     return client, server
 
@@ -531,7 +532,7 @@ async def tcp_names_lifecycle(env: Env) -> None:
     await env.step("bound: getsockname()", c.getsockname)
     await env.step("bound: getpeername()", c.getpeername)
     await c.connect((LO4, env.p1))
-    srv, _ = await lst.accept()
+    srv = env.adopt((await lst.accept())[0])
     await env.step("connected: getpeername()", c.getpeername)
     srv.shutdown(SHUT_WR)
     await env.step("after the peer's FIN: recv(10)", c.recv(10))
@@ -659,7 +660,11 @@ async def connect_any_udp(env: Env) -> None:
     await env.step("s.getsockname()", s.getsockname)
 
 
-@case("connect", "TCP refuses broadcast and multicast destinations before routing.")
+@case(
+    "connect",
+    "No route on a host with only lo (connect_subnet_broadcast shows TCP refusing a "
+    "broadcast route).",
+)
 async def connect_broadcast_tcp(env: Env) -> None:
     """TCP connect() to 255.255.255.255."""
     s = env.socket(AF_INET, SOCK_STREAM)
@@ -794,9 +799,29 @@ async def connect_cancelled_then_again(env: Env) -> None:
     await a.connect((LO4, env.p1))
     b = env.socket(AF_INET, SOCK_STREAM)
     await env.step("b.connect((LO, P1))", b.connect((LO4, env.p1)))
-    await lst.accept()
+    env.adopt((await lst.accept())[0])
     await env.step("b.connect((LO, P1))", b.connect((LO4, env.p1)))
     await env.step("b.fileno() == -1", lambda: b.fileno() == -1)
+
+
+@case(
+    "connect",
+    "The kernel says EALREADY to a second connect() while the first waits for the handshake, "
+    "but Python raises EALREADY as BlockingIOError, which trio takes for 'in progress': it "
+    "waits for writability, which another task is doing — trio.BusyResourceError.",
+)
+async def connect_while_connecting(env: Env) -> None:
+    """One task's connect() waits (the listener's backlog is full); another task connects the
+    same socket."""
+    await _listener(env, AF_INET, 0)
+    a = env.socket(AF_INET, SOCK_STREAM)
+    await a.connect((LO4, env.p1))
+    b = env.socket(AF_INET, SOCK_STREAM)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(b.connect, (LO4, env.p1))
+        await trio.testing.wait_all_tasks_blocked()
+        await env.step("b.connect((LO, P1)) in a second task", b.connect((LO4, env.p1)))
+        nursery.cancel_scope.cancel()
 
 
 @case("connect", "TCP may connect to itself (a simultaneous open with itself).")
@@ -985,7 +1010,7 @@ async def accept_inherits_options(env: Env) -> None:
     lst.listen(8)
     c = env.socket(AF_INET, SOCK_STREAM)
     await c.connect((LO4, env.p1))
-    srv, _ = await lst.accept()
+    srv = env.adopt((await lst.accept())[0])
     await env.step("srv.getsockopt(SOL_SOCKET, SO_RCVBUF)", lambda: srv.getsockopt(1, SO_RCVBUF))
     await env.step("srv.getsockopt(SOL_SOCKET, SO_KEEPALIVE)", lambda: srv.getsockopt(1, 9))
     await env.step("srv.getsockopt(SOL_TCP, TCP_NODELAY)", lambda: srv.getsockopt(6, 1))
@@ -1052,7 +1077,11 @@ async def send_before_connect(env: Env) -> None:
     await env.step("udp.recv(10)", u.recv(10))
 
 
-@case("io", "sendto() with an address on an unconnected TCP socket ignores the address.")
+@case(
+    "io",
+    "An unconnected TCP socket ignores sendto()'s address (no Fast Open asked for): EPIPE, "
+    "as for send().",
+)
 async def sendto_unconnected_tcp(env: Env) -> None:
     """sendto() on an unconnected TCP socket, with a listener at the address."""
     await _listener(env)
@@ -1300,7 +1329,35 @@ async def send_memoryview(env: Env) -> None:
     await env.step("s.recv(10)", s.recv(10))
 
 
-@case("io", "UDP has no urgent data.")
+@case("io", "trio lets one task at a time wait to read a socket.")
+async def recv_two_tasks(env: Env) -> None:
+    """One task waits in recv(); another task calls recv() on the same socket."""
+    c, _ = await _tcp_pair(env)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(c.recv, 10)
+        await trio.testing.wait_all_tasks_blocked()
+        await env.step("c.recv(10) in a second task", c.recv(10))
+        nursery.cancel_scope.cancel()
+
+
+@case(
+    "io",
+    "Closing a socket wakes the task waiting in recv() with trio.ClosedResourceError.",
+)
+async def close_while_recv_waits(env: Env) -> None:
+    """One task waits in recv(); another closes the socket."""
+    c, _ = await _tcp_pair(env, AF_INET6)
+
+    async def reader() -> None:
+        await env.step("task: c.recv(10)", c.recv(10))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        await env.step("c.close()", c.close)
+
+
+@case("io", "UDP has no urgent data: send(MSG_OOB) is EOPNOTSUPP; recv() ignores the flag.")
 async def msg_oob_udp(env: Env) -> None:
     """send(MSG_OOB) and recv(MSG_OOB) on UDP."""
     a, b = await _udp_pair(env)
@@ -1965,7 +2022,11 @@ async def ip_tos_udp(env: Env) -> None:
         await env.step("getsockopt(IP_TOS)", lambda: s.getsockopt(SOL_IP, IP_TOS))
 
 
-@case("sol_ip", "IP_MTU needs a route: ENOTCONN until the socket is connected.")
+@case(
+    "sol_ip",
+    "IP_MTU needs a route: ENOTCONN until the socket is connected; IPv4 caps lo's MTU of "
+    "65536 at 65535 (IPV6_MTU says 65536).",
+)
 async def ip_mtu(env: Env) -> None:
     """IP_MTU before and after connect()."""
     s = env.socket(AF_INET, SOCK_DGRAM)
@@ -2001,7 +2062,10 @@ async def ip_recverr(env: Env) -> None:
     await env.step("getsockopt(IP_RECVERR)", lambda: s.getsockopt(0, IP_RECVERR))
 
 
-@case("sol_ip", "An AF_INET socket has no SOL_IPV6 options.")
+@case(
+    "sol_ip",
+    "An AF_INET socket has no SOL_IPV6 options: ENOPROTOOPT, and EOPNOTSUPP from getsockopt().",
+)
 async def sol_ipv6_on_inet(env: Env) -> None:
     """IPV6_V6ONLY and IPV6_UNICAST_HOPS on AF_INET sockets."""
     t = env.socket(AF_INET, SOCK_STREAM)
@@ -2209,7 +2273,11 @@ async def tcp_unknown_option(env: Env) -> None:
     await env.step("getsockopt(SOL_TCP, 9999)", lambda: s.getsockopt(6, 9999))
 
 
-@case("sol_tcp", "TCP options on a UDP socket, UDP options on a TCP socket: ENOPROTOOPT.")
+@case(
+    "sol_tcp",
+    "TCP options on a UDP socket, UDP options on a TCP socket: ENOPROTOOPT — but getsockopt() "
+    "on an AF_INET socket says EOPNOTSUPP (see unknown_level).",
+)
 async def wrong_protocol_level(env: Env) -> None:
     """TCP_NODELAY on UDP; UDP_CORK on TCP."""
     u = env.socket(AF_INET, SOCK_DGRAM)

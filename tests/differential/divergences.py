@@ -98,6 +98,11 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "trio closes a socket whose connect() was cancelled, so the next connect() is EBADF and "
         "fileno() is -1; netsim leaves it open in SYN_SENT and says EALREADY."
     ),
+    "connect_while_connecting": (
+        "a second task's connect() while the first waits: trio (EALREADY is a BlockingIOError "
+        "to Python) goes on to wait for writability and raises trio.BusyResourceError; "
+        "netsim raises OSError(EALREADY)."
+    ),
     "connect_any_v4": (
         "connect(('0.0.0.0', port)): tcp_connect keeps 0.0.0.0 as inet_daddr instead of the "
         "route's destination (fl4->daddr, 127.0.0.1, as udp_connect does), the handshake never "

@@ -281,6 +281,11 @@ class Env:
         """Record a value the case computed (no call of its own)."""
         self.results.append((label, f"ok {self.render(value)}"))
 
+    def adopt(self, sock: trio.socket.SocketType) -> trio.socket.SocketType:
+        """Close ``sock`` (a socket ``accept()`` made outside a step) when the case ends."""
+        self._sockets.append(sock)
+        return sock
+
     def _track(self, value: Any) -> None:
         if isinstance(value, tuple) and value and isinstance(value[0], trio.socket.SocketType):
             self._sockets.append(value[0])
