@@ -53,6 +53,8 @@ __all__ = [
     "CASES",
     "DOCS",
     "EXPECTED",
+    "HERE",
+    "ROOT",
     "STEP_TIMEOUT",
     "Case",
     "Env",
@@ -60,12 +62,16 @@ __all__ = [
     "NetsimEnv",
     "Steps",
     "case",
+    "dump_table",
     "enter_private_netns",
+    "iter_cases",
+    "kernel_release",
     "load_table",
     "render",
     "render_docs",
     "run_linux",
     "run_netsim",
+    "table_steps",
 ]
 
 HERE = Path(__file__).resolve().parent

@@ -6,6 +6,7 @@
     python3 tests/differential/record.py --docs           # docs/misuse.md from the table only
     python3 tests/differential/record.py --netsim [CASE]  # where netsim differs from the table
     python3 tests/differential/record.py --live-json      # the live results as JSON (the test)
+    python3 tests/differential/record.py --no-netns ...   # stay in this network namespace
 
 Real sockets run in a private network namespace holding only ``lo`` (as a netsim host does)
 when the process may create one (root), else in the current one; either way each case is its
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", action="store_true", help="only rewrite docs/misuse.md")
     parser.add_argument("--netsim", action="store_true", help="compare netsim with the table")
     parser.add_argument("--live-json", action="store_true", help="print live results as JSON")
+    parser.add_argument(
+        "--no-netns", action="store_true", help="stay in the current network namespace"
+    )
     args = parser.parse_args(argv)
     selected = list(iter_cases(args.cases))
 
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(selected) - differ}/{len(selected)} cases agree", file=sys.stderr)
         return 0
 
-    where = enter_private_netns()
+    where = "the current network namespace" if args.no_netns else enter_private_netns()
     release = kernel_release()
 
     if args.live_json:
