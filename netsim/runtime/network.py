@@ -51,6 +51,24 @@ class HostSocketFactory(trio.abc.SocketFactory):
         )
 
 
+def _numeric(host: str) -> str | None:
+    """``host`` as a numeric address getaddrinfo() accepts without a lookup — IPv6, or IPv4
+    in any form ``inet_aton()`` takes (``127.1``, ``0x7f.1``) — written the standard way;
+    ``None`` for a name."""
+    try:
+        ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return host
+    if not host.isascii() or not host.isprintable() or " " in host:
+        return None  # inet_aton() stops at white space; getaddrinfo()'s exact parse does not
+    try:
+        return _stdlib_socket.inet_ntoa(_stdlib_socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 class HostResolver(trio.abc.HostnameResolver):
     """``getaddrinfo``/``getnameinfo`` for the emulated host."""
 
@@ -94,16 +112,16 @@ class HostResolver(trio.abc.HostnameResolver):
             passive = flags & _stdlib_socket.AI_PASSIVE
             names = ["0.0.0.0", "::"] if passive else ["127.0.0.1", "::1"]
         else:
-            try:
-                ipaddress.ip_address(host.split("%", 1)[0])
-                names = [host]
-            except ValueError:
-                names = self._lookup(host)
+            numeric = _numeric(host)
+            names = [numeric] if numeric is not None else self._lookup(host)
+        v4mapped = family == AF_INET6 and flags & _stdlib_socket.AI_V4MAPPED
+        if v4mapped and not any(":" in name for name in names):
+            # glibc: the IPv6 answers if there are any, else the IPv4 ones as ::ffff:a.b.c.d
+            names = [f"::ffff:{name}" for name in names]
         out: list[tuple[Any, Any, int, str, tuple[Any, ...]]] = []
         kinds = [(SOCK_STREAM, IPPROTO_TCP), (SOCK_DGRAM, IPPROTO_UDP)]
         for name in names:
-            ip = ipaddress.ip_address(name.split("%", 1)[0])
-            fam = AF_INET6 if ip.version == 6 else AF_INET
+            fam = AF_INET6 if ":" in name else AF_INET
             if family not in (AF_UNSPEC, fam):
                 continue
             for stype, sproto in kinds:

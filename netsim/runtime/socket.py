@@ -36,6 +36,7 @@ from ..sock.constants import (
     SHUT_RD,
     SHUT_RDWR,
     SHUT_WR,
+    SO_LINGER,
     SOCK_CLOEXEC,
     SOCK_DGRAM,
     SOCK_NONBLOCK,
@@ -49,12 +50,16 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     TCP_CLOSE,
+    TCP_CLOSING,
+    TCP_FIN_WAIT1,
+    TCP_LAST_ACK,
     TCP_SYN_SENT,
     Sock,
     SockWait,
     WaitQueue,
     sock_writeable,
 )
+from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_bind, tcp_listen
 from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
@@ -239,8 +244,41 @@ class Socket(trio.socket.SocketType):
 
     # -- addresses ------------------------------------------------------------------------------
 
-    def _parse(self, address: Any) -> tuple[bytes, int]:
-        return parse_sockaddr(self._family, address)
+    async def _resolve(self, address: Any, *, local: bool = False) -> tuple[bytes, int]:
+        """The address ``bind``/``connect``/``sendto`` were given, as the core takes it:
+        ``(packed address, port)``.  As trio's own sockets do it
+        (``trio.socket.SocketType._resolve_address_nocp``): a tuple of the family's shape
+        (``ValueError`` otherwise); a numeric address as is; else ``getaddrinfo`` on this
+        host's resolver (``host.hosts``, ``localhost``, inet_aton forms such as ``127.1``),
+        with ``AI_PASSIVE`` for ``bind`` ("" is the wildcard, for connect the loopback) and, on
+        an ``AF_INET6`` socket without ``IPV6_V6ONLY``, ``AI_V4MAPPED`` — so ``"127.0.0.1"``
+        and ``"localhost"`` work there too; ``"<broadcast>"`` is ``255.255.255.255``.  A name
+        it cannot resolve is ``socket.gaierror``, as with trio."""
+        family = self._family
+        if family == AF_INET:
+            if not isinstance(address, tuple) or len(address) != 2:
+                raise ValueError("address should be a (host, port) tuple")
+        elif not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+            raise ValueError("address should be a (host, port, [flowinfo, [scopeid]]) tuple")
+        host, port = address[0], address[1]
+        if isinstance(port, int) and isinstance(host, str) and _is_numeric(family, host):
+            return parse_sockaddr(family, address)
+        if host == "":
+            host = None
+        elif host == "<broadcast>":
+            host = "255.255.255.255"
+        flags = _stdlib_socket.AI_PASSIVE if local else 0
+        if family == AF_INET6 and not self._sk.ipv6_v6only:
+            flags |= _stdlib_socket.AI_V4MAPPED
+        from .network import HostResolver
+
+        infos = await HostResolver(self._host).getaddrinfo(
+            host, port, family, self._type, self._proto, flags
+        )
+        normed = infos[0][4]
+        if family == AF_INET6:
+            normed = (*normed[:2], *address[2:])
+        return parse_sockaddr(family, normed)
 
     def getsockname(self) -> tuple[Any, ...]:
         self._check_open()
@@ -248,34 +286,49 @@ class Socket(trio.socket.SocketType):
         return format_sockaddr(self._family, sk.inet_rcv_saddr or sk.inet_saddr, sk.inet_sport)
 
     def getpeername(self) -> tuple[Any, ...]:
-        """``inet_getname(peer=1)``: ``ENOTCONN`` without a peer, and also while connecting
-        or once closed (``SYN_SENT``/``CLOSE``) — a reset TCP connection, or one whose
-        TIME_WAIT has passed to a timewait socket, no longer names its peer."""
+        """``inet_getname(peer=1)``: ``ENOTCONN`` without a peer port (a UDP socket connected
+        to port 0 has none), and also while connecting or once closed (``SYN_SENT``/``CLOSE``)
+        — a reset TCP connection, or one whose TIME_WAIT has passed to a timewait socket, no
+        longer names its peer."""
         self._check_open()
         sk = self._sk
-        if sk.inet_daddr is None or sk.sk_state in (TCP_CLOSE, TCP_SYN_SENT):
+        if not sk.inet_dport or sk.sk_state in (TCP_CLOSE, TCP_SYN_SENT):
             raise kernel_error(errno.ENOTCONN)
         return format_sockaddr(self._family, sk.inet_daddr, sk.inet_dport)
 
     async def bind(self, address: Any) -> None:
+        self._check_open()
+        addr, port = await self._resolve(address, local=True)
         await trio.lowlevel.checkpoint()
         self._check_open()
-        addr, port = self._parse(address)
         if isinstance(self._sk, UdpSock):
             udp_bind(self._sk, addr, port)
         else:
             tcp_bind(self._tcp(), addr, port)
 
     async def connect(self, address: Any) -> None:
+        """``connect(2)``.  As with trio's own sockets, a connect that is cancelled — before
+        or while it waits for the handshake — closes the socket ("we can't really cancel a
+        connect, and the socket is in an indeterminate state"): later calls say ``EBADF``,
+        and a half-open connection is aborted, not left in ``SYN_SENT``."""
+        try:
+            await self._connect(address)
+        except trio.Cancelled:
+            self.close()
+            raise
+
+    async def _connect(self, address: Any) -> None:
         sk = self._sk
         if isinstance(sk, UdpSock):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._check_open()
-            self._host.now()
             if isinstance(address, tuple) and len(address) >= 1 and address[0] is None:
+                self._host.now()
                 udp_disconnect(sk)
             else:
-                addr, port = self._parse(address)
+                addr, port = await self._resolve(address)
+                self._check_open()
+                self._host.now()
                 udp_connect(sk, addr, port)
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
@@ -312,7 +365,7 @@ class Socket(trio.socket.SocketType):
         msg = MsgIter(buffers)
         sk = self._sk
         if isinstance(sk, UdpSock):
-            addr = self._parse(address) if address is not None else None
+            addr = await self._resolve(address) if address is not None else None
             gso = _gso_cmsg(ancdata)
 
             def send() -> int:
@@ -349,8 +402,8 @@ class Socket(trio.socket.SocketType):
         return data
 
     async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
-        view = memoryview(buffer).cast("B")
-        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view)
+        view = _writable(buffer, "recv_into")
+        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view, "recv_into")
         assert isinstance(n, int)
         return n
 
@@ -362,8 +415,8 @@ class Socket(trio.socket.SocketType):
     async def recvfrom_into(
         self, buffer: Buffer, nbytes: int = 0, flags: int = 0
     ) -> tuple[int, Any]:
-        view = memoryview(buffer).cast("B")
-        n, addr = await self._recv(nbytes or len(view), flags, view)
+        view = _writable(buffer, "recvfrom_into")
+        n, addr, _ = await self._recvmsg(nbytes or len(view), flags, view, "recvfrom_into")
         assert isinstance(n, int)
         return n, addr
 
@@ -381,12 +434,16 @@ class Socket(trio.socket.SocketType):
         return data, addr
 
     async def _recvmsg(
-        self, bufsize: int, flags: int, into: memoryview | None
+        self, bufsize: int, flags: int, into: memoryview | None, name: str = "recv"
     ) -> tuple[bytes | int, Any, int]:
+        """The checks Python's socket methods make before the system call (so a bad
+        argument costs nothing: no datagram is taken off the queue), then the receive."""
         if not isinstance(bufsize, int):
-            raise TypeError("buffersize must be an integer")
+            raise TypeError(
+                f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
+            )
         if bufsize < 0:
-            raise ValueError("negative buffersize in recv")
+            raise ValueError(f"negative buffersize in {name}")
         if into is not None and bufsize > len(into):
             raise ValueError("buffer too small for requested bytes")
         sk = self._sk
@@ -416,12 +473,8 @@ class Socket(trio.socket.SocketType):
         self, level: int, optname: int, value: OptValue | None, optlen: int | None = None
     ) -> None:
         self._check_open()
-        if value is None:
-            if optlen is None:
-                raise TypeError("setsockopt() with value None needs optlen")
-            value = bytes(optlen)
         self._host.now()
-        sock_setsockopt(self._sk, level, optname, value)
+        sock_setsockopt(self._sk, level, optname, value, optlen)
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
         self._check_open()
@@ -478,6 +531,33 @@ class Socket(trio.socket.SocketType):
             self._sk.release()
         self._wq.wake()
 
+    async def aclose(self) -> None:
+        """``close(2)`` as Linux runs it with ``SO_LINGER`` on and a time: close, then wait —
+        in trio time — while the connection is still sending (``FIN_WAIT1``, ``CLOSING``,
+        ``LAST_ACK``: ``sk_stream_wait_close``), at most the linger time.  Without a linger
+        time it is :meth:`close` and a checkpoint.  The socket is closed even if the wait is
+        cancelled (trio's ``aclose`` rule); what was queued keeps going out either way, as
+        on Linux, which does not discard data when the time runs out.
+
+        :meth:`close` itself, being synchronous (as ``trio.socket.SocketType.close`` is),
+        never waits: a zero linger time resets the connection there too."""
+        sk = self._sk
+        lingering = (
+            not self._closed
+            and isinstance(sk, TcpSock)
+            and SO_LINGER in sk.sk_flags
+            and sk.sk_lingertime > 0
+        )
+        self.close()
+        if not lingering:
+            await trio.lowlevel.checkpoint()
+            return
+        deadline = trio.current_time() + sk.sk_lingertime / HZ
+        with trio.move_on_at(deadline):
+            while sk.sk_state in (TCP_FIN_WAIT1, TCP_CLOSING, TCP_LAST_ACK):
+                await self._wq.lot.park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
     def detach(self) -> int:
         fd = self.fileno()
         self.close()
@@ -491,6 +571,28 @@ class Socket(trio.socket.SocketType):
 
     def set_inheritable(self, inheritable: bool) -> None:
         return None
+
+
+def _writable(buffer: Any, name: str) -> memoryview:
+    """``buffer`` as a writable byte view, or the ``TypeError`` Python's ``recv_into`` /
+    ``recvfrom_into`` raise before receiving anything."""
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        view = None
+    if view is None or view.readonly:
+        kind = "None" if buffer is None else type(buffer).__name__
+        raise TypeError(f"{name}() argument 1 must be read-write bytes-like object, not {kind}")
+    return view.cast("B")
+
+
+def _is_numeric(family: int, host: str) -> bool:
+    """``inet_pton(family, host)`` succeeds."""
+    try:
+        _stdlib_socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _gso_cmsg(ancdata: Iterable[tuple[int, int, Buffer]]) -> int | None:

@@ -47,7 +47,8 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
     await trio.lowlevel.checkpoint_if_cancelled()
     sock._check_open()
     sk = _sk(sock)
-    addr, port = sock._parse(address)
+    addr, port = await sock._resolve(address)
+    sock._check_open()
     sock._host.now()
     sk.sk_owned_by_user = True
     try:

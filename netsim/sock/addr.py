@@ -17,6 +17,11 @@ from ..errors import errno, kernel_error
 from .constants import AF_INET, AF_INET6
 
 __all__ = [
+    "ANY4",
+    "ANY6",
+    "LOOPBACK4",
+    "LOOPBACK6",
+    "V4_MAPPED_LOOPBACK",
     "V4_MAPPED_PREFIX",
     "format_sockaddr",
     "ipv6_addr_v4mapped",
@@ -28,6 +33,10 @@ __all__ = [
 V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
 ANY4 = b"\0\0\0\0"
 ANY6 = b"\0" * 16
+LOOPBACK4 = b"\x7f\0\0\x01"
+LOOPBACK6 = b"\0" * 15 + b"\x01"
+#: ``::ffff:127.0.0.1``: what ``::`` means to a socket whose source is IPv4-mapped
+V4_MAPPED_LOOPBACK = V4_MAPPED_PREFIX + LOOPBACK4
 
 
 def ipv6_addr_v4mapped(addr: bytes) -> bool:

@@ -1,21 +1,38 @@
 """``setsockopt``/``getsockopt``: socket options with Linux's values, validation and errors
 (net/core/sock.c ``sk_setsockopt``/``sk_getsockopt``, net/ipv4/ip_sockglue.c,
-net/ipv6/ipv6_sockglue.c, net/ipv4/udp.c ``udp_lib_setsockopt``).
+net/ipv6/ipv6_sockglue.c, net/ipv4/udp.c ``udp_lib_setsockopt``, net/ipv4/tcp.c
+``do_tcp_setsockopt``).
 
-Values are C ``int``\\ s: a Python ``int``, or at least 4 bytes of native-endian integer (what
-``struct.pack("i", v)`` gives).  A shorter buffer is ``EINVAL`` — except for the small
-``SOL_IP`` options (``IP_TTL``, ``IP_TOS`` …), where Linux reads 1..3 bytes as an unsigned char
-and answers a ``getsockopt`` with a 1..3-byte buffer with one byte; an option the socket's family
-or protocol does not have is ``ENOPROTOOPT``; a value out of range is ``EINVAL``.
-``getsockopt`` returns an ``int``, or its 4 packed bytes when a ``buflen`` is given.
+What the kernel receives is a buffer: a Python ``int`` is packed as a C ``int`` (as Python's own
+``setsockopt`` does), ``bytes``-like values are taken as they are.  Most options read a C
+``int`` from it — a shorter buffer is ``EINVAL``; the small ``SOL_IP`` options (``IP_TTL``,
+``IP_TOS`` …) read 1..3 bytes as an unsigned char; ``SO_LINGER`` reads a ``struct linger``
+(two ``int``\\ s).  ``getsockopt`` returns an ``int``, or with a ``buflen`` the option's bytes
+cut to that length (``struct tcp_info`` for ``TCP_INFO``; the first 4 bytes, read as an int,
+without one — as on Linux, where the length asked for is ``sizeof(int)``).
 
+Where an option goes, by level — as the kernel dispatches it:
+
+* ``SOL_SOCKET``: :func:`sk_setsockopt` here, for every socket.
+* the protocol's level (``SOL_TCP``; ``SOL_UDP`` or ``SOL_UDPLITE`` for UDP): the socket's
+  ``proto_setsockopt``/``proto_getsockopt`` (``sk->sk_prot->setsockopt``).
+* ``SOL_IP`` on both families (an ``AF_INET6`` socket passes it to ``ip_setsockopt``),
+  ``SOL_IPV6`` on ``AF_INET6`` sockets.
+* any other level: ``setsockopt`` is ``ENOPROTOOPT``; ``getsockopt`` is ``EOPNOTSUPP`` on an
+  ``AF_INET`` socket (``do_ip_getsockopt``) and ``ENOPROTOOPT`` on an ``AF_INET6`` one
+  (``ipv6_getsockopt``).
+
+An option name the level does not know is ``ENOPROTOOPT``; a value out of range ``EINVAL``.
 ``SO_SNDBUF``/``SO_RCVBUF`` are capped at ``net.core.wmem_max``/``rmem_max``, **doubled** (to
 account for struct overhead, as Linux does — ``getsockopt`` returns the doubled value), floored
 at ``SOCK_MIN_SNDBUF``/``SOCK_MIN_RCVBUF``, and lock the size against autotuning.  The
-``*FORCE`` variants skip the cap (netsim runs as root).
+``*FORCE`` variants skip the cap (netsim runs as root, so nothing needs ``CAP_NET_ADMIN``).
 
-Options at the protocol's own level (``SOL_UDP``, ``SOL_TCP``) go to the socket's
-``proto_setsockopt``/``proto_getsockopt`` (``sk->sk_prot->setsockopt``).
+Options netsim stores and reports but that change nothing it emulates: ``SO_DEBUG``,
+``SO_DONTROUTE``, ``SO_KEEPALIVE`` (no keepalive probes are sent), ``SO_PRIORITY``,
+``SO_MARK``, ``SO_BSDCOMPAT``.  Options with an effect netsim does not emulate (timestamps,
+``SO_RCVTIMEO``, ``SO_BINDTODEVICE``, ``IP_PKTINFO`` and other ancillary-data requests) are
+``ENOPROTOOPT`` with "not emulated by netsim" in the message, so a program learns it at once.
 """
 
 from __future__ import annotations
@@ -24,13 +41,13 @@ import struct
 
 from ..errors import errno, kernel_error
 from .constants import (
-    AF_INET,
     AF_INET6,
     IP_MTU,
     IP_MTU_DISCOVER,
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    IPPROTO_UDP,
     IPV6_DONTFRAG,
     IPV6_MTU,
     IPV6_MTU_DISCOVER,
@@ -39,9 +56,17 @@ from .constants import (
     IPV6_V6ONLY,
     SO_ACCEPTCONN,
     SO_BROADCAST,
+    SO_BSDCOMPAT,
+    SO_DEBUG,
     SO_DOMAIN,
+    SO_DONTROUTE,
     SO_ERROR,
     SO_KEEPALIVE,
+    SO_LINGER,
+    SO_MARK,
+    SO_NO_CHECK,
+    SO_OOBINLINE,
+    SO_PRIORITY,
     SO_PROTOCOL,
     SO_RCVBUF,
     SO_RCVBUFFORCE,
@@ -50,95 +75,141 @@ from .constants import (
     SO_REUSEPORT,
     SO_SNDBUF,
     SO_SNDBUFFORCE,
+    SO_SNDLOWAT,
     SO_TYPE,
     SOL_IP,
     SOL_IPV6,
     SOL_SOCKET,
+    SOL_UDPLITE,
 )
 from .sock import SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK, Sock
+from .sysctl import HZ
 
-__all__ = ["OptValue", "int_value", "sock_getsockopt", "sock_setsockopt"]
+__all__ = [
+    "MAX_SCHEDULE_TIMEOUT",
+    "OptValue",
+    "optval_bytes",
+    "optval_int",
+    "sock_getsockopt",
+    "sock_setsockopt",
+]
 
 OptValue = int | bytes | bytearray | memoryview
 INT_MAX = 0x7FFFFFFF
+#: ``MAX_SCHEDULE_TIMEOUT`` (``LONG_MAX`` jiffies): "wait forever", what a huge or negative
+#: ``SO_LINGER`` time becomes
+MAX_SCHEDULE_TIMEOUT = 2**63 - 1
 
-
-def int_value(value: OptValue | None, optlen: int | None = None) -> int:
-    """The C ``int`` an option value carries (``copy_from_sockptr(&val, optval, 4)``)."""
-    if value is None:
-        raise kernel_error(errno.EINVAL, "option value missing")
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        if not -(2**31) <= value < 2**31:
-            raise OverflowError("signed integer is greater than maximum")
-        return value
-    buf = bytes(value)
-    if len(buf) < 4:
-        raise kernel_error(errno.EINVAL, f"option value of {len(buf)} bytes, need 4")
-    return int(struct.unpack_from("i", buf)[0])
-
-
+#: Boolean ``SOL_SOCKET`` options kept in ``sk_flags`` (``sock_valbool_flag``).
+_FLAG_OPTIONS = frozenset({SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE, SO_OOBINLINE})
+#: ``SOL_SOCKET`` options Linux has that would change what netsim does not emulate.
+_NOT_EMULATED_SOCKET = frozenset(
+    {
+        20,  # SO_RCVTIMEO_OLD
+        21,  # SO_SNDTIMEO_OLD
+        25,  # SO_BINDTODEVICE
+        29,  # SO_TIMESTAMP_OLD
+        35,  # SO_TIMESTAMPNS_OLD
+        37,  # SO_TIMESTAMPING_OLD
+        40,  # SO_RXQ_OVFL
+        60,  # SO_ZEROCOPY
+    }
+)
 #: ``do_ip_setsockopt`` reads these from a value shorter than an ``int`` as an unsigned char.
 _IP_CHAR_OPTIONS = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
 
 
-def sock_setsockopt(sk: Sock, level: int, optname: int, value: OptValue | None) -> None:
-    """``setsockopt(level, optname, value)``."""
-    if (
-        level == SOL_IP
-        and optname in _IP_CHAR_OPTIONS
-        and isinstance(value, bytes | bytearray | memoryview)
-        and len(value) < 4
-    ):
-        # do_ip_setsockopt: 1..3 bytes are an unsigned char, none is 0 (IP_TTL: EINVAL)
-        raw = bytes(value)
-        if not raw and optname == IP_TTL:
-            raise kernel_error(errno.EINVAL, "IP_TTL without a value")
-        val = raw[0] if raw else 0
+def optval_bytes(value: OptValue) -> bytes:
+    """The buffer the kernel sees: an ``int`` packed as a C ``int`` (``OverflowError`` outside
+    its range, as Python's ``setsockopt`` raises), a bytes-like value as it is."""
+    if isinstance(value, int):
+        if value > INT_MAX:
+            raise OverflowError("signed integer is greater than maximum")
+        if value < -INT_MAX - 1:
+            raise OverflowError("signed integer is less than minimum")
+        return struct.pack("i", value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"a bytes-like object is required, not '{type(value).__name__}'")
+
+
+def optval_int(raw: bytes) -> int:
+    """``copy_from_sockptr(&val, optval, sizeof(int))`` after the ``optlen < sizeof(int)``
+    check: the C ``int`` at the start of ``raw``, ``EINVAL`` if it is shorter."""
+    if len(raw) < 4:
+        raise kernel_error(errno.EINVAL, f"option value of {len(raw)} bytes, need 4")
+    return int(struct.unpack_from("i", raw)[0])
+
+
+def sock_setsockopt(
+    sk: Sock, level: int, optname: int, value: OptValue | None, optlen: int | None = None
+) -> None:
+    """``setsockopt(level, optname, value)``, or ``setsockopt(level, optname, None, optlen)``
+    (a NULL buffer of ``optlen`` bytes: ``EINVAL`` if too short for the option, else
+    ``EFAULT``, as the kernel's copy from address 0 fails)."""
+    if value is None:
+        if optlen is None:
+            raise TypeError("setsockopt() with value None needs optlen")
+        raw = b""
+        fault = optlen >= 4
     else:
-        val = int_value(value)
+        raw = optval_bytes(value)
+        fault = False
     if level == SOL_SOCKET:
-        _set_socket(sk, optname, val)
+        _check_null(raw, fault)
+        _set_socket(sk, optname, raw)
+    elif level == sk.sk_protocol or (level == SOL_UDPLITE and sk.sk_protocol == IPPROTO_UDP):
+        _check_null(raw, fault)
+        sk.proto_setsockopt(optname, raw)
     elif level == SOL_IP:
-        if sk.sk_family not in (AF_INET, AF_INET6):
-            raise kernel_error(errno.ENOPROTOOPT)
-        _set_ip(sk, optname, val)
-    elif level == SOL_IPV6:
-        if sk.sk_family != AF_INET6:
-            raise kernel_error(errno.ENOPROTOOPT)
-        _set_ipv6(sk, optname, val)
-    elif level == sk.sk_protocol:
-        sk.proto_setsockopt(optname, val)
+        _check_null(raw, fault)
+        _set_ip(sk, optname, raw)
+    elif level == SOL_IPV6 and sk.sk_family == AF_INET6:
+        _check_null(raw, fault)
+        _set_ipv6(sk, optname, optval_int(raw))
     else:
         raise kernel_error(errno.ENOPROTOOPT)
+
+
+def _check_null(raw: bytes, fault: bool) -> None:
+    if fault:
+        raise kernel_error(errno.EFAULT)
 
 
 def sock_getsockopt(sk: Sock, level: int, optname: int, buflen: int | None = None) -> int | bytes:
-    """``getsockopt(level, optname[, buflen])``."""
+    """``getsockopt(level, optname[, buflen])``.  Without ``buflen`` the result is the ``int``
+    in the option's first 4 bytes; with one, the option's bytes cut to ``buflen`` (at most the
+    option's size).  A ``buflen`` outside 0..1024 is refused before the call, as Python's
+    ``socket.getsockopt`` refuses it."""
+    if buflen is not None and not 0 <= buflen <= 1024:
+        raise OSError("getsockopt buflen out of range")
+    v6 = sk.sk_family == AF_INET6
     if level == SOL_SOCKET:
         val = _get_socket(sk, optname)
-    elif level == SOL_IP and sk.sk_family in (AF_INET, AF_INET6):
+    elif level == sk.sk_protocol or (level == SOL_UDPLITE and sk.sk_protocol == IPPROTO_UDP):
+        val = sk.proto_getsockopt(optname, 4 if buflen is None else buflen)
+    elif level == SOL_IP:
         val = _get_ip(sk, optname)
-    elif level == SOL_IPV6 and sk.sk_family == AF_INET6:
+        if buflen is not None and buflen < 4 and isinstance(val, int) and 0 <= val <= 255:
+            return bytes([val])  # do_ip_getsockopt: a short buffer gets an unsigned char
+    elif level == SOL_IPV6 and v6:
         val = _get_ipv6(sk, optname)
-    elif level == sk.sk_protocol:
-        val = sk.proto_getsockopt(optname)
-    else:
+    elif v6:
         raise kernel_error(errno.ENOPROTOOPT)
+    else:
+        raise kernel_error(errno.EOPNOTSUPP)
+    raw = struct.pack("i", val) if isinstance(val, int) else val
     if buflen is None:
-        return val
-    if buflen < 0:
-        raise kernel_error(errno.EINVAL)
-    if level == SOL_IP and 0 < buflen < 4 and 0 <= val <= 255:
-        return bytes([val])  # do_ip_getsockopt: a short buffer gets an unsigned char
-    return struct.pack("i", val)[:buflen]
+        return int(struct.unpack_from("i", raw.ljust(4, b"\0"))[0])
+    return raw[:buflen]
 
 
 # -- SOL_SOCKET ------------------------------------------------------------------------------
 
 
-def _set_socket(sk: Sock, optname: int, val: int) -> None:
+def _set_socket(sk: Sock, optname: int, raw: bytes) -> None:
+    """``sk_setsockopt()``: every option reads an ``int`` first (``EINVAL`` if shorter)."""
+    val = optval_int(raw)
     net = sk.net
     if optname == SO_SNDBUF:
         val = min(val & 0xFFFFFFFF, net.sysctl_int("net.core.wmem_max"))
@@ -154,13 +225,39 @@ def _set_socket(sk: Sock, optname: int, val: int) -> None:
     elif optname == SO_REUSEPORT:
         sk.sk_reuseport = bool(val)
     elif optname == SO_RCVLOWAT:
-        sk.sk_rcvlowat = max(val, 1) if val >= 0 else INT_MAX
-    elif optname in (SO_KEEPALIVE, SO_BROADCAST):
+        sk.set_rcvlowat(INT_MAX if val < 0 else val)
+    elif optname in _FLAG_OPTIONS:
         _set_flag(sk, optname, val)
-    elif optname in (SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ERROR, SO_ACCEPTCONN):
-        raise kernel_error(errno.ENOPROTOOPT)
+    elif optname == SO_LINGER:
+        _set_linger(sk, raw)
+    elif optname == SO_NO_CHECK:
+        sk.sk_no_check_tx = bool(val)
+    elif optname == SO_PRIORITY:
+        sk.sk_priority = val  # any value: netsim runs with CAP_NET_ADMIN
+    elif optname == SO_MARK:
+        sk.sk_mark = val & 0xFFFFFFFF
+    elif optname == SO_BSDCOMPAT:
+        pass
+    elif optname in _NOT_EMULATED_SOCKET:
+        raise kernel_error(errno.ENOPROTOOPT, "not emulated by netsim")
     else:
+        # SO_TYPE, SO_PROTOCOL, SO_DOMAIN, SO_ERROR, SO_ACCEPTCONN, SO_SNDLOWAT: read-only
         raise kernel_error(errno.ENOPROTOOPT)
+
+
+def _set_linger(sk: Sock, raw: bytes) -> None:
+    """``SO_LINGER`` takes a ``struct linger {int l_onoff; int l_linger;}`` (``EINVAL`` if
+    shorter, "1003.1g").  On: the time in seconds becomes jiffies; a time too large for that —
+    any negative one, read as unsigned — means forever (``MAX_SCHEDULE_TIMEOUT``)."""
+    if len(raw) < 8:
+        raise kernel_error(errno.EINVAL, "SO_LINGER needs a struct linger (8 bytes)")
+    onoff, seconds = struct.unpack_from("ii", raw)
+    if not onoff:
+        sk.sk_flags.discard(SO_LINGER)
+        return
+    t_sec = seconds & 0xFFFFFFFFFFFFFFFF  # unsigned long
+    sk.sk_lingertime = MAX_SCHEDULE_TIMEOUT if t_sec >= MAX_SCHEDULE_TIMEOUT // HZ else t_sec * HZ
+    sk.sk_flags.add(SO_LINGER)
 
 
 def _set_sndbuf(sk: Sock, val: int) -> None:
@@ -176,7 +273,7 @@ def _set_rcvbuf(sk: Sock, val: int) -> None:
     sk.sk_rcvbuf = max(val * 2, SOCK_MIN_RCVBUF)
 
 
-def _get_socket(sk: Sock, optname: int) -> int:
+def _get_socket(sk: Sock, optname: int) -> int | bytes:
     if optname == SO_SNDBUF:
         return sk.sk_sndbuf
     if optname == SO_RCVBUF:
@@ -197,10 +294,26 @@ def _get_socket(sk: Sock, optname: int) -> int:
         return sk.sk_family
     if optname == SO_RCVLOWAT:
         return sk.sk_rcvlowat
+    if optname == SO_SNDLOWAT:
+        return 1
     if optname == SO_ACCEPTCONN:
         return int(sk.sk_state == 10)  # TCP_LISTEN
-    if optname in (SO_KEEPALIVE, SO_BROADCAST):
+    if optname in _FLAG_OPTIONS:
         return int(optname in sk.sk_flags)
+    if optname == SO_LINGER:
+        on = SO_LINGER in sk.sk_flags
+        seconds = (sk.sk_lingertime // HZ) & 0xFFFFFFFF  # truncated to the struct's int
+        return struct.pack("iI", int(on), seconds)
+    if optname == SO_NO_CHECK:
+        return int(sk.sk_no_check_tx)
+    if optname == SO_PRIORITY:
+        return sk.sk_priority
+    if optname == SO_MARK:
+        return int(struct.unpack("i", struct.pack("I", sk.sk_mark))[0])
+    if optname == SO_BSDCOMPAT:
+        return 0
+    if optname in _NOT_EMULATED_SOCKET:
+        raise kernel_error(errno.ENOPROTOOPT, "not emulated by netsim")
     raise kernel_error(errno.ENOPROTOOPT)
 
 
@@ -215,7 +328,19 @@ def _set_flag(sk: Sock, flag: int, val: int) -> None:
 # -- SOL_IP / SOL_IPV6 -----------------------------------------------------------------------
 
 
-def _set_ip(sk: Sock, optname: int, val: int) -> None:
+def _set_ip(sk: Sock, optname: int, raw: bytes) -> None:
+    """``do_ip_setsockopt()``: an ``int``, or 1..3 bytes read as an unsigned char for the
+    options that accept one (an empty value: ``EINVAL`` for ``IP_TTL``, 0 for the others)."""
+    if optname in _IP_CHAR_OPTIONS and len(raw) < 4:
+        if not raw and optname == IP_TTL:
+            raise kernel_error(errno.EINVAL, "IP_TTL without a value")
+        val = raw[0] if raw else 0
+    elif optname in (IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR):
+        val = optval_int(raw)
+    elif optname == IP_MTU:
+        raise kernel_error(errno.ENOPROTOOPT)
+    else:
+        raise kernel_error(errno.ENOPROTOOPT)
     if optname == IP_TOS:
         sk.tos = val & 0xFF
     elif optname == IP_TTL:
@@ -226,12 +351,8 @@ def _set_ip(sk: Sock, optname: int, val: int) -> None:
         if not 0 <= val <= 5:
             raise kernel_error(errno.EINVAL, f"IP_MTU_DISCOVER {val}")
         sk.pmtudisc = val
-    elif optname == IP_RECVERR:
+    else:  # IP_RECVERR
         sk.recverr = bool(val)
-    elif optname == IP_MTU:
-        raise kernel_error(errno.ENOPROTOOPT)
-    else:
-        raise kernel_error(errno.ENOPROTOOPT)
 
 
 def _get_ip(sk: Sock, optname: int) -> int:

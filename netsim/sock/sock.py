@@ -166,7 +166,10 @@ class Sock:
         "sk_flags",
         "sk_forward_alloc",
         "sk_frag",
+        "sk_lingertime",
+        "sk_mark",
         "sk_no_check_tx",
+        "sk_priority",
         "sk_protocol",
         "sk_rcvbuf",
         "sk_rcvlowat",
@@ -214,6 +217,9 @@ class Sock:
         self.sk_bound_dev_if = 0
         self.sk_dst_cache: object | None = None
         self.sk_no_check_tx = False
+        self.sk_priority = 0
+        self.sk_mark = 0
+        self.sk_lingertime = 0  # jiffies; SO_LINGER in sk_flags says whether it applies
         self.sk_rcvlowat = 1
         self.sk_receive_queue: deque[SkBuff] = deque()
         self.sk_write_queue: deque[SkBuff] = deque()
@@ -279,13 +285,20 @@ class Sock:
     def unhash(self) -> None:
         """``sk->sk_prot->unhash``: leave the protocol's lookup table (protocols override)."""
 
-    def proto_setsockopt(self, optname: int, val: int) -> None:
-        """``sk->sk_prot->setsockopt`` for the protocol's own level."""
+    def proto_setsockopt(self, optname: int, optval: bytes) -> None:
+        """``sk->sk_prot->setsockopt`` for the protocol's own level; ``optval`` is the raw
+        buffer (:func:`netsim.sock.options.optval_int` reads an ``int`` from it)."""
         raise kernel_error(errno.ENOPROTOOPT)
 
-    def proto_getsockopt(self, optname: int) -> int:
-        """``sk->sk_prot->getsockopt`` for the protocol's own level."""
+    def proto_getsockopt(self, optname: int, buflen: int) -> int | bytes:
+        """``sk->sk_prot->getsockopt`` for the protocol's own level: an ``int``, or the
+        option's bytes for a structure (``buflen`` is the length the caller asked for)."""
         raise kernel_error(errno.ENOPROTOOPT)
+
+    def set_rcvlowat(self, val: int) -> None:
+        """``SO_RCVLOWAT`` (``val`` already ``INT_MAX`` for a negative one): 0 means 1.
+        TCP overrides it (``sock->ops->set_rcvlowat``, ``tcp_set_rcvlowat``)."""
+        self.sk_rcvlowat = val or 1
 
     def enter_memory_pressure(self) -> None:
         """``sk->sk_prot->enter_memory_pressure``: nothing for protocols without one."""

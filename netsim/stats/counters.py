@@ -155,6 +155,7 @@ MIB_NAMES: tuple[str, ...] = (
     "TcpExtTW",
     "TcpExtTCPAbortOnData",
     "TcpExtTCPAbortOnClose",
+    "TcpExtTCPAbortOnLinger",
     "TcpExtTCPOFOQueue",
     "TcpExtTCPPureAcks",
     "TcpExtTCPHPAcks",
@@ -294,6 +295,7 @@ class Counters:
     TcpExtTW: int
     TcpExtTCPAbortOnData: int
     TcpExtTCPAbortOnClose: int
+    TcpExtTCPAbortOnLinger: int
     TcpExtTCPOFOQueue: int
     TcpExtTCPPureAcks: int
     TcpExtTCPHPAcks: int

@@ -938,6 +938,10 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         sk.sk_state_change()
         if sk.orphaned:
             _proto.tcp_orphan_fin_wait2(sk)
+            if sk.sk_state == TCP_CLOSE:  # TCP_LINGER2 < 0: done, and the segment reset
+                _proto.tcp_send_reset_for(sk, seg)
+                kfree_skb(skb)
+                return
     elif state == TCP_CLOSING and fin_acked:
         _proto.tcp_time_wait(sk)
         kfree_skb(skb)

@@ -1,23 +1,97 @@
-"""``SOL_TCP`` options (net/ipv4/tcp.c ``do_tcp_setsockopt``/``do_tcp_getsockopt``):
-``TCP_NODELAY``, ``TCP_CORK``, ``TCP_MAXSEG``, ``TCP_NOTSENT_LOWAT`` with Linux's values and
-errors.  Turning ``TCP_NODELAY`` on or ``TCP_CORK`` off pushes what is queued."""
+"""``SOL_TCP`` options (net/ipv4/tcp.c ``do_tcp_setsockopt``/``do_tcp_getsockopt``) with
+Linux's values, ranges and errors.
+
+Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each one does here:
+
+* ``TCP_NODELAY``, ``TCP_CORK`` — Nagle and corking; turning ``TCP_NODELAY`` on or
+  ``TCP_CORK`` off pushes what is queued.
+* ``TCP_MAXSEG`` — the user's MSS clamp, 88..32767 or 0 (``tcp_sock_set_maxseg``).
+* ``TCP_NOTSENT_LOWAT`` — any value; stored as the kernel's ``u32`` (so -1 means no limit)
+  and read back as an ``int``.
+* ``TCP_SYNCNT`` (1..127) — SYN retransmissions before ``connect()`` gives up.
+* ``TCP_LINGER2`` — an orphan's ``FIN_WAIT2`` time in seconds, capped at 120; negative: no
+  ``FIN_WAIT2`` at all, the close ends in an RST (``TCPAbortOnLinger``).
+* ``TCP_WINDOW_CLAMP`` — the largest window offered (at least ``SOCK_MIN_RCVBUF / 2``; 0
+  only on a closed socket, ``EINVAL`` otherwise).
+* ``TCP_QUICKACK`` — leaves (1) or enters (0) interactive "pingpong" mode; reads 1 when not in
+  it.
+* ``TCP_INFO`` (read only) — ``struct tcp_info`` of 6.18, 280 bytes: the fields netsim keeps
+  (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
+  unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
+  reordering, byte and segment counts, not-sent bytes, delivered, the peer's and our
+  windows); fields for what netsim does not model (SACK, pacing — reported as unlimited, as
+  Linux does for an unpaced socket — ECN, delivery rate, chrono stats, the times since the
+  last data and ACK) are 0.
+
+Stored and read back, with Linux's ranges, but not acted upon (netsim sends no keepalive
+probes, does not defer accept and has no user timeout): ``TCP_KEEPIDLE`` (1..32767 s),
+``TCP_KEEPINTVL`` (1..32767 s), ``TCP_KEEPCNT`` (1..127), ``TCP_DEFER_ACCEPT`` (seconds,
+rounded to SYN-ACK retransmissions as the kernel does), ``TCP_USER_TIMEOUT`` (ms, ≥ 0).
+"""
 
 from __future__ import annotations
 
-from ..errors import errno, kernel_error
-from ..sock.constants import TCP_CORK, TCP_INFO, TCP_MAXSEG, TCP_NODELAY, TCP_NOTSENT_LOWAT
-from ..sock.sock import TCP_CLOSE, TCP_LISTEN
-from .sock import TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TcpSock
+import struct
 
-__all__ = ["tcp_getsockopt", "tcp_setsockopt"]
+from ..errors import errno, kernel_error
+from ..sock.constants import (
+    TCP_CORK,
+    TCP_DEFER_ACCEPT,
+    TCP_INFO,
+    TCP_KEEPCNT,
+    TCP_KEEPIDLE,
+    TCP_KEEPINTVL,
+    TCP_LINGER2,
+    TCP_MAXSEG,
+    TCP_NODELAY,
+    TCP_NOTSENT_LOWAT,
+    TCP_QUICKACK,
+    TCP_SYNCNT,
+    TCP_USER_TIMEOUT,
+    TCP_WINDOW_CLAMP,
+)
+from ..sock.options import optval_int
+from ..sock.sock import SOCK_MIN_RCVBUF, TCP_CLOSE, TCP_LISTEN
+from .sock import ICSK_ACK_PUSHED, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TcpSock
+
+__all__ = ["TCP_INFO_FORMAT", "tcp_get_info", "tcp_getsockopt", "tcp_setsockopt"]
 
 TCP_MIN_MSS = 88
+MAX_TCP_WINDOW = 32767
+MAX_TCP_KEEPIDLE = 32767
+MAX_TCP_KEEPINTVL = 32767
+MAX_TCP_KEEPCNT = 127
+MAX_TCP_SYNCNT = 127
+#: ``TCP_FIN_TIMEOUT_MAX`` in seconds
+TCP_FIN_TIMEOUT_MAX = 120
+#: ``TCP_TIMEOUT_INIT`` and ``TCP_RTO_MAX`` in seconds (``TCP_DEFER_ACCEPT``'s rounding)
+_TIMEOUT_INIT = 1
+_RTO_MAX = 120
+
+#: ``struct tcp_info`` (include/uapi/linux/tcp.h, 6.18), native byte order: 280 bytes.
+TCP_INFO_FORMAT = "=8B" + "24I" + "4Q" + "6I" + "4Q" + "2I" + "2Q" + "6I" + "2H" + "8I" + "2H"
+
+_TCPI_FIELDS = 68
+# where the fields a listener reports sit in the packed tuple
+_TCPI_UNACKED = 12
+_TCPI_SACKED = 13
+_TCPI_SND_CWND = 26
+_TCPI_REORDERING = 28
+_TCPI_PACING_RATE = 32
+_UNLIMITED = 0xFFFFFFFFFFFFFFFF
+
+# tcpi_options bits
+TCPI_OPT_TIMESTAMPS = 1
+TCPI_OPT_SACK = 2
+TCPI_OPT_WSCALE = 4
 
 
-def tcp_setsockopt(sk: TcpSock, optname: int, val: int) -> None:
-    """``do_tcp_setsockopt()`` (under the socket lock)."""
+def tcp_setsockopt(sk: TcpSock, optname: int, optval: bytes) -> None:
+    """``do_tcp_setsockopt()``: the value is read first (``EINVAL`` if shorter than an
+    ``int``), then the option (``ENOPROTOOPT`` for one Linux does not have)."""
     from .input import lock_sock, release_sock
 
+    val = optval_int(optval)
     lock_sock(sk)
     try:
         _setsockopt_locked(sk, optname, val)
@@ -43,20 +117,106 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
                 sk.nonagle |= TCP_NAGLE_PUSH
             tcp_push_pending_frames(sk)
     elif optname == TCP_MAXSEG:
-        if val and (val < TCP_MIN_MSS or val > 32767):
+        if val and (val < TCP_MIN_MSS or val > MAX_TCP_WINDOW):
             raise kernel_error(errno.EINVAL, f"TCP_MAXSEG {val}")
         sk.user_mss = val
     elif optname == TCP_NOTSENT_LOWAT:
-        if val < 0:
-            raise kernel_error(errno.EINVAL, f"TCP_NOTSENT_LOWAT {val}")
-        sk.notsent_lowat = val
+        sk.notsent_lowat = val & 0xFFFFFFFF  # the kernel's u32: -1 is "no limit"
         sk.sk_write_space()
+    elif optname == TCP_KEEPIDLE:
+        sk.keepalive_time = _ranged(val, 1, MAX_TCP_KEEPIDLE, "TCP_KEEPIDLE")
+    elif optname == TCP_KEEPINTVL:
+        sk.keepalive_intvl = _ranged(val, 1, MAX_TCP_KEEPINTVL, "TCP_KEEPINTVL")
+    elif optname == TCP_KEEPCNT:
+        sk.keepalive_probes = _ranged(val, 1, MAX_TCP_KEEPCNT, "TCP_KEEPCNT")
+    elif optname == TCP_SYNCNT:
+        sk.syn_retries = _ranged(val, 1, MAX_TCP_SYNCNT, "TCP_SYNCNT")
+    elif optname == TCP_LINGER2:
+        sk.linger2 = -1 if val < 0 else min(val, TCP_FIN_TIMEOUT_MAX)
+    elif optname == TCP_DEFER_ACCEPT:
+        sk.defer_accept = _secs_to_retrans(val)
+    elif optname == TCP_USER_TIMEOUT:
+        if val < 0:
+            raise kernel_error(errno.EINVAL, f"TCP_USER_TIMEOUT {val}")
+        sk.user_timeout = val
+    elif optname == TCP_WINDOW_CLAMP:
+        _set_window_clamp(sk, val)
+    elif optname == TCP_QUICKACK:
+        _set_quickack(sk, val)
     else:
         raise kernel_error(errno.ENOPROTOOPT)
 
 
-def tcp_getsockopt(sk: TcpSock, optname: int) -> int:
-    """``do_tcp_getsockopt()`` for the integer options."""
+def _ranged(val: int, low: int, high: int, name: str) -> int:
+    if not low <= val <= high:
+        raise kernel_error(errno.EINVAL, f"{name} {val} (allowed {low}..{high})")
+    return val
+
+
+def _secs_to_retrans(seconds: int) -> int:
+    """``secs_to_retrans()``: the SYN-ACK retransmissions that cover ``seconds``."""
+    res = 0
+    if seconds > 0:
+        timeout = period = _TIMEOUT_INIT
+        res = 1
+        while seconds > period and res < 255:
+            res += 1
+            timeout = min(timeout << 1, _RTO_MAX)
+            period += timeout
+    return res
+
+
+def _retrans_to_secs(retrans: int) -> int:
+    """``retrans_to_secs()``: the inverse of :func:`_secs_to_retrans`."""
+    period = 0
+    if retrans > 0:
+        timeout = period = _TIMEOUT_INIT
+        for _ in range(retrans - 1):
+            timeout = min(timeout << 1, _RTO_MAX)
+            period += timeout
+    return period
+
+
+def _set_window_clamp(sk: TcpSock, val: int) -> None:
+    """``tcp_set_window_clamp()``: 0 clears the clamp, on a closed socket only; anything
+    else is at least ``SOCK_MIN_RCVBUF / 2``; shrinking the clamp shrinks ``rcv_ssthresh``,
+    growing it lets ``rcv_ssthresh`` grow up to the current window."""
+    if not val:
+        if sk.sk_state != TCP_CLOSE:
+            raise kernel_error(errno.EINVAL, "TCP_WINDOW_CLAMP 0 on a socket in use")
+        sk.window_clamp = 0
+        return
+    old = sk.window_clamp
+    new = max(SOCK_MIN_RCVBUF // 2, val)
+    if new == old:
+        return
+    sk.window_clamp = new
+    if new < old:
+        sk.rcv_ssthresh = min(sk.rcv_ssthresh, new)
+    else:
+        sk.rcv_ssthresh = max(min(sk.rcv_wnd, new), sk.rcv_ssthresh)
+
+
+def _set_quickack(sk: TcpSock, val: int) -> None:
+    """``__tcp_sock_set_quickack()``: 0 enters pingpong mode; non-zero leaves it and, if an
+    ACK is owed on an established connection, sends it now (and an even value re-enters
+    pingpong mode afterwards)."""
+    from .recvmsg import tcp_cleanup_rbuf
+
+    if not val:
+        sk.ack_pingpong = 1
+        return
+    sk.ack_pingpong = 0
+    if sk.sk_state in (1, 8) and sk.ack_pending:  # ESTABLISHED, CLOSE_WAIT
+        sk.ack_pending |= ICSK_ACK_PUSHED
+        tcp_cleanup_rbuf(sk, 1)
+        if not val & 1:
+            sk.ack_pingpong = 1
+
+
+def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
+    """``do_tcp_getsockopt()``: an ``int``, or ``struct tcp_info`` for ``TCP_INFO``."""
+    net = sk.net
     if optname == TCP_NODELAY:
         return int(bool(sk.nonagle & TCP_NAGLE_OFF))
     if optname == TCP_CORK:
@@ -66,7 +226,136 @@ def tcp_getsockopt(sk: TcpSock, optname: int) -> int:
             return sk.user_mss or 536
         return sk.mss_cache
     if optname == TCP_NOTSENT_LOWAT:
-        return sk.notsent_lowat
+        return int(struct.unpack("i", struct.pack("I", sk.notsent_lowat))[0])
+    if optname == TCP_KEEPIDLE:
+        return sk.keepalive_time or net.sysctl_int("net.ipv4.tcp_keepalive_time")
+    if optname == TCP_KEEPINTVL:
+        return sk.keepalive_intvl or net.sysctl_int("net.ipv4.tcp_keepalive_intvl")
+    if optname == TCP_KEEPCNT:
+        return sk.keepalive_probes or net.sysctl_int("net.ipv4.tcp_keepalive_probes")
+    if optname == TCP_SYNCNT:
+        return sk.syn_retries or net.sysctl_int("net.ipv4.tcp_syn_retries")
+    if optname == TCP_LINGER2:
+        if sk.linger2 < 0:
+            return -1
+        return sk.linger2 or net.sysctl_int("net.ipv4.tcp_fin_timeout")
+    if optname == TCP_DEFER_ACCEPT:
+        return _retrans_to_secs(sk.defer_accept)
+    if optname == TCP_USER_TIMEOUT:
+        return sk.user_timeout
+    if optname == TCP_WINDOW_CLAMP:
+        return sk.window_clamp
+    if optname == TCP_QUICKACK:
+        return int(not sk.ack_pingpong)
     if optname == TCP_INFO:
-        raise kernel_error(errno.EINVAL, "TCP_INFO is a struct: use sock.sk.info()")
+        return tcp_get_info(sk)
     raise kernel_error(errno.ENOPROTOOPT)
+
+
+def tcp_get_info(sk: TcpSock) -> bytes:
+    """``tcp_get_info()``: ``struct tcp_info`` as 6.18 lays it out (see the module docstring
+    for the fields netsim fills).  A listener reports its accept queue in ``tcpi_unacked``
+    and its backlog limit in ``tcpi_sacked``, as Linux does."""
+    state = sk.sk_state
+    reordering = sk.net.sysctl_int("net.ipv4.tcp_reordering")
+    if state == TCP_LISTEN:
+        values = [0] * _TCPI_FIELDS
+        values[0] = state
+        values[_TCPI_UNACKED] = len(sk.accept_queue)
+        values[_TCPI_SACKED] = sk.max_ack_backlog
+        values[_TCPI_SND_CWND] = sk.snd_cwnd
+        values[_TCPI_REORDERING] = reordering
+        values[_TCPI_PACING_RATE] = values[_TCPI_PACING_RATE + 1] = _UNLIMITED
+        return struct.pack(TCP_INFO_FORMAT, *values)
+    options = 0
+    if sk.tstamp_ok:
+        options |= TCPI_OPT_TIMESTAMPS
+    if sk.sack_ok:
+        options |= TCPI_OPT_SACK
+    wscales = 0
+    if sk.wscale_ok:
+        options |= TCPI_OPT_WSCALE
+        wscales = (sk.snd_wscale & 0xF) | (sk.rcv_wscale & 0xF) << 4
+    dst = sk.sk_dst_cache
+    pmtu: int = dst.mtu if dst is not None else 0  # type: ignore[attr-defined]
+    rto_us = int(sk.rto * 1_000_000)
+    ato_us = int(min(sk.ack_ato, 0.2) * 1_000_000)
+    values = [
+        state,
+        sk.ca_state,
+        sk.retransmits,
+        0,  # probes
+        sk.backoff,
+        options,
+        wscales,
+        0,  # delivery_rate_app_limited, fastopen_client_fail
+        # 21 u32
+        rto_us,
+        ato_us,
+        sk.mss_cache,
+        sk.ack_rcv_mss,
+        sk.packets_out,  # unacked
+        0,  # sacked
+        0,  # lost
+        sk.retrans_out,
+        0,  # fackets
+        0,  # last_data_sent: netsim keeps no lsndtime
+        0,  # last_ack_sent: "not remembered" (Linux neither)
+        0,  # last_data_recv: no lrcvtime
+        0,  # last_ack_recv: no rcv_tstamp
+        pmtu,
+        sk.rcv_ssthresh,
+        sk.srtt_us >> 3,
+        sk.mdev_us >> 2,
+        min(sk.snd_ssthresh, 0xFFFFFFFF),
+        sk.snd_cwnd,
+        sk.advmss,
+        reordering,
+        0,  # rcv_rtt
+        sk.rcvq_space,
+        sk.total_retrans,
+        # 4 u64
+        _UNLIMITED,  # pacing_rate: netsim does not pace
+        _UNLIMITED,  # max_pacing_rate
+        sk.bytes_acked,
+        sk.bytes_received,
+        # 6 u32
+        sk.segs_out & 0xFFFFFFFF,
+        sk.segs_in & 0xFFFFFFFF,
+        max(0, sk.write_seq - sk.snd_nxt),
+        min(sk.rtt_min_us, 0xFFFFFFFF),
+        sk.data_segs_in & 0xFFFFFFFF,
+        sk.data_segs_out & 0xFFFFFFFF,
+        # 4 u64: delivery_rate, busy_time, rwnd_limited, sndbuf_limited
+        0,
+        0,
+        0,
+        0,
+        # 2 u32
+        sk.delivered & 0xFFFFFFFF,
+        0,  # delivered_ce
+        # 2 u64
+        sk.bytes_sent,
+        0,  # bytes_retrans
+        # 6 u32: dsack_dups, reord_seen, rcv_ooopack, snd_wnd, rcv_wnd, rehash
+        0,
+        0,
+        0,
+        sk.snd_wnd,
+        sk.rcv_wnd,
+        0,
+        # 2 u16, 8 u32, 2 u16: RTO and ECN statistics
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
+    return struct.pack(TCP_INFO_FORMAT, *values)

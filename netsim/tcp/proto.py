@@ -25,13 +25,27 @@ from typing import TYPE_CHECKING, cast
 
 from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
 from ..errors import errno, kernel_error
+from ..ipv4.af_inet import inet_bind
 from ..ipv4.output import ip_local_out, ip_select_ident
-from ..ipv4.route import Rtable, inet_addr_is_local, ip_route_output
+from ..ipv4.route import (
+    RTN_BROADCAST,
+    RTN_MULTICAST,
+    Rtable,
+    ip_route_output,
+)
 from ..ipv6.output import ip6_local_out
-from ..ipv6.route import Rt6Info, ip6_route_output, ipv6_addr_is_local
+from ..ipv6.route import Rt6Info, ip6_route_output
 from ..skb import CHECKSUM_PARTIAL, SkBuff, alloc_skb, kfree_skb, skb_put, skb_reserve
-from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
-from ..sock.constants import AF_INET, AF_INET6, SOCK_STREAM
+from ..sock.addr import (
+    ANY4,
+    ANY6,
+    LOOPBACK6,
+    V4_MAPPED_LOOPBACK,
+    ipv6_addr_v4mapped,
+    v4_from_mapped,
+    v4_mapped,
+)
+from ..sock.constants import AF_INET, AF_INET6, SO_LINGER, SOCK_STREAM
 from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
@@ -229,28 +243,9 @@ def tcp_get_port(sk: TcpSock, port: int) -> int:
 
 
 def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
-    """``__inet_bind()``."""
-    if tcp_bound(sk) or sk.sk_state != TCP_CLOSE:
-        raise kernel_error(errno.EINVAL, "socket already bound")
-    net = sk.net
-    wire = _wire(addr)
-    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(addr) and sk.ipv6_v6only:
-        raise kernel_error(errno.EINVAL)
-    if wire not in (ANY4, ANY6, b""):
-        local = inet_addr_is_local(net, wire) if len(wire) == 4 else ipv6_addr_is_local(net, wire)
-        if not local:
-            raise kernel_error(errno.EADDRNOTAVAIL)
-    sk.inet_rcv_saddr = None if wire in (ANY4, ANY6) else addr
-    try:
-        tcp_get_port(sk, port)
-    except OSError:
-        sk.inet_rcv_saddr = None
-        raise
-    if sk.inet_rcv_saddr is not None:
-        sk.inet_saddr = addr
-        sk.sk_userlocks |= SOCK_BINDADDR_LOCK
-    if port:
-        sk.sk_userlocks |= SOCK_BINDPORT_LOCK
+    """``inet_bind()`` / ``inet6_bind()`` with ``inet_csk_get_port()``: the address rules are
+    :func:`netsim.ipv4.af_inet.inet_bind`'s."""
+    inet_bind(sk, addr, port, tcp_bound(sk), tcp_get_port)
 
 
 def tcp_listen(sk: TcpSock, backlog: int) -> None:
@@ -265,6 +260,12 @@ def tcp_listen(sk: TcpSock, backlog: int) -> None:
         return
     if not tcp_bound(sk):
         tcp_get_port(sk, 0)
+    else:
+        # inet_csk_listen_start(): get_port() again, now as a listener — SO_REUSEADDR lets
+        # sockets share a port only while at most one of them listens
+        for other in sk.net.tcp_table.get(sk.inet_sport, ()):
+            if other is not sk and isinstance(other, TcpSock) and _bind_conflict(sk, other):
+                raise kernel_error(errno.EADDRINUSE)
     tcp_set_state(sk, TCP_LISTEN)
 
 
@@ -352,21 +353,31 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
     if sk.sk_state != TCP_CLOSE or sk.inet_dport:
         raise kernel_error(errno.EISCONN)
     net = sk.net
+    if sk.sk_family == AF_INET6:
+        if daddr == ANY6:
+            # tcp_v6_connect: :: is this host — ::ffff:127.0.0.1 for a socket bound to an
+            # IPv4-mapped address, else ::1
+            mapped = sk.inet_rcv_saddr is not None and ipv6_addr_v4mapped(sk.inet_rcv_saddr)
+            daddr = V4_MAPPED_LOOPBACK if mapped else LOOPBACK6
+        if daddr[0] == 0xFF:  # IPV6_ADDR_MULTICAST
+            raise kernel_error(errno.ENETUNREACH)
+        if ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
+            raise kernel_error(errno.ENETUNREACH)
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
-    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
-        raise kernel_error(errno.ENETUNREACH)
-    bound = _wire(sk.inet_rcv_saddr) or None
+    bound = _wire(sk.inet_saddr) or None
     if v4:
-        rt: Rtable | Rt6Info = ip_route_output(net, _wire(daddr), bound)
+        rt4 = ip_route_output(net, _wire(daddr), bound)
+        if rt4.rt_type in (RTN_BROADCAST, RTN_MULTICAST):
+            raise kernel_error(errno.ENETUNREACH)  # tcp_v4_connect: RTCF_MULTICAST|BROADCAST
+        rt: Rtable | Rt6Info = rt4
     else:
         rt = ip6_route_output(net, daddr, bound)
-    saddr = rt.saddr
+    saddr, daddr = rt.saddr, rt.daddr  # fl4->daddr: 0.0.0.0 connects to this host
     if sk.sk_family == AF_INET6 and v4:
-        saddr = v4_mapped(saddr)
+        saddr, daddr = v4_mapped(saddr), v4_mapped(daddr)
     if sk.inet_saddr is None:
         sk.inet_saddr = saddr
-    if sk.inet_rcv_saddr is None:
-        sk.inet_rcv_saddr = saddr
+        sk.inet_rcv_saddr = saddr  # inet_bhash2_update_saddr(): a multicast bind is replaced
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_dst_cache = rt
@@ -680,18 +691,38 @@ def _tcp_close_locked(sk: TcpSock) -> None:
         tcp_send_active_reset(sk)
         tcp_done(sk)
         return
+    if SO_LINGER in sk.sk_flags and not sk.sk_lingertime:
+        # SO_LINGER with a zero time (checked after unread data): abort — an RST for a
+        # synchronized connection, every queue freed (sk->sk_prot->disconnect)
+        tcp_disconnect(sk)
+        net.stats.TcpExtTCPAbortOnData += 1
+        tcp_done(sk)
+        return
     if not sk.fin_pending and tcp_close_state(sk):
         _send_fin(sk)
     if sk.sk_state == TCP_FIN_WAIT2:
-        tcp_orphan_fin_wait2(sk)
+        tcp_orphan_fin_wait2(sk, closing=True)
     elif sk.sk_state == TCP_CLOSE:
         tcp_done(sk)
 
 
-def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
-    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` for the peer's FIN."""
+def tcp_orphan_fin_wait2(sk: TcpSock, closing: bool = False) -> None:
+    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` (or ``TCP_LINGER2``) for the
+    peer's FIN.  With ``TCP_LINGER2`` negative it does not wait: ``close()`` in
+    ``FIN_WAIT2`` resets the connection (``TCPAbortOnLinger``, ``__tcp_close``); an orphan
+    that reaches ``FIN_WAIT2`` later is simply done (``TCPAbortOnData``,
+    ``tcp_rcv_state_process``)."""
     from .timer import tcp_keepalive_fin_wait2
 
+    if sk.linger2 < 0:
+        if closing:
+            tcp_set_state(sk, TCP_CLOSE)
+            tcp_send_active_reset(sk)
+            sk.net.stats.TcpExtTCPAbortOnLinger += 1
+        else:
+            sk.net.stats.TcpExtTCPAbortOnData += 1
+        tcp_done(sk)
+        return
     timeout = sk.linger2 or sk.net.sysctl_int("net.ipv4.tcp_fin_timeout")
     if sk.timewait_timer is None:
         sk.timewait_timer = sk.net.timers.add(
@@ -804,13 +835,21 @@ def tcp_done(sk: TcpSock) -> None:
 
 
 #: ``tcp_sock`` fields ``tcp_disconnect`` keeps: what the user set (``TCP_NODELAY``/``TCP_CORK``,
-#: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``) and netsim's own bookkeeping.
+#: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``, the keepalive times, ``TCP_SYNCNT``,
+#: ``TCP_DEFER_ACCEPT``, ``TCP_USER_TIMEOUT`` — not ``TCP_WINDOW_CLAMP``, which it clears) and
+#: netsim's own bookkeeping.
 _DISCONNECT_KEEPS = frozenset(
     {
         "nonagle",
         "notsent_lowat",
         "user_mss",
         "linger2",
+        "keepalive_time",
+        "keepalive_intvl",
+        "keepalive_probes",
+        "syn_retries",
+        "defer_accept",
+        "user_timeout",
         "max_ack_backlog",
         "listener",
         "accept_queue",

@@ -27,7 +27,7 @@ from sortedcontainers import SortedKeyList
 
 from ..netns.timers import Timer
 from ..skb import SkBuff
-from ..sock.sock import Sock
+from ..sock.sock import SOCK_RCVBUF_LOCK, Sock
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -217,6 +217,13 @@ class TcpSock(Sock):
         "sock_done",
         "linger2",
         "last_oow_ack",
+        # options stored for getsockopt (netsim sends no keepalives, defers no accept)
+        "keepalive_time",
+        "keepalive_intvl",
+        "keepalive_probes",
+        "syn_retries",
+        "defer_accept",
+        "user_timeout",
     )
 
     def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
@@ -317,8 +324,14 @@ class TcpSock(Sock):
         self.done = False
         self.fin_pending = False
         self.sock_done = False  # SOCK_DONE: the peer's FIN arrived (tcp_fin)
-        self.linger2 = 0
+        self.linger2 = 0  # TCP_LINGER2 seconds; 0: net.ipv4.tcp_fin_timeout; -1: no FIN_WAIT2
         self.last_oow_ack = -1.0
+        self.keepalive_time = 0  # 0: the sysctl's value
+        self.keepalive_intvl = 0
+        self.keepalive_probes = 0
+        self.syn_retries = 0
+        self.defer_accept = 0
+        self.user_timeout = 0
 
     @property
     def rtx_queue(self) -> SortedKeyList[SkBuff, int]:
@@ -382,15 +395,35 @@ class TcpSock(Sock):
 
         tcp_unhash(self)
 
-    def proto_setsockopt(self, optname: int, val: int) -> None:
+    def proto_setsockopt(self, optname: int, optval: bytes) -> None:
         from .options import tcp_setsockopt
 
-        tcp_setsockopt(self, optname, val)
+        tcp_setsockopt(self, optname, optval)
 
-    def proto_getsockopt(self, optname: int) -> int:
+    def proto_getsockopt(self, optname: int, buflen: int) -> int | bytes:
         from .options import tcp_getsockopt
 
-        return tcp_getsockopt(self, optname)
+        return tcp_getsockopt(self, optname, buflen)
+
+    def set_rcvlowat(self, val: int) -> None:
+        """``tcp_set_rcvlowat()`` (net/ipv4/tcp.c): capped at half of ``sk_rcvbuf`` if the
+        user set it, else half of ``tcp_rmem[2]``; 0 means 1.  Unless ``SO_RCVBUF`` locked
+        it, the receive buffer grows to hold a window of ``val`` bytes (and the window clamp
+        with it), so the low-water mark can be reached."""
+        if self.sk_userlocks & SOCK_RCVBUF_LOCK:
+            cap = self.sk_rcvbuf >> 1
+        else:
+            cap = self.net.sysctl_vec("net.ipv4.tcp_rmem")[2] >> 1
+        val = min(val, cap)
+        self.sk_rcvlowat = val or 1
+        self.sk_data_ready()
+        if self.sk_userlocks & SOCK_RCVBUF_LOCK:
+            return
+        space = (val << 8) // self.scaling_ratio  # tcp_space_from_win()
+        if space > self.sk_rcvbuf:
+            self.sk_rcvbuf = space
+            if self.window_clamp and self.window_clamp < val:
+                self.window_clamp = val
 
     def shutdown(self, how: int) -> None:
         """``tcp_shutdown``/``inet_shutdown``."""

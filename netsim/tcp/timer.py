@@ -97,9 +97,10 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
 
     net = sk.net
     net.stats.TcpExtTCPTimeouts += 1
-    limit = net.sysctl_int(
-        "net.ipv4.tcp_syn_retries" if sk.sk_state in (2, 3) else "net.ipv4.tcp_retries2"
-    )
+    if sk.sk_state in (2, 3):  # SYN_SENT, SYN_RECV: TCP_SYNCNT, else the sysctl
+        limit = sk.syn_retries or net.sysctl_int("net.ipv4.tcp_syn_retries")
+    else:
+        limit = net.sysctl_int("net.ipv4.tcp_retries2")
     if sk.retransmits >= limit:
         from .proto import tcp_done
 

@@ -31,8 +31,8 @@ from ..ipv4.route import Rtable, ip_route_output
 from ..ipv6.output import __ip6_make_skb, ip6_append_data, ip6_local_out, ip6_make_skb
 from ..ipv6.route import Rt6Info, ip6_route_output
 from ..skb import CHECKSUM_NONE, CHECKSUM_PARTIAL, SKB_GSO_UDP_L4, SkBuff, kfree_skb
-from ..sock.addr import ipv6_addr_v4mapped, v4_from_mapped
-from ..sock.constants import AF_INET, AF_INET6, MSG_MORE, MSG_OOB
+from ..sock.addr import ANY6, V4_MAPPED_LOOPBACK, ipv6_addr_v4mapped, v4_from_mapped
+from ..sock.constants import AF_INET, AF_INET6, MSG_MORE, MSG_OOB, SO_BROADCAST
 from ..sock.inet import InetCork
 from ..sock.iov import MsgIter
 from ..sock.sock import TCP_ESTABLISHED, SockWait
@@ -72,7 +72,7 @@ def udp_sendmsg(
     ``addr`` is ``(packed address, port)`` (``msg_name``), ``None`` for a connected socket;
     ``gso_size`` overrides ``UDP_SEGMENT`` (the cmsg).  An ``AF_INET6`` socket sends through
     :func:`udpv6_sendmsg`, which comes back here for IPv4-mapped peers."""
-    if sk.sk_family == AF_INET6 and not _mapped_peer(sk, addr):
+    if sk.sk_family == AF_INET6:
         return udpv6_sendmsg(sk, task, msg, flags, addr, gso_size)
     return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
 
@@ -85,10 +85,22 @@ def udpv6_sendmsg(
     addr: tuple[bytes, int] | None = None,
     gso_size: int | None = None,
 ) -> int:
-    """``udpv6_sendmsg()``: as :func:`udp_sendmsg`, over IPv6."""
+    """``udpv6_sendmsg()`` (net/ipv6/udp.c): as :func:`udp_sendmsg`, over IPv6.  ``::`` is
+    this host (``::ffff:127.0.0.1`` for a socket whose source is IPv4-mapped); an IPv4-mapped
+    peer goes to IPv4's ``udp_sendmsg`` — ``ENETUNREACH`` on an ``IPV6_V6ONLY`` socket."""
+    if addr is not None and addr[0] == ANY6 and _mapped_source(sk):
+        addr = (V4_MAPPED_LOOPBACK, addr[1])
     if _mapped_peer(sk, addr):
+        if sk.ipv6_v6only:
+            raise kernel_error(errno.ENETUNREACH)
+        return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
+    if sk.pending == AF_INET:  # an IPv4 datagram is corked: the data joins it
         return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=False)
     return _udp_sendmsg(sk, task, msg, flags, addr, gso_size, v6=True)
+
+
+def _mapped_source(sk: UdpSock) -> bool:
+    return sk.inet_saddr is not None and ipv6_addr_v4mapped(sk.inet_saddr)
 
 
 def _mapped_peer(sk: UdpSock, addr: tuple[bytes, int] | None) -> bool:
@@ -136,6 +148,8 @@ def _udp_sendmsg(
     udp_autobind(sk)
     gso_size = sk.gso_size if gso_override is None else gso_override
     rt = _route(sk, daddr, connected, v6)
+    if isinstance(rt, Rtable) and rt.broadcast and SO_BROADCAST not in sk.sk_flags:
+        raise kernel_error(errno.EACCES, "a broadcast address needs SO_BROADCAST")
     saddr = rt.saddr
     corkreq = sk.corkflag or bool(flags & MSG_MORE)
     wire_daddr = rt.daddr  # fl4->daddr: routing made 0.0.0.0 / :: a local address
@@ -167,7 +181,7 @@ def _route(sk: UdpSock, daddr: bytes, connected: bool, v6: bool) -> Rtable | Rt6
     net = sk.net
     if connected and sk.sk_dst_cache is not None:
         return sk.sk_dst_cache  # type: ignore[return-value]
-    bound = sk.inet_rcv_saddr
+    bound = sk.inet_saddr
     try:
         if v6:
             return ip6_route_output(net, daddr, bound)

@@ -12,10 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
-from ..ipv4.route import inet_addr_is_local, ip_route_output
-from ..ipv6.route import ip6_route_output, ipv6_addr_is_local
-from ..sock.addr import ANY4, ANY6, ipv6_addr_v4mapped, v4_from_mapped, v4_mapped
-from ..sock.constants import AF_INET, AF_INET6
+from ..ipv4.af_inet import inet_bind
+from ..ipv4.route import ip_route_output
+from ..ipv6.route import ip6_route_output
+from ..sock.addr import (
+    ANY4,
+    ANY6,
+    LOOPBACK6,
+    V4_MAPPED_LOOPBACK,
+    ipv6_addr_v4mapped,
+    v4_from_mapped,
+    v4_mapped,
+)
+from ..sock.constants import AF_INET, AF_INET6, SO_BROADCAST
 from ..sock.sock import SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK, TCP_CLOSE, TCP_ESTABLISHED
 from .sock import UdpSock
 
@@ -99,37 +108,20 @@ def udp_get_port(sk: Sock, port: int, table: dict[int, list[Sock]] | None = None
 
 
 def udp_bind(sk: Sock, addr: bytes, port: int) -> None:
-    """``__inet_bind()`` / ``__inet6_bind()``: bind to a local address (or the wildcard) and
-    a port (0: ephemeral).  ``EINVAL`` if already bound, ``EADDRNOTAVAIL`` for an address
-    that is not this host's."""
-    if sk.inet_sport:
-        raise kernel_error(errno.EINVAL, "socket already bound")
-    net = sk.net
-    if sk.sk_family == AF_INET:
-        if not _is_any(addr) and not inet_addr_is_local(net, addr):
-            raise kernel_error(errno.EADDRNOTAVAIL)
-    else:
-        if ipv6_addr_v4mapped(addr):
-            if sk.ipv6_v6only:
-                raise kernel_error(errno.EINVAL, "IPv4-mapped address on an IPV6_V6ONLY socket")
-            v4 = v4_from_mapped(addr)
-            if v4 != ANY4 and not inet_addr_is_local(net, v4):
-                raise kernel_error(errno.EADDRNOTAVAIL)
-        elif not _is_any(addr) and not ipv6_addr_is_local(net, addr):
-            raise kernel_error(errno.EADDRNOTAVAIL)
-    sk.inet_rcv_saddr = None if _is_any(addr) else addr
+    """``inet_bind()`` / ``inet6_bind()`` with ``udp_lib_get_port()``: bind to a local address
+    (or the wildcard) and a port (0: ephemeral).  The address rules are
+    :func:`netsim.ipv4.af_inet.inet_bind`'s: ``EINVAL`` if already bound, ``EADDRNOTAVAIL``
+    for an address that is not this host's (multicast and broadcast addresses are allowed)."""
+    inet_bind(sk, addr, port, bool(sk.inet_sport), _udp_bind_port)
+
+
+def _udp_bind_port(sk: Sock, port: int) -> int:
     try:
-        udp_get_port(sk, port)
+        return udp_get_port(sk, port)
     except OSError:
         # __inet_bind() reports any get_port() failure (even an exhausted ephemeral range)
         # as EADDRINUSE; only inet_autobind() says EAGAIN
-        sk.inet_rcv_saddr = None
         raise kernel_error(errno.EADDRINUSE) from None
-    if not _is_any(addr):
-        sk.inet_saddr = addr
-        sk.sk_userlocks |= SOCK_BINDADDR_LOCK
-    if port:
-        sk.sk_userlocks |= SOCK_BINDPORT_LOCK
 
 
 def udp_autobind(sk: Sock) -> None:
@@ -142,12 +134,19 @@ def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
     """``__ip4_datagram_connect()`` / ``__ip6_datagram_connect()``: route to the peer, fix the
     source address, autobind, and mark the socket ``ESTABLISHED`` (connected)."""
     net = sk.net
-    if sk.sk_family == AF_INET6 and ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
-        raise kernel_error(errno.ENETUNREACH)
+    if sk.sk_family == AF_INET6:
+        if daddr == ANY6:
+            # __ip6_datagram_connect: :: is this host, IPv4's if the bound address is
+            rcv = sk.inet_rcv_saddr
+            daddr = V4_MAPPED_LOOPBACK if rcv and ipv6_addr_v4mapped(rcv) else LOOPBACK6
+        if ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
+            raise kernel_error(errno.ENETUNREACH)
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
-    bound = _as_v4(sk.inet_rcv_saddr) if v4 else sk.inet_rcv_saddr
+    bound = _as_v4(sk.inet_saddr) if v4 else sk.inet_saddr
     if v4:
         rt4 = ip_route_output(net, _as_v4(daddr) or ANY4, bound)
+        if rt4.broadcast and SO_BROADCAST not in sk.sk_flags:
+            raise kernel_error(errno.EACCES, "a broadcast address needs SO_BROADCAST")
         saddr, peer = rt4.saddr, rt4.daddr
         dst: object = rt4
         if sk.sk_family == AF_INET6:

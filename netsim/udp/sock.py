@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..errors import errno, kernel_error
 from ..sock.constants import UDP_CORK, UDP_GRO, UDP_SEGMENT
 from ..sock.inet import InetCork
+from ..sock.options import optval_int
 from ..sock.sock import Sock
 
 if TYPE_CHECKING:
@@ -54,9 +55,11 @@ class UdpSock(Sock):
             if not bucket:
                 del self.net.udp_table[port]
 
-    def proto_setsockopt(self, optname: int, val: int) -> None:
-        """``udp_lib_setsockopt()``: ``UDP_CORK`` (turning it off pushes the pending
-        datagram), ``UDP_SEGMENT`` (0..65535), ``UDP_GRO``."""
+    def proto_setsockopt(self, optname: int, optval: bytes) -> None:
+        """``udp_lib_setsockopt()``: an ``int`` (``EINVAL`` if shorter) for ``UDP_CORK``
+        (turning it off pushes the pending datagram), ``UDP_SEGMENT`` (0..65535),
+        ``UDP_GRO``."""
+        val = optval_int(optval)
         if optname == UDP_CORK:
             if val:
                 self.corkflag = True
@@ -75,7 +78,7 @@ class UdpSock(Sock):
         else:
             raise kernel_error(errno.ENOPROTOOPT)
 
-    def proto_getsockopt(self, optname: int) -> int:
+    def proto_getsockopt(self, optname: int, buflen: int) -> int | bytes:
         """``udp_lib_getsockopt()``."""
         if optname == UDP_CORK:
             return int(self.corkflag)

@@ -140,12 +140,6 @@ async def test_getnameinfo(autojump_clock: trio.testing.MockClock) -> None:
             assert await trio.socket.getnameinfo(("127.0.0.1", 53), 0) == ("127.0.0.1", "53")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trio's sockets resolve host names in bind/connect/sendto "
-    "(trio.socket.SocketType._resolve_address_nocp); netsim's Socket accepts numeric "
-    "addresses only (EINVAL)",
-)
 async def test_connect_resolves_a_host_name(autojump_clock: trio.testing.MockClock) -> None:
     async with netsim.open_host() as host:
         rx = host.socket(AF_INET, SOCK_DGRAM)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import io
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,7 @@ from netsim import (
     TCP_NOTSENT_LOWAT,
 )
 from netsim.tcp import TcpSock
+from netsim.tcp.options import TCP_INFO_FORMAT
 
 PEER = {AF_INET: "10.0.0.2", AF_INET6: "fd00::2"}
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
@@ -424,8 +426,10 @@ async def test_notsent_lowat_values(
     assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == 0  # the sysctl decides
     sock.setsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT, 4096)
     assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == 4096
-    with pytest.raises(OSError, match=rf"^\[Errno {errno.EINVAL}\] "):
-        sock.setsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT, -1)
+    # do_tcp_setsockopt stores any int in the u32: -1 is "no limit" and reads back as -1
+    sock.setsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT, -1)
+    assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == -1
+    assert _tcp(sock).notsent_lowat == 0xFFFFFFFF
     sock.close()
 
 
@@ -580,16 +584,44 @@ async def test_tcp_info_fields(autojump_clock: trio.testing.MockClock) -> None:
         assert peer["rcv_wnd"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="getsockopt(IPPROTO_TCP, TCP_INFO, buflen) returns struct tcp_info in Linux "
-    "(do_tcp_getsockopt copies min(len, sizeof(info)) bytes); netsim raises EINVAL and "
-    "offers the fields as sock.sk.info() instead",
-)
 async def test_getsockopt_tcp_info_struct(
     netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket], autojump_clock: trio.testing.MockClock
 ) -> None:
-    client, _ = netsim_tcp_pair
-    raw = client.getsockopt(IPPROTO_TCP, TCP_INFO, 104)
+    """``getsockopt(SOL_TCP, TCP_INFO, n)`` is the first ``n`` bytes of 6.18's 280-byte
+    ``struct tcp_info`` (``do_tcp_getsockopt``: ``min(len, sizeof(info))``); without a length
+    it is the int in the first 4 bytes: state, ca_state, retransmits, probes."""
+    client, server = netsim_tcp_pair
+    await client.send(b"x" * 5000)
+    assert await server.recv(10_000) == b"x" * 5000
+    raw = client.getsockopt(IPPROTO_TCP, TCP_INFO, 1024)
     assert isinstance(raw, bytes)
-    assert raw[0] == 1  # tcpi_state: TCP_ESTABLISHED
+    assert len(raw) == 280 == struct.calcsize(TCP_INFO_FORMAT)
+    assert client.getsockopt(IPPROTO_TCP, TCP_INFO, 104) == raw[:104]
+    assert client.getsockopt(IPPROTO_TCP, TCP_INFO) == 1  # TCP_ESTABLISHED, the rest 0
+    f = struct.unpack(TCP_INFO_FORMAT, raw)
+    info = _tcp(client).info()
+    assert f[0] == info["state"] == 1
+    assert f[5] == 7  # tcpi_options: timestamps, SACK, window scaling
+    assert f[6] == info["snd_wscale"] | info["rcv_wscale"] << 4
+    assert f[8] == info["rto_us"]
+    assert (f[10], f[11]) == (info["snd_mss"], info["rcv_mss"])
+    assert f[12] == info["unacked"] == 0
+    assert f[21] == 65535  # tcpi_pmtu: loopback
+    assert (f[23], f[24]) == (info["rtt_us"], info["rttvar_us"])
+    assert (f[25], f[26]) == (info["snd_ssthresh"], info["snd_cwnd"])
+    assert f[28] == 3  # tcpi_reordering: net.ipv4.tcp_reordering
+    assert f[32] == f[33] == 2**64 - 1  # pacing: unlimited
+    # the SYN's sequence number counts in bytes_acked, as on Linux (tcp_snd_una_update)
+    assert (f[34], f[35]) == (info["bytes_acked"], info["bytes_received"]) == (5001, 0)
+    assert (f[36], f[37]) == (info["segs_out"], info["segs_in"])
+    assert f[38] == info["notsent_bytes"] == 0
+    assert f[48] == info["bytes_sent"] == 5000
+    assert (f[53], f[54]) == (info["snd_wnd"], info["rcv_wnd"])
+    listener = client.host.socket(AF_INET, SOCK_STREAM)
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(7)
+    lraw = listener.getsockopt(IPPROTO_TCP, TCP_INFO, 280)
+    assert isinstance(lraw, bytes)
+    lf = struct.unpack(TCP_INFO_FORMAT, lraw)
+    assert (lf[0], lf[12], lf[13]) == (10, 0, 7)  # LISTEN; accept queue 0; backlog 7
+    listener.close()

@@ -174,7 +174,13 @@ async def test_unknown_options_and_levels(autojump_clock: trio.testing.MockClock
         sock = host.socket(AF_INET, SOCK_DGRAM)
         for level, option in [(SOL_SOCKET, 12345), (SOL_UDP, 99), (SOL_IP, 200), (99, 1)]:
             assert _oserror(sock.setsockopt, level, option, 1) == errno.ENOPROTOOPT
-            assert _oserror(sock.getsockopt, level, option) == errno.ENOPROTOOPT
+            # an unknown level reaches do_ip_getsockopt, which says EOPNOTSUPP (IPv4 only)
+            want = errno.EOPNOTSUPP if level == 99 else errno.ENOPROTOOPT
+            assert _oserror(sock.getsockopt, level, option) == want
+        sock6 = host.socket(AF_INET6, SOCK_DGRAM)
+        assert _oserror(sock6.getsockopt, 99, 1) == errno.ENOPROTOOPT  # ipv6_getsockopt
+        assert _oserror(sock.getsockopt, netsim.SOL_IPV6, netsim.IPV6_V6ONLY) == errno.EOPNOTSUPP
+        assert sock6.getsockopt(SOL_IP, IP_TTL) == 64  # SOL_IP works on AF_INET6 sockets
         assert _oserror(sock.setsockopt, netsim.SOL_TCP, netsim.TCP_NODELAY, 1) == (
             errno.ENOPROTOOPT
         )
@@ -194,8 +200,11 @@ async def test_values_as_bytes(autojump_clock: trio.testing.MockClock) -> None:
         assert _oserror(sock.setsockopt, SOL_UDP, UDP_CORK, b"\x01") == errno.EINVAL
         assert sock.getsockopt(SOL_SOCKET, SO_SNDBUF) == 20000
         assert sock.getsockopt(SOL_UDP, UDP_CORK) == 0
-        # setsockopt(level, opt, None, optlen) passes optlen zero bytes
-        sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, None, 4)
+        # setsockopt(level, opt, None, optlen) passes a NULL buffer: EINVAL if too short for
+        # the option, else the kernel's copy faults (EFAULT); an unknown level never reads it
+        assert _oserror(sock.setsockopt, SOL_SOCKET, SO_REUSEADDR, None, 4) == errno.EFAULT
+        assert _oserror(sock.setsockopt, SOL_SOCKET, SO_REUSEADDR, None, 2) == errno.EINVAL
+        assert _oserror(sock.setsockopt, 99, 1, None, 4) == errno.ENOPROTOOPT
         assert sock.getsockopt(SOL_SOCKET, SO_REUSEADDR) == 0
 
 
@@ -230,7 +239,11 @@ async def test_getsockopt_with_buflen_returns_packed_bytes(
         assert sock.getsockopt(SOL_SOCKET, SO_SNDBUF, 16) == struct.pack("i", sndbuf)
         assert sock.getsockopt(SOL_SOCKET, SO_TYPE, 2) == struct.pack("i", SOCK_DGRAM)[:2]
         assert sock.getsockopt(SOL_UDP, UDP_CORK, 4) == bytes(4)
-        assert _oserror(sock.getsockopt, SOL_SOCKET, SO_SNDBUF, -1) == errno.EINVAL
+        assert sock.getsockopt(SOL_SOCKET, SO_SNDBUF, 0) == b""
+        # Python's getsockopt refuses a buflen outside 0..1024 before the system call
+        for bad in (-1, 1025):
+            with pytest.raises(OSError, match="getsockopt buflen out of range"):
+                sock.getsockopt(SOL_SOCKET, SO_SNDBUF, bad)
 
 
 # -- SOL_IP / SOL_IPV6 -------------------------------------------------------------------------
@@ -302,8 +315,9 @@ async def test_ipv6_options_on_an_ipv4_socket(autojump_clock: trio.testing.MockC
     async with netsim.open_host() as host:
         sock = host.socket(AF_INET, SOCK_DGRAM)
         for option in (IPV6_V6ONLY, IPV6_UNICAST_HOPS, IPV6_MTU_DISCOVER, IPV6_DONTFRAG):
+            # ip_setsockopt: not SOL_IP, ENOPROTOOPT; do_ip_getsockopt: EOPNOTSUPP
             assert _oserror(sock.setsockopt, SOL_IPV6, option, 1) == errno.ENOPROTOOPT
-            assert _oserror(sock.getsockopt, SOL_IPV6, option) == errno.ENOPROTOOPT
+            assert _oserror(sock.getsockopt, SOL_IPV6, option) == errno.EOPNOTSUPP
 
 
 async def test_ipv6_options(autojump_clock: trio.testing.MockClock) -> None:
