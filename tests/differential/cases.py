@@ -587,9 +587,9 @@ for _v, _fam in FAMILIES.items():
 
         case(
             "connect",
-            "connect() reports the error and clears it.  The socket is left as the RST left it "
-            "(trio's connect is non-blocking, so the kernel never resets the socket): recv() "
-            "says EOF, send() EPIPE.",
+            "connect() reports the error and clears it, and leaves the socket unconnected "
+            "(__inet_stream_connect's error path disconnects it): recv() says ENOTCONN, send() "
+            "EPIPE.  (trio's non-blocking connect leaves the RST's state instead: recv() b''.)",
             name=f"connect_refused_tcp{v}",
             doc=f"TCP/IPv{v} connect() to a port nobody listens on.",
         )(fn)
@@ -599,9 +599,9 @@ for _v, _fam in FAMILIES.items():
 
 @case(
     "connect",
-    "trio read the refusal from SO_ERROR after a non-blocking connect, so the kernel's socket "
-    "is still 'connecting': the next connect() finds it closed with no error left and says "
-    "ECONNABORTED (resetting it); the one after that connects.",
+    "A refused connect() leaves the socket unconnected and reusable: the next connect() "
+    "connects.  (After trio's non-blocking connect the kernel's socket is still "
+    "'connecting': the next connect() says ECONNABORTED, the one after connects.)",
 )
 async def connect_refused_then_again(env: Env) -> None:
     """connect() is refused; a listener appears; connect() again, twice."""
@@ -615,9 +615,9 @@ async def connect_refused_then_again(env: Env) -> None:
 
 @case(
     "connect",
-    "trio connects without blocking (EINPROGRESS, then a wait), which leaves the kernel's "
-    "socket in SS_CONNECTING: the next connect() — to any address — returns 0 and marks it "
-    "connected; only the one after says EISCONN.",
+    "A connected socket says EISCONN to every further connect(), to any address.  (trio's "
+    "non-blocking connect leaves the kernel's socket SS_CONNECTING: there the next "
+    "connect() returns 0, and only the one after says EISCONN.)",
 )
 async def connect_twice_tcp(env: Env) -> None:
     """Connect a TCP socket, then connect it again to another port, then again."""
@@ -789,8 +789,9 @@ async def connect_full_backlog_blocks(env: Env) -> None:
 
 @case(
     "connect",
-    "trio closes a socket whose connect() was cancelled (a non-blocking connect cannot be "
-    "taken back), so the second connect() finds it closed.",
+    "trio closes a socket whose connect() was cancelled (a connect cannot be taken back), "
+    "so the second connect() finds it closed.  netsim does the same; on the blocking "
+    "reference the step's timeout ending the connect() counts as that cancellation.",
 )
 async def connect_cancelled_then_again(env: Env) -> None:
     """A connect() that waits is cancelled; connect() again."""
@@ -806,9 +807,12 @@ async def connect_cancelled_then_again(env: Env) -> None:
 
 @case(
     "connect",
-    "The kernel says EALREADY to a second connect() while the first waits for the handshake, "
-    "but Python raises EALREADY as BlockingIOError, which trio takes for 'in progress': it "
-    "waits for writability, which another task is doing — trio.BusyResourceError.",
+    "A blocking connect() on a socket that is already connecting does not fail at once: "
+    "__inet_stream_connect notes EALREADY and then waits for the same handshake (0 if it "
+    "completes, EALREADY only when the wait times out).  (On trio's non-blocking socket the "
+    "kernel says EALREADY at once, which Python raises as BlockingIOError and trio takes "
+    "for 'in progress': it waits for writability, which another task is doing — "
+    "trio.BusyResourceError.)",
 )
 async def connect_while_connecting(env: Env) -> None:
     """One task's connect() waits (the listener's backlog is full); another task connects the
@@ -819,7 +823,7 @@ async def connect_while_connecting(env: Env) -> None:
     b = env.socket(AF_INET, SOCK_STREAM)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(b.connect, (LO4, env.p1))
-        await trio.testing.wait_all_tasks_blocked()
+        await env.settle()
         await env.step("b.connect((LO, P1)) in a second task", b.connect((LO4, env.p1)))
         nursery.cancel_scope.cancel()
 
@@ -1138,8 +1142,9 @@ async def recv_data_after_shut_rd(env: Env) -> None:
 
 @case(
     "io",
-    "trio retries EAGAIN itself (it waits for readability and calls again), so recv() with "
-    "MSG_DONTWAIT on a trio socket waits like a plain recv().",
+    "MSG_DONTWAIT makes this one call non-blocking: EAGAIN.  (trio retries EAGAIN itself — "
+    "it waits for readability and calls again — so recv(MSG_DONTWAIT) on trio's own "
+    "sockets waits like a plain recv().)",
 )
 async def recv_dontwait_tcp(env: Env) -> None:
     """recv(MSG_DONTWAIT) on a connected TCP socket with nothing to read."""
@@ -1225,8 +1230,9 @@ async def msg_trunc_tcp(env: Env) -> None:
 
 @case(
     "io",
-    "trio's sockets are non-blocking, and MSG_WAITALL on a non-blocking socket returns what is "
-    "there.",
+    "MSG_WAITALL waits for all 6 bytes (the kernel's timeout would end it with the 3 it "
+    "has).  (trio's sockets are non-blocking, and MSG_WAITALL on a non-blocking socket "
+    "returns at once with what is there: b'abc'.)",
 )
 async def msg_waitall_partial(env: Env) -> None:
     """recv(6, MSG_WAITALL) with 3 bytes queued."""
@@ -1242,6 +1248,35 @@ async def msg_waitall_full(env: Env) -> None:
     await c.send(b"abc")
     await c.send(b"def")
     await env.step("s.recv(6, MSG_WAITALL)", s.recv(6, MSG_WAITALL))
+
+
+@case("io", "The peer's FIN ends a MSG_WAITALL read short; the next one says EOF at once.")
+async def msg_waitall_eof(env: Env) -> None:
+    """recv(6, MSG_WAITALL) twice with 3 bytes queued and then the peer's FIN."""
+    c, s = await _tcp_pair(env)
+    await c.send(b"abc")
+    c.shutdown(SHUT_WR)
+    await env.step("s.recv(6, MSG_WAITALL)", s.recv(6, MSG_WAITALL))
+    await env.step("s.recv(6, MSG_WAITALL)", s.recv(6, MSG_WAITALL))
+
+
+@case("io", "MSG_DONTWAIT wins over MSG_WAITALL: the read returns what is queued.")
+async def msg_waitall_dontwait(env: Env) -> None:
+    """recv(6, MSG_WAITALL | MSG_DONTWAIT) with 3 bytes queued, then with none."""
+    c, s = await _tcp_pair(env)
+    await c.send(b"abc")
+    await env.step("s.recv(6, MSG_WAITALL | MSG_DONTWAIT)", s.recv(6, MSG_WAITALL | MSG_DONTWAIT))
+    await env.step("s.recv(6, MSG_WAITALL | MSG_DONTWAIT)", s.recv(6, MSG_WAITALL | MSG_DONTWAIT))
+
+
+@case("io", "MSG_DONTWAIT at EOF is EOF (b''), not EAGAIN.")
+async def recv_dontwait_eof(env: Env) -> None:
+    """The peer shuts down writing; recv(MSG_DONTWAIT) twice."""
+    c, s = await _tcp_pair(env, AF_INET6)
+    await c.send(b"last")
+    c.shutdown(SHUT_WR)
+    await env.step("s.recv(10, MSG_DONTWAIT)", s.recv(10, MSG_DONTWAIT))
+    await env.step("s.recv(10, MSG_DONTWAIT)", s.recv(10, MSG_DONTWAIT))
 
 
 @case("io", "A zero-length TCP send() sends nothing at all.")
@@ -1329,20 +1364,26 @@ async def send_memoryview(env: Env) -> None:
     await env.step("s.recv(10)", s.recv(10))
 
 
-@case("io", "trio lets one task at a time wait to read a socket.")
+@case(
+    "io",
+    "trio lets one task at a time wait to read a socket (the kernel would let both sleep; "
+    "netsim follows trio).",
+)
 async def recv_two_tasks(env: Env) -> None:
     """One task waits in recv(); another task calls recv() on the same socket."""
     c, _ = await _tcp_pair(env)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(c.recv, 10)
-        await trio.testing.wait_all_tasks_blocked()
+        await env.settle()
         await env.step("c.recv(10) in a second task", c.recv(10))
         nursery.cancel_scope.cancel()
 
 
 @case(
     "io",
-    "Closing a socket wakes the task waiting in recv() with trio.ClosedResourceError.",
+    "Closing a socket wakes the task waiting in recv() with trio.ClosedResourceError "
+    "(trio's rule, which netsim follows; a blocking close() from another thread would leave "
+    "the recv() asleep).",
 )
 async def close_while_recv_waits(env: Env) -> None:
     """One task waits in recv(); another closes the socket."""
@@ -1353,7 +1394,7 @@ async def close_while_recv_waits(env: Env) -> None:
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)
-        await trio.testing.wait_all_tasks_blocked()
+        await env.settle()
         await env.step("c.close()", c.close)
 
 
@@ -1570,8 +1611,9 @@ async def shutdown_unconnected_udp(env: Env) -> None:
 
 @case(
     "close",
-    "UDP keeps saying EAGAIN to a non-blocking recv() after SHUT_RD while poll() says "
-    "readable, so trio's recv() waits forever.",
+    "After SHUT_RD a blocking UDP recv() returns b'' (__skb_wait_for_more_packets sees "
+    "RCV_SHUTDOWN).  (A non-blocking recvmsg keeps saying EAGAIN while poll() says "
+    "readable, so on trio's own sockets recv() waits forever.)",
 )
 async def shutdown_connected_udp(env: Env) -> None:
     """shutdown(SHUT_RDWR) on a connected UDP socket, then recv() and send()."""
@@ -1579,6 +1621,16 @@ async def shutdown_connected_udp(env: Env) -> None:
     await env.step("a.shutdown(SHUT_RDWR)", lambda: a.shutdown(SHUT_RDWR))
     await env.step("a.recv(10)", a.recv(10))
     await env.step("a.send(b'x')", a.send(b"x"))
+
+
+@case("close", "Datagrams queued before SHUT_RD are still read; then recv() says EOF.")
+async def shutdown_rd_udp_queued(env: Env) -> None:
+    """A datagram arrives; shutdown(SHUT_RD); recv() twice."""
+    a, b = await _udp_pair(env, AF_INET6)
+    await a.send(b"queued")
+    await env.step("b.shutdown(SHUT_RD)", lambda: b.shutdown(SHUT_RD))
+    await env.step("b.recv(10)", b.recv(10))
+    await env.step("b.recv(10)", b.recv(10))
 
 
 @case("close")

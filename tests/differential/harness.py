@@ -38,13 +38,15 @@ import platform
 import random
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trio
 import trio.testing
+from blocking import STEP, Blocked, BlockingSocket, InFlight, threads_asleep
 
 import netsim
 
@@ -79,9 +81,13 @@ ROOT = HERE.parents[1]
 EXPECTED = HERE / "expected.json"
 DOCS = ROOT / "docs" / "misuse.md"
 
-#: How long a step may take before it counts as ``blocks`` (real seconds on the kernel,
-#: virtual seconds on netsim).  Only the few cases that show "this blocks" wait this long.
+#: How long a step may wait before it counts as ``blocks``: on the kernel the socket's own
+#: ``SO_RCVTIMEO``/``SO_SNDTIMEO`` (real seconds), on netsim a cancellation (virtual seconds).
+#: Only the few cases that show "this blocks" wait this long.
 STEP_TIMEOUT = 0.2
+#: On the kernel, a step still running this long after the kernel's timeout should have ended
+#: it is cancelled and recorded as ``blocks`` too (a safety net: it should not happen).
+SAFETY_TIMEOUT = 2.0
 #: A whole case, as a safety net: a case that hangs is recorded as ``timeout``.
 CASE_TIMEOUT = 10.0
 
@@ -153,6 +159,8 @@ def errno_name(code: int) -> str:
 
 def outcome_of(exc: BaseException) -> str:
     """The recorded form of an exception a step raised."""
+    if isinstance(exc, Blocked):
+        return "blocks"
     if isinstance(exc, socket.gaierror):
         names = {
             getattr(socket, n): n for n in dir(socket) if n.startswith("EAI_")
@@ -265,16 +273,14 @@ class Env:
         try:
             result = op(*args) if callable(op) else op
             if inspect.isawaitable(result):
-                with trio.move_on_after(STEP_TIMEOUT):
-                    value = await result
-                    outcome = "done"
-                if not outcome:
+                value, blocked = await self._await(result)
+                if blocked:
                     outcome = "blocks"
             else:
                 value = result
         except Exception as exc:
             outcome = outcome_of(exc)
-        if outcome in ("", "done"):
+        if not outcome:
             self._track(value)
             shown = show(value) if show is not None else value
             outcome = f"ok {self.render(shown)}"
@@ -282,6 +288,17 @@ class Env:
             value = None
         self.results.append((label, outcome))
         return value
+
+    async def _await(self, awaitable: Awaitable[Any]) -> tuple[Any, bool]:
+        """Await a call: ``(value, blocked)``.  A call blocks if it was still waiting after
+        :data:`STEP_TIMEOUT` — even if it then returned something (a ``MSG_WAITALL`` read cut
+        short)."""
+        raise NotImplementedError
+
+    async def settle(self) -> None:
+        """Wait until every other task of the case is asleep in its call (so the next step
+        deterministically finds them waiting)."""
+        raise NotImplementedError
 
     def note(self, label: str, value: Any) -> None:
         """Record a value the case computed (no call of its own)."""
@@ -303,12 +320,39 @@ class Env:
 
 
 class LinuxEnv(Env):
-    """Real sockets of the machine's kernel, through trio."""
+    """Real sockets of the machine's kernel: blocking ones, behind trio's socket API
+    (:class:`blocking.BlockingSocket`), each step bounded by the kernel's own
+    ``SO_RCVTIMEO``/``SO_SNDTIMEO`` of :data:`STEP_TIMEOUT`."""
 
     kind = "linux"
 
+    def __init__(self, ports: Sequence[int], port_range: tuple[int, int]) -> None:
+        super().__init__(ports, port_range)
+        self.in_flight: InFlight = set()
+
     def _new_socket(self, family: int, type_: int, proto: int) -> trio.socket.SocketType:
-        return trio.socket.socket(family, type_, proto)
+        return BlockingSocket.new(family, type_, proto, STEP_TIMEOUT, self.in_flight)
+
+    async def _await(self, awaitable: Awaitable[Any]) -> tuple[Any, bool]:
+        # the kernel's timeouts end a blocked call (Blocked); this deadline is only a safety
+        # net for one they do not bound
+        token = STEP.set(True)
+        try:
+            with trio.move_on_after(SAFETY_TIMEOUT):
+                try:
+                    return await awaitable, False
+                except Blocked:
+                    return None, True
+            return None, True
+        finally:
+            STEP.reset(token)
+
+    async def settle(self) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        deadline = time.monotonic() + SAFETY_TIMEOUT
+        # nothing signals "this thread is asleep in the kernel": poll /proc
+        while not threads_asleep(self.in_flight) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await trio.sleep(0.001)
 
 
 class NetsimEnv(Env):
@@ -320,6 +364,16 @@ class NetsimEnv(Env):
         low, high = host.net.sysctl_vec("net.ipv4.ip_local_port_range")
         super().__init__(ports, (low, high))
         self.host = host
+
+    async def _await(self, awaitable: Awaitable[Any]) -> tuple[Any, bool]:
+        # virtual time: the step timeout is a cancellation
+        with trio.move_on_after(STEP_TIMEOUT) as scope:
+            value = await awaitable
+            return value, scope.cancel_called  # returned, but only once the time was up
+        return None, True
+
+    async def settle(self) -> None:
+        await trio.testing.wait_all_tasks_blocked()
 
     def _new_socket(self, family: int, type_: int, proto: int) -> trio.socket.SocketType:
         return self.host.socket(family, type_, proto)
@@ -496,9 +550,13 @@ def _steps_cell(steps: Steps) -> str:
 
 
 def render_docs(
-    table: dict[str, dict[str, Any]], divergences: dict[str, str], text: str | None = None
+    table: dict[str, dict[str, Any]],
+    divergences: dict[str, str],
+    deliberate: Mapping[str, tuple[str, Steps]],
+    text: str | None = None,
 ) -> str:
-    """docs/misuse.md with its generated part rebuilt from ``table``."""
+    """docs/misuse.md with its generated part rebuilt from ``table``, the known divergences
+    and the deliberate ones (``{case: (reason, netsim's steps)}``)."""
     if text is None:
         text = DOCS.read_text()
     head, sep, rest = text.partition(BEGIN)
@@ -508,10 +566,12 @@ def render_docs(
     if not sep:
         raise ValueError(f"{DOCS} has no {END!r} marker")
     kernels = sorted({entry["kernel"] for entry in table.values()})
+    same = len(table) - len(divergences) - len(deliberate)
     out = [BEGIN, ""]
     out.append(
-        f"{len(table)} cases, recorded on Linux {', '.join(kernels)}; "
-        f"netsim answers {len(table) - len(divergences)} of them as Linux does today."
+        f"{len(table)} cases, recorded on Linux {', '.join(kernels)} (blocking sockets); "
+        f"netsim answers {same} of them as Linux does, {len(deliberate)} differently on "
+        f"purpose, and {len(divergences)} differently today (**netsim today:** below)."
     )
     for area, heading in AREAS.items():
         names = [n for n, c in CASES.items() if c.area == area and n in table]
@@ -521,12 +581,18 @@ def render_docs(
         out.append("|---|---|---|")
         for name in names:
             c = CASES[name]
-            notes = c.note
+            notes = [_cell(c.note)] if c.note else []
             if name in divergences:
-                notes = (notes + " " if notes else "") + f"**netsim today:** {divergences[name]}"
+                notes.append(f"**netsim today:** {_cell(divergences[name])}")
+            if name in deliberate:
+                reason, steps = deliberate[name]
+                changed = [
+                    s for s, t in zip(steps, table_steps(table[name]), strict=False) if s != t
+                ]
+                notes.append(f"**netsim, on purpose:** {_steps_cell(changed)} — {_cell(reason)}")
             out.append(
                 f"| `{name}`<br>{_cell(c.doc)} | {_steps_cell(table_steps(table[name]))} "
-                f"| {_cell(notes)} |"
+                f"| {' '.join(notes)} |"
             )
     out += ["", END]
     return head + "\n".join(out) + tail

@@ -8,7 +8,8 @@
     python3 tests/differential/record.py --live-json      # the live results as JSON (the test)
     python3 tests/differential/record.py --no-netns ...   # stay in this network namespace
 
-Real sockets run in a private network namespace holding only ``lo`` (as a netsim host does)
+Real sockets — blocking ones behind trio's socket API, the reference netsim models (see
+blocking.py) — run in a private network namespace holding only ``lo`` (as a netsim host does)
 when the process may create one (root), else in the current one; either way each case is its
 own ``trio.run`` on the real clock.  Cases that do not give the same answer on every run are
 reported and not written.
@@ -27,7 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parents[1]))  # this checkout's netsim, not an installed one
 
 import cases  # noqa: E402,F401  (registers the cases)
-from divergences import KNOWN_DIVERGENCES  # noqa: E402
+from divergences import DELIBERATE, KNOWN_DIVERGENCES  # noqa: E402
 from harness import (  # noqa: E402
     DOCS,
     EXPECTED,
@@ -44,7 +45,7 @@ from harness import (  # noqa: E402
 
 
 def _write_docs(table: dict[str, dict[str, Any]]) -> None:
-    text = render_docs(table, KNOWN_DIVERGENCES)
+    text = render_docs(table, KNOWN_DIVERGENCES, DELIBERATE)
     if DOCS.read_text() != text:
         DOCS.write_text(text)
         print(f"wrote {DOCS.relative_to(HERE.parents[1])}", file=sys.stderr)
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             if got != want:
                 differ += 1
                 mark = " (known)" if c.name in KNOWN_DIVERGENCES else ""
+                if c.name in DELIBERATE:
+                    mark = (
+                        " (deliberate)" if got == DELIBERATE[c.name].steps else " (!= deliberate)"
+                    )
                 print(f"== {c.name}{mark}")
                 for i in range(max(len(got), len(want or []))):
                     w = want[i] if want and i < len(want) else ("", "")

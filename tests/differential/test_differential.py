@@ -3,7 +3,8 @@ recorded from a live Linux kernel (tests/differential/expected.json); the live k
 machine runs them too and is compared with the table.
 
 * ``test_netsim_matches_linux`` — netsim vs the table, for both fragment allocators.  A case
-  listed in ``divergences.KNOWN_DIVERGENCES`` is ``xfail(strict=True)``: netsim differs today.
+  listed in ``divergences.KNOWN_DIVERGENCES`` is ``xfail(strict=True)``: netsim differs today;
+  one in ``divergences.DELIBERATE`` must give netsim's own answer recorded there instead.
 * ``test_live_kernel_matches_table`` — this machine's kernel vs the table.  Where it answers
   differently (another kernel version, no IPv6, no permission for a private network
   namespace …) the test is skipped with both answers, never failed: the table is the reference.
@@ -26,7 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cases
-from divergences import KNOWN_DIVERGENCES
+from divergences import DELIBERATE, KNOWN_DIVERGENCES
 from harness import (
     CASES,
     DOCS,
@@ -73,8 +74,12 @@ def _netsim_params() -> list[Any]:
 @pytest.mark.parametrize(("name", "allocator"), _netsim_params())
 def test_netsim_matches_linux(name: str, allocator: str) -> None:
     assert name in TABLE, f"{name} is not in the table: run python3 {RECORD.relative_to(ROOT)}"
-    want = table_steps(TABLE[name])
     got = run_netsim(CASES[name], allocator)
+    if name in DELIBERATE:
+        want = DELIBERATE[name].steps
+        assert got == want, f"netsim's deliberate answer changed:\n{_diff(want, got)}"
+        return
+    want = table_steps(TABLE[name])
     assert got == want, f"netsim differs from Linux {TABLE[name]['kernel']}:\n{_diff(want, got)}"
 
 
@@ -122,10 +127,20 @@ def test_known_divergences_name_cases() -> None:
     assert all(text.strip() for text in KNOWN_DIVERGENCES.values())
 
 
+def test_deliberate_divergences_still_differ() -> None:
+    """A deliberate entry names a case, is not also a known divergence, has its reason, and
+    still differs from the table (else it is stale and should go)."""
+    assert not set(DELIBERATE) - set(CASES)
+    assert not set(DELIBERATE) & set(KNOWN_DIVERGENCES)
+    for name, (reason, steps) in DELIBERATE.items():
+        assert reason.strip(), name
+        assert steps != table_steps(TABLE[name]), f"{name}: netsim now answers as the table"
+
+
 def test_docs_in_sync() -> None:
-    """docs/misuse.md's generated part is rebuilt from the table and KNOWN_DIVERGENCES."""
+    """docs/misuse.md's generated part is rebuilt from the table and the divergences."""
     text = DOCS.read_text()
-    assert text == render_docs(TABLE, KNOWN_DIVERGENCES, text), (
+    assert text == render_docs(TABLE, KNOWN_DIVERGENCES, DELIBERATE, text), (
         f"{DOCS.relative_to(ROOT)} is out of date: python3 {RECORD.relative_to(ROOT)} --docs"
     )
 
