@@ -185,7 +185,12 @@ class BlockingSocket(trio.socket.SocketType):
         ``ClosedResourceError`` (the thread is left to finish on its own: the kernel timeout
         ends its call)."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        if direction is not None and self._waiting[direction] and not self._ready(direction):
+        if (
+            direction is not None
+            and self._waiting[direction]
+            and self._sock.fileno() != -1
+            and not self._ready(direction)
+        ):
             raise trio.BusyResourceError(f"another task is already {direction} this socket")
         call = _Call()
         self._calls.add(call)

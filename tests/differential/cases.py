@@ -2303,6 +2303,53 @@ async def tcp_keepidle(env: Env) -> None:
     await env.step("getsockopt(TCP_KEEPIDLE)", lambda: s.getsockopt(6, TCP_KEEPIDLE))
 
 
+@case(
+    "sol_tcp",
+    "Each TCP timer and counter option has its own range: KEEPINTVL 1..32767 s, KEEPCNT "
+    "1..127, SYNCNT 1..127, LINGER2 any int (negative: no FIN_WAIT2 at all), DEFER_ACCEPT "
+    "rounded to whole retransmission periods, USER_TIMEOUT >= 0, WINDOW_CLAMP 0 only when "
+    "closed (otherwise at least SOCK_MIN_RCVBUF / 2), QUICKACK a flag.",
+)
+async def tcp_timer_options(env: Env) -> None:
+    """Defaults of TCP_KEEPINTVL, KEEPCNT, SYNCNT, LINGER2, DEFER_ACCEPT, USER_TIMEOUT,
+    WINDOW_CLAMP, QUICKACK; then out-of-range and in-range values, read back."""
+    s = env.socket(AF_INET, SOCK_STREAM)
+    options = (
+        ("TCP_KEEPINTVL", 5, (0, 32768, 75)),
+        ("TCP_KEEPCNT", 6, (0, 128, 9)),
+        ("TCP_SYNCNT", 7, (0, 128, 3)),
+        ("TCP_LINGER2", 8, (-1, 0, 100000)),
+        ("TCP_DEFER_ACCEPT", 9, (-1, 7, 30)),
+        ("TCP_USER_TIMEOUT", 18, (-1, 5000)),
+        ("TCP_WINDOW_CLAMP", 10, (-1, 100, 0)),
+        ("TCP_QUICKACK", 12, (5, 0)),
+    )
+    for name, opt, values in options:
+        await env.step(f"getsockopt({name})", s.getsockopt, 6, opt)
+        for val in values:
+            await env.step(f"setsockopt({name}, {val})", s.setsockopt, 6, opt, val)
+            await env.step(f"getsockopt({name})", s.getsockopt, 6, opt)
+
+
+@case(
+    "sol_socket",
+    "SO_DEBUG and SO_MARK need CAP_NET_ADMIN (the recorder runs as root); SO_NO_CHECK is a "
+    "flag on UDP; SO_BSDCOMPAT is accepted and ignored (getsockopt reads 0).",
+)
+async def so_misc_flags(env: Env) -> None:
+    """SO_DEBUG, SO_MARK, SO_NO_CHECK (11), SO_BSDCOMPAT (14) set and read back on UDP."""
+    s = env.socket(AF_INET, SOCK_DGRAM)
+    for name, opt, val in (
+        ("SO_DEBUG", 1, 3),
+        ("SO_MARK", 36, 77),
+        ("SO_NO_CHECK", 11, 2),
+        ("SO_BSDCOMPAT", 14, 1),
+    ):
+        await env.step(f"getsockopt({name})", s.getsockopt, 1, opt)
+        await env.step(f"setsockopt({name}, {val})", s.setsockopt, 1, opt, val)
+        await env.step(f"getsockopt({name})", s.getsockopt, 1, opt)
+
+
 @case("sol_tcp", "TCP_CONGESTION is a string option; an unknown algorithm is ENOENT.")
 async def tcp_congestion(env: Env) -> None:
     """Read TCP_CONGESTION; set 'reno' and 'nope'."""

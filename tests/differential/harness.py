@@ -2,15 +2,19 @@
 socket, and each observable step is recorded in a form that compares across runs.
 
 A case is ``async def case(env: Env) -> None``.  It makes sockets with ``env.socket()`` (a
-``trio.socket.SocketType`` either way: trio's real socket, or :class:`netsim.Socket`) and
+``trio.socket.SocketType`` either way: a blocking kernel socket behind trio's socket API —
+:class:`blocking.BlockingSocket`, the reference netsim models — or :class:`netsim.Socket`) and
 passes every call whose answer matters through ``await env.step(label, call)``, which records
 
 * ``ok <value>`` — the call returned (the value rendered by :func:`render`);
 * ``errno <NAME>`` — an ``OSError`` with Linux's errno (``gaierror <EAI_...>`` from the
   resolver);
 * ``raises <Type>`` — another exception (``TypeError`` from Python's argument checks …);
-* ``blocks`` — the call had not finished after :data:`STEP_TIMEOUT` seconds (real time for
-  the kernel, virtual time for netsim) and was cancelled.
+* ``blocks`` — the call was still waiting after :data:`STEP_TIMEOUT` seconds: on the kernel
+  its own ``SO_RCVTIMEO``/``SO_SNDTIMEO`` ended it (or it returned only then: a
+  ``MSG_WAITALL`` read cut short); on netsim (virtual time) it was cancelled, or returned only
+  once the time was up.  A case that needs other tasks asleep in their calls before its next
+  step awaits :meth:`Env.settle`.
 
 Ports the case chose are rendered by name (``P1``, ``P2``, ``P3``: :attr:`Env.p1` …), ports
 from the ephemeral range as ``EPHEMERAL``; addresses are strings, bytes are ``repr``\\ ed.
@@ -449,7 +453,7 @@ def _free_ports(rng: random.Random, count: int = 3) -> list[int]:
 
 
 def run_linux(cases: Sequence[Case], seed: int | None = None) -> dict[str, Steps]:
-    """Run each case on the live kernel's real sockets (real time, one ``trio.run`` each)."""
+    """Run each case on the live kernel's blocking sockets (real time, one ``trio.run`` each)."""
     rng = random.Random(seed)
     out: dict[str, Steps] = {}
     port_range = _port_range()
