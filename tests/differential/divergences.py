@@ -1,0 +1,153 @@
+"""Where netsim answers differently from the reference (a blocking Linux socket, see
+blocking.py), in two lists.
+
+``KNOWN_DIVERGENCES = {case: what differs}`` — netsim is wrong there today.  Each entry marks
+the case's netsim test ``xfail(strict=True)``, so a fix makes the test XPASS, which fails until
+the entry is deleted here.  Then regenerate the docs (they show these notes):
+``python3 tests/differential/record.py --docs``.  ``record.py --netsim CASE`` prints a case's
+steps side by side.  Each entry says what Linux answers and what netsim answers instead.
+
+``DELIBERATE = {case: Deliberate(reason, steps)}`` — netsim differs on purpose; ``steps`` is
+netsim's own answer, which the test asserts (not an expected failure), and the docs show it
+with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["DELIBERATE", "KNOWN_DIVERGENCES", "Deliberate"]
+
+
+class Deliberate(NamedTuple):
+    """Why netsim answers differently from the table on purpose, and what it answers."""
+
+    reason: str
+    steps: list[tuple[str, str]]
+
+
+DELIBERATE: dict[str, Deliberate] = {
+    "bind_localhost_on_inet6": Deliberate(
+        "netsim's resolver has its own hosts table, the usual one: 'localhost' is 127.0.0.1 "
+        "and ::1, so an AF_INET6 socket gets ::1.  The machine the table was recorded on names "
+        "only 127.0.0.1 'localhost' in /etc/hosts, so getaddrinfo() (AI_V4MAPPED) gave "
+        "::ffff:127.0.0.1 there; a host with '::1 localhost' in /etc/hosts answers as netsim.",
+        [
+            ("s.bind(('localhost', P1))", "ok None"),
+            ("s.getsockname()", "ok ('::1', P1, 0, 0)"),
+        ],
+    ),
+}
+
+KNOWN_DIVERGENCES: dict[str, str] = {
+    # -- addresses and bind -----------------------------------------------------------------------
+    "bind_flowinfo_too_big": (
+        "Python refuses a flow label above 20 bits before the kernel sees it (getsockaddrarg: "
+        "OverflowError 'flowinfo must be 0-1048575'); netsim binds ('::1', P1, 1 << 20, 0)."
+    ),
+    "bind_link_local_bad_scope": (
+        "bind(('fe80::1', P1, 0, 99)) with no interface 99: Linux says ENODEV (__inet6_bind "
+        "looks the scope id's device up before it checks the address); netsim says EINVAL."
+    ),
+    # -- connect ----------------------------------------------------------------------------------
+    "connect_while_connecting": (
+        "a second blocking connect() while another task's connect() waits for the handshake: "
+        "__inet_stream_connect notes EALREADY for SS_CONNECTING but then waits in "
+        "inet_wait_for_connect for the same handshake (0 if it completes, EALREADY only when "
+        "its own timeout ends), so the step blocks; netsim raises EALREADY at once."
+    ),
+    "connect_self": (
+        "a TCP socket connecting to its own address (a simultaneous open with itself, "
+        "tcp_rcv_synsent_state_process's SYN-without-ACK branch): Linux connects and the "
+        "socket reads what it sent; netsim's connect() never completes (blocks, and the "
+        "cancelled connect closes the socket: the later calls say EBADF)."
+    ),
+    "connect_link_local_no_scope": (
+        "UDP connect() to fe80::1 without a scope id: Linux says EINVAL; netsim ENETUNREACH."
+    ),
+    # -- listen and accept ------------------------------------------------------------------------
+    "accept_inherits_options": (
+        "an accepted socket inherits SO_KEEPALIVE (sk_clone_lock copies sk_flags): Linux "
+        "reads 1; netsim's child reads 0 (SO_RCVBUF and TCP_NODELAY are inherited)."
+    ),
+    "accept_after_peer_reset": (
+        "a connection reset (SO_LINGER 0 close) before accept(): Linux's accept() returns it "
+        "and its peer's address (__sys_accept4 asks getname with peer=2, which skips "
+        "inet_getname's CLOSE check) and the first recv() says ECONNRESET; netsim's "
+        "tcp_accept_async names the child with getpeername(), which says ENOTCONN for a "
+        "socket in CLOSE, so accept() fails with ENOTCONN."
+    ),
+    "shutdown_listener_rd": (
+        "shutdown(SHUT_RD) on a listener stops it (inet_shutdown -> tcp_disconnect -> "
+        "inet_csk_listen_stop): SO_ACCEPTCONN 0, accept() EINVAL, new connects refused; "
+        "netsim keeps listening (SO_ACCEPTCONN 1, accept() waits, connects succeed)."
+    ),
+    "shutdown_listener_wr": (
+        "shutdown(SHUT_WR) on a listener returns 0 on Linux and changes nothing (inet_shutdown "
+        "acts on a TCP_LISTEN socket only for RCV_SHUTDOWN); netsim says ENOTCONN."
+    ),
+    # -- send, recv and their flags ---------------------------------------------------------------
+    "recv_zero_udp": (
+        "CPython answers recv(0) without a system call (sock_recv_guts: 'If 0 bytes were "
+        "requested, do nothing'), so the datagram stays queued and the next recv() reads it; "
+        "netsim's recv(0) runs udp_recvmsg, which takes the datagram: the next recv() blocks."
+    ),
+    "msg_oob_tcp": (
+        "MSG_OOB is ignored (urgent data: branch i9-oob): Linux makes the last byte urgent, "
+        "a plain recv() stops before it (b'a'), recv(MSG_OOB) returns b'b' once, then EINVAL; "
+        "netsim delivers b'abcd' inline and recv(MSG_OOB) then blocks."
+    ),
+    "msg_oob_tcp_inline": (
+        "with SO_OOBINLINE, Linux's recv(MSG_OOB) is EINVAL and the reads stop at the urgent "
+        "mark (b'a', then b'bcd'); netsim ignores MSG_OOB (branch i9-oob): b'a', b'bcd', then "
+        "the third recv() blocks."
+    ),
+    "recv_oob_none": (
+        "recv(MSG_OOB) with no urgent data is EINVAL on Linux; netsim ignores MSG_OOB and "
+        "reads normal data (b'p'; branch i9-oob)."
+    ),
+    "sendmsg_cmsg_ip_ttl": (
+        "UDP sendmsg() with (SOL_IP, IP_TTL, 5) is accepted by Linux (ip_cmsg_send); netsim's "
+        "_gso_cmsg rejects every control message but UDP_SEGMENT with EINVAL."
+    ),
+    "sendmsg_cmsg_unknown_level": (
+        "a control message at a level UDP does not know is skipped by Linux; netsim says EINVAL."
+    ),
+    # -- SOL_SOCKET options -----------------------------------------------------------------------
+    "so_bad_value_types": (
+        "setsockopt(..., 1 << 31): CPython's setsockopt tries the int form (which overflows), "
+        "then the buffer form, and raises TypeError ('a bytes-like object is required'); "
+        "netsim raises OverflowError."
+    ),
+    "so_getsockopt_buflen": (
+        "getsockopt(SOL_SOCKET, SO_SNDBUF, 0): CPython's sock_getsockopt treats buflen 0 as "
+        "'no buffer' and returns the int (20000); netsim returns b''."
+    ),
+    # -- SOL_IP and SOL_IPV6 ----------------------------------------------------------------------
+    "ip_tos_tcp": (
+        "TCP keeps the ECN bits of IP_TOS (__ip_sock_set_tos masks them for SOCK_STREAM): "
+        "0x1ff reads 252, 0x2b reads 40; netsim reads 255 and 43."
+    ),
+    "ipv6_unicast_hops": (
+        "IPV6_UNICAST_HOPS 0 reads back 0 on Linux (only -1 means the default); netsim reads 64."
+    ),
+    "ipv6_tclass": (
+        "IPV6_TCLASS is ENOPROTOOPT in netsim; Linux takes -1..255 (-1: default 0, 256: EINVAL)."
+    ),
+    "mapped_bound_sendto_v6": (
+        "a UDP socket bound to ::ffff:127.0.0.1 cannot send to ::1: Linux says EAFNOSUPPORT; "
+        "netsim sends it."
+    ),
+    # -- SOL_TCP ----------------------------------------------------------------------------------
+    "tcp_info": (
+        "TCP_INFO of a new socket: Linux's tcpi_rcv_mss is 0 (icsk_ack.rcv_mss is set only "
+        "when a connection starts: tcp_initialize_rcv_mss), netsim's 536; on a connection the "
+        "byte after the window scales (tcpi_delivery_rate_app_limited:1, "
+        "tcpi_fastopen_client_fail:2) is 1 on Linux (tcp_init_sock sets rate_app_limited "
+        "until the first delivery-rate sample), netsim's get_tcp_info writes 0."
+    ),
+    "tcp_congestion": (
+        "TCP_CONGESTION is ENOPROTOOPT in netsim; Linux takes b'reno' (reads it back) and says "
+        "ENOENT for an unknown name."
+    ),
+}
