@@ -66,10 +66,6 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "UDP connect() to fe80::1 without a scope id: Linux says EINVAL; netsim ENETUNREACH."
     ),
     # -- listen and accept ------------------------------------------------------------------------
-    "accept_inherits_options": (
-        "an accepted socket inherits SO_KEEPALIVE (sk_clone_lock copies sk_flags): Linux "
-        "reads 1; netsim's child reads 0 (SO_RCVBUF and TCP_NODELAY are inherited)."
-    ),
     "accept_after_peer_reset": (
         "a connection reset (SO_LINGER 0 close) before accept(): Linux's accept() returns it "
         "and its peer's address (__sys_accept4 asks getname with peer=2, which skips "
@@ -91,27 +87,6 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "CPython answers recv(0) without a system call (sock_recv_guts: 'If 0 bytes were "
         "requested, do nothing'), so the datagram stays queued and the next recv() reads it; "
         "netsim's recv(0) runs udp_recvmsg, which takes the datagram: the next recv() blocks."
-    ),
-    "msg_oob_tcp": (
-        "MSG_OOB is ignored (urgent data: branch i9-oob): Linux makes the last byte urgent, "
-        "a plain recv() stops before it (b'a'), recv(MSG_OOB) returns b'b' once, then EINVAL; "
-        "netsim delivers b'abcd' inline and recv(MSG_OOB) then blocks."
-    ),
-    "msg_oob_tcp_inline": (
-        "with SO_OOBINLINE, Linux's recv(MSG_OOB) is EINVAL and the reads stop at the urgent "
-        "mark (b'a', then b'bcd'); netsim ignores MSG_OOB (branch i9-oob): b'a', b'bcd', then "
-        "the third recv() blocks."
-    ),
-    "recv_oob_none": (
-        "recv(MSG_OOB) with no urgent data is EINVAL on Linux; netsim ignores MSG_OOB and "
-        "reads normal data (b'p'; branch i9-oob)."
-    ),
-    "sendmsg_cmsg_ip_ttl": (
-        "UDP sendmsg() with (SOL_IP, IP_TTL, 5) is accepted by Linux (ip_cmsg_send); netsim's "
-        "_gso_cmsg rejects every control message but UDP_SEGMENT with EINVAL."
-    ),
-    "sendmsg_cmsg_unknown_level": (
-        "a control message at a level UDP does not know is skipped by Linux; netsim says EINVAL."
     ),
     # -- SOL_SOCKET options -----------------------------------------------------------------------
     "so_bad_value_types": (
