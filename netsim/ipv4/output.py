@@ -124,7 +124,7 @@ def ip_sk_ignore_df(sk: Sock) -> bool:
 
 def ip6_sk_ignore_df(sk: Sock) -> bool:
     """``ip6_sk_ignore_df()``: may this IPv6 socket's datagrams be fragmented locally?"""
-    return sk.pmtudisc < IP_PMTUDISC_DO or sk.pmtudisc == IP_PMTUDISC_OMIT
+    return sk.pmtudisc6 < IP_PMTUDISC_DO or sk.pmtudisc6 == IP_PMTUDISC_OMIT
 
 
 def ip_sk_use_pmtu(sk: Sock) -> bool:
@@ -146,7 +146,7 @@ def ip_setup_cork(
     cork.ttl = sk.uc_ttl if sk.uc_ttl > 0 else 0
     cork.tos = sk.tos
     if ipc is not None:
-        if ipc.ttl > 0:
+        if ipc.ttl >= 0:
             cork.ttl = ipc.ttl
         if ipc.tos >= 0:
             cork.tos = ipc.tos

@@ -80,16 +80,16 @@ def ip6_setup_cork(
     """``ip6_setup_cork()``: route, fragment size (the path MTU unless the socket probes),
     hop limit, traffic class and ``IPV6_DONTFRAG`` — the socket's or this call's control
     messages' (``ipc``) — and the GSO size."""
-    cork.fragsize = rt.mtu if sk.pmtudisc < IPV6_PMTUDISC_PROBE else rt.dev.mtu
+    cork.fragsize = rt.mtu if sk.pmtudisc6 < IPV6_PMTUDISC_PROBE else rt.dev.mtu
     if cork.fragsize < 1280:
         raise kernel_error(errno.EINVAL, f"IPv6 route MTU {cork.fragsize} below 1280")
     cork.gso_size = gso_size
     cork.dst = rt
     cork.length = 0
-    cork.hop_limit = sk.uc_ttl if sk.uc_ttl > 0 else 0
-    cork.tos = sk.tos
+    cork.hop_limit = sk.hop_limit  # -1: the route's default
+    cork.tos = sk.tclass
     if ipc is not None:
-        if ipc.ttl > 0:
+        if ipc.ttl >= 0:
             cork.hop_limit = ipc.ttl
         if ipc.tos >= 0:
             cork.tos = ipc.tos
@@ -103,8 +103,7 @@ def ip6_datagram_send_ctl(cmsgs: list[Cmsg], ipc: IpcmCookie) -> None:
     than ``SOL_IPV6`` are skipped; ``IPV6_HOPLIMIT`` and ``IPV6_TCLASS`` (an ``int``, -1..255,
     -1 meaning the socket's) and ``IPV6_DONTFRAG`` (0 or 1) apply to this datagram; a wrong
     length or value, or an unknown type, is ``EINVAL``.  ``IPV6_PKTINFO``, ``IPV6_FLOWINFO``
-    and extension headers are not emulated: ``EOPNOTSUPP``.  (netsim sends a hop limit of 0
-    as the default one.)"""
+    and extension headers are not emulated: ``EOPNOTSUPP``."""
     for cmsg in cmsgs:
         level, kind, data = cmsg
         if level == SOL_SOCKET:
@@ -205,7 +204,9 @@ def __ip6_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
         tmp.destructor = None
         tmp.sk = None
     skb.ignore_df = ip6_sk_ignore_df(sk)
-    hop_limit = cork.hop_limit or sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
+    hop_limit = cork.hop_limit
+    if hop_limit < 0:
+        hop_limit = sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
     payload_len = skb.len - IPV6_HLEN
     ip6_build_header(
         skb.head, skb.network_header, payload_len if payload_len <= 0xFFFF else 0,
@@ -224,11 +225,13 @@ def ip6_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rt6Info) -> int:
     skb.len += IPV6_HLEN
     skb.network_header = skb.data
     skb.protocol = ETH_P_IPV6
-    hop_limit = sk.uc_ttl if sk.uc_ttl > 0 else net.sysctl_int("net.ipv6.conf.all.hop_limit")
+    hop_limit = sk.hop_limit
+    if hop_limit < 0:
+        hop_limit = net.sysctl_int("net.ipv6.conf.all.hop_limit")
     payload = skb.len - IPV6_HLEN
     ip6_build_header(
         skb.head, skb.data, payload if payload <= 0xFFFF else 0, sk.sk_protocol, hop_limit,
-        rt.saddr, rt.daddr, sk.tos,
+        rt.saddr, rt.daddr, sk.tclass,
     )  # fmt: skip
     skb.dst = rt
     if skb.len > rt.mtu and not skb.shinfo.gso_size:

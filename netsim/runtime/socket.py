@@ -243,7 +243,9 @@ class Socket(trio.socket.SocketType):
 
     # -- addresses ------------------------------------------------------------------------------
 
-    async def _resolve(self, address: Any, *, local: bool = False) -> tuple[bytes, int]:
+    async def _resolve(
+        self, address: Any, *, local: bool = False, caller: str = "connect"
+    ) -> tuple[bytes, int]:
         """The address ``bind``/``connect``/``sendto`` were given, as the core takes it:
         ``(packed address, port)``.  As trio's own sockets do it
         (``trio.socket.SocketType._resolve_address_nocp``): a tuple of the family's shape
@@ -261,7 +263,7 @@ class Socket(trio.socket.SocketType):
             raise ValueError("address should be a (host, port, [flowinfo, [scopeid]]) tuple")
         host, port = address[0], address[1]
         if isinstance(port, int) and isinstance(host, str) and _is_numeric(family, host):
-            return parse_sockaddr(family, address)
+            return parse_sockaddr(family, address, caller)
         if host == "":
             host = None
         elif host == "<broadcast>":
@@ -277,7 +279,7 @@ class Socket(trio.socket.SocketType):
         normed = infos[0][4]
         if family == AF_INET6:
             normed = (*normed[:2], *address[2:])
-        return parse_sockaddr(family, normed)
+        return parse_sockaddr(family, normed, caller)
 
     def getsockname(self) -> tuple[Any, ...]:
         self._check_open()
@@ -297,7 +299,7 @@ class Socket(trio.socket.SocketType):
 
     async def bind(self, address: Any) -> None:
         self._check_open()
-        addr, port = await self._resolve(address, local=True)
+        addr, port = await self._resolve(address, local=True, caller="bind")
         await trio.lowlevel.checkpoint()
         self._check_open()
         if isinstance(self._sk, UdpSock):
@@ -343,7 +345,7 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
-        return await self.sendmsg((data,), (), flags)
+        return await self._sendmsg((data,), (), flags, None, "send")
 
     async def sendto(self, data: Buffer, *args: Any) -> int:
         if len(args) == 1:
@@ -352,7 +354,7 @@ class Socket(trio.socket.SocketType):
             flags, address = args
         else:
             raise TypeError(f"sendto() takes 2 or 3 arguments ({len(args) + 1} given)")
-        return await self.sendmsg([data], (), flags, address)
+        return await self._sendmsg([data], (), flags, address, "sendto")
 
     async def sendmsg(
         self,
@@ -361,10 +363,21 @@ class Socket(trio.socket.SocketType):
         flags: int = 0,
         address: Any | None = None,
     ) -> int:
+        return await self._sendmsg(buffers, ancdata, flags, address, "sendmsg")
+
+    async def _sendmsg(
+        self,
+        buffers: Iterable[Buffer],
+        ancdata: Iterable[tuple[int, int, Buffer]],
+        flags: int,
+        address: Any | None,
+        caller: str,
+    ) -> int:
         msg = MsgIter(buffers)
         sk = self._sk
+        # the address is read (and must be valid) even where the protocol ignores it (TCP)
+        addr = await self._resolve(address, caller=caller) if address is not None else None
         if isinstance(sk, UdpSock):
-            addr = await self._resolve(address) if address is not None else None
             cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] or None
 
             def send() -> int:
@@ -402,12 +415,16 @@ class Socket(trio.socket.SocketType):
     # -- receiving ------------------------------------------------------------------------------
 
     async def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if bufsize == 0 and isinstance(bufsize, int):
+            return await self._recv_nothing(b"")
         data, _ = await self._recv(bufsize, flags, None)
         assert isinstance(data, bytes)
         return data
 
     async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = _writable(buffer, "recv_into")
+        if not (nbytes or len(view)) and isinstance(nbytes, int):
+            return await self._recv_nothing(0)
         n, _, _ = await self._recvmsg(nbytes or len(view), flags, view, "recv_into")
         assert isinstance(n, int)
         return n
@@ -431,6 +448,15 @@ class Socket(trio.socket.SocketType):
         data, addr, msg_flags = await self._recvmsg(bufsize, flags, None)
         assert isinstance(data, bytes)
         return data, [], msg_flags, addr
+
+    async def _recv_nothing(self, result: T) -> T:
+        """CPython's ``recv``/``recv_into`` of 0 bytes makes no system call
+        (``sock_recv_guts``: "if 0 bytes were requested, do nothing"): nothing is taken off
+        the queue, no error is reported — only trio's checkpoints remain."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._check_open()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
 
     async def _recv(
         self, bufsize: int, flags: int, into: memoryview | None

@@ -54,9 +54,10 @@ def v4_from_mapped(addr6: bytes) -> bytes:
     return addr6[12:]
 
 
-def parse_sockaddr(family: int, address: Any) -> tuple[bytes, int]:
+def parse_sockaddr(family: int, address: Any, caller: str = "bind") -> tuple[bytes, int]:
     """``(host, port[, flowinfo, scope_id])`` → ``(packed address, port)`` for ``family``.
-    An empty host means the wildcard address."""
+    An empty host means the wildcard address.  Out-of-range numbers raise the
+    ``OverflowError`` CPython's ``getsockaddrarg`` raises, naming ``caller``."""
     if not isinstance(address, tuple) or len(address) < 2:
         raise TypeError(
             f"{_family_name(family)} address must be a tuple (host, port), not {address!r}"
@@ -65,7 +66,11 @@ def parse_sockaddr(family: int, address: Any) -> tuple[bytes, int]:
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 0xFFFF:
-        raise OverflowError(f"port must be 0-65535, not {port}")
+        raise OverflowError(f"{caller}(): port must be 0-65535.")
+    if family == AF_INET6 and len(address) >= 3:
+        flowinfo = address[2]
+        if not isinstance(flowinfo, int) or not 0 <= flowinfo <= 0xFFFFF:
+            raise OverflowError(f"{caller}(): flowinfo must be 0-1048575.")
     if isinstance(host, bytes):
         host = host.decode()
     if not isinstance(host, str):

@@ -57,7 +57,7 @@ class InetCork:
         self.gso_size = 0
         self.length = 0
         self.ttl = 0
-        self.hop_limit = 0
+        self.hop_limit = -1  # -1: the route's default
         self.tos = 0
         self.dontfrag = False
         self.saddr = b""
@@ -81,7 +81,7 @@ class IpcmCookie:
 
     def __init__(self) -> None:
         self.gso_size: int | None = None  # (SOL_UDP, UDP_SEGMENT)
-        self.ttl = -1  # (SOL_IP, IP_TTL) 1..255 / (SOL_IPV6, IPV6_HOPLIMIT) 1..255
+        self.ttl = -1  # (SOL_IP, IP_TTL) 1..255 / (SOL_IPV6, IPV6_HOPLIMIT) 0..255
         self.tos = -1  # (SOL_IP, IP_TOS) / (SOL_IPV6, IPV6_TCLASS) 0..255
         self.dontfrag = -1  # (SOL_IPV6, IPV6_DONTFRAG) 0 or 1
 

@@ -52,6 +52,7 @@ from .constants import (
     IPV6_MTU,
     IPV6_MTU_DISCOVER,
     IPV6_RECVERR,
+    IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
     IPV6_V6ONLY,
     SO_ACCEPTCONN,
@@ -77,6 +78,7 @@ from .constants import (
     SO_SNDBUFFORCE,
     SO_SNDLOWAT,
     SO_TYPE,
+    SOCK_STREAM,
     SOL_IP,
     SOL_IPV6,
     SOL_SOCKET,
@@ -115,18 +117,16 @@ _NOT_EMULATED_SOCKET = frozenset(
         60,  # SO_ZEROCOPY
     }
 )
+_INET_ECN_MASK = 3
 #: ``do_ip_setsockopt`` reads these from a value shorter than an ``int`` as an unsigned char.
 _IP_CHAR_OPTIONS = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
 
 
 def optval_bytes(value: OptValue) -> bytes:
-    """The buffer the kernel sees: an ``int`` packed as a C ``int`` (``OverflowError`` outside
-    its range, as Python's ``setsockopt`` raises), a bytes-like value as it is."""
-    if isinstance(value, int):
-        if value > INT_MAX:
-            raise OverflowError("signed integer is greater than maximum")
-        if value < -INT_MAX - 1:
-            raise OverflowError("signed integer is less than minimum")
+    """The buffer the kernel sees: an ``int`` packed as a C ``int``, a bytes-like value as it
+    is.  Anything else — an ``int`` outside a C ``int``'s range included — is the
+    ``TypeError`` CPython's ``setsockopt`` raises when neither of its forms parses."""
+    if isinstance(value, int) and -INT_MAX - 1 <= value <= INT_MAX:
         return struct.pack("i", value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -179,9 +179,11 @@ def _check_null(raw: bytes, fault: bool) -> None:
 def sock_getsockopt(sk: Sock, level: int, optname: int, buflen: int | None = None) -> int | bytes:
     """``getsockopt(level, optname[, buflen])``.  Without ``buflen`` the result is the ``int``
     in the option's first 4 bytes; with one, the option's bytes cut to ``buflen`` (at most the
-    option's size).  A ``buflen`` outside 0..1024 is refused before the call, as Python's
-    ``socket.getsockopt`` refuses it."""
-    if buflen is not None and not 0 <= buflen <= 1024:
+    option's size).  As CPython's ``socket.getsockopt``: a ``buflen`` of 0 is the ``int``
+    form, one outside 0..1024 is refused before the call."""
+    if buflen == 0:
+        buflen = None
+    if buflen is not None and not 0 < buflen <= 1024:
         raise OSError("getsockopt buflen out of range")
     v6 = sk.sk_family == AF_INET6
     if level == SOL_SOCKET:
@@ -329,6 +331,14 @@ def _set_flag(sk: Sock, flag: int, val: int) -> None:
 # -- SOL_IP / SOL_IPV6 -----------------------------------------------------------------------
 
 
+def _tos_for(sk: Sock, val: int, old: int) -> int:
+    """``__ip_sock_set_tos`` / ``IPV6_TCLASS``: on a stream socket the two ECN bits are TCP's
+    to set, so the user's value keeps the old ones."""
+    if sk.sk_type == SOCK_STREAM:
+        return (val & ~_INET_ECN_MASK) | (old & _INET_ECN_MASK)
+    return val
+
+
 def _set_ip(sk: Sock, optname: int, raw: bytes) -> None:
     """``do_ip_setsockopt()``: an ``int``, or 1..3 bytes read as an unsigned char for the
     options that accept one (an empty value: ``EINVAL`` for ``IP_TTL``, 0 for the others)."""
@@ -343,7 +353,7 @@ def _set_ip(sk: Sock, optname: int, raw: bytes) -> None:
     else:
         raise kernel_error(errno.ENOPROTOOPT)
     if optname == IP_TOS:
-        sk.tos = val & 0xFF
+        sk.tos = _tos_for(sk, val & 0xFF, sk.tos)
     elif optname == IP_TTL:
         if val != -1 and not 1 <= val <= 255:
             raise kernel_error(errno.EINVAL, f"IP_TTL {val}")
@@ -382,11 +392,15 @@ def _set_ipv6(sk: Sock, optname: int, val: int) -> None:
     elif optname == IPV6_UNICAST_HOPS:
         if not -1 <= val <= 255:
             raise kernel_error(errno.EINVAL, f"IPV6_UNICAST_HOPS {val}")
-        sk.uc_ttl = val
+        sk.hop_limit = val
+    elif optname == IPV6_TCLASS:
+        if not -1 <= val <= 255:
+            raise kernel_error(errno.EINVAL, f"IPV6_TCLASS {val}")
+        sk.tclass = _tos_for(sk, max(val, 0), sk.tclass)  # RFC 3542: -1 is the default, 0
     elif optname == IPV6_MTU_DISCOVER:
         if not 0 <= val <= 5:
             raise kernel_error(errno.EINVAL, f"IPV6_MTU_DISCOVER {val}")
-        sk.pmtudisc = val
+        sk.pmtudisc6 = val
     elif optname == IPV6_RECVERR:
         sk.recverr = bool(val)
     elif optname == IPV6_DONTFRAG:
@@ -399,11 +413,13 @@ def _get_ipv6(sk: Sock, optname: int) -> int:
     if optname == IPV6_V6ONLY:
         return int(sk.ipv6_v6only)
     if optname == IPV6_UNICAST_HOPS:
-        if sk.uc_ttl > 0:
-            return sk.uc_ttl
+        if sk.hop_limit >= 0:
+            return sk.hop_limit
         return sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
+    if optname == IPV6_TCLASS:
+        return sk.tclass
     if optname == IPV6_MTU_DISCOVER:
-        return sk.pmtudisc
+        return sk.pmtudisc6
     if optname == IPV6_RECVERR:
         return int(sk.recverr)
     if optname == IPV6_DONTFRAG:

@@ -190,6 +190,9 @@ class Sock:
         "sock_nospace",
         "tos",
         "uc_ttl",
+        "hop_limit",
+        "tclass",
+        "pmtudisc6",
     )
 
     def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
@@ -236,6 +239,11 @@ class Sock:
         self.pmtudisc = 1  # IP_PMTUDISC_WANT
         self.recverr = False
         self.uc_ttl = -1
+        # ipv6_pinfo: IPv6's own TTL, TOS and PMTU discovery, apart from IPv4's on a
+        # dual-stack socket (np->hop_limit, np->tclass, np->pmtudisc)
+        self.hop_limit = -1
+        self.tclass = 0
+        self.pmtudisc6 = 1  # IPV6_PMTUDISC_WANT
         self.tos = 0
         self.mc_loop = True
         self.ipv6_v6only = False

@@ -41,10 +41,6 @@ DELIBERATE: dict[str, Deliberate] = {
 
 KNOWN_DIVERGENCES: dict[str, str] = {
     # -- addresses and bind -----------------------------------------------------------------------
-    "bind_flowinfo_too_big": (
-        "Python refuses a flow label above 20 bits before the kernel sees it (getsockaddrarg: "
-        "OverflowError 'flowinfo must be 0-1048575'); netsim binds ('::1', P1, 1 << 20, 0)."
-    ),
     "bind_link_local_bad_scope": (
         "bind(('fe80::1', P1, 0, 99)) with no interface 99: Linux says ENODEV (__inet6_bind "
         "looks the scope id's device up before it checks the address); netsim says EINVAL."
@@ -83,32 +79,8 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "acts on a TCP_LISTEN socket only for RCV_SHUTDOWN); netsim says ENOTCONN."
     ),
     # -- send, recv and their flags ---------------------------------------------------------------
-    "recv_zero_udp": (
-        "CPython answers recv(0) without a system call (sock_recv_guts: 'If 0 bytes were "
-        "requested, do nothing'), so the datagram stays queued and the next recv() reads it; "
-        "netsim's recv(0) runs udp_recvmsg, which takes the datagram: the next recv() blocks."
-    ),
     # -- SOL_SOCKET options -----------------------------------------------------------------------
-    "so_bad_value_types": (
-        "setsockopt(..., 1 << 31): CPython's setsockopt tries the int form (which overflows), "
-        "then the buffer form, and raises TypeError ('a bytes-like object is required'); "
-        "netsim raises OverflowError."
-    ),
-    "so_getsockopt_buflen": (
-        "getsockopt(SOL_SOCKET, SO_SNDBUF, 0): CPython's sock_getsockopt treats buflen 0 as "
-        "'no buffer' and returns the int (20000); netsim returns b''."
-    ),
     # -- SOL_IP and SOL_IPV6 ----------------------------------------------------------------------
-    "ip_tos_tcp": (
-        "TCP keeps the ECN bits of IP_TOS (__ip_sock_set_tos masks them for SOCK_STREAM): "
-        "0x1ff reads 252, 0x2b reads 40; netsim reads 255 and 43."
-    ),
-    "ipv6_unicast_hops": (
-        "IPV6_UNICAST_HOPS 0 reads back 0 on Linux (only -1 means the default); netsim reads 64."
-    ),
-    "ipv6_tclass": (
-        "IPV6_TCLASS is ENOPROTOOPT in netsim; Linux takes -1..255 (-1: default 0, 256: EINVAL)."
-    ),
     "mapped_bound_sendto_v6": (
         "a UDP socket bound to ::ffff:127.0.0.1 cannot send to ::1: Linux says EAFNOSUPPORT; "
         "netsim sends it."
