@@ -16,10 +16,10 @@ The checks, in the kernel's order:
   (``EINVAL``); an IPv4-mapped address is checked as ``AF_INET`` does (and is ``EINVAL`` on an
   ``IPV6_V6ONLY`` socket); any other specific address must be assigned to the host unless it is
   multicast (``EADDRNOTAVAIL``), and one that needs a scope (link-local, or a link- or
-  interface-scope multicast group) is ``EINVAL``, as Linux answers without a bound device —
-  netsim models no scope ids.  Binding a specific, not IPv4-mapped address sets
-  ``IPV6_V6ONLY`` (an IPv6 address cannot receive IPv4 traffic); a failure to get the port
-  puts it back.
+  interface-scope multicast group) needs an interface: its scope id (which binds the socket
+  to that device), else ``EINVAL``; a scope id naming no device is ``ENODEV``.  Binding a
+  specific, not IPv4-mapped address sets ``IPV6_V6ONLY`` (an IPv6 address cannot receive
+  IPv4 traffic); a failure to get the port puts it back.
 """
 
 from __future__ import annotations
@@ -34,7 +34,12 @@ from ..sock.constants import AF_INET, SOCK_STREAM
 from ..sock.sock import SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK, TCP_CLOSE, Sock
 from .route import RTN_BROADCAST, RTN_LOCAL, RTN_MULTICAST, inet_addr_type
 
-__all__ = ["inet_bind", "ipv6_addr_is_multicast", "ipv6_addr_needs_scope_id"]
+__all__ = [
+    "inet_bind",
+    "ipv6_addr_is_multicast",
+    "ipv6_addr_needs_scope_id",
+    "ipv6_connect_scope",
+]
 
 S = TypeVar("S", bound=Sock)
 
@@ -53,11 +58,17 @@ def ipv6_addr_needs_scope_id(addr: bytes) -> bool:
 
 
 def inet_bind(
-    sk: S, addr: bytes, port: int, bound: bool, get_port: Callable[[S, int], object]
+    sk: S,
+    addr: bytes,
+    port: int,
+    bound: bool,
+    get_port: Callable[[S, int], object],
+    scope_id: int = 0,
 ) -> None:
     """Bind ``sk`` to ``addr`` (packed, the socket's family) and ``port`` (0: ephemeral).
     ``bound`` says whether the socket already holds a port (the kernel's ``inet_num``);
-    ``get_port`` is the protocol's ``sk->sk_prot->get_port`` and raises on a conflict."""
+    ``get_port`` is the protocol's ``sk->sk_prot->get_port`` and raises on a conflict;
+    ``scope_id`` is an IPv6 address's interface index (0: none)."""
     if sk.sk_family == AF_INET:
         rcv, saddr = _check_v4(sk, addr)
         if bound or sk.sk_state != TCP_CLOSE:
@@ -68,7 +79,7 @@ def inet_bind(
             raise kernel_error(errno.EINVAL, "a stream socket cannot bind a multicast address")
         if bound or sk.sk_state != TCP_CLOSE:
             raise kernel_error(errno.EINVAL, "socket already bound")
-        rcv, saddr = _check_v6(sk, addr)
+        rcv, saddr = _check_v6(sk, addr, scope_id)
         v6only = sk.ipv6_v6only or (rcv is not None and not ipv6_addr_v4mapped(addr))
     saved = sk.ipv6_v6only
     sk.inet_rcv_saddr, sk.inet_saddr = rcv, saddr
@@ -97,7 +108,7 @@ def _check_v4(sk: Sock, addr: bytes) -> tuple[bytes | None, bytes | None]:
     raise kernel_error(errno.EADDRNOTAVAIL)
 
 
-def _check_v6(sk: Sock, addr: bytes) -> tuple[bytes | None, bytes | None]:
+def _check_v6(sk: Sock, addr: bytes, scope_id: int) -> tuple[bytes | None, bytes | None]:
     if addr == ANY6:
         return None, None
     if ipv6_addr_v4mapped(addr):
@@ -110,9 +121,33 @@ def _check_v6(sk: Sock, addr: bytes) -> tuple[bytes | None, bytes | None]:
             raise kernel_error(errno.EADDRNOTAVAIL)
         return addr, addr
     if ipv6_addr_needs_scope_id(addr):
-        raise kernel_error(errno.EINVAL, "a link-scope address needs a bound device")
+        if scope_id:
+            sk.sk_bound_dev_if = scope_id  # the scope id given overrides any binding
+        if not sk.sk_bound_dev_if:
+            raise kernel_error(errno.EINVAL, "a link-scope address needs a scope id")
+    if sk.sk_bound_dev_if and _dev_by_index(sk, sk.sk_bound_dev_if) is None:
+        raise kernel_error(errno.ENODEV, f"no interface {sk.sk_bound_dev_if}")
     if ipv6_addr_is_multicast(addr):
         return addr, None
     if not ipv6_addr_is_local(sk.net, addr):
         raise kernel_error(errno.EADDRNOTAVAIL)
     return addr, addr
+
+
+def _dev_by_index(sk: Sock, ifindex: int) -> object | None:
+    """``dev_get_by_index()``."""
+    for dev in sk.net.devices.values():
+        if dev.ifindex == ifindex:
+            return dev
+    return None
+
+
+def ipv6_connect_scope(sk: Sock, daddr: bytes, scope_id: int) -> None:
+    """``__ip6_datagram_connect`` / ``tcp_v6_connect``: a link-scope destination needs an
+    interface — the address's scope id, else the socket's bound device — or it is
+    ``EINVAL``."""
+    if ipv6_addr_needs_scope_id(daddr):
+        if scope_id:
+            sk.sk_bound_dev_if = scope_id
+        if not sk.sk_bound_dev_if:
+            raise kernel_error(errno.EINVAL, "a link-scope destination needs a scope id")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import trio
 
 from ..errors import errno, kernel_error
-from ..sock.addr import format_sockaddr, parse_sockaddr
+from ..sock.addr import format_sockaddr, parse_sockaddr, scope_id
 from ..sock.constants import (
     AF_INET,
     AF_INET6,
@@ -303,9 +303,9 @@ class Socket(trio.socket.SocketType):
         await trio.lowlevel.checkpoint()
         self._check_open()
         if isinstance(self._sk, UdpSock):
-            udp_bind(self._sk, addr, port)
+            udp_bind(self._sk, addr, port, scope_id(address))
         else:
-            tcp_bind(self._tcp(), addr, port)
+            tcp_bind(self._tcp(), addr, port, scope_id(address))
 
     async def connect(self, address: Any) -> None:
         """``connect(2)``.  As with trio's own sockets, a connect that is cancelled — before
@@ -330,7 +330,7 @@ class Socket(trio.socket.SocketType):
                 addr, port = await self._resolve(address)
                 self._check_open()
                 self._host.now()
-                udp_connect(sk, addr, port)
+                udp_connect(sk, addr, port, scope_id(address))
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         await tcp_connect_async(self, address)

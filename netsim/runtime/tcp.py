@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import errno, kernel_error
+from ..sock.addr import scope_id
 from ..sock.constants import MSG_DONTWAIT, MSG_OOB, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
@@ -52,7 +53,7 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
     sock._host.now()
     sk.sk_owned_by_user = True
     try:
-        tcp_connect(sk, addr, port)
+        tcp_connect(sk, addr, port, scope_id(address))
     finally:
         release_sock(sk)
     while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):

@@ -26,6 +26,7 @@ __all__ = [
     "format_sockaddr",
     "ipv6_addr_v4mapped",
     "parse_sockaddr",
+    "scope_id",
     "v4_from_mapped",
     "v4_mapped",
 ]
@@ -104,6 +105,14 @@ def parse_sockaddr(family: int, address: Any, caller: str = "bind") -> tuple[byt
                 errno.EINVAL, f"{host!r} on an AF_INET6 socket (use ::ffff:{host})"
             ) from None
     raise kernel_error(errno.EAFNOSUPPORT)
+
+
+def scope_id(address: Any) -> int:
+    """The ``sin6_scope_id`` of an ``(host, port, flowinfo, scope_id)`` address (0: none), as
+    the ``unsigned int`` CPython passes."""
+    if isinstance(address, tuple) and len(address) == 4 and isinstance(address[3], int):
+        return int(address[3]) & 0xFFFFFFFF
+    return 0
 
 
 def format_sockaddr(family: int, addr: bytes | None, port: int) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
 from ..errors import errno, kernel_error
-from ..ipv4.af_inet import inet_bind
+from ..ipv4.af_inet import inet_bind, ipv6_connect_scope
 from ..ipv4.output import ip_local_out, ip_select_ident
 from ..ipv4.route import (
     RTN_BROADCAST,
@@ -242,10 +242,10 @@ def tcp_get_port(sk: TcpSock, port: int) -> int:
     return chosen
 
 
-def tcp_bind(sk: TcpSock, addr: bytes, port: int) -> None:
+def tcp_bind(sk: TcpSock, addr: bytes, port: int, scope_id: int = 0) -> None:
     """``inet_bind()`` / ``inet6_bind()`` with ``inet_csk_get_port()``: the address rules are
     :func:`netsim.ipv4.af_inet.inet_bind`'s."""
-    inet_bind(sk, addr, port, tcp_bound(sk), tcp_get_port)
+    inet_bind(sk, addr, port, tcp_bound(sk), tcp_get_port, scope_id)
 
 
 def tcp_listen(sk: TcpSock, backlog: int) -> None:
@@ -339,7 +339,7 @@ def _select_initial_window(sk: TcpSock, mss: int) -> None:
     sk.ack_rcv_mss = max(min(sk.advmss, sk.mss_cache, sk.rcv_wnd // 2, 536), 88)
 
 
-def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
+def tcp_connect(sk: TcpSock, daddr: bytes, dport: int, scope_id: int = 0) -> None:
     """``tcp_v4_connect()`` / ``tcp_v6_connect()`` + ``tcp_connect()``: send the SYN.  The
     caller waits until the state leaves ``SYN_SENT``.
 
@@ -361,6 +361,7 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int) -> None:
             daddr = V4_MAPPED_LOOPBACK if mapped else LOOPBACK6
         if daddr[0] == 0xFF:  # IPV6_ADDR_MULTICAST
             raise kernel_error(errno.ENETUNREACH)
+        ipv6_connect_scope(sk, daddr, scope_id)
         if ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
             raise kernel_error(errno.ENETUNREACH)
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)

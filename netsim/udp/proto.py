@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
-from ..ipv4.af_inet import inet_bind
+from ..ipv4.af_inet import inet_bind, ipv6_connect_scope
 from ..ipv4.route import ip_route_output
 from ..ipv6.route import ip6_route_output
 from ..sock.addr import (
@@ -107,12 +107,12 @@ def udp_get_port(sk: Sock, port: int, table: dict[int, list[Sock]] | None = None
     return chosen
 
 
-def udp_bind(sk: Sock, addr: bytes, port: int) -> None:
+def udp_bind(sk: Sock, addr: bytes, port: int, scope_id: int = 0) -> None:
     """``inet_bind()`` / ``inet6_bind()`` with ``udp_lib_get_port()``: bind to a local address
     (or the wildcard) and a port (0: ephemeral).  The address rules are
     :func:`netsim.ipv4.af_inet.inet_bind`'s: ``EINVAL`` if already bound, ``EADDRNOTAVAIL``
     for an address that is not this host's (multicast and broadcast addresses are allowed)."""
-    inet_bind(sk, addr, port, bool(sk.inet_sport), _udp_bind_port)
+    inet_bind(sk, addr, port, bool(sk.inet_sport), _udp_bind_port, scope_id)
 
 
 def _udp_bind_port(sk: Sock, port: int) -> int:
@@ -130,7 +130,7 @@ def udp_autobind(sk: Sock) -> None:
         udp_get_port(sk, 0)
 
 
-def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
+def udp_connect(sk: Sock, daddr: bytes, dport: int, scope_id: int = 0) -> None:
     """``__ip4_datagram_connect()`` / ``__ip6_datagram_connect()``: route to the peer, fix the
     source address, autobind, and mark the socket ``ESTABLISHED`` (connected)."""
     net = sk.net
@@ -141,6 +141,7 @@ def udp_connect(sk: Sock, daddr: bytes, dport: int) -> None:
             daddr = V4_MAPPED_LOOPBACK if rcv and ipv6_addr_v4mapped(rcv) else LOOPBACK6
         if ipv6_addr_v4mapped(daddr) and sk.ipv6_v6only:
             raise kernel_error(errno.ENETUNREACH)
+        ipv6_connect_scope(sk, daddr, scope_id)
     v4 = sk.sk_family == AF_INET or ipv6_addr_v4mapped(daddr)
     bound = _as_v4(sk.inet_saddr) if v4 else sk.inet_saddr
     if v4:

@@ -41,10 +41,6 @@ DELIBERATE: dict[str, Deliberate] = {
 
 KNOWN_DIVERGENCES: dict[str, str] = {
     # -- addresses and bind -----------------------------------------------------------------------
-    "bind_link_local_bad_scope": (
-        "bind(('fe80::1', P1, 0, 99)) with no interface 99: Linux says ENODEV (__inet6_bind "
-        "looks the scope id's device up before it checks the address); netsim says EINVAL."
-    ),
     # -- connect ----------------------------------------------------------------------------------
     "connect_while_connecting": (
         "a second blocking connect() while another task's connect() waits for the handshake: "
@@ -57,9 +53,6 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "tcp_rcv_synsent_state_process's SYN-without-ACK branch): Linux connects and the "
         "socket reads what it sent; netsim's connect() never completes (blocks, and the "
         "cancelled connect closes the socket: the later calls say EBADF)."
-    ),
-    "connect_link_local_no_scope": (
-        "UDP connect() to fe80::1 without a scope id: Linux says EINVAL; netsim ENETUNREACH."
     ),
     # -- listen and accept ------------------------------------------------------------------------
     "accept_after_peer_reset": (
