@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import errno, kernel_error
-from ..sock.addr import scope_id
+from ..sock.addr import format_sockaddr, scope_id
 from ..sock.constants import MSG_DONTWAIT, MSG_OOB, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
@@ -52,12 +52,23 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
     sock._check_open()
     sock._host.now()
     sk.sk_owned_by_user = True
+    joining = False
     try:
         tcp_connect(sk, addr, port, scope_id(address))
+    except OSError as exc:
+        # __inet_stream_connect: EALREADY while another connect() is under way — but a
+        # blocking call then waits for that same handshake and shares its outcome
+        if exc.errno != errno.EALREADY:
+            raise
+        joining = True
     finally:
         release_sock(sk)
     while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
-        await sock._park("writing to")
+        if joining:  # the first connect() is the socket's writer; this one only waits
+            await sock._wq.lot.park()
+            sock._check_open()
+        else:
+            await sock._park("writing to")
     if sk.sk_state == TCP_CLOSE:
         # __inet_stream_connect(), label sock_error: reset (ECONNREFUSED), SYN retries out
         # (ETIMEDOUT) or an ICMP error; tcp_disconnect() makes the socket reusable
@@ -192,4 +203,6 @@ async def tcp_accept_async(sock: Socket) -> tuple[Socket, Any]:
         await sock._park("reading from")
     new = SocketType._from_sk(sock._host, child, sock._family)
     await trio.lowlevel.cancel_shielded_checkpoint()
-    return new, new.getpeername()
+    # __sys_accept4 names the peer with getname(peer=2), which skips inet_getname's state
+    # check: a connection reset before accept() still says who it was
+    return new, format_sockaddr(sock._family, child.inet_daddr, child.inet_dport)

@@ -42,12 +42,6 @@ DELIBERATE: dict[str, Deliberate] = {
 KNOWN_DIVERGENCES: dict[str, str] = {
     # -- addresses and bind -----------------------------------------------------------------------
     # -- connect ----------------------------------------------------------------------------------
-    "connect_while_connecting": (
-        "a second blocking connect() while another task's connect() waits for the handshake: "
-        "__inet_stream_connect notes EALREADY for SS_CONNECTING but then waits in "
-        "inet_wait_for_connect for the same handshake (0 if it completes, EALREADY only when "
-        "its own timeout ends), so the step blocks; netsim raises EALREADY at once."
-    ),
     "connect_self": (
         "a TCP socket connecting to its own address (a simultaneous open with itself, "
         "tcp_rcv_synsent_state_process's SYN-without-ACK branch): Linux connects and the "
@@ -55,13 +49,6 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "cancelled connect closes the socket: the later calls say EBADF)."
     ),
     # -- listen and accept ------------------------------------------------------------------------
-    "accept_after_peer_reset": (
-        "a connection reset (SO_LINGER 0 close) before accept(): Linux's accept() returns it "
-        "and its peer's address (__sys_accept4 asks getname with peer=2, which skips "
-        "inet_getname's CLOSE check) and the first recv() says ECONNRESET; netsim's "
-        "tcp_accept_async names the child with getpeername(), which says ENOTCONN for a "
-        "socket in CLOSE, so accept() fails with ENOTCONN."
-    ),
     "shutdown_listener_rd": (
         "shutdown(SHUT_RD) on a listener stops it (inet_shutdown -> tcp_disconnect -> "
         "inet_csk_listen_stop): SO_ACCEPTCONN 0, accept() EINVAL, new connects refused; "
