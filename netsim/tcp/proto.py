@@ -638,15 +638,26 @@ def _send_fin(sk: TcpSock) -> None:
 
 def tcp_shutdown(sk: TcpSock, how: int) -> None:
     """``inet_shutdown()`` + ``tcp_shutdown()``: ``RCV_SHUTDOWN`` only marks; ``SEND_SHUTDOWN``
-    sends a FIN.  ``ENOTCONN`` on a socket that is not connected."""
+    sends a FIN.  A closed socket is marked too, and says ``ENOTCONN``.  Two special cases
+    (the kernel's "temporary solution for missing close() in multithreaded environment"): a
+    listener shut for reading stops listening (``tcp_disconnect``: its pending connections
+    are reset, the socket is ``CLOSE`` and may listen again), one shut only for writing is
+    left alone; a socket still connecting is disconnected — the ``connect()`` waiting for it
+    fails with ``ECONNRESET``."""
     state = sk.sk_state
-    if state in (TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT) and not (
-        state == TCP_LISTEN and how & RCV_SHUTDOWN
-    ):
-        sk.sk_shutdown |= how
+    if state == TCP_LISTEN:
+        if how & RCV_SHUTDOWN:
+            tcp_disconnect(sk)
+        sk.sk_state_change()
+        return
+    if state == TCP_SYN_SENT:
+        tcp_disconnect(sk)
+        sk.sk_state_change()
+        return
+    sk.sk_shutdown |= how
+    if state == TCP_CLOSE:
         sk.sk_state_change()
         raise kernel_error(errno.ENOTCONN)
-    sk.sk_shutdown |= how
     if how & SEND_SHUTDOWN and not sk.fin_pending and tcp_close_state(sk):
         sk.sk_owned_by_user = True
         try:
@@ -673,14 +684,7 @@ def _tcp_close_locked(sk: TcpSock) -> None:
     net = sk.net
     if state == TCP_LISTEN:
         tcp_set_state(sk, TCP_CLOSE)
-        while sk.accept_queue:
-            child = sk.accept_queue.popleft()
-            tcp_send_active_reset(child)
-            tcp_done(child)
-        for other in list(net.sockets):
-            if isinstance(other, TcpSock) and other.listener is sk:
-                tcp_send_active_reset(other)
-                tcp_done(other)
+        inet_csk_listen_stop(sk)
         tcp_destroy(sk)
         return
     unread = sum(s.len for s in sk.sk_receive_queue)
@@ -708,6 +712,20 @@ def _tcp_close_locked(sk: TcpSock) -> None:
         tcp_orphan_fin_wait2(sk, closing=True)
     elif sk.sk_state == TCP_CLOSE:
         tcp_done(sk)
+
+
+def inet_csk_listen_stop(sk: TcpSock) -> None:
+    """``inet_csk_listen_stop()`` (net/ipv4/inet_connection_sock.c): reset every connection
+    the listener has not handed out — accepted-but-not-``accept()``-ed ones and half-open
+    ones alike."""
+    while sk.accept_queue:
+        child = sk.accept_queue.popleft()
+        tcp_send_active_reset(child)
+        tcp_done(child)
+    for other in list(sk.net.sockets):
+        if isinstance(other, TcpSock) and other.listener is sk:
+            tcp_send_active_reset(other)
+            tcp_done(other)
 
 
 def tcp_orphan_fin_wait2(sk: TcpSock, closing: bool = False) -> None:
@@ -882,7 +900,8 @@ def tcp_disconnect(sk: TcpSock) -> None:
     is still synchronized is aborted with an RST first (``tcp_need_reset``)."""
     old_state = sk.sk_state
     if old_state == TCP_LISTEN:
-        raise kernel_error(errno.EINVAL, "tcp_disconnect of a listener is not modelled")
+        tcp_set_state(sk, TCP_CLOSE)
+        inet_csk_listen_stop(sk)
     if old_state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_SYN_RECV):
         tcp_send_active_reset(sk)
         sk.sk_err = errno.ECONNRESET

@@ -49,15 +49,6 @@ KNOWN_DIVERGENCES: dict[str, str] = {
         "cancelled connect closes the socket: the later calls say EBADF)."
     ),
     # -- listen and accept ------------------------------------------------------------------------
-    "shutdown_listener_rd": (
-        "shutdown(SHUT_RD) on a listener stops it (inet_shutdown -> tcp_disconnect -> "
-        "inet_csk_listen_stop): SO_ACCEPTCONN 0, accept() EINVAL, new connects refused; "
-        "netsim keeps listening (SO_ACCEPTCONN 1, accept() waits, connects succeed)."
-    ),
-    "shutdown_listener_wr": (
-        "shutdown(SHUT_WR) on a listener returns 0 on Linux and changes nothing (inet_shutdown "
-        "acts on a TCP_LISTEN socket only for RCV_SHUTDOWN); netsim says ENOTCONN."
-    ),
     # -- send, recv and their flags ---------------------------------------------------------------
     # -- SOL_SOCKET options -----------------------------------------------------------------------
     # -- SOL_IP and SOL_IPV6 ----------------------------------------------------------------------
