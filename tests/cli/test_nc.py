@@ -53,7 +53,7 @@ def test_netcat_flags_parse() -> None:
     assert (opts.rcvbuf, opts.sndbuf, opts.nbytes) == (65536, 131072, 2 * MIB)
     assert (opts.read_size, opts.write_size, opts.allocator) == (16384, 16384, "page_frag_cache")
     assert not opts.link
-    assert parse_args(["--mtu", "9000", "127.0.0.1", "9"]).link
+    assert parse_args(["--mtu", "9000", "10.0.0.2", "9"]).link
     assert parse_args(["localhost", "9"]).host == "127.0.0.1"
     assert parse_args(["-6", "localhost", "9"]).host == "::1"
 
