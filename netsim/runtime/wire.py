@@ -340,10 +340,10 @@ async def open_unix_link(
     addresses; one peer at a time, and with ``keep`` a new one after each leaves (``-k``).
     Otherwise connect, retrying for up to ``connect_timeout`` seconds while the socket does
     not exist yet or refuses (the listener is still starting), then ``ECONNREFUSED``/
-    ``ENOENT``.  A stale socket file (nobody accepting) is replaced; a live one is
-    ``EADDRINUSE``, and so is any other file at ``path``.  These errors name the path
-    (``OSError.filename``), as ``open()``'s do.  The block's end drops the carrier; the
-    listener removes its socket."""
+    ``ENOENT`` (at once if the socket's directory does not exist).  A stale socket file
+    (nobody accepting) is replaced; a live one is ``EADDRINUSE``, and so is any other file
+    at ``path``.  These errors name the path (``OSError.filename``), as ``open()``'s do.
+    The block's end drops the carrier; the listener removes its socket."""
     if listen:
         server = await _unix_server(path)
         wire = StreamLink(
@@ -469,6 +469,9 @@ async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: b
 
 
 async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:
+    folder = os.path.dirname(path) or "."
+    if not await trio.Path(folder).is_dir():  # a listener creates its socket, not a directory
+        raise _path_error(errno.ENOENT, path, f"no directory {folder}")
     deadline = trio.current_time() + retry_for
     while True:
         try:
