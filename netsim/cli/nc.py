@@ -1636,18 +1636,16 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
     results: list[FlowResult] = []
     for allocator in allocators:
         on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
+        flow = functools.partial(run_flow, opts, allocator, source, on_tick=on_tick, faults=faults)
+        failure: BaseException | None = None
         try:
-            result = trio.run(
-                _interruptible,
-                functools.partial(
-                    run_flow, opts, allocator, source, on_tick=on_tick, faults=faults
-                ),
-            )
+            result = trio.run(_interruptible, flow)
         except (KeyboardInterrupt, OSError, PageLeakError, MemoryError, BaseExceptionGroup) as exc:
-            return _failed(exc)
-        finally:
-            if show_progress:
-                _say("")
+            failure = exc
+        if show_progress:
+            _say("")  # the progress bar's line ends before anything else is said
+        if failure is not None:
+            return _failed(failure)
         results.append(result)
         if len(allocators) > 1 and opts.nbytes is None and not opts.no_stdin:
             break  # stdin can be read only once (parse_args refuses this; NcOptions may not)
