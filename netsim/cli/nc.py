@@ -10,6 +10,14 @@ sets neither).  The report: iperf3-style interval lines once per second of wall 
 summary line, and a ``perf stat``-style block of what the allocator and the protocols did
 (:mod:`netsim.stats.report`); ``--json`` gives the same in iperf3's JSON layout plus a
 ``frag_stats`` object (docs/nc.md documents the schema).
+
+Bad input never gets as far as a traceback: what can be known before the run (a number in
+another script, an address no emulated host has, an MTU IPv6 cannot use, a delay or rate the
+run could not finish with, flags that contradict each other) is refused by the parser, status
+2; what the run finds (a path, a refused connection, the kernel's errno) is one line naming it,
+status 1.  A ``--pcap`` or ``--sink`` file that fails mid-run stops alone (status 1, the flow
+completes); closed standard streams, a stdout reader that leaves (141, quietly) and Ctrl-C
+(130, every page given back) end cleanly.  docs/nc.md, "Exit status and faults", has the list.
 """
 
 from __future__ import annotations
