@@ -32,13 +32,6 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] == "nc":
         from .nc import main as nc_main
 
-        try:
-            return nc_main(args[1:])
-        except BrokenPipeError:
-            # the reader went away (`netsim nc ... | head`): stop quietly, as a filter does
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 141
+        return nc_main(args[1:])  # it handles Ctrl-C, SIGPIPE and closed streams itself
     print(f"netsim: unknown command {args[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2

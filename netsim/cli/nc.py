@@ -10,6 +10,14 @@ sets neither).  The report: iperf3-style interval lines once per second of wall 
 summary line, and a ``perf stat``-style block of what the allocator and the protocols did
 (:mod:`netsim.stats.report`); ``--json`` gives the same in iperf3's JSON layout plus a
 ``frag_stats`` object (docs/nc.md documents the schema).
+
+Bad input never gets as far as a traceback: what can be known before the run (a number in
+another script, an address no emulated host has, an MTU IPv6 cannot use, a delay or rate the
+run could not finish with, flags that contradict each other) is refused by the parser, status
+2; what the run finds (a path, a refused connection, the kernel's errno) is one line naming it,
+status 1.  A ``--pcap`` or ``--sink`` file that fails mid-run stops alone (status 1, the flow
+completes); closed standard streams, a stdout reader that leaves (141, quietly) and Ctrl-C
+(130, every page given back) end cleanly.  docs/nc.md, "Exit status and faults", has the list.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -26,7 +35,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
@@ -47,6 +56,9 @@ from ..sock.constants import (
 )
 from ..stats import StatsSnapshot
 from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
+
+if TYPE_CHECKING:
+    from ..dev.tap import PcapTap
 
 T = TypeVar("T")
 
@@ -107,7 +119,7 @@ class NcOptions:
     link_unix: str | None = None
 
 
-_SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$")
+_SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$", re.ASCII)
 _MULTIPLIERS = {
     "": 1,
     "b": 512,
@@ -125,62 +137,135 @@ _MULTIPLIERS = {
     "tb": 1000**4,
 }
 
+# What netsim nc refuses up front (argparse: "netsim nc: error: argument ...", status 2), and why
+MAX_BYTES = (1 << 63) - 1  # off_t: the most `head -c` (a file offset) can count
+MAX_IO_SIZE = 64 << 20  # --read-size/--write-size: each is one buffer, allocated up front
+MIN_MTU = 68  # IPv4's minimum (RFC 791)
+IPV6_MIN_MTU = 1280  # RFC 8200; Linux takes IPv6 off a device whose MTU drops below it
+MAX_MTU = 65535  # IP_MAX_MTU: an IPv4 packet's 16-bit total length
+MAX_DELAY = 60.0  # s one way: a SYN's round trip must fit TCP's 127 s of SYN retries
+MAX_FRAME_SECONDS = 60.0  # a full-size frame must go out within this at --rate
+MAX_RUN_SECONDS = 86400.0  # --bytes at --rate: the run is in real time; a day at most
+MIN_INTERVAL = 0.001  # --interval: a line per millisecond at most
+UNIX_PATH_MAX = 108  # sizeof(sun_path), the terminating NUL included
+_LONG = 40  # digits: any number this long is beyond every bound here (and int() refuses
+#             strings of more than 4300 digits with a ValueError)
+
+
+def _digits(text: str) -> int | None:
+    """``text`` as a number of ASCII digits, or None.  ``str.isdigit`` and ``int`` take
+    other scripts' digits (``²``, ``١٢``) too; a command line's numbers are ASCII."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return 10**_LONG if len(text) > _LONG else int(text)
+
 
 def parse_size(text: str) -> int:
-    """A byte count as ``head -c`` takes it: ``20G`` (GiB), ``512M``, ``1000KB``, ``4096``."""
+    """A byte count as ``head -c`` takes it: ``20G`` (GiB), ``512M``, ``1000KB``, ``4096``;
+    at most ``MAX_BYTES`` (2**63 - 1, what a file offset holds)."""
     match = _SIZE.match(text.strip())
     if match is None or match.group(2).lower() not in _MULTIPLIERS:
         raise argparse.ArgumentTypeError(
             f"invalid size {text!r} (a number with an optional K, M, G, T, KB, MB, GB, TB suffix)"
         )
-    return int(match.group(1)) * _MULTIPLIERS[match.group(2).lower()]
+    number = _digits(match.group(1))
+    assert number is not None
+    value = number * _MULTIPLIERS[match.group(2).lower()]
+    if value > MAX_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is more than {MAX_BYTES} bytes (2**63 - 1, the most a file offset "
+            "holds)"
+        )
+    return value
 
 
 def _buffer_size(text: str) -> int:
-    value = int(text) if text.isdigit() else -1
-    if not 1 <= value <= MAX_BUF:
+    value = _digits(text)
+    if value is None or not 1 <= value <= MAX_BUF:
         raise argparse.ArgumentTypeError(f"buffer size must be 1..{MAX_BUF}, not {text!r}")
     return value
 
 
-def _positive_int(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if value <= 0:
+def _io_size(text: str) -> int:
+    value = _digits(text)
+    if value is None or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    if value > MAX_IO_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{text} is more than {MAX_IO_SIZE} bytes (64 MiB; netcat's buffer is 16 KiB, and "
+            "netsim allocates this one up front)"
+        )
     return value
+
+
+def _mtu(text: str) -> int:
+    value = _digits(text)
+    if value is None or not MIN_MTU <= value <= MAX_MTU:
+        raise argparse.ArgumentTypeError(
+            f"MTU must be {MIN_MTU}..{MAX_MTU} bytes (IPv4's minimum .. an IP packet's "
+            f"largest; IPv6 needs {IPV6_MIN_MTU}), not {text!r}"
+        )
+    return value
+
+
+def _number(text: str) -> float:
+    """A finite decimal number, or NaN if ``text`` is none (``float`` also takes ``inf``,
+    ``nan``, ``1e999`` and other scripts' digits)."""
+    try:
+        value = float(text) if text.isascii() else math.nan
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
 
 
 def _rate(text: str) -> float:
     """Bits per second: ``10G``, ``100M``, ``1.5e9``."""
-    match = re.fullmatch(r"([\d.eE+]+)\s*([kKmMgGtT]?)(?:bit|bps|b)?(?:/s)?", text.strip())
+    pattern = r"([\d.eE+]+)\s*([kKmMgGtT]?)(?:bit|bps|b)?(?:/s)?"
+    match = re.fullmatch(pattern, text.strip(), re.ASCII)
     if match is None:
         raise argparse.ArgumentTypeError(f"invalid rate {text!r} (bits/s, e.g. 10G, 100M)")
     scale = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}[match.group(2).lower()]
-    try:
-        value = float(match.group(1)) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid rate {text!r}") from None
+    value = _number(match.group(1)) * scale
+    if math.isnan(value) or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"invalid rate {text!r} (a finite number of bits/s)")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"rate must be > 0, not {text!r}")
     return value
 
 
 def _delay(text: str) -> float:
-    """Seconds, or with a unit: ``0.5ms``, ``2ms``, ``100us``, ``0.01``."""
-    match = re.fullmatch(r"([\d.eE+-]+)\s*(s|ms|us|µs)?", text.strip())
-    try:
-        value = float(match.group(1)) if match else math.nan
-    except ValueError:
-        value = math.nan
-    if match is None or not value >= 0:
-        raise argparse.ArgumentTypeError(f"invalid delay {text!r} (e.g. 0.5ms, 10ms, 0.01)")
-    return value * {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}[match.group(2)]
+    """Seconds, or with a unit: ``0.5ms``, ``2ms``, ``100us``, ``0.01``; at most
+    ``MAX_DELAY``."""
+    match = re.fullmatch(r"([\d.eE+-]+)\s*(s|ms|us|µs)?", text.strip(), re.ASCII)
+    value = _number(match.group(1)) if match else math.nan
+    if match is None or math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid delay {text!r} (a finite time >= 0, e.g. 0.5ms, 10ms, 0.01)"
+        )
+    value *= {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}[match.group(2)]
+    if value > MAX_DELAY:
+        raise argparse.ArgumentTypeError(
+            f"delay {text!r} is more than {MAX_DELAY:g} s one way: the SYN's round trip would "
+            "outlast TCP's SYN retries (net.ipv4.tcp_syn_retries: 127 s), and the run is in "
+            "real time"
+        )
+    return value
+
+
+def _interval(text: str) -> float:
+    value = _number(text)
+    if math.isnan(value) or value < 0 or 0 < value < MIN_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (no interval lines) or a finite number of seconds >= {MIN_INTERVAL:g}, "
+            f"not {text!r}"
+        )
+    return value
 
 
 def _port(text: str) -> int:
-    value = int(text) if text.isdigit() else -1
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port number invalid: {text}")
+    value = _digits(text)
+    if value is None or not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port number invalid: {text} (1..65535, digits only)")
     return value
 
 
@@ -192,6 +277,8 @@ def _allocator_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"--compare wants two or more of {', '.join(sorted(known))}, not {text!r}"
         )
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"--compare names an allocator twice: {text!r}")
     return names
 
 
@@ -201,6 +288,12 @@ def _allocator(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"unknown allocator {text!r}; registered: {', '.join(sorted(known))}"
         )
+    return text
+
+
+def _file_name(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file name")
     return text
 
 
@@ -220,8 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     nc = p.add_argument_group("netcat options")
-    nc.add_argument("-4", dest="family", action="store_const", const=AF_INET, help="IPv4 only")
-    nc.add_argument("-6", dest="family", action="store_const", const=AF_INET6, help="IPv6 only")
+    nc.add_argument("-4", dest="v4", action="store_true", help="IPv4 only")
+    nc.add_argument("-6", dest="v6", action="store_true", help="IPv6 only")
     nc.add_argument("-d", dest="no_stdin", action="store_true", help="do not read stdin")
     nc.add_argument("-k", dest="keep", action="store_true", help="keep listening (listener side)")
     nc.add_argument(
@@ -246,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument(
         "--allocator",
         type=_allocator,
-        default="page_frag_cache",
+        default=None,
         help="fragment allocator behind sk_page_frag() (default: page_frag_cache)",
     )
     ns.add_argument(
@@ -257,10 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the flow once per allocator and print a before/after table",
     )
     ns.add_argument(
-        "--read-size", type=_positive_int, default=BUFSIZE, help="bytes per recv (default 16384)"
+        "--read-size", type=_io_size, default=BUFSIZE, help="bytes per recv (default 16384)"
     )
     ns.add_argument(
-        "--write-size", type=_positive_int, default=BUFSIZE, help="bytes per send (default 16384)"
+        "--write-size", type=_io_size, default=BUFSIZE, help="bytes per send (default 16384)"
     )
     ns.add_argument(
         "--link",
@@ -272,22 +365,25 @@ def build_parser() -> argparse.ArgumentParser:
         "netsim nc in another process (one with -l, one without) is the other",
     )
     ns.add_argument(
-        "--mtu", type=_positive_int, default=None, help="link MTU (implies --link; default 1500)"
+        "--mtu", type=_mtu, default=None, help="link MTU (implies --link; default 1500)"
     )
     ns.add_argument("--rate", type=_rate, default=None, help="link rate in bits/s (implies --link)")
     ns.add_argument(
         "--delay", type=_delay, default=None, help="link one-way delay (implies --link)"
     )
     ns.add_argument("--tls", action="store_true", help="kTLS device offload (not available yet)")
-    ns.add_argument("--pcap", metavar="FILE", help="capture the client's device to FILE")
+    ns.add_argument(
+        "--pcap", type=_file_name, metavar="FILE", help="capture the client's device to FILE"
+    )
     ns.add_argument(
         "--sink",
+        type=_file_name,
         metavar="FILE",
         help="write what the listener receives to FILE (default: discard, like > /dev/null)",
     )
     ns.add_argument("--json", action="store_true", help="iperf3-style JSON on stdout")
     ns.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between interval lines (0: none)"
+        "--interval", type=_interval, default=1.0, help="seconds between interval lines (0: none)"
     )
     ns.add_argument(
         "--progress",
@@ -299,18 +395,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str]) -> NcOptions:
-    """Parse ``netsim nc`` arguments; bad ones exit with the usage message and status 2."""
+    """Parse ``netsim nc`` arguments; bad ones exit with the usage message and status 2.
+
+    Everything that can be known to fail before the run is refused here, with the reason:
+    bad numbers, an address no emulated host has, flags that contradict each other, and
+    values a run could not finish with (an MTU IPv6 cannot use, a delay or a rate that would
+    take days of real time, a size beyond a file offset)."""
     parser = build_parser()
     argv = list(argv)
     for i, arg in enumerate(argv):  # a bare --link must not swallow the host that follows it
         if arg == "--link" and (i + 1 == len(argv) or not _link_value(argv[i + 1])):
             argv[i] = "--link="
     args = parser.parse_args(argv)
+    if args.v4 and args.v6:
+        parser.error("-4 and -6 contradict each other")
+    family = AF_INET if args.v4 else AF_INET6 if args.v6 else None
     link_unix: str | None = None
     if args.link:
         if not args.link.startswith("unix:") or len(args.link) == len("unix:"):
             parser.error(f"--link takes unix:PATH (or nothing), not {args.link!r}")
         link_unix = args.link[len("unix:") :]
+        size = len(os.fsencode(link_unix))
+        if size >= UNIX_PATH_MAX:
+            parser.error(
+                f"--link {args.link}: the path is {size} bytes; a Unix socket's path holds at "
+                f"most {UNIX_PATH_MAX - 1} (sun_path)"
+            )
         if args.rate is not None or args.delay is not None:
             parser.error("--rate and --delay apply to an in-process link, not --link unix:")
         if args.compare:
@@ -340,10 +450,22 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error(str(exc))
     if args.nbytes is not None and args.no_stdin:
         parser.error("-d and --bytes contradict each other")
-    if args.interval < 0 or not math.isfinite(args.interval):
-        parser.error("--interval must be >= 0")
+    if args.compare and args.allocator is not None:
+        parser.error("--allocator and --compare contradict each other (--compare names them)")
+    if args.compare and args.nbytes is None and not args.no_stdin:
+        parser.error(
+            "--compare runs the flow once per allocator, and stdin can be read only once: "
+            "give --bytes N (or -d)"
+        )
+    if args.sink is not None and link_unix is not None and not args.listen:
+        parser.error(
+            "--sink writes what the listener receives; with --link unix: the listener is the "
+            "other process (give it --sink there)"
+        )
+    _check_files(parser, args.pcap, args.sink, link_unix)
+    link_wanted = args.link is not None or args.mtu is not None or args.rate is not None
+    link_wanted = link_wanted or args.delay is not None
     host = args.host
-    family = args.family
     if host is None:  # a listener on every address
         host = "::" if family == AF_INET6 else "0.0.0.0"
     if host == "localhost":
@@ -353,8 +475,21 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error(f"{args.host}: not a numeric address (netsim's hosts resolve no names)")
     if family is not None and family != detected:
         parser.error(f"{args.host} is not an IPv{'6' if family == AF_INET6 else '4'} address")
-    link_wanted = args.link is not None or args.mtu is not None or args.rate is not None
-    link_wanted = link_wanted or args.delay is not None
+    problem = _address_problem(host, listen=args.listen, link=link_wanted)
+    if problem is not None:
+        parser.error(problem)
+    if host in ("0.0.0.0", "::") and not args.listen:
+        # connect() to the unspecified address reaches the host itself: ip_route_connect()
+        # and ip6_datagram_dst_update() put the loopback address in its place
+        host = "::1" if detected == AF_INET6 else "127.0.0.1"
+    mtu = args.mtu or 1500
+    if detected == AF_INET6 and mtu < IPV6_MIN_MTU:
+        parser.error(
+            f"argument --mtu: {mtu} is below IPv6's minimum MTU of {IPV6_MIN_MTU} (RFC 8200; "
+            "Linux takes IPv6 off such a device)"
+        )
+    if args.rate is not None:
+        _check_rate(parser, args.rate, mtu, args.nbytes)
     return NcOptions(
         host=host,
         port=port,
@@ -365,11 +500,11 @@ def parse_args(argv: list[str]) -> NcOptions:
         sndbuf=args.sndbuf,
         no_stdin=args.no_stdin,
         nbytes=args.nbytes,
-        allocator=args.allocator,
+        allocator=args.allocator or "page_frag_cache",
         read_size=args.read_size,
         write_size=args.write_size,
         link=link_wanted,
-        mtu=args.mtu or 1500,
+        mtu=mtu,
         rate=args.rate,
         delay=args.delay or 0.0,
         pcap=args.pcap,
@@ -384,17 +519,94 @@ def parse_args(argv: list[str]) -> NcOptions:
     )
 
 
+PEER_ADDRS = ("10.0.0.2", "fd00::2")  # the listener's host on a link (netsim.link()'s b)
+
+
+def _address_problem(host: str, *, listen: bool, link: bool) -> str | None:
+    """Why ``host`` cannot be the destination (or, with ``listen``, the listening address),
+    or None.  On loopback the one host has 127.0.0.0/8 and ::1; over a link the listener's
+    host is 10.0.0.2 / fd00::2 (and, for ``-l --link unix:``, that is this host)."""
+    ip = ipaddress.ip_address(host)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    if ip.is_multicast or host == "255.255.255.255":
+        kind = "a multicast" if ip.is_multicast else "the broadcast"
+        return f"{host}: {kind} address; netsim nc's listener has one unicast address"
+    if listen:
+        if ip.is_unspecified or host in PEER_ADDRS:
+            return None
+        if ip.is_loopback or (mapped is not None and mapped.is_loopback):
+            return (
+                f"{host}: a listener on loopback cannot be reached over the link; listen on "
+                f"{PEER_ADDRS[0]}, {PEER_ADDRS[1]} or every address (give no host)"
+            )
+        return (
+            f"{host}: not an address of this host ({PEER_ADDRS[0]} and {PEER_ADDRS[1]} on the link)"
+        )
+    if link:
+        if host in PEER_ADDRS:
+            return None
+        return (
+            f"{host}: over a link the listener is the other host, {PEER_ADDRS[0]} (IPv4) or "
+            f"{PEER_ADDRS[1]} (IPv6)"
+        )
+    if ip.is_loopback or ip.is_unspecified or (mapped is not None and mapped.is_loopback):
+        return None
+    return (
+        f"{host}: not an address of the emulated host, which has loopback only (127.0.0.0/8, "
+        f"::1); for a second host at {PEER_ADDRS[0]} / {PEER_ADDRS[1]}, add --link"
+    )
+
+
+def _check_files(
+    parser: argparse.ArgumentParser, pcap: str | None, sink: str | None, link_unix: str | None
+) -> None:
+    """--pcap, --sink and the link's socket must be three different files."""
+    named = [(opt, path) for opt, path in (("--pcap", pcap), ("--sink", sink)) if path]
+    if link_unix is not None:
+        named.append(("--link unix:", link_unix))
+    seen: dict[str, str] = {}
+    for opt, path in named:
+        real = os.path.realpath(path)
+        if real in seen and not real.startswith("/dev/"):
+            parser.error(f"{seen[real]} and {opt} name the same file, {path}")
+        seen[real] = opt
+
+
+def _check_rate(parser: argparse.ArgumentParser, rate: float, mtu: int, nbytes: int | None) -> None:
+    """A rate the run can finish at, in real time."""
+    frame = 8 * mtu / rate
+    if frame > MAX_FRAME_SECONDS:
+        parser.error(
+            f"argument --rate: at {iperf_bitrate(rate)} one {mtu}-byte frame takes "
+            f"{_duration(frame)} (at most {MAX_FRAME_SECONDS:g} s: TCP would time out); the "
+            f"link needs {8 * mtu / MAX_FRAME_SECONDS:g} bits/s or more"
+        )
+    if nbytes is not None and nbytes * 8 / rate > MAX_RUN_SECONDS:
+        parser.error(
+            f"argument --rate: {nbytes} bytes at {iperf_bitrate(rate)} take "
+            f"{_duration(nbytes * 8 / rate)} of real time (netsim nc runs in real time; at "
+            "most a day): raise --rate or lower --bytes"
+        )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("hours", 3600)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
 def _link_value(arg: str) -> bool:
-    """Is ``arg``, after ``--link``, its value (``unix:PATH``, or a mistyped ``SCHEME:…``)
-    rather than the destination host?"""
+    """Is ``arg``, after ``--link``, its value (``unix:PATH``, or a mistyped ``SCHEME:…``
+    or ``unix``) rather than the destination host?"""
+    if arg == "unix":
+        return True
     if arg.startswith("-") or ":" not in arg:
         return False
     return not (_numeric(arg, AF_INET6) or _numeric(arg.strip("[]"), AF_INET6))
 
 
 def _numeric(host: str, family: int) -> bool:
-    import ipaddress
-
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:
@@ -469,12 +681,20 @@ def zero_source(nbytes: int, chunk: int) -> Source:
 
 def stdin_source(chunk: int, stream: IO[bytes] | None = None) -> Source:
     """Real stdin, read in a worker thread with blocking ``os.read`` (the file's flags are
-    left alone, so a shell sharing it is unaffected), handed out in ``chunk``-byte pieces."""
+    left alone, so a shell sharing it is unaffected), handed out in ``chunk``-byte pieces.
+    A read that fails ends the flow with ``OSError`` ("reading stdin failed: …")."""
+    if stream is None and sys.stdin is None:  # started with stdin closed (<&-)
+        raise kernel_error(errno.EBADF, "stdin is closed")
     fd = (stream or sys.stdin.buffer).fileno()
 
     async def gen() -> AsyncGenerator[memoryview, None]:
         while True:
-            data = await trio.to_thread.run_sync(os.read, fd, STDIN_CHUNK, abandon_on_cancel=True)
+            try:
+                data = await trio.to_thread.run_sync(
+                    os.read, fd, STDIN_CHUNK, abandon_on_cancel=True
+                )
+            except OSError as exc:
+                raise _context("reading stdin failed", exc) from None
             if not data:
                 return
             view = memoryview(data)
@@ -484,14 +704,133 @@ def stdin_source(chunk: int, stream: IO[bytes] | None = None) -> Source:
     return gen
 
 
+@attrs.define(eq=False)
+class OutputFaults:
+    """The files ``netsim nc`` writes besides its report (``--pcap``, ``--sink``) that
+    failed.  An I/O error of one stops that file — never the flow, as a tap's error never
+    stops a transmit (:mod:`netsim.dev.tap`) — and is told to ``announce`` once; a run with
+    any such failure exits with status 1 (a requested output failed)."""
+
+    announce: Callable[[str], None] | None = None
+    messages: list[str] = attrs.Factory(list)
+
+    def failed(self, message: str) -> None:
+        self.messages.append(message)
+        if self.announce is not None:
+            self.announce(message)
+
+
+class _Sink:
+    """``--sink FILE``: what the listener receives, as ``nc -l > FILE`` writes it.  The
+    first failed write (a full disk) closes it, says "sink stopped: FILE: …" once, and the
+    listener goes on reading and discarding."""
+
+    def __init__(self, path: str, faults: OutputFaults) -> None:
+        try:
+            self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            raise _file_error("--sink", path, exc) from None
+        self.path = path
+        self.faults = faults
+
+    def write(self, data: memoryview) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.write(data)
+        except (OSError, ValueError) as exc:
+            self._stop(exc)
+
+    def _stop(self, exc: BaseException) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                file.close()  # a buffered file closes even when its last flush fails
+        self.faults.failed(f"sink stopped: {self.path}: {_strerror(exc)}")
+
+    def close(self) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.close()
+        except (OSError, ValueError) as exc:
+            self._stop(exc)
+        self.file = None
+
+
+def _open_sink(opts: NcOptions, faults: OutputFaults | None) -> _Sink | None:
+    return _Sink(opts.sink, faults or OutputFaults()) if opts.sink else None
+
+
+def _capture(
+    host: Host, path: str, dev: str, faults: OutputFaults | None
+) -> contextlib.AbstractContextManager[object]:
+    """``host.capture(path, dev)``; an I/O error of the file stops the capture only."""
+    report = faults or OutputFaults()
+
+    def stopped(tap: PcapTap) -> None:
+        report.failed(f"capture stopped: {path}: {_strerror(tap.error)}")
+
+    return host.capture(path, dev, on_error=stopped)
+
+
+def _enter_capture(
+    stack: contextlib.ExitStack | contextlib.AsyncExitStack,
+    host: Host,
+    path: str,
+    dev: str,
+    faults: OutputFaults | None,
+) -> None:
+    try:
+        stack.enter_context(_capture(host, path, dev, faults))
+    except OSError as exc:
+        raise _file_error("--pcap", path, exc) from None
+
+
+def _strerror(exc: BaseException | None) -> str:
+    """What went wrong, without Python's ``[Errno N]`` (as ``perror`` prints it)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as one line for ``netsim nc: …``: ``strerror`` and, if it has one, the file
+    it is about (``open``'s errors and the Unix link's carry it)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        if exc.filename is not None:
+            return f"{exc.filename}: {exc.strerror}"
+        return exc.strerror
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return str(exc) or type(exc).__name__
+
+
+def _file_error(option: str, path: str, exc: OSError) -> OSError:
+    """A file an option names could not be opened: "--sink PATH: Permission denied"."""
+    err = OSError(exc.errno, f"{option} {path}: {_strerror(exc)}")
+    err.__cause__ = exc
+    return err
+
+
+def _context(what: str, exc: OSError) -> OSError:
+    """``exc`` (same errno) with ``what`` in front: "connect to … failed: Connection
+    refused", as netcat words it."""
+    err = OSError(exc.errno, f"{what}: {_describe(exc)}")
+    err.__cause__ = exc
+    return err
+
+
 async def run_flow(
     opts: NcOptions,
     allocator: str,
     source: Source,
     *,
     on_tick: Callable[[FlowResult, float], None] | None = None,
+    faults: OutputFaults | None = None,
 ) -> FlowResult:
-    """Run one listener + client flow on a fresh host (or two, over a link)."""
+    """Run one listener + client flow on a fresh host (or two, over a link).  A failing
+    ``--pcap`` or ``--sink`` file stops that file only and is reported to ``faults``."""
     result = FlowResult(allocator, timestamp=time.time())
     async with contextlib.AsyncExitStack() as stack:
         name = "client" if opts.link_unix is not None else "netsim"
@@ -503,17 +842,18 @@ async def run_flow(
         addr = opts.host
         wire: StreamLink | None = None
         if opts.link_unix is not None:
-            wire = await stack.enter_async_context(
-                open_unix_link(a, opts.link_unix, listen=False, mtu=opts.mtu)
-            )
+            try:
+                wire = await stack.enter_async_context(
+                    open_unix_link(a, opts.link_unix, listen=False, mtu=opts.mtu)
+                )
+            except OSError as exc:
+                raise _link_error(opts.link_unix, exc) from None
             with trio.move_on_after(_BUSY_NOTICE):
                 await wire.wait_carrier()
             if not wire.carrier:  # connected, but the listener is serving another client
-                print(
+                _say(
                     f"netsim nc: waiting for the listener on unix:{opts.link_unix} (it serves "
-                    "one client at a time)",
-                    file=sys.stderr,
-                    flush=True,
+                    "one client at a time)"
                 )
                 await wire.wait_carrier()
             server_host = None
@@ -525,9 +865,18 @@ async def run_flow(
             server_host = b
             addr = "fd00::2" if opts.family == AF_INET6 else "10.0.0.2"
         if opts.pcap:
-            stack.enter_context(a.capture(opts.pcap, "eth0" if opts.link else "lo"))
-        await _flow(opts, a, server_host, addr, source, result, on_tick, wire)
+            _enter_capture(stack, a, opts.pcap, "eth0" if opts.link else "lo", faults)
+        await _flow(opts, a, server_host, addr, source, result, on_tick, wire, faults)
     return result
+
+
+def _link_error(path: str, exc: OSError) -> OSError:
+    """An error of :func:`open_unix_link` about ``path``, worded for ``--link unix:PATH``."""
+    if exc.filename != path:
+        return exc
+    err = OSError(exc.errno, f"--link unix:{path}: {exc.strerror}")
+    err.__cause__ = exc
+    return err
 
 
 def _set_bufs(opts: NcOptions, sock: Socket) -> None:
@@ -546,9 +895,12 @@ async def _flow(
     result: FlowResult,
     on_tick: Callable[[FlowResult, float], None] | None,
     wire: StreamLink | None = None,
+    faults: OutputFaults | None = None,
 ) -> None:
     """The client writes its source; the listener reads and discards — here, on
-    ``server_host``, or (``server_host`` None) in the process at the other end of ``wire``."""
+    ``server_host``, or (``server_host`` None) in the process at the other end of ``wire``.
+    The client's socket errors come out worded as netcat words them ("connect to ADDR port
+    N (tcp) failed: Connection refused")."""
     family = opts.family or AF_INET
     kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
     listener: Socket | None = None
@@ -560,7 +912,11 @@ async def _flow(
             listener.listen(128)
     client = host.socket(family, kind)
     _set_bufs(opts, client)
-    await client.connect((addr, opts.port))
+    dest = f"{addr} port {opts.port} ({'udp' if opts.udp else 'tcp'})"
+    try:
+        await client.connect((addr, opts.port))
+    except OSError as exc:
+        raise _context(f"connect to {dest} failed", exc) from None
     result.local = client.getsockname()
     result.remote = (addr, opts.port)
     result.socket_id = client.fileno()
@@ -574,7 +930,7 @@ async def _flow(
     view = memoryview(buf)
     # the sink is written synchronously, as `nc -l > FILE` writes: the emulated flow is the
     # measured work, and an async file would add a thread hop per read
-    sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
+    sink = _open_sink(opts, faults)
     before: StatsSnapshot = host.stats()
 
     flow_done = [False]
@@ -604,17 +960,20 @@ async def _flow(
         try:
             async with contextlib.aclosing(source()) as chunks:
                 async for chunk in chunks:
-                    if opts.udp:
-                        await client.send(chunk)
-                        result.datagrams_sent += 1
-                        result.sent += len(chunk)
-                        continue
-                    view, left = chunk, len(chunk)
-                    while left:
-                        n = await client.send(view)
-                        result.sent += n
-                        left -= n
-                        view = view[n:]
+                    try:
+                        if opts.udp:
+                            await client.send(chunk)
+                            result.datagrams_sent += 1
+                            result.sent += len(chunk)
+                            continue
+                        view, left = chunk, len(chunk)
+                        while left:
+                            n = await client.send(view)
+                            result.sent += n
+                            left -= n
+                            view = view[n:]
+                    except OSError as exc:
+                        raise _context(f"write to {dest} failed", exc) from None
         finally:
             sender_done.set()
         if not opts.udp:
@@ -634,8 +993,11 @@ async def _flow(
             assert wire is not None
             await wire.drain()  # every datagram is on the wire before this host goes
         else:
-            while await client.recv_into(buf):
-                pass  # a listener sends nothing; EOF is its FIN after reading ours
+            try:
+                while await client.recv_into(buf):
+                    pass  # a listener sends nothing; EOF is its FIN after reading ours
+            except OSError as exc:
+                raise _context(f"read from {dest} failed", exc) from None
             result.received = result.sent
             assert wire is not None
             await wire.drain()  # the ACK of the listener's FIN leaves before this host goes
@@ -649,7 +1011,7 @@ async def _flow(
         if not opts.udp and sender_done.is_set() and client.is_readable():
             return  # the listener's FIN arrived before it left: remote_reader ends the flow
         raise kernel_error(
-            errno.ECONNRESET, f"the link to the listener went down ({wire.peer_name} left)"
+            errno.ECONNRESET, f"the link to the listener went down: {wire.peer_name} left"
         )
 
     mark = _Mark()
@@ -722,6 +1084,7 @@ async def run_listener(
     *,
     report: Callable[[FlowResult], None],
     announce: Callable[[str], None] | None = None,
+    faults: OutputFaults | None = None,
 ) -> list[FlowResult]:
     """``nc -l [-k] PORT > /dev/null`` on a host of its own, joined to a ``netsim nc`` client
     in another process by ``--link unix:PATH``.  Each TCP connection (or, for UDP, each
@@ -732,18 +1095,19 @@ async def run_listener(
     keeps listening, as ``nc -l`` does.  A client refused at the link's hello (an MTU
     mismatch) ends a listener without ``-k`` with that error; with ``-k`` it is announced
     and the listener waits for the next.  The sink (``--sink``), like ``nc -l -k > FILE``,
-    receives every connection's bytes, one after the other."""
+    receives every connection's bytes, one after the other.  A failing ``--pcap`` or
+    ``--sink`` file stops that file only and is reported to ``faults``."""
     assert opts.link_unix is not None
     family = opts.family or AF_INET
     kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
     results: list[FlowResult] = []
-    sink = open(opts.sink, "wb") if opts.sink else None  # noqa: SIM115, ASYNC230
+    sink = _open_sink(opts, faults)
 
     def refused(exc: OSError) -> None:
         if not opts.keep:
             raise exc
         if announce is not None:
-            announce(f"netsim nc: refused a client: {exc}")
+            announce(f"netsim nc: refused a client: {_describe(exc)}")
 
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -751,12 +1115,15 @@ async def run_listener(
                 open_host(allocator=opts.allocator, name="listener")
             )
             # the link keeps listening in any case; this loop decides when the listener ends
-            wire = await stack.enter_async_context(
-                open_unix_link(host, opts.link_unix, listen=True, keep=True, mtu=opts.mtu)
-            )
+            try:
+                wire = await stack.enter_async_context(
+                    open_unix_link(host, opts.link_unix, listen=True, keep=True, mtu=opts.mtu)
+                )
+            except OSError as exc:
+                raise _link_error(opts.link_unix, exc) from None
             wire.on_refused = refused
             if opts.pcap:
-                stack.enter_context(host.capture(opts.pcap, "eth0"))
+                _enter_capture(stack, host, opts.pcap, "eth0", faults)
             sock = host.socket(family, kind)
             _set_bufs(opts, sock)
             await sock.bind((opts.host, opts.port))
@@ -789,7 +1156,7 @@ async def run_listener(
 
 
 async def _receive_tcp(
-    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: _Sink | None
 ) -> FlowResult:
     conn, remote = await sock.accept()
     peer = wire.peers  # the client process this connection came from
@@ -839,7 +1206,7 @@ async def _receive_tcp(
 
 
 async def _receive_udp(
-    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: IO[bytes] | None
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: _Sink | None
 ) -> FlowResult:
     await wire.wait_carrier(True)
     peer = wire.peers  # the client process whose datagrams this report counts
@@ -1195,8 +1562,11 @@ def _progress_printer(total: int | None, stream: IO[str]) -> Callable[[FlowResul
             text = f"\r[{bar:<30}] {frac:4.0%} {r.sent / (1 << 20):9.1f} MiB {rate:8.1f} MB/s"
         else:
             text = f"\r{r.sent / (1 << 20):9.1f} MiB {rate:8.1f} MB/s"
-        stream.write(text)
-        stream.flush()
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr is gone: the bar is a courtesy, not an output
 
     return show
 
@@ -1204,45 +1574,89 @@ def _progress_printer(total: int | None, stream: IO[str]) -> Callable[[FlowResul
 # -- entry point -----------------------------------------------------------------------------
 
 
+class ReportError(Exception):
+    """Writing the report to stdout failed: ``EPIPE`` (its reader left, ``netsim nc | head``)
+    or another I/O error (``> /dev/full``).  Kept apart from the flow's own errors:
+    :func:`main` exits quietly with 141 for the first, with a line and 1 for the others."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(f"stdout: {_strerror(error)}")
+        self.error = error
+
+
+class _Report:
+    """The stream the report goes to; a write or flush that fails raises ReportError."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as exc:
+            raise ReportError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as exc:
+            raise ReportError(exc) from exc
+
+
+def _say(text: str) -> None:
+    """A line on stderr.  A stderr that is gone (closed, or a pipe nobody reads) loses it:
+    the exit status still tells."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
-    """Run the flow(s) ``opts`` describes and print the report; the exit status."""
-    out = out or sys.stdout
+    """Run the flow(s) ``opts`` describes and print the report; the exit status: 0; 1 when
+    the flow failed or a requested output (``--pcap``, ``--sink``) failed; 130 after Ctrl-C.
+    A report that cannot be written raises :class:`ReportError`."""
+    if out is None:
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            _say("netsim nc: stdout is closed: the report would have nowhere to go")
+            return 1
+        out = sys.stdout
+    report = _Report(out)
+    faults = OutputFaults(announce=lambda message: _say(f"netsim nc: {message}"))
     if opts.listen:
-        return _run_listener(opts, out)
+        return _run_listener(opts, report, faults)
     if opts.no_stdin:
         source: Source = _empty_source
     elif opts.nbytes is not None:
         source = zero_source(opts.nbytes, opts.write_size)
+    elif stdin is None and sys.stdin is None:  # started with stdin closed (<&-)
+        _say("netsim nc: stdin is closed: nothing to send (give --bytes N, or -d to send nothing)")
+        return 1
     else:
         source = stdin_source(opts.write_size, stdin)
     allocators = opts.compare or (opts.allocator,)
-    show_progress = opts.progress if opts.progress is not None else sys.stderr.isatty()
+    show_progress = opts.progress if opts.progress is not None else _isatty(sys.stderr)
     show_progress = show_progress and not opts.json
     results: list[FlowResult] = []
     for allocator in allocators:
         on_tick = _progress_printer(opts.nbytes, sys.stderr) if show_progress else None
+        flow = functools.partial(run_flow, opts, allocator, source, on_tick=on_tick, faults=faults)
+        failure: BaseException | None = None
         try:
-            result = trio.run(
-                _interruptible,
-                functools.partial(run_flow, opts, allocator, source, on_tick=on_tick),
-            )
-        except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
-            if _interrupted(exc):
-                return 130  # Ctrl-C, as it ends the real nc
-            error = _leaf_error(exc)
-            if error is None:
-                raise
-            if isinstance(error, PageLeakError):
-                print(f"netsim nc: pages leaked: {error}", file=sys.stderr)
-            else:
-                print(f"netsim nc: {error}", file=sys.stderr)
-            return 1
-        finally:
-            if show_progress:
-                sys.stderr.write("\n")
+            result = trio.run(_interruptible, flow)
+        except (KeyboardInterrupt, OSError, PageLeakError, MemoryError, BaseExceptionGroup) as exc:
+            failure = exc
+        if show_progress:
+            _say("")  # the progress bar's line ends before anything else is said
+        if failure is not None:
+            return _failed(failure)
         results.append(result)
         if len(allocators) > 1 and opts.nbytes is None and not opts.no_stdin:
-            break  # stdin can be read only once
+            break  # stdin can be read only once (parse_args refuses this; NcOptions may not)
     if opts.json:
         docs = [format_json(opts, r) for r in results]
         doc: dict[str, Any] = docs[0] if len(docs) == 1 else {"runs": docs}
@@ -1256,22 +1670,30 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
                 }
                 for r in results
             }
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-        return 0
-    title = "netsim nc" + (" -u" if opts.udp else "") + f" {opts.host} {opts.port}"
-    for r in results:
-        out.write(format_human(opts, r, intervals=len(results) == 1) + "\n\n")
-        assert r.report is not None
-        out.write(r.report.format(title) + "\n\n")
-    if len(results) > 1:
-        reports = {r.allocator: r.report for r in results if r.report is not None}
-        out.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
-        out.write(format_compare(reports) + "\n")
-    return 0
+        json.dump(doc, report, indent=2)
+        report.write("\n")
+    else:
+        title = "netsim nc" + (" -u" if opts.udp else "") + f" {opts.host} {opts.port}"
+        for r in results:
+            report.write(format_human(opts, r, intervals=len(results) == 1) + "\n\n")
+            assert r.report is not None
+            report.write(r.report.format(title) + "\n\n")
+        if len(results) > 1:
+            reports = {r.allocator: r.report for r in results if r.report is not None}
+            report.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
+            report.write(format_compare(reports) + "\n")
+    report.flush()
+    return 1 if faults.messages else 0
 
 
-def _run_listener(opts: NcOptions, out: IO[str]) -> int:
+def _isatty(stream: IO[str] | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _run_listener(opts: NcOptions, out: _Report, faults: OutputFaults) -> int:
     title = "netsim nc -l" + (" -u" if opts.udp else "") + f" {opts.port}"
 
     def report(r: FlowResult) -> None:
@@ -1283,30 +1705,43 @@ def _run_listener(opts: NcOptions, out: IO[str]) -> int:
             out.write(format_listener(opts, r) + "\n\n" + r.report.format(title) + "\n\n")
         out.flush()
         if r.error is not None:
-            print(
+            _say(
                 f"netsim nc: the connection from {r.remote[0]} port {r.remote[1]} failed: "
-                f"{r.error}",
-                file=sys.stderr,
-                flush=True,
+                f"{_describe(r.error)}"
             )
-
-    def announce(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
 
     try:
         results = trio.run(
             _interruptible,
-            functools.partial(run_listener, opts, report=report, announce=announce),
+            functools.partial(run_listener, opts, report=report, announce=_say, faults=faults),
         )
-    except (KeyboardInterrupt, OSError, PageLeakError, BaseExceptionGroup) as exc:
-        if _interrupted(exc):
-            return 130  # Ctrl-C ends `nc -l -k`, as it ends the real one
-        error = _leaf_error(exc)
-        if error is None:
-            raise
-        print(f"netsim nc: {error}", file=sys.stderr)
+    except (KeyboardInterrupt, OSError, PageLeakError, MemoryError, BaseExceptionGroup) as exc:
+        return _failed(exc)  # Ctrl-C ends `nc -l -k` (130), as it ends the real one
+    if any(r.error is not None for r in results):
         return 1
-    return 1 if any(r.error is not None for r in results) else 0
+    return 1 if faults.messages else 0
+
+
+def _failed(exc: BaseException) -> int:
+    """The exit status (and the one line on stderr) for a run that raised ``exc``: 130 for
+    Ctrl-C, 1 for a flow's ``OSError``, a page leak or memory running out.  A report that
+    could not be written goes on up as :class:`ReportError`; anything else is a bug, and
+    goes on up with its traceback."""
+    if _interrupted(exc):
+        _say("netsim nc: interrupted")
+        return 130
+    leaves = exception_leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, ReportError):
+            raise leaf
+    error = _leaf_error(exc)
+    if error is None:
+        raise exc
+    if isinstance(error, PageLeakError):
+        _say(f"netsim nc: pages leaked: {error}")
+    else:
+        _say(f"netsim nc: {_describe(error)}")
+    return 1
 
 
 async def _interruptible(fn: Callable[[], Awaitable[T]]) -> T:
@@ -1342,8 +1777,12 @@ def _interrupted(exc: BaseException) -> bool:
 
 
 def _leaf_error(exc: BaseException) -> BaseException | None:
-    """The OSError or PageLeakError a flow failed with, out of trio's exception groups."""
-    return next((e for e in exception_leaves(exc) if isinstance(e, OSError | PageLeakError)), None)
+    """The OSError, PageLeakError or MemoryError a flow failed with, out of trio's
+    exception groups."""
+    return next(
+        (e for e in exception_leaves(exc) if isinstance(e, OSError | PageLeakError | MemoryError)),
+        None,
+    )
 
 
 async def _empty_source() -> AsyncGenerator[memoryview, None]:
@@ -1351,9 +1790,41 @@ async def _empty_source() -> AsyncGenerator[memoryview, None]:
     yield  # pragma: no cover
 
 
-def main(argv: list[str] | None = None) -> int:
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null: the report is lost anyway, and the interpreter's last flush
+    of ``sys.stdout`` must not fail again ("Exception ignored … BrokenPipeError")."""
     try:
-        opts = parse_args(list(sys.argv[2:] if argv is None else argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    return run(opts)
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``netsim nc``; the exit status (docs/nc.md): 0 success; 1 a runtime failure (the
+    flow, a page leak, a ``--pcap``/``--sink`` file or the report that could not be
+    written, a closed stdin/stdout); 2 a usage error; 130 Ctrl-C; 141 stdout's reader left
+    (as a process killed by ``SIGPIPE`` shows in a shell), quietly."""
+    if sys.stderr is None:  # started with stderr closed (2>&-): messages go nowhere, quietly
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    try:
+        try:
+            opts = parse_args(list(sys.argv[2:] if argv is None else argv))
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 2
+        return run(opts)
+    except KeyboardInterrupt:
+        _say("netsim nc: interrupted")
+        return 130
+    except (ReportError, BrokenPipeError) as exc:  # BrokenPipeError: --help into `| head`
+        error = exc.error if isinstance(exc, ReportError) else exc
+        _discard_stdout()
+        if error.errno == errno.EPIPE:
+            return 141
+        _say(f"netsim nc: writing the report to stdout failed: {_strerror(error)}")
+        return 1
+    except MemoryError:
+        _say("netsim nc: out of memory")
+        return 1

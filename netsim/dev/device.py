@@ -139,7 +139,7 @@ class NetDevice:
         self.rx_packets += 1
         self.rx_bytes += skb.len
         if self.taps and self.kind != "loopback":
-            for tap in self.taps:
+            for tap in tuple(self.taps):  # a tap whose file fails detaches itself
                 tap.record(skb)
         self.rx_handler(skb)
 
@@ -206,8 +206,9 @@ def dev_queue_xmit(skb: SkBuff, dev: NetDevice) -> int:
         return NET_XMIT_DROP
     ret = NET_XMIT_SUCCESS
     for one in validate_xmit_skb(skb, dev):
-        for tap in dev.taps:  # dev_queue_xmit_nit
-            tap.record(one)
+        if dev.taps:  # dev_queue_xmit_nit; a tap whose file fails detaches itself
+            for tap in tuple(dev.taps):
+                tap.record(one)
         if dev.start_xmit(one) != NET_XMIT_SUCCESS:
             ret = NET_XMIT_DROP
     return ret

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -172,23 +172,41 @@ class Host:
 
     @contextmanager
     def capture(
-        self, path: str | BinaryIO, dev: str = "lo", *, snaplen: int = 262144
+        self,
+        path: str | BinaryIO,
+        dev: str = "lo",
+        *,
+        snaplen: int = 262144,
+        on_error: Callable[[PcapTap], None] | None = None,
     ) -> Iterator[PcapTap]:
         """Write every packet through device ``dev`` to a pcap file (``LINKTYPE_RAW``,
         complete checksums) for the duration of the block: ``tcpdump -i dev -w path``.
-        A file object passed in is flushed, not closed."""
+        A file object passed in is flushed, not closed.
+
+        Opening the file (or writing its header) fails here, as ``open`` does.  Once the
+        capture runs, an I/O error of its file (a full disk, ``/dev/full``) **stops the
+        capture, never the traffic**: the tap detaches and closes the file, the error is in
+        ``tap.error`` (the block goes on and ends normally), and ``on_error(tap)`` is called
+        once — from inside the data path, so it must not raise.  A final flush that fails
+        at the block's end is handled the same way.  (On Linux a tap cannot fail a
+        transmit either: a packet socket that cannot take its copy drops the copy.)"""
         from ..dev.pcap import PcapWriter
         from ..dev.tap import PcapTap
 
         device = self.net.devices[dev]
         fileobj: BinaryIO = open(path, "wb") if isinstance(path, str) else path  # noqa: SIM115
-        writer = PcapWriter(fileobj, snaplen=snaplen, close_file=isinstance(path, str))
-        tap = PcapTap(device, writer).attach()
+        try:
+            writer = PcapWriter(fileobj, snaplen=snaplen, close_file=isinstance(path, str))
+        except BaseException:
+            if isinstance(path, str):
+                with contextlib.suppress(OSError):
+                    fileobj.close()
+            raise
+        tap = PcapTap(device, writer, on_error).attach()
         try:
             yield tap
         finally:
-            tap.detach()
-            writer.close()
+            tap.close()
 
     @contextmanager
     def as_trio_network(self) -> Iterator[Host]:

@@ -340,8 +340,10 @@ async def open_unix_link(
     addresses; one peer at a time, and with ``keep`` a new one after each leaves (``-k``).
     Otherwise connect, retrying for up to ``connect_timeout`` seconds while the socket does
     not exist yet or refuses (the listener is still starting), then ``ECONNREFUSED``/
-    ``ENOENT``.  A stale socket file (nobody accepting) is replaced; a live one is
-    ``EADDRINUSE``.  The block's end drops the carrier; the listener removes its socket."""
+    ``ENOENT`` (at once if the socket's directory does not exist).  A stale socket file
+    (nobody accepting) is replaced; a live one is ``EADDRINUSE``, and so is any other file
+    at ``path``.  These errors name the path (``OSError.filename``), as ``open()``'s do.
+    The block's end drops the carrier; the listener removes its socket."""
     if listen:
         server = await _unix_server(path)
         wire = StreamLink(
@@ -395,20 +397,44 @@ def _raise_oserror(group: BaseExceptionGroup[BaseException]) -> None:
         raise errors[0] from None
 
 
+def _path_error(code: int | None, path: str, detail: str | None = None) -> OSError:
+    """``OSError(code, strerror, path)`` — what a failed ``bind``/``connect`` on a Unix
+    socket path says, naming the path (a socket's own errors do not), with ``detail``."""
+    message = os.strerror(code) if code else "invalid Unix socket path"
+    return OSError(code, f"{message} ({detail})" if detail else message, path)
+
+
 async def _unix_server(path: str) -> trio.socket.SocketType:
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            try:
-                probe = await trio.open_unix_socket(path)
-            except ConnectionRefusedError:
+    """The listening Unix socket at ``path``: a stale socket file (nobody accepting) is
+    replaced; a live one is ``EADDRINUSE``, and so is any other file in the way (``bind``
+    never replaces a file).  Every error names ``path``."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = 0
+    except OSError as exc:
+        raise _path_error(exc.errno, path) from None
+    if stat.S_ISSOCK(mode):
+        try:
+            probe = await trio.open_unix_socket(path)
+        except ConnectionRefusedError:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # stale: its listener is gone
-            else:
-                await probe.aclose()
-                raise kernel_error(errno.EADDRINUSE, f"{path}: another netsim is listening")
+        except OSError as exc:
+            raise _path_error(exc.errno, path) from None
+        else:
+            await probe.aclose()
+            raise _path_error(errno.EADDRINUSE, path, "another netsim is listening")
+    elif mode:
+        kind = "a directory" if stat.S_ISDIR(mode) else "a file that is not a socket"
+        raise _path_error(errno.EADDRINUSE, path, f"{kind} is in the way")
     sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
     try:
         await sock.bind(path)
         sock.listen(_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise _path_error(exc.errno, path) from None
     except BaseException:
         sock.close()
         raise
@@ -443,6 +469,9 @@ async def _accept_loop(wire: StreamLink, server: trio.socket.SocketType, keep: b
 
 
 async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:
+    folder = os.path.dirname(path) or "."
+    if not await trio.Path(folder).is_dir():  # a listener creates its socket, not a directory
+        raise _path_error(errno.ENOENT, path, f"no directory {folder}")
     deadline = trio.current_time() + retry_for
     while True:
         try:
@@ -450,7 +479,9 @@ async def _unix_connect(path: str, retry_for: float) -> trio.SocketStream:
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             if trio.current_time() >= deadline:
                 code = errno.ENOENT if isinstance(exc, FileNotFoundError) else errno.ECONNREFUSED
-                raise kernel_error(
-                    code, f"{path}: no netsim listening there (netsim nc -l --link unix:PATH)"
+                raise _path_error(
+                    code, path, "no netsim listening there: netsim nc -l PORT --link unix:PATH"
                 ) from None
+        except OSError as exc:  # EACCES, ENOTDIR, ...: waiting will not help
+            raise _path_error(exc.errno, path) from None
         await trio.sleep(0.05)

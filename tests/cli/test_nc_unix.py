@@ -241,7 +241,7 @@ def test_the_listener_gone_mid_transfer_resets_the_client(
     client_status, _client_out, client_err = _finish_after(client, client_early)
     assert client_status == 1, client_err
     # the link dropping, or the RST of a listener that closed with our bytes unread
-    assert "[Errno 104] Connection reset by peer" in client_err
+    assert "Connection reset by peer" in client_err
     assert "Traceback" not in client_err
     assert "leak" not in client_err
     if sig == signal.SIGINT:
@@ -425,7 +425,7 @@ def test_a_keep_listener_announces_a_refused_client(sock_path: str) -> None:
     listener.send_signal(signal.SIGINT)
     status, out, err = _finish_after(listener, early)
     assert status == 130, err
-    assert "refused a client: [Errno 22] Invalid argument (link MTU mismatch" in err
+    assert "refused a client: Invalid argument (link MTU mismatch" in err
     assert "65536 bytes" in seen.decode() + out
 
 

@@ -312,6 +312,30 @@ async def test_unix_link_errors(tmp_path: Path) -> None:
                 async with netsim.open_unix_link(b, path, listen=True, devname="eth1"):
                     pass
             assert info.value.errno == errno.EADDRINUSE
+            assert info.value.filename == path
+
+
+async def test_unix_link_path_errors_name_the_path(tmp_path: Path) -> None:
+    """What is wrong with the path is an ``OSError`` whose ``filename`` is the path: a
+    missing directory (at once, for a client too: no listener will create it), a directory
+    or a file that is not a socket in the way (``EADDRINUSE``, as ``bind`` says; neither is
+    removed)."""
+    missing = str(tmp_path / "no-such-dir" / "x.sock")
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"keep me")
+    async with netsim.open_host(name="a") as a:
+        for listen in (True, False):
+            with trio.fail_after(60), pytest.raises(OSError, match="No such file") as info:
+                async with netsim.open_unix_link(a, missing, listen=listen, connect_timeout=3600):
+                    pass
+            assert (info.value.errno, info.value.filename) == (errno.ENOENT, missing)
+        for path, kind in ((str(tmp_path), "a directory"), (str(plain), "not a socket")):
+            with pytest.raises(OSError, match=kind) as info:
+                async with netsim.open_unix_link(a, path, listen=True):
+                    pass
+            assert (info.value.errno, info.value.filename) == (errno.EADDRINUSE, path)
+    assert await trio.Path(plain).read_bytes() == b"keep me"
+    assert await trio.Path(tmp_path).is_dir()
 
 
 async def test_a_unix_listener_serves_queued_peers_one_at_a_time(tmp_path: Path) -> None:
