@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Rt6Info", "ip6_route_output", "ipv6_addr_is_local"]
 
 _LOOPBACK6 = ipaddress.IPv6Address("::1")
+_V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
 
 
 class Rt6Info:
@@ -50,7 +51,10 @@ def ipv6_addr_is_local(net: Net, addr: bytes) -> bool:
 
 def ip6_route_output(net: Net, daddr: bytes, saddr: bytes | None = None) -> Rt6Info:
     """Route to ``daddr`` (16 bytes).  ``::`` means the local host.  Raises
-    ``ENETUNREACH`` when there is no route."""
+    ``ENETUNREACH`` when there is no route, and ``EAFNOSUPPORT`` for an IPv4(-mapped) source
+    (``ip6_dst_lookup_tail``: a socket bound to ``::ffff:a.b.c.d`` cannot send IPv6)."""
+    if saddr is not None and (len(saddr) == 4 or saddr[:12] == _V4_MAPPED_PREFIX):
+        raise kernel_error(errno.EAFNOSUPPORT, "an IPv4-mapped source cannot send to IPv6")
     ip = ipaddress.IPv6Address(daddr)
     if ip.is_unspecified:
         ip = _LOOPBACK6

@@ -15,6 +15,8 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   only on a closed socket, ``EINVAL`` otherwise).
 * ``TCP_QUICKACK`` — leaves (1) or enters (0) interactive "pingpong" mode; reads 1 when not in
   it.
+* ``TCP_CONGESTION`` — the congestion control's name: netsim runs Reno (``b"reno"``); any
+  other name is ``ENOENT``.
 * ``TCP_INFO`` (read only) — ``struct tcp_info`` of 6.18, 280 bytes: the fields netsim keeps
   (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
   unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
@@ -35,6 +37,7 @@ import struct
 
 from ..errors import errno, kernel_error
 from ..sock.constants import (
+    TCP_CONGESTION,
     TCP_CORK,
     TCP_DEFER_ACCEPT,
     TCP_INFO,
@@ -62,6 +65,9 @@ MAX_TCP_KEEPIDLE = 32767
 MAX_TCP_KEEPINTVL = 32767
 MAX_TCP_KEEPCNT = 127
 MAX_TCP_SYNCNT = 127
+#: ``TCP_CA_NAME_MAX``: a congestion control's name, with its NUL
+TCP_CA_NAME_MAX = 16
+_CONGESTION_CONTROLS = frozenset({"reno"})
 #: ``TCP_FIN_TIMEOUT_MAX`` in seconds
 TCP_FIN_TIMEOUT_MAX = 120
 #: ``TCP_TIMEOUT_INIT`` and ``TCP_RTO_MAX`` in seconds (``TCP_DEFER_ACCEPT``'s rounding)
@@ -88,9 +94,13 @@ TCPI_OPT_WSCALE = 4
 
 def tcp_setsockopt(sk: TcpSock, optname: int, optval: bytes) -> None:
     """``do_tcp_setsockopt()``: the value is read first (``EINVAL`` if shorter than an
-    ``int``), then the option (``ENOPROTOOPT`` for one Linux does not have)."""
+    ``int``, except for ``TCP_CONGESTION``'s name), then the option (``ENOPROTOOPT`` for one
+    Linux does not have)."""
     from .input import lock_sock, release_sock
 
+    if optname == TCP_CONGESTION:
+        _set_congestion(sk, optval)
+        return
     val = optval_int(optval)
     lock_sock(sk)
     try:
@@ -145,6 +155,18 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
         _set_quickack(sk, val)
     else:
         raise kernel_error(errno.ENOPROTOOPT)
+
+
+def _set_congestion(sk: TcpSock, optval: bytes) -> None:
+    """``TCP_CONGESTION``: a name of at most 15 bytes (up to a NUL).  netsim runs Reno only:
+    any other name is ``ENOENT`` — Linux's answer for a congestion control it does not have
+    (it would also load ``cubic``, ``bbr`` … as modules)."""
+    if not optval:
+        raise kernel_error(errno.EINVAL, "TCP_CONGESTION needs a name")
+    name = optval[: TCP_CA_NAME_MAX - 1].split(b"\0", 1)[0].decode("latin-1")
+    if name not in _CONGESTION_CONTROLS:
+        raise kernel_error(errno.ENOENT, f"congestion control {name!r} (netsim has Reno only)")
+    sk.ca_name = name
 
 
 def _ranged(val: int, low: int, high: int, name: str) -> int:
@@ -249,6 +271,8 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
         return int(not sk.ack_pingpong)
     if optname == TCP_INFO:
         return tcp_get_info(sk)
+    if optname == TCP_CONGESTION:
+        return sk.ca_name.encode().ljust(TCP_CA_NAME_MAX, b"\0")
     raise kernel_error(errno.ENOPROTOOPT)
 
 
@@ -288,12 +312,13 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         sk.backoff,
         options,
         wscales,
-        0,  # delivery_rate_app_limited, fastopen_client_fail
+        1,  # delivery_rate_app_limited: tcp_init_sock starts app-limited; netsim takes no
+        # delivery-rate samples that would clear it
         # 21 u32
         rto_us,
         ato_us,
         sk.mss_cache,
-        sk.ack_rcv_mss,
+        sk.ack_rcv_mss if dst is not None else 0,  # icsk_ack.rcv_mss: 0 until a connection
         sk.packets_out,  # unacked
         0,  # sacked
         0,  # lost

@@ -875,6 +875,7 @@ _DISCONNECT_KEEPS = frozenset(
         "syn_retries",
         "defer_accept",
         "user_timeout",
+        "ca_name",
         "max_ack_backlog",
         "listener",
         "accept_queue",

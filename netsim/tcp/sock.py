@@ -240,6 +240,7 @@ class TcpSock(Sock):
         "syn_retries",
         "defer_accept",
         "user_timeout",
+        "ca_name",
     )
 
     def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
@@ -350,6 +351,7 @@ class TcpSock(Sock):
         self.syn_retries = 0
         self.defer_accept = 0
         self.user_timeout = 0
+        self.ca_name = "reno"  # the congestion control netsim runs (TCP_CONGESTION)
 
     @property
     def rtx_queue(self) -> SortedKeyList[SkBuff, int]:

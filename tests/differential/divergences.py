@@ -52,20 +52,5 @@ KNOWN_DIVERGENCES: dict[str, str] = {
     # -- send, recv and their flags ---------------------------------------------------------------
     # -- SOL_SOCKET options -----------------------------------------------------------------------
     # -- SOL_IP and SOL_IPV6 ----------------------------------------------------------------------
-    "mapped_bound_sendto_v6": (
-        "a UDP socket bound to ::ffff:127.0.0.1 cannot send to ::1: Linux says EAFNOSUPPORT; "
-        "netsim sends it."
-    ),
     # -- SOL_TCP ----------------------------------------------------------------------------------
-    "tcp_info": (
-        "TCP_INFO of a new socket: Linux's tcpi_rcv_mss is 0 (icsk_ack.rcv_mss is set only "
-        "when a connection starts: tcp_initialize_rcv_mss), netsim's 536; on a connection the "
-        "byte after the window scales (tcpi_delivery_rate_app_limited:1, "
-        "tcpi_fastopen_client_fail:2) is 1 on Linux (tcp_init_sock sets rate_app_limited "
-        "until the first delivery-rate sample), netsim's get_tcp_info writes 0."
-    ),
-    "tcp_congestion": (
-        "TCP_CONGESTION is ENOPROTOOPT in netsim; Linux takes b'reno' (reads it back) and says "
-        "ENOENT for an unknown name."
-    ),
 }
