@@ -145,7 +145,8 @@ async def tcp_recvmsg_async(
     sock: Socket, bufsize: int, flags: int, into: memoryview | None
 ) -> tuple[bytes | int, Any, int]:
     """``recv(2)``: wait for data (or EOF, or an error), then read.  ``MSG_OOB`` reads the
-    urgent byte and never waits (``MSG_WAITALL`` does not apply to it)."""
+    urgent byte and never waits (``MSG_WAITALL`` does not apply to it).  A ``MSG_WAITALL``
+    read cancelled after it copied something returns that much."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
@@ -165,7 +166,12 @@ async def tcp_recvmsg_async(
         except SockWait:
             # as above: data taken from the backlog in release_sock() woke nobody
             if not sk.stream_readable():
-                await sock._park("reading from")
+                try:
+                    await sock._park("reading from")
+                except trio.Cancelled:
+                    if total:  # MSG_WAITALL cut short: what was copied is returned (as a
+                        break  # signal-interrupted recv(2) returns it), never dropped
+                    raise
                 waited = True
             continue
         except OSError:

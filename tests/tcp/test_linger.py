@@ -238,3 +238,21 @@ async def test_recv_into_a_read_only_buffer_takes_nothing(
         assert bytes(buf[:7]) == b"keep me"
         rx.close()
         tx.close()
+
+
+async def test_a_cancelled_waitall_read_returns_what_it_copied(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``tcp_recvmsg_locked`` with ``MSG_WAITALL``, interrupted after copying: it returns the
+    bytes copied (they are off the queue and must not be lost)."""
+    async with netsim.open_host() as host:
+        client, server = await _pair(host, AF_INET)
+        await client.send(b"abc")
+        got = b""
+        with trio.move_on_after(0.2):
+            got = await server.recv(6, netsim.MSG_WAITALL)
+        assert got == b"abc"
+        await client.send(b"def")
+        assert await server.recv(10) == b"def"
+        client.close()
+        server.close()
