@@ -76,6 +76,7 @@ from .output import (
     tcp_send_fin,
     tcp_send_syn,
     tcp_sync_mss,
+    tcp_transmit_skb,
 )
 from .sock import TCP_TIMEWAIT_LEN, TcpSock
 from .state import check_transition
@@ -468,7 +469,28 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         tcp_send_ack(sk)
         kfree_skb(skb)
         return
-    kfree_skb(skb)  # simultaneous open is not modelled
+    if flags & TCPHDR_SYN and not flags & TCPHDR_RST:
+        _simultaneous_open(sk, seg)
+    kfree_skb(skb)
+
+
+def _simultaneous_open(sk: TcpSock, seg: Segment) -> None:
+    """``tcp_rcv_synsent_state_process()``, a SYN without ACK: the two ends' SYNs crossed —
+    or the socket is connecting to its own address and port.  ``SYN_RECV``: the peer's
+    options and window are taken, and the SYN on the retransmit queue goes out again as a
+    SYN-ACK (``tcp_send_synack``); the peer's SYN-ACK, or our own, completes it."""
+    tcp_set_state(sk, TCP_SYN_RECV)
+    _negotiate(sk, seg.opts)
+    sk.irs = seg.seq32
+    sk.rcv_nxt = seg.seq32 + 1
+    sk.rcv_wup = sk.rcv_nxt
+    sk.copied_seq = sk.rcv_nxt
+    sk.snd_wnd = seg.window  # never scaled on a SYN
+    sk.snd_wl1 = seg.seq32
+    sk.max_window = sk.snd_wnd
+    syn = sk.tcp_rtx_queue[0]
+    syn.cb.tcp_flags |= TCPHDR_ACK
+    tcp_transmit_skb(sk, syn, clone_it=True)
 
 
 def _negotiate(sk: TcpSock, opts: object) -> None:
@@ -599,8 +621,10 @@ def _syn_recv_children(listener: TcpSock) -> int:
 
 
 def tcp_synrecv_established(sk: TcpSock, seg: Segment) -> None:
-    """The third segment of the handshake: ``ESTABLISHED``, onto the accept queue."""
+    """The third segment of the handshake: ``ESTABLISHED``, onto the accept queue (a
+    listener's child) or the connecting task woken (a simultaneous open)."""
     tcp_set_state(sk, TCP_ESTABLISHED)
+    sk.sk_state_change()
     # tcp_create_openreq_child() + tcp_v4_syn_recv_sock(): the child takes the window of
     # this ACK (scaled) as snd_wnd and max_window, and its MSS is bounded to half of it
     sk.snd_wnd = seg.window << sk.snd_wscale

@@ -43,7 +43,10 @@ STATE_NAMES = {
 TRANSITIONS: dict[int, tuple[tuple[str, int], ...]] = {
     TCP_CLOSE: (("listen", TCP_LISTEN), ("connect: send SYN", TCP_SYN_SENT)),
     TCP_LISTEN: (("SYN: child sends SYN-ACK", TCP_SYN_RECV),),
-    TCP_SYN_SENT: (("SYN-ACK: send ACK", TCP_ESTABLISHED),),
+    TCP_SYN_SENT: (
+        ("SYN-ACK: send ACK", TCP_ESTABLISHED),
+        ("SYN: simultaneous open, send SYN-ACK", TCP_SYN_RECV),
+    ),
     TCP_SYN_RECV: (("ACK of SYN", TCP_ESTABLISHED), ("close: send FIN", TCP_FIN_WAIT1)),
     TCP_ESTABLISHED: (("close: send FIN", TCP_FIN_WAIT1), ("FIN received", TCP_CLOSE_WAIT)),
     TCP_FIN_WAIT1: (("ACK of FIN", TCP_FIN_WAIT2), ("FIN received", TCP_CLOSING)),

@@ -42,12 +42,6 @@ DELIBERATE: dict[str, Deliberate] = {
 KNOWN_DIVERGENCES: dict[str, str] = {
     # -- addresses and bind -----------------------------------------------------------------------
     # -- connect ----------------------------------------------------------------------------------
-    "connect_self": (
-        "a TCP socket connecting to its own address (a simultaneous open with itself, "
-        "tcp_rcv_synsent_state_process's SYN-without-ACK branch): Linux connects and the "
-        "socket reads what it sent; netsim's connect() never completes (blocks, and the "
-        "cancelled connect closes the socket: the later calls say EBADF)."
-    ),
     # -- listen and accept ------------------------------------------------------------------------
     # -- send, recv and their flags ---------------------------------------------------------------
     # -- SOL_SOCKET options -----------------------------------------------------------------------

@@ -256,3 +256,28 @@ async def test_a_cancelled_waitall_read_returns_what_it_copied(
         assert await server.recv(10) == b"def"
         client.close()
         server.close()
+
+
+async def test_crossed_syns_make_one_connection(autojump_clock: trio.testing.MockClock) -> None:
+    """A simultaneous open (``tcp_rcv_synsent_state_process``, a SYN without ACK): two
+    hosts bound to fixed ports connect to each other at the same moment; each answers the
+    other's SYN with a SYN-ACK from ``SYN_RECV``, and both connections complete — one
+    connection, data both ways."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        netsim.link(a, b, delay=0.01)
+        sa = a.socket(AF_INET, SOCK_STREAM)
+        sb = b.socket(AF_INET, SOCK_STREAM)
+        await sa.bind(("10.0.0.1", 4000))
+        await sb.bind(("10.0.0.2", 5000))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sa.connect, ("10.0.0.2", 5000))
+            nursery.start_soon(sb.connect, ("10.0.0.1", 4000))
+        assert sa.getpeername() == ("10.0.0.2", 5000)
+        assert sb.getpeername() == ("10.0.0.1", 4000)
+        await sa.send(b"from a")
+        await sb.send(b"from b")
+        assert await sb.recv(10) == b"from a"
+        assert await sa.recv(10) == b"from b"
+        assert a.stats()["TcpActiveOpens"] == b.stats()["TcpActiveOpens"] == 1
+        sa.close()
+        sb.close()
