@@ -38,6 +38,9 @@ from .timers import TimerQueue
 if TYPE_CHECKING:
     from ..sock.sock import Sock
 
+#: ``IPV6_MIN_MTU`` (RFC 8200): a link must carry 1280-byte packets to carry IPv6
+IPV6_MIN_MTU = 1280
+
 __all__ = ["Net"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -158,12 +161,17 @@ class Net:
         return dev
 
     def add_address(self, devname: str, addr: str) -> None:
-        """``ip addr add ADDR dev DEVNAME``."""
+        """``ip addr add ADDR dev DEVNAME``.  A device whose MTU is below IPv6's minimum
+        (1280) has no IPv6 (``ipv6_add_dev``): an IPv6 address is ``EINVAL``."""
         dev = self.devices[devname]
         iface = ipaddress.ip_interface(addr)
         if isinstance(iface, ipaddress.IPv4Interface):
             dev.addrs4.append(iface)
         else:
+            if dev.mtu < IPV6_MIN_MTU:
+                raise kernel_error(
+                    errno.EINVAL, f"{devname}: MTU {dev.mtu} is below IPv6's minimum of 1280"
+                )
             dev.addrs6.append(iface)
         self.local_addrs.add(iface.ip.packed)
 

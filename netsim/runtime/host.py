@@ -355,11 +355,12 @@ def link(
     wire = Link(
         a.net, b.net, mtu=mtu, rate=rate, delay=delay, csum_offload=csum_offload, names=names
     )
-    a.net.add_device(wire.dev_a, (addrs[0], addrs6[0]))
-    b.net.add_device(wire.dev_b, (addrs[1], addrs6[1]))
+    ipv6 = mtu >= 1280  # below IPv6's minimum MTU a device has no IPv6 (ipv6_add_dev)
+    a.net.add_device(wire.dev_a, (addrs[0], addrs6[0]) if ipv6 else (addrs[0],))
+    b.net.add_device(wire.dev_b, (addrs[1], addrs6[1]) if ipv6 else (addrs[1],))
     if default_route:
         a.net.set_default_route(names[0])
         b.net.set_default_route(names[1])
-    a.hosts[b.name] = [addrs[1].split("/")[0], addrs6[1].split("/")[0]]
-    b.hosts[a.name] = [addrs[0].split("/")[0], addrs6[0].split("/")[0]]
+    a.hosts[b.name] = [addrs[1].split("/")[0]] + ([addrs6[1].split("/")[0]] if ipv6 else [])
+    b.hosts[a.name] = [addrs[0].split("/")[0]] + ([addrs6[0].split("/")[0]] if ipv6 else [])
     return wire

@@ -81,7 +81,8 @@ class StreamLink:
         self.listen_side = listen_side
         self.dev = RemoteLinkDevice(devname, mtu=mtu, csum_offload=csum_offload)
         n = 2 if listen_side else 1
-        host.net.add_device(self.dev, (f"10.0.0.{n}/24", f"fd00::{n}/64"))
+        addrs = [f"10.0.0.{n}/24"] + ([f"fd00::{n}/64"] if mtu >= 1280 else [])  # IPv6 min MTU
+        host.net.add_device(self.dev, addrs)
         host.net.set_default_route(devname)
         self.local_addrs = (f"10.0.0.{n}", f"fd00::{n}")
         self.peer_addrs = (f"10.0.0.{3 - n}", f"fd00::{3 - n}")

@@ -342,3 +342,25 @@ async def test_a_failed_send_still_binds_the_socket(autojump_clock: trio.testing
             await sock.sendto(b"x", ("127.0.0.1", 0))
         assert sock.getsockname()[1] != 0
         sock.close()
+
+
+async def test_a_link_below_ipv6s_minimum_mtu_carries_no_ipv6(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``ipv6_add_dev``: a device with an MTU below 1280 has no IPv6 — no address (adding
+    one is ``EINVAL``), no route (``ENETUNREACH``); IPv4 works over it as usual."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        netsim.link(a, b, mtu=1000)
+        assert not a.devices["eth0"].addrs6
+        with raises_errno(errno.EINVAL):
+            a.net.add_address("eth0", "fd00::9/64")
+        sock = a.socket(AF_INET6, SOCK_DGRAM)
+        with raises_errno(errno.ENETUNREACH):
+            await sock.sendto(b"x", ("fd00::2", 9))
+        rx = b.socket(AF_INET, SOCK_DGRAM)
+        await rx.bind(("10.0.0.2", 9))
+        tx = a.socket(AF_INET, SOCK_DGRAM)
+        await tx.sendto(b"v4", ("10.0.0.2", 9))
+        assert await rx.recv(10) == b"v4"
+        for s in (sock, rx, tx):
+            s.close()
