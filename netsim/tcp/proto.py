@@ -52,6 +52,7 @@ from ..sock.sock import (
     SHUTDOWN_MASK,
     SOCK_BINDADDR_LOCK,
     SOCK_BINDPORT_LOCK,
+    SOCK_RCVBUF_LOCK,
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
     TCP_ESTABLISHED,
@@ -320,8 +321,14 @@ def _initial_options(sk: TcpSock, synack_tstamp: bool = False) -> None:
 
 
 def _select_initial_window(sk: TcpSock, mss: int) -> None:
-    """``tcp_select_initial_window()``: the window rounded down to a multiple of ``mss``."""
+    """``tcp_select_initial_window()``: the window rounded down to a multiple of ``mss``.
+    A receive buffer the user fixed (``SO_RCVBUF``) also clamps the window — and so the
+    window scale — to what that buffer holds (``tcp_connect_init``,
+    ``tcp_openreq_init_rwin``): a small buffer offers a small, unscaled window, which
+    closes to zero as it fills."""
     space = tcp_full_space(sk)
+    if sk.sk_userlocks & SOCK_RCVBUF_LOCK and (sk.window_clamp > space or not sk.window_clamp):
+        sk.window_clamp = space
     clamp = sk.window_clamp or (0xFFFF << 14)
     space = min(clamp, space)
     if space > mss:

@@ -625,3 +625,35 @@ async def test_getsockopt_tcp_info_struct(
     lf = struct.unpack(TCP_INFO_FORMAT, lraw)
     assert (lf[0], lf[12], lf[13]) == (10, 0, 7)  # LISTEN; accept queue 0; backlog 7
     listener.close()
+
+
+async def test_a_small_locked_rcvbuf_offers_an_unscaled_window_that_closes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``tcp_openreq_init_rwin`` / ``tcp_connect_init``: with ``SO_RCVBUF`` fixed, the window
+    clamp is what the buffer holds, so the window scale is 0 and the window can close to
+    zero as the buffer fills — the sender then probes instead of sending segments the
+    receiver must drop (checked against Linux 6.18: 1152, 576, then 0)."""
+    async with netsim.open_host() as host:
+        listener = host.socket(AF_INET, SOCK_STREAM)
+        listener.setsockopt(SOL_SOCKET, SO_RCVBUF, 1)
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = host.socket(AF_INET, SOCK_STREAM)
+        await client.connect(listener.getsockname())
+        server, _ = await listener.accept()
+        assert (_tcp(server).rcv_wscale, _tcp(server).window_clamp) == (0, 1152)
+        payload = bytes(range(256)) * 100
+        assert await client.send(payload, MSG_DONTWAIT) == len(payload)
+        await trio.sleep(1)
+        stats = host.stats()
+        assert stats["TcpExtTCPRcvQDrop"] == 0
+        assert stats["TcpRetransSegs"] == 0
+        assert stats["TcpExtTCPWinProbe"] >= 1
+        assert _tcp(server).rcv_wnd == 0
+        got = b""
+        while len(got) < len(payload):
+            got += await server.recv(65536)
+        assert got == payload
+        for s in (client, server, listener):
+            s.close()
