@@ -80,3 +80,43 @@ def test_sans_io_cores_do_not_import_trio() -> None:
         if path.relative_to(PACKAGE_ROOT).parts[0] not in TRIO_PACKAGES and _imports_trio(path)
     ]
     assert offenders == []
+
+
+#: Packages below the transports, and the upper packages they must never import: IP reaches
+#: TCP and UDP through ``inet_protos`` / ``inet6_protos``, a device reaches IP through
+#: ``ptype_base`` and the GSO offload, all filled in by the upper layer as it is imported.
+LOWER_PACKAGES = {"sock", "ipv4", "ipv6", "dev", "netns", "skb", "mm", "wire", "stats"}
+UPPER_PACKAGES = {"tcp", "udp", "tls", "runtime", "cli", "testing"}
+
+
+def _netsim_imports(path: Path) -> set[str]:
+    """The top-level netsim packages ``path`` imports, at any depth (lazy imports too)."""
+    package = path.relative_to(PACKAGE_ROOT).parts
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the module's package
+                base = list(package[:-1])[: len(package) - node.level]
+                parts = [*base, *(node.module or "").split(".")]
+            else:
+                parts = (node.module or "").split(".")
+                if parts[0] != "netsim":
+                    continue
+                parts = parts[1:]
+            if parts and parts[0]:
+                found.add(parts[0])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "netsim" and len(parts) > 1:
+                    found.add(parts[1])
+    return found
+
+
+def test_lower_layers_do_not_import_upper_ones() -> None:
+    offenders = {
+        str(path.relative_to(PACKAGE_ROOT)): sorted(_netsim_imports(path) & UPPER_PACKAGES)
+        for path in PACKAGE_ROOT.rglob("*.py")
+        if path.relative_to(PACKAGE_ROOT).parts[0] in LOWER_PACKAGES
+    }
+    assert not {k: v for k, v in offenders.items() if v}

@@ -35,6 +35,7 @@ from ..skb import (
     skb_linearize,
 )
 from ..wire.checksum import csum_fold, csum_partial
+from .ptype import skb_gso_segment
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -179,10 +180,9 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     if shinfo.gso_size:
         needed = _GSO_FEATURE.get(shinfo.gso_type & 0x2001F, 0)
         if not needed or not features & needed:
-            # skb_gso_segment: the protocols' gso_segment callbacks (registered on the host,
-            # as the kernel registers offloads) cut it and fix each segment's headers
-            assert dev.net is not None
-            segs = dev.net.gso_segment(skb, features)
+            # skb_gso_segment: the protocols' gso_segment callback (registered with
+            # dev_add_offload, as the kernel registers offloads) cuts it and fixes headers
+            segs = skb_gso_segment(skb, features)
             out: list[SkBuff] = []
             for seg in segs:
                 out.extend(validate_xmit_skb(seg, dev))

@@ -28,8 +28,9 @@ from ..skb import (
 )
 from ..wire.checksum import csum_partial
 from ..wire.icmp import ICMP_DEST_UNREACH, icmp4_error
-from ..wire.ipv4 import IP_OFFSET, IPPROTO_ICMP, IPPROTO_UDP, ip4_build_header
+from ..wire.ipv4 import IP_OFFSET, IPPROTO_ICMP, ip4_build_header
 from .output import ip_local_out, ip_select_ident
+from .protocol import INET_ERR_HANDLERS
 from .route import ip_route_output
 
 if TYPE_CHECKING:
@@ -119,7 +120,6 @@ def icmp_rcv(net: Net, skb: SkBuff) -> None:
     ihl = (quoted[0] & 0x0F) * 4
     if len(quoted) < ihl + 8:
         return
-    if quoted[9] == IPPROTO_UDP:
-        from ..udp.input import udp_err  # the handler table lives with the protocols
-
-        udp_err(net, quoted, ihl, icmp_type, code, info, v6=False)
+    err_handler = INET_ERR_HANDLERS.get(quoted[9])  # icmp_socket_deliver
+    if err_handler is not None:
+        err_handler(net, quoted, ihl, icmp_type, code, info)

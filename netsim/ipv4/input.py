@@ -11,15 +11,12 @@ their header pulled and go to the protocol handler (UDP, ICMP, TCP), counted as
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
-from ..tcp.input import tcp_v4_rcv
-from ..udp.input import udp_rcv
-from ..wire.ipv4 import IP_MF, IP_OFFSET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP
+from ..wire.ipv4 import IP_MF, IP_OFFSET
 from .fragment import ip_defrag
-from .icmp import icmp_rcv
+from .protocol import INET_PROTOS
 from .route import inet_addr_is_local
 
 if TYPE_CHECKING:
@@ -92,11 +89,3 @@ def ip_local_deliver(net: Net, skb: SkBuff) -> None:
         return
     net.stats.IpInDelivers += 1
     handler(net, skb)
-
-
-#: ``inet_protos[]``: the transport receive handlers by IP protocol number.
-INET_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {
-    IPPROTO_UDP: udp_rcv,
-    IPPROTO_ICMP: icmp_rcv,
-    IPPROTO_TCP: tcp_v4_rcv,
-}

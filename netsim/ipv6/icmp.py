@@ -21,9 +21,10 @@ from ..skb import (
 )
 from ..wire.checksum import csum_fold, csum_partial
 from ..wire.icmp import ICMPV6_DEST_UNREACH, icmp6_error
-from ..wire.ipv4 import IPPROTO_ICMPV6, IPPROTO_UDP
+from ..wire.ipv4 import IPPROTO_ICMPV6
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header, ip6_pseudo_csum
 from .output import ip6_local_out
+from .protocol import INET6_ERR_HANDLERS
 from .route import ip6_route_output
 
 if TYPE_CHECKING:
@@ -97,8 +98,8 @@ def icmpv6_rcv(net: Net, skb: SkBuff) -> None:
         return
     stats.Icmp6InDestUnreachs += 1
     quoted = bytes(data[8:])
-    if len(quoted) < IPV6_HLEN + 8 or quoted[6] != IPPROTO_UDP:
+    if len(quoted) < IPV6_HLEN + 8:
         return
-    from ..udp.input import udp_err  # the handler table lives with the protocols
-
-    udp_err(net, quoted, IPV6_HLEN, icmp_type, code, info, v6=True)
+    err_handler = INET6_ERR_HANDLERS.get(quoted[6])  # icmpv6_notify
+    if err_handler is not None:
+        err_handler(net, quoted, IPV6_HLEN, icmp_type, code, info)

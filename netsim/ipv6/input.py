@@ -9,15 +9,12 @@ their handlers with the header pulled.  Other extension headers are not modelled
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
-from ..tcp.input import tcp_v6_rcv
-from ..udp.input import udpv6_rcv
-from ..wire.ipv4 import IPPROTO_FRAGMENT, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP
+from ..wire.ipv4 import IPPROTO_FRAGMENT
 from ..wire.ipv6 import IPV6_HLEN
-from .icmp import icmpv6_rcv
+from .protocol import INET6_PROTOS
 from .reassembly import ipv6_frag_rcv
 from .route import ipv6_addr_is_local
 
@@ -73,11 +70,3 @@ def ip6_input(net: Net, skb: SkBuff) -> None:
         return
     net.stats.Ip6InDelivers += 1
     handler(net, skb)
-
-
-#: ``inet6_protos[]``: the transport receive handlers by next-header value.
-INET6_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {
-    IPPROTO_UDP: udpv6_rcv,
-    IPPROTO_ICMPV6: icmpv6_rcv,
-    IPPROTO_TCP: tcp_v6_rcv,
-}

@@ -26,8 +26,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..dev.device import ETH_P_IP, ETH_P_IPV6, NetDevice
+from ..dev.device import NetDevice
 from ..dev.loopback import Loopback
+from ..dev.ptype import PTYPE_BASE
 from ..errors import errno, kernel_error
 from ..mm import FragAllocator, FragAllocatorFactory, PageAllocator, get_frag_allocator
 from ..skb import MAX_SKB_FRAGS, SkBuff, kfree_skb
@@ -110,15 +111,6 @@ class Net:
         self.backlog: deque[SkBuff] = deque()
         self._in_softirq = False
         self.closed = False
-        from ..ipv4.input import ip_rcv
-        from ..ipv4.offload import inet_gso_segment
-        from ..ipv6.input import ipv6_rcv
-
-        self.gso_segment: Callable[[SkBuff, int], list[SkBuff]] = inet_gso_segment
-        self._l3_rcv: dict[int, Callable[[Net, SkBuff], None]] = {
-            ETH_P_IP: ip_rcv,
-            ETH_P_IPV6: ipv6_rcv,
-        }
         self.add_device(Loopback(), ("127.0.0.1/8", "::1/128"))
 
     # -- configuration ----------------------------------------------------------------------
@@ -204,7 +196,7 @@ class Net:
         self._in_softirq = True
         try:
             backlog = self.backlog
-            handlers = self._l3_rcv
+            handlers = PTYPE_BASE  # the L3 protocols registered themselves (dev_add_pack)
             while backlog:
                 skb = backlog.popleft()
                 handler = handlers.get(skb.protocol)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from ..ipv4.protocol import inet_add_protocol
+from ..ipv6.protocol import inet6_add_protocol
 from ..mm import get_page
 from ..skb import (
     CHECKSUM_PARTIAL,
@@ -55,7 +57,7 @@ from ..sock.sock import (
     skb_set_owner_r,
 )
 from ..wire.checksum import csum_fold, csum_partial
-from ..wire.ipv4 import ip4_pseudo_csum
+from ..wire.ipv4 import IPPROTO_TCP, ip4_pseudo_csum
 from ..wire.ipv6 import ip6_pseudo_csum
 from ..wire.tcp import (
     NOP_NOP_TS,
@@ -1033,3 +1035,7 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
 
 
 _unused = (SHUTDOWN_MASK, TCP_MIN_MSS, TCPHDR_SYN)
+
+# tcp_v4_init / tcpv6_init: TCP joins both protocol tables, so IP reaches it without importing it
+inet_add_protocol(IPPROTO_TCP, tcp_v4_rcv)
+inet6_add_protocol(IPPROTO_TCP, tcp_v6_rcv)

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
+from ..ipv4.protocol import inet_add_protocol
+from ..ipv6.protocol import inet6_add_protocol
 from ..skb import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
@@ -255,3 +257,18 @@ def udp_err(
         return
     sk.sk_err = err
     sk.sk_error_report()
+
+
+def udp_v4_err(net: Net, quoted: bytes, ihl: int, icmp_type: int, code: int, info: int) -> None:
+    """``udp_err()``: the IPv4 protocol table's error handler."""
+    udp_err(net, quoted, ihl, icmp_type, code, info, v6=False)
+
+
+def udp_v6_err(net: Net, quoted: bytes, ihl: int, icmp_type: int, code: int, info: int) -> None:
+    """``udpv6_err()``: the IPv6 protocol table's error handler."""
+    udp_err(net, quoted, ihl, icmp_type, code, info, v6=True)
+
+
+# udp_init / udpv6_init: UDP joins both protocol tables, so IP reaches it without importing it
+inet_add_protocol(IPPROTO_UDP, udp_rcv, udp_v4_err)
+inet6_add_protocol(IPPROTO_UDP, udpv6_rcv, udp_v6_err)
