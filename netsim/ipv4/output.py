@@ -68,7 +68,7 @@ from ..sock.constants import (
     SOL_IPV6,
     SOL_SOCKET,
 )
-from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send
+from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send_one
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     Sock,
@@ -154,7 +154,7 @@ def ip_setup_cork(
 
 def ip_cmsg_send(cmsgs: list[Cmsg], ipc: IpcmCookie, allow_ipv6: bool) -> None:
     """``ip_cmsg_send()`` (net/ipv4/ip_sockglue.c): the control messages of an IPv4
-    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send`; other
+    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send_one`; other
     levels than ``SOL_IP`` are skipped (an IPv4-mapped send from an ``AF_INET6`` socket also
     reads ``IPV6_PKTINFO``); ``IP_TTL`` (an ``int``, 1..255) and ``IP_TOS`` (an ``int`` or one
     byte, 0..255) apply to this datagram; ``IP_PROTOCOL`` is checked and has no effect on
@@ -167,7 +167,7 @@ def ip_cmsg_send(cmsgs: list[Cmsg], ipc: IpcmCookie, allow_ipv6: bool) -> None:
         if allow_ipv6 and level == SOL_IPV6 and kind == IPV6_PKTINFO:
             raise kernel_error(errno.EOPNOTSUPP, "IPV6_PKTINFO is not emulated by netsim")
         if level == SOL_SOCKET:
-            sock_cmsg_send(cmsg)
+            sock_cmsg_send_one(cmsg)
             continue
         if level != SOL_IP:
             continue

@@ -47,7 +47,7 @@ from ..sock.constants import (
     SOL_IPV6,
     SOL_SOCKET,
 )
-from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send
+from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send_one
 from ..sock.iov import MsgIter
 from ..sock.sock import Sock, sk_page_frag, skb_set_owner_w, sock_wfree
 from ..wire.ipv4 import IPPROTO_FRAGMENT
@@ -99,7 +99,7 @@ def ip6_setup_cork(
 
 def ip6_datagram_send_ctl(cmsgs: list[Cmsg], ipc: IpcmCookie) -> None:
     """``ip6_datagram_send_ctl()`` (net/ipv6/datagram.c): the control messages of an IPv6
-    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send`; levels other
+    datagram.  ``SOL_SOCKET`` ones go to :func:`~netsim.sock.inet.sock_cmsg_send_one`; levels other
     than ``SOL_IPV6`` are skipped; ``IPV6_HOPLIMIT`` and ``IPV6_TCLASS`` (an ``int``, -1..255,
     -1 meaning the socket's) and ``IPV6_DONTFRAG`` (0 or 1) apply to this datagram; a wrong
     length or value, or an unknown type, is ``EINVAL``.  ``IPV6_PKTINFO``, ``IPV6_FLOWINFO``
@@ -107,7 +107,7 @@ def ip6_datagram_send_ctl(cmsgs: list[Cmsg], ipc: IpcmCookie) -> None:
     for cmsg in cmsgs:
         level, kind, data = cmsg
         if level == SOL_SOCKET:
-            sock_cmsg_send(cmsg)
+            sock_cmsg_send_one(cmsg)
             continue
         if level != SOL_IPV6:
             continue

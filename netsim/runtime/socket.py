@@ -40,9 +40,7 @@ from ..sock.constants import (
     SOCK_DGRAM,
     SOCK_NONBLOCK,
     SOCK_STREAM,
-    SOL_SOCKET,
 )
-from ..sock.inet import sock_cmsg_send
 from ..sock.iov import MsgIter
 from ..sock.options import OptValue, sock_getsockopt, sock_setsockopt
 from ..sock.sock import (
@@ -60,6 +58,7 @@ from ..sock.sock import (
 )
 from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_bind, tcp_listen
+from ..tcp.sendmsg import tcp_sendmsg_cmsgs
 from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
 
@@ -386,12 +385,8 @@ class Socket(trio.socket.SocketType):
             return await self._run(
                 send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to"
             )
-        for cmsg in ancdata:
-            if cmsg[0] == SOL_SOCKET:  # tcp_sendmsg_locked: sock_cmsg_send(), else ignored
-                try:
-                    sock_cmsg_send((cmsg[0], cmsg[1], bytes(cmsg[2])))
-                except OSError:
-                    raise kernel_error(errno.EINVAL) from None
+        if ancdata:
+            tcp_sendmsg_cmsgs([(level, kind, bytes(data)) for level, kind, data in ancdata])
         return await tcp_sendmsg_async(self, msg, flags)
 
     async def wait_writable(self) -> None:

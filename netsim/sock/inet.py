@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import errno, kernel_error
 from ..skb import SkBuff
-from .constants import SO_MARK, SO_PRIORITY
+from .constants import SO_MARK, SO_PRIORITY, SOL_SOCKET
 
 #: A control message as ``sendmsg`` takes it: ``(level, type, data)``.
 Cmsg = tuple[int, int, bytes]
@@ -29,7 +29,7 @@ _SO_TIMESTAMPING_NEW = 65
 #: TX_COMPLETION, the flags a control message may carry
 _TX_RECORD_MASK = 0x40303
 
-__all__ = ["Cmsg", "InetCork", "IpcmCookie", "cmsg_int", "sock_cmsg_send"]
+__all__ = ["Cmsg", "InetCork", "IpcmCookie", "cmsg_int", "sock_cmsg_send", "sock_cmsg_send_one"]
 
 
 class InetCork:
@@ -86,7 +86,15 @@ class IpcmCookie:
         self.dontfrag = -1  # (SOL_IPV6, IPV6_DONTFRAG) 0 or 1
 
 
-def sock_cmsg_send(cmsg: Cmsg) -> None:
+def sock_cmsg_send(cmsgs: list[Cmsg]) -> None:
+    """``sock_cmsg_send()`` (net/core/sock.c): the ``SOL_SOCKET`` control messages of a
+    ``sendmsg`` (:func:`sock_cmsg_send_one` each); the others are the protocol's."""
+    for cmsg in cmsgs:
+        if cmsg[0] == SOL_SOCKET:
+            sock_cmsg_send_one(cmsg)
+
+
+def sock_cmsg_send_one(cmsg: Cmsg) -> None:
     """``__sock_cmsg_send()`` (net/core/sock.c): a ``SOL_SOCKET`` control message.
     ``SO_MARK`` and ``SO_PRIORITY`` (a ``u32``; netsim runs with the capabilities they need)
     and ``SO_TIMESTAMPING`` are accepted — they change nothing netsim emulates;

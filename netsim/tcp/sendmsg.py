@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from ..errors import errno, kernel_error
 from ..skb import SkBuff, skb_add_frag_nocache, skb_fill_page_desc
 from ..sock.constants import MSG_EOR, MSG_MORE, MSG_OOB
+from ..sock.inet import Cmsg, sock_cmsg_send
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     SEND_SHUTDOWN,
@@ -64,7 +65,7 @@ from .sock import TCP_NAGLE_PUSH, TcpSkbCb, TcpSock
 if TYPE_CHECKING:
     from ..sock.task import TaskContext
 
-__all__ = ["SendResult", "tcp_sendmsg_locked"]
+__all__ = ["SendResult", "tcp_sendmsg_cmsgs", "tcp_sendmsg_locked"]
 
 SendResult = tuple[int, bool]
 
@@ -205,3 +206,12 @@ def _do_error(sk: TcpSock, copied: int, flags: int, mss_now: int, size_goal: int
         return copied, False
     err = sock_error(sk)
     raise kernel_error(err or errno.EPIPE)
+
+
+def tcp_sendmsg_cmsgs(cmsgs: list[Cmsg]) -> None:
+    """``tcp_sendmsg_locked()``'s control messages: the ``SOL_SOCKET`` ones are checked
+    (``sock_cmsg_send``) and any failure there is ``EINVAL``; TCP ignores the rest."""
+    try:
+        sock_cmsg_send(cmsgs)
+    except OSError:
+        raise kernel_error(errno.EINVAL, "bad SOL_SOCKET control message") from None
