@@ -573,8 +573,11 @@ def tcp_sndbuf_expand(sk: TcpSock) -> None:
 
 
 def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_data_queue()``: in-order data to the receive queue, old data acknowledged and
-    dropped, future data to the out-of-order queue."""
+    """``tcp_data_queue()`` (net/ipv4/tcp_input.c): in-order data to the receive queue, old
+    data acknowledged and dropped, future data to the out-of-order queue.  An in-order
+    segment that finds no room in ``sk_rcvbuf`` is dropped (``TCPRcvQDrop``) only if the
+    receive queue holds something for the reader; into an empty queue it is forced
+    (``sk_forced_mem_schedule``), as in Linux."""
     seq = _seq_of(sk, seg)
     fin = bool(seg.flags & TCPHDR_FIN)
     end_seq = seq + skb.len + (1 if fin else 0)
@@ -593,10 +596,15 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             kfree_skb(skb)
             return
         if not _tcp_try_rmem_schedule(sk, skb):
-            stats.TcpExtTCPRcvQDrop += 1
             _schedule_ack_now(sk)
-            kfree_skb(skb)
-            return
+            sk.sk_data_ready()
+            if sk.sk_receive_queue and skb.len:
+                stats.TcpExtTCPRcvQDrop += 1
+                kfree_skb(skb)
+                return
+            # sk_forced_mem_schedule(): with nothing queued for the reader the segment is
+            # taken anyway, else memory held elsewhere (the out-of-order queue) would
+            # refuse the next in-order segment forever
         length = skb.len  # taken first: a coalesced skb hands its frags to the tail
         eaten = _tcp_queue_rcv(sk, skb)
         if length:
@@ -650,7 +658,8 @@ def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
     skb->truesize"), so a segment that exactly fills the window offered from the free space
     is taken even when its skb overhead goes past the buffer.  Linux would then collapse the
     queue (``tcp_prune_queue``) before dropping anything; netsim does not model collapsing,
-    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO."""
+    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO —
+    unless the receive queue is empty (:func:`tcp_data_queue`)."""
     if sk.sk_rmem_alloc + skb.len <= sk.sk_rcvbuf:
         return True
     rmem2 = sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2]
