@@ -1,0 +1,31 @@
+"""``recv`` flags on TCP: ``MSG_TRUNC``, ``MSG_PEEK``, ``MSG_WAITALL`` (net/ipv4/tcp.c
+``tcp_recvmsg_locked``).  Each test is a minimal reproduction of a difference from Linux that
+the property tests (tests/property/test_socket_ops.py) found.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+import netsim
+from netsim import MSG_PEEK, MSG_TRUNC
+
+
+async def test_msg_trunc_discards_and_returns_the_count(
+    netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Linux discards the bytes and returns their count; CPython's ``recv`` then returns a
+    buffer of that length.  netsim returned ``b""``, which reads as end of stream."""
+    client, server = netsim_tcp_pair
+    await client.send(b"abcdefghij" * 3)  # on loopback, in the receive queue on return
+    assert await server.recv(4, MSG_TRUNC | MSG_PEEK) == bytes(4)  # a peek discards nothing
+    assert await server.recv(4, MSG_TRUNC) == bytes(4)
+    assert await server.recv(2) == b"ef"
+    buf = bytearray(b"x" * 8)
+    assert await server.recv_into(buf, 8, MSG_TRUNC) == 8
+    assert buf == b"x" * 8  # nothing copied
+    data, _, msg_flags, _ = await server.recvmsg(3, 0, MSG_TRUNC)
+    assert (data, msg_flags) == (bytes(3), 0)
+    assert await server.recv(100) == b"hij" + b"abcdefghij"
