@@ -5,7 +5,8 @@ Where Linux sleeps (``sk_stream_wait_connect``, ``sk_stream_wait_memory``, ``sk_
 ``inet_csk_wait_for_connect``), the core returns or raises :class:`~netsim.sock.SockWait`;
 these functions park the task on the socket's wait queue and call the core again.  A send
 that is cancelled after queuing some bytes returns that count (as a signal-interrupted
-``send(2)`` does); one cancelled before queuing anything raises ``trio.Cancelled``.
+``send(2)`` does), and so does a ``MSG_WAITALL`` receive that has read some; one cancelled
+before queuing or reading anything raises ``trio.Cancelled``.
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
 async def tcp_recvmsg_async(
     sock: Socket, bufsize: int, flags: int, into: memoryview | None
 ) -> tuple[bytes | int, Any, int]:
-    """``recv(2)``: wait for data (or EOF, or an error), then read."""
+    """``recv(2)``: wait for data (or EOF, or an error), then read.  A ``MSG_WAITALL``
+    read cancelled after it has taken some bytes returns them (as a signal-interrupted
+    ``recv(2)`` does, and as a cancelled send returns its count); one cancelled before it
+    read anything raises ``trio.Cancelled``."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
@@ -150,7 +154,12 @@ async def tcp_recvmsg_async(
         except SockWait:
             # as above: data taken from the backlog in release_sock() woke nobody
             if not sk.stream_readable():
-                await sock._park("reading from")
+                try:
+                    await sock._park("reading from")
+                except trio.Cancelled:
+                    if total:  # MSG_WAITALL: what was read is returned, not lost
+                        break
+                    raise
                 waited = True
             continue
         except OSError:

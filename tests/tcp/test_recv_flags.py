@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 import netsim
-from netsim import MSG_PEEK, MSG_TRUNC
+from netsim import MSG_PEEK, MSG_TRUNC, MSG_WAITALL
 
 
 async def test_msg_trunc_discards_and_returns_the_count(
@@ -29,3 +29,29 @@ async def test_msg_trunc_discards_and_returns_the_count(
     data, _, msg_flags, _ = await server.recvmsg(3, 0, MSG_TRUNC)
     assert (data, msg_flags) == (bytes(3), 0)
     assert await server.recv(100) == b"hij" + b"abcdefghij"
+
+
+async def test_a_cancelled_waitall_read_returns_what_it_has_read(
+    netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``MSG_WAITALL`` waits for the rest after a short read; cancelled there, it returns
+    the bytes it took (a signal-interrupted ``recv(2)`` returns them too).  netsim raised
+    ``Cancelled`` and the bytes, already consumed, were lost."""
+    client, server = netsim_tcp_pair
+    await client.send(b"a" * 100)
+    with trio.move_on_after(1) as scope:
+        data = await server.recv(1000, MSG_WAITALL)
+    assert scope.cancel_called
+    assert data == b"a" * 100
+    await client.send(b"b" * 100)
+    buf = bytearray(1000)
+    with trio.move_on_after(1) as scope:
+        n = await server.recv_into(buf, 1000, MSG_WAITALL)
+    assert scope.cancel_called
+    assert buf[:n] == b"b" * 100
+    await client.send(b"c")
+    assert await server.recv(1000) == b"c"  # nothing in between went missing
+    with trio.move_on_after(1) as scope:
+        await server.recv(1000, MSG_WAITALL)  # nothing read: cancelled as usual
+    assert scope.cancelled_caught
