@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ..errors import errno, kernel_error
-from ..sock.constants import MSG_DONTWAIT, MSG_WAITALL
+from ..sock.constants import MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
+    RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     TCP_CLOSE,
     TCP_SYN_RECV,
@@ -135,20 +136,24 @@ async def tcp_recvmsg_async(
     """``recv(2)``: wait for data (or EOF, or an error), then read.  A ``MSG_WAITALL``
     read cancelled after it has taken some bytes returns them (as a signal-interrupted
     ``recv(2)`` does, and as a cancelled send returns its count); one cancelled before it
-    read anything raises ``trio.Cancelled``."""
+    read anything raises ``trio.Cancelled``.  ``MSG_PEEK | MSG_WAITALL`` waits until
+    ``bufsize`` bytes can be peeked (or the stream can bring no more) and peeks them once."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
     nonblock = bool(flags & MSG_DONTWAIT)
     waitall = bool(flags & MSG_WAITALL)
+    peek = bool(flags & MSG_PEEK)
     got: list[bytes] = []
     total = 0
+    peeked = 0  # what the last short peek saw
     waited = False
     while True:
         sock._check_open()
         host.net.now = trio.current_time()
-        want = bufsize - total
-        view = into[total:] if into is not None else None
+        start = 0 if peek else total  # a peek reads from copied_seq again, every time
+        want = bufsize - start
+        view = into[start:] if into is not None else None
         try:
             data, _msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
@@ -167,6 +172,9 @@ async def tcp_recvmsg_async(
                 break
             raise
         n = data if isinstance(data, int) else len(data)
+        if peek:
+            got.clear()
+            total = 0
         if isinstance(data, bytes):
             got.append(data)
         total += n
@@ -174,6 +182,21 @@ async def tcp_recvmsg_async(
             break
         if nonblock:
             break
+        if peek:
+            # tcp_recvmsg_locked() peeks on from where it stopped and sleeps for more; here
+            # the next peek starts over, once more than this one saw has arrived — unless the
+            # stream can bring nothing more (an error, EOF, a close: a short read)
+            if sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN or sk.sock_done:
+                break
+            if sk.sk_state == TCP_CLOSE:
+                break
+            if total <= peeked or sk.rcv_nxt - sk.copied_seq <= total:
+                try:
+                    await sock._park("reading from")
+                except trio.Cancelled:
+                    break  # a short peek, as a signal would leave it
+                waited = True
+            peeked = total
     if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
         await trio.lowlevel.cancel_shielded_checkpoint()
     # tcp_recvmsg() fills no msg_name: recvfrom()/recvmsg() on a TCP socket give None

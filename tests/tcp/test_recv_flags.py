@@ -55,3 +55,37 @@ async def test_a_cancelled_waitall_read_returns_what_it_has_read(
     with trio.move_on_after(1) as scope:
         await server.recv(1000, MSG_WAITALL)  # nothing read: cancelled as usual
     assert scope.cancelled_caught
+
+
+async def test_peek_waitall_waits_for_the_bytes_and_peeks_them_once(
+    netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``MSG_PEEK | MSG_WAITALL`` peeks ``bufsize`` bytes of the stream, waiting for them.
+    netsim's loop peeked again from the start after each short peek and appended the
+    result: 30 bytes available, a 50-byte request returned ``abc…abc…`` — data that was
+    never sent."""
+    client, server = netsim_tcp_pair
+    await client.send(b"abcdefghij" * 3)
+
+    async def send_later() -> None:
+        await trio.sleep(1)
+        await client.send(b"0123456789" * 3)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send_later)
+        assert (
+            await server.recv(50, MSG_PEEK | MSG_WAITALL) == b"abcdefghij" * 3 + b"0123456789" * 2
+        )
+    assert trio.current_time() >= 1
+    buf = bytearray(60)
+    assert await server.recv_into(buf, 60, MSG_PEEK | MSG_WAITALL) == 60
+    assert buf == b"abcdefghij" * 3 + b"0123456789" * 3
+    with trio.move_on_after(1) as scope:  # more than there is: cancelled, a short peek
+        data = await server.recv(100, MSG_PEEK | MSG_WAITALL)
+    assert scope.cancel_called
+    assert data == b"abcdefghij" * 3 + b"0123456789" * 3
+    client.close()  # EOF: a short peek, no waiting
+    assert await server.recv(100, MSG_PEEK | MSG_WAITALL) == data
+    assert await server.recv(100, MSG_WAITALL) == data
+    assert await server.recv(100) == b""
