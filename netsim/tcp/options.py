@@ -1,6 +1,7 @@
 """``SOL_TCP`` options (net/ipv4/tcp.c ``do_tcp_setsockopt``/``do_tcp_getsockopt``):
 ``TCP_NODELAY``, ``TCP_CORK``, ``TCP_MAXSEG``, ``TCP_NOTSENT_LOWAT`` with Linux's values and
-errors.  Turning ``TCP_NODELAY`` on or ``TCP_CORK`` off pushes what is queued."""
+errors.  Turning ``TCP_NODELAY`` on or ``TCP_CORK`` off pushes what is queued.
+``TCP_NOTSENT_LOWAT`` takes any int, unchecked, into a u32 (-1: no limit)."""
 
 from __future__ import annotations
 
@@ -47,9 +48,8 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
             raise kernel_error(errno.EINVAL, f"TCP_MAXSEG {val}")
         sk.user_mss = val
     elif optname == TCP_NOTSENT_LOWAT:
-        if val < 0:
-            raise kernel_error(errno.EINVAL, f"TCP_NOTSENT_LOWAT {val}")
-        sk.notsent_lowat = val
+        # tp->notsent_lowat is a u32 and any int is taken: -1 means no limit
+        sk.notsent_lowat = val & 0xFFFFFFFF
         sk.sk_write_space()
     else:
         raise kernel_error(errno.ENOPROTOOPT)
@@ -66,7 +66,8 @@ def tcp_getsockopt(sk: TcpSock, optname: int) -> int:
             return sk.user_mss or 536
         return sk.mss_cache
     if optname == TCP_NOTSENT_LOWAT:
-        return sk.notsent_lowat
+        lowat = sk.notsent_lowat  # a u32 read into the int getsockopt returns
+        return lowat - (1 << 32) if lowat >= 1 << 31 else lowat
     if optname == TCP_INFO:
         raise kernel_error(errno.EINVAL, "TCP_INFO is a struct: use sock.sk.info()")
     raise kernel_error(errno.ENOPROTOOPT)
