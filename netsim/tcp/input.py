@@ -430,11 +430,14 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
 def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
     partly acknowledged multi-segment skb (``tcp_tso_acked``).  Returns the segments acked
-    and an RTT sample (seconds) from the newest never-retransmitted skb, or -1."""
+    and an RTT sample (seconds), or -1: measured from the oldest skb this ACK acknowledges
+    (``first_ackt``), and only if none of what it acknowledges was retransmitted (Karn's
+    algorithm, ``FLAG_RETRANS_DATA_ACKED``).  Linux then falls back to the timestamp echo
+    (``tcp_rtt_tsopt_us``); netsim takes no sample."""
     queue = sk.tcp_rtx_queue
     acked = 0
-    rtt = -1.0
-    now = sk.net.now
+    first_sent = -1.0
+    retrans_acked = False
 
     while queue:
         skb = queue[0]
@@ -453,13 +456,17 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
                     # retrans_out, or a partly acknowledged retransmission would hold the
                     # loss recovery back until the next RTO
                     sk.retrans_out = max(0, sk.retrans_out - acked_pcount)
+                    retrans_acked = True
+                elif acked_pcount and cb.sent_at >= 0 and first_sent < 0:
+                    first_sent = cb.sent_at
             break
         pcount = tcp_skb_pcount(skb)
         acked += pcount
         if cb.retransmitted:
             sk.retrans_out = max(0, sk.retrans_out - pcount)
-        elif cb.sent_at >= 0:
-            rtt = now - cb.sent_at
+            retrans_acked = True
+        elif cb.sent_at >= 0 and first_sent < 0:
+            first_sent = cb.sent_at
         queue.pop(0)
         tcp_wmem_free_skb(sk, skb)
     sk.packets_out = max(0, sk.packets_out - acked)
@@ -467,7 +474,9 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     sk.net.stats.TcpExtTCPDelivered += acked
 
     sk_mem_reclaim(sk)
-    return acked, rtt
+    if first_sent < 0 or retrans_acked:
+        return acked, -1.0
+    return acked, sk.net.now - first_sent
 
 
 def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
