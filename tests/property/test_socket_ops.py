@@ -94,7 +94,7 @@ from netsim import (
 from netsim.dev.link import LinkDevice, WireDevice
 from netsim.ipv4.fragment import FragQueue
 from netsim.ipv6.reassembly import Frag6Queue
-from netsim.mm import FragAllocator, Page, PageFrag, PageFragCache
+from netsim.mm import FragAllocator, Page, PageAllocator, PageFrag, PageFragCache
 from netsim.skb import SKB_DATAREF_MASK, SKBFL_MANAGED_FRAG_REFS, BadSkbError, SkBuff, skb_check
 from netsim.sock.sock import Sock, sock_rfree, sock_wfree
 from netsim.tcp import TcpSock
@@ -437,6 +437,19 @@ def _check_error(what: str, exc: BaseException, allowed: set[int], closable: boo
 
 # -- scenario plumbing ------------------------------------------------------------------------
 
+#: fault plans for the hosts' memory: none; no high-order page (every frag page order 0);
+#: one page allocation in 50 failing (a seeded RNG) — senders wait for memory or fail with
+#: ENOBUFS/ENOMEM, receiving NICs drop frames
+FAULTS = st.sampled_from(["none", "none", "none", "order0", "flaky"])
+
+
+def _page_allocator(faults: str, seed: int) -> PageAllocator:
+    if faults == "order0":
+        return PageAllocator(fail_high_order=True)
+    if faults == "flaky":
+        return PageAllocator(fail_probability=0.02, seed=seed)
+    return PageAllocator()
+
 
 class Scenario:
     """Hosts, and the draw-one-operation-at-a-time loop shared by the tests."""
@@ -462,14 +475,27 @@ class Scenario:
         call = what.split("(")[0].rsplit(".", 1)[-1]
         event(f"{self.kind}: {call} -> {_errname(exc)}")
 
-    async def open_hosts(self, stack: AsyncExitStack, allocator: str, max_frags: int) -> None:
+    async def open_hosts(
+        self, stack: AsyncExitStack, allocator: str, max_frags: int, faults: str = "none"
+    ) -> None:
         a = await stack.enter_async_context(
-            netsim.open_host(allocator=allocator, name="a", max_skb_frags=max_frags)
+            netsim.open_host(
+                allocator=allocator,
+                name="a",
+                max_skb_frags=max_frags,
+                page_allocator=_page_allocator(faults, 1),
+            )
         )
         self.hosts.append(a)
         if self.medium.link:
             b = await stack.enter_async_context(
-                netsim.open_host(allocator=allocator, name="b", max_skb_frags=max_frags, seed=1)
+                netsim.open_host(
+                    allocator=allocator,
+                    name="b",
+                    max_skb_frags=max_frags,
+                    seed=1,
+                    page_allocator=_page_allocator(faults, 2),
+                )
             )
             self.hosts.append(b)
             assert self.medium.mtu is not None
@@ -1048,10 +1074,12 @@ async def _tcp_example(data: st.DataObject) -> list[netsim.Host]:
     bufs = st.one_of(st.none(), st.sampled_from([2 * KiB, 16 * KiB, 64 * KiB]))
     rcvbuf = data.draw(bufs, label="listener SO_RCVBUF")
     sndbuf = data.draw(bufs, label="client SO_SNDBUF")
+    faults = data.draw(FAULTS, label="memory faults")
     event(f"tcp: {'link' if medium.link else 'loopback'} {FAMILY_NAME[family]} {allocator}")
+    event(f"tcp: memory faults {faults}")
     scenario = TcpScenario(data, medium, family)
     async with AsyncExitStack() as stack:
-        await scenario.open_hosts(stack, allocator, max_frags)
+        await scenario.open_hosts(stack, allocator, max_frags, faults)
         await scenario.connect(rcvbuf, sndbuf)
         scenario.check()
         n_ops = data.draw(st.integers(0, 40), label="operations")
@@ -1169,6 +1197,7 @@ class UdpScenario(Scenario):
         self.ends: list[UdpEnd] = []
         self.flows = [DgramFlow(), DgramFlow()]  # flows[i]: from ends[i] to the other
         self.skipped = 0
+        self.faults = "none"
         self.next_start = 0
         self.max_payload = 65507 if family == AF_INET else 65527
 
@@ -1235,6 +1264,8 @@ class UdpScenario(Scenario):
         corking = end.cork or bool(flags & MSG_MORE)
         gso = pending.gso if pending is not None else end.gso
         allowed = {errno.ENOBUFS}
+        if self.faults == "flaky":
+            allowed.add(errno.ENOMEM)  # __ip_append_data: no page for the frag
         if end.closed or end.closing:
             allowed.add(errno.EBADF)
         if flags & MSG_DONTWAIT:
@@ -1610,10 +1641,13 @@ async def _udp_example(data: st.DataObject) -> list[netsim.Host]:
     allocator = data.draw(st.sampled_from(ALLOCATORS), label="allocator")
     max_frags = data.draw(st.sampled_from([17, 45]), label="CONFIG_MAX_SKB_FRAGS")
     connect = data.draw(st.tuples(st.booleans(), st.booleans()), label="connected")
+    faults = data.draw(FAULTS, label="memory faults")
     event(f"udp: {'link' if medium.link else 'loopback'} {FAMILY_NAME[family]} {allocator}")
+    event(f"udp: memory faults {faults}")
     scenario = UdpScenario(data, medium, family)
+    scenario.faults = faults
     async with AsyncExitStack() as stack:
-        await scenario.open_hosts(stack, allocator, max_frags)
+        await scenario.open_hosts(stack, allocator, max_frags, faults)
         await scenario.setup(connect)
         scenario.check()
         n_ops = data.draw(st.integers(0, 40), label="operations")
