@@ -740,6 +740,7 @@ class TcpScenario(Scenario):
             return
         if scope.cancelled_caught:
             self.log("   -> cancelled")
+            assert not (end.shut_wr and limit), f"{what}: blocked after SHUT_WR (EPIPE at once)"
             return
         assert isinstance(n, int), what
         self.log(f"   -> {n}")
@@ -802,6 +803,8 @@ class TcpScenario(Scenario):
             return
         if scope.cancelled_caught:
             self.log("   -> cancelled")
+            # at EOF, after SHUT_RD or with a pending error a read returns at once
+            assert not ((stream.clean_eof or end.shut_rd) and limit), f"{what}: blocked at EOF"
             return
         data, n, msg_flags = result
         self.log(f"   -> {n} bytes")
@@ -1325,6 +1328,7 @@ class UdpScenario(Scenario):
             return
         if scope.cancelled_caught:
             self.log("   -> cancelled")
+            assert not (end.shut_wr and pending is None and limit), f"{what}: blocked after SHUT_WR"
             return
         self.log(f"   -> {n}")
         assert n == size, f"{what} returned {n}: a datagram goes whole or not at all"
@@ -1388,6 +1392,10 @@ class UdpScenario(Scenario):
             return
         if scope.cancelled_caught:
             self.log("   -> cancelled")
+            # after SHUT_RD an empty queue answers a blocking read at once
+            assert not (end.shut_rd and limit and not flags & MSG_DONTWAIT), (
+                f"{what}: blocked after SHUT_RD"
+            )
             return
         data, length, msg_flags = result
         self.log(f"   -> {len(data)} bytes (length {length}, msg_flags {msg_flags})")
