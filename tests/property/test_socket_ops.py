@@ -950,17 +950,18 @@ class TcpScenario(Scenario):
         )
         opt = st.tuples(st.just("setsockopt"), side, st.sampled_from(range(len(TCP_OPTIONS))))
         kinds: dict[str, tuple[int, st.SearchStrategy[tuple[Any, ...]]]] = {
-            "send": (6, send),
-            "recv": (6, recv),
-            "both": (4, st.tuples(st.just("both"), send, recv)),
+            # closing is rare: after it, most of a sequence would only collect EBADF
+            "send": (16, send),
+            "recv": (16, recv),
+            "both": (10, st.tuples(st.just("both"), send, recv)),
             "close_while_blocked": (
                 1,
                 st.tuples(st.just("close_while_blocked"), side, st.booleans(), SLEEPS, sizes),
             ),
-            "setsockopt": (3, opt),
-            "shutdown": (1, st.tuples(st.just("shutdown"), side, HOWS)),
+            "setsockopt": (6, opt),
+            "shutdown": (3, st.tuples(st.just("shutdown"), side, HOWS)),
             "close": (1, st.tuples(st.just("close"), side)),
-            "sleep": (2, st.tuples(st.just("sleep"), SLEEPS)),
+            "sleep": (4, st.tuples(st.just("sleep"), SLEEPS)),
             "max_skb_frags": (1, st.tuples(st.just("max_skb_frags"), st.integers(1, 17))),
         }
         return _weighted(kinds)
@@ -1533,7 +1534,7 @@ class UdpScenario(Scenario):
             side,
             sizes,
             _flags(UDP_SEND_FLAGS),
-            st.sampled_from(["sendto", "send", "sendmsg"]),
+            st.sampled_from(["sendto", "send", "sendmsg", "sendto"]),
             TIMEOUTS,
         )
         recv = st.tuples(
@@ -1546,15 +1547,15 @@ class UdpScenario(Scenario):
         )
         opt = st.tuples(st.just("setsockopt"), side, st.sampled_from(range(len(UDP_OPTIONS))))
         kinds: dict[str, tuple[int, st.SearchStrategy[tuple[Any, ...]]]] = {
-            "send": (8, send),
-            "recv": (6, recv),
-            "both": (3, st.tuples(st.just("both"), send, recv)),
-            "setsockopt": (4, opt),
-            "connect": (1, st.tuples(st.just("connect"), side)),
+            "send": (16, send),
+            "recv": (12, recv),
+            "both": (6, st.tuples(st.just("both"), send, recv)),
+            "setsockopt": (8, opt),
+            "connect": (2, st.tuples(st.just("connect"), side)),
             "close_while_blocked": (1, st.tuples(st.just("close_while_blocked"), side, SLEEPS)),
-            "shutdown": (1, st.tuples(st.just("shutdown"), side, HOWS)),
+            "shutdown": (2, st.tuples(st.just("shutdown"), side, HOWS)),
             "close": (1, st.tuples(st.just("close"), side)),
-            "sleep": (2, st.tuples(st.just("sleep"), SLEEPS)),
+            "sleep": (4, st.tuples(st.just("sleep"), SLEEPS)),
             "max_skb_frags": (1, st.tuples(st.just("max_skb_frags"), st.integers(1, 17))),
         }
         return _weighted(kinds)
