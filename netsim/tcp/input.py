@@ -921,7 +921,10 @@ def tcp_ack_snd_check(sk: TcpSock) -> None:
 
 
 def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_rcv_state_process()``: every state but ESTABLISHED and LISTEN."""
+    """``tcp_rcv_state_process()`` (net/ipv4/tcp_input.c): every state but ESTABLISHED and
+    LISTEN.  In FIN_WAIT1/FIN_WAIT2 with ``RCV_SHUTDOWN`` (closed, or shut down both ways),
+    a segment carrying data beyond ``rcv_nxt`` is aborted with a reset (``TCPAbortOnData``);
+    an old retransmission is not."""
 
     state = sk.sk_state
     if state == TCP_SYN_SENT:
@@ -964,15 +967,19 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         _proto.tcp_done(sk)
         kfree_skb(skb)
         return
-    if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
-        if sk.sk_shutdown & RCV_SHUTDOWN and skb.len and sk.orphaned:
-            # data after our side was shut for reading and the socket is gone: reset
+    state = sk.sk_state
+    if state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2) and sk.sk_shutdown & RCV_SHUTDOWN:
+        # RFC 1122: new data for a socket shut for reading (closed, or SHUT_RDWR) in
+        # FIN_WAIT is answered with a reset; a retransmission of what already arrived
+        # (nothing beyond rcv_nxt) is not new, and is only acknowledged
+        seq = _seq_of(sk, seg)
+        if (skb.len or seg.flags & TCPHDR_FIN) and seq + skb.len > sk.rcv_nxt:
             sk.net.stats.TcpExtTCPAbortOnData += 1
-
-            tcp_send_active_reset(sk)
-            _proto.tcp_done(sk)
+            tcp_send_active_reset(sk)  # tcp_v4_do_rcv()'s reply to the segment
+            tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
             kfree_skb(skb)
             return
+    if state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         _tcp_data_and_checks(sk, skb, seg)
         return
     # CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN; nothing more to queue
