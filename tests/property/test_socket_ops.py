@@ -704,6 +704,8 @@ class TcpScenario(Scenario):
         self.log(what)
         if peer.closed and size:
             self.maybe_reset("data sent to a closed socket")
+        elif peer.shut_rd and peer.shut_wr and size:
+            self.maybe_reset("data sent to a socket shut down both ways")
         payload = _pattern(stream.start + stream.lo, size)
         allowed: set[int] = set()
         if end.closed or end.closing:
@@ -896,6 +898,10 @@ class TcpScenario(Scenario):
         if how in (SHUT_WR, SHUT_RDWR):
             end.shut_wr = True
             self.out(i).fin = True
+        stream = self.into(i)
+        if end.shut_rd and end.shut_wr and stream.hi > stream.read:
+            # tcp_rcv_state_process(): new data for FIN_WAIT with RCV_SHUTDOWN is reset
+            self.maybe_reset("shut down both ways with data on its way")
 
     def op_close(self, i: int) -> None:
         end = self.ends[i]
