@@ -5,7 +5,8 @@ Where Linux sleeps (``sk_stream_wait_connect``, ``sk_stream_wait_memory``, ``sk_
 ``inet_csk_wait_for_connect``), the core returns or raises :class:`~netsim.sock.SockWait`;
 these functions park the task on the socket's wait queue and call the core again.  A send
 that is cancelled after queuing some bytes returns that count (as a signal-interrupted
-``send(2)`` does); one cancelled before queuing anything raises ``trio.Cancelled``.
+``send(2)`` does), and so does a ``MSG_WAITALL`` receive that has read some; one cancelled
+before queuing or reading anything raises ``trio.Cancelled``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import trio
 
 from ..errors import errno, kernel_error
 from ..sock.addr import format_sockaddr, scope_id
-from ..sock.constants import MSG_DONTWAIT, MSG_OOB, MSG_WAITALL
+from ..sock.constants import MSG_DONTWAIT, MSG_OOB, MSG_PEEK, MSG_WAITALL
 from ..sock.iov import MsgIter
 from ..sock.sock import (
+    RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     TCP_CLOSE,
     TCP_SYN_RECV,
@@ -146,21 +148,27 @@ async def tcp_recvmsg_async(
 ) -> tuple[bytes | int, Any, int]:
     """``recv(2)``: wait for data (or EOF, or an error), then read.  ``MSG_OOB`` reads the
     urgent byte and never waits (``MSG_WAITALL`` does not apply to it).  A ``MSG_WAITALL``
-    read cancelled after it copied something returns that much."""
+    read cancelled after it has taken some bytes returns them (as a signal-interrupted
+    ``recv(2)`` does, and as a cancelled send returns its count); one cancelled before it
+    read anything raises ``trio.Cancelled``.  ``MSG_PEEK | MSG_WAITALL`` waits until
+    ``bufsize`` bytes can be peeked (or the stream can bring no more) and peeks them once."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
     nonblock = bool(flags & MSG_DONTWAIT)
     waitall = bool(flags & MSG_WAITALL) and not flags & MSG_OOB
+    peek = bool(flags & MSG_PEEK)
     msg_flags = 0
     got: list[bytes] = []
     total = 0
+    peeked = 0  # what the last short peek saw
     waited = False
     while True:
         sock._check_open()
         host.net.now = trio.current_time()
-        want = bufsize - total
-        view = into[total:] if into is not None else None
+        start = 0 if peek else total  # a peek reads from copied_seq again, every time
+        want = bufsize - start
+        view = into[start:] if into is not None else None
         try:
             data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:
@@ -169,8 +177,8 @@ async def tcp_recvmsg_async(
                 try:
                     await sock._park("reading from")
                 except trio.Cancelled:
-                    if total:  # MSG_WAITALL cut short: what was copied is returned (as a
-                        break  # signal-interrupted recv(2) returns it), never dropped
+                    if total:  # MSG_WAITALL cut short: what was read is returned, not lost
+                        break
                     raise
                 waited = True
             continue
@@ -179,6 +187,9 @@ async def tcp_recvmsg_async(
                 break
             raise
         n = data if isinstance(data, int) else len(data)
+        if peek:
+            got.clear()
+            total = 0
         if isinstance(data, bytes):
             got.append(data)
         total += n
@@ -186,6 +197,21 @@ async def tcp_recvmsg_async(
             break
         if nonblock:
             break
+        if peek:
+            # tcp_recvmsg_locked() peeks on from where it stopped and sleeps for more; here
+            # the next peek starts over, once more than this one saw has arrived — unless the
+            # stream can bring nothing more (an error, EOF, a close: a short read)
+            if sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN or sk.sock_done:
+                break
+            if sk.sk_state == TCP_CLOSE:
+                break
+            if total <= peeked or sk.rcv_nxt - sk.copied_seq <= total:
+                try:
+                    await sock._park("reading from")
+                except trio.Cancelled:
+                    break  # a short peek, as a signal would leave it
+                waited = True
+            peeked = total
     if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
         await trio.lowlevel.cancel_shielded_checkpoint()
     # tcp_recvmsg() fills no msg_name: recvfrom()/recvmsg() on a TCP socket give None

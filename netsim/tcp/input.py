@@ -442,11 +442,14 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
 def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
     partly acknowledged multi-segment skb (``tcp_tso_acked``).  Returns the segments acked
-    and an RTT sample (seconds) from the newest never-retransmitted skb, or -1."""
+    and an RTT sample (seconds), or -1: measured from the oldest skb this ACK acknowledges
+    (``first_ackt``), and only if none of what it acknowledges was retransmitted (Karn's
+    algorithm, ``FLAG_RETRANS_DATA_ACKED``).  Linux then falls back to the timestamp echo
+    (``tcp_rtt_tsopt_us``); netsim takes no sample."""
     queue = sk.tcp_rtx_queue
     acked = 0
-    rtt = -1.0
-    now = sk.net.now
+    first_sent = -1.0
+    retrans_acked = False
 
     while queue:
         skb = queue[0]
@@ -465,13 +468,17 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
                     # retrans_out, or a partly acknowledged retransmission would hold the
                     # loss recovery back until the next RTO
                     sk.retrans_out = max(0, sk.retrans_out - acked_pcount)
+                    retrans_acked = True
+                elif acked_pcount and cb.sent_at >= 0 and first_sent < 0:
+                    first_sent = cb.sent_at
             break
         pcount = tcp_skb_pcount(skb)
         acked += pcount
         if cb.retransmitted:
             sk.retrans_out = max(0, sk.retrans_out - pcount)
-        elif cb.sent_at >= 0:
-            rtt = now - cb.sent_at
+            retrans_acked = True
+        elif cb.sent_at >= 0 and first_sent < 0:
+            first_sent = cb.sent_at
         queue.pop(0)
         tcp_wmem_free_skb(sk, skb)
     sk.packets_out = max(0, sk.packets_out - acked)
@@ -479,7 +486,9 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     sk.net.stats.TcpExtTCPDelivered += acked
 
     sk_mem_reclaim(sk)
-    return acked, rtt
+    if first_sent < 0 or retrans_acked:
+        return acked, -1.0
+    return acked, sk.net.now - first_sent
 
 
 def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
@@ -585,8 +594,11 @@ def tcp_sndbuf_expand(sk: TcpSock) -> None:
 
 
 def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_data_queue()``: in-order data to the receive queue, old data acknowledged and
-    dropped, future data to the out-of-order queue."""
+    """``tcp_data_queue()`` (net/ipv4/tcp_input.c): in-order data to the receive queue, old
+    data acknowledged and dropped, future data to the out-of-order queue.  An in-order
+    segment that finds no room in ``sk_rcvbuf`` is dropped (``TCPRcvQDrop``) only if the
+    receive queue holds something for the reader; into an empty queue it is forced
+    (``sk_forced_mem_schedule``), as in Linux."""
     seq = _seq_of(sk, seg)
     fin = bool(seg.flags & TCPHDR_FIN)
     end_seq = seq + skb.len + (1 if fin else 0)
@@ -605,10 +617,15 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             kfree_skb(skb)
             return
         if not _tcp_try_rmem_schedule(sk, skb):
-            stats.TcpExtTCPRcvQDrop += 1
             _schedule_ack_now(sk)
-            kfree_skb(skb)
-            return
+            sk.sk_data_ready()
+            if sk.sk_receive_queue and skb.len:
+                stats.TcpExtTCPRcvQDrop += 1
+                kfree_skb(skb)
+                return
+            # sk_forced_mem_schedule(): with nothing queued for the reader the segment is
+            # taken anyway, else memory held elsewhere (the out-of-order queue) would
+            # refuse the next in-order segment forever
         length = skb.len  # taken first: a coalesced skb hands its frags to the tail
         eaten = _tcp_queue_rcv(sk, skb)
         if length:
@@ -662,7 +679,8 @@ def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
     skb->truesize"), so a segment that exactly fills the window offered from the free space
     is taken even when its skb overhead goes past the buffer.  Linux would then collapse the
     queue (``tcp_prune_queue``) before dropping anything; netsim does not model collapsing,
-    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO."""
+    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO —
+    unless the receive queue is empty (:func:`tcp_data_queue`)."""
     if sk.sk_rmem_alloc + skb.len <= sk.sk_rcvbuf:
         return True
     rmem2 = sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2]
@@ -967,7 +985,10 @@ def tcp_ack_snd_check(sk: TcpSock) -> None:
 
 
 def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_rcv_state_process()``: every state but ESTABLISHED and LISTEN."""
+    """``tcp_rcv_state_process()`` (net/ipv4/tcp_input.c): every state but ESTABLISHED and
+    LISTEN.  In FIN_WAIT1/FIN_WAIT2 with ``RCV_SHUTDOWN`` (closed, or shut down both ways),
+    a segment carrying data beyond ``rcv_nxt`` is aborted with a reset (``TCPAbortOnData``);
+    an old retransmission is not."""
 
     state = sk.sk_state
     if state == TCP_SYN_SENT:
@@ -1017,15 +1038,19 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     # step 6: the URG bit (for every state that gets here, data or not)
     if seg.flags & TCPHDR_URG or sk.urg_data == TCP_URG_NOTYET:
         tcp_urg(sk, skb, seg)
-    if sk.sk_state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
-        if sk.sk_shutdown & RCV_SHUTDOWN and skb.len and sk.orphaned:
-            # data after our side was shut for reading and the socket is gone: reset
+    state = sk.sk_state
+    if state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2) and sk.sk_shutdown & RCV_SHUTDOWN:
+        # RFC 1122: new data for a socket shut for reading (closed, or SHUT_RDWR) in
+        # FIN_WAIT is answered with a reset; a retransmission of what already arrived
+        # (nothing beyond rcv_nxt) is not new, and is only acknowledged
+        seq = _seq_of(sk, seg)
+        if (skb.len or seg.flags & TCPHDR_FIN) and seq + skb.len > sk.rcv_nxt:
             sk.net.stats.TcpExtTCPAbortOnData += 1
-
-            tcp_send_active_reset(sk)
-            _proto.tcp_done(sk)
+            tcp_send_active_reset(sk)  # tcp_v4_do_rcv()'s reply to the segment
+            tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
             kfree_skb(skb)
             return
+    if state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         _tcp_data_and_checks(sk, skb, seg)
         return
     # CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN; nothing more to queue

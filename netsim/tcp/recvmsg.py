@@ -64,7 +64,11 @@ def tcp_recvmsg(
     count when reading ``into`` a buffer); ``b""``/0 at end of stream.  Raises
     :class:`SockWait` (or ``EAGAIN``) when there is nothing to read yet, and the socket's
     error (``ECONNRESET`` …) when that is what there is.  ``MSG_OOB`` reads the urgent byte
-    (:func:`tcp_recv_urg`, never waits); a listener says ``ENOTCONN`` first."""
+    (:func:`tcp_recv_urg`, never waits); a listener says ``ENOTCONN`` first.
+
+    ``MSG_TRUNC`` discards the bytes instead of copying them (net/ipv4/tcp.c
+    ``tcp_recvmsg_locked``) and returns their count: ``into`` is left alone; without it, the
+    data is that many zero bytes (CPython's ``recv`` returns its buffer unwritten)."""
     if sk.sk_state == TCP_LISTEN:
         raise kernel_error(errno.ENOTCONN)
     sk.sk_owned_by_user = True
@@ -189,6 +193,10 @@ def _recv_locked(
         tcp_cleanup_rbuf(sk, copied)
     if into is not None:
         return copied, 0
+    if flags & MSG_TRUNC:
+        # the bytes were discarded, not copied: recv() still returns a buffer of that length
+        # (CPython's, unwritten; netsim's, zeroed), not b"", which would read as EOF
+        return bytes(copied), 0
     data = chunks[0].tobytes() if len(chunks) == 1 else b"".join(chunks)
     return data, 0
 

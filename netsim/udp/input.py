@@ -189,7 +189,9 @@ def udp_recvmsg(
     """``udp_recvmsg()``: take one datagram.  Returns ``(data, (saddr, sport), msg_flags)``;
     with ``into`` the payload is written there and ``data`` is the byte count.  ``MSG_PEEK``
     leaves it queued; ``MSG_TRUNC`` in ``flags`` makes the returned count the datagram's real
-    length.  Blocks (:class:`SockWait`) or fails with ``EAGAIN`` when the queue is empty."""
+    length.  Blocks (:class:`SockWait`) or fails with ``EAGAIN`` when the queue is empty;
+    after ``SHUT_RD`` a blocking read of an empty queue returns 0 bytes instead of waiting,
+    a non-blocking one is still ``EAGAIN``."""
     if bufsize < 0:
         raise kernel_error(errno.EINVAL, "negative buffersize in recv")
     while True:
@@ -198,10 +200,12 @@ def udp_recvmsg(
             raise kernel_error(err)
         queue = sk.sk_receive_queue
         if not queue:
-            if sk.sk_shutdown & RCV_SHUTDOWN or sk.closed:
-                return (0 if into is not None else b""), (b"", 0), 0
+            # __skb_recv_udp(): with nothing queued a non-blocking read is EAGAIN, shut down
+            # or not; only the wait (__skb_wait_for_more_packets) ends at RCV_SHUTDOWN
             if nonblock:
                 raise kernel_error(errno.EAGAIN)
+            if sk.sk_shutdown & RCV_SHUTDOWN or sk.closed:
+                return (0 if into is not None else b""), (b"", 0), 0
             raise SockWait(WAIT_DATA)
         skb = queue[0] if flags & MSG_PEEK else queue.popleft()
         v6 = skb.head[skb.network_header] >> 4 == 6

@@ -7,6 +7,7 @@ is ``UDP_GRO`` (a receiver that takes GSO skbs whole instead of having them segm
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
@@ -56,9 +57,10 @@ class UdpSock(Sock):
                 del self.net.udp_table[port]
 
     def proto_setsockopt(self, optname: int, optval: bytes) -> None:
-        """``udp_lib_setsockopt()``: an ``int`` (``EINVAL`` if shorter) for ``UDP_CORK``
-        (turning it off pushes the pending datagram), ``UDP_SEGMENT`` (0..65535),
-        ``UDP_GRO``."""
+        """``udp_lib_setsockopt()`` (net/ipv4/udp.c): an ``int`` (``EINVAL`` if shorter) for
+        ``UDP_CORK`` (turning it off pushes the pending datagram, and ignores what the push
+        returns: a datagram that cannot be sent is dropped without an error),
+        ``UDP_SEGMENT`` (0..65535), ``UDP_GRO``."""
         val = optval_int(optval)
         if optname == UDP_CORK:
             if val:
@@ -68,7 +70,8 @@ class UdpSock(Sock):
                 if self.pending:
                     from .output import udp_push_pending_frames
 
-                    udp_push_pending_frames(self)
+                    with contextlib.suppress(OSError):
+                        udp_push_pending_frames(self)
         elif optname == UDP_SEGMENT:
             if not 0 <= val <= 0xFFFF:
                 raise kernel_error(errno.EINVAL, f"UDP_SEGMENT {val}")

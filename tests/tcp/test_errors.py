@@ -26,6 +26,7 @@ from netsim import (
     AF_INET6,
     MSG_DONTWAIT,
     SHUT_RD,
+    SHUT_RDWR,
     SHUT_WR,
     SO_REUSEADDR,
     SOCK_STREAM,
@@ -235,6 +236,65 @@ async def test_a_closed_connection_answers_late_data_with_a_reset(
         assert await client.recv(10) == b""
         client.close()
         assert not host.net.sockets
+
+
+async def test_new_data_after_shutdown_rdwr_is_answered_with_a_reset(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A socket the application still holds but shut down both ways (FIN_WAIT2 with
+    ``RCV_SHUTDOWN``) resets on new data, as an orphan does (net/ipv4/tcp_input.c
+    ``tcp_rcv_state_process``); checked on the 6.18 host: the sender's next ``send`` is
+    ``EPIPE``, the reader's ``recv`` ``ECONNRESET``.  netsim reset only orphans and queued
+    the data (found by the property tests)."""
+    async with netsim.open_host() as host:
+        client, server = await _pair(host, AF_INET)
+        client.shutdown(SHUT_RDWR)
+        assert client.sk.sk_state == TCP_FIN_WAIT2
+        assert await server.send(b"data") == 4
+        assert host.stats()["TcpExtTCPAbortOnData"] == 1
+        with raises_errno(errno.EPIPE):
+            await server.send(b"more")
+        with raises_errno(errno.ECONNRESET):
+            await client.recv(10)
+        assert await client.recv(10) == b""
+        client.close()
+        server.close()
+
+
+async def test_a_retransmission_reaching_a_closed_socket_is_not_new_data(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Over a slow link the client's ACK of the server's 535 bytes waits behind 64 KiB of
+    its own data, the server's RTO resends them, and the retransmission reaches the client
+    after it closed (an orphan in FIN_WAIT1, still sending).  Only data beyond ``rcv_nxt``
+    is new (``tcp_rcv_state_process``: ``after(end_seq - fin, rcv_nxt)``); netsim reset on
+    any data, and the server lost the end of the stream (found by the property tests)."""
+    size = 65462
+    async with (
+        netsim.open_host(name="a") as a,
+        netsim.open_host(name="b", seed=1) as b,
+    ):
+        netsim.link(a, b, mtu=9000, rate=1e6, delay=0.05)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("10.0.0.2", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        assert await client.send(payload, MSG_DONTWAIT) == size
+        assert await server.send(b"y" * 535) == 535
+        assert await client.recv(1000) == b"y" * 535
+        await trio.sleep(0.25)
+        client.close()
+        got = bytearray()
+        while data := await server.recv(size):
+            got += data
+        assert got == payload
+        assert b.stats()["TcpRetransSegs"] > 0  # the retransmission was there
+        assert a.stats()["TcpExtTCPAbortOnData"] == 0
+        server.close()
+        listener.close()
 
 
 # -- the writing side shut ---------------------------------------------------------------------

@@ -426,10 +426,12 @@ async def test_notsent_lowat_values(
     assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == 0  # the sysctl decides
     sock.setsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT, 4096)
     assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == 4096
-    # do_tcp_setsockopt stores any int in the u32: -1 is "no limit" and reads back as -1
+    # do_tcp_setsockopt() stores any int in the u32 tp->notsent_lowat, unchecked: -1 is
+    # "no limit", and do_tcp_getsockopt() reads it back into an int
     sock.setsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT, -1)
     assert sock.getsockopt(IPPROTO_TCP, TCP_NOTSENT_LOWAT) == -1
     assert _tcp(sock).notsent_lowat == 0xFFFFFFFF
+    assert sock.tcp_sk.stream_poll_writable()
     sock.close()
 
 

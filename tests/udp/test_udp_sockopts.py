@@ -419,6 +419,31 @@ async def test_udp_segment_and_gro_over_loopback(
             await tx.send(bytes(12801))
 
 
+async def test_uncorking_a_datagram_that_cannot_be_sent_is_no_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``udp_lib_setsockopt()`` pushes the corked datagram and ignores what the push returns:
+    ``UDP_CORK`` 0 succeeds and the datagram is gone (checked on the 6.18 host, ``lo`` at
+    MTU 576).  netsim raised the push's error from ``setsockopt``.  Here ``UDP_SEGMENT`` 1200
+    does not fit the 576-byte path (``udp_send_skb``: ``EMSGSIZE``).  Found by the property
+    tests."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        netsim.link(a, b, mtu=576)
+        rx = b.socket(AF_INET, SOCK_DGRAM)
+        await rx.bind(("10.0.0.2", 7000))
+        tx = a.socket(AF_INET, SOCK_DGRAM)
+        tx.setsockopt(SOL_UDP, UDP_SEGMENT, 1200)
+        assert await tx.sendto(b"x" * 549, netsim.MSG_MORE, ("10.0.0.2", 7000)) == 549
+        tx.setsockopt(SOL_UDP, UDP_CORK, 0)  # no error: the datagram is dropped
+        with raises_errno(errno.EMSGSIZE):  # the same datagram sent at once is refused
+            await tx.sendto(b"y" * 549, ("10.0.0.2", 7000))
+        tx.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+        assert await tx.sendto(b"z" * 549, ("10.0.0.2", 7000)) == 549  # fragmented
+        assert await rx.recv(1000) == b"z" * 549  # nothing of the first two
+        tx.close()
+        rx.close()
+
+
 # -- sysctls seen on the wire ----------------------------------------------------------------
 
 

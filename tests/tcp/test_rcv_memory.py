@@ -1,0 +1,82 @@
+"""Receive memory: what ``tcp_data_queue`` does when ``sk_rcvbuf`` has no room.
+
+Found by the property tests (tests/property/test_socket_ops.py): a reader that shrinks
+``SO_RCVBUF`` below one segment after the handshake has already offered a larger window.
+The first 32 KiB segment does not fit and is dropped; the next one goes to the out-of-order
+queue and holds 33 KiB of ``sk_rmem_alloc``.  Linux still takes the retransmitted in-order
+segment, because its receive queue is empty (net/ipv4/tcp_input.c ``tcp_data_queue``:
+``sk_forced_mem_schedule``); netsim used to refuse it on every retransmission, forever.
+Over a link the same drops exposed an RTT sample Karn's algorithm forbids.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+import netsim
+from netsim import AF_INET, MSG_DONTWAIT, SHUT_WR, SO_RCVBUF, SOCK_STREAM, SOL_SOCKET
+
+SIZE = 200 * 1024
+
+
+async def test_an_empty_receive_queue_takes_the_in_order_segment(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    payload = bytes(range(256)) * (SIZE // 256)
+    async with netsim.open_host(allocator="page_frag") as host:
+        listener = host.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("127.0.0.1", 5001))
+        listener.listen(1)
+        client = host.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("127.0.0.1", 5001))
+        server, _ = await listener.accept()
+        client.setsockopt(SOL_SOCKET, SO_RCVBUF, 0)  # 2304 bytes, after a 64 KiB window
+        assert await server.send(payload, MSG_DONTWAIT) == SIZE
+        server.shutdown(SHUT_WR)
+
+        got = bytearray()
+        with trio.fail_after(60):
+            while data := await client.recv(SIZE):
+                got += data
+        assert got == payload
+        assert host.stats()["TcpExtTCPRcvQDrop"] > 0  # the buffer did overflow
+        for sock in (client, server, listener):
+            sock.close()
+
+
+async def test_segments_acked_with_a_retransmission_give_no_rtt_sample(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Over a link with a 576-byte MTU, the same shrunk ``SO_RCVBUF`` drops most segments;
+    segments that waited on the out-of-order queue are acknowledged together with the
+    retransmission that filled the hole.  Karn's algorithm (net/ipv4/tcp_input.c
+    ``tcp_clean_rtx_queue``: no sample when ``FLAG_RETRANS_DATA_ACKED``) takes no RTT from
+    such an ACK; netsim took one from the original transmission — tens of seconds on a
+    zero-delay link — and the RTO grew to its 120 s ceiling: 32 KiB took over ten minutes."""
+    size = 32767
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    async with (
+        netsim.open_host(allocator="page_frag", name="a") as a,
+        netsim.open_host(allocator="page_frag", name="b", seed=1) as b,
+    ):
+        netsim.link(a, b, mtu=576)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("10.0.0.2", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        client.setsockopt(SOL_SOCKET, SO_RCVBUF, 0)
+        assert await server.send(payload) == size
+        server.shutdown(SHUT_WR)
+
+        got = bytearray()
+        with trio.fail_after(60):
+            while data := await client.recv(size):
+                got += data
+        assert got == payload
+        assert b.stats()["TcpRetransSegs"] > 0  # the drops were there
+        assert server.tcp_sk.srtt_us >> 3 < 100_000  # a zero-delay link: no 35 s RTT
+        for sock in (client, server, listener):
+            sock.close()
