@@ -111,6 +111,9 @@ class Net:
         self.backlog: deque[SkBuff] = deque()
         self._in_softirq = False
         self.closed = False
+        #: ``tcp_memory_pressure``: set when a TCP socket could not get memory
+        #: (``tcp_enter_memory_pressure``); nothing reads it yet
+        self.tcp_memory_pressure = False
         self.add_device(Loopback(), ("127.0.0.1/8", "::1/128"))
 
     # -- configuration ----------------------------------------------------------------------

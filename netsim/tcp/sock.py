@@ -423,7 +423,7 @@ class TcpSock(Sock):
 
     def enter_memory_pressure(self) -> None:
         """``tcp_enter_memory_pressure``."""
-        self.net.__dict__["tcp_memory_pressure"] = True
+        self.net.tcp_memory_pressure = True
 
     def unhash(self) -> None:
         """Leave the host's TCP tables."""
