@@ -699,6 +699,12 @@ class TcpScenario(Scenario):
     async def op_send(self, i: int, size: int, flags: int, api: str, limit: float) -> None:
         end, peer = self.ends[i], self.ends[1 - i]
         stream = self.out(i)
+        if flags & MSG_OOB:
+            # a MSG_OOB send that waits for buffer space marks what it has written so far as
+            # urgent before each wait (tcp_push() in wait_for_space, as Linux does), so any
+            # byte before a wait may end up urgent; a non-blocking one marks exactly its last
+            # byte, which is what the model follows
+            flags |= MSG_DONTWAIT
         what = f"{end.name}.{api}({size}, {_flag_names(flags)}) timeout {limit}"
         self.log(what)
         if peer.closed and size:
