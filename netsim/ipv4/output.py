@@ -72,6 +72,7 @@ from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send_one
 from ..sock.iov import MsgIter
 from ..sock.sock import (
     Sock,
+    SockWait,
     sk_page_frag,
     sk_page_frag_refill,
     skb_set_owner_w,
@@ -283,6 +284,14 @@ def __ip_append_data(
                 copy = _append_page_frag(sk, nc, msg, skb, copy, max_frags)
                 wmem_delta += copy
             length -= copy
+    except SockWait:
+        # sock_alloc_send_skb() sleeps inside the kernel's call; here the runtime retries the
+        # whole call.  Only the first skb of a datagram can wait, before a byte of this call
+        # is appended, so undoing the length is all there is: a wait is not an error, and no
+        # discard is counted
+        cork.length -= length
+        sk.sk_wmem_alloc += wmem_delta
+        raise
     except BaseException:
         cork.length -= length
         if v6:
