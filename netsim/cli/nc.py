@@ -1666,6 +1666,7 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
                     "refcount_ops_per_mib": r.report.as_json()["refcount_ops_per_mib"]
                     if r.report
                     else {},
+                    "pages_allocated_per_mib": r.report.per_mib("page_alloc") if r.report else 0.0,
                     "MB_per_second": r.received / r.seconds / 1e6 if r.seconds else 0.0,
                 }
                 for r in results

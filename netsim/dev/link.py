@@ -39,6 +39,7 @@ from ..skb import (
     skb_reserve,
     skb_to_bytes,
 )
+from ..stats import RX_ACCOUNT_SUFFIX
 from ..wire.checksum import csum_fold, csum_partial
 from .device import (
     ETH_P_IP,
@@ -85,7 +86,8 @@ class WireDevice(NetDevice):
             self.rx_dropped += 1
             return
         if self.rx_cache is None:
-            self.rx_cache = PageFragCache(net.page_allocator)
+            account = net.page_allocator.account(self.name + RX_ACCOUNT_SUFFIX)
+            self.rx_cache = PageFragCache(account)
         cache = self.rx_cache
         buf_len = self.rx_buf_len
         n = len(frame)

@@ -7,7 +7,9 @@ allocator), :mod:`netsim.mm.page_frag` (the old ``struct page_frag``),
 :mod:`netsim.mm.frag_allocator` (the protocol both implement, and the registry).
 """
 
+from .allocator import PageAccount as PageAccount
 from .allocator import PageAllocator as PageAllocator
+from .allocator import PageSource as PageSource
 from .allocator import track_page_allocators as track_page_allocators
 from .frag_allocator import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .frag_allocator import FragAllocator as FragAllocator
@@ -69,10 +71,12 @@ __all__ = [
     "FragSpan",
     "Gfp",
     "Page",
+    "PageAccount",
     "PageAllocator",
     "PageFrag",
     "PageFragCache",
     "PageFragCacheCountdown",
+    "PageSource",
     "available_frag_allocators",
     "compound_head",
     "encoded_page_decode_order",

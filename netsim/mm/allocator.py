@@ -22,6 +22,14 @@ no buddies — but keeps the behaviours the transmit path depends on:
   ``random.Random(seed)``).  All three may be changed at any time.
 * **Counters** (calls): ``page_alloc``, ``page_free``, ``page_alloc_fail`` with per-order
   breakdowns, and ``page_alloc_pfmemalloc``.
+* **Accounts.**  :meth:`PageAllocator.account` gives one user of the memory — the sockets'
+  ``sk_page_frag()`` allocators, a NIC's RX buffer cache — a :class:`PageAccount`: the same
+  pages, limits, faults and leak tracking, but its own :class:`~netsim.stats.Counters`.  A
+  page remembers the counters it was allocated under (``page.stats``), so everything that
+  happens to it later — ``get_page``/``put_page`` by whichever skb holds it, its free — is
+  counted there too, and the fragment allocator built on the account counts its refills and
+  recycles there.  :meth:`PageAllocator.snapshot` gives the totals (the allocator's own
+  counters plus every account's) with each account's share in ``accounts``.
 * **Leak accounting**: every live page is tracked; :meth:`pages_in_use`, :meth:`leak_report`
   and :meth:`assert_no_leaks` say what is still referenced.
 
@@ -36,13 +44,14 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Protocol
 
 from ..errors import BadPageError, PageLeakError
-from ..stats import MAX_PAGE_ORDER, Counters
+from ..stats import MAX_PAGE_ORDER, Counters, StatsSnapshot
 from .gfp import Gfp, gfp_pfmemalloc_allowed
 from .page import PAGE_SHIFT, PAGE_SIZE, Page
 
-__all__ = ["PageAllocator", "track_page_allocators"]
+__all__ = ["PageAccount", "PageAllocator", "PageSource", "track_page_allocators"]
 
 # Leak checks in test suites need every allocator a test creates, including those built deep
 # inside hosts.  A context variable (not a global list) carries the collecting list: trio tasks
@@ -117,6 +126,7 @@ class PageAllocator:
         self._pages_used = 0  # in units of PAGE_SIZE
         self._free_lists: list[list[bytearray]] = [[] for _ in range(MAX_PAGE_ORDER + 1)]
         self._live: dict[int, Page] = {}
+        self.accounts: dict[str, PageAccount] = {}
         sink = _tracking.get()
         if sink is not None:
             sink.append(self)
@@ -128,13 +138,16 @@ class PageAllocator:
 
         ``owner`` names the caller in leak reports (e.g. ``"page_frag_cache"``).
         """
+        return self._alloc_pages(gfp, order, owner, self.stats)
+
+    def _alloc_pages(self, gfp: int, order: int, owner: str, stats: Counters) -> Page | None:
         if not 0 <= order <= MAX_PAGE_ORDER:
             raise ValueError(f"order must be in [0, {MAX_PAGE_ORDER}], not {order}")
         self._calls += 1
         pfmemalloc = False
         nr = 1 << order
         if self._injected_failure(order):
-            self._fail(order)
+            _fail(stats, order)
             return None
         if self.limit is not None:
             free = (self.limit >> PAGE_SHIFT) - self._pages_used - nr
@@ -143,7 +156,7 @@ class PageAllocator:
                 wmark -= wmark >> 1
             if free < wmark:
                 if free < 0 or not gfp_pfmemalloc_allowed(gfp):
-                    self._fail(order)
+                    _fail(stats, order)
                     return None
                 pfmemalloc = True
         free_list = self._free_lists[order]
@@ -155,10 +168,9 @@ class PageAllocator:
             data = bytearray(PAGE_SIZE << order)
         pfn = (self._next_pfn + nr - 1) & -nr
         self._next_pfn = pfn + nr
-        page = Page(self, pfn, order, data, pfmemalloc=pfmemalloc, owner=owner)
+        page = Page(self, pfn, order, data, pfmemalloc=pfmemalloc, owner=owner, stats=stats)
         self._live[pfn] = page
         self._pages_used += nr
-        stats = self.stats
         stats.page_alloc += 1
         stats.page_alloc_order[order] += 1
         if pfmemalloc:
@@ -175,10 +187,6 @@ class PageAllocator:
         if self.fail_every and self._calls % self.fail_every == 0:
             return True
         return bool(self.fail_probability) and self.rng.random() < self.fail_probability
-
-    def _fail(self, order: int) -> None:
-        self.stats.page_alloc_fail += 1
-        self.stats.page_alloc_fail_order[order] += 1
 
     # -- freeing ---------------------------------------------------------------------------
 
@@ -209,8 +217,25 @@ class PageAllocator:
         if self.poison:
             data[:] = bytes([_POISON_FREE]) * len(data)
         self._free_lists[page.order].append(data)
-        self.stats.page_free += 1
-        self.stats.page_free_order[page.order] += 1
+        stats = page.stats
+        stats.page_free += 1
+        stats.page_free_order[page.order] += 1
+
+    # -- accounts and counters --------------------------------------------------------------
+
+    def account(self, name: str) -> PageAccount:
+        """The account ``name`` (created on first use): memory from this allocator, counted
+        apart.  Asking again for the same name gives the same account, so its counts survive
+        the fragment allocators built on it."""
+        account = self.accounts.get(name)
+        if account is None:
+            account = self.accounts[name] = PageAccount(self, name)
+        return account
+
+    def snapshot(self) -> StatsSnapshot:
+        """Every counter, totalled over this allocator's own counters and its accounts'; each
+        account's share is in the snapshot's ``accounts``."""
+        return self.stats.snapshot({n: a.stats for n, a in self.accounts.items()})
 
     # -- accounting ------------------------------------------------------------------------
 
@@ -262,6 +287,58 @@ class PageAllocator:
     def __repr__(self) -> str:
         limit = "unlimited" if self.limit is None else f"{self.limit} bytes"
         return f"<PageAllocator {len(self._live)} live pages, limit {limit}>"
+
+
+class PageSource(Protocol):
+    """What a fragment allocator needs from the memory it carves: a :class:`PageAllocator`
+    or one of its :class:`PageAccount`\\ s."""
+
+    @property
+    def stats(self) -> Counters:
+        """Where the fragment allocator counts, and where its pages' events are counted."""
+
+    @property
+    def net_high_order_alloc_disable(self) -> bool:
+        """``net.core.high_order_alloc_disable`` of the host."""
+
+    def alloc_pages(self, gfp: int, order: int, *, owner: str = "") -> Page | None:
+        """``alloc_pages(gfp, order)``."""
+
+
+class PageAccount:
+    """A share of a host's memory with its own counters: what a memory cgroup's statistics
+    are to the kernel's page allocator.  Pages come from :attr:`allocator` (its limit,
+    reserve, fault injection and leak tracking apply); their allocation, refcount operations
+    and free, and the counts of the fragment allocator built on the account, go to
+    :attr:`stats`.  Made by :meth:`PageAllocator.account`."""
+
+    __slots__ = ("allocator", "name", "stats")
+
+    def __init__(self, allocator: PageAllocator, name: str) -> None:
+        self.allocator = allocator
+        self.name = name
+        self.stats = Counters()
+
+    @property
+    def net_high_order_alloc_disable(self) -> bool:
+        """The allocator's ``net.core.high_order_alloc_disable``."""
+        return self.allocator.net_high_order_alloc_disable
+
+    def alloc_pages(self, gfp: int, order: int, *, owner: str = "") -> Page | None:
+        """``alloc_pages(gfp, order)`` charged to this account."""
+        return self.allocator._alloc_pages(gfp, order, owner, self.stats)
+
+    def alloc_page(self, gfp: int, *, owner: str = "") -> Page | None:
+        """``alloc_page(gfp)`` charged to this account."""
+        return self.allocator._alloc_pages(gfp, 0, owner, self.stats)
+
+    def __repr__(self) -> str:
+        return f"<PageAccount {self.name!r} of {self.allocator!r}>"
+
+
+def _fail(stats: Counters, order: int) -> None:
+    stats.page_alloc_fail += 1
+    stats.page_alloc_fail_order[order] += 1
 
 
 def _zeroes(n: int) -> bytes:

@@ -37,7 +37,10 @@ Registry
 Allocators are found by name: the built-ins (``page_frag``, ``page_frag_cache``,
 ``page_frag_cache_countdown``) plus whatever installed distributions declare in the entry-point
 group ``netsim.frag_allocators``.  An entry point names a callable taking the host's
-:class:`~netsim.mm.PageAllocator` and returning a :class:`FragAllocator`.
+:class:`~netsim.mm.PageAllocator` and returning a :class:`FragAllocator`.  A host calls it with
+one of its allocator's accounts (:class:`~netsim.mm.PageAccount`, ``"sk_page_frag"``), which
+offers the same ``alloc_pages`` and ``stats``: an allocator that allocates and counts through
+what it was given has its figures reported apart from the NICs' RX buffers.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .allocator import PageAllocator
+    from .allocator import PageSource
     from .page import Page
 
 __all__ = [
@@ -111,7 +114,7 @@ class FragAllocator(Protocol):
         """Drop the allocator's own hold on its current page."""
 
 
-FragAllocatorFactory = Callable[["PageAllocator"], FragAllocator]
+FragAllocatorFactory = Callable[["PageSource"], FragAllocator]
 
 
 def _builtins() -> dict[str, FragAllocatorFactory]:

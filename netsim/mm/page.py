@@ -120,9 +120,10 @@ class Page:
         *,
         pfmemalloc: bool = False,
         owner: str = "",
+        stats: Counters | None = None,
     ) -> None:
         self.allocator = allocator
-        self.stats = allocator.stats
+        self.stats = allocator.stats if stats is None else stats
         self.pfn = pfn
         self.order = order
         self.size = PAGE_SIZE << order

@@ -28,7 +28,7 @@ plus the offset advance (what ``tcp_sendmsg_locked`` does after ``skb_fill_page_
 from __future__ import annotations
 
 from ..errors import BadPageError
-from .allocator import PageAllocator
+from .allocator import PageSource
 from .frag_allocator import FragSpan
 from .gfp import Gfp
 from .page import PAGE_SIZE, Page, get_order, get_page, put_page
@@ -49,7 +49,7 @@ class PageFrag:
 
     name = "page_frag"
 
-    def __init__(self, allocator: PageAllocator) -> None:
+    def __init__(self, allocator: PageSource) -> None:
         self.allocator = allocator
         self.stats = allocator.stats
         self.page: Page | None = None

@@ -39,7 +39,7 @@ cache that hands fragments out downward from the end of the page.
 from __future__ import annotations
 
 from ..errors import BadPageError
-from .allocator import PageAllocator
+from .allocator import PageSource
 from .frag_allocator import FragSpan
 from .gfp import Gfp
 from .page import (
@@ -99,7 +99,7 @@ class PageFragCache:
 
     name = "page_frag_cache"
 
-    def __init__(self, allocator: PageAllocator) -> None:
+    def __init__(self, allocator: PageSource) -> None:
         self.allocator = allocator
         self.stats = allocator.stats
         self._page: Page | None = None

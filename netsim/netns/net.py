@@ -33,7 +33,7 @@ from ..errors import errno, kernel_error
 from ..mm import FragAllocator, FragAllocatorFactory, PageAllocator, get_frag_allocator
 from ..skb import MAX_SKB_FRAGS, SkBuff, kfree_skb
 from ..sock.sysctl import Sysctl, SysctlValue
-from ..stats import Counters
+from ..stats import TX_FRAG_ACCOUNT, Counters
 from .timers import TimerQueue
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ class Net:
         name: the host's name (in reprs and leak reports).
         allocator: the fragment allocator ``sk_page_frag()`` hands out: a registered name
             (``"page_frag"``, ``"page_frag_cache"``, …) or a factory taking the page allocator.
-        page_allocator: the host's memory (default: a new unlimited one).
+        page_allocator: the host's memory (default: a new unlimited one).  Host-wide counters
+            live in its ``stats``; the sockets' fragment allocators count in its account
+            :data:`TX_FRAG_ACCOUNT` and each NIC's RX buffers in ``"<dev> rx"``.
         max_skb_frags: ``CONFIG_MAX_SKB_FRAGS`` for this host (17..45).
         seed: seeds the host's RNG (IP IDs, ephemeral ports, fault injection on links).
     """
@@ -139,7 +141,7 @@ class Net:
 
     def new_frag_allocator(self) -> FragAllocator:
         """A fresh allocator of the host's kind (a task's or a socket's ``page_frag``)."""
-        return self.frag_factory(self.page_allocator)
+        return self.frag_factory(self.page_allocator.account(TX_FRAG_ACCOUNT))
 
     def add_device(self, dev: NetDevice, addrs: Iterable[str] = ()) -> NetDevice:
         """Register ``dev`` (``register_netdevice``) and give it ``addrs`` (``"10.0.0.1/24"``,

@@ -103,7 +103,7 @@ class Host:
 
     def stats(self) -> StatsSnapshot:
         """A read-only snapshot of every counter: ``host.stats()["page_get"]``."""
-        return self.net.stats.snapshot()
+        return self.net.page_allocator.snapshot()
 
     def socket(self, family: int = AF_INET, type: int = SOCK_STREAM, proto: int = 0) -> Socket:
         """A new emulated socket (``socket(2)``), a ``trio.socket.SocketType``."""

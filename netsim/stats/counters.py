@@ -30,6 +30,8 @@ __all__ = [
     "MAX_PAGE_ORDER",
     "MIB_NAMES",
     "PER_ORDER_NAMES",
+    "RX_ACCOUNT_SUFFIX",
+    "TX_FRAG_ACCOUNT",
     "Counters",
     "StatsSnapshot",
 ]
@@ -39,6 +41,12 @@ MAX_PAGE_ORDER = 10
 #: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``); the frag histogram
 #: has a bin for every legal count (the sysctl table validates hosts against it too)
 MAX_SKB_FRAGS_LIMIT = 45
+
+#: The page-allocator account of a host's ``sk_page_frag()`` allocators (every task's and
+#: socket's): the transmit side's pages and frag counters.  A NIC's RX buffers are the account
+#: ``"<device> rx"`` (see :meth:`netsim.mm.PageAllocator.account`).
+TX_FRAG_ACCOUNT = "sk_page_frag"
+RX_ACCOUNT_SUFFIX = " rx"
 
 #: Scalar counters, in report order.  Names are public API (DESIGN.md).
 COUNTER_NAMES: tuple[str, ...] = (
@@ -329,11 +337,29 @@ class Counters:
             setattr(self, name + "_order", [0] * (MAX_PAGE_ORDER + 1))
         self.tx_nr_frags = [0] * (MAX_SKB_FRAGS_LIMIT + 1)
 
-    def snapshot(self) -> StatsSnapshot:
-        """Freeze the current values into a read-only :class:`StatsSnapshot`."""
+    def snapshot(self, accounts: Mapping[str, Counters] | None = None) -> StatsSnapshot:
+        """Freeze the current values into a read-only :class:`StatsSnapshot`.
+
+        With ``accounts`` (the counters of a page allocator's accounts, by name), the snapshot
+        holds the totals — these counters plus every account's — and each account's own
+        snapshot in ``accounts``."""
         values = {name: getattr(self, name) for name in ALL_NAMES}
-        per_order = {name: tuple(getattr(self, name + "_order")) for name in PER_ORDER_NAMES}
-        return StatsSnapshot(values, per_order, tuple(self.tx_nr_frags))
+        per_order = {name: list(getattr(self, name + "_order")) for name in PER_ORDER_NAMES}
+        hist = list(self.tx_nr_frags)
+        shares: dict[str, StatsSnapshot] = {}
+        for key, counters in (accounts or {}).items():
+            share = shares[key] = counters.snapshot()
+            for name, value in share._values.items():
+                values[name] += value
+            for name, orders in share.per_order.items():
+                total = per_order[name]
+                for order, n in enumerate(orders):
+                    total[order] += n
+            for n, count in enumerate(share.tx_nr_frags):
+                hist[n] += count
+        return StatsSnapshot(
+            values, {k: tuple(v) for k, v in per_order.items()}, tuple(hist), shares
+        )
 
     def __repr__(self) -> str:
         nonzero = ", ".join(f"{n}={getattr(self, n)}" for n in ALL_NAMES if getattr(self, n))
@@ -351,16 +377,22 @@ class StatsSnapshot(Mapping[str, int]):
     per_order: Mapping[str, tuple[int, ...]]
     #: ``tx_nr_frags[n]``: data skbs sent with ``n`` frags (see :class:`Counters`)
     tx_nr_frags: tuple[int, ...]
+    #: each page-allocator account's share of the totals, by account name
+    #: (``"sk_page_frag"``: the sockets' fragment allocators; ``"eth0 rx"``: a NIC's RX
+    #: buffers); see :meth:`netsim.mm.PageAllocator.account`
+    accounts: Mapping[str, StatsSnapshot]
 
     def __init__(
         self,
         values: Mapping[str, int],
         per_order: Mapping[str, tuple[int, ...]],
         tx_nr_frags: tuple[int, ...] = (0,) * (MAX_SKB_FRAGS_LIMIT + 1),
+        accounts: Mapping[str, StatsSnapshot] | None = None,
     ):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "per_order", dict(per_order))
         object.__setattr__(self, "tx_nr_frags", tuple(tx_nr_frags))
+        object.__setattr__(self, "accounts", dict(accounts or {}))
 
     def __getitem__(self, key: str) -> int:
         return self._values[key]
@@ -378,7 +410,15 @@ class StatsSnapshot(Mapping[str, int]):
             for k, v in self.per_order.items()
         }
         hist = tuple(a - b for a, b in zip(self.tx_nr_frags, other.tx_nr_frags, strict=True))
-        return StatsSnapshot(values, per_order, hist)
+        accounts = {
+            k: v - other.accounts[k] if k in other.accounts else v for k, v in self.accounts.items()
+        }
+        return StatsSnapshot(values, per_order, hist, accounts)
+
+    def account(self, name: str) -> StatsSnapshot:
+        """One account's share (all zero if the account never counted anything)."""
+        share = self.accounts.get(name)
+        return share if share is not None else Counters().snapshot()
 
     def nonzero(self) -> dict[str, int]:
         """The counters that are not zero, in report order."""

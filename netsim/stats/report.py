@@ -13,7 +13,11 @@ examples and a user's own program::
 
 The refcount operations per MiB (``page_get``, ``page_put``, ``page_ref_add``,
 ``page_ref_sub_and_test``) are the headline: they are the atomics the page_frag_cache series
-saves.  MB/s is the emulator's speed — it measures Python, not the kernel.
+saves.  They, the pages and the refills/recycles are those of the sockets' ``sk_page_frag()``
+allocators alone (the host's ``"sk_page_frag"`` page account); a link NIC's RX buffers have
+their own ``page_frag_cache`` and are reported apart, so comparing allocators compares only
+what the sockets' allocator changes.  MB/s is the emulator's speed — it measures Python, not
+the kernel.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from .counters import StatsSnapshot
+from .counters import RX_ACCOUNT_SUFFIX, TX_FRAG_ACCOUNT, StatsSnapshot
 
 __all__ = [
     "REFCOUNT_OPS",
@@ -95,7 +99,13 @@ def iperf_bitrate(bits_per_second: float) -> str:
 
 @attrs.frozen
 class FragReport:
-    """The sender host's counters over one run, reduced to what the series is about."""
+    """A host's counters over one run, reduced to what the series is about.
+
+    The protocol figures (skbs, copies, segments) are the host's; the allocator figures
+    (pages, refills, recycles, refcount operations) are those of the sockets'
+    ``sk_page_frag()`` allocators alone (:attr:`tx`), so a NIC's RX buffer cache never mixes
+    into what the allocator under test did.  Each NIC's RX buffers are in :attr:`rx`; the
+    host's totals stay in :attr:`delta`."""
 
     allocator: str
     nbytes: int
@@ -117,12 +127,29 @@ class FragReport:
     # -- derived figures ---------------------------------------------------------------------
 
     @property
+    def tx(self) -> StatsSnapshot:
+        """The ``sk_page_frag()`` allocators' share: what the allocator under test did."""
+        return self.delta.account(TX_FRAG_ACCOUNT)
+
+    @property
+    def rx(self) -> dict[str, StatsSnapshot]:
+        """Each NIC's RX buffer cache (by device name), where it did anything."""
+        return {
+            name.removesuffix(RX_ACCOUNT_SUFFIX): share
+            for name, share in self.delta.accounts.items()
+            if name.endswith(RX_ACCOUNT_SUFFIX) and share.nonzero()
+        }
+
+    @property
     def mib(self) -> float:
         return self.nbytes / MIB if self.nbytes else 0.0
 
-    def per_mib(self, name: str) -> float:
-        """A counter per MiB of payload."""
-        return self.delta[name] / self.mib if self.mib else 0.0
+    def per_mib(self, name: str, share: StatsSnapshot | None = None) -> float:
+        """A counter per MiB of payload: the socket allocator's for the allocator counters
+        (``page_*``, ``frag_*``), the host's for the rest; or ``share``'s."""
+        if share is None:
+            share = self.tx if name.startswith(("page_", "frag_")) else self.delta
+        return share[name] / self.mib if self.mib else 0.0
 
     @property
     def skbs(self) -> int:
@@ -143,7 +170,8 @@ class FragReport:
 
     @property
     def pages_by_order(self) -> dict[int, int]:
-        return {o: n for o, n in enumerate(self.delta.per_order["page_alloc"]) if n}
+        """Pages the socket allocators allocated, by order."""
+        return _by_order(self.tx)
 
     @property
     def segments(self) -> int:
@@ -161,7 +189,7 @@ class FragReport:
         d = self.delta
         hist = d.tx_nr_frags
         last = max((n for n, c in enumerate(hist) if c), default=0)
-        return {
+        doc: dict[str, Any] = {
             "allocator": self.allocator,
             "bytes": self.nbytes,
             "skbs": self.skbs,
@@ -170,21 +198,33 @@ class FragReport:
             "coalesce_hits": d["skb_coalesce"],
             "new_frags": d["skb_new_frag"],
             "coalesce_rate": round(self.coalesce_rate, 4),
-            "pages_allocated_by_order": {str(o): n for o, n in self.pages_by_order.items()},
-            "pages_freed": d["page_free"],
-            "refills": d["frag_refill"],
-            "recycles": d["frag_recycle"],
-            "abandons": d["frag_abandon"],
-            "reuses": d["frag_reuse"],
-            "refcount_ops": {name: d[name] for name in REFCOUNT_OPS},
-            "refcount_ops_per_mib": {name: round(self.per_mib(name), 3) for name in REFCOUNT_OPS},
+            **self._allocator_json(self.tx),
             "bytes_copied": d["skb_copy_bytes"],
             "segments": self.segments,
             "retransmits": self.retransmits,
+            "rx_buffers": {dev: self._allocator_json(share) for dev, share in self.rx.items()},
+            "host_refcount_ops": {name: d[name] for name in REFCOUNT_OPS},
+        }
+        return doc
+
+    def _allocator_json(self, share: StatsSnapshot) -> dict[str, Any]:
+        return {
+            "pages_allocated_by_order": {str(o): n for o, n in _by_order(share).items()},
+            "pages_allocated_per_mib": round(self.per_mib("page_alloc", share), 3),
+            "pages_freed": share["page_free"],
+            "refills": share["frag_refill"],
+            "recycles": share["frag_recycle"],
+            "abandons": share["frag_abandon"],
+            "reuses": share["frag_reuse"],
+            "refcount_ops": {name: share[name] for name in REFCOUNT_OPS},
+            "refcount_ops_per_mib": {
+                name: round(self.per_mib(name, share), 3) for name in REFCOUNT_OPS
+            },
         }
 
     def format(self, title: str = "netsim") -> str:
-        """A ``perf stat``-style block: a count, a name, and a ``#`` comment per line."""
+        """A ``perf stat``-style block: a count, a name, and a ``#`` comment per line; the
+        socket allocator's figures, then each NIC's RX buffers apart."""
         d = self.delta
         rows: list[tuple[str, str, str]] = [
             (f"{self.skbs:,}", "skbs", f"{self.frags_per_skb:.2f} frags/skb"),
@@ -195,30 +235,56 @@ class FragReport:
             ),
             (f"{d['skb_copy_bytes']:,}", "bytes copied", ""),
         ]
-        for order, count in self.pages_by_order.items():
-            rows.append((f"{count:,}", f"pages allocated (order {order})", ""))
-        rows += [
-            (f"{d['frag_refill']:,}", "frag refills", ""),
-            (f"{d['frag_recycle']:,}", "frag recycles", "page_frag_cache: same page from 0"),
-            (f"{d['frag_reuse']:,}", "frag reuses", "page_frag: restart at refcount 1"),
-            (f"{d['frag_abandon']:,}", "frag abandons", "page left to its other users"),
-        ]
-        for name in REFCOUNT_OPS:
-            rows.append((f"{d[name]:,}", name, f"{self.per_mib(name):10.2f} /MiB"))
+        rows += self._allocator_rows(self.tx)
         rows += [
             (f"{self.segments:,}", "segments", "sent by the host, ACKs included"),
             (f"{self.retransmits:,}", "retransmits", ""),
         ]
-        width = max(len(r[0]) for r in rows)
+        rx = self.rx
+        rx_rows = {dev: self._allocator_rows(share, rx=True) for dev, share in rx.items()}
+        width = max(len(r[0]) for r in rows + [r for v in rx_rows.values() for r in v])
         lines = [f" Performance counter stats for '{title}' (allocator {self.allocator}):", ""]
-        for value, name, comment in rows:
-            line = f"  {value:>{width}}      {name:<32}"
-            if comment:
-                line += f"#  {comment}"
-            lines.append(line.rstrip())
+        lines += _format_rows(rows, width)
+        for dev, dev_rows in rx_rows.items():
+            lines += ["", f"  {dev} RX buffers (the driver's own page_frag_cache, counted apart):"]
+            lines += _format_rows(dev_rows, width)
         lines.append("")
         lines.append(f"  frags/skb histogram: {_histogram(d.tx_nr_frags)}")
         return "\n".join(lines)
+
+    def _allocator_rows(self, share: StatsSnapshot, rx: bool = False) -> list[tuple[str, str, str]]:
+        rows: list[tuple[str, str, str]] = []
+        for order, count in _by_order(share).items():
+            rows.append((f"{count:,}", f"pages allocated (order {order})", ""))
+        rows += [
+            (f"{share['frag_refill']:,}", "frag refills", ""),
+            (f"{share['frag_recycle']:,}", "frag recycles", "page_frag_cache: same page from 0"),
+        ]
+        if not rx:
+            rows.append(
+                (f"{share['frag_reuse']:,}", "frag reuses", "page_frag: restart at refcount 1")
+            )
+        rows.append((f"{share['frag_abandon']:,}", "frag abandons", "page left to its other users"))
+        for name in REFCOUNT_OPS:
+            if rx and not share[name]:
+                continue
+            per_mib = self.per_mib(name, share)
+            rows.append((f"{share[name]:,}", name, f"{per_mib:10.2f} /MiB"))
+        return rows
+
+
+def _by_order(share: StatsSnapshot) -> dict[int, int]:
+    return {o: n for o, n in enumerate(share.per_order["page_alloc"]) if n}
+
+
+def _format_rows(rows: Sequence[tuple[str, str, str]], width: int) -> list[str]:
+    lines = []
+    for value, name, comment in rows:
+        line = f"  {value:>{width}}      {name:<32}"
+        if comment:
+            line += f"#  {comment}"
+        lines.append(line.rstrip())
+    return lines
 
 
 def _histogram(hist: Sequence[int]) -> str:
@@ -233,14 +299,17 @@ def _histogram(hist: Sequence[int]) -> str:
 
 
 def format_compare(reports: Mapping[str, FragReport]) -> str:
-    """A before/after table across allocators, like the series' cover letter: refcount
-    operations per MiB first, then the rest; MB/s labelled as the emulator's speed."""
+    """A before/after table across allocators, like the series' cover letter: the socket
+    allocators' refcount operations per MiB first, then the rest (pages allocated per MiB: the
+    series' trade-off of page appetite against atomics); MB/s labelled as the emulator's
+    speed.  RX buffers are left out: they are the driver's, whichever allocator the sockets
+    use."""
     names = list(reports)
     rows: list[tuple[str, list[str]]] = []
     for op in REFCOUNT_OPS:
         rows.append((f"{op} /MiB", [f"{r.per_mib(op):.2f}" for r in reports.values()]))
     total_ops = [sum(r.per_mib(op) for op in REFCOUNT_OPS) for r in reports.values()]
-    rows.append(("refcount ops /MiB (all)", [f"{v:.2f}" for v in total_ops]))
+    rows.append(("refcount ops (all) /MiB", [f"{v:.2f}" for v in total_ops]))
     rows.append(("frags/skb", [f"{r.frags_per_skb:.2f}" for r in reports.values()]))
     rows.append(("coalesce rate", [f"{r.coalesce_rate:.1%}" for r in reports.values()]))
     rows.append(

@@ -190,6 +190,7 @@ SCHEMA_TYPES: dict[str, Any] = {
         "new_frags": int,
         "coalesce_rate": float,
         "pages_allocated_by_order": dict,
+        "pages_allocated_per_mib": float,
         "pages_freed": int,
         "refills": int,
         "recycles": int,
@@ -210,6 +211,13 @@ SCHEMA_TYPES: dict[str, Any] = {
         "bytes_copied": int,
         "segments": int,
         "retransmits": int,
+        "rx_buffers": dict,
+        "host_refcount_ops": {
+            "page_get": int,
+            "page_put": int,
+            "page_ref_add": int,
+            "page_ref_sub_and_test": int,
+        },
     },
 }
 INTERVAL_STREAM = {
@@ -293,6 +301,65 @@ def test_compare_prints_the_before_after_table(capsys: pytest.CaptureFixture[str
     table = out.split("Before/after", 1)[1]
     assert "page_get /MiB" in table
     assert "MB/s (emulator speed)" in table
+
+
+def test_link_reports_the_rx_buffers_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    """Over a link, the NIC's RX buffers come from the driver's own page_frag_cache.  Its
+    recycles and ``page_ref_sub_and_test`` are reported under the device, never as the
+    socket allocator's: the old ``page_frag`` allocator has neither (it takes a ``page_get``
+    per new frag and only ever restarts a page at refcount 1), and the host totals are the
+    sum of the two."""
+    argv = ["-N", "10.0.0.2", "1234", "--link", "--bytes", "4M", "--interval", "0"]
+    status, out, _ = _nc([*argv, "--allocator", "page_frag", "--json"], capsys)
+    assert status == 0
+    frag = json.loads(out)["frag_stats"]
+    assert frag["allocator"] == "page_frag"
+    assert (frag["recycles"], frag["refcount_ops"]["page_ref_sub_and_test"]) == (0, 0)
+    assert frag["refcount_ops"]["page_ref_add"] == 0
+    assert frag["refcount_ops"]["page_get"] > 0
+    assert frag["pages_allocated_by_order"] == {"3": frag["refills"]}
+    rx = frag["rx_buffers"]["eth0"]  # the ACKs arriving at the sender
+    assert rx["recycles"] > 0
+    assert rx["refcount_ops"]["page_ref_sub_and_test"] == rx["recycles"]
+    assert rx["refcount_ops"]["page_get"] == 0
+    for name, total in frag["host_refcount_ops"].items():
+        assert total == frag["refcount_ops"][name] + rx["refcount_ops"][name]
+
+    status, out, _ = _nc([*argv, "--allocator", "page_frag"], capsys)
+    assert status == 0
+    report = out.split("Performance counter stats", 1)[1]
+    socket_part, rx_part = report.split("eth0 RX buffers", 1)
+    assert " 0      frag recycles" in socket_part
+    assert " 0      page_ref_sub_and_test" in socket_part
+    assert "frag recycles" in rx_part
+    assert "page_ref_sub_and_test" in rx_part
+
+
+def test_compare_over_a_link_differs_only_in_the_socket_allocator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--compare`` over a link compares the sockets' allocators; the RX buffers, the same
+    driver cache in both runs, stay out of the table."""
+    argv = ["-N", "10.0.0.2", "1234", "--link", "--bytes", "4M", "--interval", "0", "--json"]
+    status, out, _ = _nc([*argv, "--compare", "page_frag,page_frag_cache"], capsys)
+    assert status == 0
+    doc = json.loads(out)
+    old, new = (run["frag_stats"] for run in doc["runs"])
+    assert old["refcount_ops"]["page_ref_add"] == old["refcount_ops"]["page_ref_sub_and_test"] == 0
+    # the cache primes each new page with one page_ref_add, and drops its remaining bias with
+    # one page_ref_sub_and_test whenever it is done with a page: a recycle (the count drained
+    # to the bias: same page from 0), an abandon, and the last page when the sockets'
+    # allocators are drained at the end
+    assert new["refcount_ops"]["page_ref_add"] == new["refills"]
+    subs = new["refcount_ops"]["page_ref_sub_and_test"]
+    assert subs == new["abandons"] + new["recycles"] + 1
+    # both take a page_get per frag of every segment the software GSO cuts (skb_segment: the
+    # link has no TSO); only the old allocator takes one per new frag slot as well
+    assert old["refcount_ops"]["page_get"] > new["refcount_ops"]["page_get"]
+    compare = doc["compare"]
+    assert compare["page_frag"]["refcount_ops_per_mib"]["page_ref_sub_and_test"] == 0
+    assert compare["page_frag"]["pages_allocated_per_mib"] == pytest.approx(32, abs=1)
+    assert compare["page_frag_cache"]["pages_allocated_per_mib"] == pytest.approx(32, abs=1)
 
 
 # -- stdin, as a user runs it --------------------------------------------------------------------

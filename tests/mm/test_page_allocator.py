@@ -843,3 +843,64 @@ def test_repr_mentions_state() -> None:
     assert "tail 2" in repr(page.subpage(2))
     put_page(page)
     assert "freed" in repr(page)
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+def test_an_account_counts_its_pages_whole_life_apart() -> None:
+    """A page allocated through an account is counted there from allocation to free,
+    whoever takes or drops a reference; the allocator's snapshot is the total, with each
+    account's share under its name."""
+    pa = PageAllocator()
+    tx = pa.account("sk_page_frag")
+    assert pa.account("sk_page_frag") is tx  # one account per name
+    own = pa.alloc_page(GFP_KERNEL)
+    theirs = tx.alloc_pages(GFP_KERNEL, 3, owner="test")
+    assert own is not None and theirs is not None
+    assert theirs.stats is tx.stats and own.stats is pa.stats
+    get_page(theirs)
+    get_page(theirs.subpage(2))  # a tail page acts on its head: same account
+    page_ref_add(theirs, 10)
+    assert not page_ref_sub_and_test(theirs, 10)
+    put_page(theirs)
+    put_page(theirs)
+    put_page(theirs)
+    put_page(own)
+    snap = pa.snapshot()
+    share = snap.accounts["sk_page_frag"]
+    assert (share["page_alloc"], share["page_free"], share["page_get"]) == (1, 1, 2)
+    assert (share["page_ref_add"], share["page_ref_sub_and_test"], share["page_put"]) == (1, 1, 3)
+    assert share.per_order["page_alloc"][3] == 1
+    assert (pa.stats.page_alloc, pa.stats.page_free, pa.stats.page_get) == (1, 1, 0)
+    assert (snap["page_alloc"], snap["page_free"], snap["page_put"]) == (2, 2, 4)
+    assert snap.per_order["page_alloc"][:4] == (1, 0, 0, 1)
+    assert snap.account("nobody").nonzero() == {}
+    pa.assert_no_leaks()
+
+
+def test_an_account_shares_the_memory_limit_and_faults() -> None:
+    """An account is not a separate pool: the limit, reserve and injected failures are the
+    allocator's, and a failure is counted in the account that asked."""
+    pa = PageAllocator(limit=16 * PAGE_SIZE, reserve=0)
+    rx = pa.account("eth0 rx")
+    big = rx.alloc_pages(GFP_KERNEL, 3)
+    assert big is not None
+    assert pa.bytes_in_use() == 8 * PAGE_SIZE
+    other = pa.alloc_pages(GFP_KERNEL, 3)
+    assert other is not None
+    assert rx.alloc_page(GFP_KERNEL) is None  # the allocator's memory is used up
+    assert rx.stats.page_alloc_fail == 1 and pa.stats.page_alloc_fail == 0
+    pa.fail_every = 1
+    assert rx.alloc_page(GFP_ATOMIC) is None
+    assert pa.snapshot()["page_alloc_fail"] == 2
+    put_page(big)
+    put_page(other)
+    before = pa.snapshot()
+    pa.fail_every = 0
+    page = rx.alloc_page(GFP_KERNEL)
+    assert page is not None
+    put_page(page)
+    delta = pa.snapshot() - before
+    assert delta.accounts["eth0 rx"]["page_alloc"] == delta["page_alloc"] == 1
+    pa.assert_no_leaks()
