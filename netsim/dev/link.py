@@ -92,7 +92,7 @@ class WireDevice(NetDevice):
         buf_len = self.rx_buf_len
         n = len(frame)
         hlen = min(rx_headers_len(frame), n)
-        skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats)
+        skb = alloc_skb(LL_RESERVED_SPACE + hlen + 64, stats=net.stats, layout=net.skb_layout)
         skb_reserve(skb, LL_RESERVED_SPACE)
         start = skb_put(skb, hlen)
         skb.head[start : start + hlen] = frame[:hlen]

@@ -71,7 +71,7 @@ def icmp_send(net: Net, skb_in: SkBuff, icmp_type: int, code: int, info: int = 0
         rt = ip_route_output(net, saddr, daddr)
     except OSError:
         return
-    skb = alloc_skb(LL_RESERVED_SPACE + 20 + len(message), stats=net.stats)
+    skb = alloc_skb(LL_RESERVED_SPACE + 20 + len(message), stats=net.stats, layout=net.skb_layout)
     skb_reserve(skb, LL_RESERVED_SPACE)
     start = skb_put(skb, 20 + len(message))
     skb.network_header = start

@@ -107,7 +107,8 @@ __all__ = [
     "ip_sk_ignore_df",
 ]
 
-#: ``SKB_MAX_ALLOC``: ``SKB_WITH_OVERHEAD(4 * PAGE_SIZE)`` — 16064 bytes on x86-64.
+#: ``SKB_MAX_ALLOC``: ``SKB_WITH_OVERHEAD(4 * PAGE_SIZE)`` — 16064 bytes on x86-64 with the
+#: default ``CONFIG_MAX_SKB_FRAGS``; a host's own is ``net.skb_layout.max_alloc``.
 SKB_MAX_ALLOC = SKB_WITH_OVERHEAD(4 * 4096)
 
 IP_PMTUDISC_DONT = 0
@@ -352,7 +353,7 @@ def _alloc_new_skb(
     alloc_extra = LL_RESERVED_SPACE + geo.extra
     if flags & MSG_MORE and not geo.sg:
         alloclen = mtu
-    elif not geo.paged and (fraglen + alloc_extra < SKB_MAX_ALLOC or not geo.sg):
+    elif not geo.paged and (fraglen + alloc_extra < sk.net.skb_layout.max_alloc or not geo.sg):
         alloclen = fraglen
     else:
         alloclen = fragheaderlen + transhdrlen + fraggap
@@ -363,7 +364,9 @@ def _alloc_new_skb(
     else:
         if sk.sk_wmem_alloc + wmem_delta > 2 * sk.sk_sndbuf:
             raise kernel_error(errno.ENOBUFS)
-        skb = alloc_skb(alloclen, stats=sk.net.stats, gfp=sk.sk_allocation)
+        skb = alloc_skb(
+            alloclen, stats=sk.net.stats, layout=sk.net.skb_layout, gfp=sk.sk_allocation
+        )
     try:
         skb.protocol = ETH_P_IPV6 if geo.v6 else ETH_P_IP
         skb.ip_summed = csummode
@@ -739,7 +742,9 @@ def _ip_fragment_slow(net: Net, skb: SkBuff, hlen: int, room: int) -> int:
             length = min(left, room)
             if length < left:
                 length &= ~7
-            frag = alloc_skb(length + hlen + LL_RESERVED_SPACE, stats=net.stats)
+            frag = alloc_skb(
+                length + hlen + LL_RESERVED_SPACE, stats=net.stats, layout=net.skb_layout
+            )
             skb_reserve(frag, LL_RESERVED_SPACE)
             start = skb_put(frag, length + hlen)
             frag.network_header = start

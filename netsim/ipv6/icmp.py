@@ -50,7 +50,9 @@ def icmpv6_send(net: Net, skb_in: SkBuff, icmp_type: int, code: int, info: int =
     except OSError:
         return
     message = icmp6_error(rt.saddr, saddr, skb_network_bytes(skb_in, 1280), icmp_type, code, info)
-    skb = alloc_skb(LL_RESERVED_SPACE + IPV6_HLEN + len(message), stats=net.stats)
+    skb = alloc_skb(
+        LL_RESERVED_SPACE + IPV6_HLEN + len(message), stats=net.stats, layout=net.skb_layout
+    )
     skb_reserve(skb, LL_RESERVED_SPACE)
     start = skb_put(skb, IPV6_HLEN + len(message))
     skb.network_header = start

@@ -379,7 +379,7 @@ def _fragment_slow(
         while left > 0:
             length = min(left, room)
             headroom = LL_RESERVED_SPACE + IPV6_HLEN + FRAG_HLEN
-            frag = alloc_skb(headroom + length, stats=net.stats)
+            frag = alloc_skb(headroom + length, stats=net.stats, layout=net.skb_layout)
             skb_reserve(frag, headroom)
             start = skb_put(frag, length)
             if owner is not None:

@@ -31,7 +31,7 @@ from ..dev.loopback import Loopback
 from ..dev.ptype import PTYPE_BASE
 from ..errors import errno, kernel_error
 from ..mm import FragAllocator, FragAllocatorFactory, PageAllocator, get_frag_allocator
-from ..skb import MAX_SKB_FRAGS, SkBuff, kfree_skb
+from ..skb import MAX_SKB_FRAGS, SkBuff, kfree_skb, skb_layout_for
 from ..sock.sysctl import Sysctl, SysctlValue
 from ..stats import TX_FRAG_ACCOUNT, Counters
 from .timers import TimerQueue
@@ -86,6 +86,8 @@ class Net:
                 f"max_skb_frags (CONFIG_MAX_SKB_FRAGS) must be 17..45: {max_skb_frags}"
             )
         self.max_skb_frags = max_skb_frags
+        #: the sizes CONFIG_MAX_SKB_FRAGS fixes (shared info, truesize, small heads, caps)
+        self.skb_layout = skb_layout_for(max_skb_frags)
         self.sysctl = Sysctl(max_skb_frags=max_skb_frags, on_change=self._sysctl_changed)
         self.rng = random.Random(seed)
         self.now = 0.0

@@ -5,6 +5,7 @@ from .buff import CHECKSUM_COMPLETE as CHECKSUM_COMPLETE
 from .buff import CHECKSUM_NONE as CHECKSUM_NONE
 from .buff import CHECKSUM_PARTIAL as CHECKSUM_PARTIAL
 from .buff import CHECKSUM_UNNECESSARY as CHECKSUM_UNNECESSARY
+from .buff import DEFAULT_SKB_LAYOUT as DEFAULT_SKB_LAYOUT
 from .buff import GSO_BY_FRAGS as GSO_BY_FRAGS
 from .buff import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .buff import SIZEOF_SK_BUFF as SIZEOF_SK_BUFF
@@ -33,6 +34,7 @@ from .buff import SMP_CACHE_BYTES as SMP_CACHE_BYTES
 from .buff import BadSkbError as BadSkbError
 from .buff import SkbCb as SkbCb
 from .buff import SkbFrag as SkbFrag
+from .buff import SkbLayout as SkbLayout
 from .buff import SkbSharedInfo as SkbSharedInfo
 from .buff import SkBuff as SkBuff
 from .buff import alloc_skb as alloc_skb
@@ -44,6 +46,7 @@ from .buff import skb_clone as skb_clone
 from .buff import skb_cloned as skb_cloned
 from .buff import skb_head_size as skb_head_size
 from .buff import skb_header_cloned as skb_header_cloned
+from .buff import skb_layout_for as skb_layout_for
 from .buff import skb_orphan as skb_orphan
 from .buff import skb_release_data as skb_release_data
 from .buff import skb_shared as skb_shared
@@ -90,7 +93,10 @@ __all__ = [
     "CHECKSUM_PARTIAL",
     "CHECKSUM_UNNECESSARY",
     "GSO_BY_FRAGS",
+    "DEFAULT_SKB_LAYOUT",
     "MAX_SKB_FRAGS",
+    "SkbLayout",
+    "skb_layout_for",
     "SIZEOF_SKB_SHARED_INFO",
     "SIZEOF_SK_BUFF",
     "SKBFL_DONT_ORPHAN",

@@ -73,6 +73,9 @@ __all__ = [
     "SKB_HEAD_ALIGN",
     "SKB_TRUESIZE",
     "SKB_WITH_OVERHEAD",
+    "DEFAULT_SKB_LAYOUT",
+    "SkbLayout",
+    "skb_layout_for",
     "alloc_skb",
     "consume_skb",
     "kfree_skb",
@@ -123,6 +126,12 @@ SKB_DATAREF_MASK = (1 << SKB_DATAREF_SHIFT) - 1
 SMP_CACHE_BYTES = 64
 SIZEOF_SK_BUFF = 232
 SIZEOF_SKB_SHARED_INFO = 48 + 16 * MAX_SKB_FRAGS
+_PAGE_SIZE = 4096
+# net/core/skbuff.c: heads no larger than SKB_SMALL_HEAD_SIZE come from a dedicated cache.
+# SKB_SMALL_HEAD_SIZE = SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)); with
+# LL_MAX_HEADER 128 (this tree), MAX_HEADER = 176, MAX_TCP_HEADER = 320,
+# GRO_MAX_HEAD_PAD = 176 + 128 + NET_SKB_PAD 64 = 368
+_SMALL_HEAD_REQUEST = 368
 
 
 def SKB_DATA_ALIGN(x: int) -> int:
@@ -130,30 +139,100 @@ def SKB_DATA_ALIGN(x: int) -> int:
     return (x + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES
 
 
-_SHINFO_ALIGNED = SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
-_SKB_OVERHEAD = SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + _SHINFO_ALIGNED
+class SkbLayout:
+    """The sizes a kernel build fixes through ``CONFIG_MAX_SKB_FRAGS`` (include/linux/skbuff.h,
+    net/core/skbuff.c): ``MAX_SKB_FRAGS`` itself, ``sizeof(struct skb_shared_info)`` (a 48-byte
+    header and 16 bytes per frag slot), and everything derived from it — ``SKB_HEAD_ALIGN``,
+    ``SKB_WITH_OVERHEAD``, ``SKB_TRUESIZE``, ``SKB_SMALL_HEAD_CACHE_SIZE``, ``SKB_MAX_ALLOC``.
+
+    A host is built with one (``Net.skb_layout``); every skb carries its host's
+    (``skb.layout``), so heads, truesizes and frag caps follow the host's configuration.  The
+    module-level constants and functions (:data:`MAX_SKB_FRAGS`, :func:`SKB_TRUESIZE`, …)
+    are the default build's, ``CONFIG_MAX_SKB_FRAGS=17``.  Get one with :func:`skb_layout_for`.
+    """
+
+    __slots__ = (
+        "max_frags",
+        "max_alloc",
+        "overhead",
+        "shinfo_aligned",
+        "shinfo_size",
+        "small_head_cache_size",
+    )
+
+    def __init__(self, max_frags: int) -> None:
+        self.max_frags = max_frags
+        self.shinfo_size = 48 + 16 * max_frags
+        self.shinfo_aligned = SKB_DATA_ALIGN(self.shinfo_size)
+        self.overhead = SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + self.shinfo_aligned
+        small = self.head_align(_SMALL_HEAD_REQUEST)
+        # SKB_SMALL_HEAD_CACHE_SIZE is kept off powers of two (one cache line more), so that
+        # a small head is told from a kmalloc'd one by its size
+        self.small_head_cache_size = small + SMP_CACHE_BYTES if small & (small - 1) == 0 else small
+        self.max_alloc = self.with_overhead(_PAGE_SIZE << 2)  # SKB_MAX_ORDER(0, 2)
+
+    def head_align(self, x: int) -> int:
+        """``SKB_HEAD_ALIGN(x)``: bytes a head of ``x`` usable bytes needs, shared info
+        included."""
+        return ((x + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + self.shinfo_aligned
+
+    def with_overhead(self, x: int) -> int:
+        """``SKB_WITH_OVERHEAD(x)``: usable bytes of an ``x``-byte head once the shared info
+        is taken out."""
+        return x - self.shinfo_aligned
+
+    def truesize(self, x: int) -> int:
+        """``SKB_TRUESIZE(x)``: the minimum truesize of an skb with ``x`` bytes of head."""
+        return x + self.overhead
+
+    def head_size(self, size: int) -> int:
+        """Usable head bytes (``skb_end_offset``) that ``kmalloc_reserve`` gives a request
+        for ``size``: the small-head cache when ``SKB_HEAD_ALIGN(size)`` fits in it, else the
+        kmalloc size class; minus the shared info."""
+        obj = self.head_align(size)
+        small = self.small_head_cache_size
+        return (small if obj <= small else kmalloc_size_roundup(obj)) - self.shinfo_aligned
+
+    def __repr__(self) -> str:
+        return (
+            f"<SkbLayout MAX_SKB_FRAGS={self.max_frags} shinfo={self.shinfo_size}"
+            f" small_head={self.small_head_cache_size}>"
+        )
+
+
+def skb_layout_for(max_frags: int = MAX_SKB_FRAGS) -> SkbLayout:
+    """The :class:`SkbLayout` of a kernel built with ``CONFIG_MAX_SKB_FRAGS=max_frags``
+    (17..45, net/Kconfig); one shared instance per value."""
+    layout = _LAYOUTS.get(max_frags)
+    if layout is None:
+        raise ValueError(f"CONFIG_MAX_SKB_FRAGS must be 17..45, not {max_frags}")
+    return layout
+
+
+_LAYOUTS = {n: SkbLayout(n) for n in range(17, 46)}
+#: The default build's layout (``CONFIG_MAX_SKB_FRAGS=17``).
+DEFAULT_SKB_LAYOUT = _LAYOUTS[MAX_SKB_FRAGS]
+_SHINFO_ALIGNED = DEFAULT_SKB_LAYOUT.shinfo_aligned
+_SKB_OVERHEAD = DEFAULT_SKB_LAYOUT.overhead
 
 
 def SKB_HEAD_ALIGN(x: int) -> int:
-    """Bytes a head of ``x`` usable bytes needs, shared info included."""
+    """Bytes a head of ``x`` usable bytes needs, shared info included (default build)."""
     return ((x + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + _SHINFO_ALIGNED
 
 
 def SKB_WITH_OVERHEAD(x: int) -> int:
-    """Usable bytes of a ``x``-byte head once the shared info is taken out."""
+    """Usable bytes of a ``x``-byte head once the shared info is taken out (default build)."""
     return x - _SHINFO_ALIGNED
 
 
 def SKB_TRUESIZE(x: int) -> int:
-    """The minimum truesize of an skb with ``x`` bytes of head."""
+    """The minimum truesize of an skb with ``x`` bytes of head (default build)."""
     return x + _SKB_OVERHEAD
 
 
-# net/core/skbuff.c: heads no larger than SKB_SMALL_HEAD_SIZE come from a dedicated cache.
-# SKB_SMALL_HEAD_SIZE = SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)); with
-# LL_MAX_HEADER 128 (this tree), MAX_HEADER = 176, MAX_TCP_HEADER = 320,
-# GRO_MAX_HEAD_PAD = 176 + 128 + NET_SKB_PAD 64 = 368 -> 384 + 320 = 704 (not a power of two).
-SKB_SMALL_HEAD_CACHE_SIZE = SKB_HEAD_ALIGN(368)
+#: ``SKB_SMALL_HEAD_CACHE_SIZE`` of the default build: 384 + 320 = 704 (not a power of two).
+SKB_SMALL_HEAD_CACHE_SIZE = DEFAULT_SKB_LAYOUT.small_head_cache_size
 
 _KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 
@@ -274,6 +353,7 @@ class SkBuff:
         "protocol",
         "shinfo",
         "sk",
+        "layout",
         "stats",
         "tail",
         "transport_header",
@@ -285,13 +365,22 @@ class SkBuff:
     head: bytearray
     shinfo: SkbSharedInfo
     stats: Counters
+    #: the host's build sizes (``CONFIG_MAX_SKB_FRAGS``): caps and truesizes follow it
+    layout: SkbLayout
     sk: Any
     destructor: Callable[[SkBuff], None] | None
     cb: Any
     dev: Any
     dst: Any
 
-    def __init__(self, head: bytearray, shinfo: SkbSharedInfo, truesize: int, stats: Counters):
+    def __init__(
+        self,
+        head: bytearray,
+        shinfo: SkbSharedInfo,
+        truesize: int,
+        stats: Counters,
+        layout: SkbLayout = DEFAULT_SKB_LAYOUT,
+    ):
         self.head = head
         self.data = 0
         self.tail = 0
@@ -320,6 +409,7 @@ class SkBuff:
         self.ignore_df = False
         self.tstamp = 0.0
         self.stats = stats
+        self.layout = layout
         self.freed = False
 
     # -- geometry --------------------------------------------------------------------------
@@ -366,30 +456,28 @@ class SkBuff:
         )
 
 
-def skb_head_size(size: int) -> int:
+def skb_head_size(size: int, layout: SkbLayout = DEFAULT_SKB_LAYOUT) -> int:
     """Usable head bytes (``skb_end_offset``) that ``kmalloc_reserve`` gives a request for
-    ``size``: the small-head cache (704 bytes) when ``SKB_HEAD_ALIGN(size)`` fits in it, else the
-    kmalloc size class, minus the shared info."""
-    obj = SKB_HEAD_ALIGN(size)
-    if obj <= SKB_SMALL_HEAD_CACHE_SIZE:
-        return SKB_WITH_OVERHEAD(SKB_SMALL_HEAD_CACHE_SIZE)
-    return SKB_WITH_OVERHEAD(kmalloc_size_roundup(obj))
+    ``size``: the small-head cache (704 bytes by default) when ``SKB_HEAD_ALIGN(size)`` fits in
+    it, else the kmalloc size class, minus the shared info."""
+    return layout.head_size(size)
 
 
-def alloc_skb(size: int, *, stats: Counters, gfp: int = 0) -> SkBuff:
+def alloc_skb(
+    size: int, *, stats: Counters, gfp: int = 0, layout: SkbLayout = DEFAULT_SKB_LAYOUT
+) -> SkBuff:
     """``alloc_skb(size, gfp)`` (net/core/skbuff.c ``__alloc_skb``): an skb with no headroom
     and at least ``size`` bytes of tailroom.  The head is sized as ``kmalloc_reserve`` sizes it:
-    the small-head cache (704 bytes) when ``SKB_HEAD_ALIGN(size)`` fits, else the kmalloc size
-    class; ``end`` is that minus the shared info, and ``truesize = SKB_TRUESIZE(end)``.
+    the small-head cache when ``SKB_HEAD_ALIGN(size)`` fits, else the kmalloc size class;
+    ``end`` is that minus the shared info, and ``truesize = SKB_TRUESIZE(end)`` — all in the
+    host's ``layout`` (its ``CONFIG_MAX_SKB_FRAGS``).
     """
     if size < 0:
         raise ValueError(f"alloc_skb({size})")
-    obj = ((size + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + _SHINFO_ALIGNED  # SKB_HEAD_ALIGN
-    total = (
-        SKB_SMALL_HEAD_CACHE_SIZE if obj <= SKB_SMALL_HEAD_CACHE_SIZE else kmalloc_size_roundup(obj)
-    )
-    end = total - _SHINFO_ALIGNED  # SKB_WITH_OVERHEAD
-    skb = SkBuff(bytearray(end), SkbSharedInfo(), end + _SKB_OVERHEAD, stats)  # SKB_TRUESIZE
+    obj = ((size + SMP_CACHE_BYTES - 1) & -SMP_CACHE_BYTES) + layout.shinfo_aligned
+    small = layout.small_head_cache_size
+    end = (small if obj <= small else kmalloc_size_roundup(obj)) - layout.shinfo_aligned
+    skb = SkBuff(bytearray(end), SkbSharedInfo(), end + layout.overhead, stats, layout)
     stats.skb_alloc += 1
     return skb
 
@@ -428,6 +516,7 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     n.ignore_df = skb.ignore_df
     n.tstamp = skb.tstamp
     n.stats = skb.stats
+    n.layout = skb.layout
     n.freed = False
     skb.shinfo.dataref += 1
     skb.cloned = True

@@ -26,11 +26,7 @@ from ..wire.checksum import csum_block_add, csum_partial
 from .buff import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
-    MAX_SKB_FRAGS,
     SKB_DATAREF_MASK,
-    SKB_HEAD_ALIGN,
-    SKB_SMALL_HEAD_CACHE_SIZE,
-    SKB_WITH_OVERHEAD,
     SKBFL_MANAGED_FRAG_REFS,
     SKBFL_PURE_ZEROCOPY,
     SKBFL_ZEROCOPY_ENABLE,
@@ -41,7 +37,6 @@ from .buff import (
     _check_live,
     alloc_skb,
     kfree_skb,
-    kmalloc_size_roundup,
     skb_clone,
     skb_cloned,
     skb_release_data,
@@ -212,11 +207,14 @@ def skb_coalesce_rx_frag(skb: SkBuff, i: int, size: int, truesize: int) -> None:
 
 
 def skb_append_pagefrags(
-    skb: SkBuff, page: Page, off: int, size: int, max_frags: int = MAX_SKB_FRAGS
+    skb: SkBuff, page: Page, off: int, size: int, max_frags: int | None = None
 ) -> None:
     """``skb_append_pagefrags()`` (net/core/skbuff.c): coalesce, or add a slot with
     ``get_page`` (``skb_fill_page_desc_noacc``: the skb is not marked pfmemalloc);
-    ``EMSGSIZE`` at ``max_frags``.  Lengths are the caller's business."""
+    ``EMSGSIZE`` at ``max_frags`` (default: the skb's ``MAX_SKB_FRAGS``).  Lengths are the
+    caller's business."""
+    if max_frags is None:
+        max_frags = skb.layout.max_frags
     i = len(skb.shinfo.frags)
     if skb_can_coalesce(skb, i, page, off):
         skb.shinfo.frags[i - 1].len += size
@@ -343,11 +341,7 @@ def pskb_expand_head(skb: SkBuff, nhead: int, ntail: int) -> None:
     if skb_shared(skb):
         raise BadSkbError(f"pskb_expand_head on a shared skb: {skb!r}")
     osize = skb.end
-    obj = SKB_HEAD_ALIGN(osize + nhead + ntail)
-    total = (
-        SKB_SMALL_HEAD_CACHE_SIZE if obj <= SKB_SMALL_HEAD_CACHE_SIZE else kmalloc_size_roundup(obj)
-    )
-    size = SKB_WITH_OVERHEAD(total)
+    size = skb.layout.head_size(osize + nhead + ntail)
     head = bytearray(size)
     head[nhead : nhead + skb.tail] = memoryview(skb.head)[: skb.tail]
     old = skb.shinfo
@@ -555,7 +549,7 @@ def pskb_copy(skb: SkBuff) -> SkBuff:
     _check_live(skb, "pskb_copy")
     headroom = skb.data
     headlen = skb.len - skb.data_len
-    n = alloc_skb(headroom + headlen, stats=skb.stats)
+    n = alloc_skb(headroom + headlen, stats=skb.stats, layout=skb.layout)
     n.data = n.tail = headroom
     n.head[: headroom + headlen] = memoryview(skb.head)[: headroom + headlen]
     n.tail += headlen
@@ -596,10 +590,13 @@ def pskb_copy(skb: SkBuff) -> SkBuff:
 # -- invariants ------------------------------------------------------------------------------
 
 
-def skb_check(skb: SkBuff, max_frags: int = MAX_SKB_FRAGS) -> None:
+def skb_check(skb: SkBuff, max_frags: int | None = None) -> None:
     """Assert the skb invariants (spec §7): ``0 <= data <= tail <= end``, ``len == headlen +
-    Σ frags + Σ frag_list``, ``nr_frags <= max_frags``, frags inside live pages, positive frag
-    lengths, ``dataref`` consistent with ``cloned``.  Raises :class:`BadSkbError`."""
+    Σ frags + Σ frag_list``, ``nr_frags <= max_frags`` (default: the skb's ``MAX_SKB_FRAGS``),
+    frags inside live pages, positive frag lengths, ``dataref`` consistent with ``cloned``.
+    Raises :class:`BadSkbError`."""
+    if max_frags is None:
+        max_frags = skb.layout.max_frags
     if skb.freed:
         raise BadSkbError(f"checking a freed skb: {skb!r}")
     if not 0 <= skb.data <= skb.tail <= skb.end <= len(skb.head):

@@ -21,7 +21,6 @@ from ..wire.checksum import csum_partial
 from .buff import (
     CHECKSUM_NONE,
     GSO_BY_FRAGS,
-    MAX_SKB_FRAGS,
     SKBFL_PURE_ZEROCOPY,
     SKBFL_SHARED_FRAG,
     BadSkbError,
@@ -87,7 +86,7 @@ def skb_segment(
     *,
     sg: bool = True,
     csum: bool = True,
-    max_frags: int = MAX_SKB_FRAGS,
+    max_frags: int | None = None,
     transfer_owner: bool = True,
 ) -> list[SkBuff]:
     """``skb_segment(head_skb, features)``: cut a GSO skb into ``gso_size`` segments.
@@ -99,6 +98,8 @@ def skb_segment(
     memory is released when the last segment goes.  ``GSO_PARTIAL`` and the frag_list clone
     fast path are not modelled; a frag_list whose members have linear data is copied.
     """
+    if max_frags is None:
+        max_frags = head_skb.layout.max_frags
     mss = head_skb.shinfo.gso_size
     if mss <= 0 or mss == GSO_BY_FRAGS:
         raise kernel_error(errno.EINVAL, f"skb_segment with gso_size {mss}")
@@ -118,7 +119,9 @@ def skb_segment(
         while start < total:
             length = min(mss, total - start)
             hsize = min(max(headlen - start, 0), length) if sg else length
-            nskb = alloc_skb(hsize + doffset + headroom, stats=head_skb.stats)
+            nskb = alloc_skb(
+                hsize + doffset + headroom, stats=head_skb.stats, layout=head_skb.layout
+            )
             segs.append(nskb)
             skb_reserve(nskb, headroom)
             hdr = skb_put(nskb, doffset)

@@ -377,7 +377,7 @@ def sock_alloc_send_skb(sk: Sock, size: int, nonblock: bool) -> SkBuff:
         if nonblock:
             raise kernel_error(errno.EAGAIN)
         raise SockWait(WAIT_SNDBUF)
-    skb = alloc_skb(size, stats=sk.net.stats, gfp=sk.sk_allocation)
+    skb = alloc_skb(size, stats=sk.net.stats, layout=sk.net.skb_layout, gfp=sk.sk_allocation)
     skb_set_owner_w(skb, sk)
     return skb
 

@@ -98,7 +98,7 @@ import attrs
 
 from netsim.errors import kernel_error
 from netsim.mm import PAGE_SHIFT, PAGE_SIZE
-from netsim.skb import SIZEOF_SK_BUFF, SKB_DATA_ALIGN
+from netsim.skb import SIZEOF_SK_BUFF, SKB_DATA_ALIGN, skb_layout_for
 from netsim.stats.counters import MAX_SKB_FRAGS_LIMIT  # CONFIG_MAX_SKB_FRAGS's Kconfig maximum
 
 __all__ = [
@@ -141,9 +141,6 @@ SOCK_MIN_RCVBUF = _TCP_SKB_MIN_TRUESIZE
 #: A 24 GiB machine, in pages, standing for ``nr_free_buffer_pages()`` (see the module docstring).
 DEFAULT_NR_FREE_BUFFER_PAGES = (24 << 30) >> PAGE_SHIFT
 
-# struct skb_shared_info on x86-64: 48 bytes of fields, then frags[MAX_SKB_FRAGS] of 16 bytes.
-_SHINFO_FIELDS_SIZE = 48
-_SKB_FRAG_SIZE = 16
 # struct inet_ehash_bucket is one hlist_nulls_head: a pointer.
 _EHASH_BUCKET_SIZE = 8
 
@@ -345,12 +342,6 @@ def _check_unprivileged_port_start(
     return None
 
 
-def _skb_truesize(size: int, max_skb_frags: int) -> int:
-    """``SKB_TRUESIZE(size)`` for a kernel built with ``CONFIG_MAX_SKB_FRAGS=max_skb_frags``."""
-    shinfo = _SHINFO_FIELDS_SIZE + _SKB_FRAG_SIZE * max_skb_frags
-    return size + SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + SKB_DATA_ALIGN(shinfo)
-
-
 def _tcp_ehash_entries(pages: int) -> int:
     """Buckets ``alloc_large_system_hash("TCP established", ...)`` gives a machine of ``pages``
     pages with no ``thash_entries=`` (mm/mm_init.c, net/ipv4/tcp.c ``tcp_init()``)."""
@@ -374,7 +365,8 @@ def _mem_triple(pages: int, divisor: int) -> tuple[int, int, int]:
 
 def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
     """Every modelled sysctl, with Linux 6.18's x86-64 defaults for this configuration."""
-    sk_mem_default = 256 * _skb_truesize(256, max_skb_frags)  # SK_WMEM_DEFAULT / SK_RMEM_DEFAULT
+    # SK_WMEM_DEFAULT / SK_RMEM_DEFAULT
+    sk_mem_default = 256 * skb_layout_for(max_skb_frags).truesize(256)
     share = pages << (PAGE_SHIFT - 7)  # 1/128 of free memory, in bytes
     wmem_max = max(64 * 1024, min(4 << 20, share))
     rmem_max = max(131072, min(32 << 20, share))

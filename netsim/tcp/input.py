@@ -26,10 +26,8 @@ from ..mm import get_page
 from ..skb import (
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
-    MAX_SKB_FRAGS,
     SIZEOF_SK_BUFF,
     SKB_DATA_ALIGN,
-    SKB_TRUESIZE,
     SkBuff,
     kfree_skb,
     pskb_pull,
@@ -724,9 +722,9 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
         return False
     if from_.len - from_.data_len:  # linear data: netsim heads are not page frags
         return False
-    if len(to_sh.frags) + len(from_sh.frags) > MAX_SKB_FRAGS:
+    if len(to_sh.frags) + len(from_sh.frags) > to.layout.max_frags:
         return False
-    delta = from_.truesize - SKB_TRUESIZE(from_.end)
+    delta = from_.truesize - from_.layout.truesize(from_.end)
     to_sh.frags.extend(f.copy() if skb_cloned(from_) else f for f in from_sh.frags)
     if skb_cloned(from_):
         for frag in from_sh.frags:

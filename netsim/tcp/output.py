@@ -25,7 +25,6 @@ from ..skb import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
-    SKB_TRUESIZE,
     SkBuff,
     alloc_skb,
     kfree_skb,
@@ -184,8 +183,10 @@ def sk_mem_reclaim(sk: TcpSock) -> None:
 def tcp_stream_alloc_skb(sk: TcpSock) -> SkBuff:
     """``tcp_stream_alloc_skb()``: a payload-free skb with ``MAX_TCP_HEADER`` of headroom,
     ``CHECKSUM_PARTIAL``, truesize ``SKB_TRUESIZE(end)`` charged to the socket."""
-    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats, gfp=sk.sk_allocation)
-    skb.truesize = SKB_TRUESIZE(skb.end)
+    skb = alloc_skb(
+        MAX_TCP_HEADER, stats=sk.net.stats, layout=sk.net.skb_layout, gfp=sk.sk_allocation
+    )
+    skb.truesize = skb.layout.truesize(skb.end)
     sk_wmem_schedule(sk, skb.truesize)
     skb_reserve(skb, MAX_TCP_HEADER)
     skb.ip_summed = CHECKSUM_PARTIAL
@@ -746,7 +747,7 @@ def tcp_select_window(sk: TcpSock) -> int:
 
 
 def _control_skb(sk: TcpSock, seq: int, flags: int) -> SkBuff:
-    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats)
+    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats, layout=sk.net.skb_layout)
     skb_reserve(skb, MAX_TCP_HEADER)
     skb.cb = TcpSkbCb(seq, seq, flags)
     return skb

@@ -1039,7 +1039,7 @@ def tcp_send_reset_raw(
         )
     except OSError:
         return
-    skb = alloc_skb(LL_RESERVED_SPACE + hlen + 20, stats=net.stats)
+    skb = alloc_skb(LL_RESERVED_SPACE + hlen + 20, stats=net.stats, layout=net.skb_layout)
     skb_reserve(skb, LL_RESERVED_SPACE)
     start = skb_put(skb, hlen + 20)
     skb.network_header = start

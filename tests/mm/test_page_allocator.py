@@ -857,8 +857,10 @@ def test_an_account_counts_its_pages_whole_life_apart() -> None:
     assert pa.account("sk_page_frag") is tx  # one account per name
     own = pa.alloc_page(GFP_KERNEL)
     theirs = tx.alloc_pages(GFP_KERNEL, 3, owner="test")
-    assert own is not None and theirs is not None
-    assert theirs.stats is tx.stats and own.stats is pa.stats
+    assert own is not None
+    assert theirs is not None
+    assert theirs.stats is tx.stats
+    assert own.stats is pa.stats
     get_page(theirs)
     get_page(theirs.subpage(2))  # a tail page acts on its head: same account
     page_ref_add(theirs, 10)
@@ -890,7 +892,8 @@ def test_an_account_shares_the_memory_limit_and_faults() -> None:
     other = pa.alloc_pages(GFP_KERNEL, 3)
     assert other is not None
     assert rx.alloc_page(GFP_KERNEL) is None  # the allocator's memory is used up
-    assert rx.stats.page_alloc_fail == 1 and pa.stats.page_alloc_fail == 0
+    assert rx.stats.page_alloc_fail == 1
+    assert pa.stats.page_alloc_fail == 0
     pa.fail_every = 1
     assert rx.alloc_page(GFP_ATOMIC) is None
     assert pa.snapshot()["page_alloc_fail"] == 2
