@@ -179,6 +179,11 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     shinfo = skb.shinfo
     if shinfo.gso_size:
         needed = _GSO_FEATURE.get(shinfo.gso_type & 0x2001F, 0)
+        # gso_features_check(): a GSO skb larger than the device takes (tcp_grow_skb can
+        # build one of two MSS on loopback, whose MSS is nearly 64 KiB) loses the device's
+        # segmentation offload and is cut in software
+        if skb.len >= dev.gso_max_size or shinfo.gso_segs > dev.gso_max_segs:
+            needed = 0
         if not needed or not features & needed:
             # skb_gso_segment: the protocols' gso_segment callback (registered with
             # dev_add_offload, as the kernel registers offloads) cuts it and fixes headers

@@ -78,6 +78,7 @@ from .ops import skb_pull as skb_pull
 from .ops import skb_push as skb_push
 from .ops import skb_put as skb_put
 from .ops import skb_reserve as skb_reserve
+from .ops import skb_shift as skb_shift
 from .ops import skb_to_bytes as skb_to_bytes
 from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
 from .ops import skb_zcopy as skb_zcopy
@@ -158,6 +159,7 @@ __all__ = [
     "skb_head_size",
     "skb_header_cloned",
     "skb_len_add",
+    "skb_shift",
     "skb_linearize",
     "skb_pagelen",
     "skb_pull",

@@ -29,6 +29,7 @@ from .buff import (
     SKB_DATAREF_MASK,
     SKBFL_MANAGED_FRAG_REFS,
     SKBFL_PURE_ZEROCOPY,
+    SKBFL_SHARED_FRAG,
     SKBFL_ZEROCOPY_ENABLE,
     BadSkbError,
     SkbFrag,
@@ -73,6 +74,7 @@ __all__ = [
     "skb_push",
     "skb_put",
     "skb_reserve",
+    "skb_shift",
     "skb_to_bytes",
     "skb_zcopy",
 ]
@@ -386,6 +388,88 @@ def skb_unclone_keeptruesize(skb: SkBuff) -> None:
         truesize = skb.truesize
         pskb_expand_head(skb, 0, 0)
         skb.truesize = truesize
+
+
+def skb_shift(tgt: SkBuff, skb: SkBuff, shiftlen: int) -> int:
+    """``skb_shift()`` (net/core/skbuff.c): move the first ``shiftlen`` paged bytes of ``skb``
+    to the end of ``tgt``; returns ``shiftlen``, or 0 when it cannot (``skb`` has linear data,
+    either skb is zerocopy, or the frags would not fit in ``tgt``'s ``MAX_SKB_FRAGS``).
+
+    Nothing is copied.  When ``skb``'s first frag continues ``tgt``'s last
+    (:func:`skb_can_coalesce`), the bytes merge into that frag; a frag moved whole carries its
+    page reference along; a frag split between the two takes one more reference
+    (``__skb_frag_ref``), and a frag merged away whole drops its own (``__skb_frag_unref``).
+    ``len``, ``data_len`` and ``truesize`` move with the bytes (``skb_len_add``); both skbs
+    are left ``CHECKSUM_PARTIAL``.  All or nothing: a refusal changes neither skb.
+    """
+    if shiftlen > skb.len:
+        raise BadSkbError(f"skb_shift of {shiftlen} bytes from an skb of {skb.len}")
+    if skb.len - skb.data_len:
+        return 0
+    if skb_zcopy(tgt) or skb_zcopy(skb):
+        return 0
+    max_frags = tgt.layout.max_frags
+    todo = shiftlen
+    src = skb.shinfo.frags
+    to = len(tgt.shinfo.frags)
+    first = src[0]
+    merge = skb_can_coalesce(tgt, to, first.page, first.offset)
+    start = 0
+    if merge:
+        todo -= first.len
+        if todo < 0:
+            # only part of the first frag: grow tgt's last frag, shrink skb's first
+            skb_unclone_keeptruesize(skb)
+            skb_unclone_keeptruesize(tgt)
+            first = skb.shinfo.frags[0]
+            skb_frag_size_add(tgt.shinfo.frags[-1], shiftlen)
+            skb_frag_size_sub(first, shiftlen)
+            skb_frag_off_add(first, shiftlen)
+            return _shifted(tgt, skb, shiftlen)
+        start = 1
+    # a whole skb that cannot fit is refused before anything is touched
+    if shiftlen == skb.len and len(src) - start > max_frags - to:
+        return 0
+    # plan the move before committing, so a refusal leaves both skbs as they were
+    moved = 0
+    from_ = start
+    split = 0
+    while todo > 0 and from_ < len(src):
+        if to + moved == max_frags:
+            return 0
+        size = src[from_].len
+        moved += 1
+        if todo >= size:
+            todo -= size
+            from_ += 1
+        else:
+            split = todo
+            todo = 0
+    skb_unclone_keeptruesize(skb)
+    skb_unclone_keeptruesize(tgt)
+    src = skb.shinfo.frags
+    dst = tgt.shinfo.frags
+    dst.extend(src[start:from_])  # whole frags: descriptor and reference move
+    if split:
+        part = src[from_]
+        get_page(part.page)  # __skb_frag_ref: the split frag is now held twice
+        dst.append(SkbFrag(part.page, part.offset, split))
+        skb_frag_off_add(part, split)
+        skb_frag_size_sub(part, split)
+    if merge:
+        skb_frag_size_add(dst[to - 1], src[0].len)
+        put_page(src[0].page)  # __skb_frag_unref: the merged frag's own reference
+    del src[:from_]
+    return _shifted(tgt, skb, shiftlen)
+
+
+def _shifted(tgt: SkBuff, skb: SkBuff, shiftlen: int) -> int:
+    tgt.ip_summed = CHECKSUM_PARTIAL
+    skb.ip_summed = CHECKSUM_PARTIAL
+    tgt.shinfo.flags |= skb.shinfo.flags & SKBFL_SHARED_FRAG
+    skb_len_add(skb, -shiftlen)
+    skb_len_add(tgt, shiftlen)
+    return shiftlen
 
 
 def __pskb_pull_tail(skb: SkBuff, delta: int) -> None:

@@ -25,6 +25,7 @@ from ..skb import (
     CHECKSUM_PARTIAL,
     SKB_GSO_TCPV4,
     SKB_GSO_TCPV6,
+    SKBFL_PURE_ZEROCOPY,
     SkBuff,
     alloc_skb,
     kfree_skb,
@@ -32,6 +33,7 @@ from ..skb import (
     skb_clone,
     skb_cloned,
     skb_reserve,
+    skb_shift,
     skb_split,
     skb_unclone_keeptruesize,
 )
@@ -379,6 +381,24 @@ def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, n
     return needed
 
 
+def tcp_tso_segs(sk: TcpSock, mss_now: int) -> int:
+    """``tcp_tso_segs()`` / ``tcp_tso_autosize()`` (net/ipv4/tcp_output.c): how many MSS one
+    skb may carry — about a millisecond at the pacing rate (``sk_pacing_shift`` 10), plus a
+    share of ``gso_max_size`` that grows as the RTT shrinks (``tcp_tso_rtt_log``), at most
+    ``gso_max_size``, at least ``tcp_min_tso_segs``; then ``sk_gso_max_segs``.  The RTT is
+    the smallest sample seen (``rtt_min_us``), as ``tcp_min_rtt()``."""
+    net = sk.net
+    gso_max_size = sk.sk_gso_max_size + MAX_TCP_HEADER + 1
+    nbytes = _pacing_rate(sk) >> 10
+    # no sample yet: tcp_min_rtt() is ~0U, no share
+    r = sk.rtt_min_us >> net.sysctl_int("net.ipv4.tcp_tso_rtt_log") if sk.rtt_min_us else 32
+    if r < 32:
+        nbytes += gso_max_size >> r
+    nbytes = min(nbytes, gso_max_size)
+    segs = max(nbytes // mss_now, net.sysctl_int("net.ipv4.tcp_min_tso_segs"))
+    return min(segs, sk.sk_gso_max_segs)
+
+
 def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> bool:
     """``tcp_write_xmit()`` (spec §2.6): send write-queue skbs while the congestion window,
     the receive window, Nagle and TSQ allow.  In urgent mode every skb leaves as segments of
@@ -386,7 +406,7 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
     flight and data is waiting (the caller arms the probe timer)."""
     queue = sk.sk_write_queue
     sent = 0
-    max_segs = max(1, min(sk.sk_gso_max_segs, 0xFFFF))
+    max_segs = tcp_tso_segs(sk, mss_now)
     is_cwnd_limited = False
     while queue:
         skb = queue[0]
@@ -395,6 +415,9 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
             is_cwnd_limited = True
             break
         cwnd_quota = min(cwnd_quota, max_segs)
+        missing = cwnd_quota * mss_now - skb.len
+        if missing > 0:
+            tcp_grow_skb(sk, skb, missing)
         tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
         if not tcp_snd_wnd_test(sk, skb, mss_now):
             break
@@ -428,6 +451,36 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
     if sent:
         return False
     return not sk.packets_out and bool(queue)
+
+
+def tcp_grow_skb(sk: TcpSock, skb: SkBuff, amount: int) -> None:
+    """``tcp_grow_skb()`` (net/ipv4/tcp_output.c, 6.18): the head of the write queue is
+    shorter than what the window would let go at once, so pull up to ``amount`` bytes from
+    the next skb into it (:func:`~netsim.skb.skb_shift`: frags move with their references, a
+    frag split between the two takes one more, a frag merged into the previous one drops
+    its own).  Sequence numbers move with the bytes; a next skb left empty is eaten
+    (``tcp_eat_one_skb``: its flags and ``eor`` pass to ``skb``, it is unlinked and
+    uncharged).  Not past an ``MSG_EOR`` boundary (``tcp_skb_can_collapse``)."""
+    queue = sk.sk_write_queue
+    if len(queue) < 2 or queue[0] is not skb:
+        return
+    nxt = queue[1]
+    cb = skb.cb
+    pure = SKBFL_PURE_ZEROCOPY
+    if cb.eor or (skb.shinfo.flags & pure) != (nxt.shinfo.flags & pure):
+        return
+    nlen = min(amount, nxt.len)
+    if not nlen or not skb_shift(skb, nxt, nlen):
+        return
+    ncb = nxt.cb
+    cb.end_seq += nlen
+    ncb.seq += nlen
+    if not nxt.len:
+        cb.end_seq = ncb.end_seq  # a FIN on the eaten skb counts
+        cb.tcp_flags |= ncb.tcp_flags
+        cb.eor = ncb.eor
+        del queue[1]
+        tcp_wmem_free_skb(sk, nxt)
 
 
 def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:

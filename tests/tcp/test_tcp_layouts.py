@@ -143,9 +143,12 @@ async def test_max_skb_frags_limit_pushes_and_starts_a_new_skb(
 ) -> None:
     """With ``net.core.max_skb_frags = 4`` and two sockets of one task taking turns at the
     shared task frag (so nothing coalesces), the fifth write to ``a`` cannot take a fifth
-    slot: the full skb is marked PSH and a new skb starts.  Being no longer the last skb,
-    the full one then leaves at once, cork or not (``tcp_write_xmit`` applies the cork's
-    Nagle rule to the queue's tail only)."""
+    slot: the full skb is marked PSH and a new skb starts.  The push at the end of the call
+    then finds a short head with more behind it, and 6.18's ``tcp_write_xmit`` grows it
+    first (``tcp_grow_skb`` → ``skb_shift``, which is bounded by the build's
+    ``MAX_SKB_FRAGS``, not by the sysctl): the fifth frag moves over with its page
+    reference, the emptied skb is eaten, and the grown skb — the tail again — waits for the
+    cork."""
     async with netsim.open_host(allocator=allocator) as host:
         host.sysctl["net.core.max_skb_frags"] = 4
         a, ra = await _pair(host)
@@ -158,18 +161,21 @@ async def test_max_skb_frags_limit_pushes_and_starts_a_new_skb(
             await b.send(b"." * 100)
         (first,) = a.sk.sk_write_queue
         assert not tcb(first).tcp_flags & TCPHDR_PSH
-        layout = netsim.skb_layout(first)
         before = host.stats()
         await a.send(b"E" * 100, netsim.MSG_MORE)
-        assert (host.stats() - before)["TcpExtTCPOrigDataSent"] == 1  # the full skb left
+        delta = host.stats() - before
+        assert delta["TcpExtTCPOrigDataSent"] == 0  # grown into the corked tail
+        assert (delta["skb_alloc"], delta["skb_free"]) == (1, 1)  # the new skb, eaten
+        # the old allocator's get_page for the new slot; nothing else: the frag moved whole
+        assert delta["page_get"] == (1 if allocator == "page_frag" else 0)
+        assert delta["page_put"] == 0
         assert tcb(first).tcp_flags & TCPHDR_PSH
-        assert [skb.len for skb in ra.sk.sk_receive_queue] == [400]
-        (second,) = a.sk.sk_write_queue
-        assert [layout, netsim.skb_layout(second)] == [
-            [("p0", 0, 100), ("p0", 200, 100), ("p0", 400, 100), ("p0", 600, 100)],
-            [("p0", 800, 100)],
-        ]
-        assert not tcb(second).tcp_flags & TCPHDR_PSH
+        assert list(a.sk.sk_write_queue) == [first]
+        assert (tcb(first).seq + 500, first.len, first.nr_frags) == (tcb(first).end_seq, 500, 5)
+        assert netsim.skb_layout(first) == [
+            ("p0", 0, 100), ("p0", 200, 100), ("p0", 400, 100), ("p0", 600, 100), ("p0", 800, 100),
+        ]  # fmt: skip
+        skb_check(first)
         (b_skb,) = b.sk.sk_write_queue  # b's four writes: four slots, none coalesced
         assert b_skb.nr_frags == 4
         before = host.stats()

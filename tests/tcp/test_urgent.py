@@ -684,8 +684,9 @@ async def test_oob_write_builds_one_mss_skbs(
 ) -> None:
     """``tcp_send_mss(flags)``: a ``MSG_OOB`` write's ``size_goal`` is one MSS, so 5000
     bytes over a 1500-byte link become four skbs — each a new frag slot in the same page —
-    where a plain write makes one GSO skb with one frag.  All of it leaves at once (the
-    retransmit queue holds it for the round trip), with ``snd_up`` one past the last
+    where a plain write makes one skb with one frag (cut to TSO-sized pieces as it
+    leaves).  All of it leaves at once (the retransmit queue holds it for the round
+    trip), with ``snd_up`` one past the last
     byte; urgent mode ends when that is acknowledged, and ``snd_up`` follows ``snd_una``."""
     async with _link_pair(family, allocator, delay=0.01) as (a, client, server):
         sk = _tcp(client)
@@ -704,8 +705,14 @@ async def test_oob_write_builds_one_mss_skbs(
             assert sk.snd_up == sk.write_seq
             assert tcp_urg_mode(sk)
         else:
-            assert [skb.len for skb in queue] == [5000]
-            assert netsim.skb_layout(queue[0]) == [("p0", 0, 5000)]
+            # one skb of 5000 bytes in the write queue, cut at the push into skbs of
+            # tcp_tso_segs() = 2 MSS (at the first RTT's pacing rate, tcp_tso_autosize()
+            # gives under one MSS: the tcp_min_tso_segs floor), sharing the frag's page
+            assert [skb.len for skb in queue] == [2 * mss, 5000 - 2 * mss]
+            assert netsim.skb_layout(*queue) == [
+                [("p0", 0, 2 * mss)],
+                [("p0", 2 * mss, 5000 - 2 * mss)],
+            ]
             assert not tcp_urg_mode(sk)
         after = a.stats()
         new_frags = after["skb_new_frag"] - before["skb_new_frag"]
@@ -777,8 +784,9 @@ async def test_urgent_mode_sends_one_mss_at_a_time(
 ) -> None:
     """``tcp_write_xmit`` skips ``tcp_mss_split_point`` in urgent mode: a plain 5000-byte
     write that follows unacknowledged urgent data leaves as one-MSS skbs, runt included
-    (Nagle is off too).  After a plain small write the same 5000 bytes leave as one GSO skb
-    of whole segments, and Nagle holds the runt until the ACK."""
+    (Nagle is off too).  After a plain small write the same 5000 bytes leave as GSO skbs of
+    whole segments (``tcp_mss_split_point``, ``tcp_tso_segs``), and Nagle holds the runt
+    until the ACK."""
     mss = LINK_MSS[family]
     for oob in (0, MSG_OOB):
         async with _link_pair(family, delay=0.01) as (_a, client, server):
@@ -788,7 +796,9 @@ async def test_urgent_mode_sends_one_mss_at_a_time(
             if oob:
                 assert sizes == [3, mss, mss, mss, 5000 - 3 * mss]
             else:
-                assert sizes == [3, 3 * mss]
+                # whole segments, at most tcp_tso_segs() = 2 MSS per skb at this early
+                # pacing rate; the runt waits for the ACK
+                assert sizes == [3, 2 * mss, mss]
             got = b""
             while len(got) < (5002 if oob else 5003):
                 got += await server.recv(10000)
