@@ -13,7 +13,10 @@ series unifies), the headers are copied into the skb's linear area, and the rest
 is attached as a page frag with ``skb_add_rx_frag`` and the buffer's size as truesize.  The skb
 goes to the peer host's ``netif_rx`` from the peer's timer task (never recursively from the
 sender's call), ``CHECKSUM_UNNECESSARY`` if the link offloads checksums, else ``CHECKSUM_NONE``
-(the stack verifies).
+(the stack verifies).  A NIC that offloads receive checksums really checks them
+(:func:`rx_csum_verdict`): a TCP or UDP packet whose sum is right is ``CHECKSUM_UNNECESSARY``,
+anything else (a damaged frame, a fragment, a zero UDP checksum) is ``CHECKSUM_NONE`` and the
+stack verifies it in software, counts ``InCsumErrors`` and drops it.
 
 Features: scatter-gather always; checksum offload (``HW_CSUM``, ``RXCSUM``) if ``csum_offload``;
 no TSO or GSO, so GSO skbs are segmented in software before they reach the wire, and frames on
@@ -23,6 +26,7 @@ the wire carry complete checksums.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..mm import GFP_ATOMIC, PAGE_SIZE, PageFragCache, put_page
@@ -40,7 +44,9 @@ from ..skb import (
     skb_to_bytes,
 )
 from ..stats import RX_ACCOUNT_SUFFIX
-from ..wire.checksum import csum_fold, csum_partial
+from ..wire.checksum import csum_add, csum_fold, csum_partial
+from ..wire.ipv4 import IPPROTO_TCP, IPPROTO_UDP, ip4_pseudo_csum
+from ..wire.ipv6 import ip6_pseudo_csum
 from .device import (
     ETH_P_IP,
     ETH_P_IPV6,
@@ -61,6 +67,7 @@ __all__ = [
     "LinkDevice",
     "WireDevice",
     "frame_with_checksum",
+    "rx_csum_verdict",
     "rx_headers_len",
 ]
 
@@ -77,8 +84,21 @@ class WireDevice(NetDevice):
         # 2 KiB and at most a page (jumbo frames span several buffers)
         self.rx_buf_len = min(PAGE_SIZE, max(2048, 1 << (mtu + 128 - 1).bit_length()))
         self.rx_cache: PageFragCache | None = None
+        #: what the wire does to each frame before this NIC sees it: called with the frame,
+        #: returns the frames that arrive — none (lost), one (maybe altered: corrupted) or
+        #: several (duplicated).  ``None``: a perfect wire.
+        self.wire: Callable[[bytes], Sequence[bytes]] | None = None
 
     def rx_frame(self, frame: bytes) -> None:
+        """A frame arrives from the wire (through :attr:`wire`, if set)."""
+        wire = self.wire
+        if wire is None:
+            self.rx_one(frame)
+            return
+        for arrived in wire(frame):
+            self.rx_one(arrived)
+
+    def rx_one(self, frame: bytes) -> None:
         """The driver's receive: build an RX skb around a copy of ``frame``."""
         net = self.net
         assert net is not None
@@ -120,7 +140,7 @@ class WireDevice(NetDevice):
             pos += chunk
         skb.network_header = skb.data
         skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
-        skb.ip_summed = CHECKSUM_UNNECESSARY if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
+        skb.ip_summed = rx_csum_verdict(frame) if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
         skb.dev = self
         self.receive(skb)
 
@@ -250,6 +270,43 @@ class Link:
         rate = f"{self.rate:g} bit/s" if self.rate else "unlimited"
         ends = f"{self.net_a.name}:{self.dev_a.name} <-> {self.net_b.name}:{self.dev_b.name}"
         return f"<Link {ends} mtu={self.mtu} {rate} delay={self.delay}>"
+
+
+def rx_csum_verdict(frame: bytes) -> int:
+    """What a receive-checksum-offloading NIC reports for ``frame`` (``NETIF_F_RXCSUM``):
+    ``CHECKSUM_UNNECESSARY`` when it is an unfragmented IPv4 or IPv6 packet carrying TCP or
+    UDP whose transport checksum verifies over the pseudo header; ``CHECKSUM_NONE`` for
+    everything else — a bad sum included, which the stack then finds, counts
+    (``TcpInCsumErrors``, ``UdpInCsumErrors``) and drops, as it does with a driver that
+    passes ``CHECKSUM_NONE`` up for a packet its hardware flagged."""
+    n = len(frame)
+    if n < 20:
+        return CHECKSUM_NONE
+    version = frame[0] >> 4
+    if version == 4:
+        ihl = (frame[0] & 0x0F) * 4
+        proto = frame[9]
+        tot_len = frame[2] << 8 | frame[3]
+        if frame[6] & 0x3F or frame[7] or tot_len > n or tot_len < ihl:  # MF or an offset
+            return CHECKSUM_NONE
+        start, length = ihl, tot_len - ihl
+        pseudo = ip4_pseudo_csum(frame[12:16], frame[16:20], length, proto)
+    elif version == 6 and n >= 40:
+        proto = frame[6]
+        length = frame[4] << 8 | frame[5]
+        if 40 + length > n:
+            return CHECKSUM_NONE
+        start = 40
+        pseudo = ip6_pseudo_csum(frame[8:24], frame[24:40], length, proto)
+    else:
+        return CHECKSUM_NONE
+    if proto == IPPROTO_UDP:
+        if length < 8 or (version == 4 and frame[start + 6] == frame[start + 7] == 0):
+            return CHECKSUM_NONE  # no checksum to check
+    elif proto != IPPROTO_TCP or length < 20:
+        return CHECKSUM_NONE
+    total = csum_add(pseudo, csum_partial(memoryview(frame)[start : start + length]))
+    return CHECKSUM_UNNECESSARY if csum_fold(total) == 0 else CHECKSUM_NONE
 
 
 def rx_headers_len(frame: bytes | bytearray | memoryview) -> int:

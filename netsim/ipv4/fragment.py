@@ -4,7 +4,10 @@ Fragments are queued by ``(saddr, daddr, id, protocol)``.  When the last byte an
 are filled, the fragment at offset 0 becomes the head: the others, their IP headers pulled, are
 chained on its ``frag_list`` (no payload is copied), its header gets the full ``tot_len`` and no
 fragment bits, and the whole datagram goes on to ``ip_local_deliver``.  As in Linux since the
-FragmentSmack fixes, an overlapping fragment discards the whole queue.  A queue not completed
+FragmentSmack fixes, a fragment that partly overlaps what is queued discards the whole queue;
+one that lies wholly inside a run of queued bytes — a duplicate, as a network that duplicates
+packets delivers — is dropped alone and the queue kept (``inet_frag_queue_insert``,
+net/ipv4/inet_fragment.c).  A queue not completed
 within ``net.ipv4.ipfrag_time`` seconds is dropped (``IpReasmTimeout``, ``IpReasmFails``)
 and, if its first fragment had arrived, answered with an ICMP time exceeded.
 """
@@ -22,9 +25,48 @@ from .output import ip_send_check
 if TYPE_CHECKING:
     from ..netns import Net
 
-__all__ = ["FragQueue", "ip_defrag", "ipv4_frags_flush"]
+__all__ = [
+    "IPFRAG_DUP",
+    "IPFRAG_OK",
+    "IPFRAG_OVERLAP",
+    "FragQueue",
+    "inet_frag_queue_insert",
+    "ip_defrag",
+    "ipv4_frags_flush",
+]
 
 ICMP_EXC_FRAGTIME = 1  # include/uapi/linux/icmp.h
+
+# inet_frag_queue_insert()'s answers (include/net/inet_frag.h)
+IPFRAG_OK = 0
+IPFRAG_DUP = 1
+IPFRAG_OVERLAP = 2
+
+
+def inet_frag_queue_insert(
+    frags: list[tuple[int, int, SkBuff]], skb: SkBuff, offset: int, end: int
+) -> int:
+    """``inet_frag_queue_insert()`` (net/ipv4/inet_fragment.c): put ``[offset, end)`` in the
+    offset-sorted ``frags``, or say why not.  Queued fragments that touch form *runs*; a new
+    fragment wholly inside one run is a duplicate (``IPFRAG_DUP``: the caller drops it and
+    keeps the queue), one that overlaps any queued byte otherwise is ``IPFRAG_OVERLAP`` (the
+    caller discards the queue)."""
+    run_start = run_end = -1
+    for o, e, _ in frags:
+        if o == run_end:
+            run_end = e
+        else:
+            if run_start <= offset and end <= run_end:
+                return IPFRAG_DUP
+            run_start, run_end = o, e
+    if run_start <= offset and end <= run_end:
+        return IPFRAG_DUP
+    for o, e, _ in frags:
+        if offset < e and o < end:
+            return IPFRAG_OVERLAP
+    frags.append((offset, end, skb))
+    frags.sort(key=lambda t: t[0])
+    return IPFRAG_OK
 
 
 class FragQueue:
@@ -75,21 +117,22 @@ def ip_defrag(net: Net, skb: SkBuff) -> SkBuff | None:
         q.timer = net.timers.add(net.now + timeout, lambda: _expire(net, key))
     if (
         (more and (payload & 7 or payload <= 0))
-        or (not more and q.total >= 0)
+        or (not more and q.total >= 0 and end != q.total)  # a second, different end
         or (q.total >= 0 and end > q.total)
     ):
         return _fail(net, q, skb)
-    if not more:
+    if not more and q.total < 0:
         if end + hlen > 0xFFFF:  # "Oversized IP packet"
             return _fail(net, q, skb)
         q.total = end
         if any(e > end for _, e, _ in q.frags):
             return _fail(net, q, skb)
-    for o, e, _ in q.frags:
-        if offset < e and o < end:  # overlap: drop the whole queue
-            return _fail(net, q, skb)
-    q.frags.append((offset, end, skb))
-    q.frags.sort(key=lambda t: t[0])
+    verdict = inet_frag_queue_insert(q.frags, skb, offset, end)
+    if verdict == IPFRAG_DUP:
+        kfree_skb(skb)  # SKB_DROP_REASON_DUP_FRAG: the queue goes on
+        return None
+    if verdict == IPFRAG_OVERLAP:
+        return _fail(net, q, skb)
     q.meat += payload
     if q.total < 0 or q.meat != q.total:
         return None

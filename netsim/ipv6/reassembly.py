@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..ipv4.fragment import IPFRAG_DUP, IPFRAG_OVERLAP, inet_frag_queue_insert
 from ..netns.timers import Timer
 from ..skb import CHECKSUM_NONE, SkBuff, kfree_skb
 from ..wire.icmp import ICMPV6_TIME_EXCEED
@@ -77,13 +78,16 @@ def ipv6_frag_rcv(net: Net, skb: SkBuff) -> SkBuff | None:
         timeout = net.sysctl_int("net.ipv6.ip6frag_time")
         q.timer = net.timers.add(net.now + timeout, lambda: _expire(net, key))
     bad = (more and (payload & 7 or payload <= 0)) or end > 0xFFFF
-    bad = bad or (not more and q.total >= 0) or (q.total >= 0 and end > q.total)
-    if not bad and not more:
+    bad = bad or (not more and q.total >= 0 and end != q.total)  # a second, different end
+    bad = bad or (q.total >= 0 and end > q.total)
+    if not bad and not more and q.total < 0:
         q.total = end
         bad = any(e > end for _, e, _ in q.frags)
-    if not bad:
-        bad = any(offset < e and o < end for o, e, _ in q.frags)
-    if bad:
+    verdict = IPFRAG_OVERLAP if bad else inet_frag_queue_insert(q.frags, skb, offset, end)
+    if verdict == IPFRAG_DUP:
+        kfree_skb(skb)  # ip6_frag_queue(): a duplicate is dropped, the queue goes on
+        return None
+    if verdict == IPFRAG_OVERLAP:
         kfree_skb(skb)
         q.free()
         queues.pop(key, None)
@@ -91,8 +95,6 @@ def ipv6_frag_rcv(net: Net, skb: SkBuff) -> SkBuff | None:
         return None
     if offset == 0:
         q.nexthdr = head[fh]
-    q.frags.append((offset, end, skb))
-    q.frags.sort(key=lambda t: t[0])
     q.meat += payload
     if q.total < 0 or q.meat != q.total:
         return None

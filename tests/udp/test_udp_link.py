@@ -149,22 +149,21 @@ def _live_skbs(host: netsim.Host) -> int:
 
 
 def _drop_frames(dev: LinkDevice, drop: Callable[[int, bytes], bool]) -> list[int]:
-    """Wrap ``dev.rx_frame`` so that frames for which ``drop(index, frame)`` is true are lost
-    on the wire; returns the list of dropped indexes (filled as it happens)."""
-    original = dev.rx_frame
+    """Make the wire into ``dev`` lose the frames for which ``drop(index, frame)`` is true;
+    returns the list of dropped indexes (filled as it happens)."""
     dropped: list[int] = []
     counter = 0
 
-    def rx_frame(frame: bytes) -> None:
+    def wire(frame: bytes) -> list[bytes]:
         nonlocal counter
         index = counter
         counter += 1
         if drop(index, frame):
             dropped.append(index)
-            return
-        original(frame)
+            return []
+        return [frame]
 
-    dev.rx_frame = rx_frame  # type: ignore[method-assign]
+    dev.wire = wire
     return dropped
 
 
