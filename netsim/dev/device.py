@@ -45,12 +45,18 @@ __all__ = [
     "ETH_P_IP",
     "ETH_P_IPV6",
     "LL_RESERVED_SPACE",
+    "NETDEV_FEATURE_NAMES",
     "NETIF_F_FRAGLIST",
+    "NETIF_F_GRO",
     "NETIF_F_GSO",
+    "NETIF_F_GSO_FRAGLIST",
+    "NETIF_F_GSO_ROBUST",
+    "NETIF_F_GSO_SHIFT",
     "NETIF_F_GSO_SOFTWARE",
     "NETIF_F_GSO_UDP_L4",
     "NETIF_F_HIGHDMA",
     "NETIF_F_HW_CSUM",
+    "NETIF_F_HW_TLS_RX",
     "NETIF_F_HW_TLS_TX",
     "NETIF_F_IPV6_CSUM",
     "NETIF_F_IP_CSUM",
@@ -65,26 +71,71 @@ __all__ = [
     "NET_XMIT_SUCCESS",
     "NetDevice",
     "dev_queue_xmit",
+    "netdev_features_names",
     "skb_checksum_help",
     "validate_xmit_skb",
 ]
 
-# netdev_features_t bits (include/linux/netdev_features.h, 6.18 numbering)
+# netdev_features_t bits (include/linux/netdev_features.h, 6.18 numbering: the enum's unused
+# slots 2, 12 and 13 included, and the GSO bits at NETIF_F_GSO_SHIFT + the SKB_GSO_* bit)
+NETIF_F_GSO_SHIFT = 16
 NETIF_F_SG = 1 << 0
 NETIF_F_IP_CSUM = 1 << 1
-NETIF_F_HW_CSUM = 1 << 2
-NETIF_F_IPV6_CSUM = 1 << 3
-NETIF_F_HIGHDMA = 1 << 4
-NETIF_F_FRAGLIST = 1 << 5
-NETIF_F_GSO = 1 << 10
-NETIF_F_TSO = 1 << 13
-NETIF_F_TSO_ECN = 1 << 15
-NETIF_F_TSO_MANGLEID = 1 << 16
-NETIF_F_TSO6 = 1 << 17
-NETIF_F_GSO_UDP_L4 = 1 << 30
-NETIF_F_RXCSUM = 1 << 37
-NETIF_F_LOOPBACK = 1 << 39
-NETIF_F_HW_TLS_TX = 1 << 50
+NETIF_F_HW_CSUM = 1 << 3
+NETIF_F_IPV6_CSUM = 1 << 4
+NETIF_F_HIGHDMA = 1 << 5
+NETIF_F_FRAGLIST = 1 << 6
+NETIF_F_GSO = 1 << 11
+NETIF_F_GRO = 1 << 14
+NETIF_F_TSO = 1 << (NETIF_F_GSO_SHIFT + 0)  # SKB_GSO_TCPV4
+NETIF_F_GSO_ROBUST = 1 << (NETIF_F_GSO_SHIFT + 1)  # SKB_GSO_DODGY
+NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 2)  # SKB_GSO_TCP_ECN
+NETIF_F_TSO_MANGLEID = 1 << (NETIF_F_GSO_SHIFT + 3)  # SKB_GSO_TCP_FIXEDID
+NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 4)  # SKB_GSO_TCPV6
+NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
+NETIF_F_GSO_FRAGLIST = 1 << (NETIF_F_GSO_SHIFT + 18)  # SKB_GSO_FRAGLIST
+NETIF_F_RXCSUM = 1 << 40
+NETIF_F_LOOPBACK = 1 << 42
+NETIF_F_HW_TLS_TX = 1 << 53
+NETIF_F_HW_TLS_RX = 1 << 54
+
+#: ``ethtool -k`` names of the features netsim models (net/ethtool/common.c
+#: ``netdev_features_strings``), for :func:`netdev_features_names`
+NETDEV_FEATURE_NAMES: dict[int, str] = {
+    NETIF_F_SG: "tx-scatter-gather",
+    NETIF_F_IP_CSUM: "tx-checksum-ipv4",
+    NETIF_F_HW_CSUM: "tx-checksum-ip-generic",
+    NETIF_F_IPV6_CSUM: "tx-checksum-ipv6",
+    NETIF_F_HIGHDMA: "highdma",
+    NETIF_F_FRAGLIST: "tx-scatter-gather-fraglist",
+    NETIF_F_GSO: "tx-generic-segmentation",
+    NETIF_F_GRO: "rx-gro",
+    NETIF_F_TSO: "tx-tcp-segmentation",
+    NETIF_F_GSO_ROBUST: "tx-gso-robust",
+    NETIF_F_TSO_ECN: "tx-tcp-ecn-segmentation",
+    NETIF_F_TSO_MANGLEID: "tx-tcp-mangleid-segmentation",
+    NETIF_F_TSO6: "tx-tcp6-segmentation",
+    NETIF_F_GSO_UDP_L4: "tx-udp-segmentation",
+    NETIF_F_GSO_FRAGLIST: "tx-gso-list",
+    NETIF_F_RXCSUM: "rx-checksum",
+    NETIF_F_LOOPBACK: "loopback",
+    NETIF_F_HW_TLS_TX: "tls-hw-tx-offload",
+    NETIF_F_HW_TLS_RX: "tls-hw-rx-offload",
+}
+
+
+def netdev_features_names(features: int) -> list[str]:
+    """The ``ethtool -k`` names of the bits set in ``features``, lowest bit first; a bit
+    netsim does not name shows as ``bit-N``."""
+    names = []
+    bit = 0
+    while features >> bit:
+        if features >> bit & 1:
+            names.append(NETDEV_FEATURE_NAMES.get(1 << bit, f"bit-{bit}"))
+        bit += 1
+    return names
+
+
 #: The GSO types software can do (a subset of ``NETIF_F_GSO_SOFTWARE``: the ones netsim uses).
 NETIF_F_GSO_SOFTWARE = (
     NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4
@@ -99,6 +150,7 @@ NET_XMIT_SUCCESS = 0
 NET_XMIT_DROP = 1
 
 # SKB_GSO_* type bit -> the feature that can segment it
+# net_gso_ok(): the feature a GSO type needs is its bit shifted by NETIF_F_GSO_SHIFT
 _GSO_FEATURE = {
     1 << 0: NETIF_F_TSO,  # SKB_GSO_TCPV4
     1 << 4: NETIF_F_TSO6,  # SKB_GSO_TCPV6
