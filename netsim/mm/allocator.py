@@ -8,7 +8,8 @@ no buddies — but keeps the behaviours the transmit path depends on:
 
 * **Memory limit and watermark.**  With ``limit`` set, allocations fail once the pages in use
   would exceed it.  The last ``reserve`` bytes sit below the *min watermark*: an ordinary
-  allocation may not take them, a ``GFP_ATOMIC`` (``__GFP_HIGH``) one may take half, and one that
+  allocation may not take them, a ``__GFP_HIGH`` one may take half, ``GFP_ATOMIC`` (high and
+  non-blocking) five eighths, and one that
   is allowed to ignore watermarks (``__GFP_MEMALLOC`` without ``__GFP_NOMEMALLOC``,
   ``gfp_pfmemalloc_allowed``) may take all of them — and its page comes back marked
   ``pfmemalloc``, as ``ALLOC_NO_WATERMARKS`` pages do.  Holders of such pages should give them
@@ -153,7 +154,12 @@ class PageAllocator:
             free = (self.limit >> PAGE_SHIFT) - self._pages_used - nr
             wmark = self.reserve >> PAGE_SHIFT
             if gfp & Gfp.HIGH:
+                # __zone_watermark_ok(): ALLOC_MIN_RESERVE takes half the min reserve; one
+                # that also may not block (ALLOC_NON_BLOCK: GFP_ATOMIC) a quarter of the rest,
+                # so GFP_ATOMIC leaves 3/8 of min untouched
                 wmark -= wmark >> 1
+                if not gfp & (Gfp.DIRECT_RECLAIM | Gfp.NOMEMALLOC):
+                    wmark -= wmark >> 2
             if free < wmark:
                 if free < 0 or not gfp_pfmemalloc_allowed(gfp):
                     _fail(stats, order)

@@ -57,8 +57,8 @@ _RECLAIM = Gfp.DIRECT_RECLAIM | Gfp.KSWAPD_RECLAIM
 GFP_KERNEL = _RECLAIM | Gfp.IO | Gfp.FS
 #: ``GFP_ATOMIC``: never sleeps; may dip into part of the reserve.
 GFP_ATOMIC = Gfp.HIGH | Gfp.KSWAPD_RECLAIM
-#: ``GFP_NOWAIT``: never sleeps, no reserve access.
-GFP_NOWAIT = Gfp.KSWAPD_RECLAIM
+#: ``GFP_NOWAIT``: never sleeps, no reserve access, no warning when it fails.
+GFP_NOWAIT = Gfp.KSWAPD_RECLAIM | Gfp.NOWARN
 #: ``GFP_NOIO``: may reclaim but must not start I/O (what nbd sets on its socket).
 GFP_NOIO = _RECLAIM
 

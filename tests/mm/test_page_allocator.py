@@ -17,6 +17,7 @@ from netsim.errors import BadPageError, PageLeakError
 from netsim.mm import (
     GFP_ATOMIC,
     GFP_KERNEL,
+    GFP_NOWAIT,
     PAGE_OFFSET,
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -273,16 +274,33 @@ def test_order3_respects_the_reserve_too() -> None:
     put_page(big)
 
 
-def test_gfp_atomic_may_take_half_the_reserve() -> None:
+def test_gfp_atomic_may_take_five_eighths_of_the_reserve() -> None:
+    """``__zone_watermark_ok()``: ``__GFP_HIGH`` (``ALLOC_MIN_RESERVE``) halves the min
+    watermark; an allocation that also may not block (``ALLOC_NON_BLOCK``, as
+    ``GFP_ATOMIC``) takes a quarter of what is left: 3/8 of the reserve stays untouched.
+    ``__GFP_HIGH`` with direct reclaim gets only the half."""
     pa = PageAllocator(limit=16 * PAGE_SIZE, reserve=8 * PAGE_SIZE)
     pages = [_alloc(pa) for _ in range(8)]
     assert pa.alloc_pages(GFP_KERNEL, 0) is None
-    atomic = [_alloc(pa, 0, GFP_ATOMIC) for _ in range(4)]
-    assert not any(p.pfmemalloc for p in atomic)
+    high = [_alloc(pa, 0, GFP_KERNEL | Gfp.HIGH) for _ in range(4)]
+    assert pa.alloc_pages(GFP_KERNEL | Gfp.HIGH, 0) is None
+    atomic = [_alloc(pa, 0, GFP_ATOMIC)]  # 8 - 4 - 1 = 3 pages (3/8) stay in reserve
+    assert not any(p.pfmemalloc for p in high + atomic)
     assert pa.alloc_pages(GFP_ATOMIC, 0) is None
-    assert pa.stats.page_alloc_fail == 2
+    assert pa.alloc_pages(GFP_ATOMIC | Gfp.NOMEMALLOC, 0) is None
+    assert pa.stats.page_alloc_fail == 4
     assert pa.stats.page_alloc_pfmemalloc == 0
-    for p in pages + atomic:
+    assert pa.bytes_in_use() == 13 * PAGE_SIZE
+    for p in pages + high + atomic:
+        put_page(p)
+
+
+def test_gfp_nowait_is_nowarn_and_has_no_reserve() -> None:
+    assert GFP_NOWAIT == Gfp.KSWAPD_RECLAIM | Gfp.NOWARN
+    pa = PageAllocator(limit=16 * PAGE_SIZE, reserve=8 * PAGE_SIZE)
+    pages = [_alloc(pa, 0, GFP_NOWAIT) for _ in range(8)]
+    assert pa.alloc_pages(GFP_NOWAIT, 0) is None
+    for p in pages:
         put_page(p)
 
 
@@ -313,12 +331,12 @@ def test_nomemalloc_wins_over_memalloc() -> None:
         put_page(p)
 
 
-def test_atomic_memalloc_is_pfmemalloc_only_below_half_the_reserve() -> None:
+def test_atomic_memalloc_is_pfmemalloc_only_below_the_atomic_reserve() -> None:
     pa = PageAllocator(limit=16 * PAGE_SIZE, reserve=8 * PAGE_SIZE)
     gfp = GFP_ATOMIC | Gfp.MEMALLOC
     pages = [_alloc(pa, 0, gfp) for _ in range(16)]
-    assert [p.pfmemalloc for p in pages] == [False] * 12 + [True] * 4
-    assert pa.stats.page_alloc_pfmemalloc == 4
+    assert [p.pfmemalloc for p in pages] == [False] * 13 + [True] * 3
+    assert pa.stats.page_alloc_pfmemalloc == 3
     for p in pages:
         put_page(p)
 

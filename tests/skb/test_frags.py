@@ -206,7 +206,7 @@ def test___skb_fill_page_desc_appends_or_replaces(page_allocator: PageAllocator)
 
 def test_pfmemalloc_page_marks_the_skb(page_leak_check: list[PageAllocator]) -> None:
     # Memory below the min watermark: only a __GFP_MEMALLOC allocation gets it, marked.
-    pa = PageAllocator(limit=4 * 4096, reserve=8 * 4096)
+    pa = PageAllocator(limit=4 * 4096, reserve=16 * 4096)
     reserve_page = pa.alloc_pages(GFP_ATOMIC | Gfp.MEMALLOC, 0)
     assert reserve_page is not None
     assert reserve_page.pfmemalloc
@@ -453,7 +453,7 @@ def test_append_pagefrags_does_not_propagate_pfmemalloc(
     page_leak_check: list[PageAllocator],
 ) -> None:
     """``skb_fill_page_desc_noacc``: the appended page belongs to someone else."""
-    pa = PageAllocator(limit=4 * 4096, reserve=8 * 4096)
+    pa = PageAllocator(limit=4 * 4096, reserve=16 * 4096)
     page = pa.alloc_pages(GFP_ATOMIC | Gfp.MEMALLOC, 0)
     assert page is not None
     assert page.pfmemalloc
