@@ -362,7 +362,9 @@ def _alloc_new_skb(
     if transhdrlen:
         skb = sock_alloc_send_skb(sk, alloclen, bool(flags & MSG_DONTWAIT))
     else:
-        if sk.sk_wmem_alloc + wmem_delta > 2 * sk.sk_sndbuf:
+        # the kernel tests refcount_read(&sk->sk_wmem_alloc), which is one above the bytes
+        # charged (sk_alloc() starts it at 1; sk_wmem_alloc_get() takes the 1 off)
+        if sk.sk_wmem_alloc + 1 + wmem_delta > 2 * sk.sk_sndbuf:
             raise kernel_error(errno.ENOBUFS)
         skb = alloc_skb(
             alloclen, stats=sk.net.stats, layout=sk.net.skb_layout, gfp=sk.sk_allocation
