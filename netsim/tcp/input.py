@@ -258,10 +258,10 @@ def lock_sock(sk: TcpSock) -> None:
     sk.sk_owned_by_user = True
 
 
-def release_sock(sk: TcpSock) -> None:
-    """``release_sock()``: process the segments that arrived while a call owned the socket.
-    The socket stays owned while doing so (``__release_sock``): what arrives meanwhile joins
-    the backlog and is processed by the same loop, never nested."""
+def __release_sock(sk: TcpSock) -> None:
+    """``__release_sock()``: process the backlog.  The socket stays owned while doing so:
+    what arrives meanwhile joins the backlog and is processed by the same loop, never
+    nested."""
     backlog = sk.sk_backlog
     while backlog:
         skb = backlog.popleft()
@@ -269,7 +269,24 @@ def release_sock(sk: TcpSock) -> None:
             kfree_skb(skb)
             continue
         tcp_v4_do_rcv(sk, skb)
+
+
+def release_sock(sk: TcpSock) -> None:
+    """``release_sock()``: process the segments that arrived while a call owned the socket,
+    then let go of it."""
+    __release_sock(sk)
     sk.sk_owned_by_user = False
+
+
+def sk_flush_backlog(sk: TcpSock) -> bool:
+    """``sk_flush_backlog()`` (net/core/sock.c): in the middle of a call that owns the
+    socket, process what waits on its backlog (``tcp_sendmsg_locked`` does it every 16 new
+    skbs, so ACKs free the retransmit queue during a large write).  True if there was
+    anything."""
+    if not sk.sk_backlog:
+        return False
+    __release_sock(sk)
+    return True
 
 
 def _send_reset_no_sock(

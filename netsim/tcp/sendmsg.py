@@ -47,6 +47,7 @@ from ..sock.sock import (
     sock_error,
 )
 from ..wire.tcp import TCPHDR_PSH
+from .input import sk_flush_backlog
 from .output import (
     __tcp_push_pending_frames,
     forced_push,
@@ -92,84 +93,107 @@ def tcp_sendmsg_locked(
             raise SockWait(WAIT_CONNECT)
         raise kernel_error(errno.EPIPE)
     copied = 0
-    mss_now, size_goal = tcp_send_mss(sk, flags)
-    if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
-        if copied_before:
-            tcp_remove_empty_skb(sk)
-            return 0, False
-        return _do_error(sk, copied, flags, mss_now, size_goal)
     queue = sk.sk_write_queue
     max_frags = sk.net.sysctl_int("net.core.max_skb_frags")
     stats = sk.net.stats
-    while msg.count:
-        skb = queue[-1] if queue else None
-        copy = size_goal - skb.len if skb is not None else 0
-        if copy <= 0 or skb is None or skb.cb.eor:
-            skb = _new_segment(sk)
-            if skb is None:
+    process_backlog = 0
+    restart = True
+    while restart:
+        restart = False
+        mss_now, size_goal = tcp_send_mss(sk, flags)
+        if sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
+            if copied_before or copied:
+                tcp_remove_empty_skb(sk)
+                if copied:
+                    tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
+                return copied, False
+            return _do_error(sk, copied, flags, mss_now, size_goal)
+        while msg.count:
+            skb = queue[-1] if queue else None
+            copy = size_goal - skb.len if skb is not None else 0
+            if copy <= 0 or skb is None or skb.cb.eor:
+                # new_segment:
+                if not sk_stream_memory_free(sk):
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+                if process_backlog >= 16:
+                    # every 16 new skbs, the segments that arrived meanwhile (ACKs freeing
+                    # the retransmit queue) are processed, and the sizes taken again
+                    process_backlog = 0
+                    if sk_flush_backlog(sk):
+                        restart = True
+                        break
+                process_backlog += 1
+                skb = _new_segment(sk)
+                copy = size_goal
+            if copy > msg.count:
+                copy = msg.count
+            # -- the frag branch --------------------------------------------------------------
+            nc = sk_page_frag(sk, task)
+            span = sk_page_frag_refill(sk, nc, want=copy)
+            if span is None:
                 return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-            copy = size_goal
-        if copy > msg.count:
-            copy = msg.count
-        # -- the frag branch --------------------------------------------------------------
-        nc = sk_page_frag(sk, task)
-        span = sk_page_frag_refill(sk, nc, want=copy)
-        if span is None:
-            return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-        page, offset = span.page, span.offset
-        frags = skb.shinfo.frags
-        i = len(frags)
-        merge = (
-            i > 0 and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
-        )
-        if not merge and i >= max_frags:
-            tcp_mark_push(sk, skb)
-            skb = _new_segment(sk)
-            if skb is None:
-                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-            copy = min(size_goal, msg.count)
+            page, offset = span.page, span.offset
             frags = skb.shinfo.frags
-            i = 0
-        if copy > span.size:
-            copy = span.size
-        sk_wmem_schedule(sk, copy)
-        skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
-        if merge:
-            frags[i - 1].len += copy
-            nc.commit_noref(span, copy)
-            stats.skb_coalesce += 1
-        else:
-            skb_fill_page_desc(skb, i, page, offset, copy)
-            nc.commit(span, copy)
-            stats.skb_new_frag += 1
-        # -- account the chunk -------------------------------------------------------------
-        cb: TcpSkbCb = skb.cb
-        if not copied:
-            cb.tcp_flags &= ~TCPHDR_PSH
-        sk.write_seq += copy
-        cb.end_seq += copy
-        skb.shinfo.gso_segs = 0
-        copied += copy
-        if not msg.count:
-            if flags & MSG_EOR:
-                cb.eor = True
-            break
-        if skb.len < size_goal or flags & MSG_OOB:
-            continue
-        if forced_push(sk):
-            tcp_mark_push(sk, skb)
-            __tcp_push_pending_frames(sk, mss_now, TCP_NAGLE_PUSH)
-        elif skb is queue[0]:
-            tcp_push_one(sk, mss_now)
+            i = len(frags)
+            merge = (
+                i > 0
+                and frags[i - 1].page is page
+                and frags[i - 1].offset + frags[i - 1].len == offset
+            )
+            if not merge and i >= max_frags:
+                tcp_mark_push(sk, skb)
+                # goto new_segment
+                if not sk_stream_memory_free(sk):
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+                if process_backlog >= 16:
+                    process_backlog = 0
+                    if sk_flush_backlog(sk):
+                        restart = True
+                        break
+                process_backlog += 1
+                skb = _new_segment(sk)
+                copy = min(size_goal, msg.count)
+                frags = skb.shinfo.frags
+                i = 0
+            if copy > span.size:
+                copy = span.size
+            sk_wmem_schedule(sk, copy)
+            skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
+            if merge:
+                frags[i - 1].len += copy
+                nc.commit_noref(span, copy)
+                stats.skb_coalesce += 1
+            else:
+                skb_fill_page_desc(skb, i, page, offset, copy)
+                nc.commit(span, copy)
+                stats.skb_new_frag += 1
+            # -- account the chunk -------------------------------------------------------------
+            cb: TcpSkbCb = skb.cb
+            if not copied:
+                cb.tcp_flags &= ~TCPHDR_PSH
+            sk.write_seq += copy
+            cb.end_seq += copy
+            skb.shinfo.gso_segs = 0
+            copied += copy
+            if not msg.count:
+                if flags & MSG_EOR:
+                    cb.eor = True
+                break
+            if skb.len < size_goal or flags & MSG_OOB:
+                continue
+            if forced_push(sk):
+                tcp_mark_push(sk, skb)
+                __tcp_push_pending_frames(sk, mss_now, TCP_NAGLE_PUSH)
+            elif skb is queue[0]:
+                tcp_push_one(sk, mss_now)
     if copied:
         tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
     return copied, False
 
 
-def _new_segment(sk: TcpSock) -> SkBuff | None:
-    """``new_segment:``: a fresh skb at ``write_seq``, if ``sk_sndbuf`` allows one."""
-    if not sk_stream_memory_free(sk):
-        return None
+def _new_segment(sk: TcpSock) -> SkBuff:
+    """``new_segment:``: a fresh skb at ``write_seq`` (the caller checked
+    ``sk_stream_memory_free``)."""
     skb = tcp_stream_alloc_skb(sk)
     tcp_skb_entail(sk, skb)
     return skb
