@@ -115,9 +115,12 @@ class Net:
         self.backlog: deque[SkBuff] = deque()
         self._in_softirq = False
         self.closed = False
-        #: ``tcp_memory_pressure``: set when a TCP socket could not get memory
-        #: (``tcp_enter_memory_pressure``); nothing reads it yet
+        #: ``tcp_memory_pressure``: set when a TCP socket could not get memory or TCP's pool
+        #: passed ``tcp_mem[1]`` (``tcp_enter_memory_pressure``), cleared below ``tcp_mem[0]``
         self.tcp_memory_pressure = False
+        #: ``tcp_memory_allocated``: pages charged to TCP's pool by the sockets' send side
+        #: (``sk_forward_alloc`` in whole pages), judged against ``net.ipv4.tcp_mem``
+        self.tcp_memory_allocated = 0
         self.add_device(Loopback(), ("127.0.0.1/8", "::1/128"))
 
     # -- configuration ----------------------------------------------------------------------

@@ -86,6 +86,7 @@ __all__ = [
     "SO_RCVBUFFORCE",
     "SO_RCVLOWAT",
     "SO_REUSEADDR",
+    "SO_RESERVE_MEM",
     "SO_REUSEPORT",
     "SO_SNDBUF",
     "SO_SNDBUFFORCE",
@@ -165,6 +166,7 @@ SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
 SO_PROTOCOL = 38
 SO_DOMAIN = 39
+SO_RESERVE_MEM = 73
 
 # SOL_IP (include/uapi/linux/in.h)
 IP_TOS = 1

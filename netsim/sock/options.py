@@ -72,6 +72,7 @@ from .constants import (
     SO_RCVBUF,
     SO_RCVBUFFORCE,
     SO_RCVLOWAT,
+    SO_RESERVE_MEM,
     SO_REUSEADDR,
     SO_REUSEPORT,
     SO_SNDBUF,
@@ -240,6 +241,12 @@ def _set_socket(sk: Sock, optname: int, raw: bytes) -> None:
         sk.sk_mark = val & 0xFFFFFFFF
     elif optname == SO_BSDCOMPAT:
         pass
+    elif optname == SO_RESERVE_MEM:
+        # sock_reserve_memory() needs the socket's memory cgroup: a kernel without socket
+        # memcg accounting (as this emulated one, and a host in the root cgroup) refuses
+        if val < 0:
+            raise kernel_error(errno.EINVAL)
+        raise kernel_error(errno.EOPNOTSUPP, "SO_RESERVE_MEM needs a memory cgroup")
     elif optname in _NOT_EMULATED_SOCKET:
         raise kernel_error(errno.ENOPROTOOPT, "not emulated by netsim")
     else:
@@ -312,8 +319,8 @@ def _get_socket(sk: Sock, optname: int) -> int | bytes:
         return sk.sk_priority
     if optname == SO_MARK:
         return int(struct.unpack("i", struct.pack("I", sk.sk_mark))[0])
-    if optname == SO_BSDCOMPAT:
-        return 0
+    if optname in (SO_BSDCOMPAT, SO_RESERVE_MEM):
+        return 0  # SO_RESERVE_MEM: sk_reserved_mem, never set here
     if optname in _NOT_EMULATED_SOCKET:
         raise kernel_error(errno.ENOPROTOOPT, "not emulated by netsim")
     raise kernel_error(errno.ENOPROTOOPT)

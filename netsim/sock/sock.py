@@ -398,7 +398,9 @@ def sk_page_frag(sk: Sock, task: TaskContext) -> FragAllocator:
 
 def sk_stream_moderate_sndbuf(sk: Sock) -> None:
     """``sk_stream_moderate_sndbuf()`` (include/net/sock.h): unless the user set ``SO_SNDBUF``,
-    shrink ``sk_sndbuf`` to half of what is queued (never below ``SOCK_MIN_SNDBUF``)."""
+    shrink ``sk_sndbuf`` to half of what is queued (never below ``SOCK_MIN_SNDBUF``, nor
+    below ``sk_unused_reserved_mem()``, which is 0 here: ``SO_RESERVE_MEM`` needs a memory
+    cgroup, which netsim does not model)."""
     if not sk.sk_userlocks & SOCK_SNDBUF_LOCK:
         sk.sk_sndbuf = max(min(sk.sk_sndbuf, sk.sk_wmem_queued >> 1), SOCK_MIN_SNDBUF)
 

@@ -178,6 +178,7 @@ MIB_NAMES: tuple[str, ...] = (
     "TcpExtTCPZeroWindowDrop",
     "TcpExtTCPDSACKOldSent",
     "TcpExtTSQThrottled",
+    "TcpExtTCPMemoryPressures",
 )
 
 
@@ -318,6 +319,7 @@ class Counters:
     TcpExtTCPZeroWindowDrop: int
     TcpExtTCPDSACKOldSent: int
     TcpExtTSQThrottled: int
+    TcpExtTCPMemoryPressures: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]

@@ -586,8 +586,22 @@ def tcp_check_space(sk: TcpSock) -> None:
     """``tcp_check_space()`` → ``tcp_new_space()``: grow ``sk_sndbuf`` with the congestion
     window (``tcp_sndbuf_expand``) and wake a writer waiting for room."""
     if sk.sock_nospace:
-        tcp_sndbuf_expand(sk)
+        if tcp_should_expand_sndbuf(sk):
+            tcp_sndbuf_expand(sk)
         sk.sk_write_space()  # clears sock_nospace only if it wakes the writer
+
+
+def tcp_should_expand_sndbuf(sk: TcpSock) -> bool:
+    """``tcp_should_expand_sndbuf()``: not when the user fixed ``SO_SNDBUF``, not while TCP's
+    pool is under memory pressure or at ``tcp_mem[0]``, not when the window is full."""
+    if sk.sk_userlocks & 1:  # SOCK_SNDBUF_LOCK
+        return False
+    net = sk.net
+    if net.tcp_memory_pressure:
+        return False  # (sk_unused_reserved_mem(): no SO_RESERVE_MEM without memcg)
+    if net.tcp_memory_allocated >= net.sysctl_vec("net.ipv4.tcp_mem")[0]:
+        return False
+    return sk.packets_out < sk.snd_cwnd  # tcp_packets_in_flight(): no SACK or loss marks here
 
 
 def tcp_sndbuf_expand(sk: TcpSock) -> None:
@@ -596,7 +610,7 @@ def tcp_sndbuf_expand(sk: TcpSock) -> None:
     if sk.sk_userlocks & 1:
         return
     mss = max(sk.mss_clamp if sk.mss_clamp < 0xFFFF else 0, sk.mss_cache)
-    per_mss = 1 << (mss + 320 + SKB_DATA_ALIGN(320) - 1).bit_length()
+    per_mss = 1 << (mss + 320 + sk.net.skb_layout.shinfo_aligned - 1).bit_length()
     per_mss += SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
     nr_segs = max(10, sk.snd_cwnd)
     sndmem = 2 * nr_segs * per_mss

@@ -38,7 +38,7 @@ from ..skb import (
     skb_unclone_keeptruesize,
 )
 from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
-from ..sock.sock import TCP_CLOSE, TCP_LISTEN
+from ..sock.sock import TCP_CLOSE, TCP_LISTEN, sk_stream_moderate_sndbuf
 from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
     TCPHDR_ACK,
@@ -168,28 +168,127 @@ def sk_stream_memory_free(sk: TcpSock) -> bool:
     return sk.write_seq - sk.snd_nxt < lowat
 
 
-def sk_wmem_schedule(sk: TcpSock, size: int) -> None:
-    """``sk_wmem_schedule()``: pre-charge whole pages to ``sk_forward_alloc``.  netsim keeps
-    the accounting but sets no protocol-wide limit (``tcp_mem`` is not enforced)."""
-    if size > sk.sk_forward_alloc:
-        delta = size - sk.sk_forward_alloc
-        sk.sk_forward_alloc += -(-delta // 4096) * 4096
+def sk_mem_pages(amt: int) -> int:
+    """``sk_mem_pages()``: whole pages covering ``amt`` bytes."""
+    return (amt + 4095) >> 12
+
+
+def sk_wmem_schedule(sk: TcpSock, size: int) -> bool:
+    """``sk_wmem_schedule()`` (include/net/sock.h): make sure ``sk_forward_alloc`` covers
+    ``size`` bytes, charging whole pages to TCP's pool (``__sk_mem_schedule``); False when
+    ``tcp_mem`` refuses them."""
+    delta = size - sk.sk_forward_alloc
+    return delta <= 0 or __sk_mem_schedule(sk, delta)
+
+
+def __sk_mem_schedule(sk: TcpSock, size: int) -> bool:
+    """``__sk_mem_schedule()``: pre-charge the pages; take them back if refused."""
+    amt = sk_mem_pages(size)
+    sk.sk_forward_alloc += amt << 12
+    if __sk_mem_raise_allocated(sk, size, amt):
+        return True
+    sk.sk_forward_alloc -= amt << 12
+    return False
+
+
+def __sk_mem_raise_allocated(sk: TcpSock, size: int, amt: int) -> bool:
+    """``__sk_mem_raise_allocated()`` (net/core/sock.c) for a send: add ``amt`` pages to the
+    host's ``tcp_memory_allocated`` and judge them against ``net.ipv4.tcp_mem`` (pages):
+    under ``tcp_mem[0]`` fine (and memory pressure over); over ``[1]`` memory pressure; over
+    ``[2]`` refused, unless the socket has less than ``tcp_wmem[0]`` queued, or — under
+    pressure — uses less than its fair share of ``[2]``.  A refused socket's ``sk_sndbuf``
+    is moderated (``sk_stream_moderate_sndbuf``), and it is given the pages anyway while it
+    is over that smaller buffer (it will wait for space rather than fail)."""
+    net = sk.net
+    net.tcp_memory_allocated += amt
+    allocated = net.tcp_memory_allocated
+    limits = net.sysctl_vec("net.ipv4.tcp_mem")
+    if allocated <= limits[0]:
+        net.tcp_memory_pressure = False  # sk_leave_memory_pressure()
+        return True
+    if allocated > limits[1]:
+        sk.enter_memory_pressure()
+    if allocated <= limits[2]:
+        if sk.sk_wmem_queued < net.sysctl_vec("net.ipv4.tcp_wmem")[0]:
+            return True  # a minimum buffer is guaranteed under pressure
+        if not net.tcp_memory_pressure:
+            return True
+        sockets = sum(1 for other in net.sockets if other.sk_protocol == sk.sk_protocol)
+        usage = sk_mem_pages(sk.sk_wmem_queued + sk.sk_rmem_alloc + sk.sk_forward_alloc)
+        if limits[2] > max(sockets, 1) * usage:
+            return True  # below the average: may still grow
+    # suppress_allocation:
+    sk_stream_moderate_sndbuf(sk)
+    if sk.sk_wmem_queued + size >= sk.sk_sndbuf:
+        return True  # over the (moderated) buffer: the caller will wait, not fail
+    net.tcp_memory_allocated -= amt
+    return False
+
+
+def sk_forced_mem_schedule(sk: TcpSock, size: int) -> None:
+    """``sk_forced_mem_schedule()`` (net/ipv4/tcp_output.c): charge the pages whatever
+    ``tcp_mem`` says — for the first skb of an empty socket, a FIN, a split — entering memory
+    pressure when over ``tcp_mem[1]``."""
+    delta = size - sk.sk_forward_alloc
+    if delta <= 0:
+        return
+    amt = sk_mem_pages(delta)
+    sk.sk_forward_alloc += amt << 12
+    net = sk.net
+    net.tcp_memory_allocated += amt
+    if net.tcp_memory_allocated > net.sysctl_vec("net.ipv4.tcp_mem")[1]:
+        sk.enter_memory_pressure()
+
+
+def tcp_wmem_schedule(sk: TcpSock, copy: int) -> int:
+    """``tcp_wmem_schedule()`` (net/ipv4/tcp.c): how much of ``copy`` the socket may queue
+    now — all of it if the pages are granted; else, so that a socket with little queued
+    still progresses, what ``tcp_wmem[0]`` leaves is forced in, and the copy is trimmed to
+    ``sk_forward_alloc`` (0: wait for memory)."""
+    if sk_wmem_schedule(sk, copy):
+        return copy
+    left = sk.net.sysctl_vec("net.ipv4.tcp_wmem")[0] - sk.sk_wmem_queued
+    if left > 0:
+        sk_forced_mem_schedule(sk, min(left, copy))
+    return min(copy, sk.sk_forward_alloc)
 
 
 def sk_mem_reclaim(sk: TcpSock) -> None:
-    """``sk_mem_reclaim()``: give back whole pages of ``sk_forward_alloc``."""
+    """``sk_mem_reclaim()``: give whole pages of ``sk_forward_alloc`` back to TCP's pool
+    (``__sk_mem_reduce_allocated``), ending memory pressure below ``tcp_mem[0]``."""
     if sk.sk_forward_alloc >= 4096:
-        sk.sk_forward_alloc &= 4095
+        _reclaim(sk, sk.sk_forward_alloc >> 12)
 
 
-def tcp_stream_alloc_skb(sk: TcpSock) -> SkBuff:
+def sk_mem_reclaim_final(sk: TcpSock) -> None:
+    """``sk_mem_reclaim_final()``: a dying (or reset) socket gives back every page."""
+    if sk.sk_forward_alloc > 0:
+        _reclaim(sk, sk_mem_pages(sk.sk_forward_alloc))
+        sk.sk_forward_alloc = 0
+
+
+def _reclaim(sk: TcpSock, pages: int) -> None:
+    sk.sk_forward_alloc -= pages << 12
+    net = sk.net
+    net.tcp_memory_allocated -= pages
+    if net.tcp_memory_pressure and net.tcp_memory_allocated < net.sysctl_vec("net.ipv4.tcp_mem")[0]:
+        net.tcp_memory_pressure = False
+
+
+def tcp_stream_alloc_skb(sk: TcpSock, force: bool) -> SkBuff | None:
     """``tcp_stream_alloc_skb()``: a payload-free skb with ``MAX_TCP_HEADER`` of headroom,
-    ``CHECKSUM_PARTIAL``, truesize ``SKB_TRUESIZE(end)`` charged to the socket."""
+    ``CHECKSUM_PARTIAL``, truesize ``SKB_TRUESIZE(end)`` charged to the socket — forced
+    (``sk_forced_mem_schedule``), or, without ``force``, only if ``tcp_mem`` grants it
+    (``None`` otherwise: the caller waits for memory)."""
     skb = alloc_skb(
         MAX_TCP_HEADER, stats=sk.net.stats, layout=sk.net.skb_layout, gfp=sk.sk_allocation
     )
     skb.truesize = skb.layout.truesize(skb.end)
-    sk_wmem_schedule(sk, skb.truesize)
+    if force:
+        sk_forced_mem_schedule(sk, skb.truesize)
+    elif not sk_wmem_schedule(sk, skb.truesize):
+        kfree_skb(skb)
+        return None
     skb_reserve(skb, MAX_TCP_HEADER)
     skb.ip_summed = CHECKSUM_PARTIAL
     return skb
@@ -564,7 +663,8 @@ def tcp_fragment(
     if in_rtx_queue:
         skb_unclone_keeptruesize(skb)
         old_pcount = tcp_skb_pcount(skb)
-    buff = tcp_stream_alloc_skb(sk)
+    buff = tcp_stream_alloc_skb(sk, force=True)
+    assert buff is not None
     sk.sk_wmem_queued += buff.truesize
     sk.sk_forward_alloc -= buff.truesize
     nlen = skb.len - length
@@ -838,7 +938,8 @@ def tcp_send_fin(sk: TcpSock) -> None:
         cb.end_seq += 1
         sk.write_seq += 1
     else:
-        skb = tcp_stream_alloc_skb(sk)
+        skb = tcp_stream_alloc_skb(sk, force=True)
+        assert skb is not None
         tcp_skb_entail(sk, skb)
         cb = skb.cb
         cb.tcp_flags |= TCPHDR_FIN
@@ -859,7 +960,8 @@ def tcp_send_active_reset(sk: TcpSock) -> None:
 def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
     """The SYN of ``tcp_connect()`` / the SYN-ACK of ``tcp_send_synack()``: a payload-free skb
     on the retransmit queue (the RTO resends it), sequence ``iss``."""
-    skb = tcp_stream_alloc_skb(sk)
+    skb = tcp_stream_alloc_skb(sk, force=True)
+    assert skb is not None
     flags = TCPHDR_SYN | (TCPHDR_ACK if synack else 0)
     skb.cb = TcpSkbCb(sk.iss, sk.iss + 1, flags)
     sk.sk_wmem_queued += skb.truesize

@@ -942,6 +942,9 @@ def tcp_disconnect(sk: TcpSock) -> None:
     sk.sk_state = TCP_CLOSE
     tcp_unhash_close(sk)
     _purge(sk)
+    from .output import sk_mem_reclaim_final
+
+    sk_mem_reclaim_final(sk)
     sk.sk_shutdown = 0
     sk.sock_nospace = False
     if not sk.sk_userlocks & SOCK_BINDADDR_LOCK:
@@ -953,9 +956,6 @@ def tcp_disconnect(sk: TcpSock) -> None:
     for name in TcpSock.__slots__:
         if name not in _DISCONNECT_KEEPS:
             setattr(sk, name, getattr(fresh, name))
-    from .output import sk_mem_reclaim
-
-    sk_mem_reclaim(sk)
 
 
 def _purge(sk: TcpSock) -> None:
@@ -992,6 +992,9 @@ def tcp_destroy(sk: TcpSock) -> None:
     sk.done = True
     sk.closed = True
     _purge(sk)
+    from .output import sk_mem_reclaim_final
+
+    sk_mem_reclaim_final(sk)
     while sk.accept_queue:
         child = sk.accept_queue.popleft()
         child.listener = None

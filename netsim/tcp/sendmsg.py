@@ -52,7 +52,6 @@ from .output import (
     __tcp_push_pending_frames,
     forced_push,
     sk_stream_memory_free,
-    sk_wmem_schedule,
     tcp_mark_push,
     tcp_push,
     tcp_push_one,
@@ -60,6 +59,7 @@ from .output import (
     tcp_skb_entail,
     tcp_stream_alloc_skb,
     tcp_wmem_free_skb,
+    tcp_wmem_schedule,
 )
 from .sock import TCP_NAGLE_PUSH, TcpSkbCb, TcpSock
 
@@ -124,6 +124,8 @@ def tcp_sendmsg_locked(
                         break
                 process_backlog += 1
                 skb = _new_segment(sk)
+                if skb is None:
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 copy = size_goal
             if copy > msg.count:
                 copy = msg.count
@@ -152,12 +154,16 @@ def tcp_sendmsg_locked(
                         break
                 process_backlog += 1
                 skb = _new_segment(sk)
+                if skb is None:
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 copy = min(size_goal, msg.count)
                 frags = skb.shinfo.frags
                 i = 0
             if copy > span.size:
                 copy = span.size
-            sk_wmem_schedule(sk, copy)
+            copy = tcp_wmem_schedule(sk, copy)
+            if not copy:
+                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
             skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
             if merge:
                 frags[i - 1].len += copy
@@ -191,11 +197,14 @@ def tcp_sendmsg_locked(
     return copied, False
 
 
-def _new_segment(sk: TcpSock) -> SkBuff:
+def _new_segment(sk: TcpSock) -> SkBuff | None:
     """``new_segment:``: a fresh skb at ``write_seq`` (the caller checked
-    ``sk_stream_memory_free``)."""
-    skb = tcp_stream_alloc_skb(sk)
-    tcp_skb_entail(sk, skb)
+    ``sk_stream_memory_free``), its memory forced when it is the socket's only skb
+    (``first_skb``), else granted by ``tcp_mem`` or ``None``."""
+    first = not sk.sk_write_queue and not sk.tcp_rtx_queue
+    skb = tcp_stream_alloc_skb(sk, force=first)
+    if skb is not None:
+        tcp_skb_entail(sk, skb)
     return skb
 
 

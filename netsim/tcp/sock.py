@@ -422,8 +422,12 @@ class TcpSock(Sock):
             self.sk_wq.wake()
 
     def enter_memory_pressure(self) -> None:
-        """``tcp_enter_memory_pressure``."""
-        self.net.tcp_memory_pressure = True
+        """``tcp_enter_memory_pressure()`` (net/ipv4/tcp.c): TCP's pool is under pressure;
+        each entry is counted (``TcpExtTCPMemoryPressures``)."""
+        net = self.net
+        if not net.tcp_memory_pressure:
+            net.tcp_memory_pressure = True
+            net.stats.TcpExtTCPMemoryPressures += 1
 
     def unhash(self) -> None:
         """Leave the host's TCP tables."""

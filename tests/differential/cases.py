@@ -2358,6 +2358,20 @@ async def so_misc_flags(env: Env) -> None:
         await env.step(f"getsockopt({name})", s.getsockopt, 1, opt)
 
 
+@case(
+    "sol_socket",
+    "SO_RESERVE_MEM needs the socket's memory cgroup (sock_reserve_memory): without socket "
+    "memcg accounting it is EOPNOTSUPP, after the EINVAL for a negative size; it reads 0.",
+)
+async def so_reserve_mem(env: Env) -> None:
+    """SO_RESERVE_MEM (73) on TCP and UDP: read, reserve 4096, reserve -1."""
+    for type_ in (SOCK_STREAM, SOCK_DGRAM):
+        s = env.socket(AF_INET, type_)
+        await env.step("getsockopt(SO_RESERVE_MEM)", s.getsockopt, 1, 73)
+        await env.step("setsockopt(SO_RESERVE_MEM, 4096)", s.setsockopt, 1, 73, 4096)
+        await env.step("setsockopt(SO_RESERVE_MEM, -1)", s.setsockopt, 1, 73, -1)
+
+
 @case("sol_tcp", "TCP_CONGESTION is a string option; an unknown algorithm is ENOENT.")
 async def tcp_congestion(env: Env) -> None:
     """Read TCP_CONGESTION; set 'reno' and 'nope'."""
