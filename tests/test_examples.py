@@ -538,3 +538,45 @@ def test_bench_nc_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> N
     assert bench.main(["nc", "--allocators", "nope"]) == 2
     assert bench.main(["nc", "--rss", "--rss-allocator", "nope"]) == 2
     capsys.readouterr()
+
+
+# -- page_appetite.py: why the cache takes more pages at odd write sizes ----------------------
+
+appetite = _load("examples/page_appetite.py", "netsim_examples_page_appetite")
+
+
+def _appetite(write: int, count: int) -> tuple[dict[str, float], str]:
+    import io
+    from contextlib import redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        per_mib = trio.run(
+            appetite.main, write, count, clock=trio.testing.MockClock(autojump_threshold=0)
+        )
+    return per_mib, out.getvalue()
+
+
+def test_page_appetite_at_odd_write_sizes() -> None:
+    """1000-byte writes: the old allocator reuses its one page at every write; the cache uses
+    each page up in the middle of a write that holds it, so it abandons it and refills — one
+    page per 32 KiB, whatever the timing (docs/page-appetite.md)."""
+    per_mib, out = _appetite(1000, 200)
+    old, cache = out.split("--- page_frag_cache")
+    assert old.count(" reuse") >= 3
+    assert "(197 more writes, each a reuse from offset 0)" in old
+    assert "pages allocated: 1 " in old
+    lines = [line for line in cache.splitlines() if "abandon" in line]
+    assert len(lines) == 6  # 200,000 bytes: six page ends, each inside a write
+    assert all(" + p" in line and line.split()[1] == "0" for line in lines)
+    assert "recycle" not in cache
+    assert "pages allocated: 7 " in cache
+    assert per_mib["page_frag_cache"] > 30 * per_mib["page_frag"] / 5
+
+
+def test_page_appetite_when_writes_divide_the_page() -> None:
+    per_mib, out = _appetite(16384, 16)
+    cache = out.split("--- page_frag_cache")[1]
+    assert cache.count("recycle") == 7
+    assert "abandon" not in cache
+    assert per_mib["page_frag"] == per_mib["page_frag_cache"]
