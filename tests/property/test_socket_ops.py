@@ -522,6 +522,11 @@ class Scenario:
     def check(self) -> int:
         return check_hosts(self.hosts)
 
+    @property
+    def max_frags(self) -> int:
+        """The hosts' ``CONFIG_MAX_SKB_FRAGS`` (what ``__ip_append_data`` caps at)."""
+        return self.hosts[0].net.max_skb_frags
+
     def set_max_frags(self, value: int) -> None:
         for host in self.hosts:
             host.sysctl["net.core.max_skb_frags"] = value
@@ -537,6 +542,7 @@ class Stream:
         self.start = start  # pattern offset of stream position 0
         self.lo = 0  # bytes send() said it accepted
         self.pending = 0  # bytes of a send in progress (in another task)
+        self.oob_pending = False  # that send is a MSG_OOB one: its last byte taken is urgent
         self.extra = 0  # bytes a send cut short by close() may have queued
         self.read = 0  # stream position of the reader's next byte
         self.fin = False  # the sender shut down writing: a FIN follows what it accepted
@@ -732,10 +738,12 @@ class TcpScenario(Scenario):
 
         assert stream.pending == 0
         stream.pending = size
+        stream.oob_pending = bool(flags & MSG_OOB)
         try:
             n, error, scope = await _with_timeout(limit, call)
         finally:
             stream.pending = 0
+            stream.oob_pending = False
         self.refresh()  # (a long wait may have let an orphan time out)
         if self.reset:
             allowed |= {errno.EPIPE, errno.ECONNRESET}
@@ -856,8 +864,14 @@ class TcpScenario(Scenario):
             assert self.eof_allowed(i), f"{what}: MSG_WAITALL returned {n} of {size}"
 
     def _is_urgent(self, stream: Stream, data: bytes) -> bool:
-        return any(
-            p >= stream.read and _pattern(stream.start + p, 1) == data for p in stream.urgent
+        if any(p >= stream.read and _pattern(stream.start + p, 1) == data for p in stream.urgent):
+            return True
+        # a MSG_OOB send running in the other task has queued its bytes (the core call is
+        # synchronous) but not yet returned: its last accepted byte, wherever that is, is
+        # urgent already
+        return stream.oob_pending and any(
+            _pattern(stream.start + p, 1) == data
+            for p in range(stream.lo, stream.lo + stream.pending)
         )
 
     def op_setsockopt(self, i: int, name: str, level: int, opt: int, value: Any) -> None:
@@ -1136,6 +1150,7 @@ class Dgram:
         self.gso = gso  # UDP_SEGMENT when its first piece was appended (the cork keeps it)
         self.optional = False  # pushed where errors are not reported: it may never arrive
         self.tentative = False  # its send() has not returned yet
+        self.pieces = 0  # send() calls that appended to it (each may start a new frag)
 
     def payload(self, n: int) -> bytes:
         return _pattern(self.start, min(n, self.length))
@@ -1296,6 +1311,13 @@ class UdpScenario(Scenario):
             allowed.add(errno.EOPNOTSUPP)
         if total > self.max_payload or size > 0xFFFF:
             allowed.add(errno.EMSGSIZE)
+        # __ip_append_data: a datagram needing more than MAX_SKB_FRAGS frag slots is EMSGSIZE.
+        # Each append may start a new slot (another socket's bytes may sit between), and each
+        # page the bytes cross one more: 32 KiB pages, or 4 KiB ones when high orders fail
+        unit = 4096 if self.faults in ("order0", "flaky") else 32768
+        pieces = (pending.pieces if pending is not None else 0) + 1
+        if pieces + -(-total // unit) + 1 > self.max_frags:
+            allowed.add(errno.EMSGSIZE)
         if gso:
             allowed |= {errno.EINVAL, errno.EMSGSIZE}
         if end.shut_wr:
@@ -1353,6 +1375,7 @@ class UdpScenario(Scenario):
         assert n == size, f"{what} returned {n}: a datagram goes whole or not at all"
         assert not end.closed or end.closing, f"{what}: a send on a closed socket returned"
         d.length += size
+        d.pieces += 1
         if corking:
             flow.pending = d
             assert sk.pending, f"{what}: corked, but nothing is pending"
