@@ -9,6 +9,11 @@ Two families, kept apart on purpose:
   negative, a page still referenced when everything should have been given back — raises
   :class:`BadPageError` or :class:`PageLeakError`.  The kernel would print "BUG: Bad page state"
   or leak silently; netsim refuses to let either pass.
+
+Every netsim exception class lives here, in a module the compiled build leaves as Python: a
+class inheriting two builtin exceptions (``NetsimError`` and ``RuntimeError``) cannot be a
+native mypyc class.  The layers re-export theirs (``netsim.skb.BadSkbError``,
+``netsim.tcp.state.TcpStateError``, ``netsim.wire.WireError``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from __future__ import annotations
 import errno as _errno
 import os
 
-__all__ = ["BadPageError", "NetsimError", "PageLeakError", "exception_leaves", "kernel_error"]
+__all__ = [
+    "BadPageError",
+    "BadSkbError",
+    "NetsimError",
+    "PageLeakError",
+    "TcpStateError",
+    "WireError",
+    "exception_leaves",
+    "kernel_error",
+]
 
 
 class NetsimError(Exception):
@@ -26,6 +40,19 @@ class NetsimError(Exception):
 class BadPageError(NetsimError, RuntimeError):
     """A page was used in a way that would be a kernel bug: use after free, double put,
     a refcount dropping below zero, or an allocator invariant broken."""
+
+
+class BadSkbError(NetsimError, RuntimeError):
+    """An skb was misused in a way the kernel would BUG() on: ``skb_over_panic``,
+    ``skb_under_panic``, a double free, or an operation on a freed skb."""
+
+
+class TcpStateError(NetsimError, RuntimeError):
+    """A state change the TCP state machine does not have."""
+
+
+class WireError(NetsimError, ValueError):
+    """Bytes that are not a valid header, or a header that cannot be emitted."""
 
 
 class PageLeakError(NetsimError, AssertionError):

@@ -116,44 +116,53 @@ class Page:
         allocator: PageAllocator,
         pfn: int,
         order: int,
-        data: bytearray,
+        data: bytearray | None,
         *,
         pfmemalloc: bool = False,
         owner: str = "",
         stats: Counters | None = None,
+        head: Page | None = None,
+        index: int = 0,
     ) -> None:
+        """A head page of ``order`` over ``data``; or, with ``head`` and ``index``, the
+        ``index``-th 4 KiB tail page of ``head`` (no data of its own, count 0: it acts on the
+        head)."""
         self.allocator = allocator
         self.stats = allocator.stats if stats is None else stats
         self.pfn = pfn
         self.order = order
         self.size = PAGE_SIZE << order
-        self._refcount = 1
         self.pfmemalloc = pfmemalloc
-        self.head = self
-        self.index = 0
         self.owner = owner
-        self._data = data
-        self._view = memoryview(data)
         self._tails = None
+        if head is None:
+            assert data is not None
+            self._refcount = 1
+            self.head = self
+            self.index = 0
+            self._data = data
+            self._view = memoryview(data)
+        else:
+            assert head._view is not None
+            self._refcount = 0
+            self.head = head
+            self.index = index
+            self._data = None
+            self._view = head._view[index * PAGE_SIZE :]
 
     @classmethod
     def _tail(cls, head: Page, index: int) -> Page:
-        tail = cls.__new__(cls)
-        tail.allocator = head.allocator
-        tail.stats = head.stats
-        tail.pfn = head.pfn + index
-        tail.order = 0
-        tail.size = PAGE_SIZE
-        tail._refcount = 0
-        tail.pfmemalloc = head.pfmemalloc
-        tail.head = head
-        tail.index = index
-        tail.owner = head.owner
-        assert head._view is not None
-        tail._data = None
-        tail._view = head._view[index * PAGE_SIZE :]
-        tail._tails = None
-        return tail
+        return cls(
+            head.allocator,
+            head.pfn + index,
+            0,
+            None,
+            pfmemalloc=head.pfmemalloc,
+            owner=head.owner,
+            stats=head.stats,
+            head=head,
+            index=index,
+        )
 
     # -- identity and geometry -------------------------------------------------------------
 

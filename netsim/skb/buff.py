@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import NetsimError
+from ..errors import BadSkbError as BadSkbError
 from ..mm.page import Page, put_page
 from ..stats import Counters
 
@@ -247,9 +247,6 @@ def kmalloc_size_roundup(size: int) -> int:
     return 4096 << (pages - 1).bit_length()
 
 
-class BadSkbError(NetsimError, RuntimeError):
-    """An skb was misused in a way the kernel would BUG() on: ``skb_over_panic``,
-    ``skb_under_panic``, a double free, or an operation on a freed skb."""
 
 
 class SkbCb(Protocol):
@@ -487,18 +484,13 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     shared info; ``dataref + 1``; both become ``cloned``.  No page reference is taken.  The clone
     has no owner (``sk``, ``destructor``) and a by-value copy of ``cb``."""
     _check_live(skb, "skb_clone")
-    n = SkBuff.__new__(SkBuff)
-    n.head = skb.head
+    n = SkBuff(skb.head, skb.shinfo, skb.truesize, skb.stats, skb.layout)
     n.data = skb.data
     n.tail = skb.tail
     n.end = skb.end
     n.len = skb.len
     n.data_len = skb.data_len
-    n.truesize = skb.truesize
-    n.shinfo = skb.shinfo
     n.cloned = True
-    n.nohdr = False
-    n.users = 1
     n.ip_summed = skb.ip_summed
     n.csum = skb.csum
     n.csum_start = skb.csum_start
@@ -508,16 +500,11 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     n.network_header = skb.network_header
     n.transport_header = skb.transport_header
     n.protocol = skb.protocol
-    n.sk = None
-    n.destructor = None
     n.cb = skb.cb.copy() if skb.cb is not None else None
     n.dev = skb.dev
     n.dst = skb.dst
     n.ignore_df = skb.ignore_df
     n.tstamp = skb.tstamp
-    n.stats = skb.stats
-    n.layout = skb.layout
-    n.freed = False
     skb.shinfo.dataref += 1
     skb.cloned = True
     stats = skb.stats

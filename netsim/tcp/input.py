@@ -170,6 +170,19 @@ class Segment:
             opts = self.opts = TcpOptions.parse(head[off + 20 : off + hlen])
             self.tsval, self.tsecr = opts.tsval, opts.tsecr
 
+    def copy(self) -> Segment:
+        """The same header, its sequence number not yet unwrapped (``seq`` None)."""
+        seg = Segment(_BLANK_HEADER, 0)
+        seg.sport, seg.dport = self.sport, self.dport
+        seg.seq32, seg.ack32 = self.seq32, self.ack32
+        seg.flags, seg.window, seg.urg_ptr = self.flags, self.window, self.urg_ptr
+        seg.opts, seg.tsval, seg.tsecr = self.opts, self.tsval, self.tsecr
+        return seg
+
+
+#: a 20-byte all-zero TCP header: what :meth:`Segment.copy` parses before filling in
+_BLANK_HEADER = bytearray(20)
+
 
 # -- demultiplexing --------------------------------------------------------------------------
 

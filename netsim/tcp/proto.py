@@ -465,11 +465,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         sk.snd_wl1 = seg.seq32
         from .input import tcp_ack
 
-        seg_ack = Segment.__new__(Segment)
-        seg_ack.sport, seg_ack.dport = seg.sport, seg.dport
-        seg_ack.seq32, seg_ack.ack32, seg_ack.seq = seg.seq32, seg.ack32, None
-        seg_ack.flags, seg_ack.window, seg_ack.opts = seg.flags, seg.window, seg.opts
-        seg_ack.tsval, seg_ack.tsecr = seg.tsval, seg.tsecr
+        seg_ack = seg.copy()
         tcp_ack(sk, seg_ack)  # takes the SYN-ACK's window: max_window, MSS bound to half
         sk.snd_wnd = seg.window  # never scaled on a SYN (RFC 7323)
         tcp_finish_connect(sk)

@@ -8,7 +8,7 @@ the docs draw the diagram from.
 
 from __future__ import annotations
 
-from ..errors import NetsimError
+from ..errors import TcpStateError as TcpStateError
 from ..sock.sock import (
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
@@ -62,8 +62,6 @@ _ALLOWED = {
 }
 
 
-class TcpStateError(NetsimError, RuntimeError):
-    """A state change the TCP state machine does not have."""
 
 
 def check_transition(old: int, new: int) -> None:

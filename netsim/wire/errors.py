@@ -13,10 +13,6 @@ an ICMP error, or captured before checksum offload, is still worth reading); the
 
 from __future__ import annotations
 
-from ..errors import NetsimError
+from ..errors import WireError as WireError
 
 __all__ = ["WireError"]
-
-
-class WireError(NetsimError, ValueError):
-    """Bytes that are not a valid header, or a header that cannot be emitted."""
