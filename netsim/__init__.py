@@ -8,6 +8,7 @@ Subpackages: :mod:`netsim.mm` (pages and fragment allocators), :mod:`netsim.skb`
 :mod:`netsim.wire` (headers and checksums), :mod:`netsim.stats` (counters).
 """
 
+from . import _build  # first: it refuses compiled modules older than their sources
 from .errors import BadPageError as BadPageError
 from .errors import NetsimError as NetsimError
 from .errors import PageLeakError as PageLeakError
@@ -41,6 +42,8 @@ from .stats import Counters as Counters
 from .stats import StatsSnapshot as StatsSnapshot
 
 __version__ = "0.1.0.dev0"
+#: ``"compiled (mypyc)"`` or ``"pure Python"``: which build of the sans-IO core is running
+BUILD = _build.BUILD = _build.build_name()
 
 __all__ = [
     *_constants,

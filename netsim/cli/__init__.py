@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="", file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     if args[0] == "--version":
-        from .. import __version__
+        from .. import BUILD, __version__
 
-        print(f"netsim {__version__}")
+        print(f"netsim {__version__} ({BUILD})")
         return 0
     if args[0] == "nc":
         from .nc import main as nc_main

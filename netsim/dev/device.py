@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..skb import (
     CHECKSUM_NONE,
@@ -161,7 +161,7 @@ _GSO_FEATURE = {
 class NetDevice:
     """A network interface.  Subclasses implement :meth:`start_xmit`."""
 
-    kind = "device"
+    kind: ClassVar[str] = "device"
 
     def __init__(self, name: str, *, mtu: int, features: int) -> None:
         self.name = name

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from ..mm import GFP_ATOMIC, PAGE_SIZE, PageFragCache, put_page
 from ..netns.timers import Timer
@@ -76,7 +76,7 @@ class WireDevice(NetDevice):
     """What every NIC at the end of a wire shares: the receive side, which turns a frame
     from the wire into an RX skb (:meth:`rx_frame`)."""
 
-    kind = "link"
+    kind: ClassVar[str] = "link"
 
     def __init__(self, name: str, *, mtu: int, features: int) -> None:
         super().__init__(name, mtu=mtu, features=features)

@@ -12,6 +12,8 @@ RXCSUM, HIGHDMA, LOOPBACK; MTU 65536.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..skb import SkBuff, skb_orphan
 from .device import (
     NET_XMIT_SUCCESS,
@@ -42,7 +44,7 @@ LOOPBACK_FEATURES = (
 class Loopback(NetDevice):
     """The loopback device: transmit is receive."""
 
-    kind = "loopback"
+    kind: ClassVar[str] = "loopback"
 
     def __init__(self, name: str = "lo", *, mtu: int = LOOPBACK_MTU) -> None:
         super().__init__(name, mtu=mtu, features=LOOPBACK_FEATURES)

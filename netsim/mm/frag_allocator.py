@@ -80,7 +80,9 @@ class FragSpan(NamedTuple):
 class FragAllocator(Protocol):
     """What protocol code may call on the allocator ``sk_page_frag()`` returns."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The allocator's registered name (a class attribute)."""
 
     @property
     def page(self) -> Page | None:

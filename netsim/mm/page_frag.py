@@ -27,6 +27,10 @@ plus the offset advance (what ``tcp_sendmsg_locked`` does after ``skb_fill_page_
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from mypy_extensions import mypyc_attr
+
 from ..errors import BadPageError
 from .allocator import PageSource
 from .frag_allocator import FragSpan
@@ -42,12 +46,13 @@ _HIGH_ORDER_STRIP = ~int(Gfp.DIRECT_RECLAIM)
 _HIGH_ORDER_ADD = int(Gfp.COMP | Gfp.NOWARN | Gfp.NORETRY)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PageFrag:
     """``struct page_frag`` with ``skb_page_frag_refill()``, usable as a ``FragAllocator``."""
 
     __slots__ = ("allocator", "offset", "page", "size", "stats")
 
-    name = "page_frag"
+    name: ClassVar[str] = "page_frag"
 
     def __init__(self, allocator: PageSource) -> None:
         self.allocator = allocator

@@ -38,6 +38,10 @@ cache that hands fragments out downward from the end of the page.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from mypy_extensions import mypyc_attr
+
 from ..errors import BadPageError
 from .allocator import PageSource
 from .frag_allocator import FragSpan
@@ -92,12 +96,13 @@ def encoded_page_decode_virt(encoded_page: int) -> int:
     return encoded_page & PAGE_MASK
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PageFragCache:
     """``struct page_frag_cache`` with the series' prepare / probe / commit / abort API."""
 
     __slots__ = ("_page", "allocator", "offset", "pagecnt_bias", "stats")
 
-    name = "page_frag_cache"
+    name: ClassVar[str] = "page_frag_cache"
 
     def __init__(self, allocator: PageSource) -> None:
         self.allocator = allocator
@@ -293,7 +298,7 @@ class PageFragCacheCountdown(PageFragCache):
 
     __slots__ = ()
 
-    name = "page_frag_cache_countdown"
+    name: ClassVar[str] = "page_frag_cache_countdown"
 
     def _start(self, page: Page) -> int:
         return page.size

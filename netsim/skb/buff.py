@@ -247,8 +247,6 @@ def kmalloc_size_roundup(size: int) -> int:
     return 4096 << (pages - 1).bit_length()
 
 
-
-
 class SkbCb(Protocol):
     """A protocol's control block (``skb->cb``): copied by value on clone, as ``memcpy`` does."""
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from ..errors import errno, kernel_error
 from ..mm import GFP_KERNEL, FragAllocator, FragSpan
 from ..skb import SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, alloc_skb, kfree_skb, skb_orphan
@@ -126,6 +128,7 @@ class SockWait(Exception):
         self.reason = reason
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class WaitQueue:
     """``sk->sk_wq``: what the cores wake.  The sans-IO default does nothing; the runtime
     installs one that unparks trio tasks."""

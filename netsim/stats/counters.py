@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 __all__ = [
     "ALL_NAMES",
@@ -368,6 +369,7 @@ class Counters:
         return f"Counters({nonzero})"
 
 
+@mypyc_attr(native_class=False)  # a Mapping (an ABC) cannot be a native class
 @attrs.frozen(init=False)
 class StatsSnapshot(Mapping[str, int]):
     """Counter values frozen at one moment: ``snap["page_get"]``, ``snap.per_order["page_alloc"]``.

@@ -79,7 +79,7 @@ from .output import (
     tcp_sync_mss,
     tcp_transmit_skb,
 )
-from .sock import TCP_TIMEWAIT_LEN, TcpSock
+from .sock import TCP_SOCK_FIELDS, TCP_TIMEWAIT_LEN, TcpSock
 from .state import check_transition
 
 if TYPE_CHECKING:
@@ -949,7 +949,7 @@ def tcp_disconnect(sk: TcpSock) -> None:
     sk.inet_dport = 0
     sk.sk_dst_cache = None
     fresh = TcpSock(sk.net, sk.sk_family, sk.sk_type, sk.sk_protocol)
-    for name in TcpSock.__slots__:
+    for name in TCP_SOCK_FIELDS:
         if name not in _DISCONNECT_KEEPS:
             setattr(sk, name, getattr(fresh, name))
 

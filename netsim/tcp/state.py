@@ -62,8 +62,6 @@ _ALLOWED = {
 }
 
 
-
-
 def check_transition(old: int, new: int) -> None:
     """Raise :class:`TcpStateError` unless ``old -> new`` is in :data:`TRANSITIONS`."""
     if new not in _ALLOWED.get(old, ()):
