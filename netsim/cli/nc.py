@@ -40,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import attrs
 import trio
 
-from .. import __version__
+from .. import BUILD, __version__
 from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import available_frag_allocators
 from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
@@ -1069,7 +1069,12 @@ async def _flow(
     if opts.interval > 0 and (not result.intervals or result.sent != mark.sent):
         tick(t0 + result.seconds)
     result.report = FragReport.between(
-        before, host.stats(), result.sent, result.seconds, allocator=result.allocator
+        before,
+        host.stats(),
+        result.sent,
+        result.seconds,
+        allocator=result.allocator,
+        build=BUILD,
     )
     client.close()
     if listener is not None:
@@ -1269,7 +1274,12 @@ async def _measured(
         tick(time.perf_counter())
     result.seconds = time.perf_counter() - t0
     result.report = FragReport.between(
-        before, host.stats(), result.received, result.seconds, allocator=opts.allocator
+        before,
+        host.stats(),
+        result.received,
+        result.seconds,
+        allocator=opts.allocator,
+        build=BUILD,
     )
     return result
 
@@ -1532,6 +1542,7 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
                 "tos": 0,
                 "allocator": r.allocator,
                 "read_size": opts.read_size,
+                "netsim_build": BUILD,
             },
         },
         "intervals": [_interval_json(opts, r, iv) for iv in r.intervals],

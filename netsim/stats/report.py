@@ -111,6 +111,8 @@ class FragReport:
     nbytes: int
     seconds: float
     delta: StatsSnapshot
+    #: which build ran (``netsim.BUILD``: ``"compiled (mypyc)"`` / ``"pure Python"``)
+    build: str = ""
 
     @classmethod
     def between(
@@ -121,8 +123,9 @@ class FragReport:
         seconds: float,
         *,
         allocator: str = "",
+        build: str = "",
     ) -> FragReport:
-        return cls(allocator, nbytes, seconds, after - before)
+        return cls(allocator, nbytes, seconds, after - before, build)
 
     # -- derived figures ---------------------------------------------------------------------
 
@@ -191,6 +194,7 @@ class FragReport:
         last = max((n for n, c in enumerate(hist) if c), default=0)
         doc: dict[str, Any] = {
             "allocator": self.allocator,
+            "build": self.build,
             "bytes": self.nbytes,
             "skbs": self.skbs,
             "frags_per_skb": round(self.frags_per_skb, 3),
@@ -243,7 +247,11 @@ class FragReport:
         rx = self.rx
         rx_rows = {dev: self._allocator_rows(share, rx=True) for dev, share in rx.items()}
         width = max(len(r[0]) for r in rows + [r for v in rx_rows.values() for r in v])
-        lines = [f" Performance counter stats for '{title}' (allocator {self.allocator}):", ""]
+        build = f", {self.build}" if self.build else ""
+        lines = [
+            f" Performance counter stats for '{title}' (allocator {self.allocator}{build}):",
+            "",
+        ]
         lines += _format_rows(rows, width)
         for dev, dev_rows in rx_rows.items():
             lines += ["", f"  {dev} RX buffers (the driver's own page_frag_cache, counted apart):"]

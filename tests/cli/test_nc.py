@@ -157,6 +157,7 @@ SCHEMA_TYPES: dict[str, Any] = {
             "tos": int,
             "allocator": str,
             "read_size": int,
+            "netsim_build": str,
         },
     },
     "intervals": list,
@@ -182,6 +183,7 @@ SCHEMA_TYPES: dict[str, Any] = {
     },
     "frag_stats": {
         "allocator": str,
+        "build": str,
         "bytes": int,
         "skbs": int,
         "frags_per_skb": float,
