@@ -48,6 +48,7 @@ from typing import Any
 
 import attrs
 
+import netsim
 from netsim.mm import (
     GFP_KERNEL,
     PAGE_FRAG_CACHE_MAX_SIZE,
@@ -210,7 +211,7 @@ def _rate(x: float) -> str:
 def _print_alloc_table(cases: Sequence[AllocCase], args: argparse.Namespace) -> None:
     print(
         f"alloc fast path: {args.count} fragments per case, best of {args.repeat}, "
-        f"{platform.python_implementation()} {platform.python_version()}"
+        f"{platform.python_implementation()} {platform.python_version()}, netsim {netsim.BUILD}"
     )
     print(
         "timed: nc.alloc(size, GFP_KERNEL) in batches of one 32 KiB page's worth; put_page untimed"
@@ -243,6 +244,7 @@ def _alloc_json(cases: Sequence[AllocCase], args: argparse.Namespace) -> dict[st
     return {
         "benchmark": "alloc",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "build": netsim.BUILD,
         "count": args.count,
         "repeat": args.repeat,
         "baseline": [
@@ -457,6 +459,7 @@ def cmd_tcp(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "python": platform.python_version(),
+                    "build": netsim.BUILD,
                     "bytes": total,
                     "write_size": args.write_size,
                     "read_size": args.read_size,
@@ -469,7 +472,7 @@ def cmd_tcp(args: argparse.Namespace) -> int:
         return 0
     print(
         f"TCP, {args.mib} MiB one way, {args.write_size}-byte writes, "
-        f"{args.read_size}-byte reads (Python {platform.python_version()})"
+        f"{args.read_size}-byte reads (Python {platform.python_version()}, netsim {netsim.BUILD})"
     )
     print(f"ceiling (two copies + a checkpoint each, bare trio): {total / ceiling / 1e6:8.0f} MB/s")
     print(
@@ -908,6 +911,7 @@ def _nc_json(
     return {
         "benchmark": "nc",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "build": netsim.BUILD,
         "bytes": n,
         "write_size": NC_CHUNK,
         "read_size": args.read_size,
@@ -955,7 +959,8 @@ def _print_nc_table(
     n = args.bytes
     print(
         f"nc: {_size(n)} of zeros per flow, {NC_CHUNK}-byte writes, {args.read_size}-byte reads "
-        f"({platform.python_implementation()} {platform.python_version()})"
+        f"({platform.python_implementation()} {platform.python_version()}, "
+        f"netsim {netsim.BUILD})"
     )
     print(f"real:    {real_method}, best of {args.repeat}")
     print("netsim:  netsim nc's flow in this process, one emulated host, once per allocator")

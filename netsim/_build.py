@@ -30,12 +30,17 @@ class StaleBuildError(ImportError):
 
 def _compiled_modules() -> list[Path]:
     """The ``.py`` files of the core that have a compiled extension beside them."""
+    suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
     found = []
     for package in _CORE:
         directory = _ROOT / package
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            for ext in directory.glob(f"*{suffix}"):
-                found.append(directory / (ext.name[: -len(suffix)] + ".py"))
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            for suffix in suffixes:  # the longest first: .cpython-311-x86_64-linux-gnu.so
+                if entry.name.endswith(suffix):
+                    found.append(directory / (entry.name[: -len(suffix)] + ".py"))
+                    break
     return found
 
 

@@ -20,10 +20,9 @@ that the page allocator also breaks down by allocation order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-import attrs
-from mypy_extensions import mypyc_attr
+from .snapshot import StatsSnapshot
 
 __all__ = [
     "ALL_NAMES",
@@ -367,63 +366,3 @@ class Counters:
     def __repr__(self) -> str:
         nonzero = ", ".join(f"{n}={getattr(self, n)}" for n in ALL_NAMES if getattr(self, n))
         return f"Counters({nonzero})"
-
-
-@mypyc_attr(native_class=False)  # a Mapping (an ABC) cannot be a native class
-@attrs.frozen(init=False)
-class StatsSnapshot(Mapping[str, int]):
-    """Counter values frozen at one moment: ``snap["page_get"]``, ``snap.per_order["page_alloc"]``.
-
-    Snapshots subtract: ``after - before`` gives the counts of what happened in between.
-    """
-
-    _values: Mapping[str, int]
-    per_order: Mapping[str, tuple[int, ...]]
-    #: ``tx_nr_frags[n]``: data skbs sent with ``n`` frags (see :class:`Counters`)
-    tx_nr_frags: tuple[int, ...]
-    #: each page-allocator account's share of the totals, by account name
-    #: (``"sk_page_frag"``: the sockets' fragment allocators; ``"eth0 rx"``: a NIC's RX
-    #: buffers); see :meth:`netsim.mm.PageAllocator.account`
-    accounts: Mapping[str, StatsSnapshot]
-
-    def __init__(
-        self,
-        values: Mapping[str, int],
-        per_order: Mapping[str, tuple[int, ...]],
-        tx_nr_frags: tuple[int, ...] = (0,) * (MAX_SKB_FRAGS_LIMIT + 1),
-        accounts: Mapping[str, StatsSnapshot] | None = None,
-    ):
-        object.__setattr__(self, "_values", dict(values))
-        object.__setattr__(self, "per_order", dict(per_order))
-        object.__setattr__(self, "tx_nr_frags", tuple(tx_nr_frags))
-        object.__setattr__(self, "accounts", dict(accounts or {}))
-
-    def __getitem__(self, key: str) -> int:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __sub__(self, other: StatsSnapshot) -> StatsSnapshot:
-        values = {k: v - other._values.get(k, 0) for k, v in self._values.items()}
-        per_order = {
-            k: tuple(a - b for a, b in zip(v, other.per_order.get(k, (0,) * len(v)), strict=True))
-            for k, v in self.per_order.items()
-        }
-        hist = tuple(a - b for a, b in zip(self.tx_nr_frags, other.tx_nr_frags, strict=True))
-        accounts = {
-            k: v - other.accounts[k] if k in other.accounts else v for k, v in self.accounts.items()
-        }
-        return StatsSnapshot(values, per_order, hist, accounts)
-
-    def account(self, name: str) -> StatsSnapshot:
-        """One account's share (all zero if the account never counted anything)."""
-        share = self.accounts.get(name)
-        return share if share is not None else Counters().snapshot()
-
-    def nonzero(self) -> dict[str, int]:
-        """The counters that are not zero, in report order."""
-        return {k: v for k, v in self._values.items() if v}
