@@ -9,8 +9,7 @@
   compiler).
 
 Compiled: every module of ``netsim/{mm,skb,stats,wire,sock,tcp,udp,ipv4,ipv6,dev,netns}``
-except the packages' ``__init__`` files (re-exports only), ``netsim/wire/errors.py`` and
-``netsim/stats/snapshot.py`` (an attrs ``Mapping``: an ABC cannot be a native class).  The
+except the packages' ``__init__`` files (re-exports only) and the few in ``NOT_COMPILED``.  The
 runtime, the CLI and the pytest plugin (the trio side) stay Python.
 """
 
@@ -26,7 +25,11 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 CORE = ("mm", "skb", "stats", "wire", "sock", "tcp", "udp", "ipv4", "ipv6", "dev", "netns")
-NOT_COMPILED = {"netsim/wire/errors.py", "netsim/stats/snapshot.py"}
+NOT_COMPILED = {
+    "netsim/mm/frag_protocol.py",  # a @runtime_checkable Protocol
+    "netsim/stats/snapshot.py",  # an attrs Mapping: an ABC cannot be a native class
+    "netsim/wire/errors.py",  # re-exports an exception of netsim/errors.py
+}
 
 
 def core_sources() -> list[str]:

@@ -36,8 +36,6 @@ import struct
 from types import TracebackType
 from typing import BinaryIO
 
-import attrs
-
 __all__ = ["LINKTYPE_RAW", "PcapWriter"]
 
 LINKTYPE_RAW = 101
@@ -53,20 +51,24 @@ _FILE_HEADER = struct.Struct("<IHHiIII")
 _RECORD_HEADER = struct.Struct("<IIII")
 
 
-@attrs.define(eq=False)
 class PcapWriter:
     """Writes a classic pcap file to ``fileobj``: the global header at construction, one
     record per :meth:`write`.  Usable as a context manager (closing on exit)."""
 
-    fileobj: BinaryIO
-    snaplen: int = MAXIMUM_SNAPLEN
-    linktype: int = LINKTYPE_RAW
-    close_file: bool = True
-    records: int = attrs.field(init=False, default=0)
-    """How many records were written."""
-    _closed: bool = attrs.field(init=False, default=False)
-
-    def __attrs_post_init__(self) -> None:
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        snaplen: int = MAXIMUM_SNAPLEN,
+        linktype: int = LINKTYPE_RAW,
+        close_file: bool = True,
+    ) -> None:
+        self.fileobj = fileobj
+        self.snaplen = snaplen
+        self.linktype = linktype
+        self.close_file = close_file
+        #: how many records were written
+        self.records = 0
+        self._closed = False
         if not 0 < self.snaplen <= 0xFFFFFFFF:
             raise ValueError(f"pcap snaplen must be a positive 32-bit value: {self.snaplen}")
         self.fileobj.write(
@@ -79,6 +81,12 @@ class PcapWriter:
                 self.snaplen,
                 self.linktype,
             )
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"PcapWriter(fileobj={self.fileobj!r}, snaplen={self.snaplen}, "
+            f"linktype={self.linktype}, records={self.records})"
         )
 
     @property

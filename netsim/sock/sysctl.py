@@ -95,6 +95,7 @@ from types import MappingProxyType
 from typing import TypeAlias
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from netsim.errors import kernel_error
 from netsim.mm import PAGE_SHIFT, PAGE_SIZE
@@ -152,6 +153,7 @@ _ADDRCONF = "net/ipv6/addrconf.c"
 _TCP_SK_INIT = "net/ipv4/tcp_ipv4.c tcp_sk_init()"
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class SysctlSpec:
     """One sysctl: its default, its limits and where the kernel defines it.

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .counters import RX_ACCOUNT_SUFFIX, TX_FRAG_ACCOUNT, StatsSnapshot
 
@@ -97,6 +98,7 @@ def iperf_bitrate(bits_per_second: float) -> str:
     return f"{bits_per_second:.0f} bits/sec"
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class FragReport:
     """A host's counters over one run, reduced to what the series is about.

@@ -42,6 +42,7 @@ from __future__ import annotations
 import struct
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .checksum import Buffer, csum_fold, csum_partial
 from .errors import WireError
@@ -131,6 +132,7 @@ def _message_sum(msg: memoryview, saddr: bytes | None, daddr: bytes | None) -> i
     return csum_ipv6_magic(saddr, daddr, len(msg), IPPROTO_ICMPV6, csum_partial(msg))
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class IcmpHeader:
     """An ICMP or ICMPv6 header as a value.  ``rest`` is the 32-bit word after the checksum;

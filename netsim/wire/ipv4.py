@@ -55,6 +55,7 @@ from __future__ import annotations
 import struct
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .checksum import Buffer, csum_add, csum_fold, csum_partial
 from .errors import WireError
@@ -104,6 +105,7 @@ _ip4_pack_into = _IPV4_FIXED.pack_into
 _CHECK_AT = 10
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen(kw_only=True)
 class Ipv4Header:
     """An IPv4 header as a value.  Fields are named as in ``struct iphdr``; ``frag_off`` holds

@@ -42,6 +42,7 @@ from __future__ import annotations
 import struct
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .checksum import Buffer, csum_add, csum_fold
 from .errors import WireError
@@ -86,6 +87,7 @@ def _check_room(buf: Buffer, offset: int, need: int, what: str) -> None:
         )
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen(kw_only=True)
 class Ipv6Header:
     """The fixed IPv6 header as a value (``struct ipv6hdr`` names, with ``tclass`` and
@@ -148,6 +150,7 @@ class Ipv6Header:
             raise WireError(f"IPv6 header field out of range in {self!r}: {exc}") from exc
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class Ipv6FragHeader:
     """The Fragment extension header as a value.  ``offset`` is in bytes (a multiple of 8,

@@ -78,6 +78,7 @@ from __future__ import annotations
 import struct
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .checksum import Buffer, csum_add, csum_fold, csum_partial
 from .errors import WireError
@@ -198,6 +199,7 @@ def emit_aligned_timestamp(buf: bytearray, off: int, tsval: int, tsecr: int) -> 
     _ALIGNED_TS.pack_into(buf, off, _NOP_NOP_TS, tsval, tsecr)
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class TcpOptions:
     """The options Linux sends, as a value: ``None`` / ``False`` / ``()`` is "absent".
@@ -305,6 +307,7 @@ class TcpOptions:
         return bytes(out)
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class TcpHeader:
     """The TCP header as a value (``struct tcphdr``: ``sport``=``source``, ``dport``=``dest``).

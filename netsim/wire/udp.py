@@ -33,6 +33,7 @@ from __future__ import annotations
 import struct
 
 import attrs
+from mypy_extensions import mypyc_attr
 
 from .checksum import Buffer, csum_add, csum_fold, csum_partial
 from .errors import WireError
@@ -57,6 +58,7 @@ CSUM_MANGLED_0 = 0xFFFF
 _UDP = struct.Struct("!HHHH")
 
 
+@mypyc_attr(native_class=False)  # attrs builds it: a Python class
 @attrs.frozen
 class UdpHeader:
     """The UDP header as a value (``struct udphdr``: ``sport``=``source``,
