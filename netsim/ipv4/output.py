@@ -453,17 +453,21 @@ def ip_append_data(
     msg: MsgIter,
     length: int,
     transhdrlen: int,
-    rt: Rtable,
+    rt: Rtable | None,
     flags: int,
     gso_size: int = 0,
     ipc: IpcmCookie | None = None,
 ) -> None:
     """``ip_append_data()``: the corked path, building on ``sk_write_queue`` with
     ``sk_page_frag()``.  Sets the cork up when the queue is empty; later calls carry no
-    transport header (and their control messages change nothing)."""
+    transport header (and their control messages change nothing).  ``rt`` is ``None`` when
+    appending to a pending datagram (the cork has its route); setting a cork up without one
+    is ``EFAULT``, as ``ip_setup_cork`` says."""
     if flags & MSG_PROBE:
         return
     if not sk.sk_write_queue:
+        if rt is None:
+            raise kernel_error(errno.EFAULT)
         ip_setup_cork(sk, cork, rt, gso_size, ipc)
     else:
         transhdrlen = 0

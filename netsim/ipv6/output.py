@@ -140,15 +140,19 @@ def ip6_append_data(
     msg: MsgIter,
     length: int,
     transhdrlen: int,
-    rt: Rt6Info,
+    rt: Rt6Info | None,
     flags: int,
     gso_size: int = 0,
     ipc: IpcmCookie | None = None,
 ) -> None:
-    """``ip6_append_data()``: the corked path, on ``sk_write_queue`` with ``sk_page_frag``."""
+    """``ip6_append_data()``: the corked path, on ``sk_write_queue`` with ``sk_page_frag``
+    (``rt`` ``None`` for a pending datagram; ``EFAULT`` if a cork must be set up without
+    one)."""
     if flags & MSG_PROBE:
         return
     if not sk.sk_write_queue:
+        if rt is None:
+            raise kernel_error(errno.EFAULT)
         ip6_setup_cork(sk, cork, rt, gso_size, ipc)
     else:
         transhdrlen = 0

@@ -275,9 +275,11 @@ def _append(
     cork = sk.cork
     try:
         if v6:
-            ip6_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)  # type: ignore[arg-type]
+            assert rt is None or isinstance(rt, Rt6Info)
+            ip6_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)
         else:
-            ip_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)  # type: ignore[arg-type]
+            assert rt is None or isinstance(rt, Rtable)
+            ip_append_data(sk, cork, task, msg, ulen, UDP_HLEN, rt, append_flags, gso_size, ipc)
     except BaseException as exc:
         udp_flush_pending_frames(sk)
         if isinstance(exc, OSError):
