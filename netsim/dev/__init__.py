@@ -15,6 +15,7 @@ from .device import NETIF_F_SG as NETIF_F_SG
 from .device import NETIF_F_TSO as NETIF_F_TSO
 from .device import NETIF_F_TSO6 as NETIF_F_TSO6
 from .device import NetDevice as NetDevice
+from .device import PacketTap as PacketTap
 from .device import dev_queue_xmit as dev_queue_xmit
 from .device import netdev_features_names as netdev_features_names
 from .link import Link as Link
@@ -45,6 +46,7 @@ __all__ = [
     "LinkDevice",
     "Loopback",
     "NetDevice",
+    "PacketTap",
     "PcapTap",
     "PcapWriter",
     "RemoteLinkDevice",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ..skb import (
     CHECKSUM_NONE,
@@ -39,7 +39,6 @@ from .ptype import skb_gso_segment
 
 if TYPE_CHECKING:
     from ..netns import Net
-    from .tap import PcapTap
 
 __all__ = [
     "ETH_P_IP",
@@ -70,6 +69,7 @@ __all__ = [
     "NET_XMIT_DROP",
     "NET_XMIT_SUCCESS",
     "NetDevice",
+    "PacketTap",
     "dev_queue_xmit",
     "netdev_features_names",
     "skb_checksum_help",
@@ -158,6 +158,14 @@ _GSO_FEATURE = {
 }
 
 
+class PacketTap(Protocol):
+    """What ``dev.taps`` holds: something that sees each skb the device sends or receives
+    (``packet_type.func`` of a ``ptype_all`` handler).  It must not keep or change the skb."""
+
+    def record(self, skb: SkBuff) -> None:
+        """Look at ``skb`` (called in the data path: must not raise)."""
+
+
 class NetDevice:
     """A network interface.  Subclasses implement :meth:`start_xmit`."""
 
@@ -174,7 +182,10 @@ class NetDevice:
         self.gso_max_size = 65536
         self.gso_max_segs = 65535
         self.rx_handler: Callable[[SkBuff], None] = _no_rx
-        self.taps: list[PcapTap] = []
+        #: packet taps (the kernel's ``ptype_all`` handlers): each sees every skb the device
+        #: sends (``dev_queue_xmit_nit``) and receives; a :class:`~netsim.dev.PcapTap`, or
+        #: any :class:`PacketTap`
+        self.taps: list[PacketTap] = []
         self.up = True
         self.tx_packets = 0
         self.tx_bytes = 0

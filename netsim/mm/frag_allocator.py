@@ -45,14 +45,15 @@ what it was given has its figures reported apart from the NICs' RX buffers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import metadata
 from typing import TYPE_CHECKING, NamedTuple
 
+from .frag_protocol import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .frag_protocol import FragAllocator as FragAllocator
+from .frag_protocol import FragAllocatorFactory as FragAllocatorFactory
+from .frag_protocol import available_frag_allocators as available_frag_allocators
+from .frag_protocol import get_frag_allocator as get_frag_allocator
 
 if TYPE_CHECKING:
-    from .allocator import PageSource
     from .page import Page
 
 __all__ = [
@@ -64,8 +65,6 @@ __all__ = [
     "get_frag_allocator",
 ]
 
-ENTRY_POINT_GROUP = "netsim.frag_allocators"
-
 
 class FragSpan(NamedTuple):
     """Room described by ``prepare``/``probe``: the kernel's on-stack ``struct page_frag``.
@@ -76,56 +75,3 @@ class FragSpan(NamedTuple):
     page: Page
     offset: int
     size: int
-
-
-FragAllocatorFactory = Callable[["PageSource"], FragAllocator]
-
-
-def _builtins() -> dict[str, FragAllocatorFactory]:
-    from .page_frag import PageFrag
-    from .page_frag_cache import PageFragCache, PageFragCacheCountdown
-
-    return {
-        "page_frag": PageFrag,
-        "page_frag_cache": PageFragCache,
-        "page_frag_cache_countdown": PageFragCacheCountdown,
-    }
-
-
-def available_frag_allocators() -> dict[str, FragAllocatorFactory]:
-    """Every allocator by name: the built-ins, then the ``netsim.frag_allocators`` entry points.
-
-    The entry points are read on every call, so a distribution installed (or a path added to
-    ``sys.path``) at run time is seen.  A broken entry point is skipped here and reported by
-    :func:`get_frag_allocator` when asked for by name.
-    """
-    found = _builtins()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in found:
-            continue
-        try:
-            found[ep.name] = ep.load()
-        except Exception:
-            continue
-    return found
-
-
-def get_frag_allocator(name: str) -> FragAllocatorFactory:
-    """The factory registered as ``name``: ``get_frag_allocator("page_frag_cache")(pa)``.
-
-    Raises ``ValueError`` naming the available allocators when ``name`` is unknown, and
-    re-raises an entry point's import error with context.
-    """
-    builtins = _builtins()
-    if name in builtins:
-        return builtins[name]
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
-        try:
-            factory: FragAllocatorFactory = ep.load()
-        except Exception as exc:
-            raise ValueError(f"frag allocator {name!r} ({ep.value}) failed to load") from exc
-        if not callable(factory):
-            raise ValueError(f"frag allocator {name!r} ({ep.value}) is not callable")
-        return factory
-    names = ", ".join(sorted(available_frag_allocators()))
-    raise ValueError(f"unknown frag allocator {name!r}; available: {names}")

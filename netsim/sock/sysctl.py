@@ -989,11 +989,13 @@ class Sysctl(MutableMapping[str, SysctlValue]):
 
     # -- Mapping -------------------------------------------------------------------------
 
-    def __getitem__(self, name: str) -> SysctlValue:
-        try:
-            return self.data[name]
-        except KeyError:
-            raise self._unknown(name) from None
+    def __getitem__(self, name: object) -> SysctlValue:
+        # ``object``: a wrong key type is a KeyError like any unknown name (and the compiled
+        # build checks declared types at run time)
+        value = self.data.get(name) if isinstance(name, str) else None
+        if value is None:
+            raise self._unknown(name)
+        return value
 
     def __contains__(self, name: object) -> bool:
         return name in self.data
@@ -1006,8 +1008,10 @@ class Sysctl(MutableMapping[str, SysctlValue]):
 
     # -- MutableMapping ------------------------------------------------------------------
 
-    def __setitem__(self, name: str, value: SysctlInput) -> None:
-        spec = self.table.get(name)
+    def __setitem__(self, name: object, value: object) -> None:
+        """``sysctl -w name=value``: an ``int``, a tuple or list for a vector, or a
+        ``sysctl -w`` string; anything else is ``EINVAL``, as the kernel's parser says."""
+        spec = self.table.get(name) if isinstance(name, str) else None
         if spec is None:
             raise self._unknown(name)
         new = self._convert(spec, value)
@@ -1015,15 +1019,15 @@ class Sysctl(MutableMapping[str, SysctlValue]):
             if not spec.min <= element <= spec.max:
                 raise kernel_error(
                     errno.EINVAL,
-                    f"{name}: {element} is outside {spec.min}..{spec.max}",
+                    f"{spec.name}: {element} is outside {spec.min}..{spec.max}",
                 )
         if spec.check is not None:
             problem = spec.check(new, self.data)
             if problem is not None:
-                raise kernel_error(errno.EINVAL, f"{name}: {problem}")
-        self.data[name] = new
+                raise kernel_error(errno.EINVAL, f"{spec.name}: {problem}")
+        self.data[spec.name] = new
         if self._on_change is not None:
-            self._on_change(name, new)
+            self._on_change(spec.name, new)
 
     def __delitem__(self, name: str) -> None:
         raise TypeError(f"sysctls cannot be removed (tried to delete {name!r}); write a value")

@@ -250,13 +250,14 @@ async def test_jumbo_frames_span_page_sized_rx_buffers(
         eth0 = b.devices["eth0"]
         assert isinstance(eth0, LinkDevice)
         layouts: list[tuple[int, list[int]]] = []
-        original = eth0.receive
 
-        def receive(skb: netsim.SkBuff) -> None:
-            layouts.append((skb.truesize, [f.len for f in skb.shinfo.frags]))
-            original(skb)
+        class Layouts:
+            """A packet tap noting each received skb's truesize and frag lengths."""
 
-        eth0.receive = receive  # type: ignore[method-assign]
+            def record(self, skb: netsim.SkBuff) -> None:
+                layouts.append((skb.truesize, [f.len for f in skb.shinfo.frags]))
+
+        eth0.taps.append(Layouts())
         rx = b.socket(AF_INET, SOCK_DGRAM)
         await rx.bind(("0.0.0.0", 7000))
         tx = a.socket(AF_INET, SOCK_DGRAM)
