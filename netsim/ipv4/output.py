@@ -37,6 +37,10 @@ from ..dev.device import (
     ETH_P_IPV6,
     LL_RESERVED_SPACE,
     NET_XMIT_SUCCESS,
+    NETIF_F_HW_CSUM,
+    NETIF_F_IP_CSUM,
+    NETIF_F_IPV6_CSUM,
+    NETIF_F_SG,
     dev_queue_xmit,
     skb_checksum_help,
 )
@@ -217,7 +221,7 @@ def __ip_append_data(
     net = sk.net
     rt = cork.dst
     dev = rt.dev
-    sg = bool(dev.features & 1)  # NETIF_F_SG
+    sg = bool(dev.features & NETIF_F_SG)
     skb = queue[-1] if queue else None
     if v6:
         mtu = IP6_MAX_MTU if cork.gso_size else cork.fragsize
@@ -230,14 +234,14 @@ def __ip_append_data(
         if cork.length + length > mtu - headersize and cork.dontfrag:
             raise kernel_error(errno.EMSGSIZE, f"IPV6_DONTFRAG and the path MTU is {mtu}")
         maxnonfragsize = IPV6_HLEN + 0xFFFF if ip6_sk_ignore_df(sk) else mtu
-        csum_features = 1 << 3 | 1 << 2  # IPV6_CSUM | HW_CSUM
+        csum_features = NETIF_F_IPV6_CSUM | NETIF_F_HW_CSUM
         extra = 8  # the fragment header is always reserved
     else:
         mtu = IP_MAX_MTU if cork.gso_size else cork.fragsize
         fragheaderlen = headersize = IPV4_HLEN
         maxfraglen = ((mtu - fragheaderlen) & ~7) + fragheaderlen
         maxnonfragsize = IP_MAX_MTU if ip_sk_ignore_df(sk) else mtu
-        csum_features = 1 << 2 | 1 << 1  # HW_CSUM | IP_CSUM
+        csum_features = NETIF_F_HW_CSUM | NETIF_F_IP_CSUM
         extra = 15
     if cork.length + length > maxnonfragsize - headersize:
         raise kernel_error(errno.EMSGSIZE, f"datagram larger than the path MTU {mtu}")

@@ -56,3 +56,34 @@ async def test_devices_name_their_features(autojump_clock: trio.testing.MockCloc
             "rx-checksum",
         ]
     assert netdev_features_names(1 << 2 | NETIF_F_SG) == ["tx-scatter-gather", "bit-2"]
+
+
+@pytest.mark.parametrize("family", [netsim.AF_INET, netsim.AF_INET6])
+@pytest.mark.parametrize(("link", "summed"), [(False, 3), (True, 0)], ids=["lo", "link"])
+async def test_checksum_offload_follows_the_feature_bits(
+    family: int, link: bool, summed: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``__ip_append_data`` leaves the UDP checksum to the device (``CHECKSUM_PARTIAL``)
+    when the device has ``NETIF_F_HW_CSUM`` / ``IP_CSUM`` / ``IPV6_CSUM``: loopback does;
+    a link without checksum offload gets a datagram summed in software (``CHECKSUM_NONE``)."""
+    seen: list[int] = []
+
+    class Summed:
+        def record(self, skb: netsim.SkBuff) -> None:
+            seen.append(skb.ip_summed)
+
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        if link:
+            netsim.link(a, b)
+            dst = "10.0.0.2" if family == netsim.AF_INET else "fd00::2"
+            dev, rx_host = a.devices["eth0"], b
+        else:
+            dst = "127.0.0.1" if family == netsim.AF_INET else "::1"
+            dev, rx_host = a.devices["lo"], a
+        dev.taps.append(Summed())
+        rx = rx_host.socket(family, netsim.SOCK_DGRAM)
+        await rx.bind((dst, 7000))
+        tx = a.socket(family, netsim.SOCK_DGRAM)
+        await tx.sendto(bytes(1000), (dst, 7000))
+        assert await rx.recv(2000) == bytes(1000)
+        assert seen == [summed]
