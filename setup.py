@@ -59,13 +59,15 @@ def _write_build_info(compiled: bool, sources: list[str]) -> None:
         '"""Written by setup.py: which build this tree holds.  Do not edit."""',
         "",
         f"COMPILED = {compiled!r}",
-        "SOURCES = {",
     ]
     if compiled:
+        lines.append("SOURCES: dict[str, str] = {")
         for rel in sources:
             digest = hashlib.sha256((ROOT / rel).read_bytes()).hexdigest()
-            lines.append(f"    {rel!r}: {digest!r},")
-    lines.append("}")
+            lines.append(f'    "{rel}": "{digest}",')
+        lines.append("}")
+    else:
+        lines.append("SOURCES: dict[str, str] = {}")
     (ROOT / "netsim" / "_build_info.py").write_text("\n".join(lines) + "\n")
 
 
