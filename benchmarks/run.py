@@ -4,6 +4,7 @@
     python benchmarks/run.py tcp [--mib N] [--write-size N] [--read-size N] [--json]
     python benchmarks/run.py nc [--bytes 256M] [--read-size N] [--allocators A,B] [--real auto]
                                 [--repeat N] [--json] [--rss [--rss-sizes 1G,8G]]
+    python benchmarks/run.py both {alloc,tcp,nc} [ARGS]   # pure, then compiled (mypyc)
 
 Every benchmark prints **ratios measured in the same run** (DESIGN.md): absolute nanoseconds
 depend on the machine and the Python build; how far an allocator is from a bare Python
@@ -39,11 +40,14 @@ import argparse
 import functools
 import gc
 import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -60,6 +64,7 @@ from netsim.mm import (
 )
 from netsim.stats import StatsSnapshot
 
+ROOT = Path(__file__).resolve().parents[1]
 REFCOUNT_COUNTERS = ("page_get", "page_put", "page_ref_add", "page_ref_sub_and_test")
 BASELINE = "(bare memoryview slice)"
 
@@ -1106,10 +1111,79 @@ def _int_list(text: str) -> list[int]:
 
 
 #: One function per subcommand, adding its parser.
+# -- both builds, one run -----------------------------------------------------------------------
+
+_COMPILED_TREE = ROOT / "build" / "compiled-tree"
+
+
+def _sync_compiled_tree() -> Path:
+    """A copy of the sources with the core compiled in place (``build/compiled-tree``):
+    rebuilt when a source changed since the last build, else reused."""
+    import hashlib
+    import shutil
+
+    tree = _COMPILED_TREE
+    files = ["setup.py", "pyproject.toml", "README.md"]
+    files += [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "netsim").rglob("*.py"))]
+    digest = hashlib.sha256()
+    for rel in files:
+        digest.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes())
+    stamp = tree / ".sources"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return tree
+    if tree.exists():
+        shutil.rmtree(tree)
+    for rel in files:
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, tree / rel)
+    print(f"building the compiled core in {tree} (about a minute)...", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tree,
+        env={**os.environ, "NETSIM_MYPYC": "1"},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    stamp.write_text(digest.hexdigest())
+    return tree
+
+
+def _run_both(args: argparse.Namespace) -> int:
+    """Run one benchmark on the pure sources and on the compiled build, one after the other,
+    each in its own process (each prints its build in its header)."""
+    if not args.rest or args.rest[0] not in ("alloc", "tcp", "nc"):
+        print("usage: run.py both {alloc,tcp,nc} [ARGS...]", file=sys.stderr)
+        return 2
+    trees = {"pure Python": ROOT, "compiled (mypyc)": _sync_compiled_tree()}
+    status = 0
+    for name, tree in trees.items():
+        print(f"=== {name} ({tree})", flush=True)
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), *args.rest], env=env, check=False
+        )
+        status = status or done.returncode
+        print(flush=True)
+    return status
+
+
+def _add_both(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "both",
+        help="run a benchmark on the pure build and on the compiled one, side by side",
+        description="Run BENCHMARK [ARGS] twice, on the pure sources and on a copy of them "
+        "with the core compiled by mypyc (build/compiled-tree, rebuilt when a source "
+        "changed), each in its own process.",
+    )
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="BENCHMARK [ARGS]")
+    p.set_defaults(func=_run_both)
+
+
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_alloc,
     _add_tcp,
     _add_nc,
+    _add_both,
 )
 
 
