@@ -15,6 +15,7 @@ runtime, the CLI and the pytest plugin (the trio side) stay Python.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import sys
@@ -24,7 +25,20 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-CORE = ("mm", "skb", "stats", "wire", "sock", "tcp", "udp", "ipv4", "ipv6", "dev", "netns")
+
+
+def _core_packages() -> tuple[str, ...]:
+    """``netsim._build._CORE``, read as source (importing netsim here would run its
+    stale-build check on the tree being built): the packages compiled and checked."""
+    for node in ast.parse((ROOT / "netsim" / "_build.py").read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_CORE" for t in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    raise RuntimeError("netsim/_build.py defines no _CORE")
+
+
+CORE = _core_packages()
 NOT_COMPILED = {
     "netsim/mm/frag_protocol.py",  # a @runtime_checkable Protocol
     "netsim/stats/snapshot.py",  # an attrs Mapping: an ABC cannot be a native class

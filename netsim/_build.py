@@ -21,6 +21,7 @@ from pathlib import Path
 __all__ = ["BUILD", "StaleBuildError", "build_name", "check"]
 
 _ROOT = Path(__file__).resolve().parent
+#: the packages setup.py compiles (it reads this line) and this guard checks
 _CORE = ("mm", "skb", "stats", "wire", "sock", "tcp", "udp", "ipv4", "ipv6", "dev", "netns")
 
 

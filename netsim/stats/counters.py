@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .snapshot import MAX_SKB_FRAGS_LIMIT as MAX_SKB_FRAGS_LIMIT
 from .snapshot import StatsSnapshot
 
 __all__ = [
@@ -38,9 +39,6 @@ __all__ = [
 
 #: Highest allocation order the buddy allocator serves (``MAX_PAGE_ORDER``, include/linux/mmzone.h).
 MAX_PAGE_ORDER = 10
-#: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``); the frag histogram
-#: has a bin for every legal count (the sysctl table validates hosts against it too)
-MAX_SKB_FRAGS_LIMIT = 45
 
 #: The page-allocator account of a host's ``sk_page_frag()`` allocators (every task's and
 #: socket's): the transmit side's pages and frag counters.  A NIC's RX buffers are the account

@@ -11,10 +11,11 @@ from collections.abc import Iterator, Mapping
 
 import attrs
 
-__all__ = ["StatsSnapshot"]
+__all__ = ["MAX_SKB_FRAGS_LIMIT", "StatsSnapshot"]
 
-#: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range: one histogram bin per legal count
-_HIST_BINS = 45 + 1
+#: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``); the frag histogram
+#: has a bin for every legal count (the sysctl table validates hosts against it too)
+MAX_SKB_FRAGS_LIMIT = 45
 
 
 @attrs.frozen(init=False)
@@ -37,7 +38,7 @@ class StatsSnapshot(Mapping[str, int]):
         self,
         values: Mapping[str, int],
         per_order: Mapping[str, tuple[int, ...]],
-        tx_nr_frags: tuple[int, ...] = (0,) * _HIST_BINS,
+        tx_nr_frags: tuple[int, ...] = (0,) * (MAX_SKB_FRAGS_LIMIT + 1),
         accounts: Mapping[str, StatsSnapshot] | None = None,
     ):
         object.__setattr__(self, "_values", dict(values))

@@ -41,6 +41,7 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     SHUTDOWN_MASK,
+    SOCK_SNDBUF_LOCK,
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
     TCP_CLOSING,
@@ -607,7 +608,7 @@ def tcp_check_space(sk: TcpSock) -> None:
 def tcp_should_expand_sndbuf(sk: TcpSock) -> bool:
     """``tcp_should_expand_sndbuf()``: not when the user fixed ``SO_SNDBUF``, not while TCP's
     pool is under memory pressure or at ``tcp_mem[0]``, not when the window is full."""
-    if sk.sk_userlocks & 1:  # SOCK_SNDBUF_LOCK
+    if sk.sk_userlocks & SOCK_SNDBUF_LOCK:
         return False
     net = sk.net
     if net.tcp_memory_pressure:
@@ -620,7 +621,7 @@ def tcp_should_expand_sndbuf(sk: TcpSock) -> bool:
 def tcp_sndbuf_expand(sk: TcpSock) -> None:
     """``tcp_sndbuf_expand()``: room for twice ``max(10, cwnd)`` full-size skbs, up to
     ``tcp_wmem[2]``, unless the user set ``SO_SNDBUF``."""
-    if sk.sk_userlocks & 1:
+    if sk.sk_userlocks & SOCK_SNDBUF_LOCK:
         return
     mss = max(sk.mss_clamp if sk.mss_clamp < 0xFFFF else 0, sk.mss_cache)
     per_mss = 1 << (mss + 320 + sk.net.skb_layout.shinfo_aligned - 1).bit_length()

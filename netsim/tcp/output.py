@@ -560,8 +560,8 @@ def tcp_grow_skb(sk: TcpSock, skb: SkBuff, amount: int) -> None:
     its own).  Sequence numbers move with the bytes; a next skb left empty is eaten
     (``tcp_eat_one_skb``: its flags and ``eor`` pass to ``skb``, it is unlinked and
     uncharged).  Not past an ``MSG_EOR`` boundary (``tcp_skb_can_collapse``)."""
-    queue = sk.sk_write_queue
-    if len(queue) < 2 or queue[0] is not skb:
+    queue = sk.sk_write_queue  # skb is its head (tcp_send_head)
+    if len(queue) < 2:  # tcp_skb_is_last()
         return
     nxt = queue[1]
     cb = skb.cb

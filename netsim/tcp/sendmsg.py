@@ -108,11 +108,13 @@ def tcp_sendmsg_locked(
                     tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
                 return copied, False
             return _do_error(sk, copied, flags, mss_now, size_goal)
+        frags_full = False  # the tail skb has no slot left: goto new_segment
         while msg.count:
             skb = queue[-1] if queue else None
             copy = size_goal - skb.len if skb is not None else 0
-            if copy <= 0 or skb is None or skb.cb.eor:
+            if copy <= 0 or skb is None or skb.cb.eor or frags_full:
                 # new_segment:
+                frags_full = False
                 if not sk_stream_memory_free(sk):
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 if process_backlog >= 16:
@@ -144,21 +146,8 @@ def tcp_sendmsg_locked(
             )
             if not merge and i >= max_frags:
                 tcp_mark_push(sk, skb)
-                # goto new_segment
-                if not sk_stream_memory_free(sk):
-                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-                if process_backlog >= 16:
-                    process_backlog = 0
-                    if sk_flush_backlog(sk):
-                        restart = True
-                        break
-                process_backlog += 1
-                skb = _new_segment(sk)
-                if skb is None:
-                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-                copy = min(size_goal, msg.count)
-                frags = skb.shinfo.frags
-                i = 0
+                frags_full = True  # goto new_segment (the refill is asked again there)
+                continue
             if copy > span.size:
                 copy = span.size
             copy = tcp_wmem_schedule(sk, copy)

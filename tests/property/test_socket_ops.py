@@ -531,6 +531,29 @@ class Scenario:
         for host in self.hosts:
             host.sysctl["net.core.max_skb_frags"] = value
 
+    def op_strategy(self) -> st.SearchStrategy[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def run_op(self, op: tuple[Any, ...]) -> None:
+        raise NotImplementedError
+
+    async def finish(self) -> None:
+        raise NotImplementedError
+
+    async def play(self, max_ops: int, label_events: bool = True) -> None:
+        """Draw up to ``max_ops`` operations and run them, checking the hosts after each;
+        then :meth:`finish`."""
+        n_ops = self.data.draw(st.integers(0, max_ops), label="operations")
+        if label_events:
+            event(f"{self.kind}: {n_ops // 10 * 10}+ operations")
+        strategy = self.op_strategy()
+        for step in range(n_ops):
+            self.step = step
+            op = self.data.draw(strategy, label=f"op {step}")
+            await self.run_op(op)
+            self.check()
+        await self.finish()
+
 
 # == TCP ======================================================================================
 
@@ -1118,15 +1141,7 @@ async def _tcp_example(data: st.DataObject) -> list[netsim.Host]:
         await scenario.open_hosts(stack, allocator, max_frags, faults)
         await scenario.connect(rcvbuf, sndbuf)
         scenario.check()
-        n_ops = data.draw(st.integers(0, 40), label="operations")
-        event(f"tcp: {n_ops // 10 * 10}+ operations")
-        strategy = scenario.op_strategy()
-        for step in range(n_ops):
-            scenario.step = step
-            op = data.draw(strategy, label=f"op {step}")
-            await scenario.run_op(op)
-            scenario.check()
-        await scenario.finish()
+        await scenario.play(40)
     return scenario.hosts
 
 
@@ -1705,15 +1720,7 @@ async def _udp_example(data: st.DataObject) -> list[netsim.Host]:
         await scenario.open_hosts(stack, allocator, max_frags, faults)
         await scenario.setup(connect)
         scenario.check()
-        n_ops = data.draw(st.integers(0, 40), label="operations")
-        event(f"udp: {n_ops // 10 * 10}+ operations")
-        strategy = scenario.op_strategy()
-        for step in range(n_ops):
-            scenario.step = step
-            op = data.draw(strategy, label=f"op {step}")
-            await scenario.run_op(op)
-            scenario.check()
-        await scenario.finish()
+        await scenario.play(40)
     return scenario.hosts
 
 
@@ -1969,14 +1976,7 @@ async def _connect_example(data: st.DataObject) -> list[netsim.Host]:
     async with AsyncExitStack() as stack:
         await scenario.open_hosts(stack, allocator, 17)
         await scenario.setup(listen, backlog, clients)
-        n_ops = data.draw(st.integers(0, 30), label="operations")
-        strategy = scenario.op_strategy()
-        for step in range(n_ops):
-            scenario.step = step
-            op = data.draw(strategy, label=f"op {step}")
-            await scenario.run_op(op)
-            scenario.check()
-        await scenario.finish()
+        await scenario.play(30, label_events=False)
     return scenario.hosts
 
 
