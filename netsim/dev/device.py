@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol
 
 from ..skb import (
     CHECKSUM_NONE,
@@ -78,30 +78,30 @@ __all__ = [
 
 # netdev_features_t bits (include/linux/netdev_features.h, 6.18 numbering: the enum's unused
 # slots 2, 12 and 13 included, and the GSO bits at NETIF_F_GSO_SHIFT + the SKB_GSO_* bit)
-NETIF_F_GSO_SHIFT = 16
-NETIF_F_SG = 1 << 0
-NETIF_F_IP_CSUM = 1 << 1
-NETIF_F_HW_CSUM = 1 << 3
-NETIF_F_IPV6_CSUM = 1 << 4
-NETIF_F_HIGHDMA = 1 << 5
-NETIF_F_FRAGLIST = 1 << 6
-NETIF_F_GSO = 1 << 11
-NETIF_F_GRO = 1 << 14
-NETIF_F_TSO = 1 << (NETIF_F_GSO_SHIFT + 0)  # SKB_GSO_TCPV4
-NETIF_F_GSO_ROBUST = 1 << (NETIF_F_GSO_SHIFT + 1)  # SKB_GSO_DODGY
-NETIF_F_TSO_ECN = 1 << (NETIF_F_GSO_SHIFT + 2)  # SKB_GSO_TCP_ECN
-NETIF_F_TSO_MANGLEID = 1 << (NETIF_F_GSO_SHIFT + 3)  # SKB_GSO_TCP_FIXEDID
-NETIF_F_TSO6 = 1 << (NETIF_F_GSO_SHIFT + 4)  # SKB_GSO_TCPV6
-NETIF_F_GSO_UDP_L4 = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
-NETIF_F_GSO_FRAGLIST = 1 << (NETIF_F_GSO_SHIFT + 18)  # SKB_GSO_FRAGLIST
-NETIF_F_RXCSUM = 1 << 40
-NETIF_F_LOOPBACK = 1 << 42
-NETIF_F_HW_TLS_TX = 1 << 53
-NETIF_F_HW_TLS_RX = 1 << 54
+NETIF_F_GSO_SHIFT: Final = 16
+NETIF_F_SG: Final = 1 << 0
+NETIF_F_IP_CSUM: Final = 1 << 1
+NETIF_F_HW_CSUM: Final = 1 << 3
+NETIF_F_IPV6_CSUM: Final = 1 << 4
+NETIF_F_HIGHDMA: Final = 1 << 5
+NETIF_F_FRAGLIST: Final = 1 << 6
+NETIF_F_GSO: Final = 1 << 11
+NETIF_F_GRO: Final = 1 << 14
+NETIF_F_TSO: Final = 1 << (NETIF_F_GSO_SHIFT + 0)  # SKB_GSO_TCPV4
+NETIF_F_GSO_ROBUST: Final = 1 << (NETIF_F_GSO_SHIFT + 1)  # SKB_GSO_DODGY
+NETIF_F_TSO_ECN: Final = 1 << (NETIF_F_GSO_SHIFT + 2)  # SKB_GSO_TCP_ECN
+NETIF_F_TSO_MANGLEID: Final = 1 << (NETIF_F_GSO_SHIFT + 3)  # SKB_GSO_TCP_FIXEDID
+NETIF_F_TSO6: Final = 1 << (NETIF_F_GSO_SHIFT + 4)  # SKB_GSO_TCPV6
+NETIF_F_GSO_UDP_L4: Final = 1 << (NETIF_F_GSO_SHIFT + 17)  # SKB_GSO_UDP_L4
+NETIF_F_GSO_FRAGLIST: Final = 1 << (NETIF_F_GSO_SHIFT + 18)  # SKB_GSO_FRAGLIST
+NETIF_F_RXCSUM: Final = 1 << 40
+NETIF_F_LOOPBACK: Final = 1 << 42
+NETIF_F_HW_TLS_TX: Final = 1 << 53
+NETIF_F_HW_TLS_RX: Final = 1 << 54
 
 #: ``ethtool -k`` names of the features netsim models (net/ethtool/common.c
 #: ``netdev_features_strings``), for :func:`netdev_features_names`
-NETDEV_FEATURE_NAMES: dict[int, str] = {
+NETDEV_FEATURE_NAMES: Final[dict[int, str]] = {
     NETIF_F_SG: "tx-scatter-gather",
     NETIF_F_IP_CSUM: "tx-checksum-ipv4",
     NETIF_F_HW_CSUM: "tx-checksum-ip-generic",
@@ -137,21 +137,21 @@ def netdev_features_names(features: int) -> list[str]:
 
 
 #: The GSO types software can do (a subset of ``NETIF_F_GSO_SOFTWARE``: the ones netsim uses).
-NETIF_F_GSO_SOFTWARE = (
+NETIF_F_GSO_SOFTWARE: Final = (
     NETIF_F_TSO | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4
 )
 
-ETH_P_IP = 0x0800
-ETH_P_IPV6 = 0x86DD
+ETH_P_IP: Final = 0x0800
+ETH_P_IPV6: Final = 0x86DD
 #: ``LL_RESERVED_SPACE(dev)`` for a 14-byte link header: rounded up to 16.
-LL_RESERVED_SPACE = 16
+LL_RESERVED_SPACE: Final = 16
 
-NET_XMIT_SUCCESS = 0
-NET_XMIT_DROP = 1
+NET_XMIT_SUCCESS: Final = 0
+NET_XMIT_DROP: Final = 1
 
 # SKB_GSO_* type bit -> the feature that can segment it
 # net_gso_ok(): the feature a GSO type needs is its bit shifted by NETIF_F_GSO_SHIFT
-_GSO_FEATURE = {
+_GSO_FEATURE: Final = {
     1 << 0: NETIF_F_TSO,  # SKB_GSO_TCPV4
     1 << 4: NETIF_F_TSO6,  # SKB_GSO_TCPV6
     1 << 17: NETIF_F_GSO_UDP_L4,  # SKB_GSO_UDP_L4

@@ -12,7 +12,7 @@ RXCSUM, HIGHDMA, LOOPBACK; MTU 65536.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from ..skb import SkBuff, skb_orphan
 from .device import (
@@ -29,8 +29,8 @@ from .device import (
 
 __all__ = ["LOOPBACK_FEATURES", "LOOPBACK_MTU", "Loopback"]
 
-LOOPBACK_MTU = 65536
-LOOPBACK_FEATURES = (
+LOOPBACK_MTU: Final = 65536
+LOOPBACK_FEATURES: Final = (
     NETIF_F_SG
     | NETIF_F_FRAGLIST
     | NETIF_F_GSO_SOFTWARE

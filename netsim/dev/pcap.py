@@ -34,21 +34,21 @@ from __future__ import annotations
 
 import struct
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 __all__ = ["LINKTYPE_RAW", "PcapWriter"]
 
-LINKTYPE_RAW = 101
+LINKTYPE_RAW: Final = 101
 """Raw IPv4 or IPv6 packets, no link-layer header (the file format's value; libpcap's
 ``DLT_RAW`` is 12 or 14 depending on the platform, and is mapped to 101 in files)."""
 
-TCPDUMP_MAGIC = 0xA1B2C3D4
-PCAP_VERSION_MAJOR = 2
-PCAP_VERSION_MINOR = 4
-MAXIMUM_SNAPLEN = 262144
+TCPDUMP_MAGIC: Final = 0xA1B2C3D4
+PCAP_VERSION_MAJOR: Final = 2
+PCAP_VERSION_MINOR: Final = 4
+MAXIMUM_SNAPLEN: Final = 262144
 
-_FILE_HEADER = struct.Struct("<IHHiIII")
-_RECORD_HEADER = struct.Struct("<IIII")
+_FILE_HEADER: Final = struct.Struct("<IHHiIII")
+_RECORD_HEADER: Final = struct.Struct("<IIII")
 
 
 class PcapWriter:

@@ -14,7 +14,7 @@ namespace either).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..skb import SkBuff
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["PTYPE_BASE", "dev_add_offload", "dev_add_pack", "skb_gso_segment"]
 
 #: ``ptype_base``: L3 receive handlers by ethertype (``skb.protocol``).
-PTYPE_BASE: dict[int, Callable[[Net, SkBuff], None]] = {}
+PTYPE_BASE: Final[dict[int, Callable[[Net, SkBuff], None]]] = {}
 
 _GsoSegment = Callable[[SkBuff, int], list[SkBuff]]
 _offload: list[_GsoSegment] = []

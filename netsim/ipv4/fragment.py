@@ -14,7 +14,7 @@ and, if its first fragment had arrived, answered with an ICMP time exceeded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..netns.timers import Timer
 from ..skb import CHECKSUM_NONE, SkBuff, kfree_skb
@@ -35,12 +35,12 @@ __all__ = [
     "ipv4_frags_flush",
 ]
 
-ICMP_EXC_FRAGTIME = 1  # include/uapi/linux/icmp.h
+ICMP_EXC_FRAGTIME: Final = 1  # include/uapi/linux/icmp.h
 
 # inet_frag_queue_insert()'s answers (include/net/inet_frag.h)
-IPFRAG_OK = 0
-IPFRAG_DUP = 1
-IPFRAG_OVERLAP = 2
+IPFRAG_OK: Final = 0
+IPFRAG_DUP: Final = 1
+IPFRAG_OVERLAP: Final = 2
 
 
 def inet_frag_queue_insert(

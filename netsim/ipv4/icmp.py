@@ -13,7 +13,7 @@ on a connected socket.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import ETH_P_IP, LL_RESERVED_SPACE
 from ..skb import (
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["icmp_rcv", "icmp_send", "skb_network_bytes"]
 
-_ERROR_TYPES = frozenset({3, 4, 5, 11, 12})  # unreach, quench, redirect, time exceeded, param
+_ERROR_TYPES: Final = frozenset(
+    {3, 4, 5, 11, 12}
+)  # unreach, quench, redirect, time exceeded, param
 
 
 def skb_network_bytes(skb: SkBuff, limit: int) -> bytes:

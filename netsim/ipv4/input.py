@@ -11,7 +11,7 @@ their header pulled and go to the protocol handler (UDP, ICMP, TCP), counted as
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
 from ..wire.ipv4 import IP_MF, IP_OFFSET
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..netns import Net
 
 # version/ihl, tos, tot_len, id, frag_off, ttl, protocol, check, (saddr skipped), daddr
-_IPH = struct.Struct("!BBHHHBBH4x4s")
+_IPH: Final = struct.Struct("!BBHHHBBH4x4s")
 
 __all__ = ["INET_PROTOS", "ip_local_deliver", "ip_rcv"]
 

@@ -13,6 +13,8 @@ The original skb is consumed; its socket charge moves to the last segment.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..errors import errno, kernel_error
 from ..skb import (
     CHECKSUM_PARTIAL,
@@ -29,8 +31,8 @@ from ..wire.ipv6 import csum_ipv6_magic
 
 __all__ = ["inet_gso_segment"]
 
-_CSUM_FEATURES = (1 << 2) | (1 << 1) | (1 << 3)  # HW_CSUM | IP_CSUM | IPV6_CSUM
-_SG = 1 << 0
+_CSUM_FEATURES: Final = (1 << 2) | (1 << 1) | (1 << 3)  # HW_CSUM | IP_CSUM | IPV6_CSUM
+_SG: Final = 1 << 0
 
 
 def inet_gso_segment(skb: SkBuff, features: int) -> list[SkBuff]:

@@ -30,7 +30,7 @@ whose ``frag_list`` holds the other fragments and writes the IP header.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import (
     ETH_P_IP,
@@ -113,14 +113,14 @@ __all__ = [
 
 #: ``SKB_MAX_ALLOC``: ``SKB_WITH_OVERHEAD(4 * PAGE_SIZE)`` — 16064 bytes on x86-64 with the
 #: default ``CONFIG_MAX_SKB_FRAGS``; a host's own is ``net.skb_layout.max_alloc``.
-SKB_MAX_ALLOC = SKB_WITH_OVERHEAD(4 * 4096)
+SKB_MAX_ALLOC: Final = SKB_WITH_OVERHEAD(4 * 4096)
 
-IP_PMTUDISC_DONT = 0
-IP_PMTUDISC_WANT = 1
-IP_PMTUDISC_DO = 2
-IP_PMTUDISC_PROBE = 3
-IP_PMTUDISC_INTERFACE = 4
-IP_PMTUDISC_OMIT = 5
+IP_PMTUDISC_DONT: Final = 0
+IP_PMTUDISC_WANT: Final = 1
+IP_PMTUDISC_DO: Final = 2
+IP_PMTUDISC_PROBE: Final = 3
+IP_PMTUDISC_INTERFACE: Final = 4
+IP_PMTUDISC_OMIT: Final = 5
 
 
 def ip_sk_ignore_df(sk: Sock) -> bool:

@@ -6,7 +6,7 @@ datagram we sent (``net_protocol.err_handler``): ``(net, quoted, ihl, type, code
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..skb import SkBuff
 
@@ -19,9 +19,9 @@ __all__ = ["INET_ERR_HANDLERS", "INET_PROTOS", "ErrHandler", "inet_add_protocol"
 ErrHandler = Callable[["Net", bytes, int, int, int, int], None]
 
 #: the receive handlers by IP protocol number
-INET_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {}
+INET_PROTOS: Final[dict[int, Callable[[Net, SkBuff], None]]] = {}
 #: the ICMP error handlers by IP protocol number
-INET_ERR_HANDLERS: dict[int, ErrHandler] = {}
+INET_ERR_HANDLERS: Final[dict[int, ErrHandler]] = {}
 
 
 def inet_add_protocol(

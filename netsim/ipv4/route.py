@@ -31,7 +31,7 @@ reports it.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import NetDevice
 from ..errors import errno, kernel_error
@@ -53,15 +53,15 @@ __all__ = [
     "ipv4_is_multicast",
 ]
 
-IP_MAX_MTU = 0xFFFF
-_LOOPNET = ipaddress.IPv4Network("127.0.0.0/8")
-_LBCAST = b"\xff\xff\xff\xff"
+IP_MAX_MTU: Final = 0xFFFF
+_LOOPNET: Final = ipaddress.IPv4Network("127.0.0.0/8")
+_LBCAST: Final = b"\xff\xff\xff\xff"
 
 # route types (include/uapi/linux/rtnetlink.h)
-RTN_UNICAST = 1
-RTN_LOCAL = 2
-RTN_BROADCAST = 3
-RTN_MULTICAST = 5
+RTN_UNICAST: Final = 1
+RTN_LOCAL: Final = 2
+RTN_BROADCAST: Final = 3
+RTN_MULTICAST: Final = 5
 
 
 def ipv4_is_multicast(addr: bytes) -> bool:

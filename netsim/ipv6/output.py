@@ -16,7 +16,7 @@ asked for ``IPV6_PMTUDISC_DO``.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import (
     ETH_P_IPV6,
@@ -69,9 +69,9 @@ __all__ = [
     "ipv6_select_ident",
 ]
 
-IPV6_PMTUDISC_DO = 2
-IPV6_PMTUDISC_PROBE = 3
-FRAG_HLEN = 8
+IPV6_PMTUDISC_DO: Final = 2
+IPV6_PMTUDISC_PROBE: Final = 3
+FRAG_HLEN: Final = 8
 
 
 def ip6_setup_cork(

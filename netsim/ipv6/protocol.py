@@ -5,7 +5,7 @@ next-header value, filled in by the transports as they are imported (see
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..ipv4.protocol import ErrHandler
 from ..skb import SkBuff
@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["INET6_ERR_HANDLERS", "INET6_PROTOS", "inet6_add_protocol"]
 
 #: the receive handlers by next-header value
-INET6_PROTOS: dict[int, Callable[[Net, SkBuff], None]] = {}
+INET6_PROTOS: Final[dict[int, Callable[[Net, SkBuff], None]]] = {}
 #: the ICMPv6 error handlers by next-header value
-INET6_ERR_HANDLERS: dict[int, ErrHandler] = {}
+INET6_ERR_HANDLERS: Final[dict[int, ErrHandler]] = {}
 
 
 def inet6_add_protocol(

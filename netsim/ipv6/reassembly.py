@@ -10,7 +10,7 @@ ICMPv6 time exceeded if the first fragment had arrived.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..ipv4.fragment import IPFRAG_DUP, IPFRAG_OVERLAP, inet_frag_queue_insert
 from ..netns.timers import Timer
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Frag6Queue", "ipv6_frag_rcv", "ipv6_frags_flush"]
 
-FRAG_HLEN = 8
-ICMPV6_EXC_FRAGTIME = 1  # include/uapi/linux/icmpv6.h
+FRAG_HLEN: Final = 8
+ICMPV6_EXC_FRAGTIME: Final = 1  # include/uapi/linux/icmpv6.h
 
 
 class Frag6Queue:

@@ -9,7 +9,7 @@ there because a jumbogram could exceed it.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import NetDevice
 from ..errors import errno, kernel_error
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Rt6Info", "ip6_route_output", "ipv6_addr_is_local"]
 
-_LOOPBACK6 = ipaddress.IPv6Address("::1")
-_V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
+_LOOPBACK6: Final = ipaddress.IPv6Address("::1")
+_V4_MAPPED_PREFIX: Final = b"\0" * 10 + b"\xff\xff"
 
 
 class Rt6Info:

@@ -45,7 +45,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Final, Protocol
 
 from ..errors import BadPageError, PageLeakError
 from ..stats import MAX_PAGE_ORDER, Counters, StatsSnapshot
@@ -74,8 +74,8 @@ def track_page_allocators() -> Iterator[list[PageAllocator]]:
         _tracking.reset(token)
 
 
-_POISON_FREE = 0x6B  # the kernel's POISON_FREE byte
-_ZERO_PAGE = bytes(PAGE_SIZE << 3)
+_POISON_FREE: Final = 0x6B  # the kernel's POISON_FREE byte
+_ZERO_PAGE: Final = bytes(PAGE_SIZE << 3)
 
 
 class PageAllocator:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import metadata
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .allocator import PageSource
@@ -27,7 +27,7 @@ __all__ = [
     "get_frag_allocator",
 ]
 
-ENTRY_POINT_GROUP = "netsim.frag_allocators"
+ENTRY_POINT_GROUP: Final = "netsim.frag_allocators"
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ The values are Linux 6.18's bit positions, so a flag word prints as the kernel w
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 __all__ = [
     "GFP_ATOMIC",
@@ -51,16 +52,16 @@ class Gfp(enum.IntFlag):
     NOMEMALLOC = 1 << 19
 
 
-_RECLAIM = Gfp.DIRECT_RECLAIM | Gfp.KSWAPD_RECLAIM
+_RECLAIM: Final = Gfp.DIRECT_RECLAIM | Gfp.KSWAPD_RECLAIM
 
 #: ``GFP_KERNEL``: may sleep, reclaim, do I/O and call into filesystems.
-GFP_KERNEL = _RECLAIM | Gfp.IO | Gfp.FS
+GFP_KERNEL: Final = _RECLAIM | Gfp.IO | Gfp.FS
 #: ``GFP_ATOMIC``: never sleeps; may dip into part of the reserve.
-GFP_ATOMIC = Gfp.HIGH | Gfp.KSWAPD_RECLAIM
+GFP_ATOMIC: Final = Gfp.HIGH | Gfp.KSWAPD_RECLAIM
 #: ``GFP_NOWAIT``: never sleeps, no reserve access, no warning when it fails.
-GFP_NOWAIT = Gfp.KSWAPD_RECLAIM | Gfp.NOWARN
+GFP_NOWAIT: Final = Gfp.KSWAPD_RECLAIM | Gfp.NOWARN
 #: ``GFP_NOIO``: may reclaim but must not start I/O (what nbd sets on its socket).
-GFP_NOIO = _RECLAIM
+GFP_NOIO: Final = _RECLAIM
 
 
 def gfpflags_allow_blocking(gfp: int) -> bool:

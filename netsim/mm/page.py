@@ -32,7 +32,7 @@ pfns that follow the head's and ``virt_to_page`` is well defined.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..errors import BadPageError
 
@@ -60,11 +60,11 @@ __all__ = [
     "set_page_count",
 ]
 
-PAGE_SHIFT = 12
-PAGE_SIZE = 1 << PAGE_SHIFT
-PAGE_MASK = ~(PAGE_SIZE - 1)
+PAGE_SHIFT: Final = 12
+PAGE_SIZE: Final = 1 << PAGE_SHIFT
+PAGE_MASK: Final = ~(PAGE_SIZE - 1)
 #: Start of x86-64's direct map: ``page_address()`` of pfn 0.
-PAGE_OFFSET = 0xFFFF_8880_0000_0000
+PAGE_OFFSET: Final = 0xFFFF_8880_0000_0000
 
 
 def get_order(size: int) -> int:

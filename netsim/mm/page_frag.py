@@ -27,7 +27,7 @@ plus the offset advance (what ``tcp_sendmsg_locked`` does after ``skb_fill_page_
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -40,10 +40,10 @@ from .page import PAGE_SIZE, Page, get_order, get_page, put_page
 __all__ = ["SKB_FRAG_PAGE_ORDER", "PageFrag"]
 
 #: ``SKB_FRAG_PAGE_ORDER`` (include/net/sock.h): ``get_order(32768)``, 3 on 4 KiB pages.
-SKB_FRAG_PAGE_ORDER = get_order(32768)
+SKB_FRAG_PAGE_ORDER: Final = get_order(32768)
 
-_HIGH_ORDER_STRIP = ~int(Gfp.DIRECT_RECLAIM)
-_HIGH_ORDER_ADD = int(Gfp.COMP | Gfp.NOWARN | Gfp.NORETRY)
+_HIGH_ORDER_STRIP: Final = ~int(Gfp.DIRECT_RECLAIM)
+_HIGH_ORDER_ADD: Final = int(Gfp.COMP | Gfp.NOWARN | Gfp.NORETRY)
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

@@ -38,7 +38,7 @@ cache that hands fragments out downward from the end of the page.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -70,15 +70,15 @@ __all__ = [
 ]
 
 #: 32 KiB rounded up to a whole number of pages (include/linux/mm_types_task.h).
-PAGE_FRAG_CACHE_MAX_SIZE = -(-32768 // PAGE_SIZE) * PAGE_SIZE
-PAGE_FRAG_CACHE_MAX_ORDER = get_order(PAGE_FRAG_CACHE_MAX_SIZE)
+PAGE_FRAG_CACHE_MAX_SIZE: Final = -(-32768 // PAGE_SIZE) * PAGE_SIZE
+PAGE_FRAG_CACHE_MAX_ORDER: Final = get_order(PAGE_FRAG_CACHE_MAX_SIZE)
 #: Low byte of ``encoded_page`` holds the order (include/linux/page_frag_cache.h).
-PAGE_FRAG_CACHE_ORDER_MASK = 0xFF if PAGE_SIZE < PAGE_FRAG_CACHE_MAX_SIZE else 0
-PAGE_FRAG_CACHE_PFMEMALLOC_BIT = PAGE_FRAG_CACHE_ORDER_MASK + 1
+PAGE_FRAG_CACHE_ORDER_MASK: Final = 0xFF if PAGE_SIZE < PAGE_FRAG_CACHE_MAX_SIZE else 0
+PAGE_FRAG_CACHE_PFMEMALLOC_BIT: Final = PAGE_FRAG_CACHE_ORDER_MASK + 1
 
-_BIAS_FULL = PAGE_FRAG_CACHE_MAX_SIZE + 1
-_REFILL_STRIP = ~int(Gfp.DIRECT_RECLAIM)
-_REFILL_ADD = int(Gfp.COMP | Gfp.NOWARN | Gfp.NORETRY | Gfp.NOMEMALLOC)
+_BIAS_FULL: Final = PAGE_FRAG_CACHE_MAX_SIZE + 1
+_REFILL_STRIP: Final = ~int(Gfp.DIRECT_RECLAIM)
+_REFILL_ADD: Final = int(Gfp.COMP | Gfp.NOWARN | Gfp.NORETRY | Gfp.NOMEMALLOC)
 
 
 def encoded_page_decode_order(encoded_page: int) -> int:

@@ -24,7 +24,7 @@ import ipaddress
 import random
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..dev.device import NetDevice
 from ..dev.loopback import Loopback
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..sock.sock import Sock
 
 #: ``IPV6_MIN_MTU`` (RFC 8200): a link must carry 1280-byte packets to carry IPv6
-IPV6_MIN_MTU = 1280
+IPV6_MIN_MTU: Final = 1280
 
 __all__ = ["Net"]
 

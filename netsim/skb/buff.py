@@ -32,7 +32,7 @@ small-head cache of 6.3+); they are not charged to the page allocator.  Page mem
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ..errors import BadSkbError as BadSkbError
 from ..mm.page import Page, put_page
@@ -91,47 +91,47 @@ __all__ = [
 ]
 
 #: ``CONFIG_MAX_SKB_FRAGS`` default (net/Kconfig; range 17..45).  Hosts may configure another.
-MAX_SKB_FRAGS = 17
+MAX_SKB_FRAGS: Final = 17
 
 # ip_summed (include/linux/skbuff.h)
-CHECKSUM_NONE = 0
-CHECKSUM_UNNECESSARY = 1
-CHECKSUM_COMPLETE = 2
-CHECKSUM_PARTIAL = 3
+CHECKSUM_NONE: Final = 0
+CHECKSUM_UNNECESSARY: Final = 1
+CHECKSUM_COMPLETE: Final = 2
+CHECKSUM_PARTIAL: Final = 3
 
 # skb_shared_info.flags
-SKBFL_ZEROCOPY_ENABLE = 1 << 0
-SKBFL_SHARED_FRAG = 1 << 1
-SKBFL_PURE_ZEROCOPY = 1 << 2
-SKBFL_DONT_ORPHAN = 1 << 3
-SKBFL_MANAGED_FRAG_REFS = 1 << 4
+SKBFL_ZEROCOPY_ENABLE: Final = 1 << 0
+SKBFL_SHARED_FRAG: Final = 1 << 1
+SKBFL_PURE_ZEROCOPY: Final = 1 << 2
+SKBFL_DONT_ORPHAN: Final = 1 << 3
+SKBFL_MANAGED_FRAG_REFS: Final = 1 << 4
 
 # skb_shared_info.gso_type
-SKB_GSO_TCPV4 = 1 << 0
-SKB_GSO_DODGY = 1 << 1
-SKB_GSO_TCP_ECN = 1 << 2
-SKB_GSO_TCP_FIXEDID = 1 << 3
-SKB_GSO_TCPV6 = 1 << 4
-SKB_GSO_PARTIAL = 1 << 13
-SKB_GSO_UDP_L4 = 1 << 17
-SKB_GSO_FRAGLIST = 1 << 18
+SKB_GSO_TCPV4: Final = 1 << 0
+SKB_GSO_DODGY: Final = 1 << 1
+SKB_GSO_TCP_ECN: Final = 1 << 2
+SKB_GSO_TCP_FIXEDID: Final = 1 << 3
+SKB_GSO_TCPV6: Final = 1 << 4
+SKB_GSO_PARTIAL: Final = 1 << 13
+SKB_GSO_UDP_L4: Final = 1 << 17
+SKB_GSO_FRAGLIST: Final = 1 << 18
 #: ``gso_size`` meaning "segment along the frag_list layout".
-GSO_BY_FRAGS = 0xFFFF
+GSO_BY_FRAGS: Final = 0xFFFF
 
-SKB_DATAREF_SHIFT = 16
-SKB_DATAREF_MASK = (1 << SKB_DATAREF_SHIFT) - 1
+SKB_DATAREF_SHIFT: Final = 16
+SKB_DATAREF_MASK: Final = (1 << SKB_DATAREF_SHIFT) - 1
 
 # Sizes on x86-64 (pahole of 6.18): struct sk_buff is 232 bytes; skb_shared_info is a 48-byte
 # header plus 16 bytes per frag slot.
-SMP_CACHE_BYTES = 64
-SIZEOF_SK_BUFF = 232
-SIZEOF_SKB_SHARED_INFO = 48 + 16 * MAX_SKB_FRAGS
-_PAGE_SIZE = 4096
+SMP_CACHE_BYTES: Final = 64
+SIZEOF_SK_BUFF: Final = 232
+SIZEOF_SKB_SHARED_INFO: Final = 48 + 16 * MAX_SKB_FRAGS
+_PAGE_SIZE: Final = 4096
 # net/core/skbuff.c: heads no larger than SKB_SMALL_HEAD_SIZE come from a dedicated cache.
 # SKB_SMALL_HEAD_SIZE = SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)); with
 # LL_MAX_HEADER 128 (this tree), MAX_HEADER = 176, MAX_TCP_HEADER = 320,
 # GRO_MAX_HEAD_PAD = 176 + 128 + NET_SKB_PAD 64 = 368
-_SMALL_HEAD_REQUEST = 368
+_SMALL_HEAD_REQUEST: Final = 368
 
 
 def SKB_DATA_ALIGN(x: int) -> int:
@@ -209,11 +209,11 @@ def skb_layout_for(max_frags: int = MAX_SKB_FRAGS) -> SkbLayout:
     return layout
 
 
-_LAYOUTS = {n: SkbLayout(n) for n in range(17, 46)}
+_LAYOUTS: Final = {n: SkbLayout(n) for n in range(17, 46)}
 #: The default build's layout (``CONFIG_MAX_SKB_FRAGS=17``).
-DEFAULT_SKB_LAYOUT = _LAYOUTS[MAX_SKB_FRAGS]
-_SHINFO_ALIGNED = DEFAULT_SKB_LAYOUT.shinfo_aligned
-_SKB_OVERHEAD = DEFAULT_SKB_LAYOUT.overhead
+DEFAULT_SKB_LAYOUT: Final = _LAYOUTS[MAX_SKB_FRAGS]
+_SHINFO_ALIGNED: Final = DEFAULT_SKB_LAYOUT.shinfo_aligned
+_SKB_OVERHEAD: Final = DEFAULT_SKB_LAYOUT.overhead
 
 
 def SKB_HEAD_ALIGN(x: int) -> int:
@@ -232,9 +232,9 @@ def SKB_TRUESIZE(x: int) -> int:
 
 
 #: ``SKB_SMALL_HEAD_CACHE_SIZE`` of the default build: 384 + 320 = 704 (not a power of two).
-SKB_SMALL_HEAD_CACHE_SIZE = DEFAULT_SKB_LAYOUT.small_head_cache_size
+SKB_SMALL_HEAD_CACHE_SIZE: Final = DEFAULT_SKB_LAYOUT.small_head_cache_size
 
-_KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
+_KMALLOC_SIZES: Final = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 
 
 def kmalloc_size_roundup(size: int) -> int:

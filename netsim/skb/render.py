@@ -7,11 +7,13 @@ line per frag with the page it points into, its offset range and the page's refc
 
 from __future__ import annotations
 
+from typing import Final
+
 from .buff import SkBuff
 
 __all__ = ["skb_describe", "skb_layout"]
 
-_CSUM = {0: "NONE", 1: "UNNECESSARY", 2: "COMPLETE", 3: "PARTIAL"}
+_CSUM: Final = {0: "NONE", 1: "UNNECESSARY", 2: "COMPLETE", 3: "PARTIAL"}
 
 
 def skb_describe(skb: SkBuff, indent: str = "") -> str:

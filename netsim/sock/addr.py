@@ -11,7 +11,7 @@ something that is not an address at all, as Python's own sockets do.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Final
 
 from ..errors import errno, kernel_error
 from .constants import AF_INET, AF_INET6
@@ -31,13 +31,13 @@ __all__ = [
     "v4_mapped",
 ]
 
-V4_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
-ANY4 = b"\0\0\0\0"
-ANY6 = b"\0" * 16
-LOOPBACK4 = b"\x7f\0\0\x01"
-LOOPBACK6 = b"\0" * 15 + b"\x01"
+V4_MAPPED_PREFIX: Final = b"\0" * 10 + b"\xff\xff"
+ANY4: Final = b"\0\0\0\0"
+ANY6: Final = b"\0" * 16
+LOOPBACK4: Final = b"\x7f\0\0\x01"
+LOOPBACK6: Final = b"\0" * 15 + b"\x01"
 #: ``::ffff:127.0.0.1``: what ``::`` means to a socket whose source is IPv4-mapped
-V4_MAPPED_LOOPBACK = V4_MAPPED_PREFIX + LOOPBACK4
+V4_MAPPED_LOOPBACK: Final = V4_MAPPED_PREFIX + LOOPBACK4
 
 
 def ipv6_addr_v4mapped(addr: bytes) -> bool:

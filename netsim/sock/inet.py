@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from typing import Any
+from typing import Any, Final
 
 from ..errors import errno, kernel_error
 from ..skb import SkBuff
@@ -21,13 +21,13 @@ from .constants import SO_MARK, SO_PRIORITY, SOL_SOCKET
 Cmsg = tuple[int, int, bytes]
 
 # SOL_SOCKET control message types (include/uapi/asm-generic/socket.h)
-_SCM_RIGHTS = 1
-_SCM_CREDENTIALS = 2
-_SO_TIMESTAMPING_OLD = 37
-_SO_TIMESTAMPING_NEW = 65
+_SCM_RIGHTS: Final = 1
+_SCM_CREDENTIALS: Final = 2
+_SO_TIMESTAMPING_OLD: Final = 37
+_SO_TIMESTAMPING_NEW: Final = 65
 #: ``SOF_TIMESTAMPING_TX_RECORD_MASK``: TX_HARDWARE | TX_SOFTWARE | TX_SCHED | TX_ACK |
 #: TX_COMPLETION, the flags a control message may carry
-_TX_RECORD_MASK = 0x40303
+_TX_RECORD_MASK: Final = 0x40303
 
 __all__ = ["Cmsg", "InetCork", "IpcmCookie", "cmsg_int", "sock_cmsg_send", "sock_cmsg_send_one"]
 

@@ -38,6 +38,7 @@ Options netsim stores and reports but that change nothing it emulates: ``SO_DEBU
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from ..errors import errno, kernel_error
 from .constants import (
@@ -98,15 +99,15 @@ __all__ = [
 ]
 
 OptValue = int | bytes | bytearray | memoryview
-INT_MAX = 0x7FFFFFFF
+INT_MAX: Final = 0x7FFFFFFF
 #: ``MAX_SCHEDULE_TIMEOUT`` (``LONG_MAX`` jiffies): "wait forever", what a huge or negative
 #: ``SO_LINGER`` time becomes
-MAX_SCHEDULE_TIMEOUT = 2**63 - 1
+MAX_SCHEDULE_TIMEOUT: Final = 2**63 - 1
 
 #: Boolean ``SOL_SOCKET`` options kept in ``sk_flags`` (``sock_valbool_flag``).
-_FLAG_OPTIONS = frozenset({SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE, SO_OOBINLINE})
+_FLAG_OPTIONS: Final = frozenset({SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE, SO_OOBINLINE})
 #: ``SOL_SOCKET`` options Linux has that would change what netsim does not emulate.
-_NOT_EMULATED_SOCKET = frozenset(
+_NOT_EMULATED_SOCKET: Final = frozenset(
     {
         20,  # SO_RCVTIMEO_OLD
         21,  # SO_SNDTIMEO_OLD
@@ -118,9 +119,9 @@ _NOT_EMULATED_SOCKET = frozenset(
         60,  # SO_ZEROCOPY
     }
 )
-_INET_ECN_MASK = 3
+_INET_ECN_MASK: Final = 3
 #: ``do_ip_setsockopt`` reads these from a value shorter than an ``int`` as an unsigned char.
-_IP_CHAR_OPTIONS = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
+_IP_CHAR_OPTIONS: Final = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
 
 
 def optval_bytes(value: OptValue) -> bytes:

@@ -32,7 +32,7 @@ runtime parks the task on the socket's wait queue (``sk_wq``) and retries when a
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -85,38 +85,38 @@ __all__ = [
 ]
 
 # sk_state values (include/net/tcp_states.h); UDP uses ESTABLISHED (connected) and CLOSE.
-TCP_ESTABLISHED = 1
-TCP_SYN_SENT = 2
-TCP_SYN_RECV = 3
-TCP_FIN_WAIT1 = 4
-TCP_FIN_WAIT2 = 5
-TCP_TIME_WAIT = 6
-TCP_CLOSE = 7
-TCP_CLOSE_WAIT = 8
-TCP_LAST_ACK = 9
-TCP_LISTEN = 10
-TCP_CLOSING = 11
+TCP_ESTABLISHED: Final = 1
+TCP_SYN_SENT: Final = 2
+TCP_SYN_RECV: Final = 3
+TCP_FIN_WAIT1: Final = 4
+TCP_FIN_WAIT2: Final = 5
+TCP_TIME_WAIT: Final = 6
+TCP_CLOSE: Final = 7
+TCP_CLOSE_WAIT: Final = 8
+TCP_LAST_ACK: Final = 9
+TCP_LISTEN: Final = 10
+TCP_CLOSING: Final = 11
 
 # sk_userlocks (include/net/sock.h); bind() sets the last two (``__inet_bind``)
-SOCK_SNDBUF_LOCK = 1
-SOCK_RCVBUF_LOCK = 2
-SOCK_BINDADDR_LOCK = 4
-SOCK_BINDPORT_LOCK = 8
+SOCK_SNDBUF_LOCK: Final = 1
+SOCK_RCVBUF_LOCK: Final = 2
+SOCK_BINDADDR_LOCK: Final = 4
+SOCK_BINDPORT_LOCK: Final = 8
 
 # sk_shutdown
-RCV_SHUTDOWN = 1
-SEND_SHUTDOWN = 2
-SHUTDOWN_MASK = 3
+RCV_SHUTDOWN: Final = 1
+SEND_SHUTDOWN: Final = 2
+SHUTDOWN_MASK: Final = 3
 
 #: ``SOCK_MIN_SNDBUF``: ``2 * (2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff)))``.
-SOCK_MIN_SNDBUF = 2 * (2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF))
+SOCK_MIN_SNDBUF: Final = 2 * (2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF))
 #: ``SOCK_MIN_RCVBUF``: ``2048 + SKB_DATA_ALIGN(sizeof(struct sk_buff))``.
-SOCK_MIN_RCVBUF = 2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
+SOCK_MIN_RCVBUF: Final = 2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
 
 # What a blocked call waits for (the runtime only needs to know it must wait).
-WAIT_SNDBUF = "sndbuf"
-WAIT_DATA = "data"
-WAIT_CONNECT = "connect"
+WAIT_SNDBUF: Final = "sndbuf"
+WAIT_DATA: Final = "data"
+WAIT_CONNECT: Final = "connect"
 
 
 class SockWait(Exception):
@@ -139,7 +139,7 @@ class WaitQueue:
         """Wake every task sleeping on the socket."""
 
 
-_NO_WAITERS = WaitQueue()
+_NO_WAITERS: Final = WaitQueue()
 
 
 class Sock:

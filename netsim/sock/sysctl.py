@@ -92,7 +92,7 @@ import errno
 import re
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -123,34 +123,34 @@ SysctlInput: TypeAlias = int | str | tuple[int, ...] | list[int]
 SysctlCheck: TypeAlias = Callable[[SysctlValue, Mapping[str, SysctlValue]], str | None]
 
 #: ``CONFIG_HZ`` assumed for the jiffies-based limits (``CONFIG_HZ_1000``, as Fedora builds x86-64).
-HZ = 1000
-_MAX_SKB_FRAGS_DEFAULT = 17
+HZ: Final = 1000
+_MAX_SKB_FRAGS_DEFAULT: Final = 17
 
-INT_MIN = -(2**31)
-INT_MAX = 2**31 - 1
-UINT_MAX = 2**32 - 1
-ULONG_MAX = 2**64 - 1
-U8_MAX = 255
+INT_MIN: Final = -(2**31)
+INT_MAX: Final = 2**31 - 1
+UINT_MAX: Final = 2**32 - 1
+ULONG_MAX: Final = 2**64 - 1
+U8_MAX: Final = 255
 
 #: ``TCP_SKB_MIN_TRUESIZE`` (include/net/sock.h): 2048 + ``SKB_DATA_ALIGN(sizeof(struct sk_buff))``.
-_TCP_SKB_MIN_TRUESIZE = 2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
+_TCP_SKB_MIN_TRUESIZE: Final = 2048 + SKB_DATA_ALIGN(SIZEOF_SK_BUFF)
 #: Smallest ``sk_sndbuf`` (and floor of ``wmem_default`` / ``wmem_max``): 4608 on x86-64.
-SOCK_MIN_SNDBUF = 2 * _TCP_SKB_MIN_TRUESIZE
+SOCK_MIN_SNDBUF: Final = 2 * _TCP_SKB_MIN_TRUESIZE
 #: Smallest ``sk_rcvbuf`` (and floor of ``rmem_default`` / ``rmem_max``): 2304 on x86-64.
-SOCK_MIN_RCVBUF = _TCP_SKB_MIN_TRUESIZE
+SOCK_MIN_RCVBUF: Final = _TCP_SKB_MIN_TRUESIZE
 
 #: A 24 GiB machine, in pages, standing for ``nr_free_buffer_pages()`` (see the module docstring).
-DEFAULT_NR_FREE_BUFFER_PAGES = (24 << 30) >> PAGE_SHIFT
+DEFAULT_NR_FREE_BUFFER_PAGES: Final = (24 << 30) >> PAGE_SHIFT
 
 # struct inet_ehash_bucket is one hlist_nulls_head: a pointer.
-_EHASH_BUCKET_SIZE = 8
+_EHASH_BUCKET_SIZE: Final = 8
 
-_CORE = "net/core/sysctl_net_core.c"
-_IPV4 = "net/ipv4/sysctl_net_ipv4.c"
-_IPFRAG = "net/ipv4/ip_fragment.c"
-_IP6FRAG = "net/ipv6/reassembly.c"
-_ADDRCONF = "net/ipv6/addrconf.c"
-_TCP_SK_INIT = "net/ipv4/tcp_ipv4.c tcp_sk_init()"
+_CORE: Final = "net/core/sysctl_net_core.c"
+_IPV4: Final = "net/ipv4/sysctl_net_ipv4.c"
+_IPFRAG: Final = "net/ipv4/ip_fragment.c"
+_IP6FRAG: Final = "net/ipv6/reassembly.c"
+_ADDRCONF: Final = "net/ipv6/addrconf.c"
+_TCP_SK_INIT: Final = "net/ipv4/tcp_ipv4.c tcp_sk_init()"
 
 
 @mypyc_attr(native_class=False)  # attrs builds it: a Python class
@@ -183,7 +183,7 @@ class SysctlSpec:
         return not self.handler.startswith("proc_dou")
 
 
-_LIMIT_NAMES = {
+_LIMIT_NAMES: Final = {
     INT_MIN: "INT_MIN",
     INT_MAX: "INT_MAX",
     UINT_MAX: "UINT_MAX",
@@ -318,8 +318,8 @@ def _not_below(other: str) -> SysctlCheck:
     return check
 
 
-_PORT_RANGE = "net.ipv4.ip_local_port_range"
-_UNPRIV_PORT = "net.ipv4.ip_unprivileged_port_start"
+_PORT_RANGE: Final = "net.ipv4.ip_local_port_range"
+_UNPRIV_PORT: Final = "net.ipv4.ip_unprivileged_port_start"
 
 
 def _check_port_range(value: SysctlValue, values: Mapping[str, SysctlValue]) -> str | None:
@@ -907,10 +907,10 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
 # --------------------------------------------------------------------------- parsing
 
 # A C integer as strtoul(base 0) reads it, after an optional '-': hex needs a digit after 0x.
-_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_SPACE = " \t\n\v\f\r"  # isspace(): skipped before a number
-_TRAILER = " \t\n"  # what may follow a number
-_TMPBUFLEN = 22  # proc_get_long() refuses a number of TMPBUFLEN - 1 characters or more
+_NUMBER: Final = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_SPACE: Final = " \t\n\v\f\r"  # isspace(): skipped before a number
+_TRAILER: Final = " \t\n"  # what may follow a number
+_TMPBUFLEN: Final = 22  # proc_get_long() refuses a number of TMPBUFLEN - 1 characters or more
 
 
 def _parse_proc_ints(spec: SysctlSpec, text: str) -> list[int]:

@@ -21,6 +21,7 @@ that the page allocator also breaks down by allocation order.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from .snapshot import MAX_SKB_FRAGS_LIMIT as MAX_SKB_FRAGS_LIMIT
 from .snapshot import StatsSnapshot
@@ -38,16 +39,16 @@ __all__ = [
 ]
 
 #: Highest allocation order the buddy allocator serves (``MAX_PAGE_ORDER``, include/linux/mmzone.h).
-MAX_PAGE_ORDER = 10
+MAX_PAGE_ORDER: Final = 10
 
 #: The page-allocator account of a host's ``sk_page_frag()`` allocators (every task's and
 #: socket's): the transmit side's pages and frag counters.  A NIC's RX buffers are the account
 #: ``"<device> rx"`` (see :meth:`netsim.mm.PageAllocator.account`).
-TX_FRAG_ACCOUNT = "sk_page_frag"
-RX_ACCOUNT_SUFFIX = " rx"
+TX_FRAG_ACCOUNT: Final = "sk_page_frag"
+RX_ACCOUNT_SUFFIX: Final = " rx"
 
 #: Scalar counters, in report order.  Names are public API (DESIGN.md).
-COUNTER_NAMES: tuple[str, ...] = (
+COUNTER_NAMES: Final[tuple[str, ...]] = (
     # page allocator (mm/page_alloc.c)
     "page_alloc",
     "page_free",
@@ -77,7 +78,7 @@ COUNTER_NAMES: tuple[str, ...] = (
 )
 
 #: MIB counters with the kernel's nstat names (/proc/net/snmp, /proc/net/snmp6, netstat).
-MIB_NAMES: tuple[str, ...] = (
+MIB_NAMES: Final[tuple[str, ...]] = (
     # IPv4 (IPSTATS_MIB_*)
     "IpInReceives",
     "IpInHdrErrors",
@@ -181,10 +182,10 @@ MIB_NAMES: tuple[str, ...] = (
 
 
 #: Counters that are also kept per allocation order.
-PER_ORDER_NAMES: tuple[str, ...] = ("page_alloc", "page_free", "page_alloc_fail")
+PER_ORDER_NAMES: Final[tuple[str, ...]] = ("page_alloc", "page_free", "page_alloc_fail")
 
 #: Every scalar counter, netsim's own first, then the MIB.
-ALL_NAMES: tuple[str, ...] = COUNTER_NAMES + MIB_NAMES
+ALL_NAMES: Final[tuple[str, ...]] = COUNTER_NAMES + MIB_NAMES
 
 
 class Counters:

@@ -23,7 +23,7 @@ the kernel.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -40,9 +40,9 @@ __all__ = [
 ]
 
 #: The page refcount operations, in report order.
-REFCOUNT_OPS = ("page_get", "page_put", "page_ref_add", "page_ref_sub_and_test")
+REFCOUNT_OPS: Final = ("page_get", "page_put", "page_ref_add", "page_ref_sub_and_test")
 
-MIB = 1 << 20
+MIB: Final = 1 << 20
 
 
 def _si(value: float, unit: str) -> str:

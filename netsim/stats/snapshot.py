@@ -8,6 +8,7 @@ metaclass), while the counters themselves — bumped on every hot path — compi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Final
 
 import attrs
 
@@ -15,7 +16,7 @@ __all__ = ["MAX_SKB_FRAGS_LIMIT", "StatsSnapshot"]
 
 #: Upper end of ``CONFIG_MAX_SKB_FRAGS``'s Kconfig range (``net/Kconfig``); the frag histogram
 #: has a bin for every legal count (the sysctl table validates hosts against it too)
-MAX_SKB_FRAGS_LIMIT = 45
+MAX_SKB_FRAGS_LIMIT: Final = 45
 
 
 @attrs.frozen(init=False)

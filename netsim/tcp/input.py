@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..ipv4.protocol import inet_add_protocol
 from ..ipv6.protocol import inet6_add_protocol
@@ -119,9 +119,9 @@ __all__ = [
     "tcp_v6_rcv",
 ]
 
-_HDR = struct.Struct("!HHIIHHHH")
-_TS = struct.Struct("!II")
-U32 = 0xFFFFFFFF
+_HDR: Final = struct.Struct("!HHIIHHHH")
+_TS: Final = struct.Struct("!II")
+U32: Final = 0xFFFFFFFF
 
 
 def unwrap(ref: int, value32: int) -> int:
@@ -182,7 +182,7 @@ class Segment:
 
 
 #: a 20-byte all-zero TCP header: what :meth:`Segment.copy` parses before filling in
-_BLANK_HEADER = bytearray(20)
+_BLANK_HEADER: Final = bytearray(20)
 
 
 # -- demultiplexing --------------------------------------------------------------------------
@@ -199,8 +199,8 @@ def tcp_v6_rcv(net: Net, skb: SkBuff) -> None:
 
 
 # the source and destination addresses, from the network header
-_ADDRS4 = struct.Struct("12x4s4s")
-_ADDRS6 = struct.Struct("8x16s16s")
+_ADDRS4: Final = struct.Struct("12x4s4s")
+_ADDRS6: Final = struct.Struct("8x16s16s")
 
 
 def _checksum_ok(skb: SkBuff, family: int, saddr: bytes, daddr: bytes) -> bool:

@@ -34,6 +34,7 @@ rounded to SYN-ACK retransmissions as the kernel does), ``TCP_USER_TIMEOUT`` (ms
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 from ..errors import errno, kernel_error
 from ..sock.constants import (
@@ -59,37 +60,39 @@ from .sock import ICSK_ACK_PUSHED, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH
 
 __all__ = ["TCP_INFO_FORMAT", "tcp_get_info", "tcp_getsockopt", "tcp_setsockopt"]
 
-TCP_MIN_MSS = 88
-MAX_TCP_WINDOW = 32767
-MAX_TCP_KEEPIDLE = 32767
-MAX_TCP_KEEPINTVL = 32767
-MAX_TCP_KEEPCNT = 127
-MAX_TCP_SYNCNT = 127
+TCP_MIN_MSS: Final = 88
+MAX_TCP_WINDOW: Final = 32767
+MAX_TCP_KEEPIDLE: Final = 32767
+MAX_TCP_KEEPINTVL: Final = 32767
+MAX_TCP_KEEPCNT: Final = 127
+MAX_TCP_SYNCNT: Final = 127
 #: ``TCP_CA_NAME_MAX``: a congestion control's name, with its NUL
-TCP_CA_NAME_MAX = 16
-_CONGESTION_CONTROLS = frozenset({"reno"})
+TCP_CA_NAME_MAX: Final = 16
+_CONGESTION_CONTROLS: Final = frozenset({"reno"})
 #: ``TCP_FIN_TIMEOUT_MAX`` in seconds
-TCP_FIN_TIMEOUT_MAX = 120
+TCP_FIN_TIMEOUT_MAX: Final = 120
 #: ``TCP_TIMEOUT_INIT`` and ``TCP_RTO_MAX`` in seconds (``TCP_DEFER_ACCEPT``'s rounding)
-_TIMEOUT_INIT = 1
-_RTO_MAX = 120
+_TIMEOUT_INIT: Final = 1
+_RTO_MAX: Final = 120
 
 #: ``struct tcp_info`` (include/uapi/linux/tcp.h, 6.18), native byte order: 280 bytes.
-TCP_INFO_FORMAT = "=8B" + "24I" + "4Q" + "6I" + "4Q" + "2I" + "2Q" + "6I" + "2H" + "8I" + "2H"
+TCP_INFO_FORMAT: Final = (
+    "=8B" + "24I" + "4Q" + "6I" + "4Q" + "2I" + "2Q" + "6I" + "2H" + "8I" + "2H"
+)
 
-_TCPI_FIELDS = 68
+_TCPI_FIELDS: Final = 68
 # where the fields a listener reports sit in the packed tuple
-_TCPI_UNACKED = 12
-_TCPI_SACKED = 13
-_TCPI_SND_CWND = 26
-_TCPI_REORDERING = 28
-_TCPI_PACING_RATE = 32
-_UNLIMITED = 0xFFFFFFFFFFFFFFFF
+_TCPI_UNACKED: Final = 12
+_TCPI_SACKED: Final = 13
+_TCPI_SND_CWND: Final = 26
+_TCPI_REORDERING: Final = 28
+_TCPI_PACING_RATE: Final = 32
+_UNLIMITED: Final = 0xFFFFFFFFFFFFFFFF
 
 # tcpi_options bits
-TCPI_OPT_TIMESTAMPS = 1
-TCPI_OPT_SACK = 2
-TCPI_OPT_WSCALE = 4
+TCPI_OPT_TIMESTAMPS: Final = 1
+TCPI_OPT_SACK: Final = 2
+TCPI_OPT_WSCALE: Final = 4
 
 
 def tcp_setsockopt(sk: TcpSock, optname: int, optval: bytes) -> None:

@@ -16,7 +16,7 @@ Sequence numbers are kept **unwrapped** (Python ints that only grow) inside nets
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..ipv4.output import ip_queue_xmit
 from ..ipv4.route import Rtable
@@ -87,8 +87,8 @@ __all__ = [
 ]
 
 #: ``MAX_TCP_HEADER``: ``L1_CACHE_ALIGN(128 + MAX_HEADER)`` with this tree's LL_MAX_HEADER 128.
-MAX_TCP_HEADER = 320
-U32 = 0xFFFFFFFF
+MAX_TCP_HEADER: Final = 320
+U32: Final = 0xFFFFFFFF
 
 
 def tcp_ts(sk: TcpSock) -> int:

@@ -21,7 +21,7 @@ The lifecycle, in Linux's terms:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from ..dev.device import ETH_P_IP, ETH_P_IPV6, LL_RESERVED_SPACE
 from ..errors import errno, kernel_error
@@ -100,7 +100,7 @@ __all__ = [
     "tcp_shutdown",
 ]
 
-U32 = 0xFFFFFFFF
+U32: Final = 0xFFFFFFFF
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -782,7 +782,7 @@ def tcp_orphan_fin_wait2(sk: TcpSock, closing: bool = False) -> None:
 #: What a timewait socket copies from the connection (``inet_twsk_alloc``,
 #: ``tcp_time_wait``): its identity and tables' keys, the route, and what its ACKs carry —
 #: sequence numbers, the window and its scale, timestamps.  No queue, no data.
-_TW_FIELDS = (
+_TW_FIELDS: Final = (
     "inet_saddr",
     "inet_rcv_saddr",
     "inet_sport",
@@ -890,7 +890,7 @@ def tcp_done(sk: TcpSock) -> None:
 #: ``TCP_NOTSENT_LOWAT``, ``TCP_MAXSEG``, ``TCP_LINGER2``, the keepalive times, ``TCP_SYNCNT``,
 #: ``TCP_DEFER_ACCEPT``, ``TCP_USER_TIMEOUT`` — not ``TCP_WINDOW_CLAMP``, which it clears) and
 #: netsim's own bookkeeping.
-_DISCONNECT_KEEPS = frozenset(
+_DISCONNECT_KEEPS: Final = frozenset(
     {
         "nonagle",
         "notsent_lowat",

@@ -26,7 +26,7 @@ on the backlog and are processed at ``release_sock``, as in Linux.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sortedcontainers import SortedKeyList
 
@@ -49,39 +49,39 @@ __all__ = [
     "tcb",
 ]
 
-TCP_MSS_DEFAULT = 536
-TCP_MIN_MSS = 88
-TCP_INIT_CWND = 10
-TCP_INFINITE_SSTHRESH = 0x7FFFFFFF
-TCP_MAX_QUICKACKS = 16
-TCP_TIMEOUT_INIT = 1.0
-TCP_RTO_MIN = 0.2
-TCP_RTO_MAX = 120.0
-TCP_DELACK_MIN = 0.04
-TCP_DELACK_MAX = 0.2
-TCP_ATO_MIN = 0.04
-TCP_TIMEWAIT_LEN = 60.0
+TCP_MSS_DEFAULT: Final = 536
+TCP_MIN_MSS: Final = 88
+TCP_INIT_CWND: Final = 10
+TCP_INFINITE_SSTHRESH: Final = 0x7FFFFFFF
+TCP_MAX_QUICKACKS: Final = 16
+TCP_TIMEOUT_INIT: Final = 1.0
+TCP_RTO_MIN: Final = 0.2
+TCP_RTO_MAX: Final = 120.0
+TCP_DELACK_MIN: Final = 0.04
+TCP_DELACK_MAX: Final = 0.2
+TCP_ATO_MIN: Final = 0.04
+TCP_TIMEWAIT_LEN: Final = 60.0
 
 # tp->nonagle bits (include/net/tcp.h)
-TCP_NAGLE_OFF = 1
-TCP_NAGLE_CORK = 2
-TCP_NAGLE_PUSH = 4
+TCP_NAGLE_OFF: Final = 1
+TCP_NAGLE_CORK: Final = 2
+TCP_NAGLE_PUSH: Final = 4
 
 # icsk_ack.pending
-ICSK_ACK_SCHED = 1
-ICSK_ACK_TIMER = 2
-ICSK_ACK_PUSHED = 4
-ICSK_ACK_PUSHED2 = 8
-ICSK_ACK_NOW = 16
+ICSK_ACK_SCHED: Final = 1
+ICSK_ACK_TIMER: Final = 2
+ICSK_ACK_PUSHED: Final = 4
+ICSK_ACK_PUSHED2: Final = 8
+ICSK_ACK_NOW: Final = 16
 
 # tp->urg_data states (include/net/tcp.h); the low 8 bits hold the urgent byte when VALID
-TCP_URG_VALID = 0x0100
-TCP_URG_NOTYET = 0x0200
-TCP_URG_READ = 0x0400
+TCP_URG_VALID: Final = 0x0100
+TCP_URG_NOTYET: Final = 0x0200
+TCP_URG_READ: Final = 0x0400
 
 # icsk_ca_state
-TCP_CA_OPEN = 0
-TCP_CA_LOSS = 4
+TCP_CA_OPEN: Final = 0
+TCP_CA_LOSS: Final = 4
 
 
 class TcpSkbCb:
@@ -124,7 +124,7 @@ def _seq_key(skb: SkBuff) -> int:
 
 #: ``TcpSock``'s own fields (what ``tcp_disconnect`` resets to a fresh socket's values);
 #: a module constant because a compiled class has no ``__slots__`` to read at run time
-TCP_SOCK_FIELDS = (
+TCP_SOCK_FIELDS: Final = (
     # send sequence space
     "write_seq",
     "snd_nxt",

@@ -8,6 +8,8 @@ the docs draw the diagram from.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ..errors import TcpStateError as TcpStateError
 from ..sock.sock import (
     TCP_CLOSE,
@@ -25,7 +27,7 @@ from ..sock.sock import (
 
 __all__ = ["STATE_NAMES", "TRANSITIONS", "TcpStateError", "check_transition"]
 
-STATE_NAMES = {
+STATE_NAMES: Final = {
     TCP_ESTABLISHED: "ESTABLISHED",
     TCP_SYN_SENT: "SYN_SENT",
     TCP_SYN_RECV: "SYN_RECV",
@@ -40,7 +42,7 @@ STATE_NAMES = {
 }
 
 #: state -> (event, next state) pairs; any state may also go to CLOSE (reset, abort, done).
-TRANSITIONS: dict[int, tuple[tuple[str, int], ...]] = {
+TRANSITIONS: Final[dict[int, tuple[tuple[str, int], ...]]] = {
     TCP_CLOSE: (("listen", TCP_LISTEN), ("connect: send SYN", TCP_SYN_SENT)),
     TCP_LISTEN: (("SYN: child sends SYN-ACK", TCP_SYN_RECV),),
     TCP_SYN_SENT: (
@@ -57,7 +59,7 @@ TRANSITIONS: dict[int, tuple[tuple[str, int], ...]] = {
     TCP_TIME_WAIT: (("2MSL timeout", TCP_CLOSE),),
 }
 
-_ALLOWED = {
+_ALLOWED: Final = {
     state: {nxt for _, nxt in moves} | {TCP_CLOSE, state} for state, moves in TRANSITIONS.items()
 }
 

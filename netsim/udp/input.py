@@ -16,7 +16,7 @@ and ICMP errors (``__udp4_lib_err``) — net/ipv4/udp.c, net/ipv6/udp.c.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
 from ..ipv4.protocol import inet_add_protocol
@@ -50,11 +50,11 @@ if TYPE_CHECKING:
 
 __all__ = ["udp_err", "udp_queue_rcv_skb", "udp_rcv", "udp_recvmsg", "udpv6_rcv"]
 
-UDP_HLEN = 8
-ICMP_DEST_UNREACH = 3
-ICMP_PORT_UNREACH = 3
-ICMPV6_DEST_UNREACH = 1
-ICMPV6_PORT_UNREACH = 4
+UDP_HLEN: Final = 8
+ICMP_DEST_UNREACH: Final = 3
+ICMP_PORT_UNREACH: Final = 3
+ICMPV6_DEST_UNREACH: Final = 1
+ICMPV6_PORT_UNREACH: Final = 4
 
 
 def udp_rcv(net: Net, skb: SkBuff) -> None:

@@ -18,7 +18,7 @@ gathered during the copies plus the header and pseudo header.  ``UDP_SEGMENT`` m
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
 from ..ipv4.output import (
@@ -72,8 +72,8 @@ __all__ = [
 ]
 
 #: ``UDP_MAX_SEGMENTS`` (include/linux/udp.h, 6.18): segments per GSO send.
-UDP_MAX_SEGMENTS = 128
-UDP_HLEN = 8
+UDP_MAX_SEGMENTS: Final = 128
+UDP_HLEN: Final = 8
 
 
 def udp_sendmsg(

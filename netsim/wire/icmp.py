@@ -40,6 +40,7 @@ not modelled.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -74,39 +75,39 @@ __all__ = [
     "icmp6_port_unreachable",
 ]
 
-ICMP_HLEN = 8
+ICMP_HLEN: Final = 8
 """``sizeof(struct icmphdr)`` == ``sizeof(struct icmp6hdr)``."""
 
 # ICMPv4 types and codes (include/uapi/linux/icmp.h)
-ICMP_ECHOREPLY = 0
-ICMP_DEST_UNREACH = 3
-ICMP_ECHO = 8
-ICMP_TIME_EXCEEDED = 11
-ICMP_PROT_UNREACH = 2
+ICMP_ECHOREPLY: Final = 0
+ICMP_DEST_UNREACH: Final = 3
+ICMP_ECHO: Final = 8
+ICMP_TIME_EXCEEDED: Final = 11
+ICMP_PROT_UNREACH: Final = 2
 """Code of ``ICMP_DEST_UNREACH``."""
-ICMP_PORT_UNREACH = 3
+ICMP_PORT_UNREACH: Final = 3
 """Code of ``ICMP_DEST_UNREACH``: no socket on the destination port."""
-ICMP_FRAG_NEEDED = 4
+ICMP_FRAG_NEEDED: Final = 4
 """Code of ``ICMP_DEST_UNREACH``: too big with DF set; ``rest`` carries the MTU."""
 
 # ICMPv6 types and codes (include/uapi/linux/icmpv6.h)
-ICMPV6_DEST_UNREACH = 1
-ICMPV6_PKT_TOOBIG = 2
+ICMPV6_DEST_UNREACH: Final = 1
+ICMPV6_PKT_TOOBIG: Final = 2
 """``rest`` carries the MTU."""
-ICMPV6_TIME_EXCEED = 3
-ICMPV6_PARAMPROB = 4
-ICMPV6_ECHO_REQUEST = 128
-ICMPV6_ECHO_REPLY = 129
-ICMPV6_PORT_UNREACH = 4
+ICMPV6_TIME_EXCEED: Final = 3
+ICMPV6_PARAMPROB: Final = 4
+ICMPV6_ECHO_REQUEST: Final = 128
+ICMPV6_ECHO_REPLY: Final = 129
+ICMPV6_PORT_UNREACH: Final = 4
 """Code of ``ICMPV6_DEST_UNREACH``."""
 
-ICMP_ERROR_ROOM = 576 - IPV4_HLEN - ICMP_HLEN
+ICMP_ERROR_ROOM: Final = 576 - IPV4_HLEN - ICMP_HLEN
 """The most of the offending packet an ICMPv4 error quotes (``room`` in ``icmp_send()``)."""
-ICMPV6_ERROR_ROOM = IPV6_MIN_MTU - IPV6_HLEN - ICMP_HLEN
+ICMPV6_ERROR_ROOM: Final = IPV6_MIN_MTU - IPV6_HLEN - ICMP_HLEN
 """The most of the offending packet an ICMPv6 error quotes (``room`` in ``icmp6_send()``)."""
 
-_ICMP = struct.Struct("!BBHI")
-_CHECK_AT = 2
+_ICMP: Final = struct.Struct("!BBHI")
+_CHECK_AT: Final = 2
 
 
 def _message(buf: Buffer, offset: int, length: int | None) -> memoryview:

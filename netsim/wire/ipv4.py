@@ -53,6 +53,7 @@ words, and a whole sum needs one ``%`` instead of a loop of end-around carries.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -81,28 +82,28 @@ __all__ = [
 WritableBuffer = bytearray | memoryview
 """A buffer an emitter can write into."""
 
-IPV4_HLEN = 20
+IPV4_HLEN: Final = 20
 """``sizeof(struct iphdr)``: the header without options."""
-IP_DF = 0x4000
+IP_DF: Final = 0x4000
 """Don't Fragment (include/net/ip.h)."""
-IP_MF = 0x2000
+IP_MF: Final = 0x2000
 """More Fragments."""
-IP_OFFSET = 0x1FFF
+IP_OFFSET: Final = 0x1FFF
 """The fragment offset bits of ``frag_off``, in 8-byte units."""
-IP_MAX_MTU = 0xFFFF
+IP_MAX_MTU: Final = 0xFFFF
 """The largest ``tot_len`` (include/net/ip.h)."""
 
-IPPROTO_ICMP = 1
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
-IPPROTO_IPV6 = 41
-IPPROTO_FRAGMENT = 44
-IPPROTO_ICMPV6 = 58
+IPPROTO_ICMP: Final = 1
+IPPROTO_TCP: Final = 6
+IPPROTO_UDP: Final = 17
+IPPROTO_IPV6: Final = 41
+IPPROTO_FRAGMENT: Final = 44
+IPPROTO_ICMPV6: Final = 58
 
-_MAX_IPOPTLEN = 40  # MAX_IPOPTLEN, include/net/inet_sock.h
-_IPV4_FIXED = struct.Struct("!BBHHHBBH4s4s")
+_MAX_IPOPTLEN: Final = 40  # MAX_IPOPTLEN, include/net/inet_sock.h
+_IPV4_FIXED: Final = struct.Struct("!BBHHHBBH4s4s")
 _ip4_pack_into = _IPV4_FIXED.pack_into
-_CHECK_AT = 10
+_CHECK_AT: Final = 10
 
 
 @mypyc_attr(native_class=False)  # attrs builds it: a Python class

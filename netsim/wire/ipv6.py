@@ -40,6 +40,7 @@ TCP and ICMPv6 all cover this pseudo header; IPv6 has no checksum-less UDP.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -62,22 +63,22 @@ __all__ = [
     "ip6_pseudo_csum",
 ]
 
-IPV6_HLEN = 40
+IPV6_HLEN: Final = 40
 """``sizeof(struct ipv6hdr)``."""
-FRAG_HLEN = 8
+FRAG_HLEN: Final = 8
 """``sizeof(struct frag_hdr)``."""
-IP6_MAX_MTU = 0xFFFF + IPV6_HLEN
+IP6_MAX_MTU: Final = 0xFFFF + IPV6_HLEN
 """The largest packet without a jumbo payload option (include/net/ipv6.h)."""
-IPV6_MIN_MTU = 1280
+IPV6_MIN_MTU: Final = 1280
 """The minimum link MTU every IPv6 link supports (RFC 8200 §5)."""
-IP6_OFFSET = 0xFFF8
+IP6_OFFSET: Final = 0xFFF8
 """The offset bits of a fragment header's ``frag_off``: the offset in bytes."""
-IP6_MF = 0x0001
+IP6_MF: Final = 0x0001
 """More Fragments."""
 
-_IPV6_FIXED = struct.Struct("!IHBB16s16s")
+_IPV6_FIXED: Final = struct.Struct("!IHBB16s16s")
 _ip6_pack_into = _IPV6_FIXED.pack_into
-_FRAG = struct.Struct("!BBHI")
+_FRAG: Final = struct.Struct("!BBHI")
 
 
 def _check_room(buf: Buffer, offset: int, need: int, what: str) -> None:

@@ -76,6 +76,7 @@ value, so they hold across the wrap as long as the numbers are less than 2**31 a
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -126,71 +127,73 @@ __all__ = [
     "tcp_verify",
 ]
 
-TCP_HLEN = 20
+TCP_HLEN: Final = 20
 """``sizeof(struct tcphdr)``: the header without options."""
 
 # Flag bits of the 16-bit word at offset 12, below doff (include/net/tcp.h).
-TCPHDR_FIN = 0x01
-TCPHDR_SYN = 0x02
-TCPHDR_RST = 0x04
-TCPHDR_PSH = 0x08
-TCPHDR_ACK = 0x10
-TCPHDR_URG = 0x20
-TCPHDR_ECE = 0x40
-TCPHDR_CWR = 0x80
-TCPHDR_AE = 0x100
+TCPHDR_FIN: Final = 0x01
+TCPHDR_SYN: Final = 0x02
+TCPHDR_RST: Final = 0x04
+TCPHDR_PSH: Final = 0x08
+TCPHDR_ACK: Final = 0x10
+TCPHDR_URG: Final = 0x20
+TCPHDR_ECE: Final = 0x40
+TCPHDR_CWR: Final = 0x80
+TCPHDR_AE: Final = 0x100
 """Accurate ECN (RFC 9768): the low bit of the byte that carries ``doff``."""
 
 # Option kinds (include/net/tcp.h).
-TCPOPT_EOL = 0
-TCPOPT_NOP = 1
-TCPOPT_MSS = 2
-TCPOPT_WINDOW = 3
-TCPOPT_SACK_PERM = 4
-TCPOPT_SACK = 5
-TCPOPT_TIMESTAMP = 8
+TCPOPT_EOL: Final = 0
+TCPOPT_NOP: Final = 1
+TCPOPT_MSS: Final = 2
+TCPOPT_WINDOW: Final = 3
+TCPOPT_SACK_PERM: Final = 4
+TCPOPT_SACK: Final = 5
+TCPOPT_TIMESTAMP: Final = 8
 
 # Option lengths, kind and length bytes included.
-TCPOLEN_MSS = 4
-TCPOLEN_WINDOW = 3
-TCPOLEN_SACK_PERM = 2
-TCPOLEN_TIMESTAMP = 10
+TCPOLEN_MSS: Final = 4
+TCPOLEN_WINDOW: Final = 3
+TCPOLEN_SACK_PERM: Final = 2
+TCPOLEN_TIMESTAMP: Final = 10
 # ...and the room they take once padded to 32 bits.
-TCPOLEN_TSTAMP_ALIGNED = 12
-TCPOLEN_SACKPERM_ALIGNED = 4
-TCPOLEN_WSCALE_ALIGNED = 4
+TCPOLEN_TSTAMP_ALIGNED: Final = 12
+TCPOLEN_SACKPERM_ALIGNED: Final = 4
+TCPOLEN_WSCALE_ALIGNED: Final = 4
 
-MAX_TCP_OPTION_SPACE = 40
+MAX_TCP_OPTION_SPACE: Final = 40
 """The most option bytes a header can carry (``doff`` 15)."""
-TCP_MAX_WSCALE = 14
+TCP_MAX_WSCALE: Final = 14
 """The largest window scale (RFC 7323 §2.3); larger received values are clamped to it."""
 
-_TCP_NUM_SACKS = 4  # TCP_NUM_SACKS, include/linux/tcp.h
-_TCPOLEN_SACK_BASE = 2
-_TCPOLEN_SACK_PERBLOCK = 8
-_U32 = 0xFFFFFFFF
-_FLAGS_MASK = 0x0FFF  # the bits of the offset-12 word below doff
-_CHECK_AT = 16
+_TCP_NUM_SACKS: Final = 4  # TCP_NUM_SACKS, include/linux/tcp.h
+_TCPOLEN_SACK_BASE: Final = 2
+_TCPOLEN_SACK_PERBLOCK: Final = 8
+_U32: Final = 0xFFFFFFFF
+_FLAGS_MASK: Final = 0x0FFF  # the bits of the offset-12 word below doff
+_CHECK_AT: Final = 16
 
-_TCP = struct.Struct("!HHIIHHHH")
+_TCP: Final = struct.Struct("!HHIIHHHH")
 _tcp_pack_into = _TCP.pack_into
-_MSS = struct.Struct("!BBH")
-_TSTAMP = struct.Struct("!BBBBII")
-_BLOCK = struct.Struct("!II")
+_MSS: Final = struct.Struct("!BBH")
+_TSTAMP: Final = struct.Struct("!BBBBII")
+_BLOCK: Final = struct.Struct("!II")
 _unpack_u16 = struct.Struct("!H").unpack_from
 _unpack_u32x2 = _BLOCK.unpack_from
 
 # The 32-bit words tcp_options_write() emits around the variable fields.
-_SACKPERM_TS = bytes((TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP))
-_NOP_NOP_TS = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP))
-_NOP_NOP_SACKPERM = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM))
-_NOP_WINDOW = bytes((TCPOPT_NOP, TCPOPT_WINDOW, TCPOLEN_WINDOW))
-_NOP_NOP_SACK = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK))
+_SACKPERM_TS: Final = bytes(
+    (TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP)
+)
+_NOP_NOP_TS: Final = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, TCPOLEN_TIMESTAMP))
+_NOP_NOP_SACKPERM: Final = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, TCPOLEN_SACK_PERM))
+_NOP_WINDOW: Final = bytes((TCPOPT_NOP, TCPOPT_WINDOW, TCPOLEN_WINDOW))
+_NOP_NOP_SACK: Final = bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK))
 
 #: The first word of the aligned timestamp block every established segment carries
 #: (``NOP NOP TIMESTAMP 10``); ``tcp_fast_parse_options()`` looks for exactly this.
-NOP_NOP_TS = _NOP_NOP_TS
-_ALIGNED_TS = struct.Struct("!4sII")
+NOP_NOP_TS: Final = _NOP_NOP_TS
+_ALIGNED_TS: Final = struct.Struct("!4sII")
 
 
 def emit_aligned_timestamp(buf: bytearray, off: int, tsval: int, tsecr: int) -> None:

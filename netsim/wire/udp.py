@@ -31,6 +31,7 @@ modelled (netsim's largest datagram fits 16 bits, as Linux's UDP GSO does).
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 import attrs
 from mypy_extensions import mypyc_attr
@@ -50,12 +51,12 @@ __all__ = [
     "udp_verify",
 ]
 
-UDP_HLEN = 8
+UDP_HLEN: Final = 8
 """``sizeof(struct udphdr)``."""
-CSUM_MANGLED_0 = 0xFFFF
+CSUM_MANGLED_0: Final = 0xFFFF
 """How UDP transmits a computed checksum of 0 (include/net/checksum.h)."""
 
-_UDP = struct.Struct("!HHHH")
+_UDP: Final = struct.Struct("!HHHH")
 
 
 @mypyc_attr(native_class=False)  # attrs builds it: a Python class
