@@ -216,7 +216,7 @@ class _ProbeLies(PageFragCache):
 
     def probe(self, fragsz: int, align: int = 1, *, want: int | None = None) -> FragSpan | None:
         span = super().probe(fragsz, align, want=want)
-        return None if span is None else span._replace(size=span.size - 1)
+        return None if span is None else FragSpan(span.page, span.offset, span.size - 1)
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,10 @@ def track_page_allocators() -> Iterator[list[PageAllocator]]:
         _tracking.reset(token)
 
 
+_GFP_HIGH: Final = int(Gfp.HIGH)
+_GFP_ZERO: Final = int(Gfp.ZERO)
+#: the bits that make an allocation not GFP_ATOMIC's kind (it may block, or may not dip)
+_GFP_NOT_ATOMIC: Final = int(Gfp.DIRECT_RECLAIM | Gfp.NOMEMALLOC)
 _POISON_FREE: Final = 0x6B  # the kernel's POISON_FREE byte
 _ZERO_PAGE: Final = bytes(PAGE_SIZE << 3)
 
@@ -153,12 +157,12 @@ class PageAllocator:
         if self.limit is not None:
             free = (self.limit >> PAGE_SHIFT) - self._pages_used - nr
             wmark = self.reserve >> PAGE_SHIFT
-            if gfp & Gfp.HIGH:
+            if gfp & _GFP_HIGH:
                 # __zone_watermark_ok(): ALLOC_MIN_RESERVE takes half the min reserve; one
                 # that also may not block (ALLOC_NON_BLOCK: GFP_ATOMIC) a quarter of the rest,
                 # so GFP_ATOMIC leaves 3/8 of min untouched
                 wmark -= wmark >> 1
-                if not gfp & (Gfp.DIRECT_RECLAIM | Gfp.NOMEMALLOC):
+                if not gfp & _GFP_NOT_ATOMIC:
                     wmark -= wmark >> 2
             if free < wmark:
                 if free < 0 or not gfp_pfmemalloc_allowed(gfp):
@@ -168,7 +172,7 @@ class PageAllocator:
         free_list = self._free_lists[order]
         if free_list:
             data = free_list.pop()
-            if gfp & Gfp.ZERO:
+            if gfp & _GFP_ZERO:
                 data[:] = _zeroes(len(data))
         else:
             data = bytearray(PAGE_SIZE << order)

@@ -45,7 +45,7 @@ what it was given has its figures reported apart from the NICs' RX buffers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, final
 
 from .frag_protocol import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .frag_protocol import FragAllocator as FragAllocator
@@ -66,12 +66,29 @@ __all__ = [
 ]
 
 
-class FragSpan(NamedTuple):
+@final
+class FragSpan:
     """Room described by ``prepare``/``probe``: the kernel's on-stack ``struct page_frag``.
 
     ``size`` is the room from ``offset`` on (not the page size): the most a caller may commit.
+    A value: equal spans compare equal.  (A slots class rather than a ``NamedTuple``: one is
+    made per copy into a frag, and a compiled class is built without a Python-level call.)
     """
 
-    page: Page
-    offset: int
-    size: int
+    __slots__ = ("offset", "page", "size")
+
+    def __init__(self, page: Page, offset: int, size: int) -> None:
+        self.page = page
+        self.offset = offset
+        self.size = size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FragSpan):
+            return NotImplemented
+        return self.page is other.page and self.offset == other.offset and self.size == other.size
+
+    def __hash__(self) -> int:
+        return hash((id(self.page), self.offset, self.size))
+
+    def __repr__(self) -> str:
+        return f"FragSpan(page={self.page!r}, offset={self.offset}, size={self.size})"

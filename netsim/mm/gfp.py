@@ -52,21 +52,26 @@ class Gfp(enum.IntFlag):
     NOMEMALLOC = 1 << 19
 
 
-_RECLAIM: Final = Gfp.DIRECT_RECLAIM | Gfp.KSWAPD_RECLAIM
+# The masks the data path tests, as plain ints: a flag word travels as an ``int`` (an
+# ``IntFlag`` operation is a Python-level call); ``Gfp(word)`` shows one by name.
+_DIRECT_RECLAIM: Final = int(Gfp.DIRECT_RECLAIM)
+_MEMALLOC: Final = int(Gfp.MEMALLOC)
+_NOMEMALLOC: Final = int(Gfp.NOMEMALLOC)
+_RECLAIM: Final = int(Gfp.DIRECT_RECLAIM | Gfp.KSWAPD_RECLAIM)
 
 #: ``GFP_KERNEL``: may sleep, reclaim, do I/O and call into filesystems.
-GFP_KERNEL: Final = _RECLAIM | Gfp.IO | Gfp.FS
+GFP_KERNEL: Final = int(_RECLAIM | Gfp.IO | Gfp.FS)
 #: ``GFP_ATOMIC``: never sleeps; may dip into part of the reserve.
-GFP_ATOMIC: Final = Gfp.HIGH | Gfp.KSWAPD_RECLAIM
+GFP_ATOMIC: Final = int(Gfp.HIGH | Gfp.KSWAPD_RECLAIM)
 #: ``GFP_NOWAIT``: never sleeps, no reserve access, no warning when it fails.
-GFP_NOWAIT: Final = Gfp.KSWAPD_RECLAIM | Gfp.NOWARN
+GFP_NOWAIT: Final = int(Gfp.KSWAPD_RECLAIM | Gfp.NOWARN)
 #: ``GFP_NOIO``: may reclaim but must not start I/O (what nbd sets on its socket).
 GFP_NOIO: Final = _RECLAIM
 
 
 def gfpflags_allow_blocking(gfp: int) -> bool:
     """``gfpflags_allow_blocking()`` (include/linux/gfp.h): direct reclaim is allowed."""
-    return bool(gfp & Gfp.DIRECT_RECLAIM)
+    return bool(gfp & _DIRECT_RECLAIM)
 
 
 def gfp_pfmemalloc_allowed(gfp: int) -> bool:
@@ -75,6 +80,6 @@ def gfp_pfmemalloc_allowed(gfp: int) -> bool:
     netsim models the ``__GFP_MEMALLOC`` route only (not ``PF_MEMALLOC`` task flags):
     ``NOMEMALLOC`` forbids, ``MEMALLOC`` allows.
     """
-    if gfp & Gfp.NOMEMALLOC:
+    if gfp & _NOMEMALLOC:
         return False
-    return bool(gfp & Gfp.MEMALLOC)
+    return bool(gfp & _MEMALLOC)

@@ -73,12 +73,22 @@ T = TypeVar("T")
 
 
 class TrioWaitQueue(WaitQueue):
-    """``sk->sk_wq`` for trio: a ``ParkingLot`` every wake-up unparks."""
+    """``sk->sk_wq`` for trio: a ``ParkingLot`` every wake-up unparks.  :meth:`park` keeps
+    ``sleepers`` (what the core's callbacks test before they wake anyone)."""
 
     __slots__ = ("lot",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.lot = trio.lowlevel.ParkingLot()
+
+    async def park(self) -> None:
+        """Sleep until the next wake-up (or a cancellation)."""
+        self.sleepers += 1
+        try:
+            await self.lot.park()
+        finally:
+            self.sleepers -= 1
 
     def wake(self) -> None:
         if self.lot:
@@ -209,7 +219,7 @@ class Socket(trio.socket.SocketType):
             raise trio.BusyResourceError(f"another task is already {direction} this socket")
         self._waiting.add(direction)
         try:
-            await self._wq.lot.park()
+            await self._wq.park()
         finally:
             self._waiting.discard(direction)
         if self._closed:
@@ -581,7 +591,7 @@ class Socket(trio.socket.SocketType):
         deadline = trio.current_time() + sk.sk_lingertime / HZ
         with trio.move_on_at(deadline):
             while sk.sk_state in (TCP_FIN_WAIT1, TCP_CLOSING, TCP_LAST_ACK):
-                await self._wq.lot.park()
+                await self._wq.park()
         await trio.lowlevel.checkpoint_if_cancelled()
 
     def detach(self) -> int:

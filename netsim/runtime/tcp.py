@@ -67,7 +67,7 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
         release_sock(sk)
     while sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
         if joining:  # the first connect() is the socket's writer; this one only waits
-            await sock._wq.lot.park()
+            await sock._wq.park()
             sock._check_open()
         else:
             await sock._park("writing to")

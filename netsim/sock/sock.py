@@ -131,9 +131,14 @@ class SockWait(Exception):
 @mypyc_attr(allow_interpreted_subclasses=True)
 class WaitQueue:
     """``sk->sk_wq``: what the cores wake.  The sans-IO default does nothing; the runtime
-    installs one that unparks trio tasks."""
+    installs one that unparks trio tasks.  ``sleepers`` counts the tasks asleep on it (the
+    runtime keeps it): the wake-up callbacks call :meth:`wake` only when it is non-zero, as
+    ``sock_def_readable`` and friends wake only when ``skwq_has_sleeper()`` says so."""
 
-    __slots__ = ()
+    __slots__ = ("sleepers",)
+
+    def __init__(self) -> None:
+        self.sleepers = 0
 
     def wake(self) -> None:
         """Wake every task sleeping on the socket."""
@@ -262,20 +267,27 @@ class Sock:
 
     def sk_data_ready(self) -> None:
         """``sock_def_readable``: data arrived."""
-        self.sk_wq.wake()
+        wq = self.sk_wq
+        if wq.sleepers:
+            wq.wake()
 
     def sk_write_space(self) -> None:
         """``sock_def_write_space``: wake writers once at least half the buffer is free."""
-        if sock_writeable(self):
-            self.sk_wq.wake()
+        wq = self.sk_wq
+        if wq.sleepers and sock_writeable(self):
+            wq.wake()
 
     def sk_state_change(self) -> None:
         """``sock_def_wakeup``."""
-        self.sk_wq.wake()
+        wq = self.sk_wq
+        if wq.sleepers:
+            wq.wake()
 
     def sk_error_report(self) -> None:
         """``sock_def_error_report``."""
-        self.sk_wq.wake()
+        wq = self.sk_wq
+        if wq.sleepers:
+            wq.wake()
 
     def release(self) -> None:
         """``sk->sk_prot->close`` + ``__sk_destruct``: free every queued skb, drain the socket's

@@ -15,8 +15,9 @@ The fields keep the kernel's names so that a reader can follow ``tcp_sendmsg_loc
   then ``TCP_URG_VALID`` with the byte in the low 8 bits, ``TCP_URG_READ`` once
   ``recv(MSG_OOB)`` took it, 0 once the reader is past it);
 * queues — ``sk_write_queue`` (skbs not yet sent), ``tcp_rtx_queue`` (sent, not yet
-  acknowledged: a ``SortedKeyList`` by sequence number, the kernel's rbtree),
-  ``out_of_order_queue``, ``sk_receive_queue``, and for a listener its accept queue.
+  acknowledged, by sequence number: an :class:`~netsim.tcp.rtx_queue.RtxQueue`, for the
+  kernel's rbtree), ``out_of_order_queue`` (a ``SortedKeyList`` by sequence number),
+  ``sk_receive_queue``, and for a listener its accept queue.
 
 ``sk_owned_by_user``/``sk_backlog`` reproduce the socket lock: segments that arrive for a
 socket while a system call is working on it (loopback delivers inside the sender's call) wait
@@ -34,6 +35,7 @@ from ..netns.timers import Timer
 from ..skb import SkBuff
 from ..sock.constants import SO_OOBINLINE
 from ..sock.sock import SOCK_RCVBUF_LOCK, Sock
+from .rtx_queue import RtxQueue
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -328,7 +330,7 @@ class TcpSock(Sock):
         self.probe_timer: Timer | None = None
         self.timewait_timer: Timer | None = None
         self.syn_timer: Timer | None = None
-        self.tcp_rtx_queue: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq_key)
+        self.tcp_rtx_queue = RtxQueue()
         self.out_of_order_queue: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq_key)
         self.accept_queue: deque[TcpSock] = deque()
         self.max_ack_backlog = 0
@@ -359,7 +361,7 @@ class TcpSock(Sock):
         self.ca_name = "reno"  # the congestion control netsim runs (TCP_CONGESTION)
 
     @property
-    def rtx_queue(self) -> SortedKeyList[SkBuff, int]:
+    def rtx_queue(self) -> RtxQueue:
         """``tcp_rtx_queue``: skbs sent and not yet acknowledged, keyed by sequence number."""
         return self.tcp_rtx_queue
 
@@ -424,7 +426,9 @@ class TcpSock(Sock):
             self.sk_wmem_queued >> 1
         ):
             self.sock_nospace = False
-            self.sk_wq.wake()
+            wq = self.sk_wq
+            if wq.sleepers:
+                wq.wake()
 
     def enter_memory_pressure(self) -> None:
         """``tcp_enter_memory_pressure()`` (net/ipv4/tcp.c): TCP's pool is under pressure;
