@@ -123,6 +123,7 @@ class Socket(trio.socket.SocketType):
         self._family = family
         self._type = type_ & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
         self._proto = self._sk.sk_protocol
+        self._stream = isinstance(self._sk, TcpSock)
         self._fd = host._next_fd
         host._next_fd += 1
         self._closed = False
@@ -141,6 +142,7 @@ class Socket(trio.socket.SocketType):
         sock._family = family
         sock._type = SOCK_STREAM
         sock._proto = sk.sk_protocol
+        sock._stream = True
         sock._fd = host._next_fd
         host._next_fd += 1
         sock._closed = False
@@ -234,7 +236,7 @@ class Socket(trio.socket.SocketType):
         waited = False
         while True:
             self._check_open()
-            host.net.now = trio.current_time()
+            host.net.now = host.clock.current_time()
             try:
                 result = fn()
             except SockWait:
@@ -354,6 +356,8 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
+        if self._stream:  # TCP: no address, no ancillary data — straight to tcp_sendmsg
+            return await tcp_sendmsg_async(self, MsgIter((data,)), flags)
         return await self._sendmsg((data,), (), flags, None, "send")
 
     async def sendto(self, data: Buffer, *args: Any) -> int:
@@ -428,9 +432,15 @@ class Socket(trio.socket.SocketType):
 
     async def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         view = _writable(buffer, "recv_into")
-        if not (nbytes or len(view)) and isinstance(nbytes, int):
-            return await self._recv_nothing(0)
-        n, _, _ = await self._recvmsg(nbytes or len(view), flags, view, "recv_into")
+        size = len(view)
+        if not nbytes:
+            if not size and isinstance(nbytes, int):
+                return await self._recv_nothing(0)
+            if self._stream:  # TCP, the whole buffer: the checks below cannot fail
+                n, _, _ = await tcp_recvmsg_async(self, size, flags, view)
+                assert isinstance(n, int)
+                return n
+        n, _, _ = await self._recvmsg(nbytes or size, flags, view, "recv_into")
         assert isinstance(n, int)
         return n
 
@@ -559,7 +569,7 @@ class Socket(trio.socket.SocketType):
         self._closed = True
         self._host._sockets.discard(self)
         if not self._host.net.closed:
-            self._host.net.now = trio.current_time()
+            self._host.now()
         close = getattr(self._sk, "close", None)
         if close is not None:
             close()
@@ -619,6 +629,8 @@ def _writable(buffer: Any, name: str) -> memoryview:
     if view is None or view.readonly:
         kind = "None" if buffer is None else type(buffer).__name__
         raise TypeError(f"{name}() argument 1 must be read-write bytes-like object, not {kind}")
+    if view.format == "B" and view.ndim == 1 and view.c_contiguous:
+        return view  # a bytearray's view is already what the core writes into
     return view.cast("B")
 
 

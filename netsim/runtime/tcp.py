@@ -29,7 +29,7 @@ from ..sock.sock import (
     sock_error,
 )
 from ..sock.sysctl import HZ
-from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg_locked
+from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg
 from ..tcp.input import release_sock
 from ..tcp.proto import tcp_disconnect
 
@@ -87,30 +87,27 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
-    nonblock = bool(flags & MSG_DONTWAIT)
+    net = host.net
+    clock = host.clock
+    nonblock = flags & MSG_DONTWAIT
     total = 0
     retried = False
     waited = False
     while True:
-        sock._check_open()
-        host.net.now = trio.current_time()
-        task = host.task_context()
-        sk.sk_owned_by_user = True
+        if sock._closed:
+            raise kernel_error(errno.EBADF)
+        net.now = clock.current_time()
         try:
-            copied, must_wait = tcp_sendmsg_locked(sk, task, msg, flags, total)
-        except SockWait:
-            copied, must_wait = 0, True
+            copied, must_wait = tcp_sendmsg(sk, host.task_context(), msg, flags, total)
         except OSError:
             if total:
                 return total
             raise
-        finally:
-            release_sock(sk)
         total += copied
-        if copied:
-            retried = False
         if not must_wait or not msg.count:
             break
+        if copied:
+            retried = False
         if nonblock:
             if total:
                 return total
@@ -125,7 +122,7 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
                 continue
             # room in the socket but no page (memory exhaustion): sk_stream_wait_memory()'s
             # vm_wait, a short random sleep (2 jiffies to HZ/5) before trying again
-            vm_wait = (host.net.rng.randrange(HZ // 5) + 2) / HZ
+            vm_wait = (net.rng.randrange(HZ // 5) + 2) / HZ
         retried = False
         waited = True
         try:
@@ -156,6 +153,26 @@ async def tcp_recvmsg_async(
     sk = _sk(sock)
     host = sock._host
     nonblock = bool(flags & MSG_DONTWAIT)
+    if not flags & (MSG_WAITALL | MSG_PEEK):
+        # the common read (netcat's): one core call, or a wait and another
+        net = host.net
+        clock = host.clock
+        waited = False
+        while True:
+            if sock._closed:
+                raise kernel_error(errno.EBADF)
+            net.now = clock.current_time()
+            try:
+                data, msg_flags = tcp_recvmsg(sk, bufsize, flags, nonblock, into)
+            except SockWait:
+                # data taken from the backlog in release_sock() woke nobody: test again
+                if not sk.stream_readable():
+                    await sock._park("reading from")
+                    waited = True
+                continue
+            if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return data, None, msg_flags
     waitall = bool(flags & MSG_WAITALL) and not flags & MSG_OOB
     peek = bool(flags & MSG_PEEK)
     msg_flags = 0
@@ -165,10 +182,10 @@ async def tcp_recvmsg_async(
     waited = False
     while True:
         sock._check_open()
-        host.net.now = trio.current_time()
+        host.net.now = host.clock.current_time()
         start = 0 if peek else total  # a peek reads from copied_seq again, every time
         want = bufsize - start
-        view = into[start:] if into is not None else None
+        view = into[start:] if into is not None and start else into
         try:
             data, msg_flags = tcp_recvmsg(sk, want, flags & ~MSG_WAITALL, nonblock, view)
         except SockWait:

@@ -9,6 +9,7 @@ from .proto import tcp_connect as tcp_connect
 from .proto import tcp_listen as tcp_listen
 from .proto import tcp_shutdown as tcp_shutdown
 from .recvmsg import tcp_recvmsg as tcp_recvmsg
+from .sendmsg import tcp_sendmsg as tcp_sendmsg
 from .sendmsg import tcp_sendmsg_locked as tcp_sendmsg_locked
 from .sock import TcpSkbCb as TcpSkbCb
 from .sock import TcpSock as TcpSock
@@ -24,6 +25,7 @@ __all__ = [
     "tcp_connect",
     "tcp_listen",
     "tcp_recvmsg",
+    "tcp_sendmsg",
     "tcp_sendmsg_locked",
     "tcp_shutdown",
 ]

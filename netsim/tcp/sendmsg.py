@@ -47,7 +47,7 @@ from ..sock.sock import (
     sock_error,
 )
 from ..wire.tcp import TCPHDR_PSH
-from .input import sk_flush_backlog
+from .input import release_sock, sk_flush_backlog
 from .output import (
     __tcp_push_pending_frames,
     forced_push,
@@ -66,9 +66,25 @@ from .sock import TCP_NAGLE_PUSH, TcpSkbCb, TcpSock
 if TYPE_CHECKING:
     from ..sock.task import TaskContext
 
-__all__ = ["SendResult", "tcp_sendmsg_cmsgs", "tcp_sendmsg_locked"]
+__all__ = ["SendResult", "tcp_sendmsg", "tcp_sendmsg_cmsgs", "tcp_sendmsg_locked"]
 
 SendResult = tuple[int, bool]
+
+
+def tcp_sendmsg(
+    sk: TcpSock, task: TaskContext, msg: MsgIter, flags: int, copied_before: int = 0
+) -> SendResult:
+    """``tcp_sendmsg()`` (net/ipv4/tcp.c): :func:`tcp_sendmsg_locked` with the socket owned
+    (``lock_sock``) for the call and ``release_sock`` after it, which processes what arrived
+    meanwhile.  A wait (``SockWait``) comes back as ``(0, True)``: the caller sleeps, then
+    calls again with ``copied_before``."""
+    sk.sk_owned_by_user = True
+    try:
+        return tcp_sendmsg_locked(sk, task, msg, flags, copied_before)
+    except SockWait:
+        return 0, True
+    finally:
+        release_sock(sk)
 
 
 def tcp_sendmsg_locked(
