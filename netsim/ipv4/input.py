@@ -10,7 +10,8 @@ their header pulled and go to the protocol handler (UDP, ICMP, TCP), counted as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import struct
+from typing import TYPE_CHECKING, Final
 
 from ..skb import SkBuff, kfree_skb, pskb_trim
 from ..wire.ipv4 import IP_MF, IP_OFFSET
@@ -21,6 +22,8 @@ from .route import inet_addr_is_local
 if TYPE_CHECKING:
     from ..netns import Net
 
+# version/ihl, tos, tot_len, id, frag_off, ttl, protocol, check, (saddr skipped), daddr
+_IPH: Final = struct.Struct("!BBHHHBBH4x4s")
 
 __all__ = ["INET_PROTOS", "ip_local_deliver", "ip_rcv"]
 
@@ -36,10 +39,7 @@ def ip_rcv(net: Net, skb: SkBuff) -> None:
         stats.IpInHdrErrors += 1
         kfree_skb(skb)
         return
-    # the fields read byte by byte (compiled, native loads; no tuple of boxed ints)
-    ver_ihl = head[off]
-    tot_len = head[off + 2] << 8 | head[off + 3]
-    frag_off = head[off + 6] << 8 | head[off + 7]
+    ver_ihl, _tos, tot_len, _id, frag_off, _ttl, _proto, _check, daddr = _IPH.unpack_from(head, off)
     hlen = (ver_ihl & 0x0F) * 4
     # ip_fast_csum(): the header's one's-complement sum must be 0xFFFF; as one big integer the
     # header is congruent to that sum mod 0xFFFF, so a valid header is 0 mod 0xFFFF (and the
@@ -61,8 +61,7 @@ def ip_rcv(net: Net, skb: SkBuff) -> None:
         pskb_trim(skb, tot_len)
     skb.network_header = off
     skb.transport_header = off + hlen
-    # 127.0.0.0/8 is local whatever the device; anything else is looked up
-    if head[off + 16] != 127 and not inet_addr_is_local(net, bytes(head[off + 16 : off + 20])):
+    if not inet_addr_is_local(net, daddr):
         stats.IpInAddrErrors += 1
         kfree_skb(skb)
         return

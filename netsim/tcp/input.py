@@ -59,15 +59,13 @@ from ..wire.checksum import csum_fold, csum_partial
 from ..wire.ipv4 import IPPROTO_TCP, ip4_pseudo_csum
 from ..wire.ipv6 import ip6_pseudo_csum
 from ..wire.tcp import (
+    NOP_NOP_TS,
     TCPHDR_ACK,
     TCPHDR_FIN,
     TCPHDR_PSH,
     TCPHDR_RST,
     TCPHDR_SYN,
     TCPHDR_URG,
-    TCPOLEN_TIMESTAMP,
-    TCPOPT_NOP,
-    TCPOPT_TIMESTAMP,
     TcpOptions,
 )
 from . import proto as _proto  # proto imports this module: use it by attribute
@@ -121,6 +119,8 @@ __all__ = [
     "tcp_v6_rcv",
 ]
 
+_HDR: Final = struct.Struct("!HHIIHHHH")
+_TS: Final = struct.Struct("!II")
 U32: Final = 0xFFFFFFFF
 
 
@@ -150,33 +150,23 @@ class Segment:
     )
 
     def __init__(self, head: bytearray, off: int) -> None:
-        # the fields read byte by byte: compiled, each is a native load (a struct unpack
-        # would build a tuple of boxed ints per segment)
-        h = head
-        self.sport = h[off] << 8 | h[off + 1]
-        self.dport = h[off + 2] << 8 | h[off + 3]
-        self.seq32 = h[off + 4] << 24 | h[off + 5] << 16 | h[off + 6] << 8 | h[off + 7]
+        sport, dport, seq, ack, doff_flags, window, _check, urg_ptr = _HDR.unpack_from(head, off)
+        self.sport = sport
+        self.dport = dport
+        self.seq32 = seq
         self.seq: int | None = None  # unwrapped, once the socket is ESTABLISHED
-        self.ack32 = h[off + 8] << 24 | h[off + 9] << 16 | h[off + 10] << 8 | h[off + 11]
-        self.flags = (h[off + 12] & 0x0F) << 8 | h[off + 13]
-        self.window = h[off + 14] << 8 | h[off + 15]
-        self.urg_ptr = h[off + 18] << 8 | h[off + 19]
-        hlen = (h[off + 12] >> 4) * 4
+        self.ack32 = ack
+        self.flags = doff_flags & 0x0FFF
+        self.window = window
+        self.urg_ptr = urg_ptr
+        hlen = (doff_flags >> 12) * 4
         self.opts: TcpOptions | None = None
         self.tsval: int | None = None
         self.tsecr: int | None = None
-        if (
-            hlen == 32
-            and h[off + 20] == TCPOPT_NOP
-            and h[off + 21] == TCPOPT_NOP
-            and h[off + 22] == TCPOPT_TIMESTAMP
-            and h[off + 23] == TCPOLEN_TIMESTAMP
-        ):
+        if hlen == 32 and head[off + 20 : off + 24] == NOP_NOP_TS:
             # tcp_fast_parse_options(): the aligned timestamp that every established
             # segment carries is read in place (tcp_parse_aligned_timestamp)
-            ts = off + 24
-            self.tsval = h[ts] << 24 | h[ts + 1] << 16 | h[ts + 2] << 8 | h[ts + 3]
-            self.tsecr = h[ts + 4] << 24 | h[ts + 5] << 16 | h[ts + 6] << 8 | h[ts + 7]
+            self.tsval, self.tsecr = _TS.unpack_from(head, off + 24)
         elif hlen > 20:
             opts = self.opts = TcpOptions.parse(head[off + 20 : off + hlen])
             self.tsval, self.tsecr = opts.tsval, opts.tsecr
