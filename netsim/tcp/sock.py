@@ -15,8 +15,8 @@ The fields keep the kernel's names so that a reader can follow ``tcp_sendmsg_loc
   then ``TCP_URG_VALID`` with the byte in the low 8 bits, ``TCP_URG_READ`` once
   ``recv(MSG_OOB)`` took it, 0 once the reader is past it);
 * queues — ``sk_write_queue`` (skbs not yet sent), ``tcp_rtx_queue`` (sent, not yet
-  acknowledged, by sequence number: an :class:`~netsim.tcp.rtx_queue.RtxQueue`, for the
-  kernel's rbtree), ``out_of_order_queue`` (a ``SortedKeyList`` by sequence number),
+  acknowledged) and ``out_of_order_queue`` (both by sequence number: a
+  :class:`~netsim.tcp.seq_queue.SeqQueue` each, for the kernel's rbtrees),
   ``sk_receive_queue``, and for a listener its accept queue.
 
 ``sk_owned_by_user``/``sk_backlog`` reproduce the socket lock: segments that arrive for a
@@ -29,13 +29,11 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
-from sortedcontainers import SortedKeyList
-
 from ..netns.timers import Timer
 from ..skb import SkBuff
 from ..sock.constants import SO_OOBINLINE
 from ..sock.sock import SOCK_RCVBUF_LOCK, Sock
-from .rtx_queue import RtxQueue
+from .seq_queue import SeqQueue
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -117,11 +115,6 @@ def tcb(skb: SkBuff) -> TcpSkbCb:
     """``TCP_SKB_CB(skb)``."""
     cb: TcpSkbCb = skb.cb
     return cb
-
-
-def _seq_key(skb: SkBuff) -> int:
-    cb: TcpSkbCb = skb.cb
-    return cb.seq
 
 
 #: ``TcpSock``'s own fields (what ``tcp_disconnect`` resets to a fresh socket's values);
@@ -330,8 +323,8 @@ class TcpSock(Sock):
         self.probe_timer: Timer | None = None
         self.timewait_timer: Timer | None = None
         self.syn_timer: Timer | None = None
-        self.tcp_rtx_queue = RtxQueue()
-        self.out_of_order_queue: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq_key)
+        self.tcp_rtx_queue = SeqQueue()
+        self.out_of_order_queue = SeqQueue()
         self.accept_queue: deque[TcpSock] = deque()
         self.max_ack_backlog = 0
         self.listener: TcpSock | None = None
@@ -361,7 +354,7 @@ class TcpSock(Sock):
         self.ca_name = "reno"  # the congestion control netsim runs (TCP_CONGESTION)
 
     @property
-    def rtx_queue(self) -> RtxQueue:
+    def rtx_queue(self) -> SeqQueue:
         """``tcp_rtx_queue``: skbs sent and not yet acknowledged, keyed by sequence number."""
         return self.tcp_rtx_queue
 

@@ -1,15 +1,20 @@
-"""``tcp_rtx_queue``: the skbs a TCP socket has sent and not yet had acknowledged, in
-sequence order (the kernel keeps them in an rbtree, ``tcp_rtx_queue`` of ``struct sock``,
-include/net/tcp.h: ``tcp_rtx_queue_head``, ``tcp_rbtree_insert``, ``tcp_rtx_queue_unlink``).
+"""A TCP socket's queues of skbs in sequence order: ``tcp_rtx_queue`` (sent, not yet
+acknowledged) and ``out_of_order_queue`` (received ahead of ``rcv_nxt``).  The kernel keeps
+each in an rbtree keyed by ``TCP_SKB_CB(skb)->seq`` (``tcp_rbtree_insert``,
+``tcp_rtx_queue_head``, ``tcp_rtx_queue_unlink``, ``skb_rbtree_purge``; include/net/tcp.h,
+net/ipv4/tcp_input.c).
 
-Its traffic is one-sided: an skb joins at the tail when it is first sent
-(``tcp_event_new_data_sent``), or right after the skb it was cut from (``tcp_fragment``), and
-leaves from the head when acknowledged (``tcp_clean_rtx_queue``).  So this is an array with a
-moving head — both ends O(1), a lookup by sequence number a binary search — rather than a
-general sorted container; it is a compiled class, so the per-segment add and remove cost no
-Python-level call.  The methods are those of ``sortedcontainers.SortedKeyList`` keyed by
-``TCP_SKB_CB(skb)->seq`` (``add``, ``pop``, ``remove``, ``bisect_key_left``/``right``,
-``irange_key``, indexing, iteration), so code reads the same over either.
+Their traffic is mostly at the ends: an skb joins the retransmit queue at the tail when first
+sent (``tcp_event_new_data_sent``), or right after the skb it was cut from
+(``tcp_fragment``), and leaves from the head when acknowledged (``tcp_clean_rtx_queue``);
+out-of-order data mostly arrives in order behind a hole and leaves from the head once the hole
+fills (``tcp_ofo_queue``).  So :class:`SeqQueue` is an array with a moving head — both ends
+O(1), an insertion or a lookup by sequence number a binary search — and a compiled class, so
+the per-segment operations cost no Python-level call (they did with the
+``sortedcontainers.SortedKeyList`` it replaced, a noticeable share of a compiled TCP flow).
+Its methods are that class's, keyed by ``seq`` (``add``, ``pop``, ``remove``, ``discard``,
+``bisect_key_left``/``right``, ``irange_key``, ``index``, indexing, iteration), and its tests
+check it against it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ if TYPE_CHECKING:
     from ..skb import SkBuff
     from .sock import TcpSkbCb
 
-__all__ = ["RtxQueue"]
+__all__ = ["SeqQueue"]
 
 #: compact the array once this many slots at its front are dead (and half of it is)
 _COMPACT_AT: Final = 64
@@ -33,8 +38,8 @@ def _seq(skb: SkBuff) -> int:
 
 
 @final
-class RtxQueue:
-    """Sent, unacknowledged skbs ordered by ``TCP_SKB_CB(skb)->seq``."""
+class SeqQueue:
+    """skbs ordered by ``TCP_SKB_CB(skb)->seq`` (equal ones in arrival order)."""
 
     __slots__ = ("_head", "_items")
 
@@ -55,7 +60,7 @@ class RtxQueue:
         if index < 0:
             index += n
         if not 0 <= index < n:
-            raise IndexError("rtx queue index out of range")
+            raise IndexError("queue index out of range")
         return self._head + index
 
     def __getitem__(self, index: int) -> SkBuff:
@@ -78,7 +83,7 @@ class RtxQueue:
             yield skb
 
     def __repr__(self) -> str:
-        return f"RtxQueue({list(self)!r})"
+        return f"SeqQueue({list(self)!r})"
 
     # -- adding and removing --------------------------------------------------------------------
 
@@ -116,7 +121,8 @@ class RtxQueue:
         return skb
 
     def remove(self, skb: SkBuff) -> None:
-        """``tcp_rtx_queue_unlink()``: take out this skb (``ValueError`` if absent)."""
+        """``tcp_rtx_queue_unlink()`` / ``rb_erase``: take out this skb (``ValueError`` if
+        absent)."""
         self.pop(self.index(skb))
 
     def discard(self, skb: SkBuff) -> None:
@@ -186,7 +192,7 @@ class RtxQueue:
             assert other is not None
             if _seq(other) != seq:
                 break
-        raise ValueError(f"{skb!r} is not in the rtx queue")
+        raise ValueError(f"{skb!r} is not in the queue")
 
     def __contains__(self, skb: object) -> bool:
         items = self._items

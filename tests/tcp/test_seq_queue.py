@@ -1,6 +1,7 @@
-"""``RtxQueue``, the retransmit queue's container: the same answers as a sorted list keyed by
-``TCP_SKB_CB(skb)->seq`` (``sortedcontainers.SortedKeyList``, which it replaced), whatever
-the sequence of adds and removals — the moving head and its compaction included."""
+"""``SeqQueue``, the retransmit and out-of-order queues' container: the same answers as a
+sorted list keyed by ``TCP_SKB_CB(skb)->seq`` (``sortedcontainers.SortedKeyList``, which it
+replaced), whatever the sequence of adds and removals — the moving head and its compaction
+included."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sortedcontainers import SortedKeyList
 
 from netsim.mm import PageAllocator
 from netsim.skb import SkBuff, alloc_skb, kfree_skb
-from netsim.tcp.rtx_queue import RtxQueue
+from netsim.tcp.seq_queue import SeqQueue
 from netsim.tcp.sock import TcpSkbCb
 from netsim.testing import assert_no_page_leaks
 
@@ -41,9 +42,9 @@ _OPS = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(ops=_OPS, probes=st.lists(st.integers(-2, 200), max_size=6))
-def test_rtx_queue_answers_as_a_sorted_list(ops: list[tuple[str, int]], probes: list[int]) -> None:
+def test_seq_queue_answers_as_a_sorted_list(ops: list[tuple[str, int]], probes: list[int]) -> None:
     page_allocator = PageAllocator()
-    queue = RtxQueue()
+    queue = SeqQueue()
     model: SortedKeyList[SkBuff, int] = SortedKeyList(key=_seq)
     made: list[SkBuff] = []
     tail = 0
@@ -68,7 +69,7 @@ def test_rtx_queue_answers_as_a_sorted_list(ops: list[tuple[str, int]], probes: 
             victim = model[arg % len(model)]
             queue.remove(victim)
             model.remove(victim)
-            with pytest.raises(ValueError, match="not in the rtx queue"):
+            with pytest.raises(ValueError, match="not in the queue"):
                 queue.index(victim)
         # equal seqs keep insertion order in both, so the very skbs match, not only seqs
         assert len(queue) == len(model)
@@ -95,10 +96,10 @@ def test_rtx_queue_answers_as_a_sorted_list(ops: list[tuple[str, int]], probes: 
     assert_no_page_leaks([page_allocator], "after freeing every skb")
 
 
-def test_rtx_queue_discard_and_head_compaction(page_allocator: PageAllocator) -> None:
+def test_seq_queue_discard_and_head_compaction(page_allocator: PageAllocator) -> None:
     """Acknowledged skbs leave from the head without moving the rest until half the array is
     dead; an emptied queue starts its array over."""
-    queue = RtxQueue()
+    queue = SeqQueue()
     skbs = [_skb(page_allocator, seq) for seq in range(0, 2000, 10)]
     for skb in skbs:
         queue.add(skb)
@@ -122,6 +123,6 @@ def test_rtx_queue_discard_and_head_compaction(page_allocator: PageAllocator) ->
     fresh = _skb(page_allocator, 5)
     queue.add(fresh)
     assert list(queue) == [fresh]
-    assert repr(queue).startswith("RtxQueue([")
+    assert repr(queue).startswith("SeqQueue([")
     for skb in [*skbs, late, fresh]:
         kfree_skb(skb)
