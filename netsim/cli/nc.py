@@ -41,6 +41,7 @@ import attrs
 import trio
 
 from .. import BUILD, __version__
+from ..dev.link import LinkDevice
 from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import available_frag_allocators
 from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
@@ -944,17 +945,34 @@ async def _flow(
                 if sink is not None:
                     sink.write(view[:n])
 
+    # the UDP listener reads until the sender is done, nothing is on its way any more
+    # (loopback delivers inside the send; a link's frames arrive by the peer's timers, up to
+    # its delay later) and nothing is left to read: udp_closer says when nothing is on its
+    # way, and cancels a read still waiting then
+    udp_reading = trio.CancelScope()
+    udp_drained = [False]
+
     async def udp_reader() -> None:
         assert listener is not None
-        while True:
-            if sender_done.is_set() and not listener.is_readable():
-                return
-            with trio.move_on_after(0.05):
+        with udp_reading:
+            while not (udp_drained[0] and not listener.is_readable()):
                 n = await listener.recv_into(buf)
                 result.received += n
                 result.datagrams_received += 1
                 if sink is not None:
                     sink.write(view[:n])
+
+    async def udp_closer() -> None:
+        assert listener is not None
+        await sender_done.wait()
+        for dev in host.devices.values():
+            while isinstance(dev, LinkDevice) and dev.inflight:
+                # the last frame sent arrives last, by the peer's timer task at its deadline
+                await trio.sleep_until(dev.inflight[-1].deadline)
+                await trio.lowlevel.checkpoint()  # that task first
+        udp_drained[0] = True
+        if not listener.is_readable():
+            udp_reading.cancel()
 
     async def writer() -> None:
         try:
@@ -1058,8 +1076,11 @@ async def _flow(
             async with trio.open_nursery() as flow:
                 if listener is None:
                     flow.start_soon(remote_reader)
+                elif opts.udp:
+                    flow.start_soon(udp_reader)
+                    flow.start_soon(udp_closer)
                 else:
-                    flow.start_soon(udp_reader if opts.udp else tcp_reader)
+                    flow.start_soon(tcp_reader)
                 flow.start_soon(writer)
             nursery.cancel_scope.cancel()
     finally:

@@ -123,7 +123,8 @@ class Socket(trio.socket.SocketType):
         self._family = family
         self._type = type_ & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
         self._proto = self._sk.sk_protocol
-        self._stream = isinstance(self._sk, TcpSock)
+        #: the kernel socket when it is TCP's (the send/recv fast paths test it)
+        self._tcp_sk: TcpSock | None = self._sk if isinstance(self._sk, TcpSock) else None
         self._fd = host._next_fd
         host._next_fd += 1
         self._closed = False
@@ -142,7 +143,7 @@ class Socket(trio.socket.SocketType):
         sock._family = family
         sock._type = SOCK_STREAM
         sock._proto = sk.sk_protocol
-        sock._stream = True
+        sock._tcp_sk = sk if isinstance(sk, TcpSock) else None
         sock._fd = host._next_fd
         host._next_fd += 1
         sock._closed = False
@@ -356,7 +357,7 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
-        if self._stream:  # TCP: no address, no ancillary data — straight to tcp_sendmsg
+        if self._tcp_sk is not None:  # TCP: no address, no ancillary data: tcp_sendmsg
             return await tcp_sendmsg_async(self, MsgIter((data,)), flags)
         return await self._sendmsg((data,), (), flags, None, "send")
 
@@ -392,16 +393,41 @@ class Socket(trio.socket.SocketType):
         addr = await self._resolve(address, caller=caller) if address is not None else None
         if isinstance(sk, UdpSock):
             cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] or None
-
-            def send() -> int:
-                return udp_sendmsg(sk, self._task(), msg, flags, addr, cmsgs)
-
-            return await self._run(
-                send, nonblock=bool(flags & MSG_DONTWAIT), direction="writing to"
-            )
+            return await self._udp_sendmsg(sk, msg, flags, addr, cmsgs)
         if ancdata:
             tcp_sendmsg_cmsgs([(level, kind, bytes(data)) for level, kind, data in ancdata])
         return await tcp_sendmsg_async(self, msg, flags)
+
+    async def _udp_sendmsg(
+        self,
+        sk: UdpSock,
+        msg: MsgIter,
+        flags: int,
+        addr: tuple[bytes, int] | None,
+        cmsgs: list[tuple[int, int, bytes]] | None,
+    ) -> int:
+        """``sendmsg`` on a UDP socket (waiting for ``sk_sndbuf`` room unless
+        ``MSG_DONTWAIT``): :meth:`_run`'s loop, written out for the per-datagram path."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        host = self._host
+        net = host.net
+        clock = host.clock
+        waited = False
+        while True:
+            if self._closed:
+                raise kernel_error(errno.EBADF)
+            net.now = clock.current_time()
+            try:
+                sent = udp_sendmsg(sk, host.task_context(), msg, flags, addr, cmsgs)
+            except SockWait:
+                if flags & MSG_DONTWAIT:
+                    raise kernel_error(errno.EAGAIN) from None
+                await self._park("writing to")
+                waited = True
+                continue
+            if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return sent
 
     async def wait_writable(self) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -426,7 +452,7 @@ class Socket(trio.socket.SocketType):
     async def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if bufsize == 0 and isinstance(bufsize, int):
             return await self._recv_nothing(b"")
-        data, _ = await self._recv(bufsize, flags, None)
+        data, _, _ = await self._recvmsg(bufsize, flags, None, want_addr=False)
         assert isinstance(data, bytes)
         return data
 
@@ -436,11 +462,11 @@ class Socket(trio.socket.SocketType):
         if not nbytes:
             if not size and isinstance(nbytes, int):
                 return await self._recv_nothing(0)
-            if self._stream:  # TCP, the whole buffer: the checks below cannot fail
+            if self._tcp_sk is not None:  # TCP, the whole buffer: no check below can fail
                 n, _, _ = await tcp_recvmsg_async(self, size, flags, view)
                 assert isinstance(n, int)
                 return n
-        n, _, _ = await self._recvmsg(nbytes or size, flags, view, "recv_into")
+        n, _, _ = await self._recvmsg(nbytes or size, flags, view, "recv_into", want_addr=False)
         assert isinstance(n, int)
         return n
 
@@ -464,6 +490,34 @@ class Socket(trio.socket.SocketType):
         assert isinstance(data, bytes)
         return data, [], msg_flags, addr
 
+    async def _udp_recvmsg(
+        self, sk: UdpSock, bufsize: int, flags: int, into: memoryview | None, want_addr: bool
+    ) -> tuple[bytes | int, Any, int]:
+        """``recvmsg`` on a UDP socket: :meth:`_run`'s loop, written out for the per-datagram
+        path (no closure per call)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        host = self._host
+        net = host.net
+        clock = host.clock
+        nonblock = bool(flags & MSG_DONTWAIT)
+        waited = False
+        while True:
+            if self._closed:
+                raise kernel_error(errno.EBADF)
+            net.now = clock.current_time()
+            try:
+                data, (saddr, sport), msg_flags = udp_recvmsg(sk, bufsize, flags, nonblock, into)
+            except SockWait:
+                if nonblock:
+                    raise kernel_error(errno.EAGAIN) from None
+                await self._park("reading from")
+                waited = True
+                continue
+            if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            addr = format_sockaddr(self._family, saddr, sport) if saddr and want_addr else None
+            return data, addr, msg_flags
+
     async def _recv_nothing(self, result: T) -> T:
         """CPython's ``recv``/``recv_into`` of 0 bytes makes no system call
         (``sock_recv_guts``: "if 0 bytes were requested, do nothing"): nothing is taken off
@@ -480,10 +534,17 @@ class Socket(trio.socket.SocketType):
         return data, addr
 
     async def _recvmsg(
-        self, bufsize: int, flags: int, into: memoryview | None, name: str = "recv"
+        self,
+        bufsize: int,
+        flags: int,
+        into: memoryview | None,
+        name: str = "recv",
+        want_addr: bool = True,
     ) -> tuple[bytes | int, Any, int]:
         """The checks Python's socket methods make before the system call (so a bad
-        argument costs nothing: no datagram is taken off the queue), then the receive."""
+        argument costs nothing: no datagram is taken off the queue), then the receive.
+        ``want_addr`` False (``recv``, ``recv_into``): the sender's address is not
+        formatted (it is None)."""
         if not isinstance(bufsize, int):
             raise TypeError(
                 f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
@@ -493,15 +554,8 @@ class Socket(trio.socket.SocketType):
         if into is not None and bufsize > len(into):
             raise ValueError("buffer too small for requested bytes")
         sk = self._sk
-        nonblock = bool(flags & MSG_DONTWAIT)
         if isinstance(sk, UdpSock):
-
-            def recv() -> tuple[bytes | int, tuple[bytes, int], int]:
-                return udp_recvmsg(sk, bufsize, flags, nonblock, into)
-
-            data, (saddr, sport), msg_flags = await self._run(recv, nonblock=nonblock)
-            addr = format_sockaddr(self._family, saddr, sport) if saddr else None
-            return data, addr, msg_flags
+            return await self._udp_recvmsg(sk, bufsize, flags, into, want_addr)
         return await tcp_recvmsg_async(self, bufsize, flags, into)
 
     def is_readable(self) -> bool:

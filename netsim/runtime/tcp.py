@@ -40,8 +40,8 @@ __all__ = ["tcp_accept_async", "tcp_connect_async", "tcp_recvmsg_async", "tcp_se
 
 
 def _sk(sock: Socket) -> TcpSock:
-    sk = sock.sk
-    assert isinstance(sk, TcpSock)
+    sk = sock._tcp_sk
+    assert sk is not None
     return sk
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import attrs
 import pytest
+import trio
+import trio.testing
 
 from netsim.cli import main as netsim_main
-from netsim.cli.nc import NcOptions, parse_args, parse_size, run
+from netsim.cli.nc import NcOptions, parse_args, parse_size, run, run_flow, zero_source
 
 MIB = 1 << 20
 
@@ -122,6 +124,30 @@ def test_link_flow_over_1500_mtu() -> None:
     assert run(opts, out=out) == 0
     assert f"{MIB} bytes" in out.getvalue()
     assert "connected to 10.0.0.2 port 1234" in out.getvalue()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.3])
+def test_udp_listener_reads_what_a_slow_link_still_carries(delay: float) -> None:
+    """The UDP listener stops when the sender is done and nothing is left on the wire or in
+    its queue — not earlier: datagrams still crossing a link with a long delay after the last
+    send returned are received (they were lost when the listener gave up after 50 ms)."""
+    opts = attrs.evolve(
+        _flow(True, False, "page_frag_cache", 8000),
+        write_size=1000,
+        link=True,
+        mtu=1500,
+        rate=1e8,
+        delay=delay,
+    )
+    result = trio.run(
+        run_flow,
+        opts,
+        "page_frag_cache",
+        zero_source(8000, 1000),
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    assert (result.datagrams_sent, result.datagrams_received) == (8, 8)
+    assert (result.sent, result.received) == (8000, 8000)
 
 
 def test_an_oversized_datagram_is_status_1(capsys: pytest.CaptureFixture[str]) -> None:
