@@ -59,7 +59,15 @@ from ..sock.sock import (
 from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_bind, tcp_listen
 from ..tcp.sendmsg import tcp_sendmsg_cmsgs
-from ..udp import UdpSock, udp_bind, udp_connect, udp_disconnect, udp_recvmsg, udp_sendmsg
+from ..udp import (
+    UdpSock,
+    udp_bind,
+    udp_connect,
+    udp_disconnect,
+    udp_recv_would_wait,
+    udp_recvmsg,
+    udp_sendmsg,
+)
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
 
 if TYPE_CHECKING:
@@ -91,8 +99,7 @@ class TrioWaitQueue(WaitQueue):
             self.sleepers -= 1
 
     def wake(self) -> None:
-        if self.lot:
-            self.lot.unpark_all()
+        self.lot.unpark_all()
 
 
 def _new_sock(host: Host, family: int, type_: int, proto: int) -> Sock:
@@ -505,6 +512,10 @@ class Socket(trio.socket.SocketType):
             if self._closed:
                 raise kernel_error(errno.EBADF)
             net.now = clock.current_time()
+            if not nonblock and udp_recv_would_wait(sk):
+                await self._park("reading from")
+                waited = True
+                continue
             try:
                 data, (saddr, sport), msg_flags = udp_recvmsg(sk, bufsize, flags, nonblock, into)
             except SockWait:

@@ -48,7 +48,14 @@ from .proto import udp_lookup
 if TYPE_CHECKING:
     from ..netns import Net
 
-__all__ = ["udp_err", "udp_queue_rcv_skb", "udp_rcv", "udp_recvmsg", "udpv6_rcv"]
+__all__ = [
+    "udp_err",
+    "udp_queue_rcv_skb",
+    "udp_rcv",
+    "udp_recv_would_wait",
+    "udp_recvmsg",
+    "udpv6_rcv",
+]
 
 UDP_HLEN: Final = 8
 ICMP_DEST_UNREACH: Final = 3
@@ -177,6 +184,18 @@ def _enqueue(sk: Sock, skb: SkBuff, v6: bool) -> None:
     skb_set_owner_r(skb, sk)
     sk.sk_receive_queue.append(skb)
     sk.sk_data_ready()
+
+
+def udp_recv_would_wait(sk: Sock) -> bool:
+    """Would a blocking :func:`udp_recvmsg` sleep now (``__skb_wait_for_more_packets``)?
+    Nothing queued, no error to report, not shut down for reading: the runtime tests this
+    first and sleeps at once, rather than having the core raise :class:`SockWait` per wait."""
+    return (
+        not sk.sk_receive_queue
+        and not sk.sk_err
+        and not sk.sk_shutdown & RCV_SHUTDOWN
+        and not sk.closed
+    )
 
 
 def udp_recvmsg(

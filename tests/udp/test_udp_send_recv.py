@@ -397,3 +397,43 @@ async def test_shutdown(family: int, autojump_clock: trio.testing.MockClock) -> 
             await lone.sendto(b"x", b.getsockname())
         with raises_errno(errno.EINVAL):
             lone.shutdown(7)
+
+
+async def test_recv_would_wait_exactly_when_a_blocking_recvmsg_would_sleep(
+    netsim_udp_pair: tuple[netsim.Socket, netsim.Socket], autojump_clock: trio.abc.Clock
+) -> None:
+    """``udp_recv_would_wait`` (what the runtime tests before it parks a reader) agrees with
+    the core: a blocking ``udp_recvmsg`` raises ``SockWait`` exactly when it says so — an
+    empty queue; not with a datagram, a pending error, or after ``SHUT_RD``."""
+    from netsim.sock import SockWait
+    from netsim.udp import UdpSock, udp_recv_would_wait, udp_recvmsg
+
+    a, b = netsim_udp_pair
+    sk = b.sk
+    assert isinstance(sk, UdpSock)
+
+    def core_would_sleep() -> bool:
+        try:
+            udp_recvmsg(sk, 100, netsim.MSG_PEEK, False)
+        except SockWait:
+            return True
+        except OSError:
+            return False
+        return False
+
+    assert udp_recv_would_wait(sk)
+    assert core_would_sleep()
+    await a.send(b"x")
+    assert not udp_recv_would_wait(sk)
+    assert not core_would_sleep()
+    assert await b.recv(10) == b"x"
+    assert udp_recv_would_wait(sk)
+    sk.sk_err = errno.ECONNREFUSED  # what an ICMP port unreachable leaves
+    assert not udp_recv_would_wait(sk)
+    with pytest.raises(ConnectionRefusedError):
+        await b.recv(10)
+    assert udp_recv_would_wait(sk)  # the error was reported once
+    b.shutdown(netsim.SHUT_RD)
+    assert not udp_recv_would_wait(sk)
+    assert not core_would_sleep()
+    assert await b.recv(10) == b""  # a blocking read after SHUT_RD returns, empty
