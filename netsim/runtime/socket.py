@@ -517,7 +517,9 @@ class Socket(trio.socket.SocketType):
                 waited = True
                 continue
             try:
-                data, (saddr, sport), msg_flags = udp_recvmsg(sk, bufsize, flags, nonblock, into)
+                data, (saddr, sport), msg_flags = udp_recvmsg(
+                    sk, bufsize, flags, nonblock, into, want_addr
+                )
             except SockWait:
                 if nonblock:
                     raise kernel_error(errno.EAGAIN) from None

@@ -16,6 +16,7 @@ and ICMP errors (``__udp4_lib_err``) — net/ipv4/udp.c, net/ipv6/udp.c.
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 UDP_HLEN: Final = 8
+_UDPH: Final = struct.Struct("!HHHH")  # source port, destination port, length, checksum
 ICMP_DEST_UNREACH: Final = 3
 ICMP_PORT_UNREACH: Final = 3
 ICMPV6_DEST_UNREACH: Final = 1
@@ -94,10 +96,7 @@ def _udp_lib_rcv(net: Net, skb: SkBuff, v6: bool) -> None:
         _count(net, v6, "InErrors")
         kfree_skb(skb)
         return
-    sport = int.from_bytes(head[off : off + 2], "big")
-    dport = int.from_bytes(head[off + 2 : off + 4], "big")
-    ulen = int.from_bytes(head[off + 4 : off + 6], "big")
-    check = int.from_bytes(head[off + 6 : off + 8], "big")
+    sport, dport, ulen, check = _UDPH.unpack_from(head, off)
     if v6 and ulen == 0 and skb.len > 0xFFFF:
         ulen = skb.len  # jumbogram
     if ulen > skb.len or ulen < UDP_HLEN:
@@ -186,6 +185,9 @@ def _enqueue(sk: Sock, skb: SkBuff, v6: bool) -> None:
     sk.sk_data_ready()
 
 
+_NO_NAME: Final = (b"", 0)
+
+
 def udp_recv_would_wait(sk: Sock) -> bool:
     """Would a blocking :func:`udp_recvmsg` sleep now (``__skb_wait_for_more_packets``)?
     Nothing queued, no error to report, not shut down for reading: the runtime tests this
@@ -204,9 +206,12 @@ def udp_recvmsg(
     flags: int,
     nonblock: bool,
     into: memoryview | None = None,
+    want_name: bool = True,
 ) -> tuple[bytes | int, tuple[bytes, int], int]:
     """``udp_recvmsg()``: take one datagram.  Returns ``(data, (saddr, sport), msg_flags)``;
-    with ``into`` the payload is written there and ``data`` is the byte count.  ``MSG_PEEK``
+    with ``into`` the payload is written there and ``data`` is the byte count.
+    ``want_name`` False is a call without ``msg_name`` (``recv``): the address is not read
+    (``(b"", 0)``), as udp_recvmsg() fills ``sin`` only when given one.  ``MSG_PEEK``
     leaves it queued; ``MSG_TRUNC`` in ``flags`` makes the returned count the datagram's real
     length.  Blocks (:class:`SockWait`) or fails with ``EAGAIN`` when the queue is empty;
     after ``SHUT_RD`` a blocking read of an empty queue returns 0 bytes instead of waiting,
@@ -247,12 +252,18 @@ def udp_recvmsg(
             data = bytes(out)
         if flags & MSG_TRUNC:
             data = ulen if into is not None else data
-        saddr, _ = _addresses(skb, v6)
-        sport = int.from_bytes(skb.head[skb.data : skb.data + 2], "big")
+        name = _NO_NAME
+        if want_name:
+            head = skb.head
+            name = (_addresses(skb, v6)[0], head[skb.data] << 8 | head[skb.data + 1])
         if not flags & MSG_PEEK:
-            _count(sk.net, v6, "InDatagrams")
+            stats = sk.net.stats
+            if v6:
+                stats.Udp6InDatagrams += 1
+            else:
+                stats.UdpInDatagrams += 1
             kfree_skb(skb)
-        return data, (saddr, sport), msg_flags
+        return data, name, msg_flags
 
 
 def udp_err(
