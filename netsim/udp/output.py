@@ -321,6 +321,14 @@ def udp_push_pending_frames(sk: UdpSock) -> None:
         sk.pending = 0
 
 
+def _pseudo_magic(cork: InetCork, ulen: int, csum: int, v6: bool) -> int:
+    """``csum_tcpudp_magic`` / ``csum_ipv6_magic`` over the cork's addresses (called by name,
+    not through a variable: compiled, a direct call)."""
+    if v6:
+        return csum_ipv6_magic(cork.saddr, cork.daddr, ulen, IPPROTO_UDP, csum)
+    return csum_tcpudp_magic(cork.saddr, cork.daddr, ulen, IPPROTO_UDP, csum)
+
+
 def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
     """``udp_send_skb()`` / ``udp_v6_send_skb()``: write the UDP header, set up GSO or the
     checksum, send.  Counts ``UdpOutDatagrams``; a full device queue (``ENOBUFS``) is reported
@@ -335,7 +343,6 @@ def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
     datalen = ulen - UDP_HLEN
     head = skb.head
     udp_build_header(head, thoff, cork.sport, cork.dport, ulen if ulen <= 0xFFFF else 0, 0)
-    magic = csum_ipv6_magic if v6 else csum_tcpudp_magic
     gso = cork.gso_size
     partial = skb.ip_summed == CHECKSUM_PARTIAL
     if gso:
@@ -361,12 +368,12 @@ def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
         skb.ip_summed = CHECKSUM_PARTIAL
         skb.csum_start = thoff
         skb.csum_offset = 6
-        seed = ~magic(cork.saddr, cork.daddr, ulen, IPPROTO_UDP, 0) & 0xFFFF
+        seed = ~_pseudo_magic(cork, ulen, 0, v6) & 0xFFFF
         head[thoff + 6 : thoff + 8] = seed.to_bytes(2, "big")
     else:
         csum = _udp_csum(skb, thoff, partial)
         skb.ip_summed = CHECKSUM_NONE
-        check = magic(cork.saddr, cork.daddr, ulen, IPPROTO_UDP, csum) or 0xFFFF
+        check = _pseudo_magic(cork, ulen, csum, v6) or 0xFFFF
         head[thoff + 6 : thoff + 8] = check.to_bytes(2, "big")
     try:
         if v6:
