@@ -814,8 +814,14 @@ def _child_rss(args: list[str]) -> tuple[int, str]:
     import re
     import subprocess
 
+    # run from the tree this process imported netsim from: ``-c`` puts the working directory
+    # first on the path, and `both` must measure the compiled copy's child, not the sources'
     proc = subprocess.run(
-        [sys.executable, "-c", RSS_CHILD, *args], capture_output=True, text=True, check=False
+        [sys.executable, "-c", RSS_CHILD, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(netsim.__file__).resolve().parents[1],
     )
     found = re.search(r"^peak_rss_kib=(\d+)$", proc.stderr, re.MULTILINE)
     if proc.returncode != 0 or found is None:
@@ -834,7 +840,13 @@ def nc_rss(sizes: Sequence[int], allocator: str, read_size: int) -> list[RssRun]
         args += ["--allocator", allocator, "--read-size", str(read_size)]
         args += ["--interval", "0", "--no-progress", "--json"]
         rss, out = _child_rss(args)
-        received = json.loads(out)["end"]["sum_received"]
+        doc = json.loads(out)
+        build = doc["start"]["test_start"]["netsim_build"]
+        if build != netsim.BUILD:
+            raise RuntimeError(
+                f"the --rss child ran the {build} build, this process {netsim.BUILD}"
+            )
+        received = doc["end"]["sum_received"]
         if received["bytes"] != nbytes:
             raise RuntimeError(f"netsim nc received {received['bytes']} of {nbytes} bytes")
         runs.append(RssRun(f"netsim nc, TCP, {_size(nbytes)}", nbytes, rss, received["seconds"]))
