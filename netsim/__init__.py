@@ -9,6 +9,8 @@ Subpackages: :mod:`netsim.mm` (pages and fragment allocators), :mod:`netsim.skb`
 """
 
 from . import _build  # first: it refuses compiled modules older than their sources
+from .dev import FaultPlan as FaultPlan
+from .dev import GilbertElliott as GilbertElliott
 from .errors import BadPageError as BadPageError
 from .errors import NetsimError as NetsimError
 from .errors import PageLeakError as PageLeakError
@@ -52,8 +54,10 @@ __all__ = [
     "MAX_SKB_FRAGS",
     "BadPageError",
     "Counters",
+    "FaultPlan",
     "FragAllocator",
     "FragSpan",
+    "GilbertElliott",
     "Host",
     "NetsimError",
     "Page",

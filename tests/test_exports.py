@@ -35,11 +35,11 @@ def test_package_all_names_exist(name: str) -> None:
 
 
 def test_top_level_reexports_are_the_same_objects() -> None:
-    from netsim import mm, runtime, skb, sock, stats
+    from netsim import dev, mm, runtime, skb, sock, stats
 
     for symbol in netsim.__all__:
         obj = getattr(netsim, symbol)
-        homes = [m for m in (mm, skb, stats, runtime, sock) if getattr(m, symbol, None) is obj]
+        homes = [m for m in (mm, skb, stats, runtime, sock, dev) if getattr(m, symbol, None) is obj]
         assert homes or symbol in {"BadPageError", "NetsimError", "PageLeakError"}
 
 

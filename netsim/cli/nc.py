@@ -967,8 +967,9 @@ async def _flow(
         await sender_done.wait()
         for dev in host.devices.values():
             while isinstance(dev, LinkDevice) and dev.inflight:
-                # the last frame sent arrives last, by the peer's timer task at its deadline
-                await trio.sleep_until(dev.inflight[-1].deadline)
+                # the last arrival (jitter and reordering may reorder them), by the peer's
+                # timer task at its deadline
+                await trio.sleep_until(max(timer.deadline for timer in dev.inflight))
                 await trio.lowlevel.checkpoint()  # that task first
         udp_drained[0] = True
         if not listener.is_readable():

@@ -18,6 +18,9 @@ from .device import NetDevice as NetDevice
 from .device import PacketTap as PacketTap
 from .device import dev_queue_xmit as dev_queue_xmit
 from .device import netdev_features_names as netdev_features_names
+from .faults import FaultPlan as FaultPlan
+from .faults import FaultState as FaultState
+from .faults import GilbertElliott as GilbertElliott
 from .link import Link as Link
 from .link import LinkDevice as LinkDevice
 from .link import WireDevice as WireDevice
@@ -28,6 +31,9 @@ from .remote import RemoteLinkDevice as RemoteLinkDevice
 from .tap import PcapTap as PcapTap
 
 __all__ = [
+    "FaultPlan",
+    "FaultState",
+    "GilbertElliott",
     "LINKTYPE_RAW",
     "NETIF_F_FRAGLIST",
     "NETIF_F_GSO",

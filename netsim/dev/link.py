@@ -58,6 +58,7 @@ from .device import (
     NETIF_F_SG,
     NetDevice,
 )
+from .faults import FaultPlan, FaultState
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -160,7 +161,20 @@ class LinkDevice(WireDevice):
         self.peer: LinkDevice | None = None
         self.busy_until = 0.0
         self.txqueue: deque[tuple[Timer | None, SkBuff]] = deque()
+        #: the arrival timers of the frames on the wire to the peer
         self.inflight: deque[Timer] = deque()
+        #: the faults this direction's frames meet (:meth:`set_faults`); None: a perfect wire
+        self.faults: FaultState | None = None
+
+    def set_faults(self, plan: FaultPlan | None) -> FaultState | None:
+        """Attach a :class:`~netsim.dev.faults.FaultPlan` to the frames this device transmits
+        (None: take it away).  Its ``down`` intervals count from now; its RNG is seeded from
+        the plan's seed and this end's host and device names.  Returns the running state, whose
+        counts say what the faults did."""
+        net = self.net
+        assert net is not None, "attach the device to a host first"
+        self.faults = None if plan is None else FaultState(plan, f"{net.name}:{self.name}", net.now)
+        return self.faults
 
     def start_xmit(self, skb: SkBuff) -> int:
         """Serialize ``skb`` onto the wire; free it at TX completion; deliver the frame to
@@ -192,16 +206,29 @@ class LinkDevice(WireDevice):
             self.txqueue.append((net.timers.add(done, tx_complete), skb))
         else:
             kfree_skb(skb)
-        peer_net = peer.net
         arrival = done + link.delay
+        faults = self.faults
+        if faults is None:
+            self._send_to_peer(peer, max(arrival, now), frame)
+        else:
+            for extra, arrived in faults.apply(frame, now, done - start):
+                self._send_to_peer(peer, max(arrival + extra, now), arrived)
+        return NET_XMIT_SUCCESS
+
+    def _send_to_peer(self, peer: LinkDevice, when: float, frame: bytes) -> None:
+        """Put ``frame`` on the wire: the peer receives it at ``when``, from its timer task."""
+        peer_net = peer.net
+        assert peer_net is not None
+        inflight = self.inflight
+        timer: Timer | None = None
 
         def arrive() -> None:
-            if self.inflight:
-                self.inflight.popleft()
+            if timer is not None:
+                inflight.remove(timer)
             peer.rx_frame(frame)
 
-        self.inflight.append(peer_net.timers.add(max(arrival, now), arrive))
-        return NET_XMIT_SUCCESS
+        timer = peer_net.timers.add(when, arrive)
+        inflight.append(timer)
 
     def _complete(self, skb: SkBuff) -> None:
         for i, (_, queued) in enumerate(self.txqueue):

@@ -40,6 +40,7 @@ from ..stats import StatsSnapshot
 
 if TYPE_CHECKING:
     from ..dev.device import NetDevice
+    from ..dev.faults import FaultPlan
     from ..dev.link import Link
     from ..dev.tap import PcapTap
     from ..sock.sysctl import Sysctl
@@ -348,10 +349,13 @@ def link(
     addrs6: tuple[str, str] = ("fd00::1/64", "fd00::2/64"),
     names: tuple[str, str] = ("eth0", "eth0"),
     default_route: bool = True,
+    faults: FaultPlan | None = None,
 ) -> Link:
     """Wire two hosts together with a point-to-point :class:`~netsim.dev.Link` (MTU, rate in
     bits/s, one-way delay in seconds), give each end its addresses, make it each host's
-    default route, and put each host's name in the other's ``hosts`` table."""
+    default route, and put each host's name in the other's ``hosts`` table.  ``faults``: a
+    :class:`~netsim.FaultPlan` for both directions (each with its own random stream; one
+    direction alone: ``link.dev_a.set_faults(plan)``)."""
     from ..dev.link import Link
 
     wire = Link(
@@ -365,4 +369,7 @@ def link(
         b.net.set_default_route(names[1])
     a.hosts[b.name] = [addrs[1].split("/")[0]] + ([addrs6[1].split("/")[0]] if ipv6 else [])
     b.hosts[a.name] = [addrs[0].split("/")[0]] + ([addrs6[0].split("/")[0]] if ipv6 else [])
+    if faults is not None:
+        wire.dev_a.set_faults(faults)
+        wire.dev_b.set_faults(faults)
     return wire
