@@ -41,6 +41,7 @@ import attrs
 import trio
 
 from .. import BUILD, __version__
+from ..dev.faults import FaultPlan, FaultState
 from ..dev.link import LinkDevice
 from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import available_frag_allocators
@@ -109,6 +110,8 @@ class NcOptions:
     mtu: int = 1500
     rate: float | None = None
     delay: float = 0.0
+    #: faults on both directions of the in-process link (--loss, --dup, --reorder, ...)
+    faults: FaultPlan | None = None
     pcap: str | None = None
     sink: str | None = None
     json: bool = False
@@ -231,6 +234,23 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"invalid rate {text!r} (a finite number of bits/s)")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"rate must be > 0, not {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A probability: ``0.01``, ``1%``."""
+    value = _number(text[:-1]) / 100 if text.endswith("%") else _number(text)
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"invalid probability {text!r} (0..1, or a percentage: 0.01, 1%)"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _digits(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r} (a whole number >= 0)")
     return value
 
 
@@ -372,6 +392,31 @@ def build_parser() -> argparse.ArgumentParser:
     ns.add_argument(
         "--delay", type=_delay, default=None, help="link one-way delay (implies --link)"
     )
+    for flag, what in (
+        ("--loss", "lose each frame with this probability"),
+        ("--dup", "duplicate each frame with this probability"),
+        ("--reorder", "hold a frame back (3 frames' time) with this probability"),
+        ("--corrupt", "flip one bit of a frame with this probability (checksums catch it)"),
+    ):
+        ns.add_argument(
+            flag,
+            type=_fraction,
+            default=None,
+            metavar="P",
+            help=f"{what}, as netem (implies --link)",
+        )
+    ns.add_argument(
+        "--jitter",
+        type=_delay,
+        default=None,
+        help="a further uniform delay per frame (implies --link)",
+    )
+    ns.add_argument(
+        "--seed",
+        type=_seed,
+        default=None,
+        help="the faults' random seed (default 0): same seed, same faults for the same frames",
+    )
     ns.add_argument("--tls", action="store_true", help="kTLS device offload (not available yet)")
     ns.add_argument(
         "--pcap", type=_file_name, metavar="FILE", help="capture the client's device to FILE"
@@ -393,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (default: when stderr is a terminal)",
     )
     return p
+
+
+def _fault_flags(args: argparse.Namespace) -> list[str]:
+    """The fault options given (``--seed`` alone is not a fault)."""
+    names = ("loss", "dup", "reorder", "corrupt", "jitter")
+    return [f"--{name}" for name in names if getattr(args, name) is not None]
 
 
 def parse_args(argv: list[str]) -> NcOptions:
@@ -422,8 +473,11 @@ def parse_args(argv: list[str]) -> NcOptions:
                 f"--link {args.link}: the path is {size} bytes; a Unix socket's path holds at "
                 f"most {UNIX_PATH_MAX - 1} (sun_path)"
             )
-        if args.rate is not None or args.delay is not None:
-            parser.error("--rate and --delay apply to an in-process link, not --link unix:")
+        if args.rate is not None or args.delay is not None or _fault_flags(args):
+            parser.error(
+                "--rate, --delay and the fault options apply to an in-process link, "
+                "not --link unix:"
+            )
         if args.compare:
             parser.error("--compare runs both ends in one process; it cannot use --link unix:")
     if args.listen:
@@ -465,7 +519,17 @@ def parse_args(argv: list[str]) -> NcOptions:
         )
     _check_files(parser, args.pcap, args.sink, link_unix)
     link_wanted = args.link is not None or args.mtu is not None or args.rate is not None
-    link_wanted = link_wanted or args.delay is not None
+    link_wanted = link_wanted or args.delay is not None or bool(_fault_flags(args))
+    faults = None
+    if _fault_flags(args):
+        faults = FaultPlan(
+            loss=args.loss or 0.0,
+            duplicate=args.dup or 0.0,
+            reorder=args.reorder or 0.0,
+            corrupt=args.corrupt or 0.0,
+            jitter=args.jitter or 0.0,
+            seed=args.seed or 0,
+        )
     host = args.host
     if host is None:  # a listener on every address
         host = "::" if family == AF_INET6 else "0.0.0.0"
@@ -508,6 +572,7 @@ def parse_args(argv: list[str]) -> NcOptions:
         mtu=mtu,
         rate=args.rate,
         delay=args.delay or 0.0,
+        faults=faults,
         pcap=args.pcap,
         sink=args.sink,
         json=args.json,
@@ -660,6 +725,8 @@ class FlowResult:
     error: OSError | None = None
     #: the listener's count of link peers when this client was on the link
     peer: int = 0
+    #: what the link's faults did, per direction ("a->b", "b->a"): FaultState.counts()
+    faults: dict[str, dict[str, int]] = attrs.Factory(dict)
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -862,13 +929,23 @@ async def run_flow(
             result.remote_receiver = True
         elif opts.link:
             b = await stack.enter_async_context(open_host(allocator=allocator, name="peer"))
-            link(a, b, mtu=opts.mtu, rate=opts.rate, delay=opts.delay)
+            wired = link(a, b, mtu=opts.mtu, rate=opts.rate, delay=opts.delay, faults=opts.faults)
+            if opts.faults is not None:
+                states = (wired.dev_a.faults, wired.dev_b.faults)
+                stack.callback(_record_faults, result, states)
             server_host = b
             addr = "fd00::2" if opts.family == AF_INET6 else "10.0.0.2"
         if opts.pcap:
             _enter_capture(stack, a, opts.pcap, "eth0" if opts.link else "lo", faults)
         await _flow(opts, a, server_host, addr, source, result, on_tick, wire, faults)
     return result
+
+
+def _record_faults(result: FlowResult, states: tuple[FaultState | None, FaultState | None]) -> None:
+    """What the faults did, client to listener and back."""
+    for key, state in zip(("a->b", "b->a"), states, strict=True):
+        if state is not None:
+            result.faults[key] = state.counts()
 
 
 def _link_error(path: str, exc: OSError) -> OSError:
@@ -1359,11 +1436,31 @@ class _Mark:
 # -- output ----------------------------------------------------------------------------------
 
 
+def describe_faults(plan: FaultPlan) -> str:
+    """``loss 1% dup 0.1% seed 3``: the faults given, as netem words them."""
+    parts = [
+        f"{name} {value * 100:g}%"
+        for name, value in (
+            ("loss", plan.loss),
+            ("dup", plan.duplicate),
+            ("reorder", plan.reorder),
+            ("corrupt", plan.corrupt),
+        )
+        if value
+    ]
+    if plan.jitter:
+        parts.append(f"jitter {plan.jitter * 1000:g}ms")
+    parts.append(f"seed {plan.seed}")
+    return " ".join(parts)
+
+
 def _human_header(opts: NcOptions, r: FlowResult) -> list[str]:
     proto = "UDP" if opts.udp else "TCP"
     path = f"link mtu {opts.mtu}" if opts.link else "loopback"
     if opts.link_unix is not None:
         path += f" to another process, unix:{opts.link_unix}"
+    if opts.faults is not None:
+        path += f", faults {describe_faults(opts.faults)}"
     lid = f"[{r.socket_id:3d}]"
     return [
         f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over emulated {path}, "
@@ -1427,6 +1524,9 @@ def format_human(opts: NcOptions, r: FlowResult, *, intervals: bool = True) -> s
             f"[{sid:3d}] {span}  {iperf_bytes(r.received):>12}  {recv_rate:>15}"
             f"                   receiver"
         )
+    for direction, counts in r.faults.items():
+        done = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in counts if k != "sent")
+        lines.append(f"faults {direction}: {counts['sent']} frames, {done}")
     lines.append("")
     lines.append(dd_line(r.sent if udp and r.remote_receiver else r.received, r.seconds))
     return "\n".join(lines)
@@ -1565,6 +1665,7 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
                 "allocator": r.allocator,
                 "read_size": opts.read_size,
                 "netsim_build": BUILD,
+                **({"faults": attrs.asdict(opts.faults)} if opts.faults is not None else {}),
             },
         },
         "intervals": [_interval_json(opts, r, iv) for iv in r.intervals],
@@ -1575,6 +1676,7 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
             "cpu_utilization_percent": {},
             **({} if opts.udp or r.listener else {"sender_tcp_congestion": "reno"}),
             **extra,
+            **({"faults": r.faults} if r.faults else {}),
         },
         "frag_stats": report.as_json(),
     }

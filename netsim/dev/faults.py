@@ -4,8 +4,10 @@ transmits (sch/sch_netem.c: ``loss random``, ``loss gemodel``, ``duplicate``, ``
 
 A :class:`FaultPlan` is a value (what to do); a :class:`FaultState` is one direction's
 running state — its own ``random.Random`` seeded from the plan's seed and the device's
-name, the Gilbert-Elliott state, the counts.  The same plan and seed give the same faults, run
-after run, on either build.
+name, the Gilbert-Elliott state, the counts.  The same plan and seed give the same faults to
+the same sequence of frames, run after run, on either build.  (A TCP flow's own sequence of
+frames can differ by an ACK from one run to the next, since trio shuffles the tasks it wakes
+together; a fixed sender, such as UDP's, sees the very same faults.)
 
 For each frame the transmitting :class:`~netsim.dev.link.LinkDevice` asks :meth:`FaultState.apply`
 what arrives, and when, relative to the fault-free arrival time:

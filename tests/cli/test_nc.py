@@ -150,6 +150,55 @@ def test_udp_listener_reads_what_a_slow_link_still_carries(delay: float) -> None
     assert (result.sent, result.received) == (8000, 8000)
 
 
+def test_fault_options_make_a_seeded_plan_on_a_link() -> None:
+    opts = parse_args(["-N", "10.0.0.2", "9", "--loss", "2%", "--dup", "0.01", "--seed", "4"])
+    assert opts.link
+    assert opts.faults is not None
+    assert (opts.faults.loss, opts.faults.duplicate, opts.faults.seed) == (0.02, 0.01, 4)
+    plain = parse_args(["-N", "10.0.0.2", "9", "--link", "--seed", "4"])
+    assert plain.faults is None  # a seed alone is no fault
+
+
+@pytest.mark.parametrize("udp", [False, True], ids=["tcp", "udp"])
+def test_a_faulty_link_run_follows_its_seed(udp: bool) -> None:
+    """``netsim nc --loss --dup --reorder --seed`` (in virtual time here): TCP delivers every
+    byte.  The faults follow the seed frame by frame: a UDP flow (one sender, a fixed sequence
+    of frames) is the same run twice.  A TCP flow's own frame sequence may differ by an ACK
+    from run to run — trio shuffles the order of the tasks it wakes together — and the faults
+    then fall on different frames."""
+    argv = ["-N", "10.0.0.2", "9", "--bytes", "256K", "--loss", "3%", "--dup", "1%"]
+    argv += ["--reorder", "2%", "--seed", "5", "--write-size", "8192"]
+    opts = parse_args(["-u", *argv] if udp else argv)
+    runs = [
+        trio.run(
+            run_flow,
+            opts,
+            "page_frag_cache",
+            zero_source(256 * 1024, 8192),
+            clock=trio.testing.MockClock(autojump_threshold=0),
+        )
+        for _ in range(2)
+    ]
+    first, again = runs
+    assert set(first.faults) == {"a->b", "b->a"}
+    assert first.faults["a->b"]["lost"] > 0
+    if udp:
+        assert first.faults == again.faults
+        assert (first.received, first.datagrams_received) == (
+            again.received,
+            again.datagrams_received,
+        )
+        assert first.datagrams_received < first.datagrams_sent
+    else:
+        assert first.received == again.received == 256 * 1024
+        assert first.info["total_retrans"] > 0
+    out = io.StringIO()
+    assert run(attrs.evolve(opts, interval=0.0), out=out) == 0
+    text = out.getvalue()
+    assert "faults loss 3% dup 1% reorder 2% seed 5" in text
+    assert "faults a->b: " in text
+
+
 def test_an_oversized_datagram_is_status_1(capsys: pytest.CaptureFixture[str]) -> None:
     """``nc -u`` with 70000-byte writes: ``udp_sendmsg`` refuses a datagram over 65507 bytes
     with EMSGSIZE; the run stops with the error and status 1 (and leaks nothing)."""

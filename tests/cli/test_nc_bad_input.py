@@ -80,6 +80,15 @@ TABLE: list[tuple[list[str], int, str]] = [
     (["--delay=-1ms", "10.0.0.2", "9"], USAGE, "invalid delay '-1ms'"),
     (["--delay", "61", "10.0.0.2", "9"], USAGE, "delay '61' is more than 60 s one way"),
     (["--delay", "60001ms", "10.0.0.2", "9"], USAGE, "more than 60 s one way"),
+    # -- the link's faults
+    (["--loss", "1.5", "10.0.0.2", "9"], USAGE, "invalid probability '1.5' (0..1, or a percentage"),
+    (["--loss", "101%", "10.0.0.2", "9"], USAGE, "invalid probability '101%'"),
+    (["--dup", "nan", "10.0.0.2", "9"], USAGE, "invalid probability 'nan'"),
+    (["--reorder=-0.1", "10.0.0.2", "9"], USAGE, "invalid probability '-0.1'"),
+    (["--corrupt", "x", "10.0.0.2", "9"], USAGE, "invalid probability 'x'"),
+    (["--jitter", "inf", "10.0.0.2", "9"], USAGE, "invalid delay 'inf'"),
+    (["--seed=-3", "10.0.0.2", "9", "--loss", "1%"], USAGE, "invalid seed '-3'"),
+    (["--loss", "1%", "127.0.0.1", "9"], USAGE, "127.0.0.1"),
     (["--interval", "nan", "127.0.0.1", "9"], USAGE, "argument --interval: must be 0"),
     (["--interval", "inf", "127.0.0.1", "9"], USAGE, "argument --interval: must be 0"),
     (["--interval", "1e-9", "127.0.0.1", "9"], USAGE, ">= 0.001, not '1e-9'"),
@@ -110,6 +119,7 @@ TABLE: list[tuple[list[str], int, str]] = [
     (["--link", "unix", "10.0.0.2", "9"], USAGE, "not 'unix'"),
     (["--link", "unix:/" + "x" * 107, "10.0.0.2", "9"], USAGE, "holds at most 107 (sun_path)"),
     (["10.0.0.2", "9", "--link", "unix:{tmp}/s", "--delay", "1ms"], USAGE, "in-process link"),
+    (["10.0.0.2", "9", "--link", "unix:{tmp}/s", "--loss", "1%"], USAGE, "in-process link"),
     (
         ["10.0.0.2", "9", "--link", "unix:{tmp}/s", "--compare", "page_frag,page_frag_cache"],
         USAGE,
@@ -223,6 +233,7 @@ _FLAGS = [
     *_words("-4 -6 -d -k -l -N -u -I -O -46 -lk -x -- -h"),
     *_words("--bytes --allocator --compare --read-size --write-size --link --link= --mtu"),
     *_words("--rate --delay --tls --pcap --sink --json --interval --progress --no-progress"),
+    *_words("--loss --dup --reorder --corrupt --jitter --seed"),
 ]
 _VALUES = [
     *_words("127.0.0.1 ::1 10.0.0.2 fd00::2 0.0.0.0 :: localhost ::ffff:127.0.0.1 fe80::1%lo"),
