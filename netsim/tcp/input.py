@@ -83,6 +83,7 @@ from .output import (
     tcp_skb_pcount,
     tcp_space,
     tcp_sync_mss,
+    tcp_ts,
     tcp_win_from_space,
     tcp_wmem_free_skb,
 )
@@ -122,6 +123,8 @@ __all__ = [
 _HDR: Final = struct.Struct("!HHIIHHHH")
 _TS: Final = struct.Struct("!II")
 U32: Final = 0xFFFFFFFF
+#: tcp_rtt_tsopt_us(): a timestamp delta this large (ms) would overflow its microseconds
+_TS_DELTA_MAX: Final = 0x7FFFFFFF // 1000
 
 
 def unwrap(ref: int, value32: int) -> int:
@@ -425,12 +428,10 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     acked_pkts, rtt_sample = tcp_clean_rtx_queue(sk, ack)
     if prior_snd_una <= sk.snd_up <= ack:
         sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
-    if rtt_sample >= 0:
-        tcp_rtt_estimator(sk, rtt_sample)
+    tcp_ack_update_rtt(sk, seg, rtt_sample)
     sk.net.stats.TcpExtTCPHPAcks += 1
     _tcp_cong_control(sk, ack, acked_pkts)
 
-    sk.backoff = 0
     sk.retransmits = 0
     tcp_rearm_rto(sk)
     tcp_check_space(sk)
@@ -518,6 +519,25 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     if first_sent < 0 or retrans_acked:
         return acked, -1.0
     return acked, sk.net.now - first_sent
+
+
+def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:
+    """``tcp_ack_update_rtt()`` for an ACK of new data: the RTT sample from the ACK's timing
+    (``seq_rtt``, seconds; -1 when Karn's rule forbids one because retransmitted data was
+    acknowledged, or there is none), else from the timestamp echo (RFC 7323's RTTM:
+    ``tcp_rtt_tsopt_us`` — the timestamp clock's milliseconds since the echoed value, at least
+    one) — which is what keeps the RTO true across retransmissions.  A valid sample updates
+    the estimator and the RTO and ends the exponential backoff (RFC 6298: only then).  False
+    without a sample."""
+    if seq_rtt < 0 and sk.tstamp_ok and seg.tsecr:
+        delta = (tcp_ts(sk) - seg.tsecr) & U32
+        if delta < _TS_DELTA_MAX:
+            seq_rtt = max(delta, 1) / 1000
+    if seq_rtt < 0:
+        return False
+    tcp_rtt_estimator(sk, seq_rtt)
+    sk.backoff = 0
+    return True
 
 
 def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:

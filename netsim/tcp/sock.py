@@ -497,6 +497,7 @@ class TcpSock(Sock):
             "rtt_us": self.srtt_us >> 3,
             "rttvar_us": self.mdev_us >> 2,
             "retransmits": self.retransmits,
+            "backoff": self.backoff,
             "total_retrans": self.total_retrans,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,
