@@ -176,6 +176,9 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPLossUndo",
     "TcpExtTCPZeroWindowDrop",
     "TcpExtTCPDSACKOldSent",
+    "TcpExtTCPDSACKOfoSent",
+    "TcpExtDelayedACKLost",
+    "TcpExtTCPOFOMerge",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
 )
@@ -317,6 +320,9 @@ class Counters:
     TcpExtTCPLossUndo: int
     TcpExtTCPZeroWindowDrop: int
     TcpExtTCPDSACKOldSent: int
+    TcpExtTCPDSACKOfoSent: int
+    TcpExtDelayedACKLost: int
+    TcpExtTCPOFOMerge: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
     page_alloc_order: list[int]

@@ -378,7 +378,7 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
         return False
     if not in_window:
         if not seg.flags & TCPHDR_RST:
-            _send_dupack(sk)
+            _send_dupack(sk, seq, end_seq, bool(seg.flags & TCPHDR_SYN))
         kfree_skb(skb)
         return False
     if seg.flags & TCPHDR_SYN and sk.sk_state != TCP_SYN_RECV:
@@ -388,15 +388,20 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
     return True
 
 
-def _send_dupack(sk: TcpSock) -> None:
-    """``tcp_send_dupack()`` for an out-of-window segment, rate-limited as
-    ``tcp_oow_rate_limited()`` limits it (``net.ipv4.tcp_invalid_ratelimit``, 500 ms) so two
-    confused ends cannot ACK each other forever."""
-
+def _send_dupack(sk: TcpSock, seq: int = 0, end_seq: int = 0, syn: bool = True) -> None:
+    """``tcp_send_dupack()`` for an out-of-window segment ``[seq, end_seq)``: an old one that
+    carried data is a retransmission we had — ``DelayedACKLost`` and a D-SACK of it (up to
+    ``rcv_nxt``).  Rate-limited as ``tcp_oow_rate_limited()`` limits it
+    (``net.ipv4.tcp_invalid_ratelimit``, 500 ms) so two confused ends cannot ACK each other
+    forever — but never for a segment with data and no SYN, which is no part of such a loop."""
     now = sk.net.now
-    if now - sk.last_oow_ack < 0.5 and sk.last_oow_ack >= 0:
-        return
-    sk.last_oow_ack = now
+    if syn or seq == end_seq:
+        if now - sk.last_oow_ack < 0.5 and sk.last_oow_ack >= 0:
+            return
+        sk.last_oow_ack = now
+    if seq != end_seq and seq < sk.rcv_nxt:
+        sk.net.stats.TcpExtDelayedACKLost += 1
+        tcp_dsack_set(sk, seq, min(end_seq, sk.rcv_nxt))
     tcp_send_ack(sk)
 
 
@@ -699,13 +704,16 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             _tcp_ofo_queue(sk)
             if not sk.out_of_order_queue:
                 sk.ack_pending |= ICSK_ACK_NOW
+        if sk.selective_acks:
+            tcp_sack_remove(sk)
         sk.sk_data_ready()
         if eaten:
             kfree_skb(skb)  # kfree_skb_partial(): what is left of a coalesced skb
         return
     if end_seq <= sk.rcv_nxt:
-        # a retransmission of what we have: ACK it at once (DSACK in Linux)
-        stats.TcpExtTCPDSACKOldSent += 1
+        # a retransmission of what we have: ACK it at once, with a D-SACK of it (RFC 2883)
+        stats.TcpExtDelayedACKLost += 1
+        tcp_dsack_set(sk, seq, end_seq)
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return
@@ -714,7 +722,8 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         kfree_skb(skb)
         return
     if seq < sk.rcv_nxt:
-        # partial overlap: keep the new part
+        # partial overlap: D-SACK the old part, queue the new part as in-order data
+        tcp_dsack_set(sk, seq, sk.rcv_nxt)
         pskb_pull(skb, sk.rcv_nxt - seq)
         cb.seq = sk.rcv_nxt
         length = skb.len
@@ -722,11 +731,91 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         tcp_event_data_recv(sk, skb, length)
         if fin:
             tcp_fin(sk)
+        if sk.out_of_order_queue:
+            _tcp_ofo_queue(sk)
+            if not sk.out_of_order_queue:
+                sk.ack_pending |= ICSK_ACK_NOW
+        if sk.selective_acks:
+            tcp_sack_remove(sk)
         sk.sk_data_ready()
         if eaten:
             kfree_skb(skb)
         return
     _tcp_data_queue_ofo(sk, skb)
+
+
+# -- SACK and D-SACK blocks the receiver sends (RFC 2018, RFC 2883) -------------------------
+
+#: TCP_NUM_SACKS (include/linux/tcp.h): the SACK blocks a receiver remembers
+TCP_NUM_SACKS: Final = 4
+
+
+def _sack_extend(block: tuple[int, int], seq: int, end_seq: int) -> tuple[int, int] | None:
+    """``tcp_sack_extend()``: ``block`` grown to cover ``[seq, end_seq)`` if they overlap or
+    touch, else None."""
+    start, end = block
+    if seq <= end and start <= end_seq:
+        return min(start, seq), max(end, end_seq)
+    return None
+
+
+def tcp_sack_new_ofo_skb(sk: TcpSock, seq: int, end_seq: int) -> None:
+    """``tcp_sack_new_ofo_skb()``: out-of-order data ``[seq, end_seq)`` arrived.  A block it
+    extends grows, moves to the front and swallows the blocks it now reaches
+    (``tcp_sack_maybe_coalesce``); else a new block goes in front, the oldest dropped when
+    there are already TCP_NUM_SACKS.  The first block is the most recent (RFC 2018)."""
+    sacks = sk.selective_acks
+    for i, block in enumerate(sacks):
+        grown = _sack_extend(block, seq, end_seq)
+        if grown is not None:
+            del sacks[i]
+            j = 0
+            while j < len(sacks):  # tcp_sack_maybe_coalesce()
+                merged = _sack_extend(grown, *sacks[j])
+                if merged is None:
+                    j += 1
+                    continue
+                grown = merged
+                del sacks[j]
+            sacks.insert(0, grown)
+            return
+    if len(sacks) >= TCP_NUM_SACKS:
+        sacks.pop()
+    sacks.insert(0, (seq, end_seq))
+
+
+def tcp_sack_remove(sk: TcpSock) -> None:
+    """``tcp_sack_remove()``: blocks that ``rcv_nxt`` has reached are gone; all of them once the
+    out-of-order queue is empty."""
+    if not sk.out_of_order_queue:
+        sk.selective_acks.clear()
+        return
+    rcv_nxt = sk.rcv_nxt
+    sk.selective_acks[:] = [block for block in sk.selective_acks if block[0] > rcv_nxt]
+
+
+def tcp_dsack_set(sk: TcpSock, seq: int, end_seq: int) -> None:
+    """``tcp_dsack_set()``: the next segment sent reports ``[seq, end_seq)`` as duplicate data
+    (with SACK negotiated and ``net.ipv4.tcp_dsack``); ``TCPDSACKOldSent`` for data below
+    ``rcv_nxt``, ``TCPDSACKOfoSent`` for a duplicate of queued out-of-order data."""
+    if not sk.sack_ok or not sk.net.sysctl_int("net.ipv4.tcp_dsack"):
+        return
+    stats = sk.net.stats
+    if seq < sk.rcv_nxt:
+        stats.TcpExtTCPDSACKOldSent += 1
+    else:
+        stats.TcpExtTCPDSACKOfoSent += 1
+    sk.duplicate_sack = (seq, end_seq)
+
+
+def tcp_dsack_extend(sk: TcpSock, seq: int, end_seq: int) -> None:
+    """``tcp_dsack_extend()``: grow the pending D-SACK block, or set one."""
+    pending = sk.duplicate_sack
+    grown = None if pending is None else _sack_extend(pending, seq, end_seq)
+    if grown is None:
+        tcp_dsack_set(sk, seq, end_seq)
+    else:
+        sk.duplicate_sack = grown
 
 
 def _schedule_ack_now(sk: TcpSock) -> None:
@@ -813,25 +902,36 @@ def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
     sk.net.stats.TcpExtTCPOFOQueue += 1
     cb: TcpSkbCb = skb.cb
     ofo = sk.out_of_order_queue
+    seq, end_seq = cb.seq, cb.end_seq
     for other in ofo:
         ocb: TcpSkbCb = other.cb
-        if ocb.seq <= cb.seq and ocb.end_seq >= cb.end_seq:
+        if ocb.seq <= seq and ocb.end_seq >= end_seq:
+            # all of it is queued already: a D-SACK of it, and the SACK blocks as they are
+            sk.net.stats.TcpExtTCPOFOMerge += 1
             kfree_skb(skb)
+            tcp_dsack_set(sk, seq, end_seq)
+            if sk.sack_ok:
+                tcp_sack_new_ofo_skb(sk, seq, end_seq)
             _schedule_ack_now(sk)
             return
     skb_set_owner_r(skb, sk)
     ofo.add(skb)
+    if sk.sack_ok:
+        tcp_sack_new_ofo_skb(sk, seq, end_seq)
     _schedule_ack_now(sk)
 
 
 def _tcp_ofo_queue(sk: TcpSock) -> None:
     """``tcp_ofo_queue()``: move what became in order to the receive queue."""
     ofo = sk.out_of_order_queue
+    dsack_high = sk.rcv_nxt
     while ofo:
         skb = ofo[0]
         cb: TcpSkbCb = skb.cb
         if cb.seq > sk.rcv_nxt:
             break
+        if cb.seq < dsack_high:  # some of it had arrived already: D-SACK that part
+            tcp_dsack_extend(sk, cb.seq, min(cb.end_seq, dsack_high))
         ofo.pop(0)
         if cb.end_seq <= sk.rcv_nxt:
             kfree_skb(skb)

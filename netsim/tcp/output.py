@@ -74,6 +74,7 @@ __all__ = [
     "tcp_mark_urg",
     "tcp_push",
     "tcp_push_pending_frames",
+    "tcp_sack_blocks",
     "tcp_send_ack",
     "tcp_send_active_reset",
     "tcp_send_fin",
@@ -712,9 +713,28 @@ def tcp_options_for(sk: TcpSock, flags: int) -> bytes:
             tsval=tsval if sk.tstamp_ok else None,
             tsecr=sk.ts_recent if sk.tstamp_ok else None,
         ).emit()
+    if sk.selective_acks or sk.duplicate_sack is not None:
+        return TcpOptions(
+            tsval=tcp_ts(sk) if sk.tstamp_ok else None,
+            tsecr=sk.ts_recent if sk.tstamp_ok else None,
+            sack_blocks=tcp_sack_blocks(sk),
+        ).emit()
     if sk.tstamp_ok:
         return TcpOptions(tsval=tcp_ts(sk), tsecr=sk.ts_recent).emit()
     return b""
+
+
+def tcp_sack_blocks(sk: TcpSock) -> tuple[tuple[int, int], ...]:
+    """The SACK blocks of the next segment (``tcp_established_options``): the pending D-SACK
+    block first, then the receiver's SACK blocks, as many as the option space holds — 3
+    beside timestamps, 4 without.  The D-SACK block is sent once (``rx_opt.dsack = 0``)."""
+    room = 3 if sk.tstamp_ok else 4
+    blocks = list(sk.selective_acks)
+    dsack = sk.duplicate_sack
+    if dsack is not None:
+        blocks.insert(0, dsack)
+        sk.duplicate_sack = None
+    return tuple((start & U32, end & U32) for start, end in blocks[:room])
 
 
 def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | None = None) -> None:
@@ -733,7 +753,13 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
         skb = pskb_copy(skb) if skb_cloned(skb) else skb_clone(skb)
         cb = skb.cb
     flags = cb.tcp_flags
-    fast_ts = sk.tstamp_ok and not flags & TCPHDR_SYN  # tcp_established_options()
+    # tcp_established_options(): the aligned timestamp alone, unless SACK blocks are due
+    fast_ts = (
+        sk.tstamp_ok
+        and not flags & TCPHDR_SYN
+        and not sk.selective_acks
+        and sk.duplicate_sack is None
+    )
     opts = b"" if fast_ts else tcp_options_for(sk, flags)
     hlen = 32 if fast_ts else 20 + len(opts)
     pcount = tcp_skb_pcount(skb)

@@ -156,6 +156,8 @@ TCP_SOCK_FIELDS: Final = (
     "wscale_ok",
     "tstamp_ok",
     "sack_ok",
+    "selective_acks",
+    "duplicate_sack",
     "ts_recent",
     "ts_offset",
     "gso_segs",
@@ -282,6 +284,11 @@ class TcpSock(Sock):
         self.wscale_ok = False
         self.tstamp_ok = False
         self.sack_ok = False
+        #: the receiver's SACK blocks (``selective_acks``), the most recent first: unwrapped
+        #: ``(start, end)`` ranges held in the out-of-order queue, at most TCP_NUM_SACKS
+        self.selective_acks: list[tuple[int, int]] = []
+        #: a D-SACK block for the next segment sent (``duplicate_sack``, ``rx_opt.dsack``)
+        self.duplicate_sack: tuple[int, int] | None = None
         self.ts_recent = 0
         self.ts_offset = 0
         self.gso_segs = 0
