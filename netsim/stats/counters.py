@@ -179,6 +179,8 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPDSACKOfoSent",
     "TcpExtDelayedACKLost",
     "TcpExtTCPOFOMerge",
+    "TcpExtTCPDSACKRecv",
+    "TcpExtTCPSACKDiscard",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
 )
@@ -323,6 +325,8 @@ class Counters:
     TcpExtTCPDSACKOfoSent: int
     TcpExtDelayedACKLost: int
     TcpExtTCPOFOMerge: int
+    TcpExtTCPDSACKRecv: int
+    TcpExtTCPSACKDiscard: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
     page_alloc_order: list[int]

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from ..ipv4.protocol import inet_add_protocol
@@ -73,6 +74,7 @@ from .output import (
     __tcp_select_window,
     sk_mem_reclaim,
     tcp_current_mss,
+    tcp_fragment,
     tcp_is_cwnd_limited,
     tcp_push_pending_frames,
     tcp_receive_window,
@@ -412,11 +414,14 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     """``tcp_ack()``: returns 1 if new data was acknowledged, 0 for a duplicate or window
     update, -1 for an ACK of data never sent (answered with an ACK)."""
     ack = unwrap(sk.snd_una, seg.ack32)
-    if ack < sk.snd_una:
-        return 0
     if ack > sk.snd_nxt:
         _send_dupack(sk)
         return -1
+    opts = seg.opts
+    if opts is not None and opts.sack_blocks and sk.sack_ok and sk.tcp_rtx_queue:
+        tcp_sacktag_write_queue(sk, opts.sack_blocks, ack)
+    if ack < sk.snd_una:
+        return 0
     prior_snd_una = sk.snd_una
     _tcp_ack_update_window(sk, seg, ack)
     # ts_recent (tcp_replace_ts_recent) was taken in _tcp_validate_incoming, which every
@@ -509,6 +514,8 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
             break
         pcount = tcp_skb_pcount(skb)
         acked += pcount
+        if cb.sacked:
+            sk.sacked_out = max(0, sk.sacked_out - pcount)
         if cb.retransmitted:
             sk.retrans_out = max(0, sk.retrans_out - pcount)
             retrans_acked = True
@@ -524,6 +531,69 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     if first_sent < 0 or retrans_acked:
         return acked, -1.0
     return acked, sk.net.now - first_sent
+
+
+def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack: int) -> None:
+    """``tcp_sacktag_write_queue()``: mark what the peer's SACK blocks cover on the retransmit
+    queue as SACKed (``TCPCB_SACKED_ACKED``; ``sacked_out`` counts them).  A first block below
+    the cumulative ACK, or inside the second block, is a D-SACK (``tcp_check_dsack``: counted
+    as ``TCPDSACKRecv``, tags nothing); a block outside ``[snd_una, snd_nxt]`` is discarded
+    (``tcp_is_sackblock_valid``, ``TCPSACKDiscard``).  A multi-segment skb a block covers in
+    part is first cut at a whole-MSS boundary (``tcp_match_skb_to_sack`` → ``tcp_fragment``),
+    so only what is really SACKed gets marked."""
+    stats = sk.net.stats
+    base = sk.snd_una
+    ranges = [(unwrap(base, start), unwrap(base, end)) for start, end in blocks]
+    first = ranges[0]
+    if first[0] < ack or (
+        len(ranges) > 1 and ranges[1][0] <= first[0] and first[1] <= ranges[1][1]
+    ):
+        stats.TcpExtTCPDSACKRecv += 1
+        ranges = ranges[1:]
+    for start, end in ranges:
+        if not sk.snd_una <= start < end <= sk.snd_nxt:
+            stats.TcpExtTCPSACKDiscard += 1
+            continue
+        _sacktag_range(sk, start, end)
+
+
+def _sacktag_range(sk: TcpSock, start: int, end: int) -> None:
+    queue = sk.tcp_rtx_queue
+    i = max(queue.bisect_key_right(start) - 1, 0)  # the skb that may hold ``start``
+    while i < len(queue):
+        skb = queue[i]
+        cb: TcpSkbCb = skb.cb
+        if cb.seq >= end:
+            break
+        if cb.end_seq <= start or cb.sacked:
+            i += 1
+            continue
+        if not (start <= cb.seq and cb.end_seq <= end):
+            pcount = tcp_skb_pcount(skb)
+            if pcount <= 1:
+                i += 1  # a single segment only partly SACKed: not marked
+                continue
+            mss = skb.shinfo.gso_size or tcp_current_mss(sk)  # tcp_skb_mss()
+            if start > cb.seq:  # the block starts inside: cut before it, rounding up
+                cut = max(mss, -(-(start - cb.seq) // mss) * mss)
+            else:  # it ends inside: cut at its end, rounding down
+                cut = (end - cb.seq) // mss * mss
+                if cut < mss:
+                    i += 1
+                    continue
+            if cut >= skb.len:
+                i += 1
+                continue
+            tcp_fragment(sk, skb, cut, mss, in_rtx_queue=True)
+            continue  # look at the first part again (the second follows it)
+        cb.sacked = True
+        pcount = tcp_skb_pcount(skb)
+        sk.sacked_out += pcount
+        if cb.lost:
+            cb.lost = False  # SACKed: no longer to be resent
+        if cb.retransmitted:
+            sk.retrans_out = max(0, sk.retrans_out - pcount)
+        i += 1
 
 
 def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:

@@ -323,7 +323,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         sk.mss_cache,
         sk.ack_rcv_mss if dst is not None else 0,  # icsk_ack.rcv_mss: 0 until a connection
         sk.packets_out,  # unacked
-        0,  # sacked
+        sk.sacked_out,  # sacked
         0,  # lost
         sk.retrans_out,
         0,  # fackets

@@ -423,7 +423,7 @@ def tcp_skb_pcount(skb: SkBuff) -> int:
 def tcp_cwnd_test(sk: TcpSock) -> int:
     """``tcp_cwnd_test()``: segments the congestion window still allows (at most half of it
     per burst, at least one)."""
-    in_flight = sk.packets_out
+    in_flight = sk.packets_out - sk.sacked_out  # tcp_packets_in_flight(): SACKed ones left
     cwnd = sk.snd_cwnd
     if in_flight >= cwnd:
         return 0
@@ -684,11 +684,14 @@ def tcp_fragment(
     if in_rtx_queue:
         new_cb.lost = old.lost
         new_cb.retransmitted = old.retransmitted
+        new_cb.sacked = old.sacked
         new_cb.sent_at = old.sent_at
         diff = tcp_skb_pcount(skb) + tcp_skb_pcount(buff) - old_pcount
         sk.packets_out += diff
         if old.retransmitted:
             sk.retrans_out += diff
+        if old.sacked:
+            sk.sacked_out += diff
         sk.tcp_rtx_queue.add(buff)
         return
     queue = sk.sk_write_queue

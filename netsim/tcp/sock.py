@@ -87,7 +87,16 @@ TCP_CA_LOSS: Final = 4
 class TcpSkbCb:
     """``struct tcp_skb_cb`` (``TCP_SKB_CB(skb)``): where an skb sits in the byte stream."""
 
-    __slots__ = ("end_seq", "eor", "lost", "retransmitted", "sent_at", "seq", "tcp_flags")
+    __slots__ = (
+        "end_seq",
+        "eor",
+        "lost",
+        "retransmitted",
+        "sacked",
+        "sent_at",
+        "seq",
+        "tcp_flags",
+    )
 
     def __init__(self, seq: int, end_seq: int, tcp_flags: int) -> None:
         self.seq = seq
@@ -97,6 +106,7 @@ class TcpSkbCb:
         self.sent_at = -1.0
         self.retransmitted = False
         self.lost = False
+        self.sacked = False  # TCPCB_SACKED_ACKED: the peer SACKed all of it
 
     def copy(self) -> TcpSkbCb:
         """By value, as ``__copy_skb_header`` copies ``cb``."""
@@ -105,6 +115,7 @@ class TcpSkbCb:
         cb.sent_at = self.sent_at
         cb.retransmitted = self.retransmitted
         cb.lost = self.lost
+        cb.sacked = self.sacked
         return cb
 
     def __repr__(self) -> str:
@@ -156,6 +167,7 @@ TCP_SOCK_FIELDS: Final = (
     "wscale_ok",
     "tstamp_ok",
     "sack_ok",
+    "sacked_out",
     "selective_acks",
     "duplicate_sack",
     "ts_recent",
@@ -284,6 +296,8 @@ class TcpSock(Sock):
         self.wscale_ok = False
         self.tstamp_ok = False
         self.sack_ok = False
+        #: segments the peer SACKed (``tp->sacked_out``): out of the network, not yet acked
+        self.sacked_out = 0
         #: the receiver's SACK blocks (``selective_acks``), the most recent first: unwrapped
         #: ``(start, end)`` ranges held in the out-of-order queue, at most TCP_NUM_SACKS
         self.selective_acks: list[tuple[int, int]] = []
@@ -506,6 +520,7 @@ class TcpSock(Sock):
             "retransmits": self.retransmits,
             "backoff": self.backoff,
             "total_retrans": self.total_retrans,
+            "sacked": self.sacked_out,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,
             "snd_wscale": self.snd_wscale,

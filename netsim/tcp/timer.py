@@ -119,7 +119,9 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.high_seq = sk.snd_nxt
     sk.retrans_out = 0
     for skb in sk.tcp_rtx_queue:
-        skb.cb.lost = True
+        # tcp_enter_loss(): what the peer SACKed is not lost (no reneging is modelled)
+        cb: TcpSkbCb = skb.cb
+        cb.lost = not cb.sacked
     tcp_xmit_retransmit_queue(sk)
     sk.retransmits += 1
     sk.backoff = min(sk.backoff + 1, 15)

@@ -183,3 +183,97 @@ async def test_without_sack_no_blocks(autojump_clock: trio.testing.MockClock) ->
     acks, _, stats = await _run(_dropping(2), 6 * MSS_PAYLOAD, sack=False)
     assert all(blocks == [] for _, blocks in acks)
     assert stats["TcpExtTCPOFOQueue"] > 0
+
+
+# -- the sender's side: the scoreboard (tcp_sacktag_write_queue) ------------------------------
+
+
+async def _send_across(
+    wire: Callable[[bytes], Sequence[bytes]], nbytes: int, nodelay: bool, look_at: float
+) -> tuple[dict[str, int], netsim.StatsSnapshot]:
+    """``nbytes`` a -> b in one send (one multi-segment skb) or, with ``nodelay``, one MSS per
+    send; a's ``tcp_info`` ``look_at`` seconds after the last send (before any timeout), and
+    a's counters at the end."""
+    payload = random.Random(nbytes).randbytes(nbytes)
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.001)
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        eth0.wire = wire
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        received = bytearray()
+        info: dict[str, int] = {}
+
+        async def serve() -> None:
+            conn, _ = await listener.accept()
+            with conn:
+                while chunk := await conn.recv(65536):
+                    received.extend(chunk)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            await client.connect(("10.0.0.2", 5001))
+            if nodelay:
+                client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+            step = MSS_PAYLOAD if nodelay else nbytes
+            for i in range(0, nbytes, step):
+                view = memoryview(payload)[i : i + step]
+                while view:
+                    view = view[await client.send(view) :]
+            await trio.sleep(look_at)
+            info = client.tcp_sk.info()
+            client.shutdown(netsim.SHUT_WR)
+        assert bytes(received) == payload
+        await trio.sleep(0.1)  # the last ACKs reach a
+        assert client.tcp_sk.sacked_out == 0  # every SACKed segment was acknowledged since
+        assert not client.tcp_sk.tcp_rtx_queue
+        client.close()
+        listener.close()
+        return info, a.stats()
+
+
+async def test_an_rto_with_sack_resends_only_the_hole(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Segment 2 of 8 lost: the five behind it come back SACKed (``tcpi_sacked``), and the
+    timeout resends the hole alone — not go-back-N."""
+    info, stats = await _send_across(_dropping(2), 8 * MSS_PAYLOAD, True, 0.05)
+    assert info["sacked"] == 5
+    assert info["unacked"] == 6
+    assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPSACKDiscard"] == 0
+
+
+async def test_a_sack_inside_a_multi_segment_skb_splits_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """One 8-segment write is one skb on the retransmit queue (segments 0 and 1 acked off its
+    head by ``tcp_trim_head``); the SACK of segments 3..7 cuts it at the MSS boundary before
+    segment 3 (``tcp_match_skb_to_sack`` → ``tcp_fragment``, a frag straddling the cut shared
+    by both halves with one more page reference) and marks the tail — five SACKed segments,
+    which an unsplit skb could not show — and the timeout resends the hole alone.  Every page
+    comes back (the leak check)."""
+    info, stats = await _send_across(_dropping(2), 8 * MSS_PAYLOAD, False, 0.05)
+    assert info["sacked"] == 5
+    assert stats["TcpRetransSegs"] == 1
+
+
+async def test_a_dsack_is_counted_and_tags_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    count = 0
+
+    def duplicate_second(frame: bytes) -> Sequence[bytes]:
+        nonlocal count
+        if _segments_from_a(frame) is None:
+            return [frame]
+        count += 1
+        return [frame, frame] if count == 2 else [frame]
+
+    info, stats = await _send_across(duplicate_second, 4 * MSS_PAYLOAD, True, 0.05)
+    assert stats["TcpExtTCPDSACKRecv"] == 1
+    assert info["sacked"] == 0
+    assert stats["TcpRetransSegs"] == 0
