@@ -4,7 +4,8 @@
     python benchmarks/run.py tcp [--mib N] [--write-size N] [--read-size N] [--json]
     python benchmarks/run.py nc [--bytes 256M] [--read-size N] [--allocators A,B] [--real auto]
                                 [--repeat N] [--json] [--rss [--rss-sizes 1G,8G]]
-    python benchmarks/run.py both {alloc,tcp,nc} [ARGS]   # pure, then compiled (mypyc)
+    python benchmarks/run.py loss [--bytes 16M] [--losses 0,0.01,0.05] [--seed N] [--json]
+    python benchmarks/run.py both {alloc,tcp,nc,loss} [ARGS]   # pure, then compiled (mypyc)
 
 Every benchmark prints **ratios measured in the same run** (DESIGN.md): absolute nanoseconds
 depend on the machine and the Python build; how far an allocator is from a bare Python
@@ -1163,8 +1164,8 @@ def _sync_compiled_tree() -> Path:
 def _run_both(args: argparse.Namespace) -> int:
     """Run one benchmark on the pure sources and on the compiled build, one after the other,
     each in its own process (each prints its build in its header)."""
-    if not args.rest or args.rest[0] not in ("alloc", "tcp", "nc"):
-        print("usage: run.py both {alloc,tcp,nc} [ARGS...]", file=sys.stderr)
+    if not args.rest or args.rest[0] not in ("alloc", "tcp", "nc", "loss"):
+        print("usage: run.py both {alloc,tcp,nc,loss} [ARGS...]", file=sys.stderr)
         return 2
     trees = {"pure Python": ROOT, "compiled (mypyc)": _sync_compiled_tree()}
     status = 0
@@ -1191,10 +1192,127 @@ def _add_both(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(func=_run_both)
 
 
+# -- loss: TCP across a lossy link, in virtual time --------------------------------------------
+
+
+@attrs.frozen
+class LossRun:
+    """One lossy transfer: its virtual duration and what it cost in wall time."""
+
+    loss: float
+    nbytes: int
+    virtual_seconds: float
+    wall_seconds: float
+    retransmits: int
+    timeouts: int
+
+
+def _loss_flow(loss: float, nbytes: int, seed: int, family: int) -> LossRun:
+    """``nbytes`` over a 1500-MTU link (1 Gbit/s, 0.5 ms one way) losing ``loss`` of the
+    frames each way (a seeded ``FaultPlan``), in virtual time; byte-exact or an error."""
+    import trio
+    import trio.testing
+
+    payload = bytes(range(256)) * (nbytes // 256) + bytes(nbytes % 256)
+    peer = "10.0.0.2" if family == netsim.AF_INET else "fd00::2"
+
+    async def run() -> tuple[float, int, int]:
+        async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+            plan = netsim.FaultPlan(loss=loss, seed=seed) if loss else None
+            netsim.link(a, b, rate=1e9, delay=0.0005, faults=plan)
+            listener = b.socket(family, netsim.SOCK_STREAM)
+            await listener.bind(("", 5001))
+            listener.listen(1)
+            client = a.socket(family, netsim.SOCK_STREAM)
+            got = bytearray()
+
+            async def serve() -> None:
+                conn, _ = await listener.accept()
+                with conn:
+                    while chunk := await conn.recv(65536):
+                        got.extend(chunk)
+
+            start = trio.current_time()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve)
+                await client.connect((peer, 5001))
+                view = memoryview(payload)
+                while view:
+                    view = view[await client.send(view) :]
+                client.shutdown(netsim.SHUT_WR)
+            if bytes(got) != payload:
+                raise RuntimeError(f"loss {loss}: {len(got)} of {nbytes} bytes, or not the same")
+            elapsed = trio.current_time() - start
+            retrans = client.tcp_sk.info()["total_retrans"]
+            timeouts = a.stats()["TcpExtTCPTimeouts"]
+            client.close()
+            listener.close()
+            return elapsed, retrans, timeouts
+
+    wall = time.perf_counter()
+    virtual, retrans, timeouts = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
+    return LossRun(loss, nbytes, virtual, time.perf_counter() - wall, retrans, timeouts)
+
+
+def cmd_loss(args: argparse.Namespace) -> int:
+    family = netsim.AF_INET6 if args.ipv6 else netsim.AF_INET
+    runs = [_loss_flow(loss, args.bytes, args.seed, family) for loss in args.losses]
+    if args.json:
+        doc = {
+            "python": platform.python_version(),
+            "netsim_build": netsim.BUILD,
+            "runs": [attrs.asdict(r) for r in runs],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(
+        f"loss: {_size(args.bytes)} of TCP over a 1500-MTU link, 1 Gbit/s, 0.5 ms one way, "
+        f"each way losing the given share of frames (seed {args.seed}); virtual time "
+        f"(CPython {platform.python_version()}, netsim {netsim.BUILD})"
+    )
+    print(f"{'loss':>6}  {'virtual s':>10}  {'wall s':>7}  {'retransmits':>11}  {'timeouts':>8}")
+    for r in runs:
+        print(
+            f"{r.loss:6.1%}  {r.virtual_seconds:10.3f}  {r.wall_seconds:7.2f}  "
+            f"{r.retransmits:11d}  {r.timeouts:8d}"
+        )
+    return 0
+
+
+def _loss_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid loss list {text!r}") from None
+    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"losses are fractions in [0, 1): {text!r}")
+    return values
+
+
+def _add_loss(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "loss",
+        help="TCP across a lossy link: virtual and wall seconds per loss rate",
+        description="For each loss rate, the same bytes over a 1500-MTU link (1 Gbit/s, "
+        "0.5 ms one way) with a seeded FaultPlan losing that share of the frames each way, "
+        "in virtual time (trio's MockClock): how long TCP takes to recover, as the emulated "
+        "clock measures it, and what that costs in wall time.",
+    )
+    p.add_argument("--bytes", type=_nc_size, default=16 << 20, help="bytes per run (16M)")
+    p.add_argument(
+        "--losses", type=_loss_list, default=[0.0, 0.01, 0.05], help="0,0.01,0.05 (fractions)"
+    )
+    p.add_argument("--seed", type=int, default=5, help="the fault plan's seed (5)")
+    p.add_argument("--ipv6", action="store_true", help="over IPv6 instead of IPv4")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_loss)
+
+
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_alloc,
     _add_tcp,
     _add_nc,
+    _add_loss,
     _add_both,
 )
 

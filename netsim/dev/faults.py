@@ -97,7 +97,8 @@ class FaultPlan:
     reorder: float = 0.0
     reorder_depth: int = 3
     jitter: float = 0.0
-    down: tuple[tuple[float, float], ...] = attrs.field(default=(), converter=_down_intervals)
+    #: (start, end) pairs, seconds since the plan was attached (any sequence of pairs)
+    down: Sequence[tuple[float, float]] = ()
     seed: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -110,6 +111,9 @@ class FaultPlan:
             raise ValueError(f"jitter must be >= 0 seconds, not {self.jitter}")
         if self.burst is not None and self.loss:
             raise ValueError("loss and burst are two loss models: give one")
+        # a plain default and a normalising step, not an attrs converter (the module is
+        # compiled: a class attribute must be of its annotated type)
+        object.__setattr__(self, "down", _down_intervals(self.down))
 
 
 class FaultState:
