@@ -181,6 +181,9 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPOFOMerge",
     "TcpExtTCPDSACKRecv",
     "TcpExtTCPSACKDiscard",
+    "TcpExtTCPFastRetrans",
+    "TcpExtTCPSackRecovery",
+    "TcpExtTCPLostRetransmit",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
 )
@@ -327,6 +330,9 @@ class Counters:
     TcpExtTCPOFOMerge: int
     TcpExtTCPDSACKRecv: int
     TcpExtTCPSACKDiscard: int
+    TcpExtTCPFastRetrans: int
+    TcpExtTCPSackRecovery: int
+    TcpExtTCPLostRetransmit: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
     page_alloc_order: list[int]

@@ -76,6 +76,7 @@ from .output import (
     tcp_current_mss,
     tcp_fragment,
     tcp_is_cwnd_limited,
+    tcp_packets_in_flight,
     tcp_push_pending_frames,
     tcp_receive_window,
     tcp_send_ack,
@@ -97,6 +98,8 @@ from .sock import (
     TCP_ATO_MIN,
     TCP_CA_LOSS,
     TCP_CA_OPEN,
+    TCP_CA_RECOVERY,
+    TCP_INFINITE_SSTHRESH,
     TCP_MAX_QUICKACKS,
     TCP_MIN_MSS,
     TCP_MSS_DEFAULT,
@@ -418,8 +421,9 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
         _send_dupack(sk)
         return -1
     opts = seg.opts
+    newly_sacked = 0
     if opts is not None and opts.sack_blocks and sk.sack_ok and sk.tcp_rtx_queue:
-        tcp_sacktag_write_queue(sk, opts.sack_blocks, ack)
+        newly_sacked = tcp_sacktag_write_queue(sk, opts.sack_blocks, ack)
     if ack < sk.snd_una:
         return 0
     prior_snd_una = sk.snd_una
@@ -429,6 +433,8 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     if ack == prior_snd_una:
         if not sk.tcp_rtx_queue and not sk.sk_write_queue:
             sk.net.stats.TcpExtTCPPureAcks += 1
+        if newly_sacked:
+            _tcp_fastretrans_alert(sk, ack, newly_sacked, False)
         if not sk.packets_out:
             _tcp_ack_probe(sk)
         return 0
@@ -440,12 +446,74 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
         sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
     tcp_ack_update_rtt(sk, seg, rtt_sample)
     sk.net.stats.TcpExtTCPHPAcks += 1
-    _tcp_cong_control(sk, ack, acked_pkts)
+    if not _tcp_fastretrans_alert(sk, ack, acked_pkts + newly_sacked, True):
+        _tcp_cong_control(sk, ack, acked_pkts)
 
     sk.retransmits = 0
     tcp_rearm_rto(sk)
     tcp_check_space(sk)
     return 1
+
+
+def _tcp_fastretrans_alert(sk: TcpSock, ack: int, delivered: int, advanced: bool) -> bool:
+    """``tcp_fastretrans_alert()``, for SACK with RACK: detect losses
+    (:func:`tcp_rack_detect_loss`); with a loss proven, enter fast recovery; in recovery, set
+    the window by PRR and resend what is lost; leave recovery once ``high_seq`` is
+    acknowledged (the window then is ``ssthresh``).  True when it handled the window (no
+    congestion avoidance on this ACK).  The RTO's loss state is left to the timer's code."""
+    state = sk.ca_state
+    if state == TCP_CA_LOSS or not sk.sack_ok:
+        return False
+    if state == TCP_CA_RECOVERY and ack >= sk.high_seq:
+        # tcp_end_cwnd_reduction() and back to Open
+        if sk.snd_ssthresh < TCP_INFINITE_SSTHRESH:
+            sk.snd_cwnd = max(sk.snd_ssthresh, 1)
+        sk.snd_cwnd_cnt = 0
+        sk.ca_state = TCP_CA_OPEN
+        return True
+    newly_lost = tcp_rack_detect_loss(sk)
+    if state != TCP_CA_RECOVERY:
+        if not sk.lost_out:
+            return False
+        _tcp_enter_recovery(sk)
+    _tcp_cwnd_reduction(sk, delivered, newly_lost, advanced)
+    from .timer import tcp_xmit_retransmit_queue
+
+    tcp_xmit_retransmit_queue(sk)
+    return True
+
+
+def _tcp_enter_recovery(sk: TcpSock) -> None:
+    """``tcp_enter_recovery()`` + ``tcp_init_cwnd_reduction()``: Reno's ``ssthresh`` (half the
+    window, at least 2), PRR from zero, recovery until what is sent now is acknowledged."""
+    sk.net.stats.TcpExtTCPSackRecovery += 1
+    sk.snd_ssthresh = max(sk.snd_cwnd >> 1, 2)
+    sk.prior_cwnd = sk.snd_cwnd
+    sk.prr_delivered = 0
+    sk.prr_out = 0
+    sk.high_seq = sk.snd_nxt
+    sk.ca_state = TCP_CA_RECOVERY
+
+
+def _tcp_cwnd_reduction(sk: TcpSock, delivered: int, newly_lost: int, advanced: bool) -> None:
+    """``tcp_cwnd_reduction()``: Proportional Rate Reduction (RFC 6937) — while more than
+    ``ssthresh`` is in flight, send in proportion to what is delivered; below it, slow-start
+    back up to it; at least the one fast retransmit when recovery begins."""
+    if delivered <= 0 or not sk.prior_cwnd:
+        return
+    in_flight = tcp_packets_in_flight(sk)
+    delta = sk.snd_ssthresh - in_flight
+    sk.prr_delivered += delivered
+    if delta < 0:
+        dividend = sk.snd_ssthresh * sk.prr_delivered + sk.prior_cwnd - 1
+        sndcnt = dividend // sk.prior_cwnd - sk.prr_out
+    else:
+        sndcnt = max(sk.prr_delivered - sk.prr_out, delivered)
+        if advanced and not newly_lost:
+            sndcnt += 1
+        sndcnt = min(delta, sndcnt)
+    sndcnt = max(sndcnt, 0 if sk.prr_out else 1)
+    sk.snd_cwnd = max(in_flight + sndcnt, 1)
 
 
 def _tcp_ack_probe(sk: TcpSock) -> None:
@@ -516,8 +584,13 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
         acked += pcount
         if cb.sacked:
             sk.sacked_out = max(0, sk.sacked_out - pcount)
+        else:
+            tcp_rack_advance(sk, cb)
+        if cb.lost:
+            sk.lost_out = max(0, sk.lost_out - pcount)
         if cb.retransmitted:
-            sk.retrans_out = max(0, sk.retrans_out - pcount)
+            if not cb.lost and not cb.sacked:
+                sk.retrans_out = max(0, sk.retrans_out - pcount)
             retrans_acked = True
         elif cb.sent_at >= 0 and first_sent < 0:
             first_sent = cb.sent_at
@@ -533,14 +606,14 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
     return acked, sk.net.now - first_sent
 
 
-def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack: int) -> None:
+def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack: int) -> int:
     """``tcp_sacktag_write_queue()``: mark what the peer's SACK blocks cover on the retransmit
     queue as SACKed (``TCPCB_SACKED_ACKED``; ``sacked_out`` counts them).  A first block below
     the cumulative ACK, or inside the second block, is a D-SACK (``tcp_check_dsack``: counted
     as ``TCPDSACKRecv``, tags nothing); a block outside ``[snd_una, snd_nxt]`` is discarded
     (``tcp_is_sackblock_valid``, ``TCPSACKDiscard``).  A multi-segment skb a block covers in
     part is first cut at a whole-MSS boundary (``tcp_match_skb_to_sack`` → ``tcp_fragment``),
-    so only what is really SACKed gets marked."""
+    so only what is really SACKed gets marked.  Returns the segments newly SACKed."""
     stats = sk.net.stats
     base = sk.snd_una
     ranges = [(unwrap(base, start), unwrap(base, end)) for start, end in blocks]
@@ -550,15 +623,18 @@ def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack:
     ):
         stats.TcpExtTCPDSACKRecv += 1
         ranges = ranges[1:]
+    newly = 0
     for start, end in ranges:
         if not sk.snd_una <= start < end <= sk.snd_nxt:
             stats.TcpExtTCPSACKDiscard += 1
             continue
-        _sacktag_range(sk, start, end)
+        newly += _sacktag_range(sk, start, end)
+    return newly
 
 
-def _sacktag_range(sk: TcpSock, start: int, end: int) -> None:
+def _sacktag_range(sk: TcpSock, start: int, end: int) -> int:
     queue = sk.tcp_rtx_queue
+    newly = 0
     i = max(queue.bisect_key_right(start) - 1, 0)  # the skb that may hold ``start``
     while i < len(queue):
         skb = queue[i]
@@ -589,11 +665,63 @@ def _sacktag_range(sk: TcpSock, start: int, end: int) -> None:
         cb.sacked = True
         pcount = tcp_skb_pcount(skb)
         sk.sacked_out += pcount
+        newly += pcount
         if cb.lost:
             cb.lost = False  # SACKed: no longer to be resent
+            sk.lost_out = max(0, sk.lost_out - pcount)
+        elif cb.retransmitted:
+            sk.retrans_out = max(0, sk.retrans_out - pcount)
+        tcp_rack_advance(sk, cb)
+        i += 1
+    return newly
+
+
+def tcp_rack_advance(sk: TcpSock, cb: TcpSkbCb) -> None:
+    """``tcp_rack_advance()``: a segment was (S)ACKed; if it left after the latest one known
+    delivered, it is the new reference — and its age is RACK's RTT.  A retransmission counts
+    only if it cannot be the original's ACK (sent less than min RTT ago: no)."""
+    sent = cb.sent_at
+    if sent < 0:
+        return
+    rtt = sk.net.now - sent
+    if cb.retransmitted and rtt < sk.rtt_min_us / 1e6:
+        return  # the ACK is likely of the original transmission
+    # tcp_rack_sent_after(): later in time, or at the same time further in the sequence
+    if sent > sk.rack_sent_at or (sent == sk.rack_sent_at and cb.end_seq > sk.rack_end_seq):
+        sk.rack_sent_at = sent
+        sk.rack_end_seq = cb.end_seq
+        sk.rack_rtt = rtt
+
+
+def tcp_rack_detect_loss(sk: TcpSock) -> int:
+    """``tcp_rack_detect_loss()`` (net/ipv4/tcp_recovery.c, RACK, RFC 8985): a segment sent
+    before the latest delivered one, and older than RACK's RTT plus the reordering window,
+    is lost.  The window is 0 — netsim's simplification — once ``tcp_reordering`` segments
+    are SACKed (where 6.18 also uses 0 when no reordering was seen); below that netsim marks
+    nothing and the RTO (no RACK timer, no tail loss probe yet) recovers.  A retransmission
+    found lost again counts as ``TCPLostRetransmit``.  Returns the segments newly marked."""
+    if sk.rack_sent_at < 0 or sk.sacked_out < sk.net.sysctl_int("net.ipv4.tcp_reordering"):
+        return 0
+    now = sk.net.now
+    marked = 0
+    for skb in sk.tcp_rtx_queue:
+        cb: TcpSkbCb = skb.cb
+        if cb.sacked or cb.lost:
+            continue
+        if cb.sent_at > sk.rack_sent_at or (
+            cb.sent_at == sk.rack_sent_at and cb.end_seq >= sk.rack_end_seq
+        ):
+            break  # sent after the reference: not yet provably lost
+        if now - cb.sent_at < sk.rack_rtt:
+            continue
+        pcount = tcp_skb_pcount(skb)
         if cb.retransmitted:
             sk.retrans_out = max(0, sk.retrans_out - pcount)
-        i += 1
+            sk.net.stats.TcpExtTCPLostRetransmit += pcount
+        cb.lost = True
+        sk.lost_out += pcount
+        marked += pcount
+    return marked
 
 
 def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:

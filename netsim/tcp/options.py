@@ -324,7 +324,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         sk.ack_rcv_mss if dst is not None else 0,  # icsk_ack.rcv_mss: 0 until a connection
         sk.packets_out,  # unacked
         sk.sacked_out,  # sacked
-        0,  # lost
+        sk.lost_out,  # lost
         sk.retrans_out,
         0,  # fackets
         0,  # last_data_sent: netsim keeps no lsndtime

@@ -73,6 +73,7 @@ __all__ = [
     "tcp_current_mss",
     "tcp_mark_urg",
     "tcp_push",
+    "tcp_packets_in_flight",
     "tcp_push_pending_frames",
     "tcp_sack_blocks",
     "tcp_send_ack",
@@ -420,10 +421,16 @@ def tcp_skb_pcount(skb: SkBuff) -> int:
     return skb.shinfo.gso_segs or 1
 
 
+def tcp_packets_in_flight(sk: TcpSock) -> int:
+    """``tcp_packets_in_flight()``: sent, not (S)ACKed, not given up as lost (a resent lost
+    segment is in flight again: ``lost_out`` here counts only those not yet resent)."""
+    return max(sk.packets_out - sk.sacked_out - sk.lost_out, 0)
+
+
 def tcp_cwnd_test(sk: TcpSock) -> int:
     """``tcp_cwnd_test()``: segments the congestion window still allows (at most half of it
     per burst, at least one)."""
-    in_flight = sk.packets_out - sk.sacked_out  # tcp_packets_in_flight(): SACKed ones left
+    in_flight = tcp_packets_in_flight(sk)
     cwnd = sk.snd_cwnd
     if in_flight >= cwnd:
         return 0
@@ -637,6 +644,7 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     sk.tcp_rtx_queue.add(skb)
     pcount = tcp_skb_pcount(skb)
     sk.packets_out += pcount
+    sk.prr_out += pcount  # counted in recovery only (tcp_enter_recovery zeroes it)
     stats = sk.net.stats
     stats.TcpExtTCPOrigDataSent += pcount
     if skb.len:  # a data skb (a lone FIN is not)
@@ -692,6 +700,8 @@ def tcp_fragment(
             sk.retrans_out += diff
         if old.sacked:
             sk.sacked_out += diff
+        if old.lost:
+            sk.lost_out += diff
         sk.tcp_rtx_queue.add(buff)
         return
     queue = sk.sk_write_queue

@@ -81,6 +81,9 @@ TCP_URG_READ: Final = 0x0400
 
 # icsk_ca_state
 TCP_CA_OPEN: Final = 0
+TCP_CA_DISORDER: Final = 1
+TCP_CA_CWR: Final = 2
+TCP_CA_RECOVERY: Final = 3
 TCP_CA_LOSS: Final = 4
 
 
@@ -168,6 +171,13 @@ TCP_SOCK_FIELDS: Final = (
     "tstamp_ok",
     "sack_ok",
     "sacked_out",
+    "lost_out",
+    "rack_sent_at",
+    "rack_end_seq",
+    "rack_rtt",
+    "prr_delivered",
+    "prr_out",
+    "prior_cwnd",
     "selective_acks",
     "duplicate_sack",
     "ts_recent",
@@ -298,6 +308,19 @@ class TcpSock(Sock):
         self.sack_ok = False
         #: segments the peer SACKed (``tp->sacked_out``): out of the network, not yet acked
         self.sacked_out = 0
+        #: segments marked lost and not yet resent (``lost_out`` less the resent ones: what
+        #: ``tcp_packets_in_flight`` leaves out besides the SACKed)
+        self.lost_out = 0
+        #: RACK (net/ipv4/tcp_recovery.c): when the most recently sent of the segments
+        #: (S)ACKed so far left, and the RTT it measured
+        self.rack_sent_at = -1.0
+        self.rack_end_seq = 0
+        self.rack_rtt = 0.0
+        #: Proportional Rate Reduction in recovery (RFC 6937): delivered and sent since it
+        #: began, and the window it began from
+        self.prr_delivered = 0
+        self.prr_out = 0
+        self.prior_cwnd = 0
         #: the receiver's SACK blocks (``selective_acks``), the most recent first: unwrapped
         #: ``(start, end)`` ranges held in the out-of-order queue, at most TCP_NUM_SACKS
         self.selective_acks: list[tuple[int, int]] = []
@@ -521,6 +544,8 @@ class TcpSock(Sock):
             "backoff": self.backoff,
             "total_retrans": self.total_retrans,
             "sacked": self.sacked_out,
+            "lost": self.lost_out,
+            "ca_state": self.ca_state,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,
             "snd_wscale": self.snd_wscale,

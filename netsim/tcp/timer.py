@@ -19,6 +19,7 @@ from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
     ICSK_ACK_TIMER,
+    TCP_CA_DISORDER,
     TCP_CA_LOSS,
     TCP_DELACK_MAX,
     TCP_RTO_MAX,
@@ -108,8 +109,13 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
         tcp_done(sk)
         sk.sk_error_report()
         return
-    # tcp_enter_loss: Reno halves ssthresh, cwnd restarts at one segment
-    if sk.ca_state != TCP_CA_LOSS or sk.retransmits == 0:
+    # tcp_enter_loss: Reno halves ssthresh — unless a fast recovery under way already did
+    # (and until a first loss retransmission is acknowledged) — and cwnd restarts at one
+    if (
+        sk.ca_state <= TCP_CA_DISORDER
+        or sk.high_seq <= sk.snd_una
+        or (sk.ca_state == TCP_CA_LOSS and sk.retransmits == 0)
+    ):
         in_flight = max(sk.packets_out, 2)
         if sk.snd_ssthresh == TCP_INFINITE_SSTHRESH or sk.ca_state != TCP_CA_LOSS:
             sk.snd_ssthresh = max(min(sk.snd_cwnd, in_flight) >> 1, 2)
@@ -117,11 +123,16 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.snd_cwnd_cnt = 0
     sk.ca_state = TCP_CA_LOSS
     sk.high_seq = sk.snd_nxt
+    from .output import tcp_skb_pcount
+
     sk.retrans_out = 0
+    sk.lost_out = 0
     for skb in sk.tcp_rtx_queue:
         # tcp_enter_loss(): what the peer SACKed is not lost (no reneging is modelled)
         cb: TcpSkbCb = skb.cb
         cb.lost = not cb.sacked
+        if cb.lost:
+            sk.lost_out += tcp_skb_pcount(skb)
     tcp_xmit_retransmit_queue(sk)
     sk.retransmits += 1
     sk.backoff = min(sk.backoff + 1, 15)
@@ -131,19 +142,25 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
 def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
     """``tcp_xmit_retransmit_queue()``: resend lost skbs, oldest first, while the congestion
     window allows."""
-    from .output import tcp_retransmit_skb
+    from .output import tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount
 
+    stats = sk.net.stats
     for skb in list(sk.tcp_rtx_queue):
         cb: TcpSkbCb = skb.cb
         if not cb.lost:
             continue
-        # in loss recovery everything unacknowledged is marked lost, so what is in flight
-        # is what was retransmitted (tcp_packets_in_flight)
-        segs = sk.snd_cwnd - sk.retrans_out
+        segs = sk.snd_cwnd - tcp_packets_in_flight(sk)
         if segs <= 0:
             break
         tcp_retransmit_skb(sk, skb, segs)  # a part cut off beyond ``segs`` stays lost
+        pcount = tcp_skb_pcount(skb)
         cb.lost = False
+        sk.lost_out = max(sk.lost_out - pcount, 0)
+        sk.prr_out += pcount
+        if sk.ca_state == TCP_CA_LOSS:
+            stats.TcpExtTCPSlowStartRetrans += pcount
+        else:
+            stats.TcpExtTCPFastRetrans += pcount
 
 
 def tcp_delack_timer(sk: TcpSock) -> None:

@@ -719,14 +719,16 @@ async def test_tcp_info_after_a_transfer(
 async def test_a_lost_burst_is_retransmitted_after_the_rto(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """A one-packet device queue drops all but the first segment of the initial burst.  No
-    duplicate ACKs can trigger a fast retransmit here (nothing after the hole arrives), so
-    the retransmission timer fires — no sooner than 200 ms (``TCP_RTO_MIN``) after the
-    original transmission — and the ACK-clocked recovery that follows resends the rest with
-    no second timeout.  The data arrives byte-exact."""
-    size = 50_000
+    """A one-packet device queue drops all but the first segment of the initial burst, and the
+    burst is all there is to send (ten segments, the initial window).  Nothing after the hole
+    arrives, so no SACK can prove a loss (RACK) and the retransmission timer fires — no sooner
+    than 200 ms (``TCP_RTO_MIN``) after the original transmission — and the ACK-clocked
+    recovery that follows resends the rest with no second timeout.  The data arrives
+    byte-exact.  (With more data behind the burst, the segments sent after the first ACK are
+    SACKed and fast recovery repairs the hole without a timeout: test_sack_receiver.py.)"""
     async with _linked(delay=0.005, rate=100e6) as (a, b, wire):
         client, server = await _pair(a, b, family, B_ADDR[family])
+        size = 10 * _tcp(client).mss_cache
         payload = random.Random(size).randbytes(size)
         capture = io.BytesIO()
         t0 = trio.current_time()

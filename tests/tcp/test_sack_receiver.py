@@ -238,13 +238,36 @@ async def _send_across(
 async def test_an_rto_with_sack_resends_only_the_hole(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Segment 2 of 8 lost: the five behind it come back SACKed (``tcpi_sacked``), and the
-    timeout resends the hole alone — not go-back-N."""
-    info, stats = await _send_across(_dropping(2), 8 * MSS_PAYLOAD, True, 0.05)
-    assert info["sacked"] == 5
-    assert info["unacked"] == 6
+    """Segment 2 of 4 lost: the one behind it comes back SACKed (``tcpi_sacked``) — too few
+    to prove a loss (``tcp_reordering`` is 3) — so the timeout fires, and resends the hole
+    alone, not go-back-N."""
+    info, stats = await _send_across(_dropping(2), 4 * MSS_PAYLOAD, True, 0.05)
+    assert info["sacked"] == 1
+    assert info["unacked"] == 2
+    assert stats["TcpExtTCPTimeouts"] == 1
     assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPSackRecovery"] == 0
     assert stats["TcpExtTCPSACKDiscard"] == 0
+
+
+async def test_one_lost_segment_is_one_fast_retransmit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Segment 2 of 20 lost: SACKed duplicate ACKs; with three segments SACKed RACK proves the
+    hole lost (sent before the latest one delivered, and an RTT old), fast recovery begins
+    (``TCPSackRecovery``), the hole is resent once (``TCPFastRetrans``), no timeout fires, and
+    recovery ends with the window at ``ssthresh`` — half the window it began from (Reno).
+    (Reading ``tcp_info`` 50 ms on, when it is all over.)"""
+    info, stats = await _send_across(_dropping(2), 20 * MSS_PAYLOAD, True, 0.05)
+    assert stats["TcpExtTCPSackRecovery"] == 1
+    assert stats["TcpExtTCPFastRetrans"] == 1
+    assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPTimeouts"] == 0
+    assert info["ca_state"] == 0  # Open again
+    # the window when the loss was found — the initial 10, +1 in slow start for each of the
+    # two segments acknowledged before the hole — halved
+    assert info["snd_ssthresh"] == 6
+    assert info["snd_cwnd"] >= info["snd_ssthresh"]
 
 
 async def test_a_sack_inside_a_multi_segment_skb_splits_it(
@@ -253,12 +276,13 @@ async def test_a_sack_inside_a_multi_segment_skb_splits_it(
     """One 8-segment write is one skb on the retransmit queue (segments 0 and 1 acked off its
     head by ``tcp_trim_head``); the SACK of segments 3..7 cuts it at the MSS boundary before
     segment 3 (``tcp_match_skb_to_sack`` → ``tcp_fragment``, a frag straddling the cut shared
-    by both halves with one more page reference) and marks the tail — five SACKed segments,
-    which an unsplit skb could not show — and the timeout resends the hole alone.  Every page
-    comes back (the leak check)."""
-    info, stats = await _send_across(_dropping(2), 8 * MSS_PAYLOAD, False, 0.05)
-    assert info["sacked"] == 5
+    by both halves with one more page reference) and marks the tail — which an unsplit skb
+    could not show, and without which no loss would be proven — so fast recovery resends the
+    hole alone, with no timeout.  Every page comes back (the leak check)."""
+    _, stats = await _send_across(_dropping(2), 8 * MSS_PAYLOAD, False, 0.05)
+    assert stats["TcpExtTCPSackRecovery"] == 1
     assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPTimeouts"] == 0
 
 
 async def test_a_dsack_is_counted_and_tags_nothing(
