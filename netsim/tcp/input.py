@@ -83,6 +83,7 @@ from .output import (
     tcp_send_active_reset,
     tcp_send_delayed_ack,
     tcp_set_skb_tso_segs,
+    tcp_set_window_clamp,
     tcp_skb_pcount,
     tcp_space,
     tcp_sync_mss,
@@ -1177,8 +1178,7 @@ def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
             old = sk.scaling_ratio
             sk.scaling_ratio = min(max((skb_len << 8) // skb.truesize, 1), 255)
             if old != sk.scaling_ratio:
-                sk.window_clamp = tcp_win_from_space(sk, sk.sk_rcvbuf)
-                sk.rcv_ssthresh = min(sk.rcv_ssthresh, sk.window_clamp)
+                tcp_set_window_clamp(sk, tcp_win_from_space(sk, sk.sk_rcvbuf))
                 sk.rcvq_space = min(sk.rcvq_space, sk.window_clamp)
         sk.ack_rcv_mss = min(length, sk.advmss or length)
         if skb.cb.tcp_flags & TCPHDR_PSH:

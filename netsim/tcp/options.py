@@ -55,7 +55,8 @@ from ..sock.constants import (
     TCP_WINDOW_CLAMP,
 )
 from ..sock.options import optval_int
-from ..sock.sock import SOCK_MIN_RCVBUF, TCP_CLOSE, TCP_LISTEN
+from ..sock.sock import TCP_CLOSE, TCP_LISTEN
+from .output import tcp_set_window_clamp
 from .sock import ICSK_ACK_PUSHED, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TcpSock
 
 __all__ = ["TCP_INFO_FORMAT", "tcp_get_info", "tcp_getsockopt", "tcp_setsockopt"]
@@ -211,15 +212,7 @@ def _set_window_clamp(sk: TcpSock, val: int) -> None:
             raise kernel_error(errno.EINVAL, "TCP_WINDOW_CLAMP 0 on a socket in use")
         sk.window_clamp = 0
         return
-    old = sk.window_clamp
-    new = max(SOCK_MIN_RCVBUF // 2, val)
-    if new == old:
-        return
-    sk.window_clamp = new
-    if new < old:
-        sk.rcv_ssthresh = min(sk.rcv_ssthresh, new)
-    else:
-        sk.rcv_ssthresh = max(min(sk.rcv_wnd, new), sk.rcv_ssthresh)
+    tcp_set_window_clamp(sk, val)
 
 
 def _set_quickack(sk: TcpSock, val: int) -> None:

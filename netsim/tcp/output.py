@@ -38,7 +38,7 @@ from ..skb import (
     skb_unclone_keeptruesize,
 )
 from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
-from ..sock.sock import TCP_CLOSE, TCP_LISTEN, sk_stream_moderate_sndbuf
+from ..sock.sock import SOCK_MIN_RCVBUF, TCP_CLOSE, TCP_LISTEN, sk_stream_moderate_sndbuf
 from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
     TCPHDR_ACK,
@@ -76,6 +76,7 @@ __all__ = [
     "tcp_packets_in_flight",
     "tcp_push_pending_frames",
     "tcp_sack_blocks",
+    "tcp_set_window_clamp",
     "tcp_send_ack",
     "tcp_send_active_reset",
     "tcp_send_fin",
@@ -865,6 +866,23 @@ def tcp_event_ack_sent(sk: TcpSock) -> None:
 def tcp_win_from_space(sk: TcpSock, space: int) -> int:
     """``tcp_win_from_space()``: the part of a buffer that may be advertised as window."""
     return (space * sk.scaling_ratio) >> 8
+
+
+def tcp_set_window_clamp(sk: TcpSock, val: int) -> None:
+    """``tcp_set_window_clamp()`` (net/ipv4/tcp.c) for a non-zero ``val``: the clamp is at
+    least ``SOCK_MIN_RCVBUF / 2``; shrinking it shrinks ``rcv_ssthresh``, growing it lets
+    ``rcv_ssthresh`` grow up to the current window.  (``TCP_WINDOW_CLAMP`` and the receive
+    path's ``tcp_measure_rcv_mss`` both set the clamp through it — without the floor, a tiny
+    ``SO_RCVBUF`` could leave ``rcv_ssthresh`` below one segment and the window shut.)"""
+    old = sk.window_clamp
+    new = max(SOCK_MIN_RCVBUF // 2, val)
+    if new == old:
+        return
+    sk.window_clamp = new
+    if new < old:
+        sk.rcv_ssthresh = min(sk.rcv_ssthresh, new)
+    else:
+        sk.rcv_ssthresh = max(min(sk.rcv_wnd, new), sk.rcv_ssthresh)
 
 
 def tcp_space(sk: TcpSock) -> int:

@@ -80,3 +80,44 @@ async def test_segments_acked_with_a_retransmission_give_no_rtt_sample(
         assert server.tcp_sk.srtt_us >> 3 < 100_000  # a zero-delay link: no 35 s RTT
         for sock in (client, server, listener):
             sock.close()
+
+
+async def test_a_tiny_receive_buffer_reopens_its_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``SO_RCVBUF`` 2048 across a 1500-MTU link: each arriving segment's payload/truesize
+    ratio resets the window clamp (``tcp_measure_rcv_mss`` → ``tcp_set_window_clamp``), which
+    never goes below ``SOCK_MIN_RCVBUF / 2`` — so ``rcv_ssthresh`` stays above a segment and the
+    window reopens once the reader drains the queue.  (Without the floor the clamp fell to 720
+    bytes, ``rcv_ssthresh`` with it, below the 724-byte segments: the window stayed shut and
+    every zero-window probe was answered with zero.  Found by the randomized property run.)"""
+    from netsim.sock.sock import SOCK_MIN_RCVBUF
+
+    async with (
+        netsim.open_host("page_frag", name="a") as a,
+        netsim.open_host("page_frag", name="b", seed=1) as b,
+    ):
+        netsim.link(a, b, mtu=1500)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        listener.setsockopt(SOL_SOCKET, SO_RCVBUF, 2048)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        listener.close()
+        assert await client.send(b"x" * 537) == 537
+        await trio.sleep(0.01)
+        assert await server.recv(537) == b"x" * 537
+        assert await client.send(b"y" * 1427) == 1427
+        client.shutdown(SHUT_WR)
+        got = b""
+        with trio.fail_after(5):  # a few round trips and probes at most
+            while chunk := await server.recv(4096):
+                got += chunk
+        assert got == b"y" * 1427
+        sk = server.tcp_sk
+        assert sk.window_clamp >= SOCK_MIN_RCVBUF // 2
+        assert sk.rcv_ssthresh >= sk.ack_rcv_mss
+        client.close()
+        server.close()
