@@ -855,8 +855,10 @@ class TcpScenario(Scenario):
         self.log(f"   -> {n} bytes")
         assert not end.closed or end.closing, f"{what}: a receive on a closed socket returned"
         assert 0 <= n <= size, f"{what} returned {n}"
-        # tcp_recvmsg() says MSG_OOB in msg_flags for the urgent byte, and nothing else
-        assert msg_flags in ((0, MSG_OOB) if flags & MSG_OOB else (0,)), (
+        # tcp_recvmsg() says MSG_OOB in msg_flags for the urgent byte, and nothing else —
+        # but tcp_recv_urg() takes the byte into a zero-length buffer away with MSG_TRUNC too
+        oob_flags = (0, MSG_OOB, MSG_OOB | MSG_TRUNC) if size == 0 else (0, MSG_OOB)
+        assert msg_flags in (oob_flags if flags & MSG_OOB else (0,)), (
             f"{what}: msg_flags {msg_flags:#x}"
         )
         peek = bool(flags & MSG_PEEK)
