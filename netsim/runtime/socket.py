@@ -19,7 +19,7 @@ trio's real sockets.
 from __future__ import annotations
 
 import socket as _stdlib_socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import trio
@@ -234,28 +234,6 @@ class Socket(trio.socket.SocketType):
             self._waiting.discard(direction)
         if self._closed:
             raise trio.ClosedResourceError("another task closed this socket")
-
-    async def _run(
-        self, fn: Callable[[], T], *, nonblock: bool = False, direction: str = "reading from"
-    ) -> T:
-        """Run a core call as a trio checkpoint, parking while it says :class:`SockWait`."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        host = self._host
-        waited = False
-        while True:
-            self._check_open()
-            host.net.now = host.clock.current_time()
-            try:
-                result = fn()
-            except SockWait:
-                if nonblock:
-                    raise kernel_error(errno.EAGAIN) from None
-                await self._park(direction)
-                waited = True
-                continue
-            if not waited:  # as trio's own sockets: a call that slept has had its checkpoint
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            return result
 
     def _task(self) -> Any:
         return self._host.task_context()

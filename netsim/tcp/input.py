@@ -899,12 +899,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             tcp_event_data_recv(sk, skb, length)
         if fin:
             tcp_fin(sk)
-        if sk.out_of_order_queue:
-            _tcp_ofo_queue(sk)
-            if not sk.out_of_order_queue:
-                sk.ack_pending |= ICSK_ACK_NOW
-        if sk.selective_acks:
-            tcp_sack_remove(sk)
+        _tcp_ofo_catch_up(sk)
         sk.sk_data_ready()
         if eaten:
             kfree_skb(skb)  # kfree_skb_partial(): what is left of a coalesced skb
@@ -930,12 +925,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         tcp_event_data_recv(sk, skb, length)
         if fin:
             tcp_fin(sk)
-        if sk.out_of_order_queue:
-            _tcp_ofo_queue(sk)
-            if not sk.out_of_order_queue:
-                sk.ack_pending |= ICSK_ACK_NOW
-        if sk.selective_acks:
-            tcp_sack_remove(sk)
+        _tcp_ofo_catch_up(sk)
         sk.sk_data_ready()
         if eaten:
             kfree_skb(skb)
@@ -1015,6 +1005,18 @@ def tcp_dsack_extend(sk: TcpSock, seq: int, end_seq: int) -> None:
         tcp_dsack_set(sk, seq, end_seq)
     else:
         sk.duplicate_sack = grown
+
+
+def _tcp_ofo_catch_up(sk: TcpSock) -> None:
+    """After in-order data: move what became in order from the out-of-order queue, ACK at
+    once when that fills the last hole (RFC 5681 4.2), and drop the SACK blocks
+    ``rcv_nxt`` has reached."""
+    if sk.out_of_order_queue:
+        _tcp_ofo_queue(sk)
+        if not sk.out_of_order_queue:
+            sk.ack_pending |= ICSK_ACK_NOW
+    if sk.selective_acks:
+        tcp_sack_remove(sk)
 
 
 def _schedule_ack_now(sk: TcpSock) -> None:

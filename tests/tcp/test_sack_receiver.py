@@ -118,6 +118,20 @@ def _dropping(*nth: int) -> Callable[[bytes], Sequence[bytes]]:
     return wire
 
 
+def _duplicating(nth: int) -> Callable[[bytes], Sequence[bytes]]:
+    """Deliver data segment ``nth`` from a (0 = the first) twice, right after itself."""
+    count = 0
+
+    def wire(frame: bytes) -> Sequence[bytes]:
+        nonlocal count
+        if _segments_from_a(frame) is None:
+            return [frame]
+        count += 1
+        return [frame, frame] if count - 1 == nth else [frame]
+
+    return wire
+
+
 def _off(segment: int) -> int:
     """The relative sequence number where data segment ``segment`` starts (1: after the SYN)."""
     return 1 + segment * MSS_PAYLOAD
@@ -160,16 +174,7 @@ async def test_several_holes_the_newest_block_first_three_beside_timestamps(
 async def test_a_segment_had_already_is_dsacked_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    count = 0
-
-    def duplicate_second(frame: bytes) -> Sequence[bytes]:
-        nonlocal count
-        if _segments_from_a(frame) is None:
-            return [frame]
-        count += 1
-        return [frame, frame] if count == 2 else [frame]
-
-    acks, _, stats = await _run(duplicate_second, 4 * MSS_PAYLOAD)
+    acks, _, stats = await _run(_duplicating(1), 4 * MSS_PAYLOAD)
     dsacks = [(ack, blocks) for ack, blocks in acks if blocks]
     assert len(dsacks) == 1
     ack, blocks = dsacks[0]
@@ -288,16 +293,7 @@ async def test_a_sack_inside_a_multi_segment_skb_splits_it(
 async def test_a_dsack_is_counted_and_tags_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    count = 0
-
-    def duplicate_second(frame: bytes) -> Sequence[bytes]:
-        nonlocal count
-        if _segments_from_a(frame) is None:
-            return [frame]
-        count += 1
-        return [frame, frame] if count == 2 else [frame]
-
-    info, stats = await _send_across(duplicate_second, 4 * MSS_PAYLOAD, True, 0.05)
+    info, stats = await _send_across(_duplicating(1), 4 * MSS_PAYLOAD, True, 0.05)
     assert stats["TcpExtTCPDSACKRecv"] == 1
     assert info["sacked"] == 0
     assert stats["TcpRetransSegs"] == 0
