@@ -184,6 +184,24 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPFastRetrans",
     "TcpExtTCPSackRecovery",
     "TcpExtTCPLostRetransmit",
+    "TcpExtTCPRenoRecovery",
+    "TcpExtTCPSackRecoveryFail",
+    "TcpExtTCPRenoRecoveryFail",
+    "TcpExtTCPLossFailures",
+    "TcpExtTCPSackFailures",
+    "TcpExtTCPRenoFailures",
+    "TcpExtTCPFullUndo",
+    "TcpExtTCPPartialUndo",
+    "TcpExtTCPDSACKUndo",
+    "TcpExtTCPSpuriousRTOs",
+    "TcpExtTCPTSReorder",
+    "TcpExtTCPSACKReorder",
+    "TcpExtTCPRenoReorder",
+    "TcpExtTCPDSACKOfoRecv",
+    "TcpExtTCPDSACKIgnoredDubious",
+    "TcpExtTCPDSACKRecvSegs",
+    "TcpExtTCPLossProbes",
+    "TcpExtTCPLossProbeRecovery",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
 )
@@ -333,6 +351,24 @@ class Counters:
     TcpExtTCPFastRetrans: int
     TcpExtTCPSackRecovery: int
     TcpExtTCPLostRetransmit: int
+    TcpExtTCPRenoRecovery: int
+    TcpExtTCPSackRecoveryFail: int
+    TcpExtTCPRenoRecoveryFail: int
+    TcpExtTCPLossFailures: int
+    TcpExtTCPSackFailures: int
+    TcpExtTCPRenoFailures: int
+    TcpExtTCPFullUndo: int
+    TcpExtTCPPartialUndo: int
+    TcpExtTCPDSACKUndo: int
+    TcpExtTCPSpuriousRTOs: int
+    TcpExtTCPTSReorder: int
+    TcpExtTCPSACKReorder: int
+    TcpExtTCPRenoReorder: int
+    TcpExtTCPDSACKOfoRecv: int
+    TcpExtTCPDSACKIgnoredDubious: int
+    TcpExtTCPDSACKRecvSegs: int
+    TcpExtTCPLossProbes: int
+    TcpExtTCPLossProbeRecovery: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
     page_alloc_order: list[int]

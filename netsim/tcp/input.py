@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 from ..ipv4.protocol import inet_add_protocol
@@ -74,9 +73,6 @@ from .output import (
     __tcp_select_window,
     sk_mem_reclaim,
     tcp_current_mss,
-    tcp_fragment,
-    tcp_is_cwnd_limited,
-    tcp_packets_in_flight,
     tcp_push_pending_frames,
     tcp_receive_window,
     tcp_send_ack,
@@ -91,16 +87,37 @@ from .output import (
     tcp_win_from_space,
     tcp_wmem_free_skb,
 )
+from .recovery import (
+    FLAG_ACKED,
+    FLAG_CA_ALERT,
+    FLAG_DATA,
+    FLAG_DATA_ACKED,
+    FLAG_DSACKING_ACK,
+    FLAG_NOT_DUP,
+    FLAG_ORIG_SACK_ACKED,
+    FLAG_RETRANS_DATA_ACKED,
+    FLAG_SET_XMIT_TIMER,
+    FLAG_SND_UNA_ADVANCED,
+    FLAG_SYN_ACKED,
+    FLAG_WIN_UPDATE,
+    tcp_check_sack_reordering,
+    tcp_cong_control,
+    tcp_fastretrans_alert,
+    tcp_process_tlp_ack,
+    tcp_rack_advance,
+    tcp_rack_update_reo_wnd,
+    tcp_remove_reno_sacks,
+    tcp_sacktag_write_queue,
+    tcp_skb_spurious_retrans,
+    tcp_xmit_recovery,
+)
 from .sock import (
     ICSK_ACK_NOW,
     ICSK_ACK_PUSHED,
     ICSK_ACK_PUSHED2,
     ICSK_ACK_SCHED,
     TCP_ATO_MIN,
-    TCP_CA_LOSS,
     TCP_CA_OPEN,
-    TCP_CA_RECOVERY,
-    TCP_INFINITE_SSTHRESH,
     TCP_MAX_QUICKACKS,
     TCP_MIN_MSS,
     TCP_MSS_DEFAULT,
@@ -109,7 +126,7 @@ from .sock import (
     TcpSkbCb,
     TcpSock,
 )
-from .timer import tcp_rearm_rto, tcp_xmit_retransmit_queue
+from .timer import tcp_set_xmit_timer
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -340,7 +357,7 @@ def tcp_rcv_established(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if not _tcp_validate_incoming(sk, skb, seg):
         return
     if seg.flags & TCPHDR_ACK:
-        if tcp_ack(sk, seg) < 0:
+        if tcp_ack(sk, seg, bool(skb.len) or bool(seg.flags & TCPHDR_FIN)) < 0:
             kfree_skb(skb)
             return
     elif not seg.flags & TCPHDR_RST:
@@ -374,7 +391,15 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
         seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
     )
     tsval = seg.tsval
-    if tsval is not None and sk.tstamp_ok and seq <= sk.rcv_wup:
+    if (
+        tsval is not None
+        and sk.tstamp_ok
+        and seq <= sk.rcv_wup
+        and (tsval - sk.ts_recent) & U32 < 0x80000000
+    ):
+        # tcp_replace_ts_recent(): only forward (tcp_paws_check) — a late original must not
+        # take the echo back behind its retransmission, or the sender would take the
+        # retransmission for needless (tcp_packet_delayed)
         sk.ts_recent = tsval
     in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window(sk)
     if seg.flags & TCPHDR_RST:
@@ -414,107 +439,93 @@ def _send_dupack(sk: TcpSock, seq: int = 0, end_seq: int = 0, syn: bool = True) 
 # -- ACK processing --------------------------------------------------------------------------
 
 
-def tcp_ack(sk: TcpSock, seg: Segment) -> int:
-    """``tcp_ack()``: returns 1 if new data was acknowledged, 0 for a duplicate or window
-    update, -1 for an ACK of data never sent (answered with an ACK)."""
+def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
+    """``tcp_ack()`` (net/ipv4/tcp_input.c): returns 1 if the ACK was taken (new data
+    acknowledged, a duplicate, a window update), 0 for one older than ``snd_una``, -1 for an
+    ACK of data never sent (answered with an ACK).
+
+    The ACK's SACK blocks tag the retransmit queue, its window is taken, what it covers is
+    freed (:func:`tcp_clean_rtx_queue`, which takes the RTT sample), and the ``FLAG_*`` word
+    it builds decides the rest: a tail-loss-probe ACK (:func:`~netsim.tcp.recovery.
+    tcp_process_tlp_ack`), the loss-recovery state machine for a dubious ACK
+    (:func:`~netsim.tcp.recovery.tcp_fastretrans_alert`), the TLP or RTO timer, the window
+    (:func:`~netsim.tcp.recovery.tcp_cong_control`: PRR or the congestion control), then
+    any retransmission recovery asked for.  ``has_data``: the segment occupies sequence
+    space (``FLAG_DATA``)."""
     ack = unwrap(sk.snd_una, seg.ack32)
     if ack > sk.snd_nxt:
         _send_dupack(sk)
         return -1
-    opts = seg.opts
-    newly_sacked = 0
-    if opts is not None and opts.sack_blocks and sk.sack_ok and sk.tcp_rtx_queue:
-        newly_sacked = tcp_sacktag_write_queue(sk, opts.sack_blocks, ack)
-    if ack < sk.snd_una:
-        return 0
     prior_snd_una = sk.snd_una
-    _tcp_ack_update_window(sk, seg, ack)
-    # ts_recent (tcp_replace_ts_recent) was taken in _tcp_validate_incoming, which every
-    # segment passes before this (the SYN-ACK's comes with its options)
-    if ack == prior_snd_una:
-        if not sk.tcp_rtx_queue and not sk.sk_write_queue:
-            sk.net.stats.TcpExtTCPPureAcks += 1
-        if newly_sacked:
-            _tcp_fastretrans_alert(sk, ack, newly_sacked, False)
-        if not sk.packets_out:
-            _tcp_ack_probe(sk)
+    prior_delivered = sk.delivered
+    prior_lost = sk.lost_out
+    tsecr = seg.tsecr
+    sk.rcv_tsecr = tsecr if tsecr is not None and sk.tstamp_ok else 0
+    opts = seg.opts
+    sack_blocks = opts.sack_blocks if opts is not None and sk.sack_ok else None
+    flag = FLAG_DATA if has_data else 0
+    if ack < prior_snd_una:
+        # an old ACK: its SACK blocks may still tell something (tcp_ack's old_ack)
+        if sack_blocks and sk.tcp_rtx_queue:
+            flag |= tcp_sacktag_write_queue(sk, sack_blocks, ack)
+            flag = tcp_fastretrans_alert(sk, prior_snd_una, 0, flag)
+            _tcp_newly_delivered(sk, prior_delivered)
+            tcp_xmit_recovery(sk, flag)
         return 0
-    acked_bytes = ack - prior_snd_una
-    sk.snd_una = ack
-    sk.bytes_acked += acked_bytes
-    acked_pkts, rtt_sample = tcp_clean_rtx_queue(sk, ack)
+    prior_packets = sk.packets_out
+    if ack > prior_snd_una:
+        flag |= FLAG_SND_UNA_ADVANCED
+        sk.retransmits = 0
+    if _tcp_ack_update_window(sk, seg, ack):
+        flag |= FLAG_WIN_UPDATE
+    if sack_blocks and sk.tcp_rtx_queue:
+        flag |= tcp_sacktag_write_queue(sk, sack_blocks, ack)
+    else:
+        sk.sack_first_sent = -1.0
+    stats = sk.net.stats
+    if flag & FLAG_SND_UNA_ADVANCED:
+        sk.snd_una = ack  # tcp_snd_una_update()
+        sk.bytes_acked += ack - prior_snd_una
+        stats.TcpExtTCPHPAcks += 1
+    elif not sk.tcp_rtx_queue and not sk.sk_write_queue:
+        stats.TcpExtTCPPureAcks += 1
+    if not prior_packets:
+        # tcp_ack's no_queue: nothing in flight — a D-SACK may still undo, a window probe
+        # may be answered
+        if flag & FLAG_DSACKING_ACK:
+            flag = tcp_fastretrans_alert(sk, prior_snd_una, 0, flag)
+        _tcp_newly_delivered(sk, prior_delivered)
+        _tcp_ack_probe(sk)
+        if sk.tlp_high_seq:
+            tcp_process_tlp_ack(sk, ack, flag)
+        return 1
+    flag |= tcp_clean_rtx_queue(sk, seg, ack, prior_snd_una)
     if prior_snd_una <= sk.snd_up <= ack:
         sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
-    tcp_ack_update_rtt(sk, seg, rtt_sample)
-    sk.net.stats.TcpExtTCPHPAcks += 1
-    if not _tcp_fastretrans_alert(sk, ack, acked_pkts + newly_sacked, True):
-        _tcp_cong_control(sk, ack, acked_pkts)
-
-    sk.retransmits = 0
-    tcp_rearm_rto(sk)
+    tcp_rack_update_reo_wnd(sk)
+    if sk.tlp_high_seq:
+        tcp_process_tlp_ack(sk, ack, flag)
+    if not flag & FLAG_NOT_DUP or flag & FLAG_CA_ALERT or sk.ca_state != TCP_CA_OPEN:
+        # tcp_ack_is_dubious()
+        num_dupack = 0
+        if not flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DSACKING_ACK):
+            num_dupack = 1
+        flag = tcp_fastretrans_alert(sk, prior_snd_una, num_dupack, flag)
+    if flag & FLAG_SET_XMIT_TIMER:
+        tcp_set_xmit_timer(sk)
+    delivered = _tcp_newly_delivered(sk, prior_delivered)
+    tcp_cong_control(sk, ack, delivered, flag, max(sk.lost_out - prior_lost, 0))
+    tcp_xmit_recovery(sk, flag)
     tcp_check_space(sk)
     return 1
 
 
-def _tcp_fastretrans_alert(sk: TcpSock, ack: int, delivered: int, advanced: bool) -> bool:
-    """``tcp_fastretrans_alert()``, for SACK with RACK: detect losses
-    (:func:`tcp_rack_detect_loss`); with a loss proven, enter fast recovery; in recovery, set
-    the window by PRR and resend what is lost; leave recovery once ``high_seq`` is
-    acknowledged (the window then is ``ssthresh``).  True when it handled the window (no
-    congestion avoidance on this ACK).  The RTO's loss state is left to the timer's code."""
-    state = sk.ca_state
-    if state == TCP_CA_LOSS or not sk.sack_ok:
-        return False
-    if state == TCP_CA_RECOVERY and ack >= sk.high_seq:
-        # tcp_end_cwnd_reduction() and back to Open
-        if sk.snd_ssthresh < TCP_INFINITE_SSTHRESH:
-            sk.snd_cwnd = max(sk.snd_ssthresh, 1)
-        sk.snd_cwnd_cnt = 0
-        sk.ca_state = TCP_CA_OPEN
-        return True
-    newly_lost = tcp_rack_detect_loss(sk)
-    if state != TCP_CA_RECOVERY:
-        if not sk.lost_out:
-            return False
-        _tcp_enter_recovery(sk)
-    _tcp_cwnd_reduction(sk, delivered, newly_lost, advanced)
-    from .timer import tcp_xmit_retransmit_queue
-
-    tcp_xmit_retransmit_queue(sk)
-    return True
-
-
-def _tcp_enter_recovery(sk: TcpSock) -> None:
-    """``tcp_enter_recovery()`` + ``tcp_init_cwnd_reduction()``: Reno's ``ssthresh`` (half the
-    window, at least 2), PRR from zero, recovery until what is sent now is acknowledged."""
-    sk.net.stats.TcpExtTCPSackRecovery += 1
-    sk.snd_ssthresh = max(sk.snd_cwnd >> 1, 2)
-    sk.prior_cwnd = sk.snd_cwnd
-    sk.prr_delivered = 0
-    sk.prr_out = 0
-    sk.high_seq = sk.snd_nxt
-    sk.ca_state = TCP_CA_RECOVERY
-
-
-def _tcp_cwnd_reduction(sk: TcpSock, delivered: int, newly_lost: int, advanced: bool) -> None:
-    """``tcp_cwnd_reduction()``: Proportional Rate Reduction (RFC 6937) — while more than
-    ``ssthresh`` is in flight, send in proportion to what is delivered; below it, slow-start
-    back up to it; at least the one fast retransmit when recovery begins."""
-    if delivered <= 0 or not sk.prior_cwnd:
-        return
-    in_flight = tcp_packets_in_flight(sk)
-    delta = sk.snd_ssthresh - in_flight
-    sk.prr_delivered += delivered
-    if delta < 0:
-        dividend = sk.snd_ssthresh * sk.prr_delivered + sk.prior_cwnd - 1
-        sndcnt = dividend // sk.prior_cwnd - sk.prr_out
-    else:
-        sndcnt = max(sk.prr_delivered - sk.prr_out, delivered)
-        if advanced and not newly_lost:
-            sndcnt += 1
-        sndcnt = min(delta, sndcnt)
-    sndcnt = max(sndcnt, 0 if sk.prr_out else 1)
-    sk.snd_cwnd = max(in_flight + sndcnt, 1)
+def _tcp_newly_delivered(sk: TcpSock, prior_delivered: int) -> int:
+    """``tcp_newly_delivered()``: segments this ACK delivered (ACKed, SACKed, D-SACKed),
+    counted in ``TCPDelivered``."""
+    delivered = sk.delivered - prior_delivered
+    sk.net.stats.TcpExtTCPDelivered += delivered
+    return delivered
 
 
 def _tcp_ack_probe(sk: TcpSock) -> None:
@@ -530,199 +541,124 @@ def _tcp_ack_probe(sk: TcpSock) -> None:
             sk.probe_timer = None
 
 
-def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
-    """``tcp_ack_update_window()``: take the peer's window; a larger one may raise the MSS."""
+def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> bool:
+    """``tcp_ack_update_window()``: take the peer's window if this ACK may update it
+    (``tcp_may_update_window``: new data acknowledged, a newer segment, or the same one with
+    a larger or zero window); a larger one may raise the MSS.  True if it may
+    (``FLAG_WIN_UPDATE``)."""
     nwin = seg.window
     if not seg.flags & TCPHDR_SYN:
         nwin <<= sk.snd_wscale
     seq = _seq_of(sk, seg)
-    if ack > sk.snd_una or seq > sk.snd_wl1 or (seq == sk.snd_wl1 and nwin > sk.snd_wnd):
-        sk.snd_wl1 = seq
-        if sk.snd_wnd != nwin:
-            sk.snd_wnd = nwin
-            if nwin > sk.max_window:
-                sk.max_window = nwin
+    if not (
+        ack > sk.snd_una
+        or seq > sk.snd_wl1
+        or (seq == sk.snd_wl1 and (nwin > sk.snd_wnd or not nwin))
+    ):
+        return False
+    sk.snd_wl1 = seq
+    if sk.snd_wnd != nwin:
+        sk.snd_wnd = nwin
+        if nwin > sk.max_window:
+            sk.max_window = nwin
 
-                dst = sk.sk_dst_cache
-                if dst is not None:
-                    tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
+            dst = sk.sk_dst_cache
+            if dst is not None:
+                tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
+    return True
 
 
-def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
+def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int) -> int:
     """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
-    partly acknowledged multi-segment skb (``tcp_tso_acked``).  Returns the segments acked
-    and an RTT sample (seconds), or -1: measured from the oldest skb this ACK acknowledges
-    (``first_ackt``), and only if none of what it acknowledges was retransmitted (Karn's
-    algorithm, ``FLAG_RETRANS_DATA_ACKED``).  Linux then falls back to the timestamp echo
-    (``tcp_rtt_tsopt_us``); netsim takes no sample."""
+    partly acknowledged multi-segment skb (``tcp_tso_acked``).  Segments not SACKed before
+    count as delivered and advance RACK; a never-retransmitted one delivered below the
+    highest SACK is reordering.  The RTT sample is measured from the oldest skb this ACK
+    acknowledges (``first_ackt``), and only if none of what it acknowledges was
+    retransmitted (Karn's algorithm, ``FLAG_RETRANS_DATA_ACKED``); else from the oldest
+    newly SACKed segment; else from the timestamp echo (:func:`tcp_ack_update_rtt`).
+    Returns the ACK flags it sets (``FLAG_DATA_ACKED``, ``FLAG_RETRANS_DATA_ACKED``,
+    ``FLAG_ORIG_SACK_ACKED``, ``FLAG_SET_XMIT_TIMER``)."""
     queue = sk.tcp_rtx_queue
+    flag = 0
     acked = 0
     first_sent = -1.0
-    retrans_acked = False
+    sack_ok = sk.sack_ok
+    prior_fack = sk.highest_sack_seq if sk.sacked_out else prior_snd_una
+    reord = sk.snd_nxt  # the lowest acked, never resent, never SACKed sequence
+    high_seq = sk.high_seq
 
     while queue:
         skb = queue[0]
         cb: TcpSkbCb = skb.cb
-        if cb.end_seq > ack:
-            if cb.seq < ack and skb.shinfo.gso_segs > 1:
-                before = tcp_skb_pcount(skb)
-                tcp_trim_head(sk, skb, ack - cb.seq)
-
-                tcp_set_skb_tso_segs(skb, tcp_current_mss(sk))
-                acked_pcount = before - tcp_skb_pcount(skb)
-                acked += acked_pcount
-                if cb.retransmitted:
-                    # the acknowledged part of a retransmission is no longer in flight as
-                    # one: tcp_clean_rtx_queue() subtracts tcp_tso_acked()'s count from
-                    # retrans_out, or a partly acknowledged retransmission would hold the
-                    # loss recovery back until the next RTO
-                    sk.retrans_out = max(0, sk.retrans_out - acked_pcount)
-                    retrans_acked = True
-                elif acked_pcount and cb.sent_at >= 0 and first_sent < 0:
-                    first_sent = cb.sent_at
-            break
-        pcount = tcp_skb_pcount(skb)
-        acked += pcount
+        fully_acked = cb.end_seq <= ack
+        if not fully_acked:
+            if cb.seq >= ack or skb.shinfo.gso_segs <= 1:
+                break
+            before = tcp_skb_pcount(skb)
+            tcp_trim_head(sk, skb, ack - cb.seq)
+            tcp_set_skb_tso_segs(skb, tcp_current_mss(sk))
+            pcount = before - tcp_skb_pcount(skb)
+            if not pcount:
+                break
+        else:
+            pcount = tcp_skb_pcount(skb)
+        if cb.retransmitted:
+            if cb.sacked_retrans:
+                sk.retrans_out = max(0, sk.retrans_out - pcount)
+            flag |= FLAG_RETRANS_DATA_ACKED
+        elif not cb.sacked:
+            if first_sent < 0:
+                first_sent = cb.sent_at
+            if cb.seq < reord:
+                reord = cb.seq
+            if cb.end_seq <= high_seq:
+                flag |= FLAG_ORIG_SACK_ACKED
         if cb.sacked:
             sk.sacked_out = max(0, sk.sacked_out - pcount)
-        else:
-            tcp_rack_advance(sk, cb)
+        elif sack_ok:
+            sk.delivered += pcount
+            if not tcp_skb_spurious_retrans(sk, cb):
+                tcp_rack_advance(sk, cb)
         if cb.lost:
             sk.lost_out = max(0, sk.lost_out - pcount)
-        if cb.retransmitted:
-            if not cb.lost and not cb.sacked:
-                sk.retrans_out = max(0, sk.retrans_out - pcount)
-            retrans_acked = True
-        elif cb.sent_at >= 0 and first_sent < 0:
-            first_sent = cb.sent_at
+        sk.packets_out = max(0, sk.packets_out - pcount)
+        acked += pcount
+        if cb.tcp_flags & TCPHDR_SYN:
+            flag |= FLAG_SYN_ACKED
+            sk.retrans_stamp = 0
+        else:
+            flag |= FLAG_DATA_ACKED
+        if not fully_acked:
+            break
         queue.pop(0)
         tcp_wmem_free_skb(sk, skb)
-    sk.packets_out = max(0, sk.packets_out - acked)
-    sk.delivered += acked
-    sk.net.stats.TcpExtTCPDelivered += acked
-
     sk_mem_reclaim(sk)
-    if first_sent < 0 or retrans_acked:
-        return acked, -1.0
-    return acked, sk.net.now - first_sent
 
-
-def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack: int) -> int:
-    """``tcp_sacktag_write_queue()``: mark what the peer's SACK blocks cover on the retransmit
-    queue as SACKed (``TCPCB_SACKED_ACKED``; ``sacked_out`` counts them).  A first block below
-    the cumulative ACK, or inside the second block, is a D-SACK (``tcp_check_dsack``: counted
-    as ``TCPDSACKRecv``, tags nothing); a block outside ``[snd_una, snd_nxt]`` is discarded
-    (``tcp_is_sackblock_valid``, ``TCPSACKDiscard``).  A multi-segment skb a block covers in
-    part is first cut at a whole-MSS boundary (``tcp_match_skb_to_sack`` → ``tcp_fragment``),
-    so only what is really SACKed gets marked.  Returns the segments newly SACKed."""
-    stats = sk.net.stats
-    base = sk.snd_una
-    ranges = [(unwrap(base, start), unwrap(base, end)) for start, end in blocks]
-    first = ranges[0]
-    if first[0] < ack or (
-        len(ranges) > 1 and ranges[1][0] <= first[0] and first[1] <= ranges[1][1]
+    seq_rtt = -1.0
+    if first_sent >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
+        seq_rtt = sk.net.now - first_sent
+    elif sk.sack_first_sent >= 0:
+        seq_rtt = sk.net.now - sk.sack_first_sent  # tcp_ack_update_rtt's sack_rtt_us
+    if flag & FLAG_ACKED:
+        tcp_ack_update_rtt(sk, seg, seq_rtt)
+        flag |= FLAG_SET_XMIT_TIMER  # set the TLP or RTO timer
+        if not sack_ok:
+            tcp_remove_reno_sacks(sk, acked)
+            if flag & FLAG_RETRANS_DATA_ACKED:
+                flag &= ~FLAG_ORIG_SACK_ACKED
+        elif reord < prior_fack:
+            tcp_check_sack_reordering(sk, reord, False)  # a hole filled without a resend
+    elif (
+        seq_rtt >= 0
+        and tcp_ack_update_rtt(sk, seg, seq_rtt)
+        and queue
+        and seq_rtt > sk.net.now - queue[0].cb.sent_at
     ):
-        stats.TcpExtTCPDSACKRecv += 1
-        ranges = ranges[1:]
-    newly = 0
-    for start, end in ranges:
-        if not sk.snd_una <= start < end <= sk.snd_nxt:
-            stats.TcpExtTCPSACKDiscard += 1
-            continue
-        newly += _sacktag_range(sk, start, end)
-    return newly
-
-
-def _sacktag_range(sk: TcpSock, start: int, end: int) -> int:
-    queue = sk.tcp_rtx_queue
-    newly = 0
-    i = max(queue.bisect_key_right(start) - 1, 0)  # the skb that may hold ``start``
-    while i < len(queue):
-        skb = queue[i]
-        cb: TcpSkbCb = skb.cb
-        if cb.seq >= end:
-            break
-        if cb.end_seq <= start or cb.sacked:
-            i += 1
-            continue
-        if not (start <= cb.seq and cb.end_seq <= end):
-            pcount = tcp_skb_pcount(skb)
-            if pcount <= 1:
-                i += 1  # a single segment only partly SACKed: not marked
-                continue
-            mss = skb.shinfo.gso_size or tcp_current_mss(sk)  # tcp_skb_mss()
-            if start > cb.seq:  # the block starts inside: cut before it, rounding up
-                cut = max(mss, -(-(start - cb.seq) // mss) * mss)
-            else:  # it ends inside: cut at its end, rounding down
-                cut = (end - cb.seq) // mss * mss
-                if cut < mss:
-                    i += 1
-                    continue
-            if cut >= skb.len:
-                i += 1
-                continue
-            tcp_fragment(sk, skb, cut, mss, in_rtx_queue=True)
-            continue  # look at the first part again (the second follows it)
-        cb.sacked = True
-        pcount = tcp_skb_pcount(skb)
-        sk.sacked_out += pcount
-        newly += pcount
-        if cb.lost:
-            cb.lost = False  # SACKed: no longer to be resent
-            sk.lost_out = max(0, sk.lost_out - pcount)
-        elif cb.retransmitted:
-            sk.retrans_out = max(0, sk.retrans_out - pcount)
-        tcp_rack_advance(sk, cb)
-        i += 1
-    return newly
-
-
-def tcp_rack_advance(sk: TcpSock, cb: TcpSkbCb) -> None:
-    """``tcp_rack_advance()``: a segment was (S)ACKed; if it left after the latest one known
-    delivered, it is the new reference — and its age is RACK's RTT.  A retransmission counts
-    only if it cannot be the original's ACK (sent less than min RTT ago: no)."""
-    sent = cb.sent_at
-    if sent < 0:
-        return
-    rtt = sk.net.now - sent
-    if cb.retransmitted and rtt < sk.rtt_min_us / 1e6:
-        return  # the ACK is likely of the original transmission
-    # tcp_rack_sent_after(): later in time, or at the same time further in the sequence
-    if sent > sk.rack_sent_at or (sent == sk.rack_sent_at and cb.end_seq > sk.rack_end_seq):
-        sk.rack_sent_at = sent
-        sk.rack_end_seq = cb.end_seq
-        sk.rack_rtt = rtt
-
-
-def tcp_rack_detect_loss(sk: TcpSock) -> int:
-    """``tcp_rack_detect_loss()`` (net/ipv4/tcp_recovery.c, RACK, RFC 8985): a segment sent
-    before the latest delivered one, and older than RACK's RTT plus the reordering window,
-    is lost.  The window is 0 — netsim's simplification — once ``tcp_reordering`` segments
-    are SACKed (where 6.18 also uses 0 when no reordering was seen); below that netsim marks
-    nothing and the RTO (no RACK timer, no tail loss probe yet) recovers.  A retransmission
-    found lost again counts as ``TCPLostRetransmit``.  Returns the segments newly marked."""
-    if sk.rack_sent_at < 0 or sk.sacked_out < sk.net.sysctl_int("net.ipv4.tcp_reordering"):
-        return 0
-    now = sk.net.now
-    marked = 0
-    for skb in sk.tcp_rtx_queue:
-        cb: TcpSkbCb = skb.cb
-        if cb.sacked or cb.lost:
-            continue
-        if cb.sent_at > sk.rack_sent_at or (
-            cb.sent_at == sk.rack_sent_at and cb.end_seq >= sk.rack_end_seq
-        ):
-            break  # sent after the reference: not yet provably lost
-        if now - cb.sent_at < sk.rack_rtt:
-            continue
-        pcount = tcp_skb_pcount(skb)
-        if cb.retransmitted:
-            sk.retrans_out = max(0, sk.retrans_out - pcount)
-            sk.net.stats.TcpExtTCPLostRetransmit += pcount
-        cb.lost = True
-        sk.lost_out += pcount
-        marked += pcount
-    return marked
+        # a SACK RTT sample from data sent before the head was last (re)sent re-arms the
+        # timer; one from later data does not, or the RTO could keep moving out through a
+        # long recovery
+        flag |= FLAG_SET_XMIT_TIMER
+    return flag
 
 
 def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:
@@ -795,29 +731,6 @@ def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
     if not sk.rtt_min_us or sample < sk.rtt_min_us:
         sk.rtt_min_us = sample
     sk.rto = min(((sk.srtt_us >> 3) + sk.rttvar_us) / 1e6, 120.0)  # tcp_bound_rto
-
-
-def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
-    """Reno (``tcp_reno_cong_avoid``): slow start below ``ssthresh``, then one segment per
-    window; leave loss recovery once ``high_seq`` is acknowledged."""
-    if sk.ca_state == TCP_CA_LOSS:
-        if ack >= sk.high_seq:
-            sk.ca_state = TCP_CA_OPEN
-        else:
-            tcp_xmit_retransmit_queue(sk)
-            return
-
-    if not acked or not tcp_is_cwnd_limited(sk):
-        return
-    if sk.snd_cwnd < sk.snd_ssthresh:
-        sk.snd_cwnd = min(
-            sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30
-        )
-        return
-    sk.snd_cwnd_cnt += acked
-    if sk.snd_cwnd_cnt >= sk.snd_cwnd:
-        sk.snd_cwnd_cnt -= sk.snd_cwnd
-        sk.snd_cwnd += 1
 
 
 def tcp_check_space(sk: TcpSock) -> None:
@@ -1375,7 +1288,7 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             kfree_skb(skb)
             return
         _proto.tcp_synrecv_established(sk, seg)
-    if tcp_ack(sk, seg) < 0:
+    if tcp_ack(sk, seg, bool(skb.len) or bool(seg.flags & TCPHDR_FIN)) < 0:
         kfree_skb(skb)
         return
     state = sk.sk_state

@@ -54,11 +54,15 @@ from ..wire.tcp import (
 from .sock import (
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
+    ICSK_TIME_LOSS_PROBE,
+    TCP_CA_CWR,
+    TCP_CA_OPEN,
     TCP_DELACK_MAX,
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
     TCP_RTO_MAX,
+    TCP_TIMEOUT_INIT,
     TcpSkbCb,
     TcpSock,
 )
@@ -75,6 +79,9 @@ __all__ = [
     "tcp_push",
     "tcp_packets_in_flight",
     "tcp_push_pending_frames",
+    "tcp_retransmit_skb",
+    "tcp_schedule_loss_probe",
+    "tcp_send_loss_probe",
     "tcp_sack_blocks",
     "tcp_set_window_clamp",
     "tcp_send_ack",
@@ -507,11 +514,13 @@ def tcp_tso_segs(sk: TcpSock, mss_now: int) -> int:
     return min(segs, sk.sk_gso_max_segs)
 
 
-def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> bool:
+def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bool:
     """``tcp_write_xmit()`` (spec §2.6): send write-queue skbs while the congestion window,
     the receive window, Nagle and TSQ allow.  In urgent mode every skb leaves as segments of
-    one MSS (no ``tcp_mss_split_point``).  Returns True when nothing was sent, nothing is in
-    flight and data is waiting (the caller arms the probe timer)."""
+    one MSS (no ``tcp_mss_split_point``).  ``push_one``: 0 sends all it may, 1 one skb, 2 one
+    skb as a tail loss probe (no new probe scheduled for it).  After sending, a tail loss
+    probe is scheduled (:func:`tcp_schedule_loss_probe`).  Returns True when nothing was
+    sent, nothing is in flight and data is waiting (the caller arms the probe timer)."""
     queue = sk.sk_write_queue
     sent = 0
     max_segs = tcp_tso_segs(sk, mss_now)
@@ -520,8 +529,10 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
         skb = queue[0]
         cwnd_quota = tcp_cwnd_test(sk)
         if not cwnd_quota:
-            is_cwnd_limited = True
-            break
+            if push_one != 2:
+                is_cwnd_limited = True
+                break
+            cwnd_quota = 1  # a loss probe goes out whatever the window says
         cwnd_quota = min(cwnd_quota, max_segs)
         missing = cwnd_quota * mss_now - skb.len
         if missing > 0:
@@ -554,10 +565,13 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: bool) -> b
         if push_one:
             break
     is_cwnd_limited |= sk.packets_out >= sk.snd_cwnd
-    if sent or is_cwnd_limited:
-        tcp_cwnd_validate(sk, is_cwnd_limited)
     if sent:
+        if push_one != 2:
+            tcp_schedule_loss_probe(sk, False)
+        tcp_cwnd_validate(sk, is_cwnd_limited)
         return False
+    if is_cwnd_limited:
+        tcp_cwnd_validate(sk, is_cwnd_limited)
     return not sk.packets_out and bool(queue)
 
 
@@ -650,7 +664,7 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
     stats.TcpExtTCPOrigDataSent += pcount
     if skb.len:  # a data skb (a lone FIN is not)
         stats.tx_nr_frags[len(skb.shinfo.frags)] += 1
-    if not prior_packets or sk.rto_timer is None:
+    if not prior_packets or sk.rto_timer is None or sk.xmit_pending == ICSK_TIME_LOSS_PROBE:
         tcp_rearm_rto(sk)
 
 
@@ -695,9 +709,10 @@ def tcp_fragment(
         new_cb.retransmitted = old.retransmitted
         new_cb.sacked = old.sacked
         new_cb.sent_at = old.sent_at
+        new_cb.sacked_retrans = old.sacked_retrans
         diff = tcp_skb_pcount(skb) + tcp_skb_pcount(buff) - old_pcount
         sk.packets_out += diff
-        if old.retransmitted:
+        if old.sacked_retrans:
             sk.retrans_out += diff
         if old.sacked:
             sk.sacked_out += diff
@@ -1033,10 +1048,11 @@ def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
     tcp_rearm_rto(sk)
 
 
-def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
+def __tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int) -> None:
     """``__tcp_retransmit_skb()``: resend at most ``segs`` MSS-sized segments from the head
     of a retransmit-queue skb (trimmed of what is already acknowledged, cut with
-    ``tcp_fragment`` if longer, and bounded by the peer's window); counted in
+    ``tcp_fragment`` if longer, and bounded by the peer's window); marked as ever
+    retransmitted (``TCPCB_EVER_RETRANS``, which Karn's rule reads) and counted in
     ``TcpRetransSegs``."""
     cb: TcpSkbCb = skb.cb
     if cb.seq < sk.snd_una:
@@ -1054,14 +1070,109 @@ def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
         before = tcp_skb_pcount(skb)
         diff = tcp_set_skb_tso_segs(skb, cur_mss) - before
         sk.packets_out += diff
-        if cb.retransmitted:
+        if cb.sacked_retrans:
             sk.retrans_out += diff
+        if cb.lost:
+            sk.lost_out += diff
+        if cb.sacked:
+            sk.sacked_out += diff
     pcount = tcp_skb_pcount(skb) if skb.len else 1
     cb.retransmitted = True
-    sk.retrans_out += pcount
     sk.total_retrans += pcount
     sk.net.stats.TcpRetransSegs += pcount
     tcp_transmit_skb(sk, skb, clone_it=True)
+
+
+def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:
+    """``tcp_retransmit_skb()``: :func:`__tcp_retransmit_skb`, and the copy is in flight
+    (``TCPCB_SACKED_RETRANS``, ``retrans_out``; no longer waiting as lost: ``lost_out``).
+    The first retransmission of an episode stamps ``retrans_stamp`` (timestamp clock), and
+    each counts toward ``undo_retrans``."""
+    __tcp_retransmit_skb(sk, skb, segs)
+    cb: TcpSkbCb = skb.cb
+    pcount = tcp_skb_pcount(skb)
+    if not cb.sacked_retrans:
+        cb.sacked_retrans = True
+        sk.retrans_out += pcount
+    if cb.lost:
+        cb.lost = False
+        sk.lost_out = max(sk.lost_out - pcount, 0)
+    if not sk.retrans_stamp:
+        sk.retrans_stamp = tcp_ts(sk)
+    if sk.undo_retrans < 0:
+        sk.undo_retrans = 0
+    sk.undo_retrans += pcount
+
+
+def tcp_schedule_loss_probe(sk: TcpSock, advancing_rto: bool) -> bool:
+    """``tcp_schedule_loss_probe()`` (RACK-TLP, RFC 8985 §7): with SACK, in the Open or CWR
+    state and ``net.ipv4.tcp_early_retrans`` 3 or 4, arm the timer for a probe two smoothed
+    RTTs out — plus the minimum RTO when one segment is out (a delayed ACK may hold its ACK),
+    else plus 2 ms; 1 s without an RTT sample — but never later than the RTO would fire."""
+    from .recovery import TCP_TIMEOUT_MIN
+    from .timer import tcp_reset_xmit_timer, tcp_rto_current, tcp_rto_delta
+
+    early_retrans = sk.net.sysctl_int("net.ipv4.tcp_early_retrans")
+    if (
+        (early_retrans != 3 and early_retrans != 4)
+        or not sk.packets_out
+        or not sk.sack_ok
+        or (sk.ca_state != TCP_CA_OPEN and sk.ca_state != TCP_CA_CWR)
+    ):
+        return False
+    if sk.srtt_us:
+        timeout_us = sk.srtt_us >> 2
+        if sk.packets_out == 1:
+            timeout_us += sk.net.sysctl_int("net.ipv4.tcp_rto_min_us")
+        else:
+            timeout_us += int(TCP_TIMEOUT_MIN * 1e6)
+        timeout = timeout_us / 1e6
+    else:
+        timeout = TCP_TIMEOUT_INIT
+    rto_delta = tcp_rto_current(sk) if advancing_rto else tcp_rto_delta(sk)
+    if rto_delta > 0:
+        timeout = min(timeout, rto_delta)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, timeout, TCP_RTO_MAX)
+    return True
+
+
+def tcp_send_loss_probe(sk: TcpSock) -> None:
+    """``tcp_send_loss_probe()``: the probe timeout passed with no ACK.  Send new data if the
+    window allows; else resend the last segment (the tail of the last skb, cut off at the
+    MSS).  At most one probe is outstanding (``tlp_high_seq``); counted as
+    ``TCPLossProbes``; the RTO is armed from now."""
+    from .timer import tcp_rearm_rto
+
+    if sk.tlp_high_seq:
+        tcp_rearm_rto(sk)
+        return
+    sk.tlp_retrans = False
+    mss = tcp_current_mss(sk)
+    queue = sk.sk_write_queue
+    sent = False
+    if queue and tcp_snd_wnd_test(sk, queue[0], mss):
+        pcount = sk.packets_out
+        tcp_write_xmit(sk, mss, TCP_NAGLE_OFF, 2)
+        sent = sk.packets_out > pcount
+        if not sent:
+            tcp_rearm_rto(sk)
+            return
+    else:
+        rtx = sk.tcp_rtx_queue
+        if not rtx:
+            sk.xmit_pending = 0
+            return
+        skb = rtx[len(rtx) - 1]
+        pcount = tcp_skb_pcount(skb)
+        if pcount > 1 and skb.len > (pcount - 1) * mss:
+            tcp_fragment(sk, skb, (pcount - 1) * mss, mss, in_rtx_queue=True)
+            skb = rtx[len(rtx) - 1]
+        __tcp_retransmit_skb(sk, skb, 1)
+        sk.tlp_retrans = True
+    sk.tlp_high_seq = sk.snd_nxt
+    sk.net.stats.TcpExtTCPLossProbes += 1
+    sk.xmit_pending = 0  # so the RTO restarts from now
+    tcp_rearm_rto(sk)
 
 
 def tcp_send_probe0(sk: TcpSock) -> None:

@@ -79,6 +79,11 @@ TCP_URG_VALID: Final = 0x0100
 TCP_URG_NOTYET: Final = 0x0200
 TCP_URG_READ: Final = 0x0400
 
+# icsk_pending: what the retransmit timer is armed for (include/net/inet_connection_sock.h)
+ICSK_TIME_RETRANS: Final = 1
+ICSK_TIME_LOSS_PROBE: Final = 5
+ICSK_TIME_REO_TIMEOUT: Final = 6
+
 # icsk_ca_state
 TCP_CA_OPEN: Final = 0
 TCP_CA_DISORDER: Final = 1
@@ -96,6 +101,7 @@ class TcpSkbCb:
         "lost",
         "retransmitted",
         "sacked",
+        "sacked_retrans",
         "sent_at",
         "seq",
         "tcp_flags",
@@ -110,6 +116,9 @@ class TcpSkbCb:
         self.retransmitted = False
         self.lost = False
         self.sacked = False  # TCPCB_SACKED_ACKED: the peer SACKed all of it
+        #: TCPCB_SACKED_RETRANS: a retransmission of it is in flight (counted in
+        #: ``retrans_out``); ``retransmitted`` is TCPCB_EVER_RETRANS
+        self.sacked_retrans = False
 
     def copy(self) -> TcpSkbCb:
         """By value, as ``__copy_skb_header`` copies ``cb``."""
@@ -119,6 +128,7 @@ class TcpSkbCb:
         cb.retransmitted = self.retransmitted
         cb.lost = self.lost
         cb.sacked = self.sacked
+        cb.sacked_retrans = self.sacked_retrans
         return cb
 
     def __repr__(self) -> str:
@@ -178,6 +188,25 @@ TCP_SOCK_FIELDS: Final = (
     "prr_delivered",
     "prr_out",
     "prior_cwnd",
+    "reordering",
+    "reord_seen",
+    "highest_sack_seq",
+    "rack_advanced",
+    "rack_reo_wnd_steps",
+    "rack_reo_wnd_persist",
+    "rack_dsack_seen",
+    "rack_last_delivered",
+    "undo_marker",
+    "undo_retrans",
+    "prior_ssthresh",
+    "retrans_stamp",
+    "rcv_tsecr",
+    "tlp_high_seq",
+    "tlp_retrans",
+    "frto",
+    "dsack_dups",
+    "xmit_pending",
+    "sack_first_sent",
     "selective_acks",
     "duplicate_sack",
     "ts_recent",
@@ -321,6 +350,46 @@ class TcpSock(Sock):
         self.prr_delivered = 0
         self.prr_out = 0
         self.prior_cwnd = 0
+        #: the reordering degree the sender assumes, in segments (``tp->reordering``, from
+        #: ``net.ipv4.tcp_reordering``, raised by :func:`tcp_check_sack_reordering` up to
+        #: ``tcp_max_reordering``), and how often reordering was seen (``reord_seen``)
+        self.reordering = net.sysctl_int("net.ipv4.tcp_reordering")
+        self.reord_seen = 0
+        #: the end of the highest SACKed sequence (``tcp_highest_sack_seq()``, while
+        #: ``sacked_out`` is non-zero)
+        self.highest_sack_seq = 0
+        #: RACK's state besides the reference above (``tp->rack``): a new (S)ACK since the
+        #: last loss scan, the reordering window in steps of min RTT / 4, how many recoveries
+        #: keep a widened window, a D-SACK waiting to widen it, and ``snd_nxt`` when it last
+        #: widened (netsim's stand-in for ``rack.last_delivered``: one widening per round trip)
+        self.rack_advanced = False
+        self.rack_reo_wnd_steps = 1
+        self.rack_reo_wnd_persist = 0
+        self.rack_dsack_seen = False
+        self.rack_last_delivered = 0
+        #: undo (``tcp_init_undo``): ``snd_una`` when the window was cut (0: nothing to
+        #: undo), retransmissions not yet proven needless by D-SACKs (-1: none sent), the
+        #: ``ssthresh`` to restore, and the timestamp clock at the first retransmission
+        self.undo_marker = 0
+        self.undo_retrans = 0
+        self.prior_ssthresh = 0
+        self.retrans_stamp = 0
+        #: the echoed timestamp of the ACK being processed (``rx_opt.rcv_tsecr``; 0: none)
+        self.rcv_tsecr = 0
+        #: the tail loss probe (``tlp_high_seq``: ``snd_nxt`` when it was sent, 0: none out;
+        #: ``tlp_retrans``: it resent old data rather than sending new)
+        self.tlp_high_seq = 0
+        self.tlp_retrans = False
+        #: F-RTO (RFC 5682) is judging the last timeout (``tp->frto``)
+        self.frto = False
+        #: segments the peer reported as duplicates by D-SACK (``dsack_dups``)
+        self.dsack_dups = 0
+        #: what the retransmit timer is armed for (``icsk_pending``: ICSK_TIME_RETRANS,
+        #: ICSK_TIME_LOSS_PROBE or ICSK_TIME_REO_TIMEOUT; 0: nothing)
+        self.xmit_pending = 0
+        #: scratch of one ACK: when the earliest never-retransmitted segment it newly SACKed
+        #: was sent (``sack_state.first_sackt``; -1: none) — the SACK RTT sample
+        self.sack_first_sent = -1.0
         #: the receiver's SACK blocks (``selective_acks``), the most recent first: unwrapped
         #: ``(start, end)`` ranges held in the out-of-order queue, at most TCP_NUM_SACKS
         self.selective_acks: list[tuple[int, int]] = []

@@ -1,13 +1,14 @@
-"""TCP timers: retransmission (RTO), delayed ACK, zero-window probe, FIN_WAIT2 and
-TIME_WAIT (net/ipv4/tcp_timer.c).
+"""TCP timers: retransmission (RTO, tail loss probe, RACK reordering timeout), delayed ACK,
+zero-window probe, FIN_WAIT2 and TIME_WAIT (net/ipv4/tcp_timer.c).
 
 All of them are entries in the host's timer queue, run by the host's timer task — so under a
-``MockClock`` a 200 ms RTO costs no wall time.  The RTO follows RFC 6298 with Linux's 200 ms
-minimum (``net.ipv4.tcp_rto_min_us``), doubling on each expiry up to 120 s.  On expiry the
-connection enters loss recovery the simple way (``tcp_enter_loss``): every unacknowledged skb
-is marked lost, the congestion window drops to one segment, and the lost skbs are resent in
-order as ACKs open the window.  That is enough that a connection never hangs; SACK-based
-recovery is not modelled.
+``MockClock`` a 200 ms RTO costs no wall time.  As in Linux, one retransmit timer serves three
+purposes (``icsk_pending``, here ``xmit_pending``): the RTO (RFC 6298 with Linux's 200 ms
+minimum, ``net.ipv4.tcp_rto_min_us``, doubling on each expiry up to 120 s), the tail loss probe
+(RACK-TLP, two smoothed RTTs after the last transmission) and RACK's reordering timeout.  On an
+RTO the connection enters the Loss state (:func:`netsim.tcp.recovery.tcp_enter_loss`) and
+resends the head; the rest of the lost data follows as ACKs open the window; F-RTO may find
+the timeout spurious and undo it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
     ICSK_ACK_TIMER,
+    ICSK_TIME_LOSS_PROBE,
+    ICSK_TIME_REO_TIMEOUT,
+    ICSK_TIME_RETRANS,
     TCP_CA_DISORDER,
     TCP_CA_LOSS,
+    TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
     TCP_RTO_MAX,
     TcpSkbCb,
@@ -34,7 +39,10 @@ __all__ = [
     "tcp_delack_timer",
     "tcp_keepalive_fin_wait2",
     "tcp_rearm_rto",
+    "tcp_reset_xmit_timer",
     "tcp_retransmit_timer",
+    "tcp_set_xmit_timer",
+    "tcp_write_timer",
     "tcp_write_wakeup",
     "tcp_xmit_retransmit_queue",
 ]
@@ -54,23 +62,92 @@ def sk_reset_timer(
     return sk.net.timers.add(deadline, callback)
 
 
+def tcp_rto_current(sk: TcpSock) -> float:
+    """``icsk_rto`` as the timer uses it: the RTO with its exponential backoff, at most
+    ``TCP_RTO_MAX``."""
+    return min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
+
+
+def tcp_rto_delta(sk: TcpSock) -> float:
+    """``tcp_rto_delta_us()``: how far in the future the RTO of the head of the retransmit
+    queue falls (its send time plus the RTO)."""
+    queue = sk.tcp_rtx_queue
+    rto = tcp_rto_current(sk)
+    if not queue:
+        return rto
+    cb: TcpSkbCb = queue[0].cb
+    return cb.sent_at + rto - sk.net.now
+
+
+def tcp_reset_xmit_timer(sk: TcpSock, what: int, when: float, max_when: float) -> None:
+    """``tcp_reset_xmit_timer()`` / ``inet_csk_reset_xmit_timer()``: arm the retransmit timer
+    for ``what`` (the RTO, the tail loss probe or the RACK reordering timeout: one timer,
+    ``icsk_pending`` saying which) ``when`` seconds from now, at most ``max_when``."""
+    when = min(when, max_when)
+    sk.xmit_pending = what
+    deadline = sk.rto_deadline = sk.net.now + when
+    sk.rto_timer = sk_reset_timer(sk, sk.rto_timer, deadline, lambda: tcp_write_timer(sk))
+
+
 def tcp_rearm_rto(sk: TcpSock) -> None:
-    """``tcp_rearm_rto()``: no data in flight → no RTO; otherwise ``rto`` from now.  As
-    ``sk_reset_timer`` moves a kernel timer, a later deadline only updates ``rto_deadline``:
-    the armed timer, firing early, re-arms itself for it (``tcp_write_timer_handler``)."""
+    """``tcp_rearm_rto()``: no data in flight → no RTO; otherwise ``rto`` from now — or, when
+    the timer stood for a loss probe or the reordering timeout, for what remains of the head's
+    RTO.  As ``sk_reset_timer`` moves a kernel timer, a later deadline only updates
+    ``rto_deadline``: the armed timer, firing early, re-arms itself for it
+    (``tcp_write_timer_handler``)."""
     timer = sk.rto_timer
     if not sk.packets_out or sk.done:
         if timer is not None:
             timer.cancel()
             sk.rto_timer = None
+        sk.xmit_pending = 0
         return
-    rto = min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
-    deadline = sk.rto_deadline = sk.net.now + rto
-    sk.rto_timer = sk_reset_timer(sk, timer, deadline, lambda: tcp_retransmit_timer(sk))
+    rto = tcp_rto_current(sk)
+    pending = sk.xmit_pending
+    if pending in (ICSK_TIME_REO_TIMEOUT, ICSK_TIME_LOSS_PROBE):
+        rto = max(tcp_rto_delta(sk), 1e-6)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, rto, TCP_RTO_MAX)
     probe = sk.probe_timer
     if probe is not None:
         probe.cancel()
         sk.probe_timer = None
+
+
+def tcp_set_xmit_timer(sk: TcpSock) -> None:
+    """``tcp_set_xmit_timer()``: a tail loss probe if one may be scheduled, else the RTO."""
+    from .output import tcp_schedule_loss_probe
+
+    if not tcp_schedule_loss_probe(sk, True):
+        tcp_rearm_rto(sk)
+
+
+def tcp_write_timer(sk: TcpSock) -> None:
+    """``tcp_write_timer_handler()``: the retransmit timer fired — for the RACK reordering
+    timeout, the tail loss probe or the RTO, as ``xmit_pending`` says.  Early (the deadline
+    moved on since it was armed), it re-arms; while the user holds the socket, it retries a
+    millisecond later (``TCP_DELACK_MIN`` would be Linux's)."""
+    sk.rto_timer = None
+    pending = sk.xmit_pending
+    if sk.done or not pending:
+        return
+    net = sk.net
+    if net.now < sk.rto_deadline:  # the deadline moved on since the timer was armed
+        sk.rto_timer = net.timers.add(sk.rto_deadline, lambda: tcp_write_timer(sk))
+        return
+    if sk.sk_owned_by_user:
+        sk.rto_timer = net.timers.add(net.now + 0.001, lambda: tcp_write_timer(sk))
+        return
+    sk.xmit_pending = 0
+    if pending == ICSK_TIME_REO_TIMEOUT:
+        from .recovery import tcp_rack_reo_timeout
+
+        tcp_rack_reo_timeout(sk)
+    elif pending == ICSK_TIME_LOSS_PROBE:
+        from .output import tcp_send_loss_probe
+
+        tcp_send_loss_probe(sk)
+    else:
+        tcp_retransmit_timer(sk)
 
 
 def tcp_clear_xmit_timers(sk: TcpSock) -> None:
@@ -83,21 +160,20 @@ def tcp_clear_xmit_timers(sk: TcpSock) -> None:
 
 
 def tcp_retransmit_timer(sk: TcpSock) -> None:
-    """``tcp_retransmit_timer()``: the oldest unacknowledged data timed out."""
-    sk.rto_timer = None
+    """``tcp_retransmit_timer()``: the oldest unacknowledged data timed out.  Counted
+    (``TCPTimeouts``, and the first timeout of an episode by the state it ends:
+    ``TCPSackRecoveryFail``, ``TCPLossFailures``, ``TCPSackFailures``, or the Reno ones); after
+    ``tcp_retries2`` (``tcp_syn_retries`` for a handshake) the connection dies with
+    ``ETIMEDOUT``; else the Loss state (:func:`~netsim.tcp.recovery.tcp_enter_loss`), the head
+    resent, and the RTO doubled (``icsk_backoff``)."""
     if sk.done or not sk.packets_out or not sk.tcp_rtx_queue:
         return
-    net = sk.net
-    if net.now < sk.rto_deadline:  # the deadline moved on since the timer was armed
-        sk.rto_timer = net.timers.add(sk.rto_deadline, lambda: tcp_retransmit_timer(sk))
-        return
-    if sk.sk_owned_by_user:
-        sk.rto_timer = sk.net.timers.add(sk.net.now + 0.001, lambda: tcp_retransmit_timer(sk))
-        return
-    from .sock import TCP_INFINITE_SSTHRESH
+    from .output import tcp_retransmit_skb
+    from .recovery import tcp_enter_loss
 
     net = sk.net
-    net.stats.TcpExtTCPTimeouts += 1
+    stats = net.stats
+    stats.TcpExtTCPTimeouts += 1
     if sk.sk_state in (2, 3):  # SYN_SENT, SYN_RECV: TCP_SYNCNT, else the sysctl
         limit = sk.syn_retries or net.sysctl_int("net.ipv4.tcp_syn_retries")
     else:
@@ -109,43 +185,43 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
         tcp_done(sk)
         sk.sk_error_report()
         return
-    # tcp_enter_loss: Reno halves ssthresh — unless a fast recovery under way already did
-    # (and until a first loss retransmission is acknowledged) — and cwnd restarts at one
-    if (
-        sk.ca_state <= TCP_CA_DISORDER
-        or sk.high_seq <= sk.snd_una
-        or (sk.ca_state == TCP_CA_LOSS and sk.retransmits == 0)
-    ):
-        in_flight = max(sk.packets_out, 2)
-        if sk.snd_ssthresh == TCP_INFINITE_SSTHRESH or sk.ca_state != TCP_CA_LOSS:
-            sk.snd_ssthresh = max(min(sk.snd_cwnd, in_flight) >> 1, 2)
-    sk.snd_cwnd = 1
-    sk.snd_cwnd_cnt = 0
-    sk.ca_state = TCP_CA_LOSS
-    sk.high_seq = sk.snd_nxt
-    from .output import tcp_skb_pcount
-
-    sk.retrans_out = 0
-    sk.lost_out = 0
-    for skb in sk.tcp_rtx_queue:
-        # tcp_enter_loss(): what the peer SACKed is not lost (no reneging is modelled)
-        cb: TcpSkbCb = skb.cb
-        cb.lost = not cb.sacked
-        if cb.lost:
-            sk.lost_out += tcp_skb_pcount(skb)
-    tcp_xmit_retransmit_queue(sk)
-    sk.retransmits += 1
+    if not sk.retransmits:
+        state = sk.ca_state
+        if state == TCP_CA_RECOVERY:
+            if sk.sack_ok:
+                stats.TcpExtTCPSackRecoveryFail += 1
+            else:
+                stats.TcpExtTCPRenoRecoveryFail += 1
+        elif state == TCP_CA_LOSS:
+            stats.TcpExtTCPLossFailures += 1
+        elif state == TCP_CA_DISORDER or sk.sacked_out:
+            if sk.sack_ok:
+                stats.TcpExtTCPSackFailures += 1
+            else:
+                stats.TcpExtTCPRenoFailures += 1
+    tcp_enter_loss(sk)
+    sk.retransmits += 1  # tcp_update_rto_stats()
+    tcp_retransmit_skb(sk, sk.tcp_rtx_queue[0], 1)
     sk.backoff = min(sk.backoff + 1, 15)
-    tcp_rearm_rto(sk)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), TCP_RTO_MAX)
 
 
 def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
     """``tcp_xmit_retransmit_queue()``: resend lost skbs, oldest first, while the congestion
-    window allows."""
+    window allows — counted as ``TCPFastRetrans`` in recovery, ``TCPSlowStartRetrans`` in the
+    Loss state.  Resending the head restarts the RTO."""
     from .output import tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount
+    from .recovery import tcp_in_cwnd_reduction
 
+    if not sk.lost_out:
+        return
     stats = sk.net.stats
-    for skb in list(sk.tcp_rtx_queue):
+    queue = sk.tcp_rtx_queue
+    rearm = False
+    i = 0
+    while i < len(queue) and sk.lost_out:
+        skb = queue[i]
+        i += 1
         cb: TcpSkbCb = skb.cb
         if not cb.lost:
             continue
@@ -154,13 +230,16 @@ def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
             break
         tcp_retransmit_skb(sk, skb, segs)  # a part cut off beyond ``segs`` stays lost
         pcount = tcp_skb_pcount(skb)
-        cb.lost = False
-        sk.lost_out = max(sk.lost_out - pcount, 0)
-        sk.prr_out += pcount
         if sk.ca_state == TCP_CA_LOSS:
             stats.TcpExtTCPSlowStartRetrans += pcount
         else:
             stats.TcpExtTCPFastRetrans += pcount
+        if tcp_in_cwnd_reduction(sk):
+            sk.prr_out += pcount
+        if i == 1 and sk.xmit_pending != ICSK_TIME_REO_TIMEOUT:
+            rearm = True
+    if rearm:
+        tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), TCP_RTO_MAX)
 
 
 def tcp_delack_timer(sk: TcpSock) -> None:

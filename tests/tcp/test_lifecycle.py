@@ -641,8 +641,10 @@ async def test_time_wait_answers_a_retransmitted_fin_with_an_ack(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """``tcp_timewait_state_process``: TIME_WAIT is there for a lost last ACK.  The server's
-    FIN is retransmitted after its RTO, and the TIME_WAIT side ACKs it again, which lets
-    the server finish."""
+    FIN is retransmitted — by the tail loss probe, which a lone segment in flight gets at
+    ``min(2 * srtt + tcp_rto_min, RTO)``, so at the time the RTO would have fired but without
+    a timeout (``tcp_schedule_loss_probe``) — and the TIME_WAIT side ACKs it again, which
+    lets the server finish."""
     async with _linked(delay=0.01) as (a, b, wire):
         a.net.tcp_timewait_len = 5.0
         client, server = await _pair(a, b, AF_INET, B_ADDR[AF_INET])
@@ -660,7 +662,8 @@ async def test_time_wait_answers_a_retransmitted_fin_with_an_ack(
         await trio.sleep_until(t0 + 1.0)
         assert _ehash_states(b) == []  # the retransmitted FIN was ACKed
         assert b.stats()["TcpRetransSegs"] == 1
-        assert b.stats()["TcpExtTCPTimeouts"] == 1
+        assert b.stats()["TcpExtTCPLossProbes"] == 1
+        assert b.stats()["TcpExtTCPTimeouts"] == 0
         assert a.devices["eth0"].tx_packets == sent_before + 1
         assert _ehash_states(a) == ["TIME_WAIT"]
         assert a.stats()["TcpOutRsts"] == b.stats()["TcpOutRsts"] == 0
@@ -720,13 +723,14 @@ async def test_a_lost_burst_is_retransmitted_after_the_rto(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A one-packet device queue drops all but the first segment of the initial burst, and the
-    burst is all there is to send (ten segments, the initial window).  Nothing after the hole
-    arrives, so no SACK can prove a loss (RACK) and the retransmission timer fires — no sooner
-    than 200 ms (``TCP_RTO_MIN``) after the original transmission — and the ACK-clocked
-    recovery that follows resends the rest with no second timeout.  The data arrives
-    byte-exact.  (With more data behind the burst, the segments sent after the first ACK are
-    SACKed and fast recovery repairs the hole without a timeout: test_sack_receiver.py.)"""
+    burst is all there is to send (ten segments, the initial window).  With the tail loss
+    probe off (``net.ipv4.tcp_early_retrans = 0``) nothing after the hole arrives, so no SACK
+    can prove a loss (RACK) and the retransmission timer fires — no sooner than 200 ms
+    (``TCP_RTO_MIN``) after the original transmission — and the ACK-clocked recovery that
+    follows resends the rest with no second timeout.  The data arrives byte-exact.  (With
+    the probe on, as by default, it repairs this tail: test_a_lost_tail_gets_a_loss_probe.)"""
     async with _linked(delay=0.005, rate=100e6) as (a, b, wire):
+        a.sysctl["net.ipv4.tcp_early_retrans"] = 0
         client, server = await _pair(a, b, family, B_ADDR[family])
         size = 10 * _tcp(client).mss_cache
         payload = random.Random(size).randbytes(size)
@@ -763,6 +767,59 @@ async def test_a_lost_burst_is_retransmitted_after_the_rto(
         assert first_rtx - t0 >= 0.2
         for seq, ts in retransmitted:
             assert ts - first_sent[seq] >= 0.2
+        client.close()
+        server.close()
+
+
+@FAMILIES
+async def test_a_lost_tail_gets_a_loss_probe(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The same lost burst with the defaults (RACK-TLP, ``tcp_early_retrans = 3``): two
+    smoothed RTTs (+ 2 ms) after the last transmission, long before any RTO, the tail loss
+    probe resends the last segment (``TCPLossProbes``; ``tcp_send_loss_probe``); its SACK
+    makes RACK prove the segments sent before it lost; fast recovery resends them
+    (``TCPSackRecovery``, ``TCPFastRetrans``) and no timeout fires."""
+    async with _linked(delay=0.005, rate=100e6) as (a, b, wire):
+        client, server = await _pair(a, b, family, B_ADDR[family])
+        size = 10 * _tcp(client).mss_cache
+        payload = random.Random(size).randbytes(size)
+        capture = io.BytesIO()
+        with a.capture(capture, "eth0"):
+
+            async def send() -> None:
+                wire.txqueuelen = 1
+                await client.send(payload)
+                wire.txqueuelen = 1000
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                assert await _read_n(server, size) == payload
+        sa = a.stats()
+        dropped = a.devices["eth0"].tx_dropped
+        assert dropped == 9
+        assert sa["TcpExtTCPTimeouts"] == 0
+        assert sa["TcpExtTCPLossProbes"] == 1
+        assert sa["TcpExtTCPSackRecovery"] == 1
+        # the probe resent the last segment; fast recovery the eight before it
+        assert sa["TcpExtTCPFastRetrans"] == dropped - 1
+        assert sa["TcpRetransSegs"] == dropped
+        srtt = _tcp(client).srtt_us / 8e6
+
+        sport = client.getsockname()[1]
+        first_sent: dict[int, float] = {}
+        retransmitted: list[tuple[int, float]] = []
+        for ts, segment in _segments(capture, family):
+            if segment.sport != sport or not segment.data:
+                continue
+            if segment.seq in first_sent:
+                retransmitted.append((segment.seq, ts))
+            else:
+                first_sent[segment.seq] = ts
+        probe_seq, probe_at = retransmitted[0]
+        assert probe_seq == max(first_sent)  # the last segment
+        last_sent = max(first_sent.values())
+        assert 2 * srtt < probe_at - last_sent < 0.2
         client.close()
         server.close()
 

@@ -240,18 +240,20 @@ async def _send_across(
         return info, a.stats()
 
 
-async def test_an_rto_with_sack_resends_only_the_hole(
+async def test_rack_reordering_timer_resends_only_the_hole(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """Segment 2 of 4 lost: the one behind it comes back SACKed (``tcpi_sacked``) — too few
-    to prove a loss (``tcp_reordering`` is 3) — so the timeout fires, and resends the hole
-    alone, not go-back-N."""
+    """Segment 2 of 4 lost: the two behind it come back SACKed — fewer than ``tcp_reordering``
+    (3), so RACK (``tcp_rack_detect_loss``) allows a reordering window (min RTT / 4) and arms
+    its timer instead of marking the hole at once; when it fires (``tcp_rack_reo_timeout``)
+    the hole is lost, fast recovery resends it alone — no timeout, no go-back-N."""
     info, stats = await _send_across(_dropping(2), 4 * MSS_PAYLOAD, True, 0.05)
-    assert info["sacked"] == 1
-    assert info["unacked"] == 2
-    assert stats["TcpExtTCPTimeouts"] == 1
+    assert info["sacked"] == 0  # all acknowledged by then
+    assert stats["TcpExtTCPTimeouts"] == 0
     assert stats["TcpRetransSegs"] == 1
-    assert stats["TcpExtTCPSackRecovery"] == 0
+    assert stats["TcpExtTCPFastRetrans"] == 1
+    assert stats["TcpExtTCPSackRecovery"] == 1
+    assert stats["TcpExtTCPLossProbes"] == 0
     assert stats["TcpExtTCPSACKDiscard"] == 0
 
 

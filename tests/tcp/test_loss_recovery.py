@@ -1,0 +1,231 @@
+"""Loss recovery scenarios a reader can check by hand against Linux 6.18's rules
+(net/ipv4/tcp_input.c, tcp_recovery.c, tcp_timer.c): a spurious timeout undone by the
+timestamps and by F-RTO, NewReno's fast retransmit without SACK, a lost retransmission found
+by RACK, exponential backoff of a head lost again and again.  Each reads the sender's
+counters and ``tcp_info``; frames are dropped by the receiving device's ``wire`` hook or
+delayed by changing the link's delay, in virtual time, and every test ends with the page
+check of ``open_host``."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+import dpkt
+import trio
+import trio.testing
+
+import netsim
+from netsim import AF_INET, SOCK_STREAM
+from netsim.dev.link import LinkDevice
+from netsim.tcp.sock import TCP_CA_OPEN, TCP_INFINITE_SSTHRESH
+
+MSS_PAYLOAD = 1448  # a 1500-byte link with timestamps
+
+Wire = Callable[[bytes], Sequence[bytes]]
+
+
+def _data_seq(frame: bytes) -> int | None:
+    """The sequence number of a data segment from 10.0.0.1, else None."""
+    ip = dpkt.ip.IP(frame)
+    tcp = ip.data
+    if not isinstance(tcp, dpkt.tcp.TCP) or not tcp.data:
+        return None
+    return int(tcp.seq)
+
+
+def _drop_copies(nth: int, copies: int) -> Wire:
+    """Drop the first ``copies`` transmissions of data segment ``nth`` (0 = the first)."""
+    order: list[int] = []
+    dropped = 0
+
+    def wire(frame: bytes) -> Sequence[bytes]:
+        nonlocal dropped
+        seq = _data_seq(frame)
+        if seq is None:
+            return [frame]
+        if seq not in order:
+            order.append(seq)
+        if order.index(seq) == nth and dropped < copies:
+            dropped += 1
+            return []
+        return [frame]
+
+    return wire
+
+
+async def _transfer(
+    nbytes: int,
+    *,
+    wire: Wire | None = None,
+    a_sysctl: dict[str, int] | None = None,
+    b_sysctl: dict[str, int] | None = None,
+    spike: tuple[float, float] | None = None,
+    warmup: int = 0,
+) -> tuple[netsim.tcp.TcpSock, netsim.StatsSnapshot]:
+    """``warmup`` bytes then ``nbytes`` from a to b, one MSS per send (TCP_NODELAY), over a
+    1 Gbit/s link with 1 ms of delay; ``spike``: (seconds, delay) — the link's delay while
+    the ``nbytes`` start out.  Returns a's socket (after b read everything) and a's counters."""
+    payload = random.Random(nbytes).randbytes(warmup + nbytes)
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        link = netsim.link(a, b, rate=1e9, delay=0.001)
+        for name, value in (a_sysctl or {}).items():
+            a.sysctl[name] = value
+        for name, value in (b_sysctl or {}).items():
+            b.sysctl[name] = value
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        received = bytearray()
+
+        async def serve() -> None:
+            conn, _ = await listener.accept()
+            with conn:
+                while chunk := await conn.recv(65536):
+                    received.extend(chunk)
+
+        async def send(data: memoryview) -> None:
+            for i in range(0, len(data), MSS_PAYLOAD):
+                view = data[i : i + MSS_PAYLOAD]
+                while view:
+                    view = view[await client.send(view) :]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            await client.connect(("10.0.0.2", 5001))
+            client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+            data = memoryview(payload)
+            if warmup:
+                await send(data[:warmup])
+                await trio.sleep(0.1)
+            if wire is not None:
+                eth0.wire = wire
+            if spike is not None:
+                link.delay = spike[1]
+                nursery.start_soon(send, data[warmup:])
+                await trio.sleep(spike[0])
+                link.delay = 0.001
+            else:
+                await send(data[warmup:])
+            await trio.sleep(2)
+            client.shutdown(netsim.SHUT_WR)
+        assert bytes(received) == payload
+        await trio.sleep(0.1)  # the ACK of the FIN reaches a
+        sk = client.tcp_sk
+        assert not sk.tcp_rtx_queue
+        assert sk.sacked_out == sk.lost_out == sk.retrans_out == 0
+        client.close()
+        listener.close()
+        return sk, a.stats()
+
+
+async def test_a_spurious_timeout_is_undone_by_the_timestamps(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A delay spike (1 ms → 300 ms one way) holds a window of segments longer than the RTO
+    (≈ 202 ms), which fires and resends the head (``tcp_enter_loss``: Loss, ``ssthresh``
+    halved, ``cwnd`` 1).  The first ACK then acknowledges the *original* head: its timestamp
+    echo is older than our first retransmission (``tcp_packet_delayed``), so the timeout was
+    spurious and is undone at once (``tcp_try_undo_loss``: ``TCPLossUndo``) — the window and
+    ``ssthresh`` come back, nothing else is resent.  (The tail loss probe is switched off
+    here, ``tcp_early_retrans = 0``: its probe, sent into the spike, would arrive after data
+    sent once the spike is over, and RACK would rightly resend it.)"""
+    sk, stats = await _transfer(
+        60 * MSS_PAYLOAD,
+        spike=(0.25, 0.3),
+        warmup=20 * MSS_PAYLOAD,
+        a_sysctl={"net.ipv4.tcp_early_retrans": 0},
+    )
+    assert stats["TcpExtTCPTimeouts"] == 1
+    assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPLossUndo"] == 1
+    assert stats["TcpExtTCPSpuriousRTOs"] == 0
+    assert sk.ca_state == TCP_CA_OPEN
+    assert sk.snd_ssthresh == TCP_INFINITE_SSTHRESH  # restored
+    assert sk.snd_cwnd >= 10
+
+
+async def test_a_spurious_timeout_is_detected_by_frto(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The same spike without timestamps: nothing tells the first ACK's origin, so F-RTO
+    (RFC 5682, ``net.ipv4.tcp_frto = 2``) sends new data instead of resending more (step 2b:
+    there must be new data to send — with none, F-RTO gives way to the usual recovery);
+    the next ACK acknowledges a segment that was never resent (``FLAG_ORIG_SACK_ACKED``), so
+    the timeout was spurious (``TCPSpuriousRTOs``) and is undone (``TCPLossUndo``)."""
+    sk, stats = await _transfer(
+        60 * MSS_PAYLOAD,
+        spike=(0.25, 0.3),
+        warmup=20 * MSS_PAYLOAD,
+        a_sysctl={"net.ipv4.tcp_timestamps": 0, "net.ipv4.tcp_early_retrans": 0},
+    )
+    assert not sk.tstamp_ok
+    assert stats["TcpExtTCPTimeouts"] == 1
+    assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPSpuriousRTOs"] == 1
+    assert stats["TcpExtTCPLossUndo"] == 1
+    assert sk.ca_state == TCP_CA_OPEN
+    assert sk.snd_ssthresh == TCP_INFINITE_SSTHRESH
+
+
+async def test_newreno_without_sack_one_fast_retransmit(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``net.ipv4.tcp_sack = 0``: segment 2 of 20 lost; each duplicate ACK counts as one
+    segment delivered (``tcp_add_reno_sack``); at ``tcp_reordering`` (3) the head is lost
+    (``tcp_newreno_mark_lost``), fast recovery begins (``TCPRenoRecovery``) and resends it
+    once; no timeout."""
+    sk, stats = await _transfer(
+        20 * MSS_PAYLOAD, wire=_drop_copies(2, 1), a_sysctl={"net.ipv4.tcp_sack": 0}
+    )
+    assert not sk.sack_ok
+    assert stats["TcpExtTCPRenoRecovery"] == 1
+    assert stats["TcpExtTCPSackRecovery"] == 0
+    assert stats["TcpRetransSegs"] == 1
+    assert stats["TcpExtTCPFastRetrans"] == 1
+    assert stats["TcpExtTCPTimeouts"] == 0
+    assert sk.ca_state == TCP_CA_OPEN
+
+
+async def test_a_lost_retransmission_is_found_by_rack(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Segment 2 of 40 lost, and its fast retransmission lost too.  Segments sent after the
+    retransmission are SACKed, so RACK (which compares send times, not sequence numbers)
+    proves the retransmission lost as well (``TCPLostRetransmit``) and resends it again —
+    still one recovery, no timeout."""
+    sk, stats = await _transfer(40 * MSS_PAYLOAD, wire=_drop_copies(2, 2))
+    assert stats["TcpExtTCPSackRecovery"] == 1
+    assert stats["TcpExtTCPLostRetransmit"] == 1
+    assert stats["TcpRetransSegs"] == 2
+    assert stats["TcpExtTCPTimeouts"] == 0
+    assert sk.ca_state == TCP_CA_OPEN
+
+
+async def test_a_head_lost_again_and_again_backs_off(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The last segment of a flight lost four times — the original, the tail loss probe's
+    copy (``TCPLossProbes``) and the resends of the first two timeouts — so the third
+    timeout's copy is the one that arrives.  The RTO runs from the probe; each timeout
+    doubles it (``icsk_backoff``); the ACK's RTT sample ends the backoff (RFC 6298)."""
+    times: list[float] = []
+    inner = _drop_copies(9, 4)
+
+    def wire(frame: bytes) -> Sequence[bytes]:
+        if _data_seq(frame) is not None:
+            times.append(trio.current_time())
+        return inner(frame)
+
+    sk, stats = await _transfer(10 * MSS_PAYLOAD, wire=wire)
+    assert stats["TcpExtTCPLossProbes"] == 1
+    assert stats["TcpExtTCPTimeouts"] == 3
+    assert stats["TcpRetransSegs"] == 4
+    probe, rto1, rto2, rto3 = times[-4:]
+    assert rto1 - probe >= 0.2  # the RTO (at least tcp_rto_min) after the probe
+    assert abs((rto2 - rto1) - 2 * (rto1 - probe)) < 0.005
+    assert abs((rto3 - rto2) - 2 * (rto2 - rto1)) < 0.005
+    assert sk.backoff == 0
