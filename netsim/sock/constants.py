@@ -109,6 +109,7 @@ __all__ = [
     "TCP_SYNCNT",
     "TCP_ULP",
     "TCP_USER_TIMEOUT",
+    "TCP_RTO_MAX_MS",
     "TCP_WINDOW_CLAMP",
     "TLS_TX",
     "UDP_CORK",
@@ -218,6 +219,7 @@ TCP_INFO: Final = 11
 TCP_QUICKACK: Final = 12
 TCP_CONGESTION: Final = 13
 TCP_USER_TIMEOUT: Final = 18
+TCP_RTO_MAX_MS: Final = 44
 TCP_ULP: Final = 31
 TCP_NOTSENT_LOWAT: Final = 25
 

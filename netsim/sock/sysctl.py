@@ -768,6 +768,17 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
             lo=0,
             hi=2,
         ),
+        SysctlSpec(
+            "net.ipv4.tcp_tw_reuse_delay",
+            1000,
+            1,
+            60_000,  # TCP_PAWS_MSL seconds
+            "proc_douintvec_minmax",
+            "how long a TIME-WAIT socket must have waited before tcp_tw_reuse may take it over",
+            _IPV4,
+            "net/ipv4/tcp_ipv4.c tcp_sk_init()",
+            " ms",
+        ),
         # ---------------------------------------------------------------- connection setup
         _int(
             "net.ipv4.tcp_max_syn_backlog",

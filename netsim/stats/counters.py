@@ -160,6 +160,7 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPOrigDataSent",
     "TcpExtTCPDelivered",
     "TcpExtTW",
+    "TcpExtTWRecycled",
     "TcpExtTCPAbortOnData",
     "TcpExtTCPAbortOnClose",
     "TcpExtTCPAbortOnLinger",
@@ -327,6 +328,7 @@ class Counters:
     TcpExtTCPOrigDataSent: int
     TcpExtTCPDelivered: int
     TcpExtTW: int
+    TcpExtTWRecycled: int
     TcpExtTCPAbortOnData: int
     TcpExtTCPAbortOnClose: int
     TcpExtTCPAbortOnLinger: int

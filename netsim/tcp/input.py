@@ -730,7 +730,7 @@ def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
     sk.srtt_us = max(sk.srtt_us, 1)
     if not sk.rtt_min_us or sample < sk.rtt_min_us:
         sk.rtt_min_us = sample
-    sk.rto = min(((sk.srtt_us >> 3) + sk.rttvar_us) / 1e6, 120.0)  # tcp_bound_rto
+    sk.rto = min(((sk.srtt_us >> 3) + sk.rttvar_us) / 1e6, sk.rto_max)  # tcp_bound_rto
 
 
 def tcp_check_space(sk: TcpSock) -> None:

@@ -13,6 +13,8 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   ``FIN_WAIT2`` at all, the close ends in an RST (``TCPAbortOnLinger``).
 * ``TCP_WINDOW_CLAMP`` — the largest window offered (at least ``SOCK_MIN_RCVBUF / 2``; 0
   only on a closed socket, ``EINVAL`` otherwise).
+* ``TCP_RTO_MAX_MS`` (1000..120000) — the ceiling of this socket's RTO (``icsk_rto_max``;
+  new sockets take ``net.ipv4.tcp_rto_max_ms``).
 * ``TCP_QUICKACK`` — leaves (1) or enters (0) interactive "pingpong" mode; reads 1 when not in
   it.
 * ``TCP_CONGESTION`` — the congestion control's name: netsim runs Reno (``b"reno"``); any
@@ -21,7 +23,7 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
   unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
   reordering, byte and segment counts, not-sent bytes, delivered, the peer's and our
-  windows); fields for what netsim does not model (SACK, pacing — reported as unlimited, as
+  windows); fields for what netsim does not model (pacing — reported as unlimited, as
   Linux does for an unpaced socket — ECN, delivery rate, chrono stats, the times since the
   last data and ACK) are 0.
 
@@ -50,6 +52,7 @@ from ..sock.constants import (
     TCP_NODELAY,
     TCP_NOTSENT_LOWAT,
     TCP_QUICKACK,
+    TCP_RTO_MAX_MS,
     TCP_SYNCNT,
     TCP_USER_TIMEOUT,
     TCP_WINDOW_CLAMP,
@@ -153,6 +156,10 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
         if val < 0:
             raise kernel_error(errno.EINVAL, f"TCP_USER_TIMEOUT {val}")
         sk.user_timeout = val
+    elif optname == TCP_RTO_MAX_MS:
+        if not 1000 <= val <= 120_000:  # MSEC_PER_SEC .. TCP_RTO_MAX_SEC * MSEC_PER_SEC
+            raise kernel_error(errno.EINVAL, f"TCP_RTO_MAX_MS {val}")
+        sk.rto_max = val / 1000
     elif optname == TCP_WINDOW_CLAMP:
         _set_window_clamp(sk, val)
     elif optname == TCP_QUICKACK:
@@ -261,6 +268,8 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
         return _retrans_to_secs(sk.defer_accept)
     if optname == TCP_USER_TIMEOUT:
         return sk.user_timeout
+    if optname == TCP_RTO_MAX_MS:
+        return round(sk.rto_max * 1000)
     if optname == TCP_WINDOW_CLAMP:
         return sk.window_clamp
     if optname == TCP_QUICKACK:
@@ -277,7 +286,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
     for the fields netsim fills).  A listener reports its accept queue in ``tcpi_unacked``
     and its backlog limit in ``tcpi_sacked``, as Linux does."""
     state = sk.sk_state
-    reordering = sk.net.sysctl_int("net.ipv4.tcp_reordering")
+    reordering = sk.reordering
     if state == TCP_LISTEN:
         values = [0] * _TCPI_FIELDS
         values[0] = state

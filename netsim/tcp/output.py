@@ -61,7 +61,6 @@ from .sock import (
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
-    TCP_RTO_MAX,
     TCP_TIMEOUT_INIT,
     TcpSkbCb,
     TcpSock,
@@ -1132,7 +1131,7 @@ def tcp_schedule_loss_probe(sk: TcpSock, advancing_rto: bool) -> bool:
     rto_delta = tcp_rto_current(sk) if advancing_rto else tcp_rto_delta(sk)
     if rto_delta > 0:
         timeout = min(timeout, rto_delta)
-    tcp_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, timeout, TCP_RTO_MAX)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, timeout, sk.rto_max)
     return True
 
 
@@ -1191,8 +1190,3 @@ def _tcp_xmit_probe_skb(sk: TcpSock, urgent: bool) -> None:
     skb = _control_skb(sk, sk.snd_una - (0 if urgent else 1), TCPHDR_ACK)
     sk.net.stats.TcpExtTCPWinProbe += 1
     tcp_transmit_skb(sk, skb, clone_it=False)
-
-
-def tcp_rto_clamp(rto: float) -> float:
-    """Keep an RTO within ``TCP_RTO_MAX``."""
-    return min(rto, TCP_RTO_MAX)

@@ -41,6 +41,7 @@ from ..sock.addr import (
     ANY6,
     LOOPBACK6,
     V4_MAPPED_LOOPBACK,
+    V4_MAPPED_PREFIX,
     ipv6_addr_v4mapped,
     v4_from_mapped,
     v4_mapped,
@@ -390,11 +391,14 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int, scope_id: int = 0) -> Non
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_dst_cache = rt
+    reuse_seq = 0
     try:
         if not tcp_bound(sk):
-            _hash_connect(sk)
-        elif (_wire(sk.inet_saddr), sk.inet_sport, _wire(daddr), dport) in _ehash(net):
-            raise kernel_error(errno.EADDRNOTAVAIL)
+            reuse_seq = _hash_connect(sk)
+        else:
+            reuse_seq = _inet_check_established(sk, sk.inet_sport)
+            if reuse_seq < 0:
+                raise kernel_error(errno.EADDRNOTAVAIL)
     except OSError:
         sk.inet_daddr = None
         sk.inet_dport = 0
@@ -405,6 +409,8 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int, scope_id: int = 0) -> Non
     tcp_hash(sk)
     sk.inet_id = net.rng.randrange(0x10000)
     sk.iss = net.rng.getrandbits(32)
+    if reuse_seq > 0:
+        sk.iss = reuse_seq & 0xFFFFFFFF or 1  # tcp_twsk_unique(): past the old connection
     sk.snd_una = sk.iss
     sk.snd_up = sk.iss  # tcp_connect_init() / tcp_create_openreq_child()
     sk.ts_offset = net.rng.getrandbits(32)
@@ -414,27 +420,78 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int, scope_id: int = 0) -> Non
     tcp_send_syn(sk, synack=False)
 
 
-def _hash_connect(sk: TcpSock) -> None:
-    """``inet_hash_connect()``: an ephemeral port with no other connection on the 4-tuple."""
+def _hash_connect(sk: TcpSock) -> int:
+    """``inet_hash_connect()``: an ephemeral port with no other connection on the 4-tuple
+    (or only a TIME_WAIT one that may be reused: :func:`tcp_twsk_unique`).  Returns what
+    :func:`_inet_check_established` returned for the port taken."""
     net = sk.net
     low, high = net.sysctl_vec("net.ipv4.ip_local_port_range")
     span = high - low + 1
     start = net.rng.randrange(span)
     table = net.tcp_table
-    ehash = _ehash(net)
     for i in range(span):
         port = low + (start + i) % span
         users = table.get(port, ())
         if any(isinstance(o, TcpSock) and o.sk_state == TCP_LISTEN for o in users):
             continue
-        if (_wire(sk.inet_saddr), port, _wire(sk.inet_daddr), sk.inet_dport) in ehash:
-            continue
         if any(not o.sk_reuse and o.inet_daddr is None for o in users):
+            continue
+        reuse_seq = _inet_check_established(sk, port)
+        if reuse_seq < 0:
             continue
         table.setdefault(port, []).append(sk)
         sk.inet_sport = port
-        return
+        return reuse_seq
     raise kernel_error(errno.EADDRNOTAVAIL, "no free local port for this destination")
+
+
+def _inet_check_established(sk: TcpSock, port: int) -> int:
+    """``__inet_check_established()``: may ``sk`` connect from ``port``?  -1 if another
+    connection holds the 4-tuple; 0 if none does; the initial sequence number to use if a
+    TIME_WAIT socket held it and gave way (:func:`tcp_twsk_unique`; the timewait socket is
+    gone, counted as ``TWRecycled``)."""
+    key = (_wire(sk.inet_saddr), port, _wire(sk.inet_daddr), sk.inet_dport)
+    ehash = _ehash(sk.net)
+    other = ehash.get(key)
+    if other is None:
+        return 0
+    if other.sk_state != TCP_TIME_WAIT or not tcp_twsk_unique(sk, other):
+        return -1
+    seq = (other.snd_nxt + 65535 + 2) & 0xFFFFFFFF or 1
+    sk.ts_recent = other.ts_recent
+    timer = other.timewait_timer
+    if timer is not None:
+        timer.cancel()
+        other.timewait_timer = None
+    tcp_done(other)  # inet_twsk_deschedule_put()
+    sk.net.stats.TcpExtTWRecycled += 1
+    return seq
+
+
+def tcp_twsk_unique(sk: TcpSock, tw: TcpSock) -> bool:
+    """``tcp_twsk_unique()`` (net/ipv4/tcp_ipv4.c) for a connect that finds a TIME_WAIT socket
+    on its 4-tuple: ``net.ipv4.tcp_tw_reuse`` 1 lets it take the tuple over, 2 (the default)
+    only when the old connection ran over loopback (a loopback address at either end, or
+    bound to ``lo``); in either case only if the old connection used timestamps (PAWS keeps
+    its strays out of the new one) and it has been in TIME_WAIT longer than
+    ``net.ipv4.tcp_tw_reuse_delay`` (1000 ms).  The new connection then starts its sequence
+    numbers 65537 past the old one's and takes over its ``ts_recent``."""
+    net = sk.net
+    reuse = net.sysctl_int("net.ipv4.tcp_tw_reuse")
+    if reuse == 2:
+        daddr, saddr = _wire(tw.inet_daddr), _wire(tw.inet_rcv_saddr)
+        loopback = tw.sk_bound_dev_if == 1  # LOOPBACK_IFINDEX
+        for addr in (daddr, saddr):
+            if len(addr) == 4:
+                loopback |= addr[0] == 127
+            else:
+                loopback |= addr == LOOPBACK6 or (addr[:12] == V4_MAPPED_PREFIX and addr[12] == 127)
+        if not loopback:
+            reuse = 0
+    if not (tw.tstamp_ok and tw.ts_recent):
+        return False  # no ts_recent_stamp: nothing guards the new connection
+    delay = net.sysctl_int("net.ipv4.tcp_tw_reuse_delay") / 1000
+    return bool(reuse) and net.now > tw.tw_entry_stamp + delay
 
 
 def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
@@ -840,6 +897,7 @@ def tcp_time_wait(sk: TcpSock) -> None:
     for name in _TW_FIELDS:
         setattr(tw, name, getattr(sk, name))
     tw.sk_state = TCP_TIME_WAIT
+    tw.tw_entry_stamp = net.now
     tw.sk_shutdown = SHUTDOWN_MASK
     tw.sock_done = True
     tw.fin_pending = True

@@ -238,6 +238,7 @@ TCP_SOCK_FIELDS: Final = (
     "rtt_seq",
     "rtt_min_us",
     "rto",
+    "rto_max",
     "backoff",
     "retransmits",
     # delayed ACK
@@ -279,6 +280,7 @@ TCP_SOCK_FIELDS: Final = (
     "fin_pending",
     "sock_done",
     "linger2",
+    "tw_entry_stamp",
     "last_oow_ack",
     # options stored for getsockopt (netsim sends no keepalives, defers no accept)
     "keepalive_time",
@@ -421,6 +423,9 @@ class TcpSock(Sock):
         self.rtt_seq = 0
         self.rtt_min_us = 0
         self.rto = TCP_TIMEOUT_INIT
+        #: the RTO's ceiling, seconds (``icsk_rto_max``: ``net.ipv4.tcp_rto_max_ms`` when the
+        #: socket is made, ``TCP_RTO_MAX_MS`` after)
+        self.rto_max = net.sysctl_int("net.ipv4.tcp_rto_max_ms") / 1000
         self.backoff = 0
         self.retransmits = 0
         self.ack_pending = 0
@@ -458,6 +463,8 @@ class TcpSock(Sock):
         self.sock_done = False  # SOCK_DONE: the peer's FIN arrived (tcp_fin)
         self.linger2 = 0  # TCP_LINGER2 seconds; 0: net.ipv4.tcp_fin_timeout; -1: no FIN_WAIT2
         self.last_oow_ack = -1.0
+        #: when a timewait socket entered TIME_WAIT (``tw_entry_stamp``; -1: not one)
+        self.tw_entry_stamp = -1.0
         self.keepalive_time = 0  # 0: the sysctl's value
         self.keepalive_intvl = 0
         self.keepalive_probes = 0

@@ -27,7 +27,6 @@ from .sock import (
     TCP_CA_LOSS,
     TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
-    TCP_RTO_MAX,
     TcpSkbCb,
     TcpSock,
 )
@@ -64,8 +63,8 @@ def sk_reset_timer(
 
 def tcp_rto_current(sk: TcpSock) -> float:
     """``icsk_rto`` as the timer uses it: the RTO with its exponential backoff, at most
-    ``TCP_RTO_MAX``."""
-    return min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
+    the socket's ``tcp_rto_max()`` (``net.ipv4.tcp_rto_max_ms``, ``TCP_RTO_MAX_MS``)."""
+    return min(sk.rto * (1 << sk.backoff), sk.rto_max)
 
 
 def tcp_rto_delta(sk: TcpSock) -> float:
@@ -106,7 +105,7 @@ def tcp_rearm_rto(sk: TcpSock) -> None:
     pending = sk.xmit_pending
     if pending in (ICSK_TIME_REO_TIMEOUT, ICSK_TIME_LOSS_PROBE):
         rto = max(tcp_rto_delta(sk), 1e-6)
-    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, rto, TCP_RTO_MAX)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, rto, sk.rto_max)
     probe = sk.probe_timer
     if probe is not None:
         probe.cancel()
@@ -203,7 +202,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.retransmits += 1  # tcp_update_rto_stats()
     tcp_retransmit_skb(sk, sk.tcp_rtx_queue[0], 1)
     sk.backoff = min(sk.backoff + 1, 15)
-    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), TCP_RTO_MAX)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), sk.rto_max)
 
 
 def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
@@ -239,7 +238,7 @@ def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
         if i == 1 and sk.xmit_pending != ICSK_TIME_REO_TIMEOUT:
             rearm = True
     if rearm:
-        tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), TCP_RTO_MAX)
+        tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), sk.rto_max)
 
 
 def tcp_delack_timer(sk: TcpSock) -> None:
@@ -267,7 +266,7 @@ def tcp_check_probe_timer(sk: TcpSock) -> None:
     probe it."""
     if sk.packets_out or sk.probe_timer is not None or not sk.sk_write_queue or sk.done:
         return
-    when = min(sk.rto * (1 << sk.backoff), TCP_RTO_MAX)
+    when = tcp_rto_current(sk)
     sk.probe_timer = sk.net.timers.add(sk.net.now + when, lambda: tcp_probe_timer(sk))
 
 

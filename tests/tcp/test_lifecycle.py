@@ -863,3 +863,73 @@ async def test_the_first_data_segment_is_acked_at_once(
         assert await server.recv(100) == b"x" * 100
         client.close()
         server.close()
+
+
+# -- TIME_WAIT reuse (tcp_tw_reuse) ------------------------------------------------------------
+
+
+async def _reconnect_after(
+    client_host: netsim.Host, server_host: netsim.Host, family: int, addr: str, wait: float
+) -> tuple[int, int, int]:
+    """With one ephemeral port, connect and close from the client side (its end enters
+    TIME_WAIT), wait, and connect again: (errno of the second connect or 0, the old
+    connection's snd_nxt, the new one's initial sequence number)."""
+    listener = await _listener(server_host, family, addr)
+    client_host.sysctl["net.ipv4.ip_local_port_range"] = "40000 40000"
+    client = client_host.socket(family, SOCK_STREAM)
+    await client.connect(listener.getsockname())
+    server, _ = await listener.accept()
+    old_snd_nxt = client.tcp_sk.snd_nxt
+    client.close()
+    await trio.sleep(0.05)
+    server.close()
+    await trio.sleep(wait)
+    again = client_host.socket(family, SOCK_STREAM)
+    try:
+        await again.connect(listener.getsockname())
+    except OSError as exc:
+        again.close()
+        listener.close()
+        return exc.errno or 0, old_snd_nxt, 0
+    iss = again.tcp_sk.iss
+    server2, _ = await listener.accept()
+    for sock in (again, server2, listener):
+        sock.close()
+    return 0, old_snd_nxt, iss
+
+
+@FAMILIES
+async def test_tw_reuse_takes_over_a_loopback_time_wait_after_a_second(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``net.ipv4.tcp_tw_reuse = 2`` (the default): on loopback, a connect may take a 4-tuple
+    that a TIME_WAIT socket holds once that has waited ``tcp_tw_reuse_delay`` (1 s) —
+    ``tcp_twsk_unique``: the new connection starts 65537 past the old one's sequence space,
+    the timewait socket goes (``TWRecycled``).  Before that, the only port is taken."""
+    async with netsim.open_host() as host:
+        err, _, _ = await _reconnect_after(host, host, family, LOCAL[family], 0.5)
+        assert err == errno.EADDRNOTAVAIL
+    async with netsim.open_host() as host:
+        err, old_snd_nxt, iss = await _reconnect_after(host, host, family, LOCAL[family], 1.1)
+        assert err == 0
+        assert iss == (old_snd_nxt + 1 + 65537) & 0xFFFFFFFF  # past the old FIN
+        assert host.stats()["TcpExtTWRecycled"] == 1
+
+
+@FAMILIES
+async def test_tw_reuse_is_loopback_only_by_default(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Across a link, 2 does not reuse; 1 does; 0 never does, on loopback either."""
+    async with _linked() as (a, b, _):
+        err, _, _ = await _reconnect_after(a, b, family, B_ADDR[family], 1.5)
+        assert err == errno.EADDRNOTAVAIL
+    async with _linked() as (a, b, _):
+        a.sysctl["net.ipv4.tcp_tw_reuse"] = 1
+        err, _, _ = await _reconnect_after(a, b, family, B_ADDR[family], 1.5)
+        assert err == 0
+        assert a.stats()["TcpExtTWRecycled"] == 1
+    async with netsim.open_host() as host:
+        host.sysctl["net.ipv4.tcp_tw_reuse"] = 0
+        err, _, _ = await _reconnect_after(host, host, family, LOCAL[family], 1.5)
+        assert err == errno.EADDRNOTAVAIL

@@ -8,10 +8,13 @@ check of ``open_host``."""
 
 from __future__ import annotations
 
+import errno
+import itertools
 import random
 from collections.abc import Callable, Sequence
 
 import dpkt
+import pytest
 import trio
 import trio.testing
 
@@ -229,3 +232,40 @@ async def test_a_head_lost_again_and_again_backs_off(
     assert abs((rto2 - rto1) - 2 * (rto1 - probe)) < 0.005
     assert abs((rto3 - rto2) - 2 * (rto2 - rto1)) < 0.005
     assert sk.backoff == 0
+
+
+async def test_the_rto_ceiling_is_tcp_rto_max_ms(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``net.ipv4.tcp_rto_max_ms = 1000``: the doubling stops at one second."""
+    times: list[float] = []
+    inner = _drop_copies(9, 7)
+
+    def wire(frame: bytes) -> Sequence[bytes]:
+        if _data_seq(frame) is not None:
+            times.append(trio.current_time())
+        return inner(frame)
+
+    sk, stats = await _transfer(
+        10 * MSS_PAYLOAD, wire=wire, a_sysctl={"net.ipv4.tcp_rto_max_ms": 1000}
+    )
+    assert sk.rto_max == 1.0
+    assert stats["TcpExtTCPTimeouts"] == 6
+    last = times[-7:]
+    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(last)]
+    assert gaps[-1] == gaps[-2] == 1.0  # doubling from the RTO, then the ceiling
+    assert max(gaps) == 1.0
+
+
+async def test_tcp_rto_max_ms_socket_option() -> None:
+    async with netsim.open_host() as host:
+        sock = host.socket(AF_INET, SOCK_STREAM)
+        assert sock.getsockopt(netsim.IPPROTO_TCP, netsim.TCP_RTO_MAX_MS) == 120_000
+        for bad in (999, 120_001, -1):
+            with pytest.raises(OSError, match="TCP_RTO_MAX_MS") as info:
+                sock.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_RTO_MAX_MS, bad)
+            assert info.value.errno == errno.EINVAL
+        sock.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_RTO_MAX_MS, 5000)
+        assert sock.getsockopt(netsim.IPPROTO_TCP, netsim.TCP_RTO_MAX_MS) == 5000
+        assert sock.tcp_sk.rto_max == 5.0
+        sock.close()
