@@ -92,6 +92,7 @@ KERNEL_DEFAULTS: dict[str, SysctlValue] = {
     "net.ipv4.tcp_keepalive_intvl": 75,
     "net.ipv4.tcp_keepalive_probes": 9,
     "net.ipv4.tcp_tw_reuse": 2,
+    "net.ipv4.tcp_tw_reuse_delay": 1000,
     "net.ipv4.tcp_syncookies": 1,
     # tcp_set_hashinfo(): max(128, ehash / 128); ehash = 262144 buckets for 24 GiB
     "net.ipv4.tcp_max_syn_backlog": 2048,
@@ -302,6 +303,8 @@ def test_reads_and_writes() -> None:
         ("net.ipv4.tcp_reordering", 301),  # above tcp_max_reordering
         ("net.ipv4.tcp_rto_max_ms", 999),
         ("net.ipv4.tcp_tw_reuse", 3),
+        ("net.ipv4.tcp_tw_reuse_delay", 0),
+        ("net.ipv4.tcp_tw_reuse_delay", 60_001),
         ("net.ipv4.ipfrag_low_thresh", 4 * MiB + 1),
         ("net.ipv4.ipfrag_high_thresh", 3 * MiB - 1),
         ("net.ipv6.ip6frag_low_thresh", 4 * MiB + 1),
