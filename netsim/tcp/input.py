@@ -80,6 +80,7 @@ from .output import (
     tcp_send_delayed_ack,
     tcp_set_skb_tso_segs,
     tcp_set_window_clamp,
+    tcp_set_xmit_timer,
     tcp_skb_pcount,
     tcp_space,
     tcp_sync_mss,
@@ -126,7 +127,6 @@ from .sock import (
     TcpSkbCb,
     TcpSock,
 )
-from .timer import tcp_set_xmit_timer
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -617,7 +617,7 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
             sk.sacked_out = max(0, sk.sacked_out - pcount)
         elif sack_ok:
             sk.delivered += pcount
-            if not tcp_skb_spurious_retrans(sk, cb):
+            if not cb.retransmitted or not tcp_skb_spurious_retrans(sk, cb):
                 tcp_rack_advance(sk, cb)
         if cb.lost:
             sk.lost_out = max(0, sk.lost_out - pcount)

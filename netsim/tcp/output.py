@@ -62,10 +62,19 @@ from .sock import (
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
     TCP_TIMEOUT_INIT,
+    TCP_TIMEOUT_MIN,
     TcpSkbCb,
     TcpSock,
 )
-from .timer import sk_reset_timer, tcp_check_probe_timer, tcp_delack_timer, tcp_rearm_rto
+from .timer import (
+    sk_reset_timer,
+    tcp_check_probe_timer,
+    tcp_delack_timer,
+    tcp_rearm_rto,
+    tcp_reset_xmit_timer,
+    tcp_rto_current,
+    tcp_rto_delta,
+)
 
 if TYPE_CHECKING:
     pass
@@ -81,6 +90,7 @@ __all__ = [
     "tcp_retransmit_skb",
     "tcp_schedule_loss_probe",
     "tcp_send_loss_probe",
+    "tcp_set_xmit_timer",
     "tcp_sack_blocks",
     "tcp_set_window_clamp",
     "tcp_send_ack",
@@ -1108,31 +1118,34 @@ def tcp_schedule_loss_probe(sk: TcpSock, advancing_rto: bool) -> bool:
     state and ``net.ipv4.tcp_early_retrans`` 3 or 4, arm the timer for a probe two smoothed
     RTTs out — plus the minimum RTO when one segment is out (a delayed ACK may hold its ACK),
     else plus 2 ms; 1 s without an RTT sample — but never later than the RTO would fire."""
-    from .recovery import TCP_TIMEOUT_MIN
-    from .timer import tcp_reset_xmit_timer, tcp_rto_current, tcp_rto_delta
-
-    early_retrans = sk.net.sysctl_int("net.ipv4.tcp_early_retrans")
-    if (
-        (early_retrans != 3 and early_retrans != 4)
-        or not sk.packets_out
-        or not sk.sack_ok
-        or (sk.ca_state != TCP_CA_OPEN and sk.ca_state != TCP_CA_CWR)
-    ):
+    packets_out = sk.packets_out
+    state = sk.ca_state
+    if not packets_out or not sk.sack_ok or (state != TCP_CA_OPEN and state != TCP_CA_CWR):
         return False
-    if sk.srtt_us:
-        timeout_us = sk.srtt_us >> 2
-        if sk.packets_out == 1:
-            timeout_us += sk.net.sysctl_int("net.ipv4.tcp_rto_min_us")
+    net = sk.net
+    early_retrans = net.sysctl_int("net.ipv4.tcp_early_retrans")
+    if early_retrans != 3 and early_retrans != 4:
+        return False
+    srtt_us = sk.srtt_us
+    if srtt_us:
+        if packets_out == 1:
+            timeout = ((srtt_us >> 2) + net.sysctl_int("net.ipv4.tcp_rto_min_us")) / 1e6
         else:
-            timeout_us += int(TCP_TIMEOUT_MIN * 1e6)
-        timeout = timeout_us / 1e6
+            timeout = (srtt_us >> 2) / 1e6 + TCP_TIMEOUT_MIN
     else:
         timeout = TCP_TIMEOUT_INIT
     rto_delta = tcp_rto_current(sk) if advancing_rto else tcp_rto_delta(sk)
-    if rto_delta > 0:
-        timeout = min(timeout, rto_delta)
+    if 0 < rto_delta < timeout:
+        timeout = rto_delta
     tcp_reset_xmit_timer(sk, ICSK_TIME_LOSS_PROBE, timeout, sk.rto_max)
     return True
+
+
+def tcp_set_xmit_timer(sk: TcpSock) -> None:
+    """``tcp_set_xmit_timer()`` (net/ipv4/tcp_input.c): a tail loss probe if one may be
+    scheduled, else the RTO."""
+    if not tcp_schedule_loss_probe(sk, True):
+        tcp_rearm_rto(sk)
 
 
 def tcp_send_loss_probe(sk: TcpSock) -> None:
@@ -1140,8 +1153,6 @@ def tcp_send_loss_probe(sk: TcpSock) -> None:
     window allows; else resend the last segment (the tail of the last skb, cut off at the
     MSS).  At most one probe is outstanding (``tlp_high_seq``); counted as
     ``TCPLossProbes``; the RTO is armed from now."""
-    from .timer import tcp_rearm_rto
-
     if sk.tlp_high_seq:
         tcp_rearm_rto(sk)
         return

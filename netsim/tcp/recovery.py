@@ -41,6 +41,13 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..skb import SkBuff
+from .output import (
+    tcp_current_mss,
+    tcp_fragment,
+    tcp_is_cwnd_limited,
+    tcp_packets_in_flight,
+    tcp_write_xmit,
+)
 from .sock import (
     ICSK_TIME_REO_TIMEOUT,
     ICSK_TIME_RETRANS,
@@ -50,9 +57,12 @@ from .sock import (
     TCP_CA_OPEN,
     TCP_CA_RECOVERY,
     TCP_INFINITE_SSTHRESH,
+    TCP_NAGLE_OFF,
+    TCP_TIMEOUT_MIN,
     TcpSkbCb,
     TcpSock,
 )
+from .timer import tcp_rearm_rto, tcp_reset_xmit_timer, tcp_xmit_retransmit_queue
 
 __all__ = [
     "FLAG_ACKED",
@@ -114,8 +124,6 @@ TCP_RACK_STATIC_REO_WND: Final = 0x2
 TCP_RACK_NO_DUPTHRESH: Final = 0x4
 #: recoveries a widened RACK window lasts (``TCP_RACK_RECOVERY_THRESH``)
 TCP_RACK_RECOVERY_THRESH: Final = 16
-#: ``TCP_TIMEOUT_MIN_US``: slack added to the RACK reordering timer, seconds
-TCP_TIMEOUT_MIN: Final = 0.002
 
 _CWND_REDUCTION_STATES: Final = (1 << TCP_CA_CWR) | (1 << TCP_CA_RECOVERY)
 
@@ -162,8 +170,6 @@ def tcp_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
     """The congestion control's ``cong_avoid`` (``tcp_reno_cong_avoid``, net/ipv4/tcp_cong.c):
     only while the window is what limits the sender; slow start below ``ssthresh``
     (``tcp_slow_start``), then one segment per window of ACKs (``tcp_cong_avoid_ai``)."""
-    from .output import tcp_is_cwnd_limited
-
     if not acked or not tcp_is_cwnd_limited(sk):
         return
     if sk.snd_cwnd < sk.snd_ssthresh:
@@ -180,9 +186,11 @@ def tcp_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
 def tcp_may_raise_cwnd(sk: TcpSock, flag: int) -> bool:
     """``tcp_may_raise_cwnd()``: grow only on in-order delivery — or on any delivery once the
     path is known to reorder more than ``net.ipv4.tcp_reordering``."""
+    if flag & FLAG_DATA_ACKED:
+        return True  # (FLAG_FORWARD_PROGRESS includes it)
     if sk.reordering > sk.net.sysctl_int("net.ipv4.tcp_reordering"):
         return bool(flag & FLAG_FORWARD_PROGRESS)
-    return bool(flag & FLAG_DATA_ACKED)
+    return False
 
 
 def tcp_cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int, newly_lost: int) -> None:
@@ -198,8 +206,6 @@ def tcp_cwnd_reduction(sk: TcpSock, newly_acked_sacked: int, newly_lost: int, fl
     """``tcp_cwnd_reduction()``: Proportional Rate Reduction (RFC 6937) — while more than
     ``ssthresh`` is in flight, send in proportion to what is delivered; below it, slow-start
     back up to it; at least the one fast retransmit when recovery begins."""
-    from .output import tcp_packets_in_flight
-
     if newly_acked_sacked <= 0 or not sk.prior_cwnd:
         return
     in_flight = tcp_packets_in_flight(sk)
@@ -327,8 +333,6 @@ def tcp_enter_loss(sk: TcpSock) -> None:
     already did, arming undo; the window restarts at one more than is in flight; a path
     that timed out while reordering was assumed large gets ``tcp_reordering`` back; F-RTO
     judges the timeout if the sysctl allows and this is a new episode or a repeated one."""
-    from .output import tcp_packets_in_flight
-
     net = sk.net
     state = sk.ca_state
     new_recovery = state < TCP_CA_RECOVERY
@@ -559,8 +563,6 @@ def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack:
 def _sacktag_range(sk: TcpSock, start: int, end: int, reord: int) -> tuple[int, int]:
     """``tcp_sacktag_walk()`` / ``tcp_sacktag_one()`` for one block: the flags set, and the
     lowest never-retransmitted sequence newly SACKed below the highest SACK so far."""
-    from .output import tcp_current_mss, tcp_fragment
-
     queue = sk.tcp_rtx_queue
     flag = 0
     i = max(queue.bisect_key_right(start) - 1, 0)  # the skb that may hold ``start``
@@ -700,8 +702,6 @@ def tcp_rack_mark_lost(sk: TcpSock) -> bool:
     sk.rack_advanced = False
     timeout = _tcp_rack_detect_loss(sk)
     if timeout > 0:
-        from .timer import tcp_reset_xmit_timer
-
         tcp_reset_xmit_timer(sk, ICSK_TIME_REO_TIMEOUT, timeout + TCP_TIMEOUT_MIN, sk.rto)
         return True
     return False
@@ -710,9 +710,6 @@ def tcp_rack_mark_lost(sk: TcpSock) -> bool:
 def tcp_rack_reo_timeout(sk: TcpSock) -> None:
     """``tcp_rack_reo_timeout()``: the reordering window has passed; mark the expired
     segments lost, begin recovery if it has not, and resend them."""
-    from .output import tcp_packets_in_flight
-    from .timer import tcp_rearm_rto, tcp_xmit_retransmit_queue
-
     prior_inflight = tcp_packets_in_flight(sk)
     prior_lost = sk.lost_out
     _tcp_rack_detect_loss(sk)
@@ -729,6 +726,8 @@ def tcp_rack_update_reo_wnd(sk: TcpSock) -> None:
     """``tcp_rack_update_reo_wnd()``: a D-SACK after reordering was seen suggests RACK's
     window was too small — widen it by one step (min RTT / 4), at most once per round trip,
     and keep it for ``TCP_RACK_RECOVERY_THRESH`` recoveries; then back to one step."""
+    if not sk.rack_dsack_seen and (sk.rack_reo_wnd_persist or sk.rack_reo_wnd_steps == 1):
+        return  # nothing would change (every ACK of a clean flow)
     if sk.net.sysctl_int("net.ipv4.tcp_recovery") & TCP_RACK_STATIC_REO_WND or not sk.delivered:
         return
     if sk.rack_dsack_seen and sk.snd_una < sk.rack_last_delivered:
@@ -792,8 +791,6 @@ def tcp_remove_reno_sacks(sk: TcpSock, acked: int) -> None:
 def tcp_newreno_mark_lost(sk: TcpSock, snd_una_advanced: bool) -> None:
     """``tcp_newreno_mark_lost()`` (RFC 6582): the head is lost after ``reordering``
     duplicate ACKs, and again after each partial ACK in recovery — one MSS of it."""
-    from .output import tcp_current_mss, tcp_fragment
-
     state = sk.ca_state
     if not (
         (state < TCP_CA_RECOVERY and sk.sacked_out >= sk.reordering)
@@ -919,14 +916,9 @@ def tcp_fastretrans_alert(sk: TcpSock, prior_snd_una: int, num_dupack: int, flag
 def tcp_xmit_recovery(sk: TcpSock, flag: int) -> None:
     """``tcp_xmit_recovery()``: send what :func:`tcp_fastretrans_alert` asked for — new data
     first for F-RTO, then the lost segments."""
-    from .sock import TCP_NAGLE_OFF
-    from .timer import tcp_xmit_retransmit_queue
-
     if not flag & (REXMIT_LOST | REXMIT_NEW) or sk.sk_state == 2:  # TCP_SYN_SENT
         return
     if flag & REXMIT_NEW:
-        from .output import tcp_current_mss, tcp_write_xmit
-
         tcp_write_xmit(sk, tcp_current_mss(sk), TCP_NAGLE_OFF, 0)
         if sk.snd_nxt > sk.high_seq:
             return

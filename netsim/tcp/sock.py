@@ -55,6 +55,8 @@ TCP_INIT_CWND: Final = 10
 TCP_INFINITE_SSTHRESH: Final = 0x7FFFFFFF
 TCP_MAX_QUICKACKS: Final = 16
 TCP_TIMEOUT_INIT: Final = 1.0
+#: ``TCP_TIMEOUT_MIN_US``: the smallest timer slack (2 ms), seconds
+TCP_TIMEOUT_MIN: Final = 0.002
 TCP_RTO_MIN: Final = 0.2
 TCP_RTO_MAX: Final = 120.0
 TCP_DELACK_MIN: Final = 0.04

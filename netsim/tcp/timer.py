@@ -40,7 +40,6 @@ __all__ = [
     "tcp_rearm_rto",
     "tcp_reset_xmit_timer",
     "tcp_retransmit_timer",
-    "tcp_set_xmit_timer",
     "tcp_write_timer",
     "tcp_write_wakeup",
     "tcp_xmit_retransmit_queue",
@@ -85,7 +84,10 @@ def tcp_reset_xmit_timer(sk: TcpSock, what: int, when: float, max_when: float) -
     when = min(when, max_when)
     sk.xmit_pending = what
     deadline = sk.rto_deadline = sk.net.now + when
-    sk.rto_timer = sk_reset_timer(sk, sk.rto_timer, deadline, lambda: tcp_write_timer(sk))
+    timer = sk.rto_timer
+    if timer is not None and timer.active and timer.deadline <= deadline:
+        return  # it fires early and re-arms for rto_deadline (sk_reset_timer)
+    sk.rto_timer = sk_reset_timer(sk, timer, deadline, lambda: tcp_write_timer(sk))
 
 
 def tcp_rearm_rto(sk: TcpSock) -> None:
@@ -110,14 +112,6 @@ def tcp_rearm_rto(sk: TcpSock) -> None:
     if probe is not None:
         probe.cancel()
         sk.probe_timer = None
-
-
-def tcp_set_xmit_timer(sk: TcpSock) -> None:
-    """``tcp_set_xmit_timer()``: a tail loss probe if one may be scheduled, else the RTO."""
-    from .output import tcp_schedule_loss_probe
-
-    if not tcp_schedule_loss_probe(sk, True):
-        tcp_rearm_rto(sk)
 
 
 def tcp_write_timer(sk: TcpSock) -> None:
