@@ -186,6 +186,10 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPLostRetransmit",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
+    "TcpExtTCPHystartTrainDetect",
+    "TcpExtTCPHystartTrainCwnd",
+    "TcpExtTCPHystartDelayDetect",
+    "TcpExtTCPHystartDelayCwnd",
 )
 
 
@@ -335,6 +339,10 @@ class Counters:
     TcpExtTCPLostRetransmit: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
+    TcpExtTCPHystartTrainDetect: int
+    TcpExtTCPHystartTrainCwnd: int
+    TcpExtTCPHystartDelayDetect: int
+    TcpExtTCPHystartDelayCwnd: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]

@@ -70,12 +70,12 @@ from ..wire.tcp import (
     TcpOptions,
 )
 from . import proto as _proto  # proto imports this module: use it by attribute
+from .cong import tcp_ca_event, tcp_set_ca_state
 from .output import (
     __tcp_select_window,
     sk_mem_reclaim,
     tcp_current_mss,
     tcp_fragment,
-    tcp_is_cwnd_limited,
     tcp_packets_in_flight,
     tcp_push_pending_frames,
     tcp_receive_window,
@@ -92,6 +92,7 @@ from .output import (
     tcp_wmem_free_skb,
 )
 from .sock import (
+    CA_EVENT_COMPLETE_CWR,
     ICSK_ACK_NOW,
     ICSK_ACK_PUSHED,
     ICSK_ACK_PUSHED2,
@@ -442,10 +443,14 @@ def tcp_ack(sk: TcpSock, seg: Segment) -> int:
     acked_bytes = ack - prior_snd_una
     sk.snd_una = ack
     sk.bytes_acked += acked_bytes
-    acked_pkts, rtt_sample = tcp_clean_rtx_queue(sk, ack)
+    acked_pkts, rtt_sample, ca_rtt = tcp_clean_rtx_queue(sk, ack)
     if prior_snd_una <= sk.snd_up <= ack:
         sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
+    if rtt_sample < 0:  # tcp_ack_update_rtt(): the echo's sample serves both
+        rtt_sample = ca_rtt = tcp_rtt_tsopt(sk, seg)
     tcp_ack_update_rtt(sk, seg, rtt_sample)
+    # the congestion control's sample: the RTT of the newest segment acknowledged (rs->rtt_us)
+    sk.ca_ops.pkts_acked(sk, acked_pkts, int(ca_rtt * 1e6) if ca_rtt >= 0 else -1)
     sk.net.stats.TcpExtTCPHPAcks += 1
     if not _tcp_fastretrans_alert(sk, ack, acked_pkts + newly_sacked, True):
         _tcp_cong_control(sk, ack, acked_pkts)
@@ -466,11 +471,12 @@ def _tcp_fastretrans_alert(sk: TcpSock, ack: int, delivered: int, advanced: bool
     if state == TCP_CA_LOSS or not sk.sack_ok:
         return False
     if state == TCP_CA_RECOVERY and ack >= sk.high_seq:
-        # tcp_end_cwnd_reduction() and back to Open
+        # back to Open, and tcp_end_cwnd_reduction()
+        tcp_set_ca_state(sk, TCP_CA_OPEN)
         if sk.snd_ssthresh < TCP_INFINITE_SSTHRESH:
             sk.snd_cwnd = max(sk.snd_ssthresh, 1)
         sk.snd_cwnd_cnt = 0
-        sk.ca_state = TCP_CA_OPEN
+        tcp_ca_event(sk, CA_EVENT_COMPLETE_CWR)
         return True
     newly_lost = tcp_rack_detect_loss(sk)
     if state != TCP_CA_RECOVERY:
@@ -485,15 +491,16 @@ def _tcp_fastretrans_alert(sk: TcpSock, ack: int, delivered: int, advanced: bool
 
 
 def _tcp_enter_recovery(sk: TcpSock) -> None:
-    """``tcp_enter_recovery()`` + ``tcp_init_cwnd_reduction()``: Reno's ``ssthresh`` (half the
-    window, at least 2), PRR from zero, recovery until what is sent now is acknowledged."""
+    """``tcp_enter_recovery()`` + ``tcp_init_cwnd_reduction()``: the congestion control's
+    ``ssthresh`` (Reno: half the window, at least 2; CUBIC: 717/1024 of it), PRR from zero,
+    recovery until what is sent now is acknowledged."""
     sk.net.stats.TcpExtTCPSackRecovery += 1
-    sk.snd_ssthresh = max(sk.snd_cwnd >> 1, 2)
+    sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
     sk.prior_cwnd = sk.snd_cwnd
     sk.prr_delivered = 0
     sk.prr_out = 0
     sk.high_seq = sk.snd_nxt
-    sk.ca_state = TCP_CA_RECOVERY
+    tcp_set_ca_state(sk, TCP_CA_RECOVERY)
 
 
 def _tcp_cwnd_reduction(sk: TcpSock, delivered: int, newly_lost: int, advanced: bool) -> None:
@@ -548,16 +555,18 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> None:
                     tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
 
 
-def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
+def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float, float]:
     """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
     partly acknowledged multi-segment skb (``tcp_tso_acked``).  Returns the segments acked
-    and an RTT sample (seconds), or -1: measured from the oldest skb this ACK acknowledges
-    (``first_ackt``), and only if none of what it acknowledges was retransmitted (Karn's
-    algorithm, ``FLAG_RETRANS_DATA_ACKED``).  Linux then falls back to the timestamp echo
-    (``tcp_rtt_tsopt_us``); netsim takes no sample."""
+    and two RTT samples (seconds), or -1 each: measured from the oldest skb this ACK
+    acknowledges (``first_ackt``: the estimator's) and from the newest (``last_ackt``: the
+    congestion control's ``ca_rtt_us``), and only if none of what it acknowledges was
+    retransmitted (Karn's algorithm, ``FLAG_RETRANS_DATA_ACKED``); the caller then falls back
+    to the timestamp echo (``tcp_rtt_tsopt_us``)."""
     queue = sk.tcp_rtx_queue
     acked = 0
     first_sent = -1.0
+    last_sent = -1.0
     retrans_acked = False
 
     while queue:
@@ -578,8 +587,10 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
                     # loss recovery back until the next RTO
                     sk.retrans_out = max(0, sk.retrans_out - acked_pcount)
                     retrans_acked = True
-                elif acked_pcount and cb.sent_at >= 0 and first_sent < 0:
-                    first_sent = cb.sent_at
+                elif acked_pcount and cb.sent_at >= 0:
+                    last_sent = cb.sent_at
+                    if first_sent < 0:
+                        first_sent = cb.sent_at
             break
         pcount = tcp_skb_pcount(skb)
         acked += pcount
@@ -593,8 +604,11 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
             if not cb.lost and not cb.sacked:
                 sk.retrans_out = max(0, sk.retrans_out - pcount)
             retrans_acked = True
-        elif cb.sent_at >= 0 and first_sent < 0:
-            first_sent = cb.sent_at
+        elif cb.sent_at >= 0:
+            if not cb.sacked:
+                last_sent = cb.sent_at
+            if first_sent < 0:
+                first_sent = cb.sent_at
         queue.pop(0)
         tcp_wmem_free_skb(sk, skb)
     sk.packets_out = max(0, sk.packets_out - acked)
@@ -603,8 +617,9 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> tuple[int, float]:
 
     sk_mem_reclaim(sk)
     if first_sent < 0 or retrans_acked:
-        return acked, -1.0
-    return acked, sk.net.now - first_sent
+        return acked, -1.0, -1.0
+    now = sk.net.now
+    return acked, now - first_sent, now - last_sent if last_sent >= 0 else -1.0
 
 
 def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack: int) -> int:
@@ -733,15 +748,24 @@ def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:
     one) — which is what keeps the RTO true across retransmissions.  A valid sample updates
     the estimator and the RTO and ends the exponential backoff (RFC 6298: only then).  False
     without a sample."""
-    if seq_rtt < 0 and sk.tstamp_ok and seg.tsecr:
-        delta = (tcp_ts(sk) - seg.tsecr) & U32
-        if delta < _TS_DELTA_MAX:
-            seq_rtt = max(delta, 1) / 1000
+    if seq_rtt < 0:
+        seq_rtt = tcp_rtt_tsopt(sk, seg)
     if seq_rtt < 0:
         return False
     tcp_rtt_estimator(sk, seq_rtt)
     sk.backoff = 0
     return True
+
+
+def tcp_rtt_tsopt(sk: TcpSock, seg: Segment) -> float:
+    """``tcp_rtt_tsopt_us()``: the RTT (seconds) from the timestamp echo — the timestamp
+    clock's milliseconds since the echoed value, at least one — or -1 without timestamps or
+    an echo."""
+    if sk.tstamp_ok and seg.tsecr:
+        delta = (tcp_ts(sk) - seg.tsecr) & U32
+        if delta < _TS_DELTA_MAX:
+            return max(delta, 1) / 1000
+    return -1.0
 
 
 def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:
@@ -798,26 +822,19 @@ def tcp_rtt_estimator(sk: TcpSock, rtt: float) -> None:
 
 
 def _tcp_cong_control(sk: TcpSock, ack: int, acked: int) -> None:
-    """Reno (``tcp_reno_cong_avoid``): slow start below ``ssthresh``, then one segment per
-    window; leave loss recovery once ``high_seq`` is acknowledged."""
+    """``tcp_cong_control()`` → ``tcp_cong_avoid()``: the socket's congestion control grows
+    the window (``ca_ops.cong_avoid``: Reno's or CUBIC's slow start and congestion
+    avoidance); leave loss recovery once ``high_seq`` is acknowledged."""
     if sk.ca_state == TCP_CA_LOSS:
         if ack >= sk.high_seq:
-            sk.ca_state = TCP_CA_OPEN
+            tcp_set_ca_state(sk, TCP_CA_OPEN)
         else:
             tcp_xmit_retransmit_queue(sk)
             return
 
-    if not acked or not tcp_is_cwnd_limited(sk):
+    if not acked:
         return
-    if sk.snd_cwnd < sk.snd_ssthresh:
-        sk.snd_cwnd = min(
-            sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30
-        )
-        return
-    sk.snd_cwnd_cnt += acked
-    if sk.snd_cwnd_cnt >= sk.snd_cwnd:
-        sk.snd_cwnd_cnt -= sk.snd_cwnd
-        sk.snd_cwnd += 1
+    sk.ca_ops.cong_avoid(sk, ack, acked)
 
 
 def tcp_check_space(sk: TcpSock) -> None:

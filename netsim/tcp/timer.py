@@ -18,6 +18,7 @@ from ..netns.timers import Timer
 from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
+    CA_EVENT_LOSS,
     ICSK_ACK_TIMER,
     TCP_CA_DISORDER,
     TCP_CA_LOSS,
@@ -109,19 +110,21 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
         tcp_done(sk)
         sk.sk_error_report()
         return
-    # tcp_enter_loss: Reno halves ssthresh — unless a fast recovery under way already did
-    # (and until a first loss retransmission is acknowledged) — and cwnd restarts at one
+    # tcp_enter_loss: the congestion control's ssthresh (Reno halves the window, CUBIC
+    # takes 717/1024 of it) — unless a fast recovery under way already reduced it (and
+    # until a first loss retransmission is acknowledged) — and cwnd restarts at one
+    from .cong import tcp_ca_event, tcp_set_ca_state
+
     if (
         sk.ca_state <= TCP_CA_DISORDER
         or sk.high_seq <= sk.snd_una
         or (sk.ca_state == TCP_CA_LOSS and sk.retransmits == 0)
-    ):
-        in_flight = max(sk.packets_out, 2)
-        if sk.snd_ssthresh == TCP_INFINITE_SSTHRESH or sk.ca_state != TCP_CA_LOSS:
-            sk.snd_ssthresh = max(min(sk.snd_cwnd, in_flight) >> 1, 2)
+    ) and (sk.snd_ssthresh == TCP_INFINITE_SSTHRESH or sk.ca_state != TCP_CA_LOSS):
+        sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
+        tcp_ca_event(sk, CA_EVENT_LOSS)
     sk.snd_cwnd = 1
     sk.snd_cwnd_cnt = 0
-    sk.ca_state = TCP_CA_LOSS
+    tcp_set_ca_state(sk, TCP_CA_LOSS)  # CUBIC forgets its curve
     sk.high_seq = sk.snd_nxt
     from .output import tcp_skb_pcount
 
