@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BICTCP_BETA_SCALE",
+    "BICTCP_FIELDS",
     "CA_EVENT_COMPLETE_CWR",
     "CA_EVENT_CWND_RESTART",
     "CA_EVENT_LOSS",
@@ -402,6 +403,27 @@ def cubic_root(a: int) -> int:
     return ((x * 341) & U32) >> 10
 
 
+#: :class:`BicTcp`'s fields (a module constant: a compiled class has no ``__slots__`` to read)
+BICTCP_FIELDS: Final = (
+    "ack_cnt",
+    "bic_K",
+    "bic_origin_point",
+    "cnt",
+    "curr_rtt",
+    "delay_min",
+    "end_seq",
+    "epoch_start",
+    "found",
+    "last_ack",
+    "last_cwnd",
+    "last_max_cwnd",
+    "last_time",
+    "round_start",
+    "sample_cnt",
+    "tcp_cwnd",
+)
+
+
 class BicTcp:
     """``struct bictcp`` (net/ipv4/tcp_cubic.c): one socket's CUBIC state.
 
@@ -414,24 +436,7 @@ class BicTcp:
     (the round ends when it is acknowledged), ``last_ack`` (µs), ``curr_rtt`` — the least RTT
     of this round (µs)."""
 
-    __slots__ = (
-        "ack_cnt",
-        "bic_K",
-        "bic_origin_point",
-        "cnt",
-        "curr_rtt",
-        "delay_min",
-        "end_seq",
-        "epoch_start",
-        "found",
-        "last_ack",
-        "last_cwnd",
-        "last_max_cwnd",
-        "last_time",
-        "round_start",
-        "sample_cnt",
-        "tcp_cwnd",
-    )
+    __slots__ = BICTCP_FIELDS
 
     def __init__(self) -> None:
         self.cnt = 0
@@ -467,7 +472,7 @@ class BicTcp:
         self.found = 0
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)}" for name in BicTcp.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)}" for name in BICTCP_FIELDS)
         return f"BicTcp({fields})"
 
 

@@ -28,6 +28,7 @@ from netsim.dev.link import LinkDevice
 from netsim.netns import Net
 from netsim.sock.sysctl import Sysctl
 from netsim.tcp.cong import (
+    BICTCP_FIELDS,
     BicTcp,
     TcpCongestionOps,
     TcpCubic,
@@ -518,7 +519,7 @@ def _copy(ca: object) -> BicTcp | None:
     if not isinstance(ca, BicTcp):
         return None
     copy = BicTcp()
-    for name in BicTcp.__slots__:
+    for name in BICTCP_FIELDS:
         setattr(copy, name, getattr(ca, name))
     return copy
 
