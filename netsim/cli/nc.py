@@ -710,7 +710,7 @@ class FlowResult:
     remote: tuple[Any, ...] = ()
     socket_id: int = 0
     report: FragReport | None = None
-    info: dict[str, int] = attrs.Factory(dict)
+    info: dict[str, Any] = attrs.Factory(dict)
     sndbuf: int = 0
     rcvbuf: int = 0
     mss: int = 0
