@@ -710,7 +710,7 @@ class FlowResult:
     remote: tuple[Any, ...] = ()
     socket_id: int = 0
     report: FragReport | None = None
-    info: dict[str, int] = attrs.Factory(dict)
+    info: dict[str, Any] = attrs.Factory(dict)
     sndbuf: int = 0
     rcvbuf: int = 0
     mss: int = 0
@@ -727,6 +727,9 @@ class FlowResult:
     peer: int = 0
     #: what the link's faults did, per direction ("a->b", "b->a"): FaultState.counts()
     faults: dict[str, dict[str, int]] = attrs.Factory(dict)
+    #: the sender's congestion control (``TCP_CONGESTION``; the host's
+    #: ``net.ipv4.tcp_congestion_control``)
+    congestion: str = ""
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -1002,6 +1005,7 @@ async def _flow(
     result.rcvbuf = client.getsockopt(SOL_SOCKET, SO_RCVBUF)
     if not opts.udp:
         result.mss = client.tcp_sk.mss_cache
+        result.congestion = client.tcp_sk.ca_name
     sender_done = trio.Event()
     client_open = [True]
     buf = bytearray(opts.read_size)
@@ -1674,7 +1678,7 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
             "sum_sent": {k: v for k, v in sent.items() if k != "socket"},
             "sum_received": {k: v for k, v in received.items() if k != "socket"},
             "cpu_utilization_percent": {},
-            **({} if opts.udp or r.listener else {"sender_tcp_congestion": "reno"}),
+            **({} if opts.udp or r.listener else {"sender_tcp_congestion": r.congestion}),
             **extra,
             **({"faults": r.faults} if r.faults else {}),
         },

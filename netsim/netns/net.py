@@ -134,6 +134,12 @@ class Net:
         """An integer sysctl's current value (the cores' hot-path read)."""
         return self.sysctl.data[name]  # type: ignore[return-value]  # Sysctl checks at set
 
+    def sysctl_str(self, name: str) -> str:
+        """A string sysctl's current value (``tcp_congestion_control`` …)."""
+        value = self.sysctl.data[name]
+        assert isinstance(value, str)
+        return value
+
     def sysctl_vec(self, name: str) -> tuple[int, ...]:
         """A vector sysctl's current value (``tcp_wmem`` …)."""
         value = self.sysctl.data[name]

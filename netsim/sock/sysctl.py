@@ -5,9 +5,11 @@ Model
 A Linux network namespace carries its networking knobs as sysctls, read and written through
 ``/proc/sys/net/...`` or ``sysctl(8)``.  A netsim host owns one :class:`Sysctl`, a
 ``MutableMapping`` from the dotted name ``sysctl(8)`` prints (``net.core.max_skb_frags``,
-``net.ipv4.tcp_wmem``) to its value: an ``int``, or a ``tuple`` of ints for the vectors
-(``tcp_wmem`` is ``(min, default, max)``).  String sysctls (``tcp_congestion_control``) are not
-modelled.
+``net.ipv4.tcp_wmem``) to its value: an ``int``, a ``tuple`` of ints for the vectors
+(``tcp_wmem`` is ``(min, default, max)``), or a ``str`` for the string sysctls — the
+congestion control ones: ``tcp_congestion_control`` (the default for new sockets, ``cubic``),
+``tcp_available_congestion_control`` (read only: every registered algorithm, ``reno cubic``)
+and ``tcp_allowed_congestion_control`` (``reno cubic``).
 
 A netsim host is a whole machine, so it behaves like the *initial* namespace: the sysctls that
 Linux keeps global (``net.core.wmem_max``, ``max_skb_frags``, ``tcp_mem``, ``udp_mem``,
@@ -62,6 +64,15 @@ Each sysctl carries the rule of its kernel handler (``kernel/sysctl.c``):
   ``low >= ip_unprivileged_port_start`` (and the reverse check on the latter); the frag
   thresholds need ``low_thresh <= high_thresh``; ``tcp_reordering`` is capped by the current
   ``tcp_max_reordering``.
+* String sysctls (``proc_dostring`` under a custom handler, net/ipv4/sysctl_net_ipv4.c): the
+  text up to a NUL or newline, at most ``maxlen - 1`` characters (the rest is cut off), then
+  the handler.  ``tcp_congestion_control`` takes the name of a registered algorithm
+  (``tcp_set_default_congestion_control``: ``OSError(ENOENT)`` otherwise), which also becomes
+  allowed; ``tcp_allowed_congestion_control`` takes space-separated names, up to the first
+  empty one (``strsep``), every one registered (``ENOENT`` otherwise), and reads back in
+  registration order; ``tcp_available_congestion_control`` is read only (mode 0444:
+  ``OSError(EACCES)`` even for root) and always lists what is registered now.  An empty
+  string writes nothing (a write of 0 bytes); anything but a ``str`` is ``EINVAL``.
 
 A value that fails raises ``OSError(EINVAL)`` (from :func:`netsim.errors.kernel_error`), as the
 ``write(2)`` would, and the old value stays.  An unknown name raises ``KeyError`` with close
@@ -83,6 +94,8 @@ Where netsim differs
 * ``ip_local_port_range`` with ``low`` and ``high`` of the same parity is accepted; the kernel
   also accepts it and logs a one-time preference for different parity, which netsim omits.
 * ``CAP_SYS_ADMIN`` / ``CAP_NET_ADMIN`` checks are not modelled.
+* The allowed congestion controls are a flag on each algorithm in Linux, shared by every
+  namespace; netsim keeps the list per host.
 """
 
 from __future__ import annotations
@@ -108,19 +121,25 @@ __all__ = [
     "MAX_SKB_FRAGS_LIMIT",
     "SOCK_MIN_RCVBUF",
     "SOCK_MIN_SNDBUF",
+    "TCP_CA_NAMES",
     "Sysctl",
     "SysctlCheck",
     "SysctlInput",
     "SysctlSpec",
+    "SysctlStringHandler",
     "SysctlValue",
 ]
 
-#: What a sysctl holds: an ``int``, or a tuple of ints for a vector such as ``tcp_wmem``.
-SysctlValue: TypeAlias = int | tuple[int, ...]
+#: What a sysctl holds: an ``int``, a tuple of ints for a vector such as ``tcp_wmem``, or a
+#: ``str`` for a string sysctl such as ``tcp_congestion_control``.
+SysctlValue: TypeAlias = int | tuple[int, ...] | str
 #: What ``sysctl[name] = ...`` accepts: a value, a list for a vector, or a ``sysctl -w`` string.
 SysctlInput: TypeAlias = int | str | tuple[int, ...] | list[int]
 #: A cross-sysctl check: ``(new value, current values) -> None`` if fine, else what is wrong.
 SysctlCheck: TypeAlias = Callable[[SysctlValue, Mapping[str, SysctlValue]], str | None]
+#: A string sysctl's handler: ``(text, current values) -> {name: value}``, what to store (the
+#: sysctl itself and any other whose reading it changes), or an ``OSError``.
+SysctlStringHandler: TypeAlias = Callable[[str, Mapping[str, SysctlValue]], dict[str, SysctlValue]]
 
 #: ``CONFIG_HZ`` assumed for the jiffies-based limits (``CONFIG_HZ_1000``, as Fedora builds x86-64).
 HZ: Final = 1000
@@ -162,6 +181,11 @@ class SysctlSpec:
     the element count for a vector.  ``check`` adds what a custom kernel handler tests across
     sysctls.  ``source`` is the file with the ``ctl_table`` entry, ``default_from`` where the
     default is set.
+
+    A string sysctl has a ``maxlen`` (the ``ctl_table``'s buffer, with its NUL; 0 for the
+    numeric ones), ``store`` (its handler: what a write stores, see
+    :data:`SysctlStringHandler`; None stores the text as it is), ``read`` (a value computed
+    at each read, for one that shows kernel state) and ``writable`` (False for mode 0444).
     """
 
     name: str
@@ -175,6 +199,10 @@ class SysctlSpec:
     unit: str = ""
     length: int | None = None
     check: SysctlCheck | None = attrs.field(default=None, eq=False, repr=False)
+    maxlen: int = 0
+    writable: bool = True
+    store: SysctlStringHandler | None = attrs.field(default=None, eq=False, repr=False)
+    read: Callable[[], str] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def signed(self) -> bool:
@@ -289,6 +317,7 @@ def _int_vector(
 def _scalar(value: SysctlValue) -> int:
     if isinstance(value, tuple):
         return value[0]
+    assert not isinstance(value, str)
     return value
 
 
@@ -360,6 +389,104 @@ def _mem_triple(pages: int, divisor: int) -> tuple[int, int, int]:
     limit = max(pages // divisor, 128)
     low = limit // 4 * 3
     return (low, limit, low * 2)
+
+
+# --------------------------------------------------------------------------- congestion control
+
+_CONG: Final = "net.ipv4.tcp_congestion_control"
+_CONG_ALLOWED: Final = "net.ipv4.tcp_allowed_congestion_control"
+_TCP_CONG: Final = "net/ipv4/tcp_cong.c"
+#: ``TCP_CA_NAME_MAX`` and ``TCP_CA_BUF_MAX`` (include/net/tcp.h): the handlers' buffers
+_TCP_CA_NAME_MAX: Final = 16
+_TCP_CA_BUF_MAX: Final = 16 * 128
+
+
+#: ``tcp_cong_list`` as these sysctls see it: the registered congestion controls' names, in
+#: registration order, kept by ``netsim.tcp.cong`` as it registers them (this layer does not
+#: import TCP: as ``inet_protos``, the upper layer fills it in when it is imported)
+TCP_CA_NAMES: Final[list[str]] = []
+
+
+def _registered() -> list[str]:
+    """The registered congestion controls, in registration order."""
+    return TCP_CA_NAMES
+
+
+def _available_congestion_control() -> str:
+    """``tcp_get_available_congestion_control()`` (net/ipv4/tcp_cong.c)."""
+    return " ".join(TCP_CA_NAMES)
+
+
+def _set_default_congestion_control(
+    text: str, values: Mapping[str, SysctlValue]
+) -> dict[str, SysctlValue]:
+    """``proc_tcp_congestion_control()`` → ``tcp_set_default_congestion_control()``
+    (net/ipv4/tcp_cong.c): a registered name (``ENOENT`` otherwise), which becomes allowed
+    (``TCP_CONG_NON_RESTRICTED``)."""
+    registered = _registered()
+    if text not in registered:
+        raise kernel_error(errno.ENOENT, f"{_CONG}: no congestion control {text!r}")
+    allowed = str(values[_CONG_ALLOWED]).split(" ")
+    allowed_now = " ".join(n for n in registered if n in allowed or n == text)
+    return {_CONG: text, _CONG_ALLOWED: allowed_now}
+
+
+def _set_allowed_congestion_control(
+    text: str, values: Mapping[str, SysctlValue]
+) -> dict[str, SysctlValue]:
+    """``proc_allowed_congestion_control()`` → ``tcp_set_allowed_congestion_control()``
+    (net/ipv4/tcp_cong.c): names separated by single spaces, read up to the first empty one
+    (``strsep``); all registered (``ENOENT`` otherwise, nothing changed); they replace the
+    allowed ones, listed back in registration order."""
+    names: list[str] = []
+    for name in text.split(" "):
+        if not name:
+            break
+        names.append(name)
+    registered = _registered()
+    for name in names:
+        if name not in registered:
+            raise kernel_error(errno.ENOENT, f"{_CONG_ALLOWED}: no congestion control {name!r}")
+    return {_CONG_ALLOWED: " ".join(n for n in registered if n in names)}
+
+
+def _string(
+    name: str,
+    default: str,
+    doc: str,
+    handler: str,
+    maxlen: int,
+    *,
+    store: SysctlStringHandler | None = None,
+    read: Callable[[], str] | None = None,
+    writable: bool = True,
+    default_from: str = _TCP_CONG,
+) -> SysctlSpec:
+    """A string sysctl: ``proc_dostring`` under ``handler``."""
+    return SysctlSpec(
+        name,
+        default,
+        0,
+        0,
+        handler,
+        doc,
+        _IPV4,
+        default_from,
+        maxlen=maxlen,
+        writable=writable,
+        store=store,
+        read=read,
+    )
+
+
+def _proc_dostring(text: str, maxlen: int) -> str:
+    """What ``_proc_do_string()`` (kernel/sysctl.c) keeps of a write: up to the first NUL or
+    newline, at most ``maxlen - 1`` characters."""
+    for stop in ("\0", "\n"):
+        cut = text.find(stop)
+        if cut >= 0:
+            text = text[:cut]
+    return text[: maxlen - 1]
 
 
 # --------------------------------------------------------------------------- the table
@@ -605,6 +732,36 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
             300,
             "largest reordering degree TCP will learn",
             lo=1,
+        ),
+        # ---------------------------------------------------------------- congestion control
+        _string(
+            _CONG,
+            "cubic",
+            "congestion control of new sockets (a registered name); it also becomes allowed",
+            "proc_tcp_congestion_control",
+            _TCP_CA_NAME_MAX,
+            store=_set_default_congestion_control,
+            default_from="CONFIG_DEFAULT_TCP_CONG, net/ipv4/tcp_cong.c tcp_congestion_default()",
+        ),
+        _string(
+            "net.ipv4.tcp_available_congestion_control",
+            "reno cubic",
+            "the registered congestion controls, in registration order (read only)",
+            "proc_tcp_available_congestion_control",
+            _TCP_CA_BUF_MAX,
+            read=_available_congestion_control,
+            writable=False,
+            default_from=f"{_TCP_CONG} tcp_get_available_congestion_control()",
+        ),
+        _string(
+            _CONG_ALLOWED,
+            "reno cubic",
+            "congestion controls TCP_CONGESTION may pick without CAP_NET_ADMIN: reno and the "
+            "default, unless written (space-separated registered names)",
+            "proc_allowed_congestion_control",
+            _TCP_CA_BUF_MAX,
+            store=_set_allowed_congestion_control,
+            default_from=f"{_TCP_CONG} (tcp_reno is TCP_CONG_NON_RESTRICTED; so is the default)",
         ),
         _int(
             "net.ipv4.tcp_pacing_ss_ratio",
@@ -995,6 +1152,12 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         specs = sorted(_build_table(max_skb_frags, nr_free_buffer_pages), key=lambda s: s.name)
         self.table = MappingProxyType({spec.name: spec for spec in specs})
         self.data = {spec.name: spec.default for spec in specs}
+        #: the sysctls whose value is computed when read (``tcp_available_congestion_control``)
+        self._readers: dict[str, Callable[[], str]] = {
+            spec.name: spec.read for spec in specs if spec.read is not None
+        }
+        for name, read in self._readers.items():
+            self.data[name] = read()
         self.max_skb_frags = max_skb_frags
         self._on_change = on_change
 
@@ -1006,6 +1169,10 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         value = self.data.get(name) if isinstance(name, str) else None
         if value is None:
             raise self._unknown(name)
+        if self._readers and isinstance(name, str):
+            read = self._readers.get(name)
+            if read is not None:
+                value = self.data[name] = read()
         return value
 
     def __contains__(self, name: object) -> bool:
@@ -1025,6 +1192,9 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         spec = self.table.get(name) if isinstance(name, str) else None
         if spec is None:
             raise self._unknown(name)
+        if spec.maxlen:
+            self._write_string(spec, value)
+            return
         new = self._convert(spec, value)
         for element in new if isinstance(new, tuple) else (new,):
             if not spec.min <= element <= spec.max:
@@ -1040,6 +1210,23 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         if self._on_change is not None:
             self._on_change(spec.name, new)
 
+    def _write_string(self, spec: SysctlSpec, value: object) -> None:
+        """A write to a string sysctl: ``proc_dostring``, then the handler; every sysctl it
+        changes is stored, then reported to ``on_change``."""
+        if not spec.writable:
+            raise kernel_error(errno.EACCES, f"{spec.name} is read-only")
+        if not isinstance(value, str):
+            raise kernel_error(errno.EINVAL, f"{spec.name} takes a string, not {value!r}")
+        current = self[spec.name]
+        assert isinstance(current, str)
+        # a write of 0 bytes changes nothing: the handler sees the current value
+        text = _proc_dostring(value, spec.maxlen) if value else current
+        updates = {spec.name: text} if spec.store is None else spec.store(text, self.data)
+        self.data.update(updates)
+        if self._on_change is not None:
+            for name, new in updates.items():
+                self._on_change(name, new)
+
     def __delitem__(self, name: str) -> None:
         raise TypeError(f"sysctls cannot be removed (tried to delete {name!r}); write a value")
 
@@ -1054,8 +1241,12 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         limits = f"{low}..{high}"
         if spec.length is not None:
             limits = f"{spec.length} values, each {limits}"
+        if spec.maxlen:
+            limits = f"a string of at most {spec.maxlen - 1} characters"
+            if not spec.writable:
+                limits += ", read only"
         return (
-            f"{name} = {_format(self.data[name])}{spec.unit}: {spec.doc} "
+            f"{name} = {_format(self[name])}{spec.unit}: {spec.doc} "
             f"[default {_format(spec.default)}; {limits}; {spec.handler}; "
             f"{spec.source}; default from {spec.default_from}]"
         )
@@ -1064,7 +1255,7 @@ class Sysctl(MutableMapping[str, SysctlValue]):
         changed = sorted(n for n, v in self.data.items() if v != self.table[n].default)
         return f"<Sysctl: {len(self.data)} sysctls, changed: {changed or 'none'}>"
 
-    def _convert(self, spec: SysctlSpec, value: object) -> SysctlValue:
+    def _convert(self, spec: SysctlSpec, value: object) -> int | tuple[int, ...]:
         """``value`` as the sysctl's shape (int or full tuple), range not yet checked."""
         if isinstance(value, str):
             numbers = _parse_proc_ints(spec, value)

@@ -205,6 +205,10 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPLossProbeRecovery",
     "TcpExtTSQThrottled",
     "TcpExtTCPMemoryPressures",
+    "TcpExtTCPHystartTrainDetect",
+    "TcpExtTCPHystartTrainCwnd",
+    "TcpExtTCPHystartDelayDetect",
+    "TcpExtTCPHystartDelayCwnd",
 )
 
 
@@ -373,6 +377,10 @@ class Counters:
     TcpExtTCPLossProbeRecovery: int
     TcpExtTSQThrottled: int
     TcpExtTCPMemoryPressures: int
+    TcpExtTCPHystartTrainDetect: int
+    TcpExtTCPHystartTrainCwnd: int
+    TcpExtTCPHystartDelayDetect: int
+    TcpExtTCPHystartDelayCwnd: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]

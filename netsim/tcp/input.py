@@ -481,7 +481,7 @@ def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
     if sack_blocks and sk.tcp_rtx_queue:
         flag |= tcp_sacktag_write_queue(sk, sack_blocks, ack)
     else:
-        sk.sack_first_sent = -1.0
+        sk.sack_first_sent = sk.sack_last_sent = -1.0
     stats = sk.net.stats
     if flag & FLAG_SND_UNA_ADVANCED:
         sk.snd_una = ack  # tcp_snd_una_update()
@@ -581,7 +581,7 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
     queue = sk.tcp_rtx_queue
     flag = 0
     acked = 0
-    first_sent = -1.0
+    first_sent = last_sent = -1.0
     sack_ok = sk.sack_ok
     prior_fack = sk.highest_sack_seq if sk.sacked_out else prior_snd_una
     reord = sk.snd_nxt  # the lowest acked, never resent, never SACKed sequence
@@ -607,6 +607,7 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
                 sk.retrans_out = max(0, sk.retrans_out - pcount)
             flag |= FLAG_RETRANS_DATA_ACKED
         elif not cb.sacked:
+            last_sent = cb.sent_at
             if first_sent < 0:
                 first_sent = cb.sent_at
             if cb.seq < reord:
@@ -634,13 +635,23 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
         tcp_wmem_free_skb(sk, skb)
     sk_mem_reclaim(sk)
 
-    seq_rtt = -1.0
+    # the RTT samples (tcp_clean_rtx_queue + tcp_ack_update_rtt): the estimator's from the
+    # oldest segment acknowledged (Karn: none if any was resent), else the oldest newly
+    # SACKed; the congestion control's from the newest; both from the echo failing those
+    now = sk.net.now
+    seq_rtt = ca_rtt = sack_rtt = -1.0
     if first_sent >= 0 and not flag & FLAG_RETRANS_DATA_ACKED:
-        seq_rtt = sk.net.now - first_sent
-    elif sk.sack_first_sent >= 0:
-        seq_rtt = sk.net.now - sk.sack_first_sent  # tcp_ack_update_rtt's sack_rtt_us
+        seq_rtt = now - first_sent
+        ca_rtt = now - last_sent
+    if sk.sack_first_sent >= 0:
+        sack_rtt = now - sk.sack_first_sent
+        ca_rtt = now - sk.sack_last_sent
+        if seq_rtt < 0:
+            seq_rtt = sack_rtt
+    if seq_rtt < 0 and flag & FLAG_ACKED:
+        seq_rtt = ca_rtt = tcp_rtt_tsopt(sk, seg)
+    rtt_update = seq_rtt >= 0 and tcp_ack_update_rtt(sk, seg, seq_rtt)
     if flag & FLAG_ACKED:
-        tcp_ack_update_rtt(sk, seg, seq_rtt)
         flag |= FLAG_SET_XMIT_TIMER  # set the TLP or RTO timer
         if not sack_ok:
             tcp_remove_reno_sacks(sk, acked)
@@ -648,16 +659,12 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
                 flag &= ~FLAG_ORIG_SACK_ACKED
         elif reord < prior_fack:
             tcp_check_sack_reordering(sk, reord, False)  # a hole filled without a resend
-    elif (
-        seq_rtt >= 0
-        and tcp_ack_update_rtt(sk, seg, seq_rtt)
-        and queue
-        and seq_rtt > sk.net.now - queue[0].cb.sent_at
-    ):
+    elif rtt_update and queue and sack_rtt > now - queue[0].cb.sent_at:
         # a SACK RTT sample from data sent before the head was last (re)sent re-arms the
         # timer; one from later data does not, or the RTO could keep moving out through a
         # long recovery
         flag |= FLAG_SET_XMIT_TIMER
+    sk.ca_ops.pkts_acked(sk, acked, int(ca_rtt * 1e6) if ca_rtt >= 0 else -1)
     return flag
 
 
@@ -665,19 +672,27 @@ def tcp_ack_update_rtt(sk: TcpSock, seg: Segment, seq_rtt: float) -> bool:
     """``tcp_ack_update_rtt()`` for an ACK of new data: the RTT sample from the ACK's timing
     (``seq_rtt``, seconds; -1 when Karn's rule forbids one because retransmitted data was
     acknowledged, or there is none), else from the timestamp echo (RFC 7323's RTTM:
-    ``tcp_rtt_tsopt_us`` — the timestamp clock's milliseconds since the echoed value, at least
-    one) — which is what keeps the RTO true across retransmissions.  A valid sample updates
-    the estimator and the RTO and ends the exponential backoff (RFC 6298: only then).  False
-    without a sample."""
-    if seq_rtt < 0 and sk.tstamp_ok and seg.tsecr:
-        delta = (tcp_ts(sk) - seg.tsecr) & U32
-        if delta < _TS_DELTA_MAX:
-            seq_rtt = max(delta, 1) / 1000
+    :func:`tcp_rtt_tsopt`) — which is what keeps the RTO true across retransmissions.  A
+    valid sample updates the estimator and the RTO and ends the exponential backoff (RFC
+    6298: only then).  False without a sample."""
+    if seq_rtt < 0:
+        seq_rtt = tcp_rtt_tsopt(sk, seg)
     if seq_rtt < 0:
         return False
     tcp_rtt_estimator(sk, seq_rtt)
     sk.backoff = 0
     return True
+
+
+def tcp_rtt_tsopt(sk: TcpSock, seg: Segment) -> float:
+    """``tcp_rtt_tsopt_us()``: the RTT (seconds) from the timestamp echo — the timestamp
+    clock's milliseconds since the echoed value, at least one — or -1 without timestamps or
+    an echo."""
+    if sk.tstamp_ok and seg.tsecr:
+        delta = (tcp_ts(sk) - seg.tsecr) & U32
+        if delta < _TS_DELTA_MAX:
+            return max(delta, 1) / 1000
+    return -1.0
 
 
 def tcp_trim_head(sk: TcpSock, skb: SkBuff, length: int) -> None:

@@ -17,8 +17,13 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   new sockets take ``net.ipv4.tcp_rto_max_ms``).
 * ``TCP_QUICKACK`` — leaves (1) or enters (0) interactive "pingpong" mode; reads 1 when not in
   it.
-* ``TCP_CONGESTION`` — the congestion control's name: netsim runs Reno (``b"reno"``); any
-  other name is ``ENOENT``.
+* ``TCP_CONGESTION`` — the congestion control, by name: ``b"cubic"`` or ``b"reno"`` (or any
+  algorithm registered with :func:`netsim.tcp.cong.tcp_register_congestion_control`), read up
+  to a NUL or ``TCP_CA_NAME_MAX - 1`` (15) bytes; an empty value is ``EINVAL``, an unknown
+  name ``ENOENT``.  A connected socket switches at once (the new algorithm's ``init`` runs);
+  a listener's choice passes to its children.  Read back, the name NUL-padded to
+  ``TCP_CA_NAME_MAX`` (16) bytes, cut to the caller's length.  New sockets start with
+  ``net.ipv4.tcp_congestion_control`` (``cubic``).
 * ``TCP_INFO`` (read only) — ``struct tcp_info`` of 6.18, 280 bytes: the fields netsim keeps
   (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
   unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
@@ -59,6 +64,7 @@ from ..sock.constants import (
 )
 from ..sock.options import optval_int
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
+from .cong import TCP_CA_NAME_MAX, tcp_set_congestion_control
 from .output import tcp_set_window_clamp
 from .sock import ICSK_ACK_PUSHED, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TcpSock
 
@@ -70,9 +76,6 @@ MAX_TCP_KEEPIDLE: Final = 32767
 MAX_TCP_KEEPINTVL: Final = 32767
 MAX_TCP_KEEPCNT: Final = 127
 MAX_TCP_SYNCNT: Final = 127
-#: ``TCP_CA_NAME_MAX``: a congestion control's name, with its NUL
-TCP_CA_NAME_MAX: Final = 16
-_CONGESTION_CONTROLS: Final = frozenset({"reno"})
 #: ``TCP_FIN_TIMEOUT_MAX`` in seconds
 TCP_FIN_TIMEOUT_MAX: Final = 120
 #: ``TCP_TIMEOUT_INIT`` and ``TCP_RTO_MAX`` in seconds (``TCP_DEFER_ACCEPT``'s rounding)
@@ -169,15 +172,21 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
 
 
 def _set_congestion(sk: TcpSock, optval: bytes) -> None:
-    """``TCP_CONGESTION``: a name of at most 15 bytes (up to a NUL).  netsim runs Reno only:
-    any other name is ``ENOENT`` — Linux's answer for a congestion control it does not have
-    (it would also load ``cubic``, ``bbr`` … as modules)."""
+    """``TCP_CONGESTION`` (``do_tcp_setsockopt``, net/ipv4/tcp.c): a name of at most
+    ``TCP_CA_NAME_MAX - 1`` bytes, up to a NUL (``strncpy_from_sockptr``), for
+    ``tcp_set_congestion_control`` — ``ENOENT`` for a name not registered (Linux would first
+    try to load a module ``tcp_<name>``: netsim has Reno and CUBIC built in, nothing to
+    load)."""
+    from .input import lock_sock, release_sock
+
     if not optval:
         raise kernel_error(errno.EINVAL, "TCP_CONGESTION needs a name")
     name = optval[: TCP_CA_NAME_MAX - 1].split(b"\0", 1)[0].decode("latin-1")
-    if name not in _CONGESTION_CONTROLS:
-        raise kernel_error(errno.ENOENT, f"congestion control {name!r} (netsim has Reno only)")
-    sk.ca_name = name
+    lock_sock(sk)
+    try:
+        tcp_set_congestion_control(sk, name)
+    finally:
+        release_sock(sk)
 
 
 def _ranged(val: int, low: int, high: int, name: str) -> int:
@@ -277,7 +286,8 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
     if optname == TCP_INFO:
         return tcp_get_info(sk)
     if optname == TCP_CONGESTION:
-        return sk.ca_name.encode().ljust(TCP_CA_NAME_MAX, b"\0")
+        # the ops' name[TCP_CA_NAME_MAX], NUL-padded; sock_getsockopt cuts it to min(len, 16)
+        return sk.ca_ops.name.encode("latin-1").ljust(TCP_CA_NAME_MAX, b"\0")
     raise kernel_error(errno.ENOPROTOOPT)
 
 

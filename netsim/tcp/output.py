@@ -52,6 +52,7 @@ from ..wire.tcp import (
     tcp_build_header,
 )
 from .sock import (
+    CA_EVENT_TX_START,
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
     ICSK_TIME_LOSS_PROBE,
@@ -83,6 +84,8 @@ __all__ = [
     "MAX_TCP_HEADER",
     "sk_stream_memory_free",
     "tcp_current_mss",
+    "tcp_event_data_sent",
+    "tcp_jiffies32",
     "tcp_mark_urg",
     "tcp_push",
     "tcp_packets_in_flight",
@@ -113,6 +116,17 @@ U32: Final = 0xFFFFFFFF
 def tcp_ts(sk: TcpSock) -> int:
     """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits."""
     return (int(sk.net.now * 1000) + sk.ts_offset) & U32
+
+
+#: ``INITIAL_JIFFIES`` (include/linux/jiffies.h): the jiffy counter starts 300 s before it
+#: wraps, so that wrap-unsafe code fails early
+INITIAL_JIFFIES: Final = (-300 * 1000) & U32
+
+
+def tcp_jiffies32(sk: TcpSock) -> int:
+    """``tcp_jiffies32``: the host's jiffies (``HZ`` = 1000), 32 bits, from
+    ``INITIAL_JIFFIES``."""
+    return (int(sk.net.now * 1000) + INITIAL_JIFFIES) & U32
 
 
 # -- MSS and size goal ---------------------------------------------------------------------
@@ -844,6 +858,7 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     stats.TcpOutSegs += pcount
     sk.segs_out += pcount
     if skb.len - hlen > 0:
+        tcp_event_data_sent(sk)
         sk.data_segs_out += pcount
         sk.bytes_sent += skb.len - hlen
     if flags & TCPHDR_ACK:
@@ -855,6 +870,16 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
             ip6_xmit(sk.net, sk, skb, dst)  # type: ignore[arg-type]
     except OSError:
         pass  # a local drop: the data stays queued and the RTO will resend it
+
+
+def tcp_event_data_sent(sk: TcpSock) -> None:
+    """``tcp_event_data_sent()`` (net/ipv4/tcp_output.c): a segment with data leaves; with
+    nothing in flight before it, the congestion control hears ``CA_EVENT_TX_START`` (CUBIC
+    moves its epoch past the idle time); ``lsndtime`` is now.  (The pingpong count is not
+    kept here.)"""
+    if not tcp_packets_in_flight(sk):
+        sk.ca_ops.cwnd_event(sk, CA_EVENT_TX_START)
+    sk.lsndtime = tcp_jiffies32(sk)
 
 
 def tcp_wfree(skb: SkBuff) -> None:

@@ -69,6 +69,7 @@ from ..sock.sock import (
 from ..wire.ipv4 import IPPROTO_TCP, csum_tcpudp_magic, ip4_build_header
 from ..wire.ipv6 import csum_ipv6_magic, ip6_build_header
 from ..wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, tcp_build_header
+from .cong import tcp_init_congestion_control, tcp_set_ca_state
 from .input import Segment, lock_sock, release_sock, unwrap
 from .output import (
     MAX_TCP_HEADER,
@@ -80,7 +81,7 @@ from .output import (
     tcp_sync_mss,
     tcp_transmit_skb,
 )
-from .sock import TCP_SOCK_FIELDS, TCP_TIMEWAIT_LEN, TcpSock
+from .sock import TCP_CA_OPEN, TCP_SOCK_FIELDS, TCP_TIMEWAIT_LEN, TcpSock
 from .state import check_transition
 
 if TYPE_CHECKING:
@@ -581,9 +582,11 @@ def _negotiate(sk: TcpSock, opts: object) -> None:
 
 
 def tcp_finish_connect(sk: TcpSock) -> None:
-    """``tcp_finish_connect()``: ``ESTABLISHED``; buffers sized; the connector wakes."""
+    """``tcp_finish_connect()``: ``ESTABLISHED``; buffers sized and the congestion control
+    started (``tcp_init_transfer``); the connector wakes."""
     tcp_set_state(sk, TCP_ESTABLISHED)
     tcp_init_buffer_space(sk)
+    tcp_init_congestion_control(sk)
     sk.sk_state_change()
 
 
@@ -639,6 +642,7 @@ def tcp_conn_request(
     child.user_mss = listener.user_mss
     child.notsent_lowat = listener.notsent_lowat
     child.sk_flags = set(listener.sk_flags)  # sk_clone_lock(): SO_OOBINLINE, SO_KEEPALIVE ...
+    tcp_ca_openreq_child(child, listener)
     mapped = listener.sk_family == AF_INET6 and family == AF_INET
     child.inet_saddr = v4_mapped(daddr) if mapped else daddr
     child.inet_rcv_saddr = child.inet_saddr
@@ -672,6 +676,17 @@ def tcp_conn_request(
     tcp_send_syn(child, synack=True)
 
 
+def tcp_ca_openreq_child(child: TcpSock, listener: TcpSock) -> None:
+    """``tcp_ca_openreq_child()`` (net/ipv4/tcp_minisocks.c): a child keeps the congestion
+    control its listener was given with ``TCP_CONGESTION`` (the clone copied it); otherwise
+    it has the host's default now (:class:`TcpSock` took it at creation), in state Open."""
+    if listener.ca_setsockopt:
+        child.ca_ops = listener.ca_ops
+        child.ca_setsockopt = True
+        child.ca_priv = child.ca_ops.alloc_priv()
+    tcp_set_ca_state(child, TCP_CA_OPEN)
+
+
 def _syn_recv_children(listener: TcpSock) -> int:
     return sum(
         1
@@ -693,7 +708,8 @@ def tcp_synrecv_established(sk: TcpSock, seg: Segment) -> None:
     dst = sk.sk_dst_cache
     assert dst is not None
     tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
-    tcp_init_buffer_space(sk)
+    tcp_init_buffer_space(sk)  # tcp_init_transfer()
+    tcp_init_congestion_control(sk)
     listener = sk.listener
     if listener is not None and listener.sk_state == TCP_LISTEN and not listener.closed:
         listener.accept_queue.append(sk)
@@ -960,7 +976,8 @@ _DISCONNECT_KEEPS: Final = frozenset(
         "syn_retries",
         "defer_accept",
         "user_timeout",
-        "ca_name",
+        "ca_ops",
+        "ca_setsockopt",
         "max_ack_backlog",
         "listener",
         "accept_queue",
@@ -1010,6 +1027,9 @@ def tcp_disconnect(sk: TcpSock) -> None:
     for name in TCP_SOCK_FIELDS:
         if name not in _DISCONNECT_KEEPS:
             setattr(sk, name, getattr(fresh, name))
+    # the congestion control stays; its private area is zeroed, the state Open
+    sk.ca_priv = sk.ca_ops.alloc_priv()
+    tcp_set_ca_state(sk, TCP_CA_OPEN)
 
 
 def _purge(sk: TcpSock) -> None:

@@ -41,14 +41,15 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..skb import SkBuff
+from .cong import tcp_ca_event, tcp_set_ca_state
 from .output import (
     tcp_current_mss,
     tcp_fragment,
-    tcp_is_cwnd_limited,
     tcp_packets_in_flight,
     tcp_write_xmit,
 )
 from .sock import (
+    CA_EVENT_LOSS,
     ICSK_TIME_REO_TIMEOUT,
     ICSK_TIME_RETRANS,
     TCP_CA_CWR,
@@ -149,40 +150,6 @@ def tcp_current_ssthresh(sk: TcpSock) -> int:
     return max(sk.snd_ssthresh, (cwnd >> 1) + (cwnd >> 2))
 
 
-def tcp_ca_ssthresh(sk: TcpSock) -> int:
-    """The congestion control's ``ssthresh`` hook (``tcp_reno_ssthresh``, net/ipv4/tcp_cong.c):
-    half the window, at least 2."""
-    return max(sk.snd_cwnd >> 1, 2)
-
-
-def tcp_ca_undo_cwnd(sk: TcpSock) -> int:
-    """The congestion control's ``undo_cwnd`` hook (``tcp_reno_undo_cwnd``): the window from
-    before the reduction, if larger."""
-    return max(sk.snd_cwnd, sk.prior_cwnd)
-
-
-def tcp_set_ca_state(sk: TcpSock, state: int) -> None:
-    """``tcp_set_ca_state()``."""
-    sk.ca_state = state
-
-
-def tcp_cong_avoid(sk: TcpSock, ack: int, acked: int) -> None:
-    """The congestion control's ``cong_avoid`` (``tcp_reno_cong_avoid``, net/ipv4/tcp_cong.c):
-    only while the window is what limits the sender; slow start below ``ssthresh``
-    (``tcp_slow_start``), then one segment per window of ACKs (``tcp_cong_avoid_ai``)."""
-    if not acked or not tcp_is_cwnd_limited(sk):
-        return
-    if sk.snd_cwnd < sk.snd_ssthresh:
-        sk.snd_cwnd = min(
-            sk.snd_cwnd + acked, sk.snd_ssthresh if sk.snd_ssthresh < 0x7FFFFFFF else 1 << 30
-        )
-        return
-    sk.snd_cwnd_cnt += acked
-    if sk.snd_cwnd_cnt >= sk.snd_cwnd:
-        sk.snd_cwnd_cnt -= sk.snd_cwnd
-        sk.snd_cwnd += 1
-
-
 def tcp_may_raise_cwnd(sk: TcpSock, flag: int) -> bool:
     """``tcp_may_raise_cwnd()``: grow only on in-order delivery — or on any delivery once the
     path is known to reorder more than ``net.ipv4.tcp_reordering``."""
@@ -199,7 +166,7 @@ def tcp_cong_control(sk: TcpSock, ack: int, acked_sacked: int, flag: int, newly_
     if tcp_in_cwnd_reduction(sk):
         tcp_cwnd_reduction(sk, acked_sacked, newly_lost, flag)
     elif tcp_may_raise_cwnd(sk, flag):
-        tcp_cong_avoid(sk, ack, acked_sacked)
+        sk.ca_ops.cong_avoid(sk, ack, acked_sacked)  # tcp_cong_avoid()
 
 
 def tcp_cwnd_reduction(sk: TcpSock, newly_acked_sacked: int, newly_lost: int, flag: int) -> None:
@@ -232,7 +199,7 @@ def tcp_init_cwnd_reduction(sk: TcpSock) -> None:
     sk.prior_cwnd = sk.snd_cwnd
     sk.prr_delivered = 0
     sk.prr_out = 0
-    sk.snd_ssthresh = tcp_ca_ssthresh(sk)
+    sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
 
 
 def tcp_end_cwnd_reduction(sk: TcpSock) -> None:
@@ -344,7 +311,8 @@ def tcp_enter_loss(sk: TcpSock) -> None:
     ):
         sk.prior_ssthresh = tcp_current_ssthresh(sk)
         sk.prior_cwnd = sk.snd_cwnd
-        sk.snd_ssthresh = tcp_ca_ssthresh(sk)
+        sk.snd_ssthresh = sk.ca_ops.ssthresh(sk)
+        tcp_ca_event(sk, CA_EVENT_LOSS)
         tcp_init_undo(sk)
     sk.snd_cwnd = tcp_packets_in_flight(sk) + 1
     sk.snd_cwnd_cnt = 0
@@ -383,7 +351,7 @@ def tcp_undo_cwnd_reduction(sk: TcpSock, unmark_loss: bool) -> None:
             skb.cb.lost = False
         sk.lost_out = 0
     if sk.prior_ssthresh:
-        sk.snd_cwnd = tcp_ca_undo_cwnd(sk)
+        sk.snd_cwnd = sk.ca_ops.undo_cwnd(sk)
         if sk.prior_ssthresh > sk.snd_ssthresh:
             sk.snd_ssthresh = sk.prior_ssthresh
     sk.undo_marker = 0
@@ -535,7 +503,7 @@ def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack:
     stats = sk.net.stats
     base = sk.snd_una
     ranges = [(unwrap(base, start), unwrap(base, end)) for start, end in blocks]
-    sk.sack_first_sent = -1.0
+    sk.sack_first_sent = sk.sack_last_sent = -1.0
     flag = 0
     first = ranges[0]
     dsack = False
@@ -606,6 +574,7 @@ def _sacktag_range(sk: TcpSock, start: int, end: int, reord: int) -> tuple[int, 
                 flag |= FLAG_ORIG_SACK_ACKED
             if sk.sack_first_sent < 0:
                 sk.sack_first_sent = cb.sent_at
+            sk.sack_last_sent = cb.sent_at
         if cb.lost:
             cb.lost = False  # SACKed: no longer to be resent
             sk.lost_out = max(0, sk.lost_out - pcount)

@@ -37,6 +37,7 @@ from .seq_queue import SeqQueue
 
 if TYPE_CHECKING:
     from ..netns import Net
+    from .cong import TcpCongestionOps
 
 __all__ = [
     "TCP_INIT_CWND",
@@ -92,6 +93,12 @@ TCP_CA_DISORDER: Final = 1
 TCP_CA_CWR: Final = 2
 TCP_CA_RECOVERY: Final = 3
 TCP_CA_LOSS: Final = 4
+
+# enum tcp_ca_event (include/net/tcp.h): what tcp_ca_event() tells a congestion control
+CA_EVENT_TX_START: Final = 0  # first transmission with nothing in flight
+CA_EVENT_CWND_RESTART: Final = 1  # congestion window restart (after idle)
+CA_EVENT_COMPLETE_CWR: Final = 2  # end of a window reduction (CWR or Recovery)
+CA_EVENT_LOSS: Final = 3  # loss timeout
 
 
 class TcpSkbCb:
@@ -209,6 +216,7 @@ TCP_SOCK_FIELDS: Final = (
     "dsack_dups",
     "xmit_pending",
     "sack_first_sent",
+    "sack_last_sent",
     "selective_acks",
     "duplicate_sack",
     "ts_recent",
@@ -223,6 +231,8 @@ TCP_SOCK_FIELDS: Final = (
     # congestion control
     "snd_cwnd",
     "snd_cwnd_cnt",
+    "snd_cwnd_clamp",
+    "lsndtime",
     "is_cwnd_limited",
     "max_packets_out",
     "cwnd_usage_seq",
@@ -291,7 +301,10 @@ TCP_SOCK_FIELDS: Final = (
     "syn_retries",
     "defer_accept",
     "user_timeout",
-    "ca_name",
+    # the congestion control (icsk_ca_ops, icsk_ca_priv, icsk_ca_setsockopt)
+    "ca_ops",
+    "ca_priv",
+    "ca_setsockopt",
 )
 
 
@@ -394,6 +407,7 @@ class TcpSock(Sock):
         #: scratch of one ACK: when the earliest never-retransmitted segment it newly SACKed
         #: was sent (``sack_state.first_sackt``; -1: none) — the SACK RTT sample
         self.sack_first_sent = -1.0
+        self.sack_last_sent = -1.0  # ... and the latest (``last_sackt``)
         #: the receiver's SACK blocks (``selective_acks``), the most recent first: unwrapped
         #: ``(start, end)`` ranges held in the out-of-order queue, at most TCP_NUM_SACKS
         self.selective_acks: list[tuple[int, int]] = []
@@ -409,6 +423,9 @@ class TcpSock(Sock):
         self.autocork_throttled = False
         self.snd_cwnd = TCP_INIT_CWND
         self.snd_cwnd_cnt = 0
+        self.snd_cwnd_clamp = 0xFFFFFFFF  # tcp_init_sock(): ~0, no limit
+        #: when data was last sent (``lsndtime``): ``tcp_jiffies32``
+        self.lsndtime = 0
         self.is_cwnd_limited = False
         self.max_packets_out = 0
         self.cwnd_usage_seq = 0
@@ -473,7 +490,23 @@ class TcpSock(Sock):
         self.syn_retries = 0
         self.defer_accept = 0
         self.user_timeout = 0
-        self.ca_name = "reno"  # the congestion control netsim runs (TCP_CONGESTION)
+        #: the congestion control (``icsk_ca_ops``): ``net.ipv4.tcp_congestion_control`` at
+        #: creation (``tcp_assign_congestion_control``), or ``TCP_CONGESTION``'s choice
+        from .cong import tcp_get_default_congestion_control
+
+        ca = tcp_get_default_congestion_control(net)
+        self.ca_ops: TcpCongestionOps = ca
+        #: its private state for this socket (``icsk_ca_priv``): ``None`` for Reno, a
+        #: :class:`~netsim.tcp.cong.BicTcp` for CUBIC
+        self.ca_priv: object | None = ca.alloc_priv()
+        #: the algorithm was chosen with ``TCP_CONGESTION`` (``icsk_ca_setsockopt``): a
+        #: listener's children take it rather than the sysctl's
+        self.ca_setsockopt = False
+
+    @property
+    def ca_name(self) -> str:
+        """The congestion control's name (``icsk_ca_ops->name``: ``TCP_CONGESTION``)."""
+        return self.ca_ops.name
 
     @property
     def rtx_queue(self) -> SeqQueue:
@@ -624,6 +657,7 @@ class TcpSock(Sock):
             "sacked": self.sacked_out,
             "lost": self.lost_out,
             "ca_state": self.ca_state,
+            "ca_name": self.ca_ops.name,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,
             "snd_wscale": self.snd_wscale,

@@ -335,6 +335,8 @@ def test_json_follows_the_documented_schema(udp: bool, capsys: pytest.CaptureFix
     doc = json.loads(out)
     _check(doc, SCHEMA_TYPES)
     assert doc["start"]["test_start"]["protocol"] == ("UDP" if udp else "TCP")
+    if not udp:  # the sender's congestion control: the default, CUBIC
+        assert doc["end"]["sender_tcp_congestion"] == "cubic"
     assert doc["end"]["sum_sent"]["bytes"] == MIB
     assert doc["end"]["sum_received"]["bytes"] == MIB
     assert doc["frag_stats"]["bytes_copied"] >= MIB

@@ -214,7 +214,7 @@ async def test_send_autobinds_an_unbound_socket(autojump_clock: trio.testing.Moc
         await tx.sendto(b"hello", rx.getsockname())
         addr, port = tx.getsockname()
         assert addr == "0.0.0.0"
-        low, high = host.sysctl["net.ipv4.ip_local_port_range"]  # type: ignore[misc]
+        low, high = host.sysctl["net.ipv4.ip_local_port_range"]  # type: ignore[misc, str-unpack]
         assert low <= port <= high
         assert await rx.recvfrom(100) == (b"hello", (LO4, port))
 

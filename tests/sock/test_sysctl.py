@@ -66,6 +66,12 @@ KERNEL_DEFAULTS: dict[str, SysctlValue] = {
     "net.ipv4.tcp_frto": 2,
     "net.ipv4.tcp_reordering": 3,  # TCP_FASTRETRANS_THRESH
     "net.ipv4.tcp_max_reordering": 300,
+    # net/ipv4/tcp_cong.c: CONFIG_DEFAULT_TCP_CONG (cubic), the registered ones in order
+    # (tcp_reno from tcp_init(), cubic's module_init later), the non-restricted ones (reno is
+    # TCP_CONG_NON_RESTRICTED, tcp_set_default_congestion_control() marks the default)
+    "net.ipv4.tcp_congestion_control": "cubic",
+    "net.ipv4.tcp_available_congestion_control": "reno cubic",
+    "net.ipv4.tcp_allowed_congestion_control": "reno cubic",
     "net.ipv4.tcp_pacing_ss_ratio": 200,
     "net.ipv4.tcp_pacing_ca_ratio": 120,
     "net.ipv4.tcp_min_rtt_wlen": 300,
@@ -147,6 +153,10 @@ def test_defaults_match_the_table() -> None:
             assert spec.length == len(default)
         else:
             assert spec.length is None
+        if isinstance(default, str):
+            assert spec.maxlen > len(default), name  # a string sysctl: its buffer holds it
+            continue
+        assert not spec.maxlen
         for element in default if isinstance(default, tuple) else (default,):
             assert spec.min <= element <= spec.max, name
 

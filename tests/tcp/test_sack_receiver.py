@@ -263,8 +263,9 @@ async def test_one_lost_segment_is_one_fast_retransmit(
     """Segment 2 of 20 lost: SACKed duplicate ACKs; with three segments SACKed RACK proves the
     hole lost (sent before the latest one delivered, and an RTT old), fast recovery begins
     (``TCPSackRecovery``), the hole is resent once (``TCPFastRetrans``), no timeout fires, and
-    recovery ends with the window at ``ssthresh`` — half the window it began from (Reno).
-    (Reading ``tcp_info`` 50 ms on, when it is all over.)"""
+    recovery ends with the window at ``ssthresh`` — 717/1024 of the window it began from
+    (CUBIC's beta; Reno would halve it).  (Reading ``tcp_info`` 50 ms on, when it is all
+    over.)"""
     info, stats = await _send_across(_dropping(2), 20 * MSS_PAYLOAD, True, 0.05)
     assert stats["TcpExtTCPSackRecovery"] == 1
     assert stats["TcpExtTCPFastRetrans"] == 1
@@ -272,8 +273,8 @@ async def test_one_lost_segment_is_one_fast_retransmit(
     assert stats["TcpExtTCPTimeouts"] == 0
     assert info["ca_state"] == 0  # Open again
     # the window when the loss was found — the initial 10, +1 in slow start for each of the
-    # two segments acknowledged before the hole — halved
-    assert info["snd_ssthresh"] == 6
+    # two segments acknowledged before the hole — times 717/1024 (cubictcp_recalc_ssthresh)
+    assert info["snd_ssthresh"] == 12 * 717 // 1024 == 8
     assert info["snd_cwnd"] >= info["snd_ssthresh"]
 
 
