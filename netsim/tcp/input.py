@@ -478,6 +478,8 @@ def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
         sk.retransmits = 0
     if _tcp_ack_update_window(sk, seg, ack):
         flag |= FLAG_WIN_UPDATE
+    # the highest SACK before this ACK's blocks: what it delivers below that was reordered
+    prior_fack = sk.highest_sack_seq if sk.sack_ok and sk.sacked_out else prior_snd_una
     if sack_blocks and sk.tcp_rtx_queue:
         flag |= tcp_sacktag_write_queue(sk, sack_blocks, ack)
     else:
@@ -499,7 +501,7 @@ def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
         if sk.tlp_high_seq:
             tcp_process_tlp_ack(sk, ack, flag)
         return 1
-    flag |= tcp_clean_rtx_queue(sk, seg, ack, prior_snd_una)
+    flag |= tcp_clean_rtx_queue(sk, seg, ack, prior_fack)
     if prior_snd_una <= sk.snd_up <= ack:
         sk.snd_up = ack  # tcp_clean_rtx_queue(): urgent mode ends, snd_up follows snd_una
     tcp_rack_update_reo_wnd(sk)
@@ -568,7 +570,7 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> bool:
     return True
 
 
-def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int) -> int:
+def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_fack: int) -> int:
     """``tcp_clean_rtx_queue()``: free every skb acknowledged in full; trim the head of a
     partly acknowledged multi-segment skb (``tcp_tso_acked``).  Segments not SACKed before
     count as delivered and advance RACK; a never-retransmitted one delivered below the
@@ -583,7 +585,6 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_snd_una: int)
     acked = 0
     first_sent = last_sent = -1.0
     sack_ok = sk.sack_ok
-    prior_fack = sk.highest_sack_seq if sk.sacked_out else prior_snd_una
     reord = sk.snd_nxt  # the lowest acked, never resent, never SACKed sequence
     high_seq = sk.high_seq
 

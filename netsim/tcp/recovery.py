@@ -517,6 +517,11 @@ def tcp_sacktag_write_queue(sk: TcpSock, blocks: Sequence[tuple[int, int]], ack:
         flag |= _tcp_dsack_seen(sk, first[0], first[1])
         ranges = ranges[1:]
     reord = sk.snd_nxt
+    if len(ranges) > 1:
+        # the walk goes up the queue (tcp_sacktag_write_queue sorts the blocks, which come
+        # most recent first): a lower block newly learned beside a higher one (the ACK that
+        # first carried it was lost) is not reordering
+        ranges.sort()
     for start, end in ranges:
         if not sk.snd_una <= start < end <= sk.snd_nxt:
             stats.TcpExtTCPSACKDiscard += 1
