@@ -82,6 +82,7 @@ from .output import (
     tcp_set_window_clamp,
     tcp_set_xmit_timer,
     tcp_skb_pcount,
+    tcp_slow_start_after_idle_check,
     tcp_space,
     tcp_sync_mss,
     tcp_ts,
@@ -561,6 +562,8 @@ def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> bool:
     sk.snd_wl1 = seq
     if sk.snd_wnd != nwin:
         sk.snd_wnd = nwin
+        if sk.sk_write_queue:
+            tcp_slow_start_after_idle_check(sk)
         if nwin > sk.max_window:
             sk.max_window = nwin
 

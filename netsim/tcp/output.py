@@ -52,13 +52,16 @@ from ..wire.tcp import (
     tcp_build_header,
 )
 from .sock import (
+    CA_EVENT_CWND_RESTART,
     CA_EVENT_TX_START,
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
     ICSK_TIME_LOSS_PROBE,
     TCP_CA_CWR,
     TCP_CA_OPEN,
+    TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
+    TCP_INIT_CWND,
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
     TCP_NAGLE_PUSH,
@@ -328,13 +331,62 @@ def tcp_stream_alloc_skb(sk: TcpSock, force: bool) -> SkBuff | None:
 
 
 def tcp_skb_entail(sk: TcpSock, skb: SkBuff) -> None:
-    """``tcp_skb_entail()``: put a new skb at the tail of the write queue at ``write_seq``."""
+    """``tcp_skb_entail()``: put a new skb at the tail of the write queue at ``write_seq``;
+    a write after an idle spell may restart the window (:func:`tcp_slow_start_after_idle_check`)."""
     skb.cb = TcpSkbCb(sk.write_seq, sk.write_seq, TCPHDR_ACK)
     sk.sk_write_queue.append(skb)
     sk.sk_wmem_queued += skb.truesize
     sk.sk_forward_alloc -= skb.truesize
     if sk.nonagle & TCP_NAGLE_PUSH:
         sk.nonagle &= ~TCP_NAGLE_PUSH
+    if not sk.packets_out:
+        tcp_slow_start_after_idle_check(sk)
+
+
+def tcp_slow_start_after_idle_check(sk: TcpSock) -> None:
+    """``tcp_slow_start_after_idle_check()`` (include/net/tcp.h; RFC 2861 / RFC 5681 §4.1):
+    with ``net.ipv4.tcp_slow_start_after_idle`` (1, the default) and nothing in flight, a
+    sender idle for longer than the RTO restarts its window (:func:`tcp_cwnd_restart`)."""
+    if sk.packets_out or not sk.net.sysctl_int("net.ipv4.tcp_slow_start_after_idle"):
+        return
+    delta = (tcp_jiffies32(sk) - sk.lsndtime) & U32
+    if delta >= 0x80000000:
+        return  # (s32) negative
+    if delta > int(tcp_rto_current(sk) * 1000):
+        tcp_cwnd_restart(sk, delta)
+
+
+def tcp_cwnd_restart(sk: TcpSock, delta: int) -> None:
+    """``tcp_cwnd_restart()`` (net/ipv4/tcp_output.c): ``ssthresh`` keeps the window's worth
+    (:func:`tcp_current_ssthresh`); the window halves for every RTO of idleness, down to the
+    initial window (``CA_EVENT_CWND_RESTART`` to the congestion control first)."""
+    restart = min(TCP_INIT_CWND, sk.snd_cwnd)
+    sk.ca_ops.cwnd_event(sk, CA_EVENT_CWND_RESTART)
+    sk.snd_ssthresh = tcp_current_ssthresh(sk)
+    cwnd = sk.snd_cwnd
+    rto = int(tcp_rto_current(sk) * 1000)
+    delta -= rto
+    while delta > 0 and cwnd > restart:
+        cwnd >>= 1
+        delta -= rto
+    sk.snd_cwnd = max(cwnd, restart)
+
+
+def tcp_in_cwnd_reduction(sk: TcpSock) -> bool:
+    """``tcp_in_cwnd_reduction()``: in CWR or Recovery, where PRR sets the window."""
+    return bool((1 << sk.ca_state) & _CWND_REDUCTION_STATES)
+
+
+def tcp_current_ssthresh(sk: TcpSock) -> int:
+    """``tcp_current_ssthresh()``: ``ssthresh`` while reducing the window, else at least
+    three quarters of the window (what an undo or an idle restart keeps)."""
+    if tcp_in_cwnd_reduction(sk):
+        return sk.snd_ssthresh
+    cwnd = sk.snd_cwnd
+    return max(sk.snd_ssthresh, (cwnd >> 1) + (cwnd >> 2))
+
+
+_CWND_REDUCTION_STATES: Final = (1 << TCP_CA_CWR) | (1 << TCP_CA_RECOVERY)
 
 
 def tcp_wmem_free_skb(sk: TcpSock, skb: SkBuff) -> None:

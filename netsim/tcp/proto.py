@@ -74,6 +74,7 @@ from .input import Segment, lock_sock, release_sock, unwrap
 from .output import (
     MAX_TCP_HEADER,
     tcp_full_space,
+    tcp_jiffies32,
     tcp_send_ack,
     tcp_send_active_reset,
     tcp_send_fin,
@@ -587,6 +588,7 @@ def tcp_finish_connect(sk: TcpSock) -> None:
     tcp_set_state(sk, TCP_ESTABLISHED)
     tcp_init_buffer_space(sk)
     tcp_init_congestion_control(sk)
+    sk.lsndtime = tcp_jiffies32(sk)  # no window restart for the first data
     sk.sk_state_change()
 
 
@@ -710,6 +712,7 @@ def tcp_synrecv_established(sk: TcpSock, seg: Segment) -> None:
     tcp_sync_mss(sk, dst.mtu)  # type: ignore[attr-defined]
     tcp_init_buffer_space(sk)  # tcp_init_transfer()
     tcp_init_congestion_control(sk)
+    sk.lsndtime = tcp_jiffies32(sk)  # no window restart for the first data
     listener = sk.listener
     if listener is not None and listener.sk_state == TCP_LISTEN and not listener.closed:
         listener.accept_queue.append(sk)

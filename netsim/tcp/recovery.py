@@ -44,7 +44,9 @@ from ..skb import SkBuff
 from .cong import tcp_ca_event, tcp_set_ca_state
 from .output import (
     tcp_current_mss,
+    tcp_current_ssthresh,
     tcp_fragment,
+    tcp_in_cwnd_reduction,
     tcp_packets_in_flight,
     tcp_write_xmit,
 )
@@ -126,28 +128,12 @@ TCP_RACK_NO_DUPTHRESH: Final = 0x4
 #: recoveries a widened RACK window lasts (``TCP_RACK_RECOVERY_THRESH``)
 TCP_RACK_RECOVERY_THRESH: Final = 16
 
-_CWND_REDUCTION_STATES: Final = (1 << TCP_CA_CWR) | (1 << TCP_CA_RECOVERY)
-
 
 def _skb_pcount(skb: SkBuff) -> int:
     return skb.shinfo.gso_segs or 1
 
 
 # -- congestion state helpers ----------------------------------------------------------------
-
-
-def tcp_in_cwnd_reduction(sk: TcpSock) -> bool:
-    """``tcp_in_cwnd_reduction()``: in CWR or Recovery, where PRR sets the window."""
-    return bool((1 << sk.ca_state) & _CWND_REDUCTION_STATES)
-
-
-def tcp_current_ssthresh(sk: TcpSock) -> int:
-    """``tcp_current_ssthresh()``: what to restore on undo — ``ssthresh`` while reducing,
-    else at least three quarters of the window."""
-    if tcp_in_cwnd_reduction(sk):
-        return sk.snd_ssthresh
-    cwnd = sk.snd_cwnd
-    return max(sk.snd_ssthresh, (cwnd >> 1) + (cwnd >> 2))
 
 
 def tcp_may_raise_cwnd(sk: TcpSock, flag: int) -> bool:

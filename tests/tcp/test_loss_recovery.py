@@ -269,3 +269,58 @@ async def test_tcp_rto_max_ms_socket_option() -> None:
         assert sock.getsockopt(netsim.IPPROTO_TCP, netsim.TCP_RTO_MAX_MS) == 5000
         assert sock.tcp_sk.rto_max == 5.0
         sock.close()
+
+
+async def _drain(sock: netsim.Socket, n: int) -> None:
+    got = 0
+    while got < n:
+        got += len(await sock.recv(65536))
+
+
+async def test_an_idle_sender_restarts_its_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``net.ipv4.tcp_slow_start_after_idle = 1`` (RFC 2861): after more than an RTO with
+    nothing sent, the next write finds the window halved for every RTO of idleness, down to
+    the initial 10 (``tcp_cwnd_restart``), with ``ssthresh`` at least three quarters of what
+    the window was; with the sysctl 0 the window survives the pause."""
+    for enabled in (1, 0):
+        async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+            netsim.link(a, b, rate=1e9, delay=0.001)
+            a.sysctl["net.ipv4.tcp_slow_start_after_idle"] = enabled
+            listener = b.socket(AF_INET, SOCK_STREAM)
+            await listener.bind(("", 5001))
+            listener.listen(1)
+            client = a.socket(AF_INET, SOCK_STREAM)
+            await client.connect(("10.0.0.2", 5001))
+            server, _ = await listener.accept()
+            sk = client.tcp_sk
+            payload = bytes(400_000)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_drain, server, len(payload))
+                view = memoryview(payload)
+                while view:
+                    view = view[await client.send(view) :]
+            await trio.sleep(0.05)
+            grown, ssthresh = sk.snd_cwnd, sk.snd_ssthresh
+            assert grown > 40
+            assert sk.packets_out == 0
+            await trio.sleep(1.0)  # five RTOs (≈ 0.2 s each) of silence
+            rto_ms = int(sk.rto * 1000)
+            await client.send(b"x")
+            if enabled:
+                expected = grown
+                idle = 1050 - rto_ms
+                while idle > 0 and expected > 10:
+                    expected >>= 1
+                    idle -= rto_ms
+                assert sk.snd_cwnd == max(expected, 10)
+                # tcp_current_ssthresh(): at least three quarters of the old window (here it
+                # stays infinite: slow start never ended)
+                assert sk.snd_ssthresh == max(ssthresh, (grown >> 1) + (grown >> 2))
+            else:
+                assert sk.snd_cwnd == grown
+            await _drain(server, 1)
+            for sock in (client, server, listener):
+                sock.close()
