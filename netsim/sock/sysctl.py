@@ -96,6 +96,13 @@ Where netsim differs
 * ``CAP_SYS_ADMIN`` / ``CAP_NET_ADMIN`` checks are not modelled.
 * The allowed congestion controls are a flag on each algorithm in Linux, shared by every
   namespace; netsim keeps the list per host.
+
+Accepted but not acted upon
+---------------------------
+Every sysctl in the table is either read where the kernel reads it, or listed in
+:data:`NOT_MODELLED` with the reason: it is stored, validated and read back as Linux would,
+but the behaviour it governs is not emulated (MTU probing, pacing, SYN cookies, IP
+reassembly limits, ...).  :meth:`Sysctl.describe` says so for each of them.
 """
 
 from __future__ import annotations
@@ -128,7 +135,49 @@ __all__ = [
     "SysctlSpec",
     "SysctlStringHandler",
     "SysctlValue",
+    "NOT_MODELLED",
 ]
+
+#: Sysctls stored and validated but not acted upon: the name, and what netsim does instead.
+NOT_MODELLED: Final[dict[str, str]] = {
+    "net.core.netdev_max_backlog": "the softirq backlog is unbounded (no netdev budget drops)",
+    "net.core.optmem_max": "no ancillary-data or socket-filter memory is charged",
+    "net.ipv4.ip_no_pmtu_disc": "sockets start with IP_PMTUDISC_WANT whatever it says",
+    "net.ipv4.ip_unprivileged_port_start": "netsim runs as root: every port may be bound",
+    "net.ipv4.ipfrag_high_thresh": "IPv4 reassembly memory is not limited",
+    "net.ipv4.ipfrag_low_thresh": "IPv4 reassembly memory is not limited",
+    "net.ipv4.ipfrag_max_dist": "reassembly does not judge fragment disorder",
+    "net.ipv6.ip6frag_high_thresh": "IPv6 reassembly memory is not limited",
+    "net.ipv6.ip6frag_low_thresh": "IPv6 reassembly memory is not limited",
+    "net.ipv4.tcp_adv_win_scale": "the window comes from the scaling ratio (6.18's default)",
+    "net.ipv4.tcp_app_win": "no window share is reserved for the application",
+    "net.ipv4.tcp_base_mss": "no MTU probing",
+    "net.ipv4.tcp_mtu_probing": "no MTU probing (PLPMTUD)",
+    "net.ipv4.tcp_mtu_probe_floor": "no MTU probing",
+    "net.ipv4.tcp_probe_interval": "no MTU probing",
+    "net.ipv4.tcp_probe_threshold": "no MTU probing",
+    "net.ipv4.tcp_comp_sack_nr": "SACKs are not compressed: every out-of-order segment is "
+    "answered at once",
+    "net.ipv4.tcp_max_syn_backlog": "a listener's SYN queue is bounded by its backlog only",
+    "net.ipv4.tcp_syncookies": "no SYN cookies",
+    "net.ipv4.tcp_synack_retries": "a SYN-ACK is not retransmitted by a timer",
+    "net.ipv4.tcp_min_rtt_wlen": "min RTT is the least sample of the connection, not windowed",
+    "net.ipv4.tcp_moderate_rcvbuf": "receive-buffer autotuning is always on",
+    "net.ipv4.tcp_orphan_retries": "orphans retransmit up to tcp_retries2 like any socket",
+    "net.ipv4.tcp_pacing_ca_ratio": "no pacing (tcp_info reports an unlimited rate)",
+    "net.ipv4.tcp_pacing_ss_ratio": "no pacing (tcp_info reports an unlimited rate)",
+    "net.ipv4.tcp_pingpong_thresh": "no interactive (pingpong) detection from data sent",
+    "net.ipv4.tcp_retrans_collapse": "retransmissions are not merged with following skbs",
+    "net.ipv4.tcp_retries1": "there is no route to recheck (no dst negative advice)",
+    "net.ipv4.tcp_tso_win_divisor": "TSO deferral (tcp_tso_should_defer) is not modelled",
+    "net.ipv4.udp_mem": "UDP memory is not accounted against a protocol limit",
+    "net.ipv4.udp_rmem_min": "UDP memory is not accounted against a protocol limit",
+    "net.ipv4.udp_wmem_min": "UDP memory is not accounted against a protocol limit",
+    "net.ipv6.conf.default.hop_limit": "sockets take the hop limit from conf.all, not from "
+    "their output device's conf",
+    "net.ipv6.conf.lo.hop_limit": "sockets take the hop limit from conf.all, not from their "
+    "output device's conf",
+}
 
 #: What a sysctl holds: an ``int``, a tuple of ints for a vector such as ``tcp_wmem``, or a
 #: ``str`` for a string sysctl such as ``tcp_congestion_control``.
@@ -1245,10 +1294,12 @@ class Sysctl(MutableMapping[str, SysctlValue]):
             limits = f"a string of at most {spec.maxlen - 1} characters"
             if not spec.writable:
                 limits += ", read only"
+        unmodelled = NOT_MODELLED.get(name)
+        note = f" — not modelled: {unmodelled}" if unmodelled else ""
         return (
             f"{name} = {_format(self[name])}{spec.unit}: {spec.doc} "
             f"[default {_format(spec.default)}; {limits}; {spec.handler}; "
-            f"{spec.source}; default from {spec.default_from}]"
+            f"{spec.source}; default from {spec.default_from}]{note}"
         )
 
     def __repr__(self) -> str:
