@@ -10,7 +10,6 @@ from typing import Any, cast
 import pytest
 
 import netsim
-
 from netsim.skb import MAX_SKB_FRAGS, SKB_TRUESIZE
 from netsim.sock.sysctl import (
     DEFAULT_NR_FREE_BUFFER_PAGES,
