@@ -165,6 +165,11 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPAbortOnClose",
     "TcpExtTCPAbortOnLinger",
     "TcpExtTCPOFOQueue",
+    "TcpExtPruneCalled",
+    "TcpExtRcvPruned",
+    "TcpExtOfoPruned",
+    "TcpExtTCPRcvCollapsed",
+    "TcpExtTCPOFODrop",
     "TcpExtTCPPureAcks",
     "TcpExtTCPHPAcks",
     "TcpExtTCPWantZeroWindowAdv",
@@ -337,6 +342,11 @@ class Counters:
     TcpExtTCPAbortOnClose: int
     TcpExtTCPAbortOnLinger: int
     TcpExtTCPOFOQueue: int
+    TcpExtPruneCalled: int
+    TcpExtRcvPruned: int
+    TcpExtOfoPruned: int
+    TcpExtTCPRcvCollapsed: int
+    TcpExtTCPOFODrop: int
     TcpExtTCPPureAcks: int
     TcpExtTCPHPAcks: int
     TcpExtTCPWantZeroWindowAdv: int

@@ -89,6 +89,7 @@ from .output import (
     tcp_win_from_space,
     tcp_wmem_free_skb,
 )
+from .prune import tcp_can_ingest, tcp_prune_ofo_queue, tcp_prune_queue
 from .recovery import (
     FLAG_ACKED,
     FLAG_CA_ALERT,
@@ -956,23 +957,26 @@ def _schedule_ack_now(sk: TcpSock) -> None:
 
 
 def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
-    """``tcp_try_rmem_schedule()``: room in ``sk_rcvbuf`` (grow it toward ``tcp_rmem[2]`` as
-    ``tcp_clamp_window`` would before pruning).
-
-    The test is ``tcp_can_ingest()``'s: ``sk_rmem_alloc + skb->len <= sk_rcvbuf`` — the
-    payload, not the truesize ("we can receive a small packet filling RWIN, but with a high
-    skb->truesize"), so a segment that exactly fills the window offered from the free space
-    is taken even when its skb overhead goes past the buffer.  Linux would then collapse the
-    queue (``tcp_prune_queue``) before dropping anything; netsim does not model collapsing,
-    so what fails this test is dropped (``TCPRcvQDrop``) and left to the sender's RTO —
-    unless the receive queue is empty (:func:`tcp_data_queue`)."""
-    if sk.sk_rmem_alloc + skb.len <= sk.sk_rcvbuf:
+    """``tcp_try_rmem_schedule()``: room in ``sk_rcvbuf`` for ``skb``
+    (:func:`~netsim.tcp.prune.tcp_can_ingest`: ``sk_rmem_alloc + skb->len <= sk_rcvbuf`` — the
+    payload, not the truesize, so a segment that exactly fills the window offered from the
+    free space is taken even when its skb overhead goes past the buffer).  Without room the
+    buffer first grows toward ``tcp_rmem[2]`` (``tcp_clamp_window``), then the queues are
+    collapsed and the out-of-order queue pruned (:func:`~netsim.tcp.prune.tcp_prune_queue`,
+    :func:`~netsim.tcp.prune.tcp_prune_ofo_queue`); False if there is still none."""
+    if tcp_can_ingest(sk, skb):
         return True
     rmem2 = sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2]
     if not sk.sk_userlocks & 2 and sk.sk_rcvbuf < rmem2:
         sk.sk_rcvbuf = min(max(sk.sk_rcvbuf, sk.sk_rmem_alloc + skb.truesize), rmem2)
-        return sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf
-    return False
+        if sk.sk_rmem_alloc + skb.truesize <= sk.sk_rcvbuf:
+            return True
+    if tcp_prune_queue(sk, skb) < 0:
+        return False
+    while not tcp_can_ingest(sk, skb):
+        if not tcp_prune_ofo_queue(sk, skb):
+            return False
+    return True
 
 
 def _tcp_queue_rcv(sk: TcpSock, skb: SkBuff) -> bool:
@@ -1031,7 +1035,14 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
 
 
 def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
-    """``tcp_data_queue_ofo()``: keep future data, ACK at once (a duplicate ACK)."""
+    """``tcp_data_queue_ofo()``: keep future data, ACK at once (a duplicate ACK) — if there is
+    room (:func:`_tcp_try_rmem_schedule`, which may collapse and prune); else drop it
+    (``TCPOFODrop``)."""
+    if not _tcp_try_rmem_schedule(sk, skb):
+        sk.net.stats.TcpExtTCPOFODrop += 1
+        _schedule_ack_now(sk)
+        kfree_skb(skb)
+        return
     sk.net.stats.TcpExtTCPOFOQueue += 1
     cb: TcpSkbCb = skb.cb
     ofo = sk.out_of_order_queue

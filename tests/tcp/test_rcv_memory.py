@@ -11,6 +11,8 @@ Over a link the same drops exposed an RTT sample Karn's algorithm forbids.
 
 from __future__ import annotations
 
+import itertools
+
 import trio
 import trio.testing
 
@@ -121,3 +123,104 @@ async def test_a_tiny_receive_buffer_reopens_its_window(
         assert sk.rcv_ssthresh >= sk.ack_rcv_mss
         client.close()
         server.close()
+
+
+# -- collapsing and pruning (tcp_prune_queue) ------------------------------------------------
+
+
+async def test_a_shrunk_buffer_collapses_and_prunes_and_delivers_everything(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The receiver shrinks ``SO_RCVBUF`` to its minimum after offering a 64 KiB window, and
+    the sender, within that window, sends 300-byte segments across a link with 5 % loss.
+    Each RX skb holds a 2 KiB receive buffer for 300 bytes, so the budget runs out at once:
+    the receiver collapses the queued skbs into packed linear ones (``TCPRcvCollapsed``,
+    their RX pages given back), throws away out-of-order data from the top
+    (``OfoPruned``) and, where even that is not enough, drops the arriving segment
+    (``RcvPruned``; ``TCPOFODrop``).  The sender's retransmissions make up for it: every
+    byte arrives, in order, and every page comes back."""
+    size = 60_000
+    payload = bytes(range(251)) * (size // 251 + 1)
+    payload = payload[:size]
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.0005, faults=netsim.FaultPlan(loss=0.05, seed=11))
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        got = bytearray()
+
+        async def serve() -> None:
+            conn, _ = await listener.accept()
+            conn.setsockopt(SOL_SOCKET, SO_RCVBUF, 0)
+            await trio.sleep(0.05)
+            with conn:
+                while chunk := await conn.recv(1000):
+                    got.extend(chunk)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            await client.connect(("10.0.0.2", 5001))
+            client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+            for i in range(0, size, 300):
+                view = memoryview(payload)[i : i + 300]
+                while view:
+                    view = view[await client.send(view) :]
+            client.shutdown(SHUT_WR)
+        assert bytes(got) == payload
+        s = b.stats()
+        assert s["TcpExtPruneCalled"] > 0
+        assert s["TcpExtTCPRcvCollapsed"] > 0
+        assert s["TcpExtOfoPruned"] > 0
+        assert s["TcpExtRcvPruned"] > 0
+        assert s["TcpExtTCPOFODrop"] + s["TcpExtTCPRcvQDrop"] > 0
+        client.close()
+        listener.close()
+
+
+async def test_collapse_packs_the_receive_queue_into_linear_skbs(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``tcp_collapse`` on a receive queue of bloated skbs (each 300 bytes in a 2 KiB RX
+    buffer): from ``copied_seq`` on, the bytes move into linear skbs of at most
+    ``SKB_MAX_ORDER(0, 0)`` bytes (a 4 KiB head less the shared info: 3776 with 17 frags),
+    contiguous in sequence, no frags — so the RX pages go back — and the data reads the
+    same."""
+    from netsim.tcp.prune import tcp_collapse
+
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.0005)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+        payload = bytes(range(256)) * 40  # 10240 bytes
+        for i in range(0, len(payload), 300):
+            await client.send(payload[i : i + 300])
+            await trio.sleep(0.001)  # one segment each, no coalescing on the way
+        await trio.sleep(0.01)
+        sk = server.tcp_sk
+        first = await server.recv(100)  # copied_seq inside the first skb
+        queue = sk.sk_receive_queue
+        frags_before = sum(len(skb.shinfo.frags) for skb in queue)
+        rmem_before = sk.sk_rmem_alloc
+        assert frags_before > 0
+        tcp_collapse(sk, False, 0, None, sk.copied_seq, sk.rcv_nxt)
+        limit = b.net.skb_layout.with_overhead(4096)
+        assert limit == 3776
+        assert all(not skb.shinfo.frags and skb.len <= limit for skb in queue)
+        seqs = [(skb.cb.seq, skb.cb.end_seq) for skb in queue]
+        assert seqs[0][0] == sk.copied_seq
+        assert all(end == nxt for (_, end), (nxt, _) in itertools.pairwise(seqs))
+        assert seqs[-1][1] == sk.rcv_nxt
+        assert sk.sk_rmem_alloc < rmem_before
+        assert b.stats()["TcpExtTCPRcvCollapsed"] > 0
+        rest = bytearray()
+        while len(rest) < len(payload) - 100:
+            rest += await server.recv(65536)
+        assert first + bytes(rest) == payload
+        for sock in (client, server, listener):
+            sock.close()
