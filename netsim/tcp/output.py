@@ -168,8 +168,18 @@ def tcp_sync_mss(sk: TcpSock, pmtu: int) -> int:
 
 
 def tcp_current_mss(sk: TcpSock) -> int:
-    """``tcp_current_mss()``: ``mss_cache`` (no per-packet options beyond the fixed ones)."""
-    return sk.mss_cache
+    """``tcp_current_mss()``: ``mss_cache``, less what the next segment's options take beyond
+    the fixed ones ``mss_cache`` was sized for (``tcp_header_len``: the timestamps).  While
+    the receiver holds out-of-order data, or owes a D-SACK, its segments carry SACK blocks
+    (:func:`tcp_sack_blocks`: ``TCPOLEN_SACK_BASE_ALIGNED`` + ``TCPOLEN_SACK_PERBLOCK`` each,
+    as many as the option space holds), and a full-sized segment would exceed the path MTU:
+    with ``DF`` set ``ip_queue_xmit`` refuses it (``EMSGSIZE``) and the data never leaves."""
+    mss_now = sk.mss_cache
+    eff_sacks = len(sk.selective_acks) + (sk.duplicate_sack is not None)
+    if eff_sacks:
+        room = 3 if sk.tstamp_ok else 4
+        mss_now -= 4 + 8 * min(eff_sacks, room)
+    return mss_now
 
 
 def tcp_xmit_size_goal(sk: TcpSock, mss_now: int, large_allowed: bool = True) -> int:

@@ -300,3 +300,68 @@ async def test_a_dsack_is_counted_and_tags_nothing(
     assert stats["TcpExtTCPDSACKRecv"] == 1
     assert info["sacked"] == 0
     assert stats["TcpRetransSegs"] == 0
+
+
+# -- the receiver's own data: SACK blocks take room from the MSS (tcp_current_mss) ----------
+
+
+async def test_segments_carrying_sack_blocks_shrink_to_fit_the_mtu(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Data both ways on a 1500-byte link; one of ``a``'s segments is lost.  While ``b``
+    holds data behind the hole, every segment it sends carries SACK blocks, and
+    ``tcp_current_mss()`` takes their room from ``mss_cache`` (``header_len !=
+    tcp_header_len``): 4 bytes plus 8 a block, so with one block ``b``'s full segments carry
+    1436 bytes, not 1448.  Every frame fits the MTU: none is refused with ``EMSGSIZE``
+    (``IpFragFails``), which would leave the data unsent until the hole is filled — for
+    good, when each side holds the other's data behind a hole."""
+    nbytes = 100_000
+    to_b = random.Random(1).randbytes(nbytes)
+    to_a = random.Random(2).randbytes(nbytes)
+    pcap = io.BytesIO()
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.001)
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        eth0.wire = _dropping(2)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        got_a, got_b = bytearray(), bytearray()
+
+        async def send(sock: netsim.Socket, payload: bytes) -> None:
+            await sock.send(payload)
+            sock.shutdown(netsim.SHUT_WR)
+
+        async def read(sock: netsim.Socket, into: bytearray) -> None:
+            while chunk := await sock.recv(65536):
+                into.extend(chunk)
+
+        with b.capture(pcap, "eth0"):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send, client, to_b)
+                nursery.start_soon(send, server, to_a)
+                nursery.start_soon(read, client, got_a)
+                nursery.start_soon(read, server, got_b)
+        assert bytes(got_b) == to_b
+        assert bytes(got_a) == to_a
+        for sock in (client, server, listener):
+            sock.close()
+        stats = b.stats()
+    assert stats["IpFragFails"] == 0
+    pcap.seek(0)
+    sacked_data: list[tuple[int, int]] = []  # (SACK blocks, payload) of b's data segments
+    for _, buf in dpkt.pcap.Reader(pcap):
+        assert len(buf) <= 1500
+        ip = dpkt.ip.IP(buf)
+        if ip.src != bytes([10, 0, 0, 2]) or not ip.data.data:
+            continue
+        for kind, data in dpkt.tcp.parse_opts(ip.data.opts):
+            if kind == dpkt.tcp.TCP_OPT_SACK:
+                sacked_data.append((len(data) // 8, len(ip.data.data)))
+    assert sacked_data, "b sent no data while it held a's behind the hole"
+    assert max(size for _, size in sacked_data) == MSS_PAYLOAD - 12
+    assert all(size <= MSS_PAYLOAD - 4 - 8 * n for n, size in sacked_data)
