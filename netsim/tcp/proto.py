@@ -68,7 +68,7 @@ from ..sock.sock import (
 )
 from ..wire.ipv4 import IPPROTO_TCP, csum_tcpudp_magic, ip4_build_header
 from ..wire.ipv6 import csum_ipv6_magic, ip6_build_header
-from ..wire.tcp import TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, tcp_build_header
+from ..wire.tcp import TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, tcp_build_header
 from .cong import tcp_init_congestion_control, tcp_set_ca_state
 from .input import Segment, lock_sock, release_sock, unwrap
 from .output import (
@@ -935,12 +935,49 @@ def _tw_expire(sk: TcpSock) -> None:
     tcp_done(sk)
 
 
+def _tw_reschedule(sk: TcpSock) -> None:
+    """``inet_twsk_reschedule(tw, TCP_TIMEWAIT_LEN)``: TIME_WAIT starts over."""
+    if sk.timewait_timer is None:
+        return
+    sk.timewait_timer.cancel()
+    net = sk.net
+    length = getattr(net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
+    sk.timewait_timer = net.timers.add(net.now + length, lambda: _tw_expire(sk))
+
+
 def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_timewait_state_process()``: re-ACK a retransmitted FIN; an RST ends it."""
-    if seg.flags & TCPHDR_RST:
-        tcp_done(sk)
-    elif not seg.flags & TCPHDR_SYN:
-        tcp_send_ack(sk)
+    """``tcp_timewait_state_process()`` (net/ipv4/tcp_minisocks.c), true ``TIME_WAIT``
+    (netsim has no ``FIN_WAIT2`` substate: an orphan waits in ``FIN_WAIT2`` as a full socket;
+    and no PAWS).  The segment at ``rcv_nxt`` that carries nothing — a bare ACK — is taken in
+    silence (``TCP_TW_SUCCESS``) and restarts TIME_WAIT; an RST there kills the timewait
+    socket (TIME_WAIT assassination, ``net.ipv4.tcp_rfc1337`` being 0).  Anything else — a
+    retransmitted FIN or data, an old ACK — is out of window: it restarts TIME_WAIT if it
+    carries an ACK and is answered with an ACK, rate-limited as ``tcp_oow_rate_limited()``
+    limits it (``net.ipv4.tcp_invalid_ratelimit``, 500 ms, but never for data without SYN);
+    an out-of-window RST is ignored.  Answering every segment would make two timewait
+    sockets (a simultaneous close) ACK each other's ACKs for as long as TIME_WAIT lasts.
+    A SYN is dropped (netsim does not reopen a connection from TIME_WAIT)."""
+    flags = seg.flags
+    seq = unwrap(sk.rcv_nxt, seg.seq32)
+    end_seq = seq + skb.len + (1 if flags & TCPHDR_FIN else 0) + (1 if flags & TCPHDR_SYN else 0)
+    if seq == sk.rcv_nxt and (seq == end_seq or flags & TCPHDR_RST):
+        # in window: it may be only a reset or a bare ACK
+        if flags & TCPHDR_RST:
+            tcp_done(sk)
+        else:
+            _tw_reschedule(sk)
+            if seg.tsval is not None and sk.tstamp_ok:
+                sk.ts_recent = seg.tsval
+    elif not flags & (TCPHDR_RST | TCPHDR_SYN):
+        if flags & TCPHDR_ACK:
+            _tw_reschedule(sk)
+        # tcp_timewait_check_oow_rate_limit(): data (a FIN too) is no part of an ACK loop
+        now = sk.net.now
+        if seq != end_seq:
+            tcp_send_ack(sk)
+        elif not 0 <= sk.last_oow_ack <= now < sk.last_oow_ack + 0.5:
+            sk.last_oow_ack = now
+            tcp_send_ack(sk)
     kfree_skb(skb)
 
 

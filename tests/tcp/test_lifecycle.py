@@ -612,6 +612,119 @@ async def test_simultaneous_close_goes_through_closing(
         assert not b.net.sockets
 
 
+def _tcp_of(frame: bytes) -> Any:
+    """The TCP segment of a frame on the wire (an IPv4 or IPv6 packet)."""
+    ip = dpkt.ip.IP(frame) if frame[0] >> 4 == 4 else dpkt.ip6.IP6(frame)
+    return ip.data
+
+
+def _is_pure_ack(segment: Any) -> bool:
+    return segment.flags == dpkt.tcp.TH_ACK and not segment.data
+
+
+@FAMILIES
+async def test_time_wait_takes_a_bare_ack_at_rcv_nxt_in_silence(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``tcp_timewait_state_process``: in TIME_WAIT a segment at ``rcv_nxt`` that carries
+    nothing — a bare ACK — is taken without an answer (``TCP_TW_SUCCESS``).  After a
+    simultaneous close both ends are timewait sockets; here the wire delivers the last ACK
+    to ``b`` twice.  Answered, the copy would start an ACK loop: the answer is a bare ACK at
+    ``a``'s ``rcv_nxt`` too, and the two timewait sockets would ACK each other's ACKs until
+    TIME_WAIT ends — on a link without delay, forever at one instant."""
+    async with _linked(delay=0.01) as (a, b, _wire):
+        for host in (a, b):
+            host.net.tcp_timewait_len = 1.0
+        client, server = await _pair(a, b, family, B_ADDR[family])
+        fin_seen = duplicated = False
+
+        def wire(frame: bytes) -> list[bytes]:
+            """Deliver ``a``'s first bare ACK after its FIN twice."""
+            nonlocal fin_seen, duplicated
+            segment = _tcp_of(frame)
+            if segment.flags & dpkt.tcp.TH_FIN:
+                fin_seen = True
+            elif fin_seen and not duplicated and _is_pure_ack(segment):
+                duplicated = True
+                return [frame, frame]
+            return [frame]
+
+        b.devices["eth0"].wire = wire  # type: ignore[attr-defined]
+        sent = a.devices["eth0"].tx_packets, b.devices["eth0"].tx_packets
+        t0 = trio.current_time()
+        client.close()
+        server.close()
+        await trio.sleep_until(t0 + 0.025)
+        assert duplicated
+        assert (_ehash_states(a), _ehash_states(b)) == (["TIME_WAIT"], ["TIME_WAIT"])
+        await trio.sleep_until(t0 + 0.5)
+        # each end sent its FIN and the ACK of the other's FIN, and nothing more
+        assert (a.devices["eth0"].tx_packets, b.devices["eth0"].tx_packets) == (
+            sent[0] + 2,
+            sent[1] + 2,
+        )
+        await trio.sleep_until(t0 + 0.02 + 1.01)
+        assert (_ehash_states(a), _ehash_states(b)) == ([], [])
+        for host in (a, b):
+            assert host.stats()["TcpExtTW"] == 1
+            assert host.stats()["TcpOutRsts"] == 0
+
+
+async def test_time_wait_answers_old_segments_rate_limited(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """An old segment reaching a timewait socket (out of window: below ``rcv_nxt``) is
+    answered with an ACK and restarts TIME_WAIT — a bare one at most once per
+    ``net.ipv4.tcp_invalid_ratelimit`` (500 ms, ``tcp_timewait_check_oow_rate_limit``): three
+    copies of an old ACK arriving at once get one answer, one more 600 ms later another.
+    The answers, bare ACKs at ``rcv_nxt`` of the peer's timewait socket, go unanswered
+    (and restart its TIME_WAIT)."""
+    async with _linked(delay=0.01) as (a, b, _wire):
+        for host in (a, b):
+            host.net.tcp_timewait_len = 1.0
+        old: list[bytes] = []
+
+        def wire(frame: bytes) -> list[bytes]:
+            """Keep the first bare ACK from ``b``."""
+            if not old and _is_pure_ack(_tcp_of(frame)):
+                old.append(frame)
+            return [frame]
+
+        eth0 = a.devices["eth0"]
+        eth0.wire = wire  # type: ignore[attr-defined]
+        client, server = await _pair(a, b, AF_INET, B_ADDR[AF_INET])
+        await client.send(b"hello")
+        assert await server.recv(100) == b"hello"
+        await trio.sleep(0.5)
+        assert old  # b's ACK of the data, one sequence number below its FIN
+
+        def replay(copies: int) -> None:
+            a.net.run_softirq(a.now(), lambda: [eth0.rx_frame(old[0]) for _ in range(copies)])
+
+        t0 = trio.current_time()
+        client.close()
+        server.close()
+        await trio.sleep_until(t0 + 0.025)
+        assert (_ehash_states(a), _ehash_states(b)) == (["TIME_WAIT"], ["TIME_WAIT"])
+        sent = eth0.tx_packets, b.devices["eth0"].tx_packets
+        replay(3)
+        await trio.sleep(0.1)
+        assert (eth0.tx_packets, b.devices["eth0"].tx_packets) == (sent[0] + 1, sent[1])
+        await trio.sleep(0.5)
+        t1 = trio.current_time()
+        replay(1)
+        await trio.sleep(0.1)
+        assert (eth0.tx_packets, b.devices["eth0"].tx_packets) == (sent[0] + 2, sent[1])
+        # TIME_WAIT starts over: a's with each old ACK, b's with each answer
+        await trio.sleep_until(t1 + 0.99)
+        assert (_ehash_states(a), _ehash_states(b)) == (["TIME_WAIT"], ["TIME_WAIT"])
+        await trio.sleep_until(t1 + 1.005)
+        assert (_ehash_states(a), _ehash_states(b)) == ([], ["TIME_WAIT"])
+        await trio.sleep_until(t1 + 1.015)
+        assert (_ehash_states(a), _ehash_states(b)) == ([], [])
+        assert a.stats()["TcpOutRsts"] == b.stats()["TcpOutRsts"] == 0
+
+
 async def test_time_wait_lasts_sixty_seconds_and_holds_the_port(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
