@@ -1205,9 +1205,12 @@ class LossRun:
     wall_seconds: float
     retransmits: int
     timeouts: int
+    recoveries: int
+    loss_probes: int
+    congestion_control: str
 
 
-def _loss_flow(loss: float, nbytes: int, seed: int, family: int) -> LossRun:
+def _loss_flow(loss: float, nbytes: int, seed: int, family: int, cc: str = "cubic") -> LossRun:
     """``nbytes`` over a 1500-MTU link (1 Gbit/s, 0.5 ms one way) losing ``loss`` of the
     frames each way (a seeded ``FaultPlan``), in virtual time; byte-exact or an error."""
     import trio
@@ -1216,8 +1219,10 @@ def _loss_flow(loss: float, nbytes: int, seed: int, family: int) -> LossRun:
     payload = bytes(range(256)) * (nbytes // 256) + bytes(nbytes % 256)
     peer = "10.0.0.2" if family == netsim.AF_INET else "fd00::2"
 
-    async def run() -> tuple[float, int, int]:
+    async def run() -> tuple[float, int, int, int, int]:
         async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+            for host in (a, b):
+                host.sysctl["net.ipv4.tcp_congestion_control"] = cc
             plan = netsim.FaultPlan(loss=loss, seed=seed) if loss else None
             netsim.link(a, b, rate=1e9, delay=0.0005, faults=plan)
             listener = b.socket(family, netsim.SOCK_STREAM)
@@ -1244,19 +1249,29 @@ def _loss_flow(loss: float, nbytes: int, seed: int, family: int) -> LossRun:
                 raise RuntimeError(f"loss {loss}: {len(got)} of {nbytes} bytes, or not the same")
             elapsed = trio.current_time() - start
             retrans = client.tcp_sk.info()["total_retrans"]
-            timeouts = a.stats()["TcpExtTCPTimeouts"]
+            s = a.stats()
             client.close()
             listener.close()
-            return elapsed, retrans, timeouts
+            return (
+                elapsed,
+                retrans,
+                s["TcpExtTCPTimeouts"],
+                s["TcpExtTCPSackRecovery"],
+                s["TcpExtTCPLossProbes"],
+            )
 
     wall = time.perf_counter()
-    virtual, retrans, timeouts = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
-    return LossRun(loss, nbytes, virtual, time.perf_counter() - wall, retrans, timeouts)
+    virtual, retrans, timeouts, recoveries, probes = trio.run(
+        run, clock=trio.testing.MockClock(autojump_threshold=0)
+    )
+    return LossRun(
+        loss, nbytes, virtual, time.perf_counter() - wall, retrans, timeouts, recoveries, probes, cc
+    )
 
 
 def cmd_loss(args: argparse.Namespace) -> int:
     family = netsim.AF_INET6 if args.ipv6 else netsim.AF_INET
-    runs = [_loss_flow(loss, args.bytes, args.seed, family) for loss in args.losses]
+    runs = [_loss_flow(loss, args.bytes, args.seed, family, args.cc) for loss in args.losses]
     if args.json:
         doc = {
             "python": platform.python_version(),
@@ -1267,14 +1282,17 @@ def cmd_loss(args: argparse.Namespace) -> int:
         return 0
     print(
         f"loss: {_size(args.bytes)} of TCP over a 1500-MTU link, 1 Gbit/s, 0.5 ms one way, "
-        f"each way losing the given share of frames (seed {args.seed}); virtual time "
-        f"(CPython {platform.python_version()}, netsim {netsim.BUILD})"
+        f"each way losing the given share of frames (seed {args.seed}), {args.cc}; virtual "
+        f"time (CPython {platform.python_version()}, netsim {netsim.BUILD})"
     )
-    print(f"{'loss':>6}  {'virtual s':>10}  {'wall s':>7}  {'retransmits':>11}  {'timeouts':>8}")
+    print(
+        f"{'loss':>6}  {'virtual s':>10}  {'wall s':>7}  {'retransmits':>11}  {'timeouts':>8}  "
+        f"{'recoveries':>10}  {'loss probes':>11}"
+    )
     for r in runs:
         print(
             f"{r.loss:6.1%}  {r.virtual_seconds:10.3f}  {r.wall_seconds:7.2f}  "
-            f"{r.retransmits:11d}  {r.timeouts:8d}"
+            f"{r.retransmits:11d}  {r.timeouts:8d}  {r.recoveries:10d}  {r.loss_probes:11d}"
         )
     return 0
 
@@ -1304,6 +1322,12 @@ def _add_loss(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--seed", type=int, default=5, help="the fault plan's seed (5)")
     p.add_argument("--ipv6", action="store_true", help="over IPv6 instead of IPv4")
+    p.add_argument(
+        "--cc",
+        choices=("cubic", "reno"),
+        default="cubic",
+        help="net.ipv4.tcp_congestion_control on both hosts (cubic, the default)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_loss)
 

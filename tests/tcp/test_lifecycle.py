@@ -27,7 +27,7 @@ import trio.testing
 
 import netsim
 from netsim import AF_INET, AF_INET6, SHUT_WR, SOCK_STREAM
-from netsim.dev.link import Link
+from netsim.dev.link import Link, LinkDevice
 from netsim.sock.sock import TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT
 from netsim.tcp import STATE_NAMES, TcpSock
 
@@ -691,7 +691,8 @@ async def test_time_wait_answers_old_segments_rate_limited(
             return [frame]
 
         eth0 = a.devices["eth0"]
-        eth0.wire = wire  # type: ignore[attr-defined]
+        assert isinstance(eth0, LinkDevice)
+        eth0.wire = wire
         client, server = await _pair(a, b, AF_INET, B_ADDR[AF_INET])
         await client.send(b"hello")
         assert await server.recv(100) == b"hello"
@@ -699,7 +700,11 @@ async def test_time_wait_answers_old_segments_rate_limited(
         assert old  # b's ACK of the data, one sequence number below its FIN
 
         def replay(copies: int) -> None:
-            a.net.run_softirq(a.now(), lambda: [eth0.rx_frame(old[0]) for _ in range(copies)])
+            def deliver() -> None:
+                for _ in range(copies):
+                    eth0.rx_frame(old[0])
+
+            a.net.run_softirq(a.now(), deliver)
 
         t0 = trio.current_time()
         client.close()
