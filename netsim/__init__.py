@@ -12,6 +12,7 @@ from . import _build  # first: it refuses compiled modules older than their sour
 from .dev import FaultPlan as FaultPlan
 from .dev import GilbertElliott as GilbertElliott
 from .errors import BadPageError as BadPageError
+from .errors import MemoryLimitWarning as MemoryLimitWarning
 from .errors import NetsimError as NetsimError
 from .errors import PageLeakError as PageLeakError
 from .mm import GFP_ATOMIC as GFP_ATOMIC
@@ -59,6 +60,7 @@ __all__ = [
     "FragSpan",
     "GilbertElliott",
     "Host",
+    "MemoryLimitWarning",
     "NetsimError",
     "Page",
     "PageAllocator",

@@ -22,6 +22,7 @@ import errno as _errno
 import os
 
 __all__ = [
+    "MemoryLimitWarning",
     "BadPageError",
     "BadSkbError",
     "NetsimError",
@@ -35,6 +36,12 @@ __all__ = [
 
 class NetsimError(Exception):
     """Base class for errors that are netsim's own (not errno-carrying socket errors)."""
+
+
+class MemoryLimitWarning(UserWarning):
+    """A page limit that cannot work as meant: at or below the reserve the allocator keeps
+    for atomic and memalloc allocations, so no ordinary allocation (a socket's page frags)
+    can ever succeed."""
 
 
 class BadPageError(NetsimError, RuntimeError):

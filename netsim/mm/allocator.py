@@ -42,12 +42,13 @@ writes it.  Everything here is synchronous and single-threaded: a host runs on o
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Final, Protocol
 
-from ..errors import BadPageError, PageLeakError
+from ..errors import BadPageError, MemoryLimitWarning, PageLeakError
 from ..stats import MAX_PAGE_ORDER, Counters, StatsSnapshot
 from .gfp import Gfp, gfp_pfmemalloc_allowed
 from .page import PAGE_SHIFT, PAGE_SIZE, Page
@@ -119,6 +120,17 @@ class PageAllocator:
         self.limit = limit
         if reserve is None:
             reserve = 0 if limit is None else max(limit // 32, PAGE_SIZE << 3)
+            if limit is not None and limit <= reserve:
+                warnings.warn(
+                    f"page limit of {limit} bytes is at or below its reserve of {reserve} "
+                    f"bytes (the min watermark: at least {PAGE_SIZE << 3} bytes): no "
+                    "ordinary allocation can succeed, so sockets get no page frags and wait "
+                    "for memory forever; only GFP_ATOMIC and __GFP_MEMALLOC allocations dip "
+                    "into the reserve. Give a larger limit (a TCP flow over a link wants "
+                    "about 128 KiB), or an explicit reserve.",
+                    MemoryLimitWarning,
+                    stacklevel=2,
+                )
         self.reserve = reserve
         self.fail_high_order = fail_high_order
         self.fail_every = fail_every

@@ -10,10 +10,11 @@ pages (tail pages act on the head).
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 
-from netsim.errors import BadPageError, PageLeakError
+from netsim.errors import BadPageError, MemoryLimitWarning, PageLeakError
 from netsim.mm import (
     GFP_ATOMIC,
     GFP_KERNEL,
@@ -250,6 +251,20 @@ def test_default_reserve() -> None:
     assert PageAllocator(limit=1 << 20).reserve == 32768  # at least one order-3 page
     assert PageAllocator(limit=4 << 20).reserve == (4 << 20) // 32
     assert PageAllocator(limit=1 << 20, reserve=8192).reserve == 8192
+
+
+def test_a_limit_at_or_below_its_default_reserve_warns() -> None:
+    """A limit the default reserve (at least 32 KiB) swallows leaves nothing for ordinary
+    allocations: a clear warning, once, at construction — and none when the reserve is
+    given explicitly (a test of the reserve itself) or the limit leaves room."""
+    for limit in (4096, 32768):
+        with pytest.warns(MemoryLimitWarning, match=f"page limit of {limit} bytes is at or below"):
+            pa = PageAllocator(limit=limit)
+        assert pa.alloc_pages(GFP_KERNEL, 0) is None  # as the warning said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PageAllocator(limit=32768, reserve=32768)
+        PageAllocator(limit=65536)
 
 
 def test_ordinary_allocation_stops_at_the_reserve() -> None:

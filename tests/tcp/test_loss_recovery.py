@@ -324,3 +324,75 @@ async def test_an_idle_sender_restarts_its_window(
             await _drain(server, 1)
             for sock in (client, server, listener):
                 sock.close()
+
+
+async def test_a_partial_ack_trims_the_head_skb_and_releases_its_first_page(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Eight segments written at once with order-0 pages (``page_frag``,
+    ``net.core.high_order_alloc_disable = 1``): the retransmit queue holds two skbs, the
+    first with a whole page and most of a second.  Segments 4..7 are lost, so the ACK covers
+    four — 5792 bytes — and ``tcp_clean_rtx_queue`` trims the head skb (``tcp_trim_head``):
+    the frag of the first page goes (its last reference: the page is freed), the frag on the
+    second page starts 1696 bytes further in, and the page references are exactly the
+    holders that are left."""
+    async with (
+        netsim.open_host("page_frag", name="a") as a,
+        netsim.open_host(name="b", seed=1) as b,
+    ):
+        a.sysctl["net.core.high_order_alloc_disable"] = 1
+        netsim.link(a, b, rate=1e9, delay=0.001)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        eth0.wire = _drop_first_copies(range(4, 8))
+        sk = client.tcp_sk
+        await client.send(bytes(8 * MSS_PAYLOAD))
+        head, second = sk.tcp_rtx_queue
+        assert (head.len, second.len) == (7240, 4344)
+        (p0, off0, len0), (p1, off1, len1) = [(f.page, f.offset, f.len) for f in head.shinfo.frags]
+        assert (off0, len0, off1, len1) == (0, 4096, 0, 3144)
+        p2 = second.shinfo.frags[1].page
+        freed_before = a.stats()["page_free"]
+
+        await trio.sleep(0.0035)  # the ACK of segments 0..3 is back; no probe yet
+        assert sk.snd_una - sk.iss - 1 == 4 * MSS_PAYLOAD
+        assert sk.tcp_rtx_queue[0] is head
+        assert head.len == 7240 - 4 * MSS_PAYLOAD == 1448
+        assert [(f.page, f.offset, f.len) for f in head.shinfo.frags] == [(p1, 1696, 1448)]
+        assert a.stats()["page_free"] == freed_before + 1  # p0: its last holder let go
+        assert p0.refcount == 0
+        # p1: the head skb and the second skb; p2: the second skb and page_frag's own
+        assert (p1.refcount, p2.refcount) == (2, 2)
+        assert a.stats()["TcpRetransSegs"] == 0
+
+        got = bytearray()
+        while len(got) < 8 * MSS_PAYLOAD:
+            got += await server.recv(65536)
+        assert got == bytes(8 * MSS_PAYLOAD)
+        for sock in (client, server, listener):
+            sock.close()
+
+
+def _drop_first_copies(indices: range) -> Wire:
+    """Drop the first transmission of the data segments at these positions (0 = first)."""
+    order: list[int] = []
+    copies: dict[int, int] = {}
+
+    def wire(frame: bytes) -> Sequence[bytes]:
+        seq = _data_seq(frame)
+        if seq is None:
+            return [frame]
+        if seq not in copies:
+            order.append(seq)
+        copies[seq] = copies.get(seq, 0) + 1
+        if order.index(seq) in indices and copies[seq] == 1:
+            return []
+        return [frame]
+
+    return wire
