@@ -7,6 +7,7 @@ allocator), :mod:`netsim.mm.page_frag` (the old ``struct page_frag``),
 :mod:`netsim.mm.frag_allocator` (the protocol both implement, and the registry).
 """
 
+from ..errors import MemoryLimitWarning as MemoryLimitWarning
 from .allocator import PageAccount as PageAccount
 from .allocator import PageAllocator as PageAllocator
 from .allocator import PageSource as PageSource
@@ -71,6 +72,7 @@ __all__ = [
     "FragSpan",
     "Gfp",
     "Page",
+    "MemoryLimitWarning",
     "PageAccount",
     "PageAllocator",
     "PageFrag",
