@@ -1036,33 +1036,89 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
 
 def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
     """``tcp_data_queue_ofo()``: keep future data, ACK at once (a duplicate ACK) — if there is
-    room (:func:`_tcp_try_rmem_schedule`, which may collapse and prune); else drop it
-    (``TCPOFODrop``)."""
+    room (:func:`_tcp_try_rmem_schedule`, which may collapse and prune; else ``TCPOFODrop``).
+
+    As Linux's: a segment that continues the last out-of-order skb (the common case) or
+    the one before it is coalesced into it (:func:`tcp_ooo_try_coalesce`: its frags move,
+    ``TCPRcvCoalesce``); one whose bytes are all held already is dropped and D-SACKed
+    (``TCPOFOMerge``); a partial overlap is D-SACKed and kept; one that starts where a held
+    skb starts and covers it replaces it; held skbs it covers on the right are dropped
+    (D-SACKed, ``TCPOFOMerge``).  The SACK blocks follow (``tcp_sack_new_ofo_skb``)."""
+    stats = sk.net.stats
     if not _tcp_try_rmem_schedule(sk, skb):
-        sk.net.stats.TcpExtTCPOFODrop += 1
+        stats.TcpExtTCPOFODrop += 1
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return
-    sk.net.stats.TcpExtTCPOFOQueue += 1
+    stats.TcpExtTCPOFOQueue += 1
+    _schedule_ack_now(sk)
     cb: TcpSkbCb = skb.cb
     ofo = sk.out_of_order_queue
     seq, end_seq = cb.seq, cb.end_seq
-    for other in ofo:
-        ocb: TcpSkbCb = other.cb
-        if ocb.seq <= seq and ocb.end_seq >= end_seq:
-            # all of it is queued already: a D-SACK of it, and the SACK blocks as they are
-            sk.net.stats.TcpExtTCPOFOMerge += 1
-            kfree_skb(skb)
-            tcp_dsack_set(sk, seq, end_seq)
-            if sk.sack_ok:
-                tcp_sack_new_ofo_skb(sk, seq, end_seq)
-            _schedule_ack_now(sk)
-            return
-    skb_set_owner_r(skb, sk)
-    ofo.add(skb)
+    keep: SkBuff | None = skb
+    if not ofo:
+        ofo.add(skb)
+    elif tcp_ooo_try_coalesce(sk, ofo[len(ofo) - 1], skb):
+        keep = None  # coalesce_done: what is left of skb is freed below
+    elif seq >= ofo[len(ofo) - 1].cb.end_seq:
+        ofo.add(skb)  # after the last one: no overlap to look for
+    else:
+        index = ofo.bisect_key_right(seq) - 1  # the skb that may hold seq
+        merged = False
+        if index >= 0:
+            prev = ofo[index]
+            pcb: TcpSkbCb = prev.cb
+            if seq < pcb.end_seq:
+                if end_seq <= pcb.end_seq:  # all of it is held already
+                    stats.TcpExtTCPOFOMerge += 1
+                    tcp_dsack_set(sk, seq, end_seq)
+                    kfree_skb(skb)
+                    if sk.sack_ok:
+                        tcp_sack_new_ofo_skb(sk, seq, end_seq)
+                    return
+                if seq > pcb.seq:  # partial overlap
+                    tcp_dsack_set(sk, seq, pcb.end_seq)
+                else:  # the same start, and more: skb replaces it
+                    ofo.pop(index)
+                    tcp_dsack_extend(sk, pcb.seq, pcb.end_seq)
+                    stats.TcpExtTCPOFOMerge += 1
+                    kfree_skb(prev)
+            elif tcp_ooo_try_coalesce(sk, prev, skb):
+                keep = None
+                merged = True
+        if not merged:
+            ofo.add(skb)
+            # merge_right: drop what skb covers after it
+            index = ofo.index(skb) + 1
+            while index < len(ofo):
+                nxt = ofo[index]
+                ncb: TcpSkbCb = nxt.cb
+                if end_seq <= ncb.seq:
+                    break
+                if end_seq < ncb.end_seq:
+                    tcp_dsack_extend(sk, ncb.seq, end_seq)
+                    break
+                ofo.pop(index)
+                tcp_dsack_extend(sk, ncb.seq, ncb.end_seq)
+                stats.TcpExtTCPOFOMerge += 1
+                kfree_skb(nxt)
     if sk.sack_ok:
         tcp_sack_new_ofo_skb(sk, seq, end_seq)
-    _schedule_ack_now(sk)
+    if keep is None:
+        kfree_skb(skb)  # kfree_skb_partial(): its frags went to the skb it joined
+    else:
+        skb_set_owner_r(skb, sk)
+
+
+def tcp_ooo_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
+    """``tcp_ooo_try_coalesce()``: :func:`tcp_try_coalesce` on the out-of-order queue; the
+    merged skb counts the segments of both (``gso_segs``)."""
+    to_segs = max(to.shinfo.gso_segs, 1)
+    from_segs = max(from_.shinfo.gso_segs, 1)
+    if not tcp_try_coalesce(sk, to, from_):
+        return False
+    to.shinfo.gso_segs = min(to_segs + from_segs, 0xFFFF)
+    return True
 
 
 def _tcp_ofo_queue(sk: TcpSock) -> None:

@@ -396,3 +396,53 @@ def _drop_first_copies(indices: range) -> Wire:
         return [frame]
 
     return wire
+
+
+async def test_out_of_order_segments_coalesce_into_one_skb(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Segment 1 of 10 lost: the eight behind it reach the receiver's out-of-order queue one
+    after another and each joins the one before (``tcp_data_queue_ofo`` →
+    ``tcp_ooo_try_coalesce``: frags moved, ``TCPRcvCoalesce``), so the queue holds one skb of
+    eight segments (``gso_segs``) and one SACK block — and a copy of one of them, arriving
+    again, is dropped and D-SACKed (``TCPOFOMerge``)."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.001)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        inner = _drop_first_copies(range(1, 2))
+        seen: list[bytes] = []
+
+        def wire(frame: bytes) -> Sequence[bytes]:
+            out = inner(frame)
+            if _data_seq(frame) is not None:
+                seen.append(frame)
+                if len(seen) == 6:  # deliver segment 5 a second time
+                    return [*out, frame]
+            return out
+
+        eth0.wire = wire
+        coalesce_before = b.stats()["TcpExtTCPRcvCoalesce"]
+        await client.send(bytes(10 * MSS_PAYLOAD))
+        await trio.sleep(0.0015)  # all arrived; the hole not yet repaired
+        sk = server.tcp_sk
+        (held,) = sk.out_of_order_queue
+        assert held.len == 8 * MSS_PAYLOAD
+        assert held.shinfo.gso_segs == 8
+        assert held.cb.seq - sk.irs - 1 == 2 * MSS_PAYLOAD
+        assert sk.selective_acks == [(held.cb.seq, held.cb.end_seq)]
+        stats = b.stats()
+        assert stats["TcpExtTCPRcvCoalesce"] - coalesce_before == 7
+        assert stats["TcpExtTCPOFOMerge"] == 1
+        got = bytearray()
+        while len(got) < 10 * MSS_PAYLOAD:
+            got += await server.recv(65536)
+        assert got == bytes(10 * MSS_PAYLOAD)
+        for sock in (client, server, listener):
+            sock.close()
