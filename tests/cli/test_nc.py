@@ -437,8 +437,12 @@ def test_compare_over_a_link_differs_only_in_the_socket_allocator(
     assert old["refcount_ops"]["page_get"] > new["refcount_ops"]["page_get"]
     compare = doc["compare"]
     assert compare["page_frag"]["refcount_ops_per_mib"]["page_ref_sub_and_test"] == 0
-    assert compare["page_frag"]["pages_allocated_per_mib"] == pytest.approx(32, abs=1)
-    assert compare["page_frag_cache"]["pages_allocated_per_mib"] == pytest.approx(32, abs=1)
+    # about one 32 KiB page per 32 KiB written — fewer when a page's last holder lets go
+    # before the allocator moves on and it is reused in place (page_frag: refcount back to
+    # one; the cache: a recycle), which depends on when TX completions come, and this flow
+    # runs on the real clock: a loaded machine recycles more
+    for name in ("page_frag", "page_frag_cache"):
+        assert 26 <= compare[name]["pages_allocated_per_mib"] <= 33
 
 
 # -- stdin, as a user runs it --------------------------------------------------------------------
