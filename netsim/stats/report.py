@@ -187,6 +187,24 @@ class FragReport:
     def retransmits(self) -> int:
         return self.delta["TcpRetransSegs"]
 
+    def loss_recovery(self) -> dict[str, int]:
+        """How TCP recovered what was lost (the kernel's counters, summed where Linux keeps
+        one per flavour): fast recoveries (SACK or NewReno), tail loss probes,
+        retransmission timeouts, spurious timeouts found by F-RTO, and window reductions
+        undone (by timestamps, D-SACKs or F-RTO)."""
+        d = self.delta
+        return {
+            "fast_recoveries": d["TcpExtTCPSackRecovery"] + d["TcpExtTCPRenoRecovery"],
+            "fast_retransmits": d["TcpExtTCPFastRetrans"],
+            "loss_probes": d["TcpExtTCPLossProbes"],
+            "timeouts": d["TcpExtTCPTimeouts"],
+            "spurious_timeouts": d["TcpExtTCPSpuriousRTOs"],
+            "undone": d["TcpExtTCPLossUndo"]
+            + d["TcpExtTCPFullUndo"]
+            + d["TcpExtTCPPartialUndo"]
+            + d["TcpExtTCPDSACKUndo"],
+        }
+
     # -- output ------------------------------------------------------------------------------
 
     def as_json(self) -> dict[str, Any]:
@@ -208,6 +226,7 @@ class FragReport:
             "bytes_copied": d["skb_copy_bytes"],
             "segments": self.segments,
             "retransmits": self.retransmits,
+            "loss_recovery": self.loss_recovery(),
             "rx_buffers": {dev: self._allocator_json(share) for dev, share in self.rx.items()},
             "host_refcount_ops": {name: d[name] for name in REFCOUNT_OPS},
         }
@@ -246,6 +265,16 @@ class FragReport:
             (f"{self.segments:,}", "segments", "sent by the host, ACKs included"),
             (f"{self.retransmits:,}", "retransmits", ""),
         ]
+        if self.retransmits or self.delta["TcpExtTCPTimeouts"]:
+            rec = self.loss_recovery()
+            rows += [
+                (f"{rec['fast_recoveries']:,}", "fast recoveries", "SACK (RACK) or NewReno"),
+                (f"{rec['fast_retransmits']:,}", "fast retransmits", ""),
+                (f"{rec['loss_probes']:,}", "tail loss probes", "RACK-TLP"),
+                (f"{rec['timeouts']:,}", "retransmission timeouts", ""),
+                (f"{rec['spurious_timeouts']:,}", "spurious timeouts", "found by F-RTO"),
+                (f"{rec['undone']:,}", "reductions undone", "timestamps, D-SACKs, F-RTO"),
+            ]
         rx = self.rx
         rx_rows = {dev: self._allocator_rows(share, rx=True) for dev, share in rx.items()}
         width = max(len(r[0]) for r in rows + [r for v in rx_rows.values() for r in v])

@@ -192,11 +192,19 @@ def test_a_faulty_link_run_follows_its_seed(udp: bool) -> None:
     else:
         assert first.received == again.received == 256 * 1024
         assert first.info["total_retrans"] > 0
+        assert first.report is not None
+        rec = first.report.loss_recovery()
+        assert rec["fast_recoveries"] > 0  # SACK found most losses
+        assert rec["fast_retransmits"] + rec["timeouts"] <= first.report.retransmits
+        assert first.report.as_json()["loss_recovery"] == rec
     out = io.StringIO()
     assert run(attrs.evolve(opts, interval=0.0), out=out) == 0
     text = out.getvalue()
     assert "faults loss 3% dup 1% reorder 2% seed 5" in text
     assert "faults a->b: " in text
+    if not udp:
+        assert "fast recoveries" in text
+        assert "tail loss probes" in text
 
 
 def test_an_oversized_datagram_is_status_1(capsys: pytest.CaptureFixture[str]) -> None:
