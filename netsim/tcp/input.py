@@ -1051,6 +1051,7 @@ def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
         kfree_skb(skb)
         return
     stats.TcpExtTCPOFOQueue += 1
+    sk.rcv_ooopack += max(skb.shinfo.gso_segs, 1)
     _schedule_ack_now(sk)
     cb: TcpSkbCb = skb.cb
     ofo = sk.out_of_order_queue

@@ -376,17 +376,17 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         0,  # delivered_ce
         # 2 u64
         sk.bytes_sent,
-        0,  # bytes_retrans
+        sk.bytes_retrans,
         # 6 u32: dsack_dups, reord_seen, rcv_ooopack, snd_wnd, rcv_wnd, rehash
-        0,
-        0,
-        0,
+        sk.dsack_dups & 0xFFFFFFFF,
+        sk.reord_seen & 0xFFFFFFFF,
+        sk.rcv_ooopack & 0xFFFFFFFF,
         sk.snd_wnd,
         sk.rcv_wnd,
         0,
-        # 2 u16, 8 u32, 2 u16: RTO and ECN statistics
-        0,
-        0,
+        # 2 u16, 8 u32, 2 u16: RTO and ECN statistics (total_rto, total_rto_recoveries first)
+        min(sk.total_rto, 0xFFFF),
+        min(sk.total_rto_recoveries, 0xFFFF),
         0,
         0,
         0,

@@ -1175,6 +1175,7 @@ def __tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int) -> None:
     pcount = tcp_skb_pcount(skb) if skb.len else 1
     cb.retransmitted = True
     sk.total_retrans += pcount
+    sk.bytes_retrans += skb.len
     sk.net.stats.TcpRetransSegs += pcount
     tcp_transmit_skb(sk, skb, clone_it=True)
 

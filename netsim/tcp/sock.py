@@ -214,6 +214,10 @@ TCP_SOCK_FIELDS: Final = (
     "tlp_retrans",
     "frto",
     "dsack_dups",
+    "bytes_retrans",
+    "rcv_ooopack",
+    "total_rto",
+    "total_rto_recoveries",
     "xmit_pending",
     "sack_first_sent",
     "sack_last_sent",
@@ -401,6 +405,12 @@ class TcpSock(Sock):
         self.frto = False
         #: segments the peer reported as duplicates by D-SACK (``dsack_dups``)
         self.dsack_dups = 0
+        #: for tcp_info: bytes resent, out-of-order segments received, retransmission
+        #: timeouts and the recoveries they began (``tcp_update_rto_stats``)
+        self.bytes_retrans = 0
+        self.rcv_ooopack = 0
+        self.total_rto = 0
+        self.total_rto_recoveries = 0
         #: what the retransmit timer is armed for (``icsk_pending``: ICSK_TIME_RETRANS,
         #: ICSK_TIME_LOSS_PROBE or ICSK_TIME_REO_TIMEOUT; 0: nothing)
         self.xmit_pending = 0
@@ -657,6 +667,12 @@ class TcpSock(Sock):
             "sacked": self.sacked_out,
             "lost": self.lost_out,
             "ca_state": self.ca_state,
+            "retrans": self.retrans_out,
+            "reordering": self.reordering,
+            "reord_seen": self.reord_seen,
+            "dsack_dups": self.dsack_dups,
+            "total_rto": self.total_rto,
+            "total_rto_recoveries": self.total_rto_recoveries,
             "ca_name": self.ca_ops.name,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,

@@ -193,7 +193,11 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
             else:
                 stats.TcpExtTCPRenoFailures += 1
     tcp_enter_loss(sk)
-    sk.retransmits += 1  # tcp_update_rto_stats()
+    # tcp_update_rto_stats()
+    if not sk.retransmits:
+        sk.total_rto_recoveries += 1
+    sk.total_rto += 1
+    sk.retransmits += 1
     tcp_retransmit_skb(sk, sk.tcp_rtx_queue[0], 1)
     sk.backoff = min(sk.backoff + 1, 15)
     tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), sk.rto_max)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import itertools
 import random
+import struct
 from collections.abc import Callable, Sequence
 
 import dpkt
@@ -21,6 +22,7 @@ import trio.testing
 import netsim
 from netsim import AF_INET, SOCK_STREAM
 from netsim.dev.link import LinkDevice
+from netsim.tcp.options import TCP_INFO_FORMAT, tcp_get_info
 from netsim.tcp.sock import TCP_CA_OPEN, TCP_INFINITE_SSTHRESH
 
 MSS_PAYLOAD = 1448  # a 1500-byte link with timestamps
@@ -232,6 +234,11 @@ async def test_a_head_lost_again_and_again_backs_off(
     assert abs((rto2 - rto1) - 2 * (rto1 - probe)) < 0.005
     assert abs((rto3 - rto2) - 2 * (rto2 - rto1)) < 0.005
     assert sk.backoff == 0
+    # tcp_info: three timeouts, one recovery they began; four copies resent
+    info = struct.unpack(TCP_INFO_FORMAT, tcp_get_info(sk))
+    assert (info[56], info[57]) == (3, 1)  # tcpi_total_rto, tcpi_total_rto_recoveries
+    assert info[49] == 4 * MSS_PAYLOAD  # tcpi_bytes_retrans
+    assert sk.info()["total_rto"] == 3
 
 
 async def test_the_rto_ceiling_is_tcp_rto_max_ms(
@@ -440,6 +447,7 @@ async def test_out_of_order_segments_coalesce_into_one_skb(
         stats = b.stats()
         assert stats["TcpExtTCPRcvCoalesce"] - coalesce_before == 7
         assert stats["TcpExtTCPOFOMerge"] == 1
+        assert sk.rcv_ooopack == 9  # tcpi_rcv_ooopack: eight, and the duplicate
         got = bytearray()
         while len(got) < 10 * MSS_PAYLOAD:
             got += await server.recv(65536)
