@@ -89,7 +89,12 @@ class PageAllocator:
     Args:
         limit: bytes of page memory the host may use (``None``: unlimited).
         reserve: bytes below the min watermark (default: 1/32 of ``limit``, at least one
-            order-3 page).  Ignored without ``limit``.
+            order-3 page).  Ignored without ``limit``.  A ``limit`` at or below the default
+            reserve leaves nothing for ordinary allocations and warns
+            (:class:`~netsim.errors.MemoryLimitWarning`).  Size a limit for what will hold
+            pages at once: a NIC's RX cache and each socket's frag allocator take 32 KiB
+            pages, so a TCP flow over a link wants about 128 KiB — at 64 KiB (32 KiB above
+            the reserve) one RX page can leave a writer waiting for memory indefinitely.
         fail_high_order: fail every allocation of order > 0.
         fail_every: fail every Nth call (0: never).
         fail_probability: fail each call with this probability, from ``random.Random(seed)``.
