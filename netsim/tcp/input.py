@@ -85,7 +85,6 @@ from .output import (
     tcp_slow_start_after_idle_check,
     tcp_space,
     tcp_sync_mss,
-    tcp_ts,
     tcp_win_from_space,
     tcp_wmem_free_skb,
 )
@@ -128,6 +127,7 @@ from .sock import (
     TCP_URG_VALID,
     TcpSkbCb,
     TcpSock,
+    tcp_ts,
 )
 
 if TYPE_CHECKING:

@@ -32,10 +32,13 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   Linux does for an unpaced socket — ECN, delivery rate, chrono stats, the times since the
   last data and ACK) are 0.
 
+``TCP_USER_TIMEOUT`` (ms, ≥ 0) — how long retransmissions may go unanswered before the
+connection gives up with ``ETIMEDOUT`` (``tcp_write_timeout``; 0: ``tcp_retries2``'s time).
+
 Stored and read back, with Linux's ranges, but not acted upon (netsim sends no keepalive
-probes, does not defer accept and has no user timeout): ``TCP_KEEPIDLE`` (1..32767 s),
-``TCP_KEEPINTVL`` (1..32767 s), ``TCP_KEEPCNT`` (1..127), ``TCP_DEFER_ACCEPT`` (seconds,
-rounded to SYN-ACK retransmissions as the kernel does), ``TCP_USER_TIMEOUT`` (ms, ≥ 0).
+probes and does not defer accept): ``TCP_KEEPIDLE`` (1..32767 s), ``TCP_KEEPINTVL``
+(1..32767 s), ``TCP_KEEPCNT`` (1..127), ``TCP_DEFER_ACCEPT`` (seconds, rounded to SYN-ACK
+retransmissions as the kernel does).
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ from .sock import (
     TCP_TIMEOUT_MIN,
     TcpSkbCb,
     TcpSock,
+    tcp_ts,
 )
 from .timer import (
     sk_reset_timer,
@@ -114,11 +115,6 @@ __all__ = [
 #: ``MAX_TCP_HEADER``: ``L1_CACHE_ALIGN(128 + MAX_HEADER)`` with this tree's LL_MAX_HEADER 128.
 MAX_TCP_HEADER: Final = 320
 U32: Final = 0xFFFFFFFF
-
-
-def tcp_ts(sk: TcpSock) -> int:
-    """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits."""
-    return (int(sk.net.now * 1000) + sk.ts_offset) & U32
 
 
 #: ``INITIAL_JIFFIES`` (include/linux/jiffies.h): the jiffy counter starts 300 s before it

@@ -48,6 +48,7 @@ __all__ = [
     "TcpSkbCb",
     "TcpSock",
     "tcb",
+    "tcp_ts",
 ]
 
 TCP_MSS_DEFAULT: Final = 536
@@ -142,6 +143,12 @@ class TcpSkbCb:
 
     def __repr__(self) -> str:
         return f"TcpSkbCb(seq={self.seq}, end_seq={self.end_seq}, flags={self.tcp_flags:#x})"
+
+
+def tcp_ts(sk: TcpSock) -> int:
+    """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits, with the
+    connection's random offset."""
+    return (int(sk.net.now * 1000) + sk.ts_offset) & 0xFFFFFFFF
 
 
 def tcb(skb: SkBuff) -> TcpSkbCb:

@@ -14,6 +14,7 @@ the timeout spurious and undo it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from ..netns.timers import Timer
 from ..sock.sock import TCP_CLOSE
@@ -27,9 +28,16 @@ from .sock import (
     TCP_CA_LOSS,
     TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
+    TCP_RTO_MAX,
+    TCP_TIMEOUT_INIT,
     TcpSkbCb,
     TcpSock,
+    tcp_ts,
 )
+
+#: ``TCP_RTO_MIN`` in ms: the base of ``tcp_retries2``'s time model (a constant in Linux too,
+#: whatever ``net.ipv4.tcp_rto_min_us`` says)
+TCP_RTO_MIN_MS: Final = 200
 
 __all__ = [
     "sk_reset_timer",
@@ -41,6 +49,7 @@ __all__ = [
     "tcp_reset_xmit_timer",
     "tcp_retransmit_timer",
     "tcp_write_timer",
+    "tcp_write_timeout",
     "tcp_write_wakeup",
     "tcp_xmit_retransmit_queue",
 ]
@@ -167,11 +176,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     net = sk.net
     stats = net.stats
     stats.TcpExtTCPTimeouts += 1
-    if sk.sk_state in (2, 3):  # SYN_SENT, SYN_RECV: TCP_SYNCNT, else the sysctl
-        limit = sk.syn_retries or net.sysctl_int("net.ipv4.tcp_syn_retries")
-    else:
-        limit = net.sysctl_int("net.ipv4.tcp_retries2")
-    if sk.retransmits >= limit:
+    if tcp_write_timeout(sk):
         from .proto import tcp_done
 
         sk.sk_err = 110  # ETIMEDOUT
@@ -200,7 +205,85 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.retransmits += 1
     tcp_retransmit_skb(sk, sk.tcp_rtx_queue[0], 1)
     sk.backoff = min(sk.backoff + 1, 15)
-    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_rto_current(sk), sk.rto_max)
+    tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_clamp_rto_to_user_timeout(sk), sk.rto_max)
+
+
+def _tcp_model_timeout(sk: TcpSock, boundary: int, rto_base_ms: int) -> int:
+    """``tcp_model_timeout()``: how long ``boundary`` retransmissions take (ms) when the RTO
+    starts at ``rto_base_ms`` and doubles up to the socket's ``tcp_rto_max``."""
+    rto_max_ms = int(sk.rto_max * 1000)
+    linear_backoff_thresh = (rto_max_ms // rto_base_ms).bit_length() - 1  # ilog2
+    if boundary <= linear_backoff_thresh:
+        return ((2 << boundary) - 1) * rto_base_ms
+    return ((2 << linear_backoff_thresh) - 1) * rto_base_ms + (
+        boundary - linear_backoff_thresh
+    ) * rto_max_ms
+
+
+def _retrans_elapsed_ms(sk: TcpSock) -> int:
+    """Milliseconds since the first retransmission of this episode (``retrans_stamp``; the
+    head's send time if it was cleared)."""
+    now = tcp_ts(sk)
+    start = sk.retrans_stamp
+    if not start and sk.tcp_rtx_queue:
+        cb: TcpSkbCb = sk.tcp_rtx_queue[0].cb
+        start = (int(cb.sent_at * 1000) + sk.ts_offset) & 0xFFFFFFFF
+    delta = (now - start) & 0xFFFFFFFF
+    return delta - (1 << 32) if delta >= 0x80000000 else delta
+
+
+def retransmits_timed_out(sk: TcpSock, boundary: int, timeout_ms: int) -> bool:
+    """``retransmits_timed_out()``: has this episode of retransmissions lasted as long as
+    ``boundary`` of them would from the minimum RTO (``TCP_RTO_MIN``; ``TCP_TIMEOUT_INIT``
+    for a handshake) — or ``timeout_ms``, when given (``TCP_USER_TIMEOUT``)?  Time, not the
+    count: a connection whose RTO grew large gives up after fewer retransmissions."""
+    if not sk.retransmits:
+        return False
+    if not timeout_ms:
+        base = int(TCP_TIMEOUT_INIT * 1000) if sk.sk_state in (2, 3) else TCP_RTO_MIN_MS
+        timeout_ms = _tcp_model_timeout(sk, boundary, base)
+    return _retrans_elapsed_ms(sk) - timeout_ms >= 0
+
+
+def _tcp_orphan_retries(sk: TcpSock, alive: bool) -> int:
+    """``tcp_orphan_retries()``: ``net.ipv4.tcp_orphan_retries``, whose 0 means 8 (about 100 s
+    from the minimum RTO) for a connection that still sent recently."""
+    retries = sk.net.sysctl_int("net.ipv4.tcp_orphan_retries")
+    if retries == 0 and alive:
+        retries = 8
+    return retries
+
+
+def tcp_write_timeout(sk: TcpSock) -> bool:
+    """``tcp_write_timeout()`` (net/ipv4/tcp_timer.c): should the connection give up?  A
+    handshake after ``TCP_SYNCNT`` / ``tcp_syn_retries`` retransmissions; an established
+    connection once its retransmissions have lasted as long as ``tcp_retries2`` (15: about
+    924.6 s) would from the minimum RTO — an orphan (closed by its owner) as long as
+    ``tcp_orphan_retries`` would — or after ``TCP_USER_TIMEOUT`` milliseconds, if set."""
+    net = sk.net
+    expired = False
+    if sk.sk_state in (2, 3):  # SYN_SENT, SYN_RECV
+        retry_until = sk.syn_retries or net.sysctl_int("net.ipv4.tcp_syn_retries")
+        expired = sk.retransmits >= retry_until
+    else:
+        retry_until = net.sysctl_int("net.ipv4.tcp_retries2")
+        if sk.orphaned:
+            retry_until = _tcp_orphan_retries(sk, tcp_rto_current(sk) < TCP_RTO_MAX)
+    if not expired:
+        expired = retransmits_timed_out(sk, retry_until, sk.user_timeout)
+    return expired
+
+
+def tcp_clamp_rto_to_user_timeout(sk: TcpSock) -> float:
+    """``tcp_clamp_rto_to_user_timeout()``: the next RTO, but no later than when
+    ``TCP_USER_TIMEOUT`` runs out (then as soon as possible)."""
+    rto = tcp_rto_current(sk)
+    if not sk.user_timeout:
+        return rto
+    remaining = sk.user_timeout - _retrans_elapsed_ms(sk)
+    if remaining <= 0:
+        return 0.001
+    return min(rto, remaining / 1000)
 
 
 def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:

@@ -12,7 +12,8 @@ import errno
 import itertools
 import random
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 import dpkt
 import pytest
@@ -21,7 +22,7 @@ import trio.testing
 
 import netsim
 from netsim import AF_INET, SOCK_STREAM
-from netsim.dev.link import LinkDevice
+from netsim.dev.link import Link, LinkDevice
 from netsim.tcp.options import TCP_INFO_FORMAT, tcp_get_info
 from netsim.tcp.sock import TCP_CA_OPEN, TCP_INFINITE_SSTHRESH
 
@@ -454,3 +455,92 @@ async def test_out_of_order_segments_coalesce_into_one_skb(
         assert got == bytes(10 * MSS_PAYLOAD)
         for sock in (client, server, listener):
             sock.close()
+
+
+async def _recv_error(sock: netsim.Socket) -> OSError:
+    """Read until the socket fails; the error."""
+    try:
+        while await sock.recv(100):
+            pass
+    except OSError as exc:
+        return exc
+    raise AssertionError("EOF, not an error")
+
+
+def _retrans_stamp_time(sk: netsim.tcp.TcpSock) -> float:
+    """When the first resend of the episode left (``retrans_stamp``, in the connection's
+    timestamp clock), as trio time."""
+    return ((sk.retrans_stamp - sk.ts_offset) & 0xFFFFFFFF) / 1000
+
+
+async def _dead_link_pair(
+    user_timeout_ms: int = 0,
+) -> AsyncIterator[tuple[netsim.Host, netsim.Socket, netsim.Socket, Link]]:
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        link = netsim.link(a, b, rate=1e9, delay=0.001)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        server, _ = await listener.accept()
+        listener.close()
+        if user_timeout_ms:
+            client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_USER_TIMEOUT, user_timeout_ms)
+        link.dev_a.up = False  # from now on nothing a sends arrives
+        yield a, client, server, link
+        server.close()
+
+
+async def test_a_dead_peer_times_out_after_tcp_retries2_worth_of_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``tcp_write_timeout``: with ``tcp_retries2 = 15`` an established connection gives up
+    once its retransmissions have lasted as long as 15 would from the minimum RTO doubling
+    to the 120 s ceiling — 924.6 s (``tcp_model_timeout``) — counted from the first
+    timeout's resend (``retrans_stamp``); the user sees ``ETIMEDOUT``."""
+    async with asynccontextmanager(_dead_link_pair)() as (a, client, _server, _link):
+        sk = client.tcp_sk
+        await client.send(b"x" * 1000)
+        error = await _recv_error(client)
+        assert error.errno == errno.ETIMEDOUT
+        first = _retrans_stamp_time(sk)
+        elapsed = trio.current_time() - first
+        assert 924.6 <= elapsed < 924.6 + 120.1
+        assert a.stats()["TcpExtTCPTimeouts"] == sk.total_rto + 1  # the last one gave up
+        client.close()
+
+
+async def test_tcp_user_timeout_gives_up_on_time(autojump_clock: trio.testing.MockClock) -> None:
+    """``TCP_USER_TIMEOUT`` = 5000 ms: the connection gives up 5 s after the first resend, the
+    last RTO cut short to end there (``tcp_clamp_rto_to_user_timeout``)."""
+    async with asynccontextmanager(_dead_link_pair)(5000) as (_a, client, _server, _link):
+        sk = client.tcp_sk
+        await client.send(b"x" * 1000)
+        error = await _recv_error(client)
+        assert error.errno == errno.ETIMEDOUT
+        first = _retrans_stamp_time(sk)
+        assert 5.0 <= trio.current_time() - first <= 5.002
+        client.close()
+
+
+async def test_an_orphan_gives_up_after_tcp_orphan_retries(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Closed with data unacknowledged, the socket lives on as an orphan, and gives up after
+    ``tcp_orphan_retries`` (0: 8 while it still sends) worth of time — 102.2 s from the
+    minimum RTO — not ``tcp_retries2``'s 924.6 s."""
+    async with asynccontextmanager(_dead_link_pair)() as (a, client, _server, _link):
+        await client.send(b"x" * 1000)
+        await trio.sleep(0.5)
+        sk = client.tcp_sk
+        assert sk.retrans_stamp
+        first_retrans = trio.current_time() - 0.5  # within the first half second
+        client.close()
+        for _ in range(400):
+            await trio.sleep(1)
+            if not a.net.tcp_ehash:
+                break
+        gone_after = trio.current_time() - first_retrans
+        assert not a.net.tcp_ehash
+        assert 102.2 <= gone_after < 102.2 + 60

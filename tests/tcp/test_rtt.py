@@ -13,7 +13,7 @@ import trio.testing
 import netsim
 from netsim import AF_INET, SOCK_STREAM, FaultPlan
 from netsim.tcp.input import Segment, tcp_ack_update_rtt
-from netsim.tcp.output import tcp_ts
+from netsim.tcp.sock import tcp_ts
 
 
 async def _connected(a: netsim.Host, b: netsim.Host) -> tuple[netsim.Socket, netsim.Socket]:
