@@ -203,6 +203,7 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPTSReorder",
     "TcpExtTCPSACKReorder",
     "TcpExtTCPRenoReorder",
+    "TcpExtTCPSACKReneging",
     "TcpExtTCPDSACKOfoRecv",
     "TcpExtTCPDSACKIgnoredDubious",
     "TcpExtTCPDSACKRecvSegs",
@@ -380,6 +381,7 @@ class Counters:
     TcpExtTCPTSReorder: int
     TcpExtTCPSACKReorder: int
     TcpExtTCPRenoReorder: int
+    TcpExtTCPSACKReneging: int
     TcpExtTCPDSACKOfoRecv: int
     TcpExtTCPDSACKIgnoredDubious: int
     TcpExtTCPDSACKRecvSegs: int

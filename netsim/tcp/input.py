@@ -98,6 +98,7 @@ from .recovery import (
     FLAG_NOT_DUP,
     FLAG_ORIG_SACK_ACKED,
     FLAG_RETRANS_DATA_ACKED,
+    FLAG_SACK_RENEGING,
     FLAG_SET_XMIT_TIMER,
     FLAG_SND_UNA_ADVANCED,
     FLAG_SYN_ACKED,
@@ -639,6 +640,8 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_fack: int) ->
         queue.pop(0)
         tcp_wmem_free_skb(sk, skb)
     sk_mem_reclaim(sk)
+    if queue and queue[0].cb.sacked:
+        flag |= FLAG_SACK_RENEGING  # snd_una reached data SACKed before: the peer reneged
 
     # the RTT samples (tcp_clean_rtx_queue + tcp_ack_update_rtt): the estimator's from the
     # oldest segment acknowledged (Karn: none if any was resent), else the oldest newly

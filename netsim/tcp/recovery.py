@@ -29,7 +29,7 @@ of ``icsk_ca_state``:
 The tail loss probe (:func:`netsim.tcp.output.tcp_schedule_loss_probe`) and the RACK reordering
 timer share the retransmit timer with the RTO, as ``icsk_pending`` multiplexes them.
 
-Where netsim is simpler than Linux: no SACK reneging, no ECN, no MTU probing, no rate
+Where netsim is simpler than Linux: no ECN, no MTU probing, no rate
 sampling (``rack.last_delivered`` becomes "one widening per round trip" by sequence number);
 ``lost_out`` counts only segments marked lost and not yet resent (Linux keeps ``TCPCB_LOST``
 on a resent segment and adds ``retrans_out`` back in ``tcp_packets_in_flight``: the same count).
@@ -78,9 +78,11 @@ __all__ = [
     "FLAG_NOT_DUP",
     "FLAG_ORIG_SACK_ACKED",
     "FLAG_RETRANS_DATA_ACKED",
+    "FLAG_SACK_RENEGING",
     "FLAG_SET_XMIT_TIMER",
     "FLAG_SND_UNA_ADVANCED",
     "FLAG_WIN_UPDATE",
+    "tcp_check_sack_reneging",
     "tcp_check_sack_reordering",
     "tcp_cong_control",
     "tcp_current_ssthresh",
@@ -113,6 +115,7 @@ FLAG_ORIG_SACK_ACKED: Final = 0x200  # never-retransmitted data (S)ACKed
 FLAG_SND_UNA_ADVANCED: Final = 0x400
 FLAG_DSACKING_ACK: Final = 0x800
 FLAG_SET_XMIT_TIMER: Final = 0x1000  # re-arm the TLP or RTO timer
+FLAG_SACK_RENEGING: Final = 0x2000  # snd_una advanced to a SACKed sequence
 FLAG_DSACK_TLP: Final = 0x20000  # a D-SACK for the tail loss probe
 FLAG_ACKED: Final = FLAG_DATA_ACKED | FLAG_SYN_ACKED
 FLAG_NOT_DUP: Final = FLAG_DATA | FLAG_WIN_UPDATE | FLAG_ACKED
@@ -266,18 +269,42 @@ def tcp_mark_skb_lost(sk: TcpSock, skb: SkBuff) -> None:
 
 def tcp_timeout_mark_lost(sk: TcpSock) -> None:
     """``tcp_timeout_mark_lost()``: after a timeout the head is lost, and every segment not
-    SACKed that was sent at least RACK's RTT ago; newer ones may still arrive."""
+    SACKed that was sent at least RACK's RTT ago; newer ones may still arrive.  A SACKed
+    head means the receiver reneged — it threw away out-of-order data it had SACKed
+    (``tcp_prune_ofo_queue``): every SACK mark is forgotten and everything is lost
+    (``TCPSACKReneging``)."""
     queue = sk.tcp_rtx_queue
-    if not sk.sack_ok:
+    is_reneg = bool(queue) and queue[0].cb.sacked
+    if is_reneg:
+        sk.net.stats.TcpExtTCPSACKReneging += 1
+        sk.sacked_out = 0
+    elif not sk.sack_ok:
         sk.sacked_out = 0  # tcp_reset_reno_sack()
     now = sk.net.now
     rack_rtt = sk.rack_rtt
     first = True
     for skb in queue:
-        if not first and rack_rtt - (now - skb.cb.sent_at) > 0:
+        cb: TcpSkbCb = skb.cb
+        if is_reneg:
+            cb.sacked = False
+        elif not first and rack_rtt - (now - cb.sent_at) > 0:
             continue
         first = False
         tcp_mark_skb_lost(sk, skb)
+
+
+def tcp_check_sack_reneging(sk: TcpSock, flag: int) -> bool:
+    """``tcp_check_sack_reneging()``: the cumulative ACK advanced to a segment we hold as
+    SACKed — the receiver dropped data it had SACKed (or the scoreboard is briefly odd).
+    Give it a little time for more ACKs: the retransmit timer in half a smoothed RTT
+    (``srtt_us >> 4``; ``srtt_us`` is scaled by 8), at least 10 ms; if the head is still
+    SACKed when it fires, :func:`tcp_timeout_mark_lost` forgets the SACKs and everything is
+    resent.  True when the timer was set (the ACK is done with the state machine)."""
+    if flag & FLAG_SACK_RENEGING and flag & FLAG_SND_UNA_ADVANCED:
+        delay = max((sk.srtt_us >> 4) / 1e6, 0.01)
+        tcp_reset_xmit_timer(sk, ICSK_TIME_RETRANS, delay, sk.rto_max)
+        return True
+    return False
 
 
 def tcp_enter_loss(sk: TcpSock) -> None:
@@ -824,6 +851,8 @@ def tcp_fastretrans_alert(sk: TcpSock, prior_snd_una: int, num_dupack: int, flag
     segments should be resent now (:func:`tcp_xmit_recovery`)."""
     if not sk.packets_out and sk.sacked_out:
         sk.sacked_out = 0
+    if tcp_check_sack_reneging(sk, flag):
+        return flag & ~FLAG_SET_XMIT_TIMER
     state = sk.ca_state
     if state == TCP_CA_OPEN:
         sk.retrans_stamp = 0

@@ -544,3 +544,60 @@ async def test_an_orphan_gives_up_after_tcp_orphan_retries(
         gone_after = trio.current_time() - first_retrans
         assert not a.net.tcp_ehash
         assert 102.2 <= gone_after < 102.2 + 60
+
+
+async def test_a_receiver_that_reneges_on_its_sacks_is_caught_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Segment 2 of 40 lost; the receiver holds and SACKs the rest, and its reader shrinks
+    ``SO_RCVBUF`` just before the retransmission arrives, which therefore finds no room:
+    ``tcp_prune_ofo_queue`` throws the SACKed out-of-order data away (``OfoPruned``) and
+    forgets the SACK blocks.  The ACK of the retransmission then reaches a segment the sender
+    holds as SACKed — reneging (``FLAG_SACK_RENEGING``): ``tcp_check_sack_reneging`` sets the
+    retransmit timer to half an RTT (at least 10 ms), and at the timeout
+    ``tcp_timeout_mark_lost`` forgets every SACK mark and resends everything
+    (``TCPSACKReneging``).  Without it each SACKed segment waited for an RTO of its own —
+    with the backoff of retransmissions only, 11 s for these 40 segments, and without
+    timestamps (no RTT sample ends the backoff) 120 s per segment."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.001)
+        a.sysctl["net.ipv4.tcp_timestamps"] = 0
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+        server, _ = await listener.accept()
+        eth0 = b.devices["eth0"]
+        assert isinstance(eth0, LinkDevice)
+        inner = _drop_first_copies(range(2, 3))
+        order: list[int] = []
+
+        def wire(frame: bytes) -> Sequence[bytes]:
+            seq = _data_seq(frame)
+            if seq is not None:
+                if seq in order and order.index(seq) == 2:  # the retransmission
+                    server.setsockopt(netsim.SOL_SOCKET, netsim.SO_RCVBUF, 1)
+                elif seq not in order:
+                    order.append(seq)
+            return inner(frame)
+
+        eth0.wire = wire
+        payload = random.Random(40).randbytes(40 * MSS_PAYLOAD)
+        start = trio.current_time()
+        for i in range(0, len(payload), MSS_PAYLOAD):
+            view = memoryview(payload)[i : i + MSS_PAYLOAD]
+            while view:
+                view = view[await client.send(view) :]
+        await trio.sleep(0.5)  # the reader waits
+        got = bytearray()
+        while len(got) < len(payload):
+            got += await server.recv(65536)
+        assert got == payload
+        assert trio.current_time() - start < 3
+        stats = b.stats()
+        assert stats["TcpExtOfoPruned"] >= 1
+        assert a.stats()["TcpExtTCPSACKReneging"] == 1
+        for sock in (client, server, listener):
+            sock.close()
