@@ -398,7 +398,8 @@ def tcp_connect(sk: TcpSock, daddr: bytes, dport: int, scope_id: int = 0) -> Non
         if not tcp_bound(sk):
             reuse_seq = _hash_connect(sk)
         else:
-            reuse_seq = _inet_check_established(sk, sk.inet_sport)
+            # a socket bound to its port: inet_hash_connect() checks it with twp NULL
+            reuse_seq = _inet_check_established(sk, sk.inet_sport, twp=False)
             if reuse_seq < 0:
                 raise kernel_error(errno.EADDRNOTAVAIL)
     except OSError:
@@ -447,17 +448,18 @@ def _hash_connect(sk: TcpSock) -> int:
     raise kernel_error(errno.EADDRNOTAVAIL, "no free local port for this destination")
 
 
-def _inet_check_established(sk: TcpSock, port: int) -> int:
+def _inet_check_established(sk: TcpSock, port: int, twp: bool = True) -> int:
     """``__inet_check_established()``: may ``sk`` connect from ``port``?  -1 if another
     connection holds the 4-tuple; 0 if none does; the initial sequence number to use if a
     TIME_WAIT socket held it and gave way (:func:`tcp_twsk_unique`; the timewait socket is
-    gone, counted as ``TWRecycled``)."""
+    gone, counted as ``TWRecycled``).  ``twp``: False for a socket that was bound to its
+    port before ``connect`` (the kernel passes no ``twp`` then)."""
     key = (_wire(sk.inet_saddr), port, _wire(sk.inet_daddr), sk.inet_dport)
     ehash = _ehash(sk.net)
     other = ehash.get(key)
     if other is None:
         return 0
-    if other.sk_state != TCP_TIME_WAIT or not tcp_twsk_unique(sk, other):
+    if other.sk_state != TCP_TIME_WAIT or not tcp_twsk_unique(sk, other, twp):
         return -1
     seq = (other.snd_nxt + 65535 + 2) & 0xFFFFFFFF or 1
     sk.ts_recent = other.ts_recent
@@ -470,14 +472,19 @@ def _inet_check_established(sk: TcpSock, port: int) -> int:
     return seq
 
 
-def tcp_twsk_unique(sk: TcpSock, tw: TcpSock) -> bool:
+def tcp_twsk_unique(sk: TcpSock, tw: TcpSock, twp: bool = True) -> bool:
     """``tcp_twsk_unique()`` (net/ipv4/tcp_ipv4.c) for a connect that finds a TIME_WAIT socket
     on its 4-tuple: ``net.ipv4.tcp_tw_reuse`` 1 lets it take the tuple over, 2 (the default)
     only when the old connection ran over loopback (a loopback address at either end, or
     bound to ``lo``); in either case only if the old connection used timestamps (PAWS keeps
     its strays out of the new one) and it has been in TIME_WAIT longer than
     ``net.ipv4.tcp_tw_reuse_delay`` (1000 ms).  The new connection then starts its sequence
-    numbers 65537 past the old one's and takes over its ``ts_recent``."""
+    numbers 65537 past the old one's and takes over its ``ts_recent``.
+
+    A socket the user bound to its port before ``connect`` (``twp`` False: the kernel's
+    ``__inet_hash_connect`` checks a bound port with ``twp`` NULL) takes the tuple over
+    whenever the old connection used timestamps, whatever ``tcp_tw_reuse`` and the delay
+    say — ``ts_recent_stamp && (!twp || (reuse && time_after32(...)))``."""
     net = sk.net
     reuse = net.sysctl_int("net.ipv4.tcp_tw_reuse")
     if reuse == 2:
@@ -492,6 +499,8 @@ def tcp_twsk_unique(sk: TcpSock, tw: TcpSock) -> bool:
             reuse = 0
     if not (tw.tstamp_ok and tw.ts_recent):
         return False  # no ts_recent_stamp: nothing guards the new connection
+    if not twp:
+        return True
     delay = net.sysctl_int("net.ipv4.tcp_tw_reuse_delay") / 1000
     return bool(reuse) and net.now > tw.tw_entry_stamp + delay
 

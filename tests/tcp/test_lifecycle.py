@@ -1034,6 +1034,61 @@ async def test_tw_reuse_takes_over_a_loopback_time_wait_after_a_second(
         assert host.stats()["TcpExtTWRecycled"] == 1
 
 
+async def _reconnect_bound(host: netsim.Host, family: int, wait: float) -> tuple[int, int, int]:
+    """As :func:`_reconnect_after`, but the client binds its port (``SO_REUSEADDR``, so the
+    second bind may share it with the TIME_WAIT socket) before each connect."""
+    listener = await _listener(host, family, LOCAL[family])
+    port = 40000
+
+    async def bound() -> netsim.Socket:
+        sock = host.socket(family, SOCK_STREAM)
+        sock.setsockopt(netsim.SOL_SOCKET, netsim.SO_REUSEADDR, 1)
+        await sock.bind((LOCAL[family], port))
+        return sock
+
+    client = await bound()
+    await client.connect(listener.getsockname())
+    server, _ = await listener.accept()
+    old_snd_nxt = client.tcp_sk.snd_nxt
+    client.close()
+    await trio.sleep(0.05)
+    server.close()
+    await trio.sleep(wait)
+    again = await bound()
+    try:
+        await again.connect(listener.getsockname())
+    except OSError as exc:
+        again.close()
+        listener.close()
+        return exc.errno or 0, old_snd_nxt, 0
+    iss = again.tcp_sk.iss
+    server2, _ = await listener.accept()
+    for sock in (again, server2, listener):
+        sock.close()
+    return 0, old_snd_nxt, iss
+
+
+@FAMILIES
+async def test_a_bound_socket_takes_over_a_time_wait_whatever_tcp_tw_reuse_says(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A socket bound to its port before ``connect`` is checked by ``__inet_hash_connect``
+    with no ``twp``, and ``tcp_twsk_unique`` then lets it take over a TIME_WAIT socket on the
+    4-tuple as soon as the old connection used timestamps — ``tcp_tw_reuse = 0`` and the
+    reuse delay notwithstanding (as Linux 6.18 does on the live kernel: the connect
+    succeeds at once); without timestamps it is ``EADDRNOTAVAIL``."""
+    async with netsim.open_host() as host:
+        host.sysctl["net.ipv4.tcp_tw_reuse"] = 0
+        err, old_snd_nxt, iss = await _reconnect_bound(host, family, 0.05)
+        assert err == 0
+        assert iss == (old_snd_nxt + 1 + 65537) & 0xFFFFFFFF  # past the old FIN
+        assert host.stats()["TcpExtTWRecycled"] == 1
+    async with netsim.open_host() as host:
+        host.sysctl["net.ipv4.tcp_timestamps"] = 0
+        err, _, _ = await _reconnect_bound(host, family, 0.05)
+        assert err == errno.EADDRNOTAVAIL
+
+
 @FAMILIES
 async def test_tw_reuse_is_loopback_only_by_default(
     family: int, autojump_clock: trio.testing.MockClock
