@@ -139,7 +139,9 @@ def tcp_write_timer(sk: TcpSock) -> None:
     if sk.sk_owned_by_user:
         sk.rto_timer = net.timers.add(net.now + 0.001, lambda: tcp_write_timer(sk))
         return
-    sk.xmit_pending = 0
+    # as tcp_write_timer_handler(): only the RTO clears icsk_pending before its handler; the
+    # RACK and loss-probe handlers run with it still set, so that a tcp_rearm_rto() of theirs
+    # arms the RTO for what remains of the head's (tcp_rto_delta_us), not a full one from now
     if pending == ICSK_TIME_REO_TIMEOUT:
         from .recovery import tcp_rack_reo_timeout
 
@@ -149,6 +151,7 @@ def tcp_write_timer(sk: TcpSock) -> None:
 
         tcp_send_loss_probe(sk)
     else:
+        sk.xmit_pending = 0
         tcp_retransmit_timer(sk)
 
 

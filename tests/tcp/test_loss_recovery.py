@@ -601,3 +601,50 @@ async def test_a_receiver_that_reneges_on_its_sacks_is_caught_at_once(
         assert a.stats()["TcpExtTCPSACKReneging"] == 1
         for sock in (client, server, listener):
             sock.close()
+
+
+async def test_a_loss_probe_timer_with_a_probe_outstanding_keeps_the_heads_rto(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No ACK comes back.  Two segments go out at t0; the tail loss probe resends the second
+    (``tlp_high_seq`` set) and the RTO is armed afresh from the probe.  New data sent after
+    it schedules another probe (``tcp_write_xmit`` → ``tcp_schedule_loss_probe``); when that
+    timer fires, a probe is still outstanding, so ``tcp_send_loss_probe`` only re-arms the
+    RTO — and as ``tcp_write_timer_handler`` leaves ``icsk_pending`` at
+    ``ICSK_TIME_LOSS_PROBE`` for it, ``tcp_rearm_rto`` arms it for what remains of the
+    head's RTO (``tcp_rto_delta_us``: the head left at t0), not a whole RTO from now."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        netsim.link(a, b, rate=1e9, delay=0.01)
+        listener = b.socket(AF_INET, SOCK_STREAM)
+        await listener.bind(("", 5001))
+        listener.listen(1)
+        client = a.socket(AF_INET, SOCK_STREAM)
+        await client.connect(("10.0.0.2", 5001))
+        client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_NODELAY, 1)
+        server, _ = await listener.accept()
+        for _ in range(10):  # an RTT estimate: srtt ≈ 20 ms, RTO at tcp_rto_min
+            await client.send(bytes(MSS_PAYLOAD))
+            await trio.sleep(0.05)
+        sk = client.tcp_sk
+        rto = sk.rto
+        a_eth0 = a.devices["eth0"]
+        assert isinstance(a_eth0, LinkDevice)
+        a_eth0.wire = lambda frame: []  # every ACK lost from here on
+        t0 = trio.current_time()
+        await client.send(bytes(2 * MSS_PAYLOAD))
+        await trio.sleep(0.06)
+        assert a.stats()["TcpExtTCPLossProbes"] == 1
+        assert sk.tlp_high_seq
+        await client.send(bytes(MSS_PAYLOAD))  # new data: another probe is scheduled
+        await trio.sleep(0.06)  # ... and its timer has fired, with the first outstanding
+        assert a.stats()["TcpExtTCPLossProbes"] == 1
+        assert a.stats()["TcpExtTCPTimeouts"] == 0
+        assert sk.rto_deadline == pytest.approx(t0 + rto, abs=1e-3)
+        await trio.sleep(t0 + rto + 0.001 - trio.current_time())
+        assert a.stats()["TcpExtTCPTimeouts"] == 1
+        a_eth0.wire = None
+        got = 0
+        while got < 13 * MSS_PAYLOAD:
+            got += len(await server.recv(65536))
+        for sock in (client, server, listener):
+            sock.close()
