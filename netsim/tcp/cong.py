@@ -439,22 +439,12 @@ class BicTcp:
     __slots__ = BICTCP_FIELDS
 
     def __init__(self) -> None:
-        self.cnt = 0
-        self.last_max_cwnd = 0
-        self.last_cwnd = 0
-        self.last_time = 0
-        self.bic_origin_point = 0
-        self.bic_K = 0
-        self.delay_min = 0
-        self.epoch_start = 0
-        self.ack_cnt = 0
-        self.tcp_cwnd = 0
         self.sample_cnt = 0
-        self.found = 0
         self.round_start = 0
         self.end_seq = 0
         self.last_ack = 0
         self.curr_rtt = 0
+        self.reset()
 
     def reset(self) -> None:
         """``bictcp_reset()``: the curve is forgotten (``W_max`` too); HyStart's round is

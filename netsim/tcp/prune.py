@@ -30,6 +30,7 @@ from typing import Final
 from ..skb import SkBuff, alloc_skb, kfree_skb, skb_copy_bits, skb_put
 from ..sock.sock import skb_set_owner_r
 from ..wire.tcp import TCPHDR_FIN, TCPHDR_SYN
+from .output import tcp_win_from_space
 from .sock import TcpSkbCb, TcpSock
 
 __all__ = [
@@ -52,8 +53,6 @@ def tcp_can_ingest(sk: TcpSock, skb: SkBuff) -> bool:
 def _bloated(sk: TcpSock, skb: SkBuff) -> bool:
     """The kernel's ``tcp_win_from_space(sk, skb->truesize) > skb->len``: the window this
     much memory is worth exceeds the data it holds — worth collapsing."""
-    from .output import tcp_win_from_space
-
     return tcp_win_from_space(sk, skb.truesize) > skb.len
 
 

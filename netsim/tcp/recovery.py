@@ -48,6 +48,7 @@ from .output import (
     tcp_fragment,
     tcp_in_cwnd_reduction,
     tcp_packets_in_flight,
+    tcp_skb_pcount,
     tcp_write_xmit,
 )
 from .sock import (
@@ -64,6 +65,7 @@ from .sock import (
     TCP_TIMEOUT_MIN,
     TcpSkbCb,
     TcpSock,
+    tcp_skb_timestamp_ts,
 )
 from .timer import tcp_rearm_rto, tcp_reset_xmit_timer, tcp_xmit_retransmit_queue
 
@@ -130,10 +132,6 @@ TCP_RACK_STATIC_REO_WND: Final = 0x2
 TCP_RACK_NO_DUPTHRESH: Final = 0x4
 #: recoveries a widened RACK window lasts (``TCP_RACK_RECOVERY_THRESH``)
 TCP_RACK_RECOVERY_THRESH: Final = 16
-
-
-def _skb_pcount(skb: SkBuff) -> int:
-    return skb.shinfo.gso_segs or 1
 
 
 # -- congestion state helpers ----------------------------------------------------------------
@@ -258,7 +256,7 @@ def tcp_mark_skb_lost(sk: TcpSock, skb: SkBuff) -> None:
     cb: TcpSkbCb = skb.cb
     if cb.sacked or cb.lost:
         return
-    pcount = _skb_pcount(skb)
+    pcount = tcp_skb_pcount(skb)
     if cb.sacked_retrans:
         cb.sacked_retrans = False
         sk.retrans_out = max(0, sk.retrans_out - pcount)
@@ -561,7 +559,7 @@ def _sacktag_range(sk: TcpSock, start: int, end: int, reord: int) -> tuple[int, 
             i += 1
             continue
         if not (start <= cb.seq and cb.end_seq <= end):
-            pcount = _skb_pcount(skb)
+            pcount = tcp_skb_pcount(skb)
             if pcount <= 1:
                 i += 1  # a single segment only partly SACKed: not marked
                 continue
@@ -578,7 +576,7 @@ def _sacktag_range(sk: TcpSock, start: int, end: int, reord: int) -> tuple[int, 
                 continue
             tcp_fragment(sk, skb, cut, mss, in_rtx_queue=True)
             continue  # look at the first part again (the second follows it)
-        pcount = _skb_pcount(skb)
+        pcount = tcp_skb_pcount(skb)
         tcp_rack_advance(sk, cb)
         if cb.sacked_retrans:
             cb.sacked_retrans = False  # the resent copy (or the original) arrived
@@ -615,7 +613,7 @@ def tcp_skb_spurious_retrans(sk: TcpSock, cb: TcpSkbCb) -> bool:
     tsecr = sk.rcv_tsecr
     if not cb.retransmitted or not tsecr:
         return False
-    sent_ts = (int(cb.sent_at * 1000) + sk.ts_offset) & 0xFFFFFFFF
+    sent_ts = tcp_skb_timestamp_ts(sk, cb)
     return (tsecr - sent_ts) & 0xFFFFFFFF >= 0x80000000
 
 
@@ -789,7 +787,7 @@ def tcp_newreno_mark_lost(sk: TcpSock, snd_una_advanced: bool) -> None:
     if cb.lost or cb.sacked_retrans:  # Linux: TCPCB_LOST, which a resent segment keeps
         return
     mss = skb.shinfo.gso_size or tcp_current_mss(sk)
-    if _skb_pcount(skb) > 1 and skb.len > mss:
+    if tcp_skb_pcount(skb) > 1 and skb.len > mss:
         tcp_fragment(sk, skb, mss, mss, in_rtx_queue=True)
     tcp_mark_skb_lost(sk, skb)
 

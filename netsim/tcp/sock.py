@@ -48,6 +48,7 @@ __all__ = [
     "TcpSkbCb",
     "TcpSock",
     "tcb",
+    "tcp_skb_timestamp_ts",
     "tcp_ts",
 ]
 
@@ -149,6 +150,11 @@ def tcp_ts(sk: TcpSock) -> int:
     """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits, with the
     connection's random offset."""
     return (int(sk.net.now * 1000) + sk.ts_offset) & 0xFFFFFFFF
+
+
+def tcp_skb_timestamp_ts(sk: TcpSock, cb: TcpSkbCb) -> int:
+    """``tcp_skb_timestamp_ts()``: when the skb was last sent, in the timestamp clock."""
+    return (int(cb.sent_at * 1000) + sk.ts_offset) & 0xFFFFFFFF
 
 
 def tcb(skb: SkBuff) -> TcpSkbCb:

@@ -32,6 +32,7 @@ from .sock import (
     TCP_TIMEOUT_INIT,
     TcpSkbCb,
     TcpSock,
+    tcp_skb_timestamp_ts,
     tcp_ts,
 )
 
@@ -230,7 +231,7 @@ def _retrans_elapsed_ms(sk: TcpSock) -> int:
     start = sk.retrans_stamp
     if not start and sk.tcp_rtx_queue:
         cb: TcpSkbCb = sk.tcp_rtx_queue[0].cb
-        start = (int(cb.sent_at * 1000) + sk.ts_offset) & 0xFFFFFFFF
+        start = tcp_skb_timestamp_ts(sk, cb)
     delta = (now - start) & 0xFFFFFFFF
     return delta - (1 << 32) if delta >= 0x80000000 else delta
 
