@@ -9,6 +9,7 @@ Subpackages: :mod:`netsim.mm` (pages and fragment allocators), :mod:`netsim.skb`
 """
 
 from . import _build  # first: it refuses compiled modules older than their sources
+from . import tls as tls  # registers the "tls" TCP ULP
 from .dev import FaultPlan as FaultPlan
 from .dev import GilbertElliott as GilbertElliott
 from .errors import BadPageError as BadPageError

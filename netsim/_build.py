@@ -22,7 +22,7 @@ __all__ = ["BUILD", "StaleBuildError", "build_name", "check"]
 
 _ROOT = Path(__file__).resolve().parent
 #: the packages setup.py compiles (it reads this line) and this guard checks
-_CORE = ("mm", "skb", "stats", "wire", "sock", "tcp", "udp", "ipv4", "ipv6", "dev", "netns")
+_CORE = ("mm", "skb", "stats", "wire", "sock", "tcp", "udp", "ipv4", "ipv6", "dev", "netns", "tls")
 
 
 class StaleBuildError(ImportError):

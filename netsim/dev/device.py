@@ -237,7 +237,15 @@ def skb_checksum_help(skb: SkBuff) -> None:
 
 def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     """``validate_xmit_skb()`` (net/core/dev.c): make ``skb`` something ``dev`` can send.
-    Returns the skbs to transmit (several after software GSO)."""
+    Returns the skbs to transmit (several after software GSO).  A socket with
+    ``sk_validate_xmit_skb`` (TLS device offload) sees the skb first, before segmentation, and
+    may replace it (``sk_validate_xmit_skb``, net/core/dev.c)."""
+    sk = skb.sk
+    if sk is not None and sk.sk_validate_xmit:
+        checked = sk.validate_xmit_skb(dev, skb)
+        if checked is None:
+            return []
+        skb = checked
     features = dev.features
     shinfo = skb.shinfo
     if shinfo.gso_size:

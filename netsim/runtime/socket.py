@@ -69,6 +69,7 @@ from ..udp import (
     udp_sendmsg,
 )
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
+from .tls import tls_recvmsg_async, tls_rx_ctx, tls_sendmsg_async, tls_tx_ctx
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -342,7 +343,10 @@ class Socket(trio.socket.SocketType):
     # -- sending --------------------------------------------------------------------------------
 
     async def send(self, data: Buffer, flags: int = 0) -> int:
-        if self._tcp_sk is not None:  # TCP: no address, no ancillary data: tcp_sendmsg
+        sk = self._tcp_sk
+        if sk is not None:  # TCP: no address, no ancillary data: tcp_sendmsg
+            if sk.icsk_ulp_ops is not None and tls_tx_ctx(sk) is not None:
+                return await tls_sendmsg_async(self, MsgIter((data,)), flags, None)
             return await tcp_sendmsg_async(self, MsgIter((data,)), flags)
         return await self._sendmsg((data,), (), flags, None, "send")
 
@@ -379,8 +383,11 @@ class Socket(trio.socket.SocketType):
         if isinstance(sk, UdpSock):
             cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] or None
             return await self._udp_sendmsg(sk, msg, flags, addr, cmsgs)
-        if ancdata:
-            tcp_sendmsg_cmsgs([(level, kind, bytes(data)) for level, kind, data in ancdata])
+        cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata]
+        if tls_tx_ctx(self._tcp_sk) is not None:
+            return await tls_sendmsg_async(self, msg, flags, cmsgs)
+        if cmsgs:
+            tcp_sendmsg_cmsgs(cmsgs)
         return await tcp_sendmsg_async(self, msg, flags)
 
     async def _udp_sendmsg(
@@ -447,7 +454,8 @@ class Socket(trio.socket.SocketType):
         if not nbytes:
             if not size and isinstance(nbytes, int):
                 return await self._recv_nothing(0)
-            if self._tcp_sk is not None:  # TCP, the whole buffer: no check below can fail
+            sk = self._tcp_sk
+            if sk is not None and sk.icsk_ulp_ops is None:  # TCP, the whole buffer
                 n, _, _ = await tcp_recvmsg_async(self, size, flags, view)
                 assert isinstance(n, int)
                 return n
@@ -471,6 +479,11 @@ class Socket(trio.socket.SocketType):
     async def recvmsg(
         self, bufsize: int, ancbufsize: int = 0, flags: int = 0
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
+        if tls_rx_ctx(self._tcp_sk) is not None:
+            self._recv_checks(bufsize, None, "recvmsg")
+            data, cmsgs, msg_flags = await tls_recvmsg_async(self, bufsize, flags, None, ancbufsize)
+            assert isinstance(data, bytes)
+            return data, cmsgs, msg_flags, None
         data, addr, msg_flags = await self._recvmsg(bufsize, flags, None)
         assert isinstance(data, bytes)
         return data, [], msg_flags, addr
@@ -536,6 +549,16 @@ class Socket(trio.socket.SocketType):
         argument costs nothing: no datagram is taken off the queue), then the receive.
         ``want_addr`` False (``recv``, ``recv_into``): the sender's address is not
         formatted (it is None)."""
+        self._recv_checks(bufsize, into, name)
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            return await self._udp_recvmsg(sk, bufsize, flags, into, want_addr)
+        if tls_rx_ctx(self._tcp_sk) is not None:
+            data, _, msg_flags = await tls_recvmsg_async(self, bufsize, flags, into, 0)
+            return data, None, msg_flags
+        return await tcp_recvmsg_async(self, bufsize, flags, into)
+
+    def _recv_checks(self, bufsize: int, into: memoryview | None, name: str) -> None:
         if not isinstance(bufsize, int):
             raise TypeError(
                 f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
@@ -544,10 +567,6 @@ class Socket(trio.socket.SocketType):
             raise ValueError(f"negative buffersize in {name}")
         if into is not None and bufsize > len(into):
             raise ValueError("buffer too small for requested bytes")
-        sk = self._sk
-        if isinstance(sk, UdpSock):
-            return await self._udp_recvmsg(sk, bufsize, flags, into, want_addr)
-        return await tcp_recvmsg_async(self, bufsize, flags, into)
 
     def is_readable(self) -> bool:
         sk = self._sk

@@ -55,6 +55,9 @@ __all__ = [
     "MSG_TRUNC",
     "MSG_WAITALL",
     "MSG_ZEROCOPY",
+    "MSG_CTRUNC",
+    "MSG_SPLICE_PAGES",
+    "MSG_SENDPAGE_DECRYPTED",
     "SHUT_RD",
     "SHUT_RDWR",
     "SHUT_WR",
@@ -112,6 +115,21 @@ __all__ = [
     "TCP_RTO_MAX_MS",
     "TCP_WINDOW_CLAMP",
     "TLS_TX",
+    "TLS_RX",
+    "TLS_TX_ZEROCOPY_RO",
+    "TLS_RX_EXPECT_NO_PAD",
+    "TLS_SET_RECORD_TYPE",
+    "TLS_GET_RECORD_TYPE",
+    "TLS_1_2_VERSION",
+    "TLS_1_3_VERSION",
+    "TLS_CIPHER_AES_GCM_128",
+    "TLS_CIPHER_AES_GCM_256",
+    "TLS_CIPHER_AES_CCM_128",
+    "TLS_CIPHER_CHACHA20_POLY1305",
+    "TLS_CIPHER_SM4_GCM",
+    "TLS_CIPHER_SM4_CCM",
+    "TLS_CIPHER_ARIA_GCM_128",
+    "TLS_CIPHER_ARIA_GCM_256",
     "UDP_CORK",
     "UDP_GRO",
     "UDP_SEGMENT",
@@ -223,8 +241,24 @@ TCP_RTO_MAX_MS: Final = 44
 TCP_ULP: Final = 31
 TCP_NOTSENT_LOWAT: Final = 25
 
-# SOL_TLS
+# SOL_TLS (include/uapi/linux/tls.h)
 TLS_TX: Final = 1
+TLS_RX: Final = 2
+TLS_TX_ZEROCOPY_RO: Final = 3
+TLS_RX_EXPECT_NO_PAD: Final = 4
+#: control messages at ``SOL_TLS``: the record type of a send / of what a read returned
+TLS_SET_RECORD_TYPE: Final = 1
+TLS_GET_RECORD_TYPE: Final = 2
+TLS_1_2_VERSION: Final = 0x0303
+TLS_1_3_VERSION: Final = 0x0304
+TLS_CIPHER_AES_GCM_128: Final = 51
+TLS_CIPHER_AES_GCM_256: Final = 52
+TLS_CIPHER_AES_CCM_128: Final = 53
+TLS_CIPHER_CHACHA20_POLY1305: Final = 54
+TLS_CIPHER_SM4_GCM: Final = 55
+TLS_CIPHER_SM4_CCM: Final = 56
+TLS_CIPHER_ARIA_GCM_128: Final = 57
+TLS_CIPHER_ARIA_GCM_256: Final = 58
 
 # msg flags (include/linux/socket.h)
 MSG_OOB: Final = 0x1
@@ -240,6 +274,11 @@ MSG_ERRQUEUE: Final = 0x2000
 MSG_NOSIGNAL: Final = 0x4000
 MSG_MORE: Final = 0x8000
 MSG_ZEROCOPY: Final = 0x4000000
+MSG_CTRUNC: Final = 0x8
+#: in-kernel only: splice the iterator's pages instead of copying (tls_push_sg into TCP)
+MSG_SPLICE_PAGES: Final = 0x8000000
+#: in-kernel only: the pages hold plaintext a device will encrypt (``skb->decrypted``)
+MSG_SENDPAGE_DECRYPTED: Final = 0x100000
 
 SHUT_RD: Final = 0
 SHUT_WR: Final = 1

@@ -18,6 +18,8 @@ Where an option goes, by level — as the kernel dispatches it:
   ``proto_setsockopt``/``proto_getsockopt`` (``sk->sk_prot->setsockopt``).
 * ``SOL_IP`` on both families (an ``AF_INET6`` socket passes it to ``ip_setsockopt``),
   ``SOL_IPV6`` on ``AF_INET6`` sockets.
+* a level an upper-layer protocol handles (``SOL_TLS`` once ``TCP_ULP`` is ``tls``): the ULP
+  (``tls_setsockopt``/``tls_getsockopt``), see :mod:`netsim.tls`.
 * any other level: ``setsockopt`` is ``ENOPROTOOPT``; ``getsockopt`` is ``EOPNOTSUPP`` on an
   ``AF_INET`` socket (``do_ip_getsockopt``) and ``ENOPROTOOPT`` on an ``AF_INET6`` one
   (``ipv6_getsockopt``).
@@ -169,6 +171,8 @@ def sock_setsockopt(
     elif level == SOL_IPV6 and sk.sk_family == AF_INET6:
         _check_null(raw, fault)
         _set_ipv6(sk, optname, optval_int(raw))
+    elif sk.has_ulp_level(level):
+        sk.ulp_setsockopt(level, optname, raw, fault)
     else:
         raise kernel_error(errno.ENOPROTOOPT)
 
@@ -198,6 +202,8 @@ def sock_getsockopt(sk: Sock, level: int, optname: int, buflen: int | None = Non
             return bytes([val])  # do_ip_getsockopt: a short buffer gets an unsigned char
     elif level == SOL_IPV6 and v6:
         val = _get_ipv6(sk, optname)
+    elif sk.has_ulp_level(level):
+        val = sk.ulp_getsockopt(level, optname, 4 if buflen is None else buflen)
     elif v6:
         raise kernel_error(errno.ENOPROTOOPT)
     else:

@@ -191,6 +191,7 @@ class Sock:
         "sk_type",
         "sk_use_task_frag",
         "sk_userlocks",
+        "sk_validate_xmit",
         "sk_wmem_alloc",
         "sk_wmem_queued",
         "sk_wq",
@@ -220,6 +221,9 @@ class Sock:
         self.sk_allocation: int = GFP_KERNEL
         self.sk_use_task_frag = True
         self.sk_frag: FragAllocator | None = None
+        #: ``sk->sk_validate_xmit_skb`` is set: devices pass this socket's skbs through
+        #: :meth:`validate_xmit_skb` before sending them (TLS device offload sets it)
+        self.sk_validate_xmit = False
         self.sk_err = 0
         self.sk_err_soft = 0
         self.sk_shutdown = 0
@@ -276,6 +280,24 @@ class Sock:
         wq = self.sk_wq
         if wq.sleepers and sock_writeable(self):
             wq.wake()
+
+    def has_ulp_level(self, level: int) -> bool:
+        """Does an upper-layer protocol on this socket handle option ``level``?"""
+        return False
+
+    def ulp_setsockopt(self, level: int, optname: int, raw: bytes, fault: bool) -> None:
+        """``setsockopt`` at a ULP's level (``fault``: a NULL buffer of that length)."""
+        raise kernel_error(errno.ENOPROTOOPT)
+
+    def ulp_getsockopt(self, level: int, optname: int, buflen: int) -> int | bytes:
+        """``getsockopt`` at a ULP's level."""
+        raise kernel_error(errno.ENOPROTOOPT)
+
+    def validate_xmit_skb(self, dev: object, skb: SkBuff) -> SkBuff | None:
+        """``sk->sk_validate_xmit_skb(sk, dev, skb)`` (net/core/dev.c ``sk_validate_xmit_skb``):
+        called by ``validate_xmit_skb`` when :attr:`sk_validate_xmit` is set; returns the skb
+        to send (perhaps a new one) or None to drop it."""
+        return skb
 
     def sk_state_change(self) -> None:
         """``sock_def_wakeup``."""

@@ -75,6 +75,20 @@ COUNTER_NAMES: Final[tuple[str, ...]] = (
     "skb_coalesce",
     "skb_new_frag",
     "skb_copy_bytes",
+    # kTLS (netsim/tls): records pushed to TCP and their frags, appends merged into a record's
+    # last frag, records the software path encrypted, records the emulated NIC encrypted,
+    # segments it met out of order (retransmissions) and the record bytes it re-read to
+    # resync, segments encrypted by tls_sw_fallback, segments with no record, records received
+    "tls_records",
+    "tls_record_frags",
+    "tls_record_coalesce",
+    "tls_sw_encrypt",
+    "tls_dev_encrypt",
+    "tls_tx_ooo",
+    "tls_tx_resync_bytes",
+    "tls_sw_fallback_segs",
+    "tls_tx_no_record",
+    "tls_rx_records",
 )
 
 #: MIB counters with the kernel's nstat names (/proc/net/snmp, /proc/net/snmp6, netstat).
@@ -140,6 +154,24 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "Udp6RcvbufErrors",
     "Udp6SndbufErrors",
     "Udp6InCsumErrors",
+    # kTLS (/proc/net/tls_stat, LINUX_MIB_TLS*): the Curr* are gauges
+    "TlsCurrTxSw",
+    "TlsCurrRxSw",
+    "TlsCurrTxDevice",
+    "TlsCurrRxDevice",
+    "TlsTxSw",
+    "TlsRxSw",
+    "TlsTxDevice",
+    "TlsRxDevice",
+    "TlsDecryptError",
+    "TlsRxDeviceResync",
+    "TlsDecryptRetry",
+    "TlsRxNoPadViolation",
+    "TlsRxRekeyOk",
+    "TlsRxRekeyError",
+    "TlsTxRekeyOk",
+    "TlsTxRekeyError",
+    "TlsRxRekeyReceived",
     # TCP (TCP_MIB_*, and LINUX_MIB_* shown by nstat as TcpExt*)
     "TcpActiveOpens",
     "TcpPassiveOpens",
@@ -393,6 +425,33 @@ class Counters:
     TcpExtTCPHystartTrainCwnd: int
     TcpExtTCPHystartDelayDetect: int
     TcpExtTCPHystartDelayCwnd: int
+    tls_records: int
+    tls_record_frags: int
+    tls_record_coalesce: int
+    tls_sw_encrypt: int
+    tls_dev_encrypt: int
+    tls_tx_ooo: int
+    tls_tx_resync_bytes: int
+    tls_sw_fallback_segs: int
+    tls_tx_no_record: int
+    tls_rx_records: int
+    TlsCurrTxSw: int
+    TlsCurrRxSw: int
+    TlsCurrTxDevice: int
+    TlsCurrRxDevice: int
+    TlsTxSw: int
+    TlsRxSw: int
+    TlsTxDevice: int
+    TlsRxDevice: int
+    TlsDecryptError: int
+    TlsRxDeviceResync: int
+    TlsDecryptRetry: int
+    TlsRxNoPadViolation: int
+    TlsRxRekeyOk: int
+    TlsRxRekeyError: int
+    TlsTxRekeyOk: int
+    TlsTxRekeyError: int
+    TlsRxRekeyReceived: int
     page_alloc_order: list[int]
     page_free_order: list[int]
     page_alloc_fail_order: list[int]

@@ -479,6 +479,10 @@ def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
     if ack > prior_snd_una:
         flag |= FLAG_SND_UNA_ADVANCED
         sk.retransmits = 0
+        if sk.tcp_clean_acked:
+            ulp = sk.icsk_ulp_ops
+            assert ulp is not None
+            ulp.clean_acked(sk, ack)  # tp->tcp_clean_acked (TLS device: free ACKed records)
     if _tcp_ack_update_window(sk, seg, ack):
         flag |= FLAG_WIN_UPDATE
     # the highest SACK before this ACK's blocks: what it delivers below that was reordered

@@ -24,6 +24,8 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   a listener's choice passes to its children.  Read back, the name NUL-padded to
   ``TCP_CA_NAME_MAX`` (16) bytes, cut to the caller's length.  New sockets start with
   ``net.ipv4.tcp_congestion_control`` (``cubic``).
+* ``TCP_ULP`` — attach an upper-layer protocol by name (``b"tls"``: :mod:`netsim.tls`), see
+  :mod:`netsim.tcp.ulp`; read back as the NUL-padded name.
 * ``TCP_INFO`` (read only) — ``struct tcp_info`` of 6.18, 280 bytes: the fields netsim keeps
   (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
   unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
@@ -62,6 +64,7 @@ from ..sock.constants import (
     TCP_QUICKACK,
     TCP_RTO_MAX_MS,
     TCP_SYNCNT,
+    TCP_ULP,
     TCP_USER_TIMEOUT,
     TCP_WINDOW_CLAMP,
 )
@@ -113,6 +116,9 @@ def tcp_setsockopt(sk: TcpSock, optname: int, optval: bytes) -> None:
 
     if optname == TCP_CONGESTION:
         _set_congestion(sk, optval)
+        return
+    if optname == TCP_ULP:
+        _set_ulp(sk, optval)
         return
     val = optval_int(optval)
     lock_sock(sk)
@@ -192,6 +198,22 @@ def _set_congestion(sk: TcpSock, optval: bytes) -> None:
         release_sock(sk)
 
 
+def _set_ulp(sk: TcpSock, optval: bytes) -> None:
+    """``TCP_ULP``: a name of at most ``TCP_ULP_NAME_MAX - 1`` bytes, up to a NUL
+    (``EINVAL`` if empty), for :func:`~netsim.tcp.ulp.tcp_set_ulp` under the socket lock."""
+    from .input import lock_sock, release_sock
+    from .ulp import TCP_ULP_NAME_MAX, tcp_set_ulp
+
+    if not optval:
+        raise kernel_error(errno.EINVAL, "TCP_ULP needs a name")
+    name = optval[: TCP_ULP_NAME_MAX - 1].split(b"\0", 1)[0].decode("latin-1")
+    lock_sock(sk)
+    try:
+        tcp_set_ulp(sk, name)
+    finally:
+        release_sock(sk)
+
+
 def _ranged(val: int, low: int, high: int, name: str) -> int:
     if not low <= val <= high:
         raise kernel_error(errno.EINVAL, f"{name} {val} (allowed {low}..{high})")
@@ -256,6 +278,10 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
     net = sk.net
     if optname == TCP_NODELAY:
         return int(bool(sk.nonagle & TCP_NAGLE_OFF))
+    if optname == TCP_ULP:
+        from .ulp import tcp_get_ulp
+
+        return tcp_get_ulp(sk, buflen)
     if optname == TCP_CORK:
         return int(bool(sk.nonagle & TCP_NAGLE_CORK))
     if optname == TCP_MAXSEG:

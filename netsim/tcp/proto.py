@@ -783,6 +783,9 @@ def tcp_close(sk: TcpSock) -> None:
     """``tcp_close()``: the application closed the socket (under the socket lock)."""
     if sk.done or sk.closed:
         return
+    ulp = sk.icsk_ulp_ops
+    if ulp is not None:
+        ulp.close(sk)  # tls_sk_proto_close, which then calls TCP's close
     lock_sock(sk)
     try:
         _tcp_close_locked(sk)
@@ -1115,6 +1118,10 @@ def tcp_destroy(sk: TcpSock) -> None:
     sk.done = True
     sk.closed = True
     _purge(sk)
+    if sk.icsk_ulp_ops is not None:
+        from .ulp import tcp_cleanup_ulp
+
+        tcp_cleanup_ulp(sk)
     from .output import sk_mem_reclaim_final
 
     sk_mem_reclaim_final(sk)

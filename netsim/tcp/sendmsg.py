@@ -19,6 +19,14 @@ goes on (the loop's ``continue``), and ``tcp_push`` sets ``snd_up`` to ``write_s
 last byte copied is the urgent one.  A write that must wait for space marks the bytes copied
 so far (``wait_for_space`` pushes with the call's flags), as Linux does.
 
+**Splicing** (``MSG_SPLICE_PAGES`` with a :class:`~netsim.sock.iov.BvecIter`, as
+``tls_push_sg`` sends a TLS record): instead of the frag branch, ``skb_splice_from_iter``
+references the caller's pages — one 4 KiB sub-page at a time, each merged into the previous
+frag when it continues it (``skb_append_pagefrags``), else a new slot with ``get_page`` — and at
+the frag limit the skb is marked PSH and a new one started.  ``SKBFL_SHARED_FRAG`` is set
+(the pages are not the skb's to write).  Linux copies instead when the route has no
+scatter-gather; every netsim device has it.
+
 ``wait_for_space`` is where the kernel sleeps.  Here the function returns what it copied and
 that it must wait; the runtime waits for ``sk_write_space`` and calls again with the rest.
 The state the kernel keeps across the sleep (the bytes already queued, the push it owes) is
@@ -30,10 +38,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import errno, kernel_error
-from ..skb import SkBuff, skb_add_frag_nocache, skb_fill_page_desc
+from ..skb import (
+    SKBFL_SHARED_FRAG,
+    SkBuff,
+    skb_add_frag_nocache,
+    skb_append_pagefrags,
+    skb_fill_page_desc,
+)
 from ..sock.constants import MSG_EOR, MSG_MORE, MSG_OOB
 from ..sock.inet import Cmsg, sock_cmsg_send
-from ..sock.iov import MsgIter
+from ..sock.iov import BvecIter, MsgIter
 from ..sock.sock import (
     SEND_SHUTDOWN,
     TCP_CLOSE_WAIT,
@@ -66,7 +80,14 @@ from .sock import TCP_NAGLE_PUSH, TcpSkbCb, TcpSock
 if TYPE_CHECKING:
     from ..sock.task import TaskContext
 
-__all__ = ["SendResult", "tcp_sendmsg", "tcp_sendmsg_cmsgs", "tcp_sendmsg_locked"]
+__all__ = [
+    "SendResult",
+    "skb_splice_from_iter",
+    "tcp_remove_empty_skb",
+    "tcp_sendmsg",
+    "tcp_sendmsg_cmsgs",
+    "tcp_sendmsg_locked",
+]
 
 SendResult = tuple[int, bool]
 
@@ -110,6 +131,7 @@ def tcp_sendmsg_locked(
         raise kernel_error(errno.EPIPE)
     copied = 0
     queue = sk.sk_write_queue
+    splice = msg if isinstance(msg, BvecIter) else None
     max_frags = sk.net.sysctl_int("net.core.max_skb_frags")
     stats = sk.net.stats
     process_backlog = 0
@@ -147,37 +169,47 @@ def tcp_sendmsg_locked(
                 copy = size_goal
             if copy > msg.count:
                 copy = msg.count
-            # -- the frag branch --------------------------------------------------------------
-            nc = sk_page_frag(sk, task)
-            span = sk_page_frag_refill(sk, nc, want=copy)
-            if span is None:
-                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-            page, offset = span.page, span.offset
-            frags = skb.shinfo.frags
-            i = len(frags)
-            merge = (
-                i > 0
-                and frags[i - 1].page is page
-                and frags[i - 1].offset + frags[i - 1].len == offset
-            )
-            if not merge and i >= max_frags:
-                tcp_mark_push(sk, skb)
-                frags_full = True  # goto new_segment (the refill is asked again there)
-                continue
-            if copy > span.size:
-                copy = span.size
-            copy = tcp_wmem_schedule(sk, copy)
-            if not copy:
-                return _wait_for_space(sk, copied, flags, mss_now, size_goal)
-            skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
-            if merge:
-                frags[i - 1].len += copy
-                nc.commit_noref(span, copy)
-                stats.skb_coalesce += 1
+            if splice is not None:
+                # -- the splice branch (MSG_SPLICE_PAGES) ----------------------------------------
+                copy = _splice_chunk(sk, skb, splice, copy, max_frags)
+                if copy <= 0:
+                    if copy < 0:
+                        tcp_mark_push(sk, skb)
+                        frags_full = True  # -EMSGSIZE: goto new_segment
+                        continue
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
             else:
-                skb_fill_page_desc(skb, i, page, offset, copy)
-                nc.commit(span, copy)
-                stats.skb_new_frag += 1
+                # -- the frag branch ---------------------------------------------------------
+                nc = sk_page_frag(sk, task)
+                span = sk_page_frag_refill(sk, nc, want=copy)
+                if span is None:
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+                page, offset = span.page, span.offset
+                frags = skb.shinfo.frags
+                i = len(frags)
+                merge = (
+                    i > 0
+                    and frags[i - 1].page is page
+                    and frags[i - 1].offset + frags[i - 1].len == offset
+                )
+                if not merge and i >= max_frags:
+                    tcp_mark_push(sk, skb)
+                    frags_full = True  # goto new_segment (the refill is asked again there)
+                    continue
+                if copy > span.size:
+                    copy = span.size
+                copy = tcp_wmem_schedule(sk, copy)
+                if not copy:
+                    return _wait_for_space(sk, copied, flags, mss_now, size_goal)
+                skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
+                if merge:
+                    frags[i - 1].len += copy
+                    nc.commit_noref(span, copy)
+                    stats.skb_coalesce += 1
+                else:
+                    skb_fill_page_desc(skb, i, page, offset, copy)
+                    nc.commit(span, copy)
+                    stats.skb_new_frag += 1
             # -- account the chunk -------------------------------------------------------------
             cb: TcpSkbCb = skb.cb
             if not copied:
@@ -200,6 +232,54 @@ def tcp_sendmsg_locked(
     if copied:
         tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
     return copied, False
+
+
+def _splice_chunk(sk: TcpSock, skb: SkBuff, it: BvecIter, copy: int, max_frags: int) -> int:
+    """The splice branch of ``tcp_sendmsg_locked``: ``tcp_wmem_schedule``, then
+    ``skb_splice_from_iter``, then the socket's accounting (``sk_wmem_queued_add``,
+    ``sk_mem_charge``).  Returns the bytes spliced; 0 to wait for memory; -1 when the skb has
+    no frag slot left (``-EMSGSIZE``: new segment)."""
+    copy = tcp_wmem_schedule(sk, copy)
+    if not copy:
+        return 0
+    copy = skb_splice_from_iter(skb, it, copy, max_frags)
+    if not copy:
+        return -1
+    skb.shinfo.flags |= SKBFL_SHARED_FRAG
+    sk.sk_wmem_queued += copy
+    sk.sk_forward_alloc -= copy
+    return copy
+
+
+def skb_splice_from_iter(skb: SkBuff, it: BvecIter, maxsize: int, max_frags: int) -> int:
+    """``skb_splice_from_iter()`` (net/core/skbuff.c): reference up to ``maxsize`` bytes of the
+    iterator's pages as frags of ``skb``, one ``PAGE_SIZE`` sub-page at a time
+    (:meth:`BvecIter.extract_page`), each through ``skb_append_pagefrags`` — so a 16 KiB range
+    of a 32 KiB compound page becomes up to five frags, none crossing a 4 KiB boundary.  Stops
+    at the frag limit (the piece that did not fit goes back to the iterator).  Returns the
+    bytes spliced (``skb_len_add`` for all of them); 0 if not even one fitted."""
+    spliced = 0
+    frags = skb.shinfo.frags
+    stats = skb.stats
+    while it.count and maxsize > 0:
+        page, off, part = it.extract_page(maxsize)
+        nr = len(frags)
+        try:
+            skb_append_pagefrags(skb, page, off, part, max_frags)
+        except OSError:  # -EMSGSIZE: no slot left
+            it.revert(part)
+            break
+        if len(frags) > nr:
+            stats.skb_new_frag += 1
+        else:
+            stats.skb_coalesce += 1
+        spliced += part
+        maxsize -= part
+    if spliced:
+        skb.len += spliced
+        skb.data_len += spliced
+        skb.truesize += spliced
+    return spliced
 
 
 def _new_segment(sk: TcpSock) -> SkBuff | None:

@@ -38,6 +38,7 @@ from .seq_queue import SeqQueue
 if TYPE_CHECKING:
     from ..netns import Net
     from .cong import TcpCongestionOps
+    from .ulp import TcpUlpOps
 
 __all__ = [
     "TCP_INIT_CWND",
@@ -177,6 +178,10 @@ TCP_SOCK_FIELDS: Final = (
     "snd_sml",
     "snd_up",
     "iss",
+    # upper-layer protocol (tcp_ulp.c): ops, its per-socket state, its clean_acked hook
+    "icsk_ulp_ops",
+    "icsk_ulp_data",
+    "tcp_clean_acked",
     # receive sequence space
     "rcv_nxt",
     "rcv_wnd",
@@ -346,6 +351,10 @@ class TcpSock(Sock):
         self.snd_sml = 0
         self.snd_up = 0
         self.iss = 0
+        self.icsk_ulp_ops: TcpUlpOps | None = None
+        self.icsk_ulp_data: Any = None
+        #: ``tp->tcp_clean_acked`` is set: ACKs that move ``snd_una`` tell the ULP
+        self.tcp_clean_acked = False
         self.rcv_nxt = 0
         self.rcv_wnd = 0
         self.rcv_wup = 0
@@ -614,6 +623,27 @@ class TcpSock(Sock):
         from .proto import tcp_unhash
 
         tcp_unhash(self)
+
+    def has_ulp_level(self, level: int) -> bool:
+        ops = self.icsk_ulp_ops
+        return ops is not None and level in ops.levels
+
+    def ulp_setsockopt(self, level: int, optname: int, raw: bytes, fault: bool) -> None:
+        ops = self.icsk_ulp_ops
+        assert ops is not None
+        ops.setsockopt(self, level, optname, raw, fault)
+
+    def ulp_getsockopt(self, level: int, optname: int, buflen: int) -> int | bytes:
+        ops = self.icsk_ulp_ops
+        assert ops is not None
+        return ops.getsockopt(self, level, optname, buflen)
+
+    def validate_xmit_skb(self, dev: object, skb: SkBuff) -> SkBuff | None:
+        """``sk->sk_validate_xmit_skb``: the ULP's (TLS device offload's)."""
+        ops = self.icsk_ulp_ops
+        if ops is None:
+            return skb
+        return ops.validate_xmit_skb(self, dev, skb)
 
     def proto_setsockopt(self, optname: int, optval: bytes) -> None:
         from .options import tcp_setsockopt
