@@ -246,6 +246,12 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
         if checked is None:
             return []
         skb = checked
+    return _validate_xmit(skb, dev)
+
+
+def _validate_xmit(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
+    """``validate_xmit_skb`` after the socket's hook: GSO, linearization, checksums (the
+    segments of a GSO skb come through here again, not through the socket's hook)."""
     features = dev.features
     shinfo = skb.shinfo
     if shinfo.gso_size:
@@ -261,7 +267,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
             segs = skb_gso_segment(skb, features)
             out: list[SkBuff] = []
             for seg in segs:
-                out.extend(validate_xmit_skb(seg, dev))
+                out.extend(_validate_xmit(seg, dev))
             return out
         return [skb]
     if skb.data_len and not features & NETIF_F_SG:

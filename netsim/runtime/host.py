@@ -350,17 +350,31 @@ def link(
     names: tuple[str, str] = ("eth0", "eth0"),
     default_route: bool = True,
     faults: FaultPlan | None = None,
+    tls_offload: bool = False,
 ) -> Link:
     """Wire two hosts together with a point-to-point :class:`~netsim.dev.Link` (MTU, rate in
     bits/s, one-way delay in seconds), give each end its addresses, make it each host's
     default route, and put each host's name in the other's ``hosts`` table.  ``faults``: a
     :class:`~netsim.FaultPlan` for both directions (each with its own random stream; one
-    direction alone: ``link.dev_a.set_faults(plan)``)."""
+    direction alone: ``link.dev_a.set_faults(plan)``).  ``tls_offload``: both NICs advertise
+    ``NETIF_F_HW_TLS_TX`` (kTLS device offload; it implies checksum offload, which Linux
+    requires of a TLS-offload device in ``netdev_fix_features``)."""
     from ..dev.link import Link
 
     wire = Link(
-        a.net, b.net, mtu=mtu, rate=rate, delay=delay, csum_offload=csum_offload, names=names
+        a.net,
+        b.net,
+        mtu=mtu,
+        rate=rate,
+        delay=delay,
+        csum_offload=csum_offload or tls_offload,
+        names=names,
     )
+    if tls_offload:
+        from ..dev.device import NETIF_F_HW_TLS_TX
+
+        wire.dev_a.features |= NETIF_F_HW_TLS_TX
+        wire.dev_b.features |= NETIF_F_HW_TLS_TX
     ipv6 = mtu >= 1280  # below IPv6's minimum MTU a device has no IPv6 (ipv6_add_dev)
     a.net.add_device(wire.dev_a, (addrs[0], addrs6[0]) if ipv6 else (addrs[0],))
     b.net.add_device(wire.dev_b, (addrs[1], addrs6[1]) if ipv6 else (addrs[1],))

@@ -324,16 +324,26 @@ def tls_getsockopt_conf(ctx: TlsContext, buflen: int, tx: bool) -> bytes:
 
 def tls_set_device_offload(sk: TcpSock, ctx: TlsContext, info: TlsCryptoInfo) -> bool:
     """``tls_set_device_offload()``: True when the device takes the socket — TLS 1.2, an
-    offloadable cipher, and the route's device advertises ``NETIF_F_HW_TLS_TX``.  Then: the
+    offloadable cipher, and the route's device advertises ``NETIF_F_HW_TLS_TX`` (with a
+    checksum offload, without which Linux clears the feature).  Then: the
     start marker at ``write_seq``, the collapse fence on the write queue's tail, the ACK
     hook and ``sk_validate_xmit_skb``."""
-    from ..dev.device import NETIF_F_HW_TLS_TX, NetDevice
+    from ..dev.device import (
+        NETIF_F_HW_CSUM,
+        NETIF_F_HW_TLS_TX,
+        NETIF_F_IP_CSUM,
+        NETIF_F_IPV6_CSUM,
+        NetDevice,
+    )
 
     if info.version != TLS_1_2_VERSION or not info.desc.offloadable:
         return False
     dst = sk.sk_dst_cache
     dev = getattr(dst, "dev", None)
     if not isinstance(dev, NetDevice) or not dev.features & NETIF_F_HW_TLS_TX:
+        return False
+    if not dev.features & (NETIF_F_HW_CSUM | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM):
+        # netdev_fix_features: Linux drops HW_TLS_TX from a device without checksum offload
         return False
     tx = ctx.tx
     assert tx is not None
