@@ -115,6 +115,8 @@ class TlsRecordInfo:
     def __repr__(self) -> str:
         if not self.len:
             return f"<TlsRecordInfo start marker end_seq={self.end_seq}>"
+        if self.rec_seq < 0:
+            return f"<TlsRecordInfo open len={self.len} num_frags={len(self.frags)}>"
         return (
             f"<TlsRecordInfo seq [{self.start_seq}, {self.end_seq}) len={self.len}"
             f" num_frags={len(self.frags)} rec_seq={self.rec_seq}>"
