@@ -35,12 +35,13 @@ import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 import trio
 
 from .. import BUILD, __version__
+from ..dev.device import NETIF_F_HW_TLS_TX, NetDevice
 from ..dev.faults import FaultPlan, FaultState
 from ..dev.link import LinkDevice
 from ..errors import PageLeakError, errno, exception_leaves, kernel_error
@@ -55,9 +56,15 @@ from ..sock.constants import (
     SOCK_DGRAM,
     SOCK_STREAM,
     SOL_SOCKET,
+    SOL_TCP,
+    SOL_TLS,
+    TCP_ULP,
+    TLS_RX,
+    TLS_TX,
 )
 from ..stats import StatsSnapshot
 from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
+from ..tls import tls_crypto_info, tls_info
 
 if TYPE_CHECKING:
     from ..dev.tap import PcapTap
@@ -121,6 +128,10 @@ class NcOptions:
     keep: bool = False
     listen: bool = False
     link_unix: str | None = None
+    #: kTLS on the connection (``--tls``): TLS_TX on the client, TLS_RX on the listener
+    tls: bool = False
+    #: ``--tls-offload``: tls-hw-tx-offload on the emulated device the client sends through
+    tls_offload: bool = False
 
 
 _SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$", re.ASCII)
@@ -417,7 +428,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the faults' random seed (default 0): same seed, same faults for the same frames",
     )
-    ns.add_argument("--tls", action="store_true", help="kTLS device offload (not available yet)")
+    ns.add_argument(
+        "--tls",
+        action="store_true",
+        help='kTLS on the connection once it is established: TCP_ULP "tls", then TLS_TX on '
+        "the client and TLS_RX on the listener (TLS 1.2, AES-GCM-128). Not a handshake: the "
+        "key, IV and salt are fixed, as a kTLS test harness sets them (netsim.cli.nc."
+        "TLS_DEMO_KEY); without --tls-offload the emulated devices do not offload, so the "
+        "client encrypts in software kTLS",
+    )
+    ns.add_argument(
+        "--tls-offload",
+        action="store_true",
+        help="implies --tls: switch tls-hw-tx-offload on for the emulated device the client "
+        "sends through (lo, whose real counterpart has it off [fixed]; or the link's eth0), "
+        "so TLS_TX takes the device path: records in page frags, encrypted by the emulated NIC",
+    )
     ns.add_argument(
         "--pcap", type=_file_name, metavar="FILE", help="capture the client's device to FILE"
     )
@@ -495,9 +521,18 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error("-k applies to a listener (-l)")
     if not args.listen and (args.host is None or args.port is None):
         parser.error("a destination host and port are required")
-    if args.tls:
+    tls = args.tls or args.tls_offload
+    if tls and args.udp:
+        flag = "--tls-offload" if args.tls_offload and not args.tls else "--tls"
         parser.error(
-            "--tls: TLS device sockets are not available yet (they land with the TLS issue)"
+            f"{flag} and -u contradict each other: kTLS is a TCP upper-layer protocol "
+            '(TCP_ULP "tls"), there is no UDP kTLS (DTLS is not in the kernel)'
+        )
+    if args.tls_offload and args.listen:
+        parser.error(
+            "--tls-offload is the sender's (tls-hw-tx-offload: the NIC encrypts what the "
+            "client sends); a listener only receives, in software kTLS: give the listener "
+            "--tls, and the client --tls-offload"
         )
     try:
         port = _port(args.port)
@@ -582,6 +617,8 @@ def parse_args(argv: list[str]) -> NcOptions:
         keep=args.keep,
         listen=args.listen,
         link_unix=link_unix,
+        tls=tls,
+        tls_offload=args.tls_offload,
     )
 
 
@@ -890,6 +927,223 @@ def _context(what: str, exc: OSError) -> OSError:
     err = OSError(exc.errno, f"{what}: {_describe(exc)}")
     err.__cause__ = exc
     return err
+
+
+# -- kTLS (--tls, --tls-offload) ------------------------------------------------------------
+
+#: The fixed key material of ``--tls``: no handshake runs, both ends are given these, as
+#: kTLS's selftests (tools/testing/selftests/net/tls.c) and a TLS library after its
+#: handshake would.  A demo key, public, for a throughput run: never a secret.
+TLS_DEMO_KEY: Final = bytes(range(16))
+TLS_DEMO_IV: Final = bytes(range(16, 24))
+TLS_DEMO_SALT: Final = bytes(range(24, 28))
+TLS_VERSION_NAME: Final = "TLS 1.2"
+TLS_CIPHER_NAME: Final = "AES-GCM-128"
+
+#: netsim's kTLS counters (``host.stats()``), in report order
+TLS_COUNTERS: Final = (
+    "tls_records",
+    "tls_record_frags",
+    "tls_record_coalesce",
+    "tls_dev_encrypt",
+    "tls_sw_encrypt",
+    "tls_tx_ooo",
+    "tls_tx_resync_bytes",
+    "tls_sw_fallback_segs",
+    "tls_tx_no_record",
+    "tls_rx_records",
+)
+#: the kernel's /proc/net/tls_stat (LINUX_MIB_TLS*), in its order
+TLS_STAT: Final = (
+    "TlsCurrTxSw",
+    "TlsCurrRxSw",
+    "TlsCurrTxDevice",
+    "TlsCurrRxDevice",
+    "TlsTxSw",
+    "TlsRxSw",
+    "TlsTxDevice",
+    "TlsRxDevice",
+    "TlsDecryptError",
+    "TlsRxDeviceResync",
+    "TlsDecryptRetry",
+    "TlsRxNoPadViolation",
+    "TlsRxRekeyOk",
+    "TlsRxRekeyError",
+    "TlsTxRekeyOk",
+    "TlsTxRekeyError",
+    "TlsRxRekeyReceived",
+)
+#: the counters reported per MiB of payload
+_TLS_PER_MIB: Final = (
+    "tls_records",
+    "tls_record_frags",
+    "tls_record_coalesce",
+    "tls_dev_encrypt",
+    "tls_sw_encrypt",
+)
+
+
+def tls_demo_crypto_info() -> bytes:
+    """The ``SOL_TLS`` ``TLS_TX``/``TLS_RX`` value of ``--tls``: TLS 1.2, AES-GCM-128, the
+    demo key, record sequence number 0."""
+    return tls_crypto_info(TLS_DEMO_KEY, TLS_DEMO_IV, TLS_DEMO_SALT, 0)
+
+
+@attrs.define
+class TlsSummary:
+    """What kTLS did in one flow: each end's mode and the counters.
+
+    ``tx_conf``/``rx_conf``: ``"hw"`` (device offload) or ``"sw"`` (software kTLS), as
+    ``tls_info()``'s ``txconf``/``rxconf``; None for an end in another process.
+    ``counters``: netsim's ``tls_*`` counters over the flow, both hosts' summed (one sends,
+    the other receives); ``tls_stat``: /proc/net/tls_stat of the client's host (the
+    listener's, for a listener's report) — the ``TlsCurr*`` gauges once both ends were set
+    up, the rest at the end — and ``peer_tls_stat`` the other host's, over an in-process
+    link."""
+
+    offload_requested: bool
+    tx_conf: str | None = None
+    rx_conf: str | None = None
+    #: the device the client's route leaves by, and whether it advertises tls-hw-tx-offload
+    tx_dev: str = ""
+    tx_dev_offload: bool = False
+    counters: dict[str, int] = attrs.Factory(dict)
+    tls_stat: dict[str, int] = attrs.Factory(dict)
+    peer_tls_stat: dict[str, int] | None = None
+
+    def sender_mode(self) -> str:
+        """How the client's socket encrypts, in words."""
+        if self.tx_conf is None:
+            return "in the client's process"
+        if self.tx_conf == "hw":
+            return f"device offload (tls-hw-tx-offload on {self.tx_dev}, emulated)"
+        if self.tx_dev_offload:
+            return f"software kTLS ({self.tx_dev} offers tls-hw-tx-offload, kTLS did not take it)"
+        fixed = " [fixed], as on Linux" if self.tx_dev == "lo" else ""
+        return f"software kTLS (tls-hw-tx-offload off{fixed} on {self.tx_dev})"
+
+    def receiver_mode(self) -> str:
+        if self.rx_conf is None:
+            return "in the listener's process"
+        if self.rx_conf == "hw":
+            return "device offload"
+        return "software kTLS (netsim's NICs do not decrypt: no tls-hw-rx-offload)"
+
+    @property
+    def frags_per_record(self) -> float:
+        records = self.counters.get("tls_records", 0)
+        return self.counters.get("tls_record_frags", 0) / records if records else 0.0
+
+    def per_mib(self, name: str, nbytes: int) -> float:
+        return self.counters.get(name, 0) / (nbytes / (1 << 20)) if nbytes else 0.0
+
+    def as_json(self, nbytes: int) -> dict[str, Any]:
+        """The ``"tls"`` object of ``--json``."""
+        doc: dict[str, Any] = {
+            "version": TLS_VERSION_NAME,
+            "cipher": TLS_CIPHER_NAME,
+            "key": "fixed demo key (no handshake)",
+            "sender": {
+                "conf": self.tx_conf,
+                "mode": self.sender_mode(),
+                "device": self.tx_dev or None,
+                "tls_hw_tx_offload": self.tx_dev_offload if self.tx_conf is not None else None,
+            },
+            "receiver": {"conf": self.rx_conf, "mode": self.receiver_mode()},
+            "counters": {name: self.counters.get(name, 0) for name in TLS_COUNTERS},
+            "frags_per_record": round(self.frags_per_record, 3),
+            "per_mib": {name: round(self.per_mib(name, nbytes), 3) for name in _TLS_PER_MIB},
+            "tls_stat": self.tls_stat,
+        }
+        if self.peer_tls_stat is not None:
+            doc["peer_tls_stat"] = self.peer_tls_stat
+        return doc
+
+    def format(self, nbytes: int) -> str:
+        """The report's kTLS block, in the ``perf stat`` layout of the counters above it."""
+        c = self.counters
+
+        def mib(name: str) -> str:
+            return f"{self.per_mib(name, nbytes):10.2f} /MiB"
+
+        rows: list[tuple[int, str, str]] = [
+            (c.get("tls_records", 0), "TLS records", mib("tls_records")),
+            (
+                c.get("tls_record_frags", 0),
+                "record frags",
+                f"{mib('tls_record_frags')}, {self.frags_per_record:.2f} frags/record",
+            ),
+            (c.get("tls_record_coalesce", 0), "record coalesces", mib("tls_record_coalesce")),
+            (c.get("tls_dev_encrypt", 0), "device-encrypted records", mib("tls_dev_encrypt")),
+            (c.get("tls_sw_encrypt", 0), "software-encrypted records", mib("tls_sw_encrypt")),
+            (c.get("tls_tx_ooo", 0), "out-of-order segments", "re-encrypted from the record"),
+            (c.get("tls_tx_resync_bytes", 0), "resync bytes", "re-encrypted to reach them"),
+        ]
+        if c.get("tls_sw_fallback_segs", 0):
+            rows.append((c["tls_sw_fallback_segs"], "sw fallback segments", "tls_sw_fallback"))
+        if c.get("tls_tx_no_record", 0):
+            rows.append((c["tls_tx_no_record"], "segments without a record", "dropped"))
+        rows.append((c.get("tls_rx_records", 0), "records received", "decrypted by the listener"))
+        width = max(len(f"{value:,}") for value, _, _ in rows)
+        lines = [
+            f" kTLS (TCP_ULP \"tls\", {TLS_VERSION_NAME} {TLS_CIPHER_NAME}, fixed demo key: no "
+            "handshake):",
+            "",
+            f"  client TX:   {self.sender_mode()}",
+            f"  listener RX: {self.receiver_mode()}",
+            "",
+        ]
+        for value, name, comment in rows:
+            lines.append(f"  {value:>{width},}      {name:<32}#  {comment}".rstrip())
+        lines.append("")
+        lines.append(f"  /proc/net/tls_stat: {_tls_stat_line(self.tls_stat)}")
+        if self.peer_tls_stat is not None:
+            lines.append(f"  /proc/net/tls_stat (peer): {_tls_stat_line(self.peer_tls_stat)}")
+        return "\n".join(lines)
+
+
+def _tls_stat_line(stat: dict[str, int]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in stat.items()) or "(all zero)"
+
+
+def _tls_stat(end: StatsSnapshot, setup: StatsSnapshot) -> dict[str, int]:
+    """The nonzero /proc/net/tls_stat counters: ``TlsCurr*`` gauges from ``setup`` (both
+    ends configured, the flow running), the rest from ``end``."""
+    stat = {name: (setup if name.startswith("TlsCurr") else end)[name] for name in TLS_STAT}
+    return {name: value for name, value in stat.items() if value}
+
+
+def _tls_counters(*deltas: StatsSnapshot) -> dict[str, int]:
+    return {name: sum(d[name] for d in deltas) for name in TLS_COUNTERS}
+
+
+def _tls_setup(sock: Socket, *, tx: bool, dest: str) -> str:
+    """``setsockopt(SOL_TCP, TCP_ULP, "tls")`` and ``TLS_TX`` (or ``TLS_RX``) with the demo
+    key; the direction's conf, ``"hw"`` or ``"sw"``.  A refusal is ``OSError``, worded as
+    the other failures ("kTLS setup (TLS_TX) on … failed: …")."""
+    option = TLS_TX if tx else TLS_RX
+    try:
+        sock.setsockopt(SOL_TCP, TCP_ULP, b"tls")
+        sock.setsockopt(SOL_TLS, option, tls_demo_crypto_info())
+    except OSError as exc:
+        name = "TLS_TX" if tx else "TLS_RX"
+        raise _context(f"kTLS setup ({name}) on {dest} failed", exc) from None
+    info = tls_info(sock.tcp_sk)
+    return str(info["txconf" if tx else "rxconf"])
+
+
+def _route_device(sock: Socket) -> tuple[str, bool]:
+    """The device the socket's route leaves by, and whether it offers tls-hw-tx-offload."""
+    dev = getattr(sock.tcp_sk.sk_dst_cache, "dev", None)
+    if not isinstance(dev, NetDevice):
+        return "", False
+    return dev.name, bool(dev.features & NETIF_F_HW_TLS_TX)
+
+
+def _offload_tls(dev: NetDevice) -> None:
+    """``ethtool -K DEV tls-hw-tx-offload on``, on an emulated device (the device path needs
+    a checksum offload too, as Linux's ``netdev_fix_features`` does; loopback has one)."""
+    dev.features |= NETIF_F_HW_TLS_TX
 
 
 async def run_flow(

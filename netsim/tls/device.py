@@ -226,7 +226,14 @@ def tls_push_data(
                 done = True
         if done or record.len >= max_open_record_len or len(record.frags) >= max_frags - 1:
             tls_device_record_close(sk, ctx, record, nc, record_type)
-            if tls_push_record(sk, task, ctx, record, push_flags):
+            try:
+                partial = tls_push_record(sk, task, ctx, record, push_flags)
+            except OSError:
+                ctx.pending_open_record_frags = False
+                if copied:
+                    return copied, False  # the error is the next call's (sk_err stays)
+                raise
+            if partial:
                 ctx.pending_open_record_frags = False
                 return copied, True  # TCP took part of it: wait, then finish it
         if more or done:

@@ -188,8 +188,15 @@ def tls_sw_sendmsg(
             rec.pl_size += try_to_copy
             copied += try_to_copy
         ctx.pending_open_record_frags = True
-        if (full_record or eor) and tls_sw_push_record(sk, task, ctx, rec, flags):
-            return copied, True
+        if full_record or eor:
+            try:
+                partial = tls_sw_push_record(sk, task, ctx, rec, flags)
+            except OSError:
+                if copied:
+                    return copied, False  # a short write; the error is the next call's
+                raise
+            if partial:
+                return copied, True
     return copied, False
 
 
