@@ -3,7 +3,7 @@
     python benchmarks/run.py alloc [--sizes 12,256,2048] [--count N] [--repeat N] [--json]
     python benchmarks/run.py tcp [--mib N] [--write-size N] [--read-size N] [--json]
     python benchmarks/run.py nc [--bytes 256M] [--read-size N] [--allocators A,B] [--real auto]
-                                [--repeat N] [--json] [--rss [--rss-sizes 1G,8G]]
+                                [--repeat N] [--json] [--rss [--rss-sizes 1G,8G]] [--no-tls]
     python benchmarks/run.py loss [--bytes 16M] [--losses 0,0.01,0.05] [--seed N] [--json]
     python benchmarks/run.py both {alloc,tcp,nc,loss} [ARGS]   # pure, then compiled (mypyc)
 
@@ -568,6 +568,9 @@ class NetsimRun:
     received: int
     lost: int  #: UDP datagrams the emulated receive buffer dropped
     refcount_per_mib: dict[str, float]
+    #: --tls flows: the client's ``tls_info`` txconf ("hw"/"sw") and kTLS records per MiB
+    txconf: str | None = None
+    records_per_mib: float = 0.0
 
 
 def openbsd_nc() -> tuple[str, bool] | None:
@@ -739,9 +742,16 @@ def _real_trio(udp: bool, ipv6: bool, addr: str, nbytes: int, read_size: int) ->
 
 
 def _netsim_nc(
-    udp: bool, ipv6: bool, addr: str, nbytes: int, read_size: int, allocator: str
+    udp: bool,
+    ipv6: bool,
+    addr: str,
+    nbytes: int,
+    read_size: int,
+    allocator: str,
+    tls: str | None = None,
 ) -> NetsimRun:
-    """``netsim nc -N [-u] ADDR PORT --bytes N --read-size R --allocator A``, in-process."""
+    """``netsim nc -N [-u] ADDR PORT --bytes N --read-size R --allocator A``, in-process;
+    ``tls`` "sw" adds ``--tls``, "device" ``--tls-offload``."""
     import trio
 
     import netsim
@@ -759,6 +769,8 @@ def _netsim_nc(
         write_size=NC_CHUNK,
         interval=0.0,
         progress=False,
+        tls=tls is not None,
+        tls_offload=tls == "device",
     )
     source = zero_source(nbytes, NC_CHUNK)
     result = trio.run(functools.partial(run_flow, opts, allocator, source))
@@ -766,6 +778,9 @@ def _netsim_nc(
         raise RuntimeError(f"netsim nc: received {result.received} of {nbytes} bytes")
     report = result.report
     assert report is not None
+    txconf = result.tls.tx_conf if result.tls is not None else None
+    if tls is not None and txconf != ("hw" if tls == "device" else "sw"):
+        raise RuntimeError(f"netsim nc --tls ({tls}): the client's TLS_TX is {txconf}")
     return NetsimRun(
         allocator=allocator,
         seconds=result.seconds,
@@ -773,7 +788,311 @@ def _netsim_nc(
         received=result.received,
         lost=result.datagrams_sent - result.datagrams_received,
         refcount_per_mib={n: report.per_mib(n) for n in REFCOUNT_COUNTERS},
+        txconf=txconf,
+        records_per_mib=result.tls.per_mib("tls_records", nbytes) if result.tls else 0.0,
     )
+
+
+# -- nc's TLS flows -------------------------------------------------------------------------
+#
+# ``--tls`` flows (default on; ``--no-tls`` skips them): the same bytes through kTLS, TLS 1.2
+# AES-GCM-128 in 16 KiB records, over IPv4 and IPv6 loopback:
+#
+# * **netsim**: ``netsim nc --tls`` (software kTLS) and ``--tls-offload`` (device offload on
+#   the emulated lo), once per allocator;
+# * **real**: the machine's own kTLS software path over the real loopback -- a real socket
+#   pair given ``TCP_ULP "tls"`` and ``TLS_TX``/``TLS_RX`` with the same key, 16 KiB writes
+#   from one thread, reads in another -- when the kernel has the tls module (``modprobe tls``
+#   is tried once); otherwise Python's ``ssl`` (OpenSSL) over real loopback sockets, TLS 1.2
+#   ECDHE-ECDSA-AES128-GCM-SHA256 with a self-signed certificate made at run time (the
+#   ``cryptography`` package; written to a temporary directory, never kept), timed from the
+#   end of the handshake to the reader's EOF.  The header says which;
+# * **ceiling**: the plain ceiling's bare loop plus what sealing and opening each 16 KiB
+#   record with AES-GCM-128 costs (``cryptography``), both measured here.
+#
+# Besides netsim/real and netsim/ceiling, ``tls/plain`` is the TLS flow's speed over netsim's
+# plain TCP flow with the same allocator in this run: what kTLS costs in the emulator.
+
+#: (name, ipv6, address) of the TLS flows; each runs in software kTLS and device offload
+NC_TLS_FLOWS: tuple[tuple[str, bool, str], ...] = (
+    ("tcp4", False, "127.0.0.1"),
+    ("tcp6", True, "::1"),
+)
+NC_TLS_MODES = ("sw", "device")
+_SOL_TLS, _TCP_ULP, _TLS_TX, _TLS_RX = 282, 31, 1, 2  # include/uapi/linux/{tls,tcp}.h
+
+
+def _ktls_crypto_info() -> bytes:
+    """``struct tls12_crypto_info_aes_gcm_128`` for a real socket: netsim nc's demo key."""
+    from netsim.cli.nc import tls_demo_crypto_info
+
+    return tls_demo_crypto_info()
+
+
+def _ktls_probe() -> str | None:
+    """None when the kernel takes ``TCP_ULP "tls"`` on a real loopback socket (after one
+    ``modprobe tls`` if it did not at first); else why not."""
+    import shutil
+    import socket
+
+    def attempt() -> str | None:
+        client, peer = _stream_pair(False, "127.0.0.1")
+        with client, peer:
+            try:
+                client.setsockopt(socket.SOL_TCP, _TCP_ULP, b"tls")
+                client.setsockopt(_SOL_TLS, _TLS_TX, _ktls_crypto_info())
+                peer.setsockopt(socket.SOL_TCP, _TCP_ULP, b"tls")
+                peer.setsockopt(_SOL_TLS, _TLS_RX, _ktls_crypto_info())
+            except OSError as exc:
+                return f'TCP_ULP "tls": {exc.strerror or exc}'
+        return None
+
+    why = attempt()
+    if why is None:
+        return None
+    modprobe = shutil.which("modprobe")
+    if modprobe is None:
+        return f"{why}; no modprobe to load the tls module"
+    try:
+        done = subprocess.run(
+            [modprobe, "tls"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"{why}; modprobe tls: {exc}"
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+        return f"{why}; modprobe tls: {detail[0]}"
+    return attempt()
+
+
+def _stream_pair(ipv6: bool, addr: str) -> tuple[Any, Any]:
+    """A connected TCP pair over the real loopback: (client, accepted server end)."""
+    import socket
+
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
+    with socket.create_server((addr, 0), family=family) as server:
+        client = socket.create_connection(server.getsockname()[:2])
+        peer, _ = server.accept()
+    return client, peer
+
+
+def _timed_transfer(send: Callable[[], None], receive: Callable[[], int], nbytes: int) -> float:
+    """Run ``receive`` in a thread and ``send`` here; seconds until the receiver saw EOF."""
+    import threading
+
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            got.append(receive())
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    t0 = time.perf_counter()
+    thread.start()
+    send()
+    thread.join()
+    seconds = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    if got != [nbytes]:
+        raise RuntimeError(f"the real TLS reader got {got} of {nbytes} bytes")
+    return seconds
+
+
+def _real_ktls(ipv6: bool, addr: str, nbytes: int, read_size: int) -> RealRun:
+    """The kernel's kTLS software path: TLS_TX and TLS_RX on a real loopback pair."""
+    import socket
+
+    client, peer = _stream_pair(ipv6, addr)
+    with client, peer:
+        client.setsockopt(socket.SOL_TCP, _TCP_ULP, b"tls")
+        client.setsockopt(_SOL_TLS, _TLS_TX, _ktls_crypto_info())
+        peer.setsockopt(socket.SOL_TCP, _TCP_ULP, b"tls")
+        peer.setsockopt(_SOL_TLS, _TLS_RX, _ktls_crypto_info())
+        return RealRun(_timed_transfer(*_plain_ends(client, peer, nbytes, read_size), nbytes))
+
+
+def _plain_ends(
+    client: Any, peer: Any, nbytes: int, read_size: int
+) -> tuple[Callable[[], None], Callable[[], int]]:
+    """The writer (16 KiB writes, then ``SHUT_WR``) and the reader (until EOF) of a flow."""
+    import socket
+
+    zeros = memoryview(bytes(NC_CHUNK))
+
+    def send() -> None:
+        left = nbytes
+        while left:
+            left -= client.send(zeros[: min(left, NC_CHUNK)])
+        client.shutdown(socket.SHUT_WR)
+
+    def receive() -> int:
+        buf = bytearray(read_size)
+        total = 0
+        while n := peer.recv_into(buf):
+            total += n
+        return total
+
+    return send, receive
+
+
+def _self_signed(workdir: str) -> tuple[str, str]:
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1/::1, made now, in ``workdir``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netsim benchmark")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(workdir, "cert.pem")
+    key_path = os.path.join(workdir, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path
+
+
+SSL_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
+
+
+def _real_ssl(ipv6: bool, addr: str, nbytes: int, read_size: int, cert: tuple[str, str]) -> RealRun:
+    """Python's ``ssl`` over a real loopback pair, TLS 1.2 AES-128-GCM; the handshake is
+    done before the clock starts (kTLS gets its keys after one, too)."""
+    import ssl
+    import threading
+
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(*cert)
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_ctx.load_verify_locations(cert[0])
+    for ctx in (server_ctx, client_ctx):
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(SSL_CIPHER)
+    raw_client, raw_peer = _stream_pair(ipv6, addr)
+    wrapped: list[ssl.SSLSocket] = []
+    handshake = threading.Thread(
+        target=lambda: wrapped.append(server_ctx.wrap_socket(raw_peer, server_side=True))
+    )
+    handshake.start()
+    client = client_ctx.wrap_socket(raw_client, server_hostname=addr)
+    handshake.join()
+    if not wrapped:
+        raise RuntimeError("the ssl server's handshake failed")
+    peer = wrapped[0]
+    with client, peer:
+        cipher = client.cipher()
+        if cipher is None or cipher[0] != SSL_CIPHER:
+            raise RuntimeError(f"ssl negotiated {cipher}, not {SSL_CIPHER}")
+        return RealRun(_timed_transfer(*_plain_ends(client, peer, nbytes, read_size), nbytes))
+
+
+def _aead_seconds(total: int, repeat: int) -> float:
+    """Seconds to seal and open ``total`` bytes in 16 KiB records with AES-GCM-128 (the
+    ``cryptography`` AEAD netsim's kTLS uses): the best of ``repeat``."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(bytes(16))
+    record = bytes(16384)
+    nonce, aad = bytes(12), bytes(13)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        left = total
+        while left > 0:
+            n = min(left, 16384)
+            sealed = aead.encrypt(nonce, record[:n] if n < 16384 else record, aad)
+            aead.decrypt(nonce, sealed, aad)
+            left -= n
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _nc_tls(
+    args: argparse.Namespace, allocators: Sequence[str], plain: dict[tuple[str, str], float]
+) -> dict[str, Any]:
+    """The TLS flows, their reference and ceiling; ``plain``: netsim's plain TCP seconds by
+    (flow, allocator) from this run."""
+    import ssl
+    import tempfile
+
+    nbytes, read_size = args.bytes, args.read_size
+    why_not = _ktls_probe()
+    with tempfile.TemporaryDirectory(prefix="netsim-bench-") as workdir:
+        cert = _self_signed(workdir) if why_not is not None else None
+
+        def real_of(ipv6: bool, addr: str) -> Callable[[], RealRun]:
+            if cert is None:
+                return functools.partial(_real_ktls, ipv6, addr, nbytes, read_size)
+            return functools.partial(_real_ssl, ipv6, addr, nbytes, read_size, cert)
+
+        if cert is None:
+            method = (
+                'the kernel\'s kTLS, software path (TCP_ULP "tls", TLS_TX/TLS_RX), real loopback'
+            )
+        else:
+            method = f"Python ssl ({ssl.OPENSSL_VERSION}), TLS 1.2 {SSL_CIPHER}, real loopback"
+        gc.collect()
+        plain_ceiling = min(
+            _ceiling(nbytes, NC_CHUNK, read_size, frags=True) for _ in range(args.repeat)
+        )
+        ceiling = plain_ceiling + _aead_seconds(nbytes, args.repeat)
+        flows: list[dict[str, Any]] = []
+        for name, ipv6, addr in NC_TLS_FLOWS:
+            real = _best(real_of(ipv6, addr), args.repeat)
+            for mode in NC_TLS_MODES:
+                runs = []
+                for allocator in allocators:
+                    gc.collect()
+                    runs.append(_netsim_nc(False, ipv6, addr, nbytes, read_size, allocator, mode))
+                flows.append(
+                    {
+                        "flow": name,
+                        "mode": mode,
+                        "real": real,
+                        "netsim": runs,
+                        "plain": {r.allocator: plain.get((name, r.allocator), 0.0) for r in runs},
+                    }
+                )
+    return {
+        "real_method": method,
+        "no_ktls": why_not,
+        "ceiling": ceiling,
+        "flows": flows,
+    }
 
 
 @attrs.frozen
@@ -906,11 +1225,20 @@ def cmd_nc(args: argparse.Namespace) -> int:
             gc.collect()
             runs.append(_netsim_nc(udp, ipv6, addr, nbytes, read_size, allocator))
         flows.append({"flow": name, "udp": udp, "real": real, "netsim": runs})
+    tls: dict[str, Any] | None = None
+    if args.tls:
+        plain = {
+            (f["flow"], r.allocator): r.seconds for f in flows if not f["udp"] for r in f["netsim"]
+        }
+        tls = _nc_tls(args, allocators, plain)
     rss = nc_rss(args.rss_sizes, args.rss_allocator, read_size) if args.rss else []
     if args.json:
-        print(json.dumps(_nc_json(args, real_method, ceiling, flows, rss), indent=2))
+        print(json.dumps(_nc_json(args, real_method, ceiling, flows, rss, tls), indent=2))
     else:
         _print_nc_table(args, real_method, ceiling, flows, rss)
+        if tls is not None:
+            print()
+            _print_nc_tls_table(args, tls)
     return 0
 
 
@@ -924,9 +1252,10 @@ def _nc_json(
     ceiling: float,
     flows: Sequence[dict[str, Any]],
     rss: Sequence[RssRun],
+    tls: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     n = args.bytes
-    return {
+    doc = {
         "benchmark": "nc",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "build": netsim.BUILD,
@@ -965,6 +1294,89 @@ def _nc_json(
             for r in rss
         ],
     }
+    if tls is not None:
+        doc["tls"] = _nc_tls_json(n, tls)
+    return doc
+
+
+def _nc_tls_json(n: int, tls: dict[str, Any]) -> dict[str, Any]:
+    ceiling: float = tls["ceiling"]
+    return {
+        "real_method": tls["real_method"],
+        "real_is_ktls": tls["no_ktls"] is None,
+        "no_ktls_because": tls["no_ktls"],
+        "ceiling_MB/s": _mbs(n, ceiling),
+        "flows": [
+            {
+                "flow": f["flow"],
+                "mode": f["mode"],
+                "real": {"seconds": f["real"].seconds, "MB/s": _mbs(n, f["real"].seconds)},
+                "netsim": [
+                    {
+                        "allocator": r.allocator,
+                        "txconf": r.txconf,
+                        "seconds": r.seconds,
+                        "MB/s": _mbs(n, r.seconds),
+                        "ratio_to_real": f["real"].seconds / r.seconds,
+                        "ratio_to_ceiling": ceiling / r.seconds,
+                        "ratio_to_plain": f["plain"][r.allocator] / r.seconds
+                        if f["plain"].get(r.allocator)
+                        else None,
+                        "received": r.received,
+                        "records_per_MiB": r.records_per_mib,
+                        "refcount_per_MiB": r.refcount_per_mib,
+                    }
+                    for r in f["netsim"]
+                ],
+            }
+            for f in tls["flows"]
+        ],
+    }
+
+
+def _print_nc_tls_table(args: argparse.Namespace, tls: dict[str, Any]) -> None:
+    n = args.bytes
+    ceiling: float = tls["ceiling"]
+    print(
+        f"nc --tls: {_size(n)} per flow through kTLS, TLS 1.2 AES-GCM-128 in 16 KiB records;\n"
+        "         netsim in software kTLS (sw) and with device offload on the emulated lo (device)"
+    )
+    print(f"real:    {tls['real_method']}, best of {args.repeat}")
+    if tls["no_ktls"] is not None:
+        print(f"         (the kernel's kTLS is not available here: {tls['no_ktls']})")
+    print("netsim:  netsim nc --tls / --tls-offload, in this process, once per allocator")
+    print(
+        f"ceiling: the bare loop + AES-GCM-128 sealing and opening each record: "
+        f"{_mbs(n, ceiling):.0f} MB/s"
+    )
+    print()
+    flows = tls["flows"]
+    width = max(len(r.allocator) for f in flows for r in f["netsim"])
+    heads = ("flow", "tls", "allocator", "real MB/s", "netsim MB/s", "netsim/real")
+    fmt = f"{{:<8}}  {{:<6}}  {{:<{width}}}  {{:>9}}  {{:>11}}  {{:>11}}  {{:>14}}  {{:>9}}"
+    print(fmt.format(*heads, "netsim/ceiling", "tls/plain"))
+    for f in flows:
+        real: RealRun = f["real"]
+        for r in f["netsim"]:
+            plain = f["plain"].get(r.allocator)
+            print(
+                fmt.format(
+                    f"{f['flow']}/tls",
+                    f["mode"],
+                    r.allocator,
+                    f"{_mbs(n, real.seconds):.0f}",
+                    f"{_mbs(n, r.seconds):.1f}",
+                    f"{real.seconds / r.seconds:.4f}",
+                    f"{ceiling / r.seconds:.3f}",
+                    f"{plain / r.seconds:.3f}" if plain else "-",
+                )
+            )
+    print()
+    print(
+        "real: the same reference for both modes (no real loopback offloads TLS). tls/plain:\n"
+        "netsim's TLS flow over its plain TCP flow with the same allocator, above: what kTLS\n"
+        "costs the emulator. Only the ratios of this one run are worth comparing."
+    )
 
 
 def _print_nc_table(
@@ -1043,7 +1455,9 @@ def _add_nc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="For tcp4, tcp6, udp4 and udp6: the machine's loopback (OpenBSD nc if "
         "installed, else trio over real sockets), netsim nc with each allocator, and a bare "
         "trio loop doing only the copies and frag bookkeeping, on the same bytes; prints MB/s "
-        "and the ratios. The comment above _add_nc in benchmarks/run.py gives the method.",
+        "and the ratios; then the TLS flows (netsim nc --tls and --tls-offload against the "
+        "kernel's kTLS, or Python ssl where the kernel has none). The comments '-- nc' and "
+        "'-- nc's TLS flows' in benchmarks/run.py give the method.",
     )
     p.add_argument(
         "--bytes",
@@ -1074,6 +1488,13 @@ def _add_nc(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="repeats of the real run and the ceiling, best kept (default: 3)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the TLS flows: netsim nc --tls and --tls-offload over tcp4/tcp6 against "
+        "the kernel's kTLS, or Python ssl where the kernel has no tls module (default: on)",
+    )
     p.add_argument(
         "--rss",
         action="store_true",

@@ -1,4 +1,5 @@
-"""examples/ (page_frag_test.py, the four nc_*.py, run_all.sh) and benchmarks/run.py.
+"""examples/ (page_frag_test.py, the four nc_*.py, run_all.sh, page_appetite.py,
+tls_device_offload.py) and benchmarks/run.py.
 
 Neither directory is a package, so both files are loaded from their paths.  Timing is printed
 by them and never asserted here; what is asserted is the output's shape, the exit statuses, and
@@ -485,6 +486,29 @@ def test_bench_nc_table_over_trio_sockets(capsys: pytest.CaptureFixture[str]) ->
         assert (r["lost"] is not None) == r["flow"].startswith("udp")
         assert float(r["x_real"]) > 0
         assert float(r["x_ceiling"]) > 0
+    tls = out.split("nc --tls: ", 1)[1]
+    assert re.search(
+        r"^real: +(the kernel's kTLS, software path|Python ssl \(OpenSSL)", tls, re.MULTILINE
+    )
+    tls_rows = [m.groupdict() for m in NC_TLS_ROW.finditer(tls)]
+    assert [(r["flow"], r["mode"], r["allocator"]) for r in tls_rows] == [
+        (flow, mode, allocator)
+        for flow in ("tcp4", "tcp6")
+        for mode in ("sw", "device")
+        for allocator in ("page_frag", "page_frag_cache")
+    ]
+    for r in tls_rows:
+        assert float(r["netsim"]) > 0
+        assert float(r["x_real"]) > 0
+        assert float(r["x_ceiling"]) > 0
+        assert float(r["x_plain"]) > 0
+
+
+NC_TLS_ROW = re.compile(
+    r"^(?P<flow>tcp[46])/tls +(?P<mode>sw|device) +(?P<allocator>\w+) +(?P<real>\d+) +"
+    r"(?P<netsim>[\d.]+) +(?P<x_real>[\d.]+) +(?P<x_ceiling>[\d.]+) +(?P<x_plain>[\d.]+)$",
+    re.MULTILINE,
+)
 
 
 def test_bench_nc_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -511,6 +535,26 @@ def test_bench_nc_json(capsys: pytest.CaptureFixture[str]) -> None:
         else:
             assert run["received"] + run["lost_datagrams"] * 16384 == 128 << 10
     assert data["rss"] == []
+    tls = data["tls"]
+    assert tls["real_is_ktls"] == (tls["no_ktls_because"] is None)
+    assert tls["ceiling_MB/s"] > 0
+    assert [(f["flow"], f["mode"]) for f in tls["flows"]] == [
+        ("tcp4", "sw"),
+        ("tcp4", "device"),
+        ("tcp6", "sw"),
+        ("tcp6", "device"),
+    ]
+    for flow in tls["flows"]:
+        assert flow["real"]["MB/s"] > 0
+        [run] = flow["netsim"]
+        assert run["txconf"] == ("hw" if flow["mode"] == "device" else "sw")
+        assert run["received"] == 128 << 10
+        assert run["records_per_MiB"] == 64.0  # one record per 16 KiB write
+        assert run["ratio_to_real"] > 0
+        assert run["ratio_to_plain"] > 0
+    args = ["nc", "--bytes", "64K", "--repeat", "1", "--real", "trio", "--json", "--no-tls"]
+    assert bench.main([*args, "--allocators", "page_frag"]) == 0
+    assert "tls" not in json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.skipif(bench.openbsd_nc() is None, reason="OpenBSD netcat (netcat-openbsd) absent")
@@ -524,7 +568,7 @@ def test_bench_nc_with_openbsd_netcat(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_bench_nc_rss(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["nc", "--bytes", "64K", "--repeat", "1", "--real", "trio", "--allocators", "page_frag"]
-    assert bench.main([*args, "--rss", "--rss-sizes", "1M,2M", "--json"]) == 0
+    assert bench.main([*args, "--rss", "--rss-sizes", "1M,2M", "--json", "--no-tls"]) == 0
     data = json.loads(capsys.readouterr().out)
     floor, one, two = data["rss"]
     assert (floor["bytes"], one["bytes"], two["bytes"]) == (0, 1 << 20, 2 << 20)
@@ -538,6 +582,75 @@ def test_bench_nc_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> N
     assert bench.main(["nc", "--allocators", "nope"]) == 2
     assert bench.main(["nc", "--rss", "--rss-allocator", "nope"]) == 2
     capsys.readouterr()
+
+
+# -- tls_device_offload.py: kTLS records in page frags, and TCP's frags over them -------------
+
+tls_example = _load("examples/tls_device_offload.py", "netsim_examples_tls_device_offload")
+TCP_FRAG = re.compile(r"^ {6}pfn (0x[0-9a-f]+) off +(\d+) len +(\d+)$", re.MULTILINE)
+
+
+def _tls_example(allocator: str) -> str:
+    import io
+    from contextlib import redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = trio.run(
+            tls_example.main, allocator, clock=trio.testing.MockClock(autojump_threshold=0)
+        )
+    assert status == 0
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("allocator", ["page_frag", "page_frag_cache"])
+def test_tls_device_offload_example(allocator: str) -> None:
+    out = _tls_example(allocator)
+    assert out.startswith("client TLS_TX: hw (device offload on lo), server TLS_RX: sw")
+    first, more, last = out.split("\nsend(")[1:]
+    # one full record per 16 KiB write: prepend, payload and tag in one frag of the 32 KiB page
+    record0 = "record 0: seq 0..16413, len 16413 (13 + 16384 + 16 tag), frags [pfn 0x1000 off 0"
+    assert record0 in first
+    assert "open record: len 113 so far" in more  # MSG_MORE: still open
+    assert "record 1: seq 16413..21542, len 5129 (13 + 5100 + 16 tag)" in last
+    assert "open record" not in last
+    # TCP spliced the records 4 KiB sub-page by sub-page: no frag crosses a 4 KiB boundary
+    frags = [(int(pfn, 16), int(off), int(n)) for pfn, off, n in TCP_FRAG.findall(first)]
+    assert [n for _, _, n in frags] == [4096, 4096, 4096, 4096, 29]
+    assert [pfn for pfn, _, _ in frags] == [0x1000, 0x1001, 0x1002, 0x1003, 0x1004]
+    frags = [(int(pfn, 16), int(off), int(n)) for pfn, off, n in TCP_FRAG.findall(last)]
+    assert all(off + n <= 4096 for _, off, n in frags)
+    assert sum(n for _, _, n in frags) == 21542  # both records, header and tag included
+    assert "the listener read 21484 bytes: decrypted, authenticated, the bytes sent" in out
+    assert "after the ACKs: 0 records on records_list, the 2 records' frags freed" in out
+    dropped = re.search(r"(\d+) references dropped: (\d+) of the records' frags, (\d+) of", out)
+    assert dropped is not None
+    assert int(dropped[1]) == int(dropped[2]) + int(dropped[3]) == 2 + 6
+    counters = dict(re.findall(r"^  (\w+) +(\d+)$", out, re.MULTILINE))
+    assert counters["tls_records"] == counters["tls_dev_encrypt"] == counters["tls_rx_records"]
+    assert counters["tls_records"] == "2"
+    assert counters["tls_sw_encrypt"] == "0"
+    assert (counters["TlsTxDevice"], counters["TlsCurrTxDevice"], counters["TlsRxSw"]) == (
+        "1",
+        "1",
+        "1",
+    )
+
+
+def test_tls_device_offload_example_output_is_stable() -> None:
+    assert _tls_example("page_frag_cache") == _tls_example("page_frag_cache")
+
+
+def test_tls_device_offload_example_runs_as_a_script() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "tls_device_offload.py"), "page_frag"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == _tls_example("page_frag")
 
 
 # -- page_appetite.py: why the cache takes more pages at odd write sizes ----------------------

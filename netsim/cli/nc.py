@@ -11,6 +11,16 @@ summary line, and a ``perf stat``-style block of what the allocator and the prot
 (:mod:`netsim.stats.report`); ``--json`` gives the same in iperf3's JSON layout plus a
 ``frag_stats`` object (docs/nc.md documents the schema).
 
+``--tls`` runs the flow through kTLS (:mod:`netsim.tls`): once connected, the client sets
+``TCP_ULP "tls"`` and ``TLS_TX``, the listener ``TCP_ULP`` and ``TLS_RX``, with a fixed demo
+key (:data:`TLS_DEMO_KEY`; no handshake, as a kTLS test harness sets the keys).  The emulated
+devices do not offload TLS (Linux's ``lo``: ``tls-hw-tx-offload: off [fixed]``), so the client
+encrypts in software kTLS; ``--tls-offload`` switches the feature on for the device the client
+sends through, and ``TLS_TX`` takes the device path.  The report names each socket's mode and
+adds the kTLS counters (:class:`TlsSummary`; JSON: ``"tls"``).  The listener's reads are the
+decrypted plaintext, each record authenticated: a byte changed on the way fails the flow
+(``EBADMSG``), and ``--sink`` gets exactly what was sent.
+
 Bad input never gets as far as a traceback: what can be known before the run (a number in
 another script, an address no emulated host has, an MTU IPv6 cannot use, a delay or rate the
 run could not finish with, flags that contradict each other) is refused by the parser, status
@@ -50,6 +60,7 @@ from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
 from ..sock.constants import (
     AF_INET,
     AF_INET6,
+    MSG_DONTWAIT,
     SHUT_WR,
     SO_RCVBUF,
     SO_SNDBUF,
@@ -339,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:  netsim nc -N 127.0.0.1 1234 --bytes 1G\n"
         "           head -c 1G /dev/zero | netsim nc -N -6 ::1 1234\n"
         "           netsim nc -u 127.0.0.1 1234 --bytes 256M --compare page_frag,page_frag_cache\n"
+        "           netsim nc -N 127.0.0.1 1234 --bytes 64M --tls            # software kTLS\n"
+        "           netsim nc -N 127.0.0.1 1234 --bytes 64M --tls-offload    # device offload\n"
         "two processes, each a host, over an emulated link carried by a Unix socket:\n"
         "           netsim nc -l -k 1234 --link unix:/tmp/netsim.sock\n"
         "           netsim nc -N 10.0.0.2 1234 --link unix:/tmp/netsim.sock --bytes 1G",
@@ -435,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the client and TLS_RX on the listener (TLS 1.2, AES-GCM-128). Not a handshake: the "
         "key, IV and salt are fixed, as a kTLS test harness sets them (netsim.cli.nc."
         "TLS_DEMO_KEY); without --tls-offload the emulated devices do not offload, so the "
-        "client encrypts in software kTLS",
+        "client encrypts in software kTLS. With --link unix:, give both processes --tls. "
+        'The report adds each socket\'s mode and the kTLS counters (JSON: "tls")',
     )
     ns.add_argument(
         "--tls-offload",
@@ -767,6 +781,8 @@ class FlowResult:
     #: the sender's congestion control (``TCP_CONGESTION``; the host's
     #: ``net.ipv4.tcp_congestion_control``)
     congestion: str = ""
+    #: what kTLS did (``--tls``), else None
+    tls: TlsSummary | None = None
 
 
 Source = Callable[[], AsyncGenerator[memoryview, None]]
@@ -1020,7 +1036,7 @@ class TlsSummary:
         if self.tx_dev_offload:
             return f"software kTLS ({self.tx_dev} offers tls-hw-tx-offload, kTLS did not take it)"
         fixed = " [fixed], as on Linux" if self.tx_dev == "lo" else ""
-        return f"software kTLS (tls-hw-tx-offload off{fixed} on {self.tx_dev})"
+        return f"software kTLS ({self.tx_dev}: tls-hw-tx-offload off{fixed})"
 
     def receiver_mode(self) -> str:
         if self.rx_conf is None:
@@ -1066,6 +1082,32 @@ class TlsSummary:
         def mib(name: str) -> str:
             return f"{self.per_mib(name, nbytes):10.2f} /MiB"
 
+        rows: list[tuple[int, str, str]] = []
+        if self.tx_conf is not None:
+            rows += self._tx_rows(mib)
+        if self.rx_conf is not None:
+            rows.append(
+                (c.get("tls_rx_records", 0), "records received", "decrypted by the listener")
+            )
+        width = max(len(f"{value:,}") for value, _, _ in rows)
+        lines = [
+            f' kTLS (TCP_ULP "tls", {TLS_VERSION_NAME} {TLS_CIPHER_NAME}, fixed demo key: no '
+            "handshake):",
+            "",
+            f"  client TX:   {self.sender_mode()}",
+            f"  listener RX: {self.receiver_mode()}",
+            "",
+        ]
+        for value, name, comment in rows:
+            lines.append(f"  {value:>{width},}      {name:<32}#  {comment}".rstrip())
+        lines.append("")
+        lines.append(f"  /proc/net/tls_stat: {_tls_stat_line(self.tls_stat)}")
+        if self.peer_tls_stat is not None:
+            lines.append(f"  /proc/net/tls_stat (peer): {_tls_stat_line(self.peer_tls_stat)}")
+        return "\n".join(lines)
+
+    def _tx_rows(self, mib: Callable[[str], str]) -> list[tuple[int, str, str]]:
+        c = self.counters
         rows: list[tuple[int, str, str]] = [
             (c.get("tls_records", 0), "TLS records", mib("tls_records")),
             (
@@ -1083,23 +1125,7 @@ class TlsSummary:
             rows.append((c["tls_sw_fallback_segs"], "sw fallback segments", "tls_sw_fallback"))
         if c.get("tls_tx_no_record", 0):
             rows.append((c["tls_tx_no_record"], "segments without a record", "dropped"))
-        rows.append((c.get("tls_rx_records", 0), "records received", "decrypted by the listener"))
-        width = max(len(f"{value:,}") for value, _, _ in rows)
-        lines = [
-            f" kTLS (TCP_ULP \"tls\", {TLS_VERSION_NAME} {TLS_CIPHER_NAME}, fixed demo key: no "
-            "handshake):",
-            "",
-            f"  client TX:   {self.sender_mode()}",
-            f"  listener RX: {self.receiver_mode()}",
-            "",
-        ]
-        for value, name, comment in rows:
-            lines.append(f"  {value:>{width},}      {name:<32}#  {comment}".rstrip())
-        lines.append("")
-        lines.append(f"  /proc/net/tls_stat: {_tls_stat_line(self.tls_stat)}")
-        if self.peer_tls_stat is not None:
-            lines.append(f"  /proc/net/tls_stat (peer): {_tls_stat_line(self.peer_tls_stat)}")
-        return "\n".join(lines)
+        return rows
 
 
 def _tls_stat_line(stat: dict[str, int]) -> str:
@@ -1169,10 +1195,14 @@ async def run_flow(
         if opts.link_unix is not None:
             try:
                 wire = await stack.enter_async_context(
-                    open_unix_link(a, opts.link_unix, listen=False, mtu=opts.mtu)
+                    open_unix_link(
+                        a, opts.link_unix, listen=False, mtu=opts.mtu, csum_offload=opts.tls_offload
+                    )
                 )
             except OSError as exc:
                 raise _link_error(opts.link_unix, exc) from None
+            if opts.tls_offload:
+                _offload_tls(wire.dev)
             with trio.move_on_after(_BUSY_NOTICE):
                 await wire.wait_carrier()
             if not wire.carrier:  # connected, but the listener is serving another client
@@ -1186,12 +1216,22 @@ async def run_flow(
             result.remote_receiver = True
         elif opts.link:
             b = await stack.enter_async_context(open_host(allocator=allocator, name="peer"))
-            wired = link(a, b, mtu=opts.mtu, rate=opts.rate, delay=opts.delay, faults=opts.faults)
+            wired = link(
+                a,
+                b,
+                mtu=opts.mtu,
+                rate=opts.rate,
+                delay=opts.delay,
+                faults=opts.faults,
+                tls_offload=opts.tls_offload,
+            )
             if opts.faults is not None:
                 states = (wired.dev_a.faults, wired.dev_b.faults)
                 stack.callback(_record_faults, result, states)
             server_host = b
             addr = "fd00::2" if opts.family == AF_INET6 else "10.0.0.2"
+        elif opts.tls_offload:
+            _offload_tls(a.devices["lo"])  # ethtool -K lo tls-hw-tx-offload on: emulated only
         if opts.pcap:
             _enter_capture(stack, a, opts.pcap, "eth0" if opts.link else "lo", faults)
         await _flow(opts, a, server_host, addr, source, result, on_tick, wire, faults)
@@ -1260,6 +1300,23 @@ async def _flow(
     if not opts.udp:
         result.mss = client.tcp_sk.mss_cache
         result.congestion = client.tcp_sk.ca_name
+    # --tls: both ends set up before any data, as a kTLS test harness does (connect, accept,
+    # then the socket options on each); the listener's end is in another process with
+    # --link unix:, and sets TLS_RX there
+    conn: Socket | None = None
+    peer_host = server_host if server_host is not None and server_host is not host else None
+    tls_setup: StatsSnapshot | None = None  # the hosts once both ends are set up
+    peer_setup: StatsSnapshot | None = None
+    if opts.tls:
+        tls = result.tls = TlsSummary(opts.tls_offload)
+        tls.tx_dev, tls.tx_dev_offload = _route_device(client)
+        if listener is not None:
+            conn, _ = await listener.accept()
+        tls.tx_conf = _tls_setup(client, tx=True, dest=dest)
+        if conn is not None:
+            tls.rx_conf = _tls_setup(conn, tx=False, dest=f"the listener's end of {dest}")
+        tls_setup = host.stats()
+        peer_setup = peer_host.stats() if peer_host is not None else None
     sender_done = trio.Event()
     client_open = [True]
     buf = bytearray(opts.read_size)
@@ -1268,14 +1325,17 @@ async def _flow(
     # measured work, and an async file would add a thread hop per read
     sink = _open_sink(opts, faults)
     before: StatsSnapshot = host.stats()
+    peer_before = peer_host.stats() if peer_host is not None and opts.tls else None
 
     flow_done = [False]
 
     async def tcp_reader() -> None:
         assert listener is not None
-        conn, _ = await listener.accept()
-        with conn:
-            while n := await conn.recv_into(buf):
+        sock = conn
+        if sock is None:
+            sock, _ = await listener.accept()
+        with sock:
+            while n := await sock.recv_into(buf):
                 result.received += n
                 if sink is not None:
                     sink.write(view[:n])
@@ -1425,14 +1485,23 @@ async def _flow(
     result.seconds = time.perf_counter() - t0
     if opts.interval > 0 and (not result.intervals or result.sent != mark.sent):
         tick(t0 + result.seconds)
+    after = host.stats()
     result.report = FragReport.between(
         before,
-        host.stats(),
+        after,
         result.sent,
         result.seconds,
         allocator=result.allocator,
         build=BUILD,
     )
+    if result.tls is not None and tls_setup is not None:
+        deltas = [after - before]
+        if peer_host is not None and peer_before is not None and peer_setup is not None:
+            peer_after = peer_host.stats()
+            deltas.append(peer_after - peer_before)
+            result.tls.peer_tls_stat = _tls_stat(peer_after, peer_setup)
+        result.tls.counters = _tls_counters(*deltas)
+        result.tls.tls_stat = _tls_stat(after, tls_setup)
     client.close()
     if listener is not None:
         listener.close()
@@ -1535,24 +1604,43 @@ async def _receive_tcp(
         if sink is not None:
             sink.write(view[:n])
 
+    tls_setup: list[StatsSnapshot] = []
+    if opts.tls:
+        result.tls = TlsSummary(False)
+
     async def read() -> None:
         eof = False
         with conn:
             try:
-                async with trio.open_nursery() as nursery:
+                if result.tls is not None:  # before any read: kTLS parses what is queued
+                    where = f"the connection from {remote[0]} port {remote[1]}"
+                    result.tls.rx_conf = _tls_setup(conn, tx=False, dest=where)
+                    tls_setup.append(host.stats())
+                try:
+                    async with trio.open_nursery() as nursery:
 
-                    async def watch() -> None:
-                        await wire.wait_gone(peer)
+                        async def watch() -> None:
+                            await wire.wait_gone(peer)
+                            nursery.cancel_scope.cancel()
+
+                        nursery.start_soon(watch)
+                        while n := await conn.recv_into(buf):
+                            take(n)
+                        eof = True
                         nursery.cancel_scope.cancel()
-
-                    nursery.start_soon(watch)
-                    while n := await conn.recv_into(buf):
-                        take(n)
-                    eof = True
-                    nursery.cancel_scope.cancel()
+                except BaseExceptionGroup as group:  # a read's error, in trio's group
+                    leaves = exception_leaves(group)
+                    if len(leaves) != 1 or not isinstance(leaves[0], OSError):
+                        raise
+                    raise leaves[0] from None
                 # the client's process left: what its host sent before is still ours to read
-                while not eof and conn.is_readable():
-                    n = await conn.recv_into(buf)
+                # (without waiting: a kTLS socket holding part of a record would wait for the
+                # rest, which is not coming)
+                while not eof:
+                    try:
+                        n = await conn.recv_into(buf, 0, MSG_DONTWAIT)
+                    except BlockingIOError:
+                        break
                     take(n)
                     eof = n == 0
             except OSError as exc:  # this connection failed; the listener goes on
@@ -1564,7 +1652,11 @@ async def _receive_tcp(
                 f"the client's process ({wire.peer_name}) left mid-connection",
             )
 
-    return await _measured(opts, host, result, read)
+    await _measured(opts, host, result, read)
+    if result.tls is not None and result.report is not None:
+        result.tls.counters = _tls_counters(result.report.delta)
+        result.tls.tls_stat = _tls_stat(host.stats(), tls_setup[0] if tls_setup else host.stats())
+    return result
 
 
 async def _receive_udp(
@@ -1651,6 +1743,8 @@ def format_listener(opts: NcOptions, r: FlowResult) -> str:
             f"[{sid:3d}] local {r.local[0]} port {r.local[1]} connected to {r.remote[0]} "
             f"port {r.remote[1]}"
         )
+        if r.tls is not None:
+            lines.append(f"[{sid:3d}] {_tls_header(r.tls)}")
     else:
         lines.append(
             f"[{sid:3d}] local {r.local[0]} port {r.local[1]}: datagrams from {r.remote[0]}"
@@ -1720,11 +1814,20 @@ def _human_header(opts: NcOptions, r: FlowResult) -> list[str]:
     if opts.faults is not None:
         path += f", faults {describe_faults(opts.faults)}"
     lid = f"[{r.socket_id:3d}]"
-    return [
+    lines = [
         f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over emulated {path}, "
         f"allocator {r.allocator})",
         f"{lid} local {r.local[0]} port {r.local[1]} connected to {r.remote[0]} port {r.remote[1]}",
     ]
+    if r.tls is not None:
+        lines.append(f"{lid} {_tls_header(r.tls)}")
+    return lines
+
+
+def _tls_header(tls: TlsSummary) -> str:
+    """The header line of a kTLS flow: the one mode this end is in."""
+    mode = tls.sender_mode() if tls.tx_conf is not None else tls.receiver_mode()
+    return f"TLS: {mode}; kTLS {TLS_VERSION_NAME} {TLS_CIPHER_NAME}, fixed demo key"
 
 
 def _interval_line(sid: int, iv: Interval, udp: bool) -> str:
@@ -1938,6 +2041,8 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
         },
         "frag_stats": report.as_json(),
     }
+    if r.tls is not None:
+        doc["tls"] = r.tls.as_json(r.received if r.listener else r.sent)
     if r.error is not None:
         doc["error"] = str(r.error)  # iperf3's key for a test that failed
     return doc
@@ -2072,6 +2177,8 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
             report.write(format_human(opts, r, intervals=len(results) == 1) + "\n\n")
             assert r.report is not None
             report.write(r.report.format(title) + "\n\n")
+            if r.tls is not None:
+                report.write(r.tls.format(r.sent) + "\n\n")
         if len(results) > 1:
             reports = {r.allocator: r.report for r in results if r.report is not None}
             report.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
@@ -2097,6 +2204,8 @@ def _run_listener(opts: NcOptions, out: _Report, faults: OutputFaults) -> int:
             out.write("\n")
         else:
             out.write(format_listener(opts, r) + "\n\n" + r.report.format(title) + "\n\n")
+            if r.tls is not None:
+                out.write(r.tls.format(r.received) + "\n\n")
         out.flush()
         if r.error is not None:
             _say(

@@ -34,6 +34,7 @@ from ..skb import (
     skb_copy_bits,
     skb_linearize,
 )
+from ..sock.sock import Sock
 from ..wire.checksum import csum_fold, csum_partial
 from .ptype import skb_gso_segment
 
@@ -235,23 +236,19 @@ def skb_checksum_help(skb: SkBuff) -> None:
     skb.ip_summed = CHECKSUM_NONE
 
 
-def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
+def validate_xmit_skb(skb: SkBuff, dev: NetDevice, sk_hook: bool = True) -> list[SkBuff]:
     """``validate_xmit_skb()`` (net/core/dev.c): make ``skb`` something ``dev`` can send.
     Returns the skbs to transmit (several after software GSO).  A socket with
     ``sk_validate_xmit_skb`` (TLS device offload) sees the skb first, before segmentation, and
-    may replace it (``sk_validate_xmit_skb``, net/core/dev.c)."""
-    sk = skb.sk
-    if sk is not None and sk.sk_validate_xmit:
-        checked = sk.validate_xmit_skb(dev, skb)
-        if checked is None:
-            return []
-        skb = checked
-    return _validate_xmit(skb, dev)
-
-
-def _validate_xmit(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
-    """``validate_xmit_skb`` after the socket's hook: GSO, linearization, checksums (the
-    segments of a GSO skb come through here again, not through the socket's hook)."""
+    may replace it (``sk_validate_xmit_skb``, net/core/dev.c); the segments of a GSO skb come
+    through here again with ``sk_hook`` False, as the kernel checks them without the hook."""
+    if sk_hook:
+        sk: Sock | None = skb.sk
+        if sk is not None and sk.sk_validate_xmit:
+            checked = sk.validate_xmit_skb(dev, skb)
+            if checked is None:
+                return []
+            skb = checked
     features = dev.features
     shinfo = skb.shinfo
     if shinfo.gso_size:
@@ -267,7 +264,7 @@ def _validate_xmit(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
             segs = skb_gso_segment(skb, features)
             out: list[SkBuff] = []
             for seg in segs:
-                out.extend(_validate_xmit(seg, dev))
+                out.extend(validate_xmit_skb(seg, dev, False))
             return out
         return [skb]
     if skb.data_len and not features & NETIF_F_SG:

@@ -69,7 +69,7 @@ from ..udp import (
     udp_sendmsg,
 )
 from .tcp import tcp_accept_async, tcp_connect_async, tcp_recvmsg_async, tcp_sendmsg_async
-from .tls import tls_recvmsg_async, tls_rx_ctx, tls_sendmsg_async, tls_tx_ctx
+from .tls import tls_recvmsg_async, tls_rx_ctx, tls_rx_poll, tls_sendmsg_async, tls_tx_ctx
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -383,8 +383,9 @@ class Socket(trio.socket.SocketType):
         if isinstance(sk, UdpSock):
             cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] or None
             return await self._udp_sendmsg(sk, msg, flags, addr, cmsgs)
-        cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata]
-        if tls_tx_ctx(self._tcp_sk) is not None:
+        cmsgs = [(level, kind, bytes(data)) for level, kind, data in ancdata] if ancdata else []
+        tcp_sk = self._tcp_sk
+        if tcp_sk is not None and tcp_sk.icsk_ulp_ops is not None and tls_tx_ctx(tcp_sk):
             return await tls_sendmsg_async(self, msg, flags, cmsgs)
         if cmsgs:
             tcp_sendmsg_cmsgs(cmsgs)
@@ -549,11 +550,19 @@ class Socket(trio.socket.SocketType):
         argument costs nothing: no datagram is taken off the queue), then the receive.
         ``want_addr`` False (``recv``, ``recv_into``): the sender's address is not
         formatted (it is None)."""
-        self._recv_checks(bufsize, into, name)
+        if not isinstance(bufsize, int):
+            raise TypeError(
+                f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
+            )
+        if bufsize < 0:
+            raise ValueError(f"negative buffersize in {name}")
+        if into is not None and bufsize > len(into):
+            raise ValueError("buffer too small for requested bytes")
         sk = self._sk
         if isinstance(sk, UdpSock):
             return await self._udp_recvmsg(sk, bufsize, flags, into, want_addr)
-        if tls_rx_ctx(self._tcp_sk) is not None:
+        tcp_sk = self._tcp_sk
+        if tcp_sk is not None and tcp_sk.icsk_ulp_ops is not None and tls_rx_ctx(tcp_sk):
             data, _, msg_flags = await tls_recvmsg_async(self, bufsize, flags, into, 0)
             return data, None, msg_flags
         return await tcp_recvmsg_async(self, bufsize, flags, into)
@@ -572,6 +581,10 @@ class Socket(trio.socket.SocketType):
         sk = self._sk
         if self._closed:
             return True
+        ctx = tls_rx_ctx(self._tcp_sk)
+        if ctx is not None and self._tcp_sk is not None:
+            # kTLS: a whole record (or decrypted bytes) waiting, not TCP's queue (tls_sk_poll)
+            return tls_rx_poll(self._tcp_sk, ctx)
         readable = getattr(sk, "stream_readable", None)
         if readable is not None:
             return bool(readable())

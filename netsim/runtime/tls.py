@@ -5,7 +5,8 @@ A send returns once every byte is in a record and every closed record is in TCP 
 ``send(2)`` on Linux sleeps in ``tls_push_sg`` until TCP takes the rest of a record); a read
 waits for a whole record.  ``recvmsg`` reports each read's record type as Linux does, in a
 ``(SOL_TLS, TLS_GET_RECORD_TYPE, bytes([type]))`` control message when ``ancbufsize`` has room
-for it (17 bytes, ``CMSG_LEN(1)``), else ``MSG_CTRUNC``.
+for it (17 bytes, ``CMSG_LEN(1)``), else ``MSG_CTRUNC``; ``MSG_EOR`` when the read ended at
+the end of a record.
 """
 
 from __future__ import annotations
@@ -30,12 +31,20 @@ from ..tcp import TcpSock
 from ..tcp.input import release_sock
 from ..tls.crypto import TLS_RECORD_TYPE_DATA
 from ..tls.main import TLS_BASE, TlsContext, tls_get_ctx, tls_process_cmsg, tls_sendmsg
-from ..tls.sw import tls_rx_readable, tls_sw_recvmsg
+from ..tls.sw import tls_rx_poll, tls_rx_readable, tls_sw_recvmsg
 
 if TYPE_CHECKING:
     from .socket import Socket
 
-__all__ = ["CMSG_TLS_RECORD_TYPE_LEN", "tls_recvmsg_async", "tls_sendmsg_async", "tls_tx_ctx"]
+__all__ = [
+    "CMSG_TLS_RECORD_TYPE_LEN",
+    "tls_recvmsg_async",
+    "tls_rx_ctx",
+    "tls_rx_poll",
+    "tls_rx_readable",
+    "tls_sendmsg_async",
+    "tls_tx_ctx",
+]
 
 #: ``CMSG_LEN(1)``: the room a record-type control message needs
 CMSG_TLS_RECORD_TYPE_LEN: Final = 17
@@ -136,13 +145,14 @@ async def tls_recvmsg_async(
     got: list[bytes] = []
     total = 0
     control = 0
+    eor = 0
     waited = False
     while True:
         sock._check_open()
         host.net.now = host.clock.current_time()
         view = into[total:] if into is not None and total else into
         try:
-            data, rtype = tls_sw_recvmsg(
+            data, rtype, eor_flag = tls_sw_recvmsg(
                 sk, ctx, bufsize - total, flags & ~MSG_WAITALL, nonblock, view, room
             )
         except SockWait:
@@ -165,12 +175,13 @@ async def tls_recvmsg_async(
         total += n
         if rtype and not control:
             control = rtype
+        eor = eor_flag
         if not waitall or not n or total >= bufsize or nonblock or rtype != TLS_RECORD_TYPE_DATA:
             break
     if not waited:
         await trio.lowlevel.cancel_shielded_checkpoint()
     cmsgs: list[tuple[int, int, bytes]] = []
-    msg_flags = 0
+    msg_flags = eor
     if control:
         if room:
             cmsgs.append((SOL_TLS, TLS_GET_RECORD_TYPE, bytes((control,))))

@@ -64,6 +64,7 @@ from .ops import skb_append_pagefrags as skb_append_pagefrags
 from .ops import skb_can_coalesce as skb_can_coalesce
 from .ops import skb_check as skb_check
 from .ops import skb_coalesce_rx_frag as skb_coalesce_rx_frag
+from .ops import skb_copy as skb_copy
 from .ops import skb_copy_bits as skb_copy_bits
 from .ops import skb_fill_page_desc as skb_fill_page_desc
 from .ops import skb_frag_off_add as skb_frag_off_add
@@ -134,6 +135,7 @@ __all__ = [
     "kfree_skb_list",
     "kmalloc_size_roundup",
     "pskb_copy",
+    "skb_copy",
     "pskb_expand_head",
     "skb_unclone_keeptruesize",
     "__pskb_trim_head",

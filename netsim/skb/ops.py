@@ -49,6 +49,7 @@ __all__ = [
     "__pskb_pull_tail",
     "__skb_fill_page_desc",
     "pskb_copy",
+    "skb_copy",
     "pskb_expand_head",
     "skb_unclone_keeptruesize",
     "__pskb_trim_head",
@@ -651,6 +652,47 @@ def pskb_copy(skb: SkBuff) -> SkBuff:
     shinfo.gso_segs = skb.shinfo.gso_segs
     shinfo.gso_type = skb.shinfo.gso_type
     shinfo.flags = skb.shinfo.flags & ~SKBFL_MANAGED_FRAG_REFS
+    for name in (
+        "ip_summed",
+        "csum",
+        "csum_start",
+        "csum_offset",
+        "mac_header",
+        "network_header",
+        "transport_header",
+        "protocol",
+        "pfmemalloc",
+        "dev",
+        "dst",
+        "ignore_df",
+        "tstamp",
+    ):
+        setattr(n, name, getattr(skb, name))
+    n.cb = skb.cb.copy() if skb.cb is not None else None
+    return n
+
+
+def skb_copy(skb: SkBuff) -> SkBuff:
+    """``skb_copy()`` (net/core/skbuff.c): a private, **linear** copy — headroom, headers and
+    every data byte (frags and frag_list) in one new head; no page is referenced.  The
+    header fields and the control block are copied (``skb_copy_header``); the copy has no
+    socket (the caller moves ownership if it wants it, as ``tls_enc_skb`` does)."""
+    _check_live(skb, "skb_copy")
+    headroom = skb.data
+    n = alloc_skb(headroom + skb.len, stats=skb.stats, layout=skb.layout)
+    n.data = n.tail = headroom
+    headlen = skb.len - skb.data_len
+    n.head[: headroom + headlen] = memoryview(skb.head)[: headroom + headlen]
+    if skb.data_len:
+        skb_copy_bits(
+            skb, headlen, memoryview(n.head)[headroom + headlen : headroom + skb.len], skb.data_len
+        )
+    n.tail += skb.len
+    n.len = skb.len
+    shinfo = n.shinfo
+    shinfo.gso_size = skb.shinfo.gso_size
+    shinfo.gso_segs = skb.shinfo.gso_segs
+    shinfo.gso_type = skb.shinfo.gso_type
     for name in (
         "ip_summed",
         "csum",

@@ -8,11 +8,11 @@ its per-socket state in ``icsk_ulp_data``); levels TCP does not know (``SOL_TLS`
 ULP's :meth:`TcpUlpOps.setsockopt`, and the runtime sends and receives through the ULP when
 one has taken the data path.
 
-``tcp_set_ulp`` rules (``tcp_set_ulp``, ``__tcp_set_ulp``): a socket that already has a ULP is
-``EEXIST``; an unknown name is ``ENOENT``; a listener is ``EINVAL`` unless the ULP can be
-cloned to children (TLS cannot); then the ULP's ``init`` decides (TLS wants ``ESTABLISHED``:
-``ENOTCONN``).  ``getsockopt(TCP_ULP)`` reads the name back, NUL-padded to
-``TCP_ULP_NAME_MAX`` (16) bytes, or nothing when there is none.
+``tcp_set_ulp`` rules (``tcp_set_ulp``, ``__tcp_set_ulp``), in Linux's order: an unknown name
+is ``ENOENT`` (the name is looked up first); a socket that already has a ULP is ``EEXIST``; a
+listener is ``ENOTCONN`` unless the ULP can be cloned to children (TLS cannot); then the ULP's
+``init`` decides (TLS wants ``ESTABLISHED``: ``ENOTCONN``).  ``getsockopt(TCP_ULP)`` reads the
+name back, NUL-padded to ``TCP_ULP_NAME_MAX`` (16) bytes, or nothing when there is none.
 """
 
 from __future__ import annotations
@@ -95,13 +95,13 @@ def tcp_ulp_names() -> list[str]:
 
 def tcp_set_ulp(sk: TcpSock, name: str) -> None:
     """``tcp_set_ulp()``: attach the ULP called ``name``."""
-    if sk.icsk_ulp_ops is not None:
-        raise kernel_error(errno.EEXIST, f"the socket already has ULP {sk.icsk_ulp_ops.name!r}")
     ops = _ULPS.get(name)
     if ops is None:
         raise kernel_error(errno.ENOENT, f"no TCP ULP called {name!r}")
+    if sk.icsk_ulp_ops is not None:
+        raise kernel_error(errno.EEXIST, f"the socket already has ULP {sk.icsk_ulp_ops.name!r}")
     if not ops.can_clone and sk.sk_state == TCP_LISTEN:
-        raise kernel_error(errno.EINVAL, f"ULP {name!r} cannot be set on a listener")
+        raise kernel_error(errno.ENOTCONN, f"ULP {name!r} cannot be set on a listener")
     ops.init(sk)
     sk.icsk_ulp_ops = ops
 

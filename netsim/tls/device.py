@@ -36,7 +36,8 @@ through a device *without* the offload (the route changed) is encrypted by the s
 ``tls_sw_fallback`` (``tls_sw_fallback_segs``).
 
 Where netsim differs: the NIC's output is a private linear copy of the segment with the
-ciphertext in it, made before the device's packet taps, so a capture on the sending host shows
+ciphertext in it (``skb_copy``, as ``tls_sw_fallback`` makes one: no page reference is taken
+or dropped for it), made before the device's packet taps, so a capture on the sending host shows
 ciphertext (on Linux, ``tcpdump`` on a TLS-offload NIC shows the plaintext the stack handed
 it); ``TLS_TX_ZEROCOPY_RO`` (splicing user pages) is stored and reported but sends copy, as
 netsim has no ``sendfile``; the ``tls_device_copy_data`` cache-line split is one copy.
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
 from ..mm import GFP_ATOMIC, Page, get_page, put_page
-from ..skb import SkbFrag, SkBuff, skb_linearize
+from ..skb import SkbFrag, SkBuff, consume_skb, skb_copy
 from ..sock.constants import (
     MSG_DONTWAIT,
     MSG_EOR,
@@ -192,8 +193,16 @@ def tls_push_data(
     if sk.sk_err:
         raise kernel_error(sk.sk_err)
     flags |= MSG_SENDPAGE_DECRYPTED
-    if ctx.partial is not None and tls_push_partial_record(sk, task, ctx, flags):
-        return 0, True
+    if ctx.partial is not None:
+        # a blocking send that left its last record part-sent is resumed (same iterator) to
+        # finish that record, as Linux's sleeps in tls_push_sg and returns: no new record then
+        resumed = ctx.partial_msg is msg
+        ctx.partial_msg = None
+        if tls_push_partial_record(sk, task, ctx, flags):
+            ctx.partial_msg = msg if resumed else None
+            return 0, True
+        if resumed and not msg.count:
+            return 0, False
     nc = sk_page_frag(sk, task)
     max_open_record_len = TLS_MAX_PAYLOAD_SIZE + prot.prepend_size
     max_frags = sk.net.skb_layout.max_frags
@@ -205,7 +214,8 @@ def tls_push_data(
         push_flags = flags | MSG_MORE
         span = tls_do_allocation(sk, ctx, nc, prot.prepend_size)
         if span is None:
-            # sk_stream_wait_memory: the runtime waits and calls again
+            # sk_stream_wait_memory (SOCK_NOSPACE: the ACK path wakes the writer)
+            sk.sock_nospace = True
             ctx.pending_open_record_frags = offload.open_record is not None
             return copied, True
         record = offload.open_record
@@ -235,6 +245,7 @@ def tls_push_data(
                 raise
             if partial:
                 ctx.pending_open_record_frags = False
+                ctx.partial_msg = msg
                 return copied, True  # TCP took part of it: wait, then finish it
         if more or done:
             break
@@ -543,7 +554,21 @@ def tls_device_encrypt_skb(
         offload.dev_expected_seq = end
     if not offloaded:
         stats.tls_sw_fallback_segs += 1
-    skb_linearize(skb)  # a private head: the pages stay the record's plaintext
-    start = skb.data + payload_at
-    skb.head[start : start + payload_len] = out
-    return skb
+    # tls_enc_skb: a private linear copy carries the ciphertext (the pages stay the record's
+    # plaintext, their references untouched); it takes over the socket's ownership and
+    # write-memory charge, and the original is consumed
+    nskb = skb_copy(skb)
+    start = nskb.data + payload_at
+    nskb.head[start : start + payload_len] = out
+    nskb.sk = skb.sk
+    nskb.destructor = skb.destructor
+    if offloaded:
+        # a real NIC encrypts the stack's own skb: the copy stands in for the DMA, so it is
+        # charged (and TSQ sees it) as the original was
+        nskb.truesize = skb.truesize
+    elif skb.destructor is not None:
+        sk.sk_wmem_alloc += nskb.truesize - skb.truesize
+    skb.destructor = None
+    skb.sk = None
+    consume_skb(skb)
+    return nskb

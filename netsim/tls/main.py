@@ -27,7 +27,8 @@ read without room for it is ``EIO``, as Linux does.
 
 Closing (``tls_sk_proto_close``): a record still open (``MSG_MORE``) is dropped, as Linux
 drops it; records already handed to TCP go out, and in device mode stay referenced until the
-socket is destroyed (the ACK hook is turned off at close).
+socket is destroyed (the ACK hook is turned off at close).  The ``TlsCurr*`` gauges count
+down at ``close()``, as Linux's do.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ class TlsContext:
     __slots__ = (
         "crypto_recv",
         "crypto_send",
+        "curr_counted",
         "device_tx",
         "partial",
+        "partial_msg",
         "partial_offset",
         "pending_open_record_frags",
         "prot",
@@ -131,9 +134,14 @@ class TlsContext:
         #: still holding its push reference, and how far into the first one TCP got
         self.partial: list[tuple[Page, int, int]] | None = None
         self.partial_offset = 0
+        #: device mode: the message of the send whose last record TCP took only part of —
+        #: the runtime resumes that send with the same iterator, to finish the record only
+        self.partial_msg: MsgIter | None = None
         self.pending_open_record_frags = False
         self.zerocopy_sendfile = False
         self.rx_no_pad = False
+        #: the ``TlsCurr*`` gauges still count this context (until close)
+        self.curr_counted = True
 
     def __repr__(self) -> str:
         return (
@@ -270,6 +278,8 @@ def tls_setsockopt_conf(sk: TcpSock, ctx: TlsContext, raw: bytes, tx: bool) -> N
     from .sw import tls_set_sw_offload
 
     stats = sk.net.stats
+    if len(raw) < TLS_CRYPTO_INFO_SIZE:  # before the "already set" test, as Linux orders them
+        raise kernel_error(errno.EINVAL, f"crypto info of {len(raw)} bytes")
     current = ctx.crypto_send if tx else ctx.crypto_recv
     if current is not None:
         if tx:
@@ -371,16 +381,14 @@ def tls_process_cmsg(
     """``tls_process_cmsg()``: the record type of a send from ``(SOL_TLS,
     TLS_SET_RECORD_TYPE, bytes([type]))`` — ``EINVAL`` if empty or with ``MSG_MORE``; an
     open record (``MSG_MORE`` before) is closed and pushed first (``tls_handle_open_record``).
-    Other levels' messages are checked as TCP checks them."""
-    from ..tcp.sendmsg import tcp_sendmsg_cmsgs
-
+    Other levels' messages are skipped (TCP never sees them), but control data without a
+    ``SOL_TLS`` message at all is ``EINVAL``, as on Linux."""
     ctx = tls_get_ctx(sk)
     assert ctx is not None
     record_type = TLS_RECORD_TYPE_DATA
-    others = []
+    found = False
     for level, kind, data in cmsgs:
         if level != SOL_TLS:
-            others.append((level, kind, data))
             continue
         if kind != TLS_SET_RECORD_TYPE:
             raise kernel_error(errno.EINVAL, f"SOL_TLS control message {kind}")
@@ -391,8 +399,9 @@ def tls_process_cmsg(
         if ctx.pending_open_record_frags:
             tls_push_pending_record(sk, task, ctx, flags)
         record_type = data[0]
-    if others:
-        tcp_sendmsg_cmsgs(others)
+        found = True
+    if not found:
+        raise kernel_error(errno.EINVAL, "control data without a SOL_TLS message")
     return record_type
 
 
@@ -477,6 +486,7 @@ def tls_free_partial_record(ctx: TlsContext) -> None:
     """``tls_free_partial_record()``: drop the references of what was never sent."""
     entries = ctx.partial
     ctx.partial = None
+    ctx.partial_msg = None
     if entries:
         for page, _, _ in entries:
             put_page(page)
@@ -494,6 +504,7 @@ def tls_sk_proto_close(sk: TcpSock) -> None:
     ctx = tls_get_ctx(sk)
     if ctx is None:
         return
+    tls_dec_curr_stats(sk, ctx)  # tls_sk_proto_cleanup: the gauges count down at close
     if ctx.tx_conf == TLS_SW:
         tls_sw_release_resources_tx(sk, ctx)
     elif ctx.tx_conf == TLS_HW:
@@ -505,21 +516,35 @@ def tls_sk_proto_close(sk: TcpSock) -> None:
         sk.tcp_clean_acked = False  # clean_acked_data_disable
 
 
+def tls_dec_curr_stats(sk: TcpSock, ctx: TlsContext) -> None:
+    """``tls_sk_proto_cleanup``'s ``TLS_DEC_STATS``: the ``TlsCurr*`` gauges stop counting
+    the context — at ``close()``, though the socket may live on (FIN_WAIT, unACKed device
+    records); once only."""
+    if not ctx.curr_counted:
+        return
+    ctx.curr_counted = False
+    stats = sk.net.stats
+    if ctx.tx_conf == TLS_HW:
+        stats.TlsCurrTxDevice -= 1
+    elif ctx.tx_conf == TLS_SW:
+        stats.TlsCurrTxSw -= 1
+    if ctx.rx_conf == TLS_SW:
+        stats.TlsCurrRxSw -= 1
+
+
 def tls_ctx_free(sk: TcpSock, ctx: TlsContext) -> None:
     """The socket is destroyed (``tls_device_sk_destruct`` + ``tls_ctx_free``): every
-    reference kTLS holds goes back and the ``Curr`` gauges count down."""
+    reference kTLS holds goes back (and the ``Curr`` gauges count down, if ``close()`` has
+    not already)."""
     from .device import tls_device_free_resources_tx
     from .sw import tls_sw_release_resources_rx, tls_sw_release_resources_tx
 
-    stats = sk.net.stats
+    tls_dec_curr_stats(sk, ctx)
     if ctx.tx_conf == TLS_HW:
         tls_device_free_resources_tx(sk, ctx)
-        stats.TlsCurrTxDevice -= 1
     elif ctx.tx_conf == TLS_SW:
         tls_sw_release_resources_tx(sk, ctx)
-        stats.TlsCurrTxSw -= 1
     if ctx.rx_conf == TLS_SW:
         tls_sw_release_resources_rx(ctx)
-        stats.TlsCurrRxSw -= 1
     tls_free_partial_record(ctx)
     ctx.tx_conf = ctx.rx_conf = TLS_BASE

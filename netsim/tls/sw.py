@@ -16,12 +16,18 @@ frags are the same.
 
 **Receive** (:func:`tls_sw_recvmsg`, ``tls_sw_recvmsg``).  Ciphertext is taken out of the TCP
 receive queue (which opens TCP's window, as ``tls_strp`` copy mode does), cut into records
-by their headers (``tls_rx_msg_size``: a version other than 3,3 is ``EINVAL``, a record longer
-than 16384 + overhead ``EMSGSIZE``, shorter than its overhead ``EBADMSG``), and each opened
-with the RX key and record number (``TlsDecryptError`` and ``EBADMSG`` when it does not
-authenticate — the socket is then aborted with that error, ``tls_err_abort``).  A read
-returns bytes of one record type at a time; ``MSG_PEEK`` leaves records decrypted but
-unconsumed (the kernel's ``rx_list``); ``MSG_WAITALL`` waits for the whole buffer.
+by their headers (``tls_rx_msg_size``, in its order: a record longer than 16384 + overhead
+is ``EMSGSIZE``, one shorter than its overhead ``EBADMSG``, a version other than 3,3
+``EINVAL`` — the parser then stops for good and the error is the socket's, reported once,
+``tls_strp_abort_strp``), and each opened with the RX key and record number
+(``TlsDecryptError`` and ``EBADMSG`` when it does not authenticate — the socket is then
+aborted with that error, ``tls_err_abort``, and every later read fails the same way).  A read
+that has already copied bytes when it meets either error returns them; the next read reports
+the error.  A read returns bytes of one record type at a time (an empty data record sets the
+type too, so a control record after it ends the read with 0 bytes); ``MSG_PEEK`` leaves
+records decrypted but unconsumed (the kernel's ``rx_list``); ``MSG_WAITALL`` waits for the
+whole buffer.  The RX record number and (TLS 1.2 GCM/CCM) IV count up per record, as
+``getsockopt(TLS_RX)`` shows.
 """
 
 from __future__ import annotations
@@ -104,7 +110,7 @@ class TlsSwContextRx:
     records decrypted and not yet read (``[type, plaintext, bytes read]``), and what ended
     the stream."""
 
-    __slots__ = ("buf", "eof", "error", "pending_err", "ready")
+    __slots__ = ("buf", "eof", "error", "pending_err", "ready", "stopped")
 
     def __init__(self) -> None:
         self.buf = bytearray()
@@ -115,6 +121,9 @@ class TlsSwContextRx:
         #: an error TCP reported while ciphertext was being taken out (reported when no
         #: record is left to read)
         self.pending_err = 0
+        #: the record parser met a malformed header and stopped (``strp->stopped``): no
+        #: more records, the rest stays in TCP's queue
+        self.stopped = False
 
 
 def tls_set_sw_offload(sk: TcpSock, ctx: TlsContext, tx: bool) -> None:
@@ -152,11 +161,6 @@ def tls_sw_sendmsg(
         return 0, True
     prot = ctx.prot
     copied = 0
-    if not msg.count and eor and sw.open_rec is not None:
-        # a write without MSG_MORE closes what MSG_MORE left open, even with no bytes
-        if tls_sw_push_record(sk, task, ctx, sw.open_rec, flags):
-            return 0, True
-        return 0, False
     while msg.count:
         if sk.sk_err:
             if copied:
@@ -178,8 +182,9 @@ def tls_sw_sendmsg(
             return copied, True
         ret = sk_msg_alloc(sk, task, rec, required)
         if ret == _ENOMEM:
+            sk.sock_nospace = True  # wait_for_memory: sk_stream_wait_memory sets SOCK_NOSPACE
             ctx.pending_open_record_frags = bool(rec.pl_size)
-            return copied, True  # wait_for_memory
+            return copied, True
         if ret == _ENOSPC:
             try_to_copy = max(try_to_copy - (required - rec.size), 0)
             full_record = True
@@ -354,6 +359,8 @@ def tls_rx_readable(sk: TcpSock, ctx: TlsContext) -> bool:
         return sk.stream_readable()
     if rx.ready or rx.error or rx.eof or rx.pending_err:
         return True
+    if rx.stopped:
+        return bool(sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN)
     buf = rx.buf
     if len(buf) >= TLS_HEADER_SIZE and len(buf) >= TLS_HEADER_SIZE + (buf[3] << 8 | buf[4]):
         return True
@@ -365,6 +372,14 @@ def _tls_err_abort(sk: TcpSock, ctx: TlsContext, err: int) -> None:
     rx = ctx.rx_sw
     if rx is not None:
         rx.error = err
+    sk.sk_err = err
+    sk.sk_error_report()
+
+
+def _tls_strp_abort(sk: TcpSock, rx: TlsSwContextRx, err: int) -> None:
+    """``tls_strp_abort_strp()``: a malformed record header stops the parser for good; the
+    error becomes the socket's (``sk_err``), which the next read reports once."""
+    rx.stopped = True
     sk.sk_err = err
     sk.sk_error_report()
 
@@ -394,7 +409,7 @@ def _pull(sk: TcpSock, rx: TlsSwContextRx) -> int:
 
 def _next_record(sk: TcpSock, ctx: TlsContext, rx: TlsSwContextRx) -> list[object] | None:
     """Decrypt the next whole record in the buffer (taking more from TCP as needed) and
-    queue it as ready; None if no whole record has arrived."""
+    queue it as ready; None if no whole record has arrived, or the parser has stopped."""
     prot = ctx.prot
     state = ctx.rx
     assert state is not None
@@ -402,18 +417,20 @@ def _next_record(sk: TcpSock, ctx: TlsContext, rx: TlsSwContextRx) -> list[objec
     if prot.version != 0x0304 and prot.cipher_type != TLS_CIPHER_CHACHA20_POLY1305:
         cipher_overhead += prot.iv_size
     while True:
+        if rx.stopped:
+            return None
         buf = rx.buf
-        if len(buf) >= TLS_HEADER_SIZE:
-            if buf[1] != 3 or buf[2] != 3:  # tls_rx_msg_size
-                _tls_err_abort(sk, ctx, errno.EINVAL)
-                raise kernel_error(errno.EINVAL, "TLS record with a version other than 3,3")
+        if len(buf) >= prot.prepend_size:  # tls_rx_msg_size: the header and nonce are in
             data_len = buf[3] << 8 | buf[4]
             if data_len > TLS_MAX_PAYLOAD_SIZE + cipher_overhead + prot.tail_size:
-                _tls_err_abort(sk, ctx, errno.EMSGSIZE)
-                raise kernel_error(errno.EMSGSIZE, f"TLS record of {data_len} bytes")
+                _tls_strp_abort(sk, rx, errno.EMSGSIZE)
+                return None
             if data_len < cipher_overhead:
-                _tls_err_abort(sk, ctx, errno.EBADMSG)
-                raise kernel_error(errno.EBADMSG, f"TLS record of {data_len} bytes")
+                _tls_strp_abort(sk, rx, errno.EBADMSG)
+                return None
+            if buf[1] != 3 or buf[2] != 3:  # 1.3 records say 3,3 on the wire too
+                _tls_strp_abort(sk, rx, errno.EINVAL)
+                return None
             size = TLS_HEADER_SIZE + data_len
             if len(buf) >= size:
                 record = bytes(buf[:size])
@@ -424,7 +441,7 @@ def _next_record(sk: TcpSock, ctx: TlsContext, rx: TlsSwContextRx) -> list[objec
                     _tls_err_abort(sk, ctx, errno.EBADMSG)
                     raise
                 del buf[:size]
-                state.rec_seq = (state.rec_seq + 1) & 0xFFFFFFFFFFFFFFFF
+                state.advance()  # tls_advance_record_sn: the record number and 1.2's IV
                 sk.net.stats.tls_rx_records += 1
                 item: list[object] = [rtype, plaintext, 0]
                 rx.ready.append(item)
@@ -441,26 +458,38 @@ def tls_sw_recvmsg(
     nonblock: bool,
     into: memoryview | None,
     cmsg_room: bool,
-) -> tuple[bytes | int, int]:
+) -> tuple[bytes | int, int, int]:
     """``tls_sw_recvmsg()``: up to ``bufsize`` plaintext bytes of one record type.  Returns
-    ``(data, record_type)`` (``data`` the count when reading ``into``; record type 0 at the
-    end of the stream).  A non-data record read without room for its control message
+    ``(data, record_type, msg_flags)`` (``data`` the count when reading ``into``; record type
+    0 at the end of the stream; ``MSG_EOR`` in the flags when the read ended with a record
+    read to its end).  A non-data record read without room for its control message
     (``cmsg_room`` False) is ``EIO``; nothing to read raises :class:`SockWait` (``EAGAIN``
     when non-blocking)."""
     rx = ctx.rx_sw
     assert rx is not None
-    if rx.error:
-        raise kernel_error(rx.error)
     peek = bool(flags & MSG_PEEK)
     control = 0
     copied = 0
     chunks: list[bytes] = []
     idx = 0
+    mismatch = False  # the read ended at a record of another type
+    eor = False  # the last record the read took from was read to its end
     while copied < bufsize:
         if idx < len(rx.ready):
             item = rx.ready[idx]
         else:
-            got = _next_record(sk, ctx, rx)
+            # records already decrypted are returned before an error is reported, and a
+            # read that has copied something returns it: the next read gets the error
+            if rx.error:
+                if copied or control:
+                    break
+                raise kernel_error(rx.error)
+            try:
+                got = _next_record(sk, ctx, rx)
+            except OSError:
+                if copied or control:
+                    break
+                raise
             if got is None:
                 break
             item = got
@@ -470,8 +499,10 @@ def tls_sw_recvmsg(
         assert isinstance(rtype, int)
         assert isinstance(plaintext, bytes)
         assert isinstance(offset, int)
-        if not plaintext and rtype == TLS_RECORD_TYPE_DATA:
-            # an empty data record: nothing to return, and not the end of the stream
+        if not plaintext and rtype == TLS_RECORD_TYPE_DATA and control in (0, rtype):
+            # an empty data record: nothing to return, and not the end of the stream — but
+            # it sets the read's type, so a control record after it ends the read (with 0)
+            control = rtype
             if peek:
                 idx += 1
             else:
@@ -482,6 +513,7 @@ def tls_sw_recvmsg(
             if rtype != TLS_RECORD_TYPE_DATA and not cmsg_room:
                 raise kernel_error(errno.EIO, f"a TLS record of type {rtype}: read it with recvmsg")
         elif control != rtype:
+            mismatch = True
             break
         left = len(plaintext) - offset
         n = min(left, bufsize - copied)
@@ -491,29 +523,66 @@ def tls_sw_recvmsg(
             else:
                 chunks.append(plaintext[offset : offset + n])
             copied += n
+        if n < left:
+            eor = False
+            if not peek:
+                item[2] = offset + n
+            break
+        eor = True
         if peek:
-            if n < left:
-                break
             idx += 1
         else:
-            if n < left:
-                item[2] = offset + n
-                break
             rx.ready.popleft()
         if rtype != TLS_RECORD_TYPE_DATA:
             break
-    if copied == 0 and not control:
+    if copied == 0 and (not control or (control == TLS_RECORD_TYPE_DATA and not mismatch)):
+        # nothing read (empty data records are nothing): an error, the end, or wait
+        if rx.error:
+            raise kernel_error(rx.error)
+        if sk.sk_err and bufsize:
+            err = sk.sk_err  # sock_error(): reported once
+            sk.sk_err = 0
+            raise kernel_error(err)
         if rx.pending_err:
             err = rx.pending_err
             rx.pending_err = 0
             raise kernel_error(err)
         if rx.eof or sk.sk_shutdown & RCV_SHUTDOWN:
-            return (0 if into is not None else b""), 0
+            return (0 if into is not None else b""), 0, 0
         if bufsize == 0:
-            return (0 if into is not None else b""), 0
+            return (0 if into is not None else b""), 0, 0
         if nonblock:
             raise kernel_error(errno.EAGAIN)
         raise SockWait(WAIT_DATA)
+    msg_flags = MSG_EOR if eor else 0
     if into is not None:
-        return copied, control
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), control
+        return copied, control, msg_flags
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), control, msg_flags
+
+
+def tls_rx_poll(sk: TcpSock, ctx: TlsContext) -> bool:
+    """``tls_sk_poll()``'s ``EPOLLIN``: a record ready to read — decrypted and unread, whole in
+    what was taken from TCP, or completed by what TCP has queued (peeked, not taken) — or the
+    end of the stream or an error.  Part of a record is not readable."""
+    from ..tcp.recvmsg import tcp_recvmsg
+
+    rx = ctx.rx_sw
+    if rx is None:
+        return sk.stream_readable()
+    if rx.ready or rx.error or rx.eof or rx.pending_err:
+        return True
+    if sk.sk_err or sk.sk_shutdown & RCV_SHUTDOWN or sk.sock_done:
+        return True
+    buf = bytes(rx.buf)
+    queued = sk.rcv_nxt - sk.copied_seq
+    if len(buf) < TLS_HEADER_SIZE and queued > 0:
+        try:
+            head, _ = tcp_recvmsg(sk, TLS_HEADER_SIZE - len(buf), MSG_PEEK, True, None)
+        except (OSError, SockWait):
+            head = b""
+        assert isinstance(head, bytes)
+        buf += head
+        queued -= len(head)
+    if len(buf) < TLS_HEADER_SIZE:
+        return False
+    return len(buf) + max(queued, 0) >= TLS_HEADER_SIZE + (buf[3] << 8 | buf[4])

@@ -136,7 +136,9 @@ TABLE: list[tuple[list[str], int, str]] = [
     (["-l", "9", "--link", "unix:{tmp}/s", "--sink", "{tmp}/s"], USAGE, "name the same file"),
     (["--pcap", "", "127.0.0.1", "9"], USAGE, "argument --pcap: needs a file name"),
     (["--sink=", "127.0.0.1", "9"], USAGE, "argument --sink: needs a file name"),
-    (["--tls", "127.0.0.1", "9"], USAGE, "not available yet"),
+    (["-u", "--tls", "127.0.0.1", "9"], USAGE, "--tls and -u contradict each other"),
+    (["-u", "--tls-offload", "::1", "9"], USAGE, "--tls-offload and -u contradict each other"),
+    (["-l", "9", "--link", "unix:{tmp}/s", "--tls-offload"], USAGE, "is the sender's"),
     (["-x", "127.0.0.1", "9"], USAGE, "unrecognized arguments: -x"),
     # -- found at run time: exit 1, naming the file, the path or the address, and strerror
     (
@@ -232,7 +234,8 @@ def _words(text: str) -> list[str]:
 _FLAGS = [
     *_words("-4 -6 -d -k -l -N -u -I -O -46 -lk -x -- -h"),
     *_words("--bytes --allocator --compare --read-size --write-size --link --link= --mtu"),
-    *_words("--rate --delay --tls --pcap --sink --json --interval --progress --no-progress"),
+    *_words("--rate --delay --tls --tls-offload --pcap --sink --json --interval --progress"),
+    *_words("--no-progress"),
     *_words("--loss --dup --reorder --corrupt --jitter --seed"),
 ]
 _VALUES = [
