@@ -602,6 +602,9 @@ class TcpSock(Sock):
         tries again."""
         from .output import sk_stream_memory_free
 
+        ulp = self.icsk_ulp_ops
+        if ulp is not None:
+            ulp.write_space(self)  # tls_write_space: finish a part-sent record first
         if sk_stream_memory_free(self) and self.sk_sndbuf - self.sk_wmem_queued >= (
             self.sk_wmem_queued >> 1
         ):

@@ -67,6 +67,10 @@ class TcpUlpOps:
     def close(self, sk: TcpSock) -> None:
         """``close()`` of the socket, before TCP's own (``tls_sk_proto_close``)."""
 
+    def write_space(self, sk: TcpSock) -> None:
+        """``sk->sk_write_space`` as the ULP wraps it: TCP has room again (before the
+        writer is woken)."""
+
     def clean_acked(self, sk: TcpSock, acked_seq: int) -> None:
         """``tp->tcp_clean_acked``: ``snd_una`` moved to ``acked_seq`` (only called while
         ``sk.tcp_clean_acked`` is set)."""

@@ -295,16 +295,20 @@ class TlsCipherState:
             return b""
         return bytes(self.iv[prot.salt_size : prot.salt_size + prot.nonce_size])
 
-    def advance(self) -> None:
+    def advance(self) -> bool:
         """``tls_advance_record_sn``: the record sequence number, and for TLS 1.2 GCM/CCM the
-        explicit nonce, count up by one (``tls_bigint_increment``)."""
+        explicit nonce, count up by one (``tls_bigint_increment``).  True when the record
+        number wrapped to 0 — TLS forbids that, and the caller aborts the socket with
+        ``EBADMSG``."""
         prot = self.prot
         self.rec_seq = (self.rec_seq + 1) & 0xFFFFFFFFFFFFFFFF
+        wrapped = self.rec_seq == 0
         if prot.nonce_size:
             start = prot.salt_size
             end = start + prot.iv_size
             value = (int.from_bytes(self.iv[start:end], "big") + 1) % (1 << (8 * prot.iv_size))
             self.iv[start:end] = value.to_bytes(prot.iv_size, "big")
+        return wrapped
 
     def nonce(self, rec_seq: int, explicit: bytes) -> bytes:
         """The AEAD nonce of record ``rec_seq`` (``explicit``: the nonce in its header)."""

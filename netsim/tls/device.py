@@ -193,16 +193,20 @@ def tls_push_data(
     if sk.sk_err:
         raise kernel_error(sk.sk_err)
     flags |= MSG_SENDPAGE_DECRYPTED
-    if ctx.partial is not None:
+    if ctx.partial_msg is msg:
         # a blocking send that left its last record part-sent is resumed (same iterator) to
-        # finish that record, as Linux's sleeps in tls_push_sg and returns: no new record then
-        resumed = ctx.partial_msg is msg
+        # finish that record, as Linux's sleeps in tls_push_sg and returns: no new record
+        # then (the write-space callback may have finished it meanwhile)
+        ctx.partial_msg = None
+        if ctx.partial is not None and tls_push_partial_record(sk, task, ctx, flags):
+            ctx.partial_msg = msg
+            return 0, True
+        if not msg.count:
+            return 0, False
+    elif ctx.partial is not None:
         ctx.partial_msg = None
         if tls_push_partial_record(sk, task, ctx, flags):
-            ctx.partial_msg = msg if resumed else None
             return 0, True
-        if resumed and not msg.count:
-            return 0, False
     nc = sk_page_frag(sk, task)
     max_open_record_len = TLS_MAX_PAYLOAD_SIZE + prot.prepend_size
     max_frags = sk.net.skb_layout.max_frags
@@ -365,7 +369,10 @@ def tls_push_record(
     record.rec_seq = tx.rec_seq
     offload.records_list.append(record)
     offload.open_record = None
-    tx.advance()
+    if tx.advance():
+        # the record number wrapped: tls_err_abort(-EBADMSG), which TCP's send reports
+        sk.sk_err = errno.EBADMSG
+        sk.sk_error_report()
     stats = sk.net.stats
     stats.tls_records += 1
     stats.tls_record_frags += len(record.frags)

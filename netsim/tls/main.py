@@ -33,13 +33,17 @@ down at ``close()``, as Linux's do.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import errno, kernel_error
 from ..mm import Page, put_page
 from ..sock.constants import (
+    MSG_DONTWAIT,
     MSG_MORE,
+    MSG_NOSIGNAL,
+    MSG_SENDPAGE_DECRYPTED,
     MSG_SPLICE_PAGES,
     SOL_TLS,
     TLS_1_2_VERSION,
@@ -99,6 +103,8 @@ class TlsContext:
         "crypto_recv",
         "crypto_send",
         "curr_counted",
+        "in_tcp_sendpages",
+        "tx_task",
         "device_tx",
         "partial",
         "partial_msg",
@@ -138,6 +144,11 @@ class TlsContext:
         #: the runtime resumes that send with the same iterator, to finish the record only
         self.partial_msg: MsgIter | None = None
         self.pending_open_record_frags = False
+        #: ``in_tcp_sendpages``: a push to TCP is under way (the write-space callback, which
+        #: TCP may call meanwhile, must not start another)
+        self.in_tcp_sendpages = False
+        #: the task of the last send, whose context the write-space callback pushes with
+        self.tx_task: TaskContext | None = None
         self.zerocopy_sendfile = False
         self.rx_no_pad = False
         #: the ``TlsCurr*`` gauges still count this context (until close)
@@ -235,6 +246,22 @@ class TlsUlpOps(TcpUlpOps):
 
     def close(self, sk: TcpSock) -> None:
         tls_sk_proto_close(sk)
+
+    def write_space(self, sk: TcpSock) -> None:
+        """``tls_write_space()``: TCP has room again — finish a record it took only part of
+        (``tls_device_write_space``; the software path's ``tx_work_handler``) with
+        ``MSG_DONTWAIT``, unless a push is already under way (``in_tcp_sendpages``)."""
+        ctx = tls_get_ctx(sk)
+        if ctx is None or ctx.partial is None or ctx.in_tcp_sendpages:
+            return
+        task = ctx.tx_task
+        if task is None:
+            return
+        flags = MSG_DONTWAIT | MSG_NOSIGNAL
+        if ctx.tx_conf == TLS_HW:
+            flags |= MSG_SENDPAGE_DECRYPTED
+        with contextlib.suppress(OSError):  # the socket's error reaches the writer
+            tls_push_partial_record(sk, task, ctx, flags)
 
     def release(self, sk: TcpSock) -> None:
         ctx = tls_get_ctx(sk)
@@ -416,6 +443,7 @@ def tls_sendmsg(
     ctx = tls_get_ctx(sk)
     assert ctx is not None
     sk.sk_owned_by_user = True
+    ctx.tx_task = task
     try:
         if ctx.tx_conf == TLS_HW:
             if not ctx.zerocopy_sendfile:
@@ -451,6 +479,21 @@ def tls_push_sg(
     ``MSG_SPLICE_PAGES`` (``tcp_sendmsg_locked`` references the pages), then drop the
     entry's reference (the push's, or in software mode the record's own).  True if TCP took
     only part (out of send buffer): the rest is kept as the partially sent record."""
+    ctx.in_tcp_sendpages = True
+    try:
+        return _push_entries(sk, task, ctx, entries, first_offset, flags)
+    finally:
+        ctx.in_tcp_sendpages = False
+
+
+def _push_entries(
+    sk: TcpSock,
+    task: TaskContext,
+    ctx: TlsContext,
+    entries: list[tuple[Page, int, int]],
+    first_offset: int,
+    flags: int,
+) -> bool:
     for i, (page, off, length) in enumerate(entries):
         start = first_offset if i == 0 else 0
         while start < length:

@@ -194,10 +194,13 @@ def tls_sw_sendmsg(
             copied += try_to_copy
         ctx.pending_open_record_frags = True
         if full_record or eor:
+            record_bytes = rec.pl_size
             try:
                 partial = tls_sw_push_record(sk, task, ctx, rec, flags)
-            except OSError:
-                if copied:
+            except OSError as exc:
+                if exc.errno == errno.EBADMSG and sk.sk_err == errno.EBADMSG:
+                    copied -= record_bytes  # bpf_exec_tx_verdict: the aborted record's bytes
+                if copied > 0:
                     return copied, False  # a short write; the error is the next call's
                 raise
             if partial:
@@ -315,7 +318,13 @@ def tls_sw_push_record(
     plaintext = _read_range(rec, prot.prepend_size, prot.prepend_size + rec.pl_size)
     wire = tls_encrypt(tx, tx.rec_seq, rec.record_type, tx.explicit_nonce(), plaintext)
     _write_all(rec, wire)
-    tx.advance()
+    if tx.advance():
+        # the record number wrapped: tls_err_abort(-EBADMSG); the record is freed unsent
+        _tls_err_abort(sk, ctx, errno.EBADMSG)
+        sk_msg_trim(rec, 0)
+        sw.open_rec = None
+        ctx.pending_open_record_frags = False
+        raise kernel_error(errno.EBADMSG, "TLS record number wrapped")
     sw.open_rec = None
     ctx.pending_open_record_frags = False
     stats = sk.net.stats
@@ -441,7 +450,8 @@ def _next_record(sk: TcpSock, ctx: TlsContext, rx: TlsSwContextRx) -> list[objec
                     _tls_err_abort(sk, ctx, errno.EBADMSG)
                     raise
                 del buf[:size]
-                state.advance()  # tls_advance_record_sn: the record number and 1.2's IV
+                if state.advance():  # tls_advance_record_sn: the record number and 1.2's IV
+                    _tls_err_abort(sk, ctx, errno.EBADMSG)  # ... wrapped
                 sk.net.stats.tls_rx_records += 1
                 item: list[object] = [rtype, plaintext, 0]
                 rx.ready.append(item)

@@ -108,3 +108,32 @@ async def test_sw_record_buffer_is_all_or_nothing(autojump_clock: trio.testing.M
         assert data == b"x" * 16384
         for sock in (client, server, listener):
             sock.close()
+
+
+@pytest.mark.parametrize("device", [False, True], ids=["sw", "hw"])
+async def test_part_sent_record_is_finished_by_write_space(
+    autojump_clock: trio.testing.MockClock, device: bool
+) -> None:
+    """Non-blocking sends into a small send buffer until ``EAGAIN``, then no more sends: a
+    record TCP took only part of is finished when TCP has room again (``tls_write_space``),
+    so every byte the sends accepted arrives — none waits for a send that never comes."""
+    async with netsim.open_host() as host:
+        listener, client, server = await _pair(host, device)
+        client.setsockopt(netsim.SOL_SOCKET, netsim.SO_SNDBUF, 4096)
+        data = random.Random(7).randbytes(200_000)
+        accepted = 0
+        with pytest.raises(BlockingIOError):
+            while accepted < len(data):
+                accepted += await client.send(data[accepted:], netsim.MSG_DONTWAIT)
+        ctx = tls_get_ctx(client.tcp_sk)
+        assert ctx is not None
+        if device:
+            assert ctx.partial is not None  # the last record is part-sent
+        got = bytearray()
+        with trio.fail_after(30):
+            while len(got) < accepted:
+                got += await server.recv(65536)
+        assert bytes(got) == data[:accepted]
+        assert ctx.partial is None
+        for sock in (client, server, listener):
+            sock.close()

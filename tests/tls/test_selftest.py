@@ -28,8 +28,7 @@ Cases not mirrored, and why:
 * ``timeo``: no ``SO_RCVTIMEO`` (trio code uses cancel scopes instead);
 * ``epoll_partial_rec``, ``poll_partial_rec_async``: no epoll, no fork;
 * ``data_steal``: a reader blocked in TCP's ``recv`` while ``TLS_RX`` is set under it (fork);
-* ``recseq_wrap``: netsim differs from Linux there (a TX record number that wraps is not an
-  error) — reported, not tested;
+* ``recseq_wrap``: mirrored in ``tests/tls/test_recseq.py``;
 * ``recv_rcvbuf``: not in the 6.18 selftest.
 """
 
