@@ -30,7 +30,7 @@ async def test_sw_record_number_wrap_is_ebadmsg(autojump_clock: trio.testing.Moc
         client.setsockopt(SOL_TLS, TLS_TX, info)
         server.setsockopt(SOL_TCP, TCP_ULP, b"tls")
         server.setsockopt(SOL_TLS, TLS_RX, info)
-        with pytest.raises(OSError) as exc:
+        with pytest.raises(OSError, match="wrapped") as exc:
             await client.send(b"test_read\0")
         assert exc.value.errno == errno.EBADMSG
         assert host.stats()["tls_records"] == 0
