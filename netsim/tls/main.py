@@ -410,8 +410,12 @@ def tls_process_cmsg(
     open record (``MSG_MORE`` before) is closed and pushed first (``tls_handle_open_record``).
     Other levels' messages are skipped (TCP never sees them), but control data without a
     ``SOL_TLS`` message at all is ``EINVAL``, as on Linux."""
+    from .sw import tls_sw_check_flags
+
     ctx = tls_get_ctx(sk)
     assert ctx is not None
+    if ctx.tx_conf == TLS_SW:
+        tls_sw_check_flags(flags)  # tls_sw_sendmsg checks the flags before the control data
     record_type = TLS_RECORD_TYPE_DATA
     found = False
     for level, kind, data in cmsgs:

@@ -150,11 +150,8 @@ def tls_sw_sendmsg(
     closes.  ``(copied, must_wait)``; a wait keeps the open record."""
     from .main import tls_push_partial_record
 
-    if flags & ~_SW_FLAGS:
-        raise kernel_error(errno.EOPNOTSUPP, f"flags {flags & ~_SW_FLAGS:#x} on a kTLS socket")
+    tls_sw_check_flags(flags)
     eor = not flags & MSG_MORE
-    if not eor and flags & MSG_EOR:
-        raise kernel_error(errno.EINVAL, "MSG_MORE with MSG_EOR")
     sw = ctx.tx_sw
     assert sw is not None
     if ctx.partial is not None and tls_push_partial_record(sk, task, ctx, flags):
@@ -206,6 +203,16 @@ def tls_sw_sendmsg(
             if partial:
                 return copied, True
     return copied, False
+
+
+def tls_sw_check_flags(flags: int) -> None:
+    """``tls_sw_sendmsg``'s checks, made before anything else (the record-type control
+    message included): flags it does not take are ``EOPNOTSUPP``; ``MSG_MORE | MSG_EOR`` is
+    ``EINVAL``."""
+    if flags & ~_SW_FLAGS:
+        raise kernel_error(errno.EOPNOTSUPP, f"flags {flags & ~_SW_FLAGS:#x} on a kTLS socket")
+    if flags & MSG_MORE and flags & MSG_EOR:
+        raise kernel_error(errno.EINVAL, "MSG_MORE with MSG_EOR")
 
 
 def tls_sw_push_pending_record(sk: TcpSock, task: TaskContext, ctx: TlsContext, flags: int) -> None:
