@@ -74,6 +74,8 @@ COUNTER_NAMES: Final[tuple[str, ...]] = (
     "skb_clone",
     "skb_coalesce",
     "skb_new_frag",
+    # bytes copied from senders' buffers into page frags (TCP's skb_add_frag_nocache, UDP's
+    # getfrag into frags, kTLS's copies into record frags)
     "skb_copy_bytes",
     # kTLS (netsim/tls): records pushed to TCP and their frags, appends merged into a record's
     # last frag, records the software path encrypted, records the emulated NIC encrypted,

@@ -227,7 +227,8 @@ def tls_push_data(
         copy = min(size, max_open_record_len - record.len, span.size)
         if copy:
             page, offset = span.page, span.offset
-            page.view[offset : offset + copy] = msg.take(copy)
+            page.view[offset : offset + copy] = msg.take(copy)  # tls_device_copy_data
+            stats.skb_copy_bytes += copy
             tls_append_frag(record, nc, span, copy, stats)
             copied += copy
         size -= copy

@@ -187,6 +187,7 @@ def tls_sw_sendmsg(
             full_record = True
         if try_to_copy:
             _copy_plaintext(rec, prot.prepend_size + rec.pl_size, msg, try_to_copy)
+            sk.net.stats.skb_copy_bytes += try_to_copy
             rec.pl_size += try_to_copy
             copied += try_to_copy
         ctx.pending_open_record_frags = True
