@@ -150,4 +150,10 @@ async def main(allocator: str = "page_frag_cache") -> int:
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "page_frag_cache"
+    if name not in netsim.available_frag_allocators():
+        known = ", ".join(sorted(netsim.available_frag_allocators()))
+        raise SystemExit(
+            "usage: python examples/tls_device_offload.py [ALLOCATOR]\n"
+            f"unknown allocator {name!r} (known: {known})"
+        )
     raise SystemExit(trio.run(main, name, clock=trio.testing.MockClock(autojump_threshold=0)))

@@ -1116,8 +1116,8 @@ class TlsSummary:
                 f"{mib('tls_record_frags')}, {self.frags_per_record:.2f} frags/record",
             ),
             (c.get("tls_record_coalesce", 0), "record coalesces", mib("tls_record_coalesce")),
-            (c.get("tls_dev_encrypt", 0), "device-encrypted records", mib("tls_dev_encrypt")),
-            (c.get("tls_sw_encrypt", 0), "software-encrypted records", mib("tls_sw_encrypt")),
+            (c.get("tls_dev_encrypt", 0), "device record encryptions", mib("tls_dev_encrypt")),
+            (c.get("tls_sw_encrypt", 0), "software record encryptions", mib("tls_sw_encrypt")),
             (c.get("tls_tx_ooo", 0), "out-of-order segments", "re-encrypted from the record"),
             (c.get("tls_tx_resync_bytes", 0), "resync bytes", "re-encrypted to reach them"),
         ]

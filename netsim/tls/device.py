@@ -216,7 +216,9 @@ def tls_push_data(
     while True:
         size = msg.count
         push_flags = flags | MSG_MORE
-        span = tls_do_allocation(sk, ctx, nc, prot.prepend_size)
+        open_len = offload.open_record.len if offload.open_record is not None else prot.prepend_size
+        want = max(min(size, max_open_record_len - open_len), 1)  # for by-length allocators
+        span = tls_do_allocation(sk, ctx, nc, prot.prepend_size, want)
         if span is None:
             # sk_stream_wait_memory (SOCK_NOSPACE: the ACK path wakes the writer)
             sk.sock_nospace = True
@@ -259,16 +261,18 @@ def tls_push_data(
 
 
 def tls_do_allocation(
-    sk: TcpSock, ctx: TlsContext, nc: FragAllocator, prepend_size: int
+    sk: TcpSock, ctx: TlsContext, nc: FragAllocator, prepend_size: int, want: int
 ) -> FragSpan | None:
     """``tls_do_allocation()``: open a record if there is none — its prepend from ``nc``
     with a reference (``tls_create_new_record``), and what is left of that page if at least
-    one byte — else room for at least 32 bytes (``sk_page_frag_refill``).  The room as a
+    one byte — else room for at least 32 bytes (``sk_page_frag_refill``).  ``want``: the
+    bytes the caller means to copy, for allocators that place fragments by length (the
+    count-down cache; the prepend asks for room for itself and them).  The room as a
     ``FragSpan``, or None: out of memory (the caller waits)."""
     offload = ctx.tx_offload
     assert offload is not None
     if offload.open_record is None:
-        span = nc.prepare(prepend_size, sk.sk_allocation)
+        span = nc.prepare(prepend_size, sk.sk_allocation, want=prepend_size + want)
         if span is None:
             sk.enter_memory_pressure()
             sk_stream_moderate_sndbuf(sk)
@@ -278,10 +282,10 @@ def tls_do_allocation(
         nc.commit(span, prepend_size)  # get_page / a reference from the bias
         record.len = prepend_size
         offload.open_record = record
-        room = nc.probe(1)
+        room = nc.probe(1, want=want)
         if room is not None:
             return room
-    return sk_page_frag_refill(sk, nc)
+    return sk_page_frag_refill(sk, nc, want=want)
 
 
 def tls_append_frag(
@@ -313,9 +317,9 @@ def tls_device_record_close(
     assert offload is not None
     prot = ctx.prot
     tag = prot.tag_size
-    span = nc.probe(tag)
+    span = nc.probe(tag, want=tag)
     if span is None:
-        span = nc.prepare(tag, sk.sk_allocation)
+        span = nc.prepare(tag, sk.sk_allocation, want=tag)
     if span is not None:
         tls_append_frag(record, nc, span, tag, sk.net.stats)
     else:

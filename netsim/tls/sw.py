@@ -235,7 +235,7 @@ def sk_msg_alloc(sk: TcpSock, task: TaskContext, rec: TlsSwRecord, length: int) 
     max_frags = sk.net.skb_layout.max_frags
     frags = rec.frags
     while rec.size < length:
-        span = sk_page_frag_refill(sk, nc)
+        span = sk_page_frag_refill(sk, nc, want=length - rec.size)
         if span is None:
             sk_msg_trim(rec, osize)
             return _ENOMEM
@@ -526,6 +526,11 @@ def tls_sw_recvmsg(
             else:
                 rx.ready.popleft()
             continue
+        if not rtype:
+            # tls_record_content_type: 0 is no content type; the record stays, unread
+            if copied or control:
+                break
+            raise kernel_error(errno.EBADMSG, "TLS record of content type 0")
         if not control:
             control = rtype
             if rtype != TLS_RECORD_TYPE_DATA and not cmsg_room:

@@ -257,7 +257,7 @@ async def test_human_report_names_each_sockets_mode(
     }
     assert rows["TLS records"] == "64"
     assert rows["records received"] == "64"
-    assert rows["device-encrypted records" if offload else "software-encrypted records"] == "64"
+    assert rows["device record encryptions" if offload else "software record encryptions"] == "64"
     assert "64.00 /MiB" in block
     assert "frags/record" in block
     mode = "Device" if offload else "Sw"
