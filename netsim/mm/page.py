@@ -87,6 +87,7 @@ class Page:
         "_tails",
         "_view",
         "allocator",
+        "frag_owner",
         "head",
         "index",
         "order",
@@ -134,6 +135,10 @@ class Page:
         self.size = PAGE_SIZE << order
         self.pfmemalloc = pfmemalloc
         self.owner = owner
+        #: the fragment allocator now carving this page (set and cleared by it), so a picture
+        #: of an skb can tell the allocator's prepaid bias from real holders — netsim's own
+        #: field for the renderings (struct page has none)
+        self.frag_owner: object | None = None
         self._tails = None
         if head is None:
             assert data is not None

@@ -73,6 +73,7 @@ class PageFrag:
             if self.offset + sz <= self.size:
                 return True
             self.stats.frag_abandon += 1
+            page.frag_owner = None
             put_page(page)
         self.offset = 0
         pa = self.allocator
@@ -86,6 +87,7 @@ class PageFrag:
         if new is None:
             self.size = 0
             return False
+        new.frag_owner = self
         self.size = new.size
         self.stats.frag_refill += 1
         return True
@@ -174,6 +176,7 @@ class PageFrag:
             self.page = None
             self.offset = 0
             self.size = 0
+            page.frag_owner = None
             put_page(page)
 
     def __repr__(self) -> str:

@@ -147,6 +147,7 @@ class PageFragCache:
         self._page = page
         if page is None:
             return None
+        page.frag_owner = self
         page_ref_add(page, PAGE_FRAG_CACHE_MAX_SIZE)
         self.pagecnt_bias = _BIAS_FULL
         self.offset = self._start(page)
@@ -161,8 +162,10 @@ class PageFragCache:
         """The current page has no room: recycle it, or abandon it and refill."""
         if not page_ref_sub_and_test(page, self.pagecnt_bias):
             self.stats.frag_abandon += 1
+            page.frag_owner = None
             return self._refill(gfp)
         if page.pfmemalloc:
+            page.frag_owner = None
             free_frozen_pages(page)
             return self._refill(gfp)
         set_page_count(page, _BIAS_FULL)
@@ -267,6 +270,7 @@ class PageFragCache:
         if page is None:
             return
         self._page = None
+        page.frag_owner = None
         self.offset = 0
         bias, self.pagecnt_bias = self.pagecnt_bias, 0
         if page.head._refcount == 0:

@@ -2,18 +2,45 @@
 
 ``skb_describe(skb)`` draws the head ruler (headroom | data | tailroom), the lengths, and one
 line per frag with the page it points into, its offset range and the page's refcount — the
-"anatomy" diagram of Documentation/networking/skbuff.rst, filled in with live values.
+"anatomy" diagram of Documentation/networking/skbuff.rst, filled in with live values.  A page
+a fragment allocator is still carving shows its count split into the frags' holders and the
+allocator's own share (:func:`page_refs`): a ``page_frag_cache`` page's count includes the
+prepaid bias (32768 on a fresh page), which is nobody's frag.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from ..mm.page import Page
+from ..mm.page_frag import PageFrag
+from ..mm.page_frag_cache import PageFragCache
 from .buff import SkBuff
 
-__all__ = ["skb_describe", "skb_layout"]
+__all__ = ["page_refs", "skb_describe", "skb_layout"]
 
 _CSUM: Final = {0: "NONE", 1: "UNNECESSARY", 2: "COMPLETE", 3: "PARTIAL"}
+
+
+def page_refs(page: Page) -> str:
+    """A page's reference count, read as a learner needs it: on the page a
+    ``page_frag_cache`` is carving, the count includes the cache's prepaid ``pagecnt_bias``
+    (``ref 32774 = 14 holders + bias 32760 of page_frag_cache``); on the old ``page_frag``'s
+    current page, one reference is the allocator's own; elsewhere every reference is a
+    holder's (``ref 2``)."""
+    head = page.head
+    count = head.refcount
+    owner = head.frag_owner
+    if isinstance(owner, PageFragCache) and owner.page is head:
+        bias = owner.pagecnt_bias
+        return f"ref {count} = {_holders(count - bias)} + bias {bias} of {owner.name}"
+    if isinstance(owner, PageFrag) and owner.page is head:
+        return f"ref {count} = {_holders(count - 1)} + 1 of {owner.name}"
+    return f"ref {count}"
+
+
+def _holders(n: int) -> str:
+    return f"{n} holder" if n == 1 else f"{n} holders"
 
 
 def skb_describe(skb: SkBuff, indent: str = "") -> str:
@@ -36,7 +63,7 @@ def skb_describe(skb: SkBuff, indent: str = "") -> str:
         where = f"pfn {page.pfn:#x}" + (
             f" (tail {page.index} of {head.pfn:#x})" if page.is_tail else ""
         )
-        state = "freed" if page.freed else f"ref {head.refcount}"
+        state = "freed" if page.freed else page_refs(page)
         lines.append(
             f"{indent}  frag[{i}] {where} order {head.order} "
             f"[{frag.offset} .. {frag.offset + frag.len}) len {frag.len} ({state})"

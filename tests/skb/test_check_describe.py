@@ -200,3 +200,32 @@ def test_describe_shows_geometry_frags_and_refcounts(page_allocator: PageAllocat
     kfree_skb(skb)
     assert "FREED" in skb_describe(skb).splitlines()[0]
     assert "(freed)" in skb_describe(skb)  # the frag's page went back with the skb
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("page_frag_cache", "(ref 32769 = 1 holder + bias 32768 of page_frag_cache)"),
+        ("page_frag", "(ref 2 = 1 holder + 1 of page_frag)"),
+    ],
+)
+def test_describe_splits_the_allocators_share_from_holders(
+    page_allocator: PageAllocator, name: str, expected: str
+) -> None:
+    """A page the allocator is still carving: its count is the frags' holders plus what the
+    allocator holds itself — the cache's prepaid bias, the old page_frag's one reference —
+    and once the allocator lets go, every reference is a holder's."""
+    from netsim.mm import get_frag_allocator
+    from netsim.skb import alloc_skb, skb_fill_page_desc
+
+    nc = get_frag_allocator(name)(page_allocator)
+    span = nc.prepare(32, GFP_KERNEL)
+    assert span is not None
+    skb = alloc_skb(64, stats=page_allocator.stats)
+    skb_fill_page_desc(skb, 0, span.page, span.offset, 100)
+    nc.commit(span, 100)
+    skb.len = skb.data_len = 100
+    assert expected in skb_describe(skb)
+    nc.drain()
+    assert "(ref 1)" in skb_describe(skb)
+    kfree_skb(skb)
