@@ -34,6 +34,7 @@ from .runtime import link as link
 from .runtime import open_host as open_host
 from .runtime import open_stream_link as open_stream_link
 from .runtime import open_unix_link as open_unix_link
+from .runtime import render_pages as render_pages
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
 from .skb import SkbFrag as SkbFrag
 from .skb import SkbSharedInfo as SkbSharedInfo
@@ -81,6 +82,7 @@ __all__ = [
     "open_host",
     "open_stream_link",
     "open_unix_link",
+    "render_pages",
     "skb_describe",
     "skb_layout",
 ]

@@ -4,6 +4,7 @@
 from .host import Host as Host
 from .host import link as link
 from .host import open_host as open_host
+from .host import render_pages as render_pages
 from .socket import Socket as Socket
 from .wire import StreamLink as StreamLink
 from .wire import open_stream_link as open_stream_link
@@ -17,4 +18,5 @@ __all__ = [
     "open_host",
     "open_stream_link",
     "open_unix_link",
+    "render_pages",
 ]

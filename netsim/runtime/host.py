@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ..sock.sysctl import Sysctl
     from .socket import Socket
 
-__all__ = ["Host", "link", "open_host"]
+__all__ = ["Host", "link", "open_host", "render_pages"]
 
 
 class _TaskExitInstrument(trio.abc.Instrument):
@@ -103,6 +103,37 @@ class Host:
     def devices(self) -> dict[str, NetDevice]:
         """The host's devices by name (``lo`` always)."""
         return self.net.devices
+
+    def render_pages(self) -> str:
+        """A picture of every live page of this host (:func:`netsim.skb.render_pages`): its
+        references (holders and the allocator's share), an occupancy bar, the cursor of each
+        fragment allocator carving it — the trio tasks' ``task_frag``, the sockets' ``sk_frag``,
+        the NICs' RX caches — and the byte ranges the frags of every queued skb hold (each
+        socket's write, retransmit, receive, out-of-order and backlog queues, each link's
+        transmit queue)."""
+        from ..skb import render_pages
+
+        net = self.net
+        allocators = []
+        for ctx in self._tasks.values():
+            if ctx.task_frag is not None:
+                allocators.append((f"task {ctx.name or '?'} task_frag", ctx.task_frag))
+        skbs = []
+        for n, sk in enumerate(sorted(net.sockets, key=_sock_key)):
+            label = _sock_label(sk, n)
+            if sk.sk_frag is not None:
+                allocators.append((f"{label} sk_frag", sk.sk_frag))
+            for queue in ("sk_write_queue", "tcp_rtx_queue", "sk_receive_queue",
+                          "out_of_order_queue", "sk_backlog"):  # fmt: skip
+                for i, skb in enumerate(getattr(sk, queue, ()) or ()):
+                    skbs.append((f"{label} {queue}[{i}]", skb))
+        for dev in net.devices.values():
+            cache = getattr(dev, "rx_cache", None)
+            if cache is not None:
+                allocators.append((f"{dev.name} rx", cache))
+            for i, (_, skb) in enumerate(getattr(dev, "txqueue", ())):
+                skbs.append((f"{dev.name} txqueue[{i}]", skb))
+        return render_pages(net.page_allocator.live_pages(), skbs, allocators)
 
     def stats(self) -> StatsSnapshot:
         """A read-only snapshot of every counter: ``host.stats()["page_get"]``."""
@@ -387,3 +418,18 @@ def link(
         wire.dev_a.set_faults(faults)
         wire.dev_b.set_faults(faults)
     return wire
+
+
+def _sock_key(sk: Any) -> tuple[int, int, int]:
+    return (sk.sk_protocol, sk.inet_sport, sk.inet_dport)
+
+
+def _sock_label(sk: Any, n: int) -> str:
+    proto = {6: "tcp", 17: "udp"}.get(sk.sk_protocol, str(sk.sk_protocol))
+    return f"{proto} :{sk.inet_sport}->:{sk.inet_dport}"
+
+
+def render_pages(host: Host) -> str:
+    """``host.render_pages()``: every live page of ``host`` with its references, the
+    allocators' cursors and the skb frags that hold its bytes."""
+    return host.render_pages()

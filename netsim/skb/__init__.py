@@ -83,12 +83,16 @@ from .ops import skb_shift as skb_shift
 from .ops import skb_to_bytes as skb_to_bytes
 from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
 from .ops import skb_zcopy as skb_zcopy
+from .render import page_refs as page_refs
+from .render import render_pages as render_pages
 from .render import skb_describe as skb_describe
 from .render import skb_layout as skb_layout
 from .split import skb_segment as skb_segment
 from .split import skb_split as skb_split
 
 __all__ = [
+    "page_refs",
+    "render_pages",
     "BadSkbError",
     "CHECKSUM_COMPLETE",
     "CHECKSUM_NONE",

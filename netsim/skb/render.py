@@ -10,14 +10,16 @@ prepaid bias (32768 on a fresh page), which is nobody's frag.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
-from ..mm.page import Page
+from ..mm.frag_protocol import FragAllocator
+from ..mm.page import PAGE_SIZE, Page
 from ..mm.page_frag import PageFrag
 from ..mm.page_frag_cache import PageFragCache
 from .buff import SkBuff
 
-__all__ = ["page_refs", "skb_describe", "skb_layout"]
+__all__ = ["page_refs", "render_pages", "skb_describe", "skb_layout"]
 
 _CSUM: Final = {0: "NONE", 1: "UNNECESSARY", 2: "COMPLETE", 3: "PARTIAL"}
 
@@ -100,3 +102,70 @@ def skb_layout(
             layout.append((label, frag.offset, frag.len))
         layouts.append(layout)
     return layouts[0] if len(skbs) == 1 else layouts
+
+
+#: columns of the occupancy bar of :func:`render_pages`
+BAR_WIDTH: Final = 64
+
+
+def render_pages(
+    pages: Iterable[Page],
+    skbs: Iterable[tuple[str, SkBuff]] = (),
+    allocators: Iterable[tuple[str, FragAllocator]] = (),
+) -> str:
+    """A picture of live pages: for each (by pfn) its order, size and reference count
+    (:func:`page_refs`: holders and the allocator's share), an occupancy bar
+    (``BAR_WIDTH`` columns: ``#`` bytes some skb frag holds, ``|`` the allocator's cursor,
+    ``.`` nothing), the cursor of each allocator carving it (offset; the cache's bias, the old
+    ``page_frag``'s size), and every byte range held by a frag of the labelled ``skbs``
+    (frag_lists included), in offset order.  Plain text, no colour, about 80 columns."""
+    held: dict[int, list[tuple[int, int, str]]] = {}
+
+    def collect(label: str, skb: SkBuff) -> None:
+        for i, frag in enumerate(skb.shinfo.frags):
+            page = frag.page
+            start = (page.index * PAGE_SIZE) + frag.offset
+            held.setdefault(page.head.pfn, []).append(
+                (start, start + frag.len, f"{label} frag[{i}]")
+            )
+        for j, sub in enumerate(skb.shinfo.frag_list):
+            collect(f"{label} frag_list[{j}]", sub)
+
+    for label, skb in skbs:
+        if not skb.freed:
+            collect(label, skb)
+    cursors: dict[int, list[tuple[int, str]]] = {}
+    for name, nc in allocators:
+        page = nc.page
+        if page is None or page.freed:
+            continue
+        head = page.head
+        what = f"{name} ({nc.name}): offset {nc.offset}"
+        if isinstance(nc, PageFragCache):
+            what += f", bias {nc.pagecnt_bias}"
+        elif isinstance(nc, PageFrag):
+            what += f" of {nc.size}"
+        cursors.setdefault(head.pfn, []).append((nc.offset, what))
+    out: list[str] = []
+    for page in sorted((p for p in pages if not p.freed), key=lambda p: p.pfn):
+        head = page.head
+        size = head.size
+        out.append(
+            f"page {head.pfn:#x} order {head.order} ({size} B, {head.owner or '-'})"
+            f"  {page_refs(head)}"
+        )
+        ranges = sorted(held.get(head.pfn, []))
+        marks = cursors.get(head.pfn, [])
+        bar = ["."] * BAR_WIDTH
+        for start, end, _ in ranges:
+            last = min(-(-end * BAR_WIDTH // size), BAR_WIDTH)
+            for col in range(start * BAR_WIDTH // size, last):
+                bar[col] = "#"
+        for offset, _ in marks:
+            bar[min(offset * BAR_WIDTH // size, BAR_WIDTH - 1)] = "|"
+        out.append("  [" + "".join(bar) + "]")
+        for _, what in marks:
+            out.append(f"  cursor {what}")
+        for start, end, label in ranges:
+            out.append(f"  [{start} .. {end}) len {end - start}  {label}")
+    return "\n".join(out)

@@ -1,0 +1,61 @@
+"""``netsim.render_pages(host)``: every live page with its references split into holders and
+the allocator's share, an occupancy bar, the allocators' cursors, and the byte ranges the
+frags of queued skbs hold."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+import netsim
+
+
+@pytest.mark.parametrize(
+    ("allocator", "refs", "cursor"),
+    [
+        (
+            "page_frag_cache",
+            "ref 32769 = 1 holder + bias 32768 of page_frag_cache",
+            "task_frag (page_frag_cache): offset 23000, bias 32768",
+        ),
+        (
+            "page_frag",
+            "ref 2 = 1 holder + 1 of page_frag",
+            "task_frag (page_frag): offset 23000 of 32768",
+        ),
+    ],
+)
+async def test_corked_writes_in_one_frag(
+    autojump_clock: trio.testing.MockClock, allocator: str, refs: str, cursor: str
+) -> None:
+    async with netsim.open_host(allocator=allocator) as host:
+        listener = host.socket()
+        await listener.bind(("127.0.0.1", 5000))
+        listener.listen()
+        client = host.socket()
+        await client.connect(("127.0.0.1", 5000))
+        server, _ = await listener.accept()
+        client.setsockopt(netsim.SOL_TCP, netsim.TCP_CORK, 1)
+        await client.send(b"a" * 3000)
+        await client.send(b"b" * 20000)  # continues the frag: coalesced, no new reference
+        sport = client.getsockname()[1]
+        lines = netsim.render_pages(host).splitlines()
+        assert lines[0].startswith("page 0x1000 order 3 (32768 B, ")
+        assert lines[0].endswith(refs)
+        bar = lines[1].strip()
+        assert len(bar) == 66  # [ + 64 columns + ]
+        assert bar[1:45] == "#" * 44  # 23000 of 32768 bytes held (columns rounded up)
+        assert bar[45] == "|"  # the allocator's cursor at 23000
+        assert lines[2].strip().endswith(cursor)
+        assert (
+            lines[3].strip()
+            == f"[0 .. 23000) len 23000  tcp :{sport}->:5000 sk_write_queue[0] frag[0]"
+        )
+        for sock in (client, server, listener):
+            sock.close()
+
+
+async def test_no_pages_no_lines(autojump_clock: trio.testing.MockClock) -> None:
+    async with netsim.open_host() as host:
+        assert netsim.render_pages(host) == ""
