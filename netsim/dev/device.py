@@ -195,6 +195,29 @@ class NetDevice:
         self.rx_bytes = 0
         self.rx_dropped = 0
 
+    def set_feature(self, name: str, on: bool = True) -> None:
+        """``ethtool -K DEV NAME on|off`` for one feature by its ``ethtool -k`` name
+        (``"tx-scatter-gather"``, ``"tls-hw-tx-offload"``, …; :data:`NETDEV_FEATURE_NAMES`).
+        ``ValueError`` for a name netsim does not model.  Netsim checks no dependencies
+        between features (Linux's ``netdev_fix_features``): the paths that need one test it
+        themselves, as the TLS device path tests checksum offload."""
+        for bit, feature in NETDEV_FEATURE_NAMES.items():
+            if feature == name:
+                if on:
+                    self.features |= bit
+                else:
+                    self.features &= ~bit
+                return
+        known = ", ".join(sorted(NETDEV_FEATURE_NAMES.values()))
+        raise ValueError(f"unknown feature {name!r} (netsim models: {known})")
+
+    def feature(self, name: str) -> bool:
+        """``ethtool -k``: is the feature called ``name`` on?"""
+        for bit, feature in NETDEV_FEATURE_NAMES.items():
+            if feature == name:
+                return bool(self.features & bit)
+        raise ValueError(f"unknown feature {name!r}")
+
     def start_xmit(self, skb: SkBuff) -> int:
         """``ndo_start_xmit``: take ownership of ``skb``; return ``NET_XMIT_*``."""
         raise NotImplementedError

@@ -87,3 +87,20 @@ async def test_checksum_offload_follows_the_feature_bits(
         await tx.sendto(bytes(1000), (dst, 7000))
         assert await rx.recv(2000) == bytes(1000)
         assert seen == [summed]
+
+
+async def test_features_by_ethtool_name(autojump_clock: trio.testing.MockClock) -> None:
+    """``dev.set_feature("tx-scatter-gather", False)`` as ``ethtool -K lo sg off`` would: the
+    named bit, not a raw integer; unknown names are refused with the known ones."""
+    from netsim.dev import NETIF_F_HW_TLS_TX, NETIF_F_SG
+
+    async with netsim.open_host() as host:
+        lo = host.devices["lo"]
+        assert lo.feature("tx-scatter-gather")
+        lo.set_feature("tx-scatter-gather", False)
+        assert not lo.features & NETIF_F_SG
+        assert not lo.feature("tx-scatter-gather")
+        lo.set_feature("tls-hw-tx-offload")
+        assert lo.features & NETIF_F_HW_TLS_TX
+        with pytest.raises(ValueError, match="unknown feature 'sg'"):
+            lo.set_feature("sg")
