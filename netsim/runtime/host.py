@@ -73,6 +73,7 @@ class Host:
         #: the trio run's clock (``trio.current_time()`` without the lookups, for the hot path)
         self.clock: trio.abc.Clock = trio.lowlevel.current_clock()
         self._tasks: dict[trio.lowlevel.Task, TaskContext] = {}
+        self._task_serial = 0
         self._instrument = _TaskExitInstrument(self)
         self._instrument_errors: list[BaseException] = []
         self._sockets: set[Socket] = set()
@@ -195,7 +196,10 @@ class Host:
         task = trio.lowlevel.current_task()
         ctx = self._tasks.get(task)
         if ctx is None:
-            ctx = self._tasks[task] = TaskContext(self.net, task.name)
+            # the trio task's name and a per-host serial: two tasks running the same function
+            # (two writers) stay apart in reprs and pictures
+            self._task_serial += 1
+            ctx = self._tasks[task] = TaskContext(self.net, f"{task.name}#{self._task_serial}")
         return ctx
 
     def now(self) -> float:

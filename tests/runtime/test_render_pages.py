@@ -59,3 +59,25 @@ async def test_corked_writes_in_one_frag(
 async def test_no_pages_no_lines(autojump_clock: trio.testing.MockClock) -> None:
     async with netsim.open_host() as host:
         assert netsim.render_pages(host) == ""
+
+
+async def test_two_tasks_of_one_function_are_told_apart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Each task's ``task_frag`` is named by the trio task and a per-host serial."""
+    async with netsim.open_host() as host:
+        udp = host.socket(netsim.AF_INET, netsim.SOCK_DGRAM)
+        await udp.bind(("127.0.0.1", 0))
+        dest = udp.getsockname()
+        names: list[str] = []
+
+        async def writer() -> None:
+            await udp.sendto(b"x" * 100, dest)
+            names.append(host.task_context().name)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer)
+            nursery.start_soon(writer)
+        assert len(set(names)) == 2
+        assert all(".writer#" in name for name in names)
+        udp.close()
