@@ -74,6 +74,7 @@ from ..sock.constants import (
     TLS_TX,
 )
 from ..stats import StatsSnapshot
+from ..stats.counters import TLS_COUNTER_NAMES, TLS_STAT_NAMES
 from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
 from ..tls import tls_crypto_info, tls_info
 
@@ -956,39 +957,9 @@ TLS_DEMO_SALT: Final = bytes(range(24, 28))
 TLS_VERSION_NAME: Final = "TLS 1.2"
 TLS_CIPHER_NAME: Final = "AES-GCM-128"
 
-#: netsim's kTLS counters (``host.stats()``), in report order
-TLS_COUNTERS: Final = (
-    "tls_records",
-    "tls_record_frags",
-    "tls_record_coalesce",
-    "tls_dev_encrypt",
-    "tls_sw_encrypt",
-    "tls_tx_ooo",
-    "tls_tx_resync_bytes",
-    "tls_sw_fallback_segs",
-    "tls_tx_no_record",
-    "tls_rx_records",
-)
-#: the kernel's /proc/net/tls_stat (LINUX_MIB_TLS*), in its order
-TLS_STAT: Final = (
-    "TlsCurrTxSw",
-    "TlsCurrRxSw",
-    "TlsCurrTxDevice",
-    "TlsCurrRxDevice",
-    "TlsTxSw",
-    "TlsRxSw",
-    "TlsTxDevice",
-    "TlsRxDevice",
-    "TlsDecryptError",
-    "TlsRxDeviceResync",
-    "TlsDecryptRetry",
-    "TlsRxNoPadViolation",
-    "TlsRxRekeyOk",
-    "TlsRxRekeyError",
-    "TlsTxRekeyOk",
-    "TlsTxRekeyError",
-    "TlsRxRekeyReceived",
-)
+#: netsim's kTLS counters (``host.stats()``), in report order; the kernel's /proc/net/tls_stat
+TLS_COUNTERS: Final = TLS_COUNTER_NAMES
+TLS_STAT: Final = TLS_STAT_NAMES
 #: the counters reported per MiB of payload
 _TLS_PER_MIB: Final = (
     "tls_records",

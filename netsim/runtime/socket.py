@@ -550,14 +550,7 @@ class Socket(trio.socket.SocketType):
         argument costs nothing: no datagram is taken off the queue), then the receive.
         ``want_addr`` False (``recv``, ``recv_into``): the sender's address is not
         formatted (it is None)."""
-        if not isinstance(bufsize, int):
-            raise TypeError(
-                f"'{type(bufsize).__name__}' object cannot be interpreted as an integer"
-            )
-        if bufsize < 0:
-            raise ValueError(f"negative buffersize in {name}")
-        if into is not None and bufsize > len(into):
-            raise ValueError("buffer too small for requested bytes")
+        self._recv_checks(bufsize, into, name)
         sk = self._sk
         if isinstance(sk, UdpSock):
             return await self._udp_recvmsg(sk, bufsize, flags, into, want_addr)

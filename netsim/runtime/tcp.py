@@ -32,6 +32,7 @@ from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg
 from ..tcp.input import release_sock
 from ..tcp.proto import tcp_disconnect
+from ..tls.main import tls_sendmsg
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -82,8 +83,10 @@ async def tcp_connect_async(sock: Socket, address: Any) -> None:
     await trio.lowlevel.cancel_shielded_checkpoint()
 
 
-async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
-    """``send(2)``: queue everything, waiting for buffer space as often as needed."""
+async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int, record_type: int = -1) -> int:
+    """``send(2)``: queue everything, waiting for buffer space as often as needed.  With a
+    ``record_type`` (0..255) the socket's kTLS sends instead (``tls_sendmsg``: records of that
+    type), until every record is in TCP."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = _sk(sock)
     host = sock._host
@@ -98,13 +101,17 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int) -> int:
             raise kernel_error(errno.EBADF)
         net.now = clock.current_time()
         try:
-            copied, must_wait = tcp_sendmsg(sk, host.task_context(), msg, flags, total)
+            if record_type < 0:
+                copied, must_wait = tcp_sendmsg(sk, host.task_context(), msg, flags, total)
+            else:
+                copied, must_wait = tls_sendmsg(sk, host.task_context(), msg, flags, record_type)
         except OSError:
             if total:
                 return total
             raise
         total += copied
-        if not must_wait or not msg.count:
+        # kTLS may still owe TCP the rest of a record when the message is all copied
+        if not must_wait or (record_type < 0 and not msg.count):
             break
         if copied:
             retried = False

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from ..errors import errno, kernel_error
 from ..sock.constants import (
     MSG_CTRUNC,
     MSG_DONTWAIT,
@@ -25,13 +24,13 @@ from ..sock.constants import (
     TLS_GET_RECORD_TYPE,
 )
 from ..sock.iov import MsgIter
-from ..sock.sock import SEND_SHUTDOWN, SockWait
-from ..sock.sysctl import HZ
+from ..sock.sock import SockWait
 from ..tcp import TcpSock
 from ..tcp.input import release_sock
 from ..tls.crypto import TLS_RECORD_TYPE_DATA
-from ..tls.main import TLS_BASE, TlsContext, tls_get_ctx, tls_process_cmsg, tls_sendmsg
+from ..tls.main import TLS_BASE, TlsContext, tls_get_ctx, tls_process_cmsg
 from ..tls.sw import tls_rx_poll, tls_rx_readable, tls_sw_recvmsg
+from .tcp import tcp_sendmsg_async
 
 if TYPE_CHECKING:
     from .socket import Socket
@@ -69,64 +68,21 @@ def tls_rx_ctx(sk: TcpSock | None) -> TlsContext | None:
 async def tls_sendmsg_async(
     sock: Socket, msg: MsgIter, flags: int, cmsgs: list[tuple[int, int, bytes]] | None
 ) -> int:
-    """``send(2)``/``sendmsg(2)`` on a kTLS socket: records until everything is in TCP."""
+    """``send(2)``/``sendmsg(2)`` on a kTLS socket: the record type from the control
+    messages, then TCP's send loop running ``tls_sendmsg`` until every record is in TCP."""
     await trio.lowlevel.checkpoint_if_cancelled()
     sk = sock._tcp_sk
     assert sk is not None
-    host = sock._host
-    net = host.net
-    nonblock = flags & MSG_DONTWAIT
     record_type = TLS_RECORD_TYPE_DATA
     if cmsgs:
-        net.now = host.clock.current_time()
+        host = sock._host
+        host.net.now = host.clock.current_time()
         sk.sk_owned_by_user = True
         try:
             record_type = tls_process_cmsg(sk, host.task_context(), cmsgs, flags)
         finally:
             release_sock(sk)
-    total = 0
-    retried = False
-    waited = False
-    while True:
-        if sock._closed:
-            raise kernel_error(errno.EBADF)
-        net.now = host.clock.current_time()
-        try:
-            copied, must_wait = tls_sendmsg(sk, host.task_context(), msg, flags, record_type)
-        except OSError:
-            if total:
-                return total
-            raise
-        total += copied
-        if not must_wait:
-            break
-        if copied:
-            retried = False
-        if nonblock:
-            if total:
-                return total
-            raise kernel_error(errno.EAGAIN)
-        vm_wait = 0.0
-        if sk.stream_writable() or sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:
-            if not retried:
-                retried = True
-                continue
-            vm_wait = (net.rng.randrange(HZ // 5) + 2) / HZ
-        retried = False
-        waited = True
-        try:
-            if vm_wait:
-                with trio.move_on_after(vm_wait):
-                    await sock._park("writing to")
-            else:
-                await sock._park("writing to")
-        except trio.Cancelled:
-            if total:
-                return total
-            raise
-    if not waited:
-        await trio.lowlevel.cancel_shielded_checkpoint()
-    return total
+    return await tcp_sendmsg_async(sock, msg, flags, record_type)
 
 
 async def tls_recvmsg_async(

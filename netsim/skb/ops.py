@@ -628,6 +628,27 @@ def skb_linearize(skb: SkBuff) -> None:
         __pskb_pull_tail(skb, skb.data_len)
 
 
+def _copy_skb_header(n: SkBuff, skb: SkBuff) -> None:
+    """``skb_copy_header()``: the header fields netsim models and the control block."""
+    for name in (
+        "ip_summed",
+        "csum",
+        "csum_start",
+        "csum_offset",
+        "mac_header",
+        "network_header",
+        "transport_header",
+        "protocol",
+        "pfmemalloc",
+        "dev",
+        "dst",
+        "ignore_df",
+        "tstamp",
+    ):
+        setattr(n, name, getattr(skb, name))
+    n.cb = skb.cb.copy() if skb.cb is not None else None
+
+
 def pskb_copy(skb: SkBuff) -> SkBuff:
     """``pskb_copy()``: a private copy of the head and linear data that **shares the frags**,
     taking a reference on each (what ``__tcp_transmit_skb`` uses when the skb is still cloned)."""
@@ -652,23 +673,7 @@ def pskb_copy(skb: SkBuff) -> SkBuff:
     shinfo.gso_segs = skb.shinfo.gso_segs
     shinfo.gso_type = skb.shinfo.gso_type
     shinfo.flags = skb.shinfo.flags & ~SKBFL_MANAGED_FRAG_REFS
-    for name in (
-        "ip_summed",
-        "csum",
-        "csum_start",
-        "csum_offset",
-        "mac_header",
-        "network_header",
-        "transport_header",
-        "protocol",
-        "pfmemalloc",
-        "dev",
-        "dst",
-        "ignore_df",
-        "tstamp",
-    ):
-        setattr(n, name, getattr(skb, name))
-    n.cb = skb.cb.copy() if skb.cb is not None else None
+    _copy_skb_header(n, skb)
     return n
 
 
@@ -693,23 +698,7 @@ def skb_copy(skb: SkBuff) -> SkBuff:
     shinfo.gso_size = skb.shinfo.gso_size
     shinfo.gso_segs = skb.shinfo.gso_segs
     shinfo.gso_type = skb.shinfo.gso_type
-    for name in (
-        "ip_summed",
-        "csum",
-        "csum_start",
-        "csum_offset",
-        "mac_header",
-        "network_header",
-        "transport_header",
-        "protocol",
-        "pfmemalloc",
-        "dev",
-        "dst",
-        "ignore_df",
-        "tstamp",
-    ):
-        setattr(n, name, getattr(skb, name))
-    n.cb = skb.cb.copy() if skb.cb is not None else None
+    _copy_skb_header(n, skb)
     return n
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "MIB_NAMES",
     "PER_ORDER_NAMES",
     "RX_ACCOUNT_SUFFIX",
+    "TLS_COUNTER_NAMES",
+    "TLS_STAT_NAMES",
     "TX_FRAG_ACCOUNT",
     "Counters",
     "StatsSnapshot",
@@ -46,6 +48,41 @@ MAX_PAGE_ORDER: Final = 10
 #: ``"<device> rx"`` (see :meth:`netsim.mm.PageAllocator.account`).
 TX_FRAG_ACCOUNT: Final = "sk_page_frag"
 RX_ACCOUNT_SUFFIX: Final = " rx"
+
+#: netsim's own kTLS counters, in report order (``netsim nc --tls``).
+TLS_COUNTER_NAMES: Final[tuple[str, ...]] = (
+    "tls_records",
+    "tls_record_frags",
+    "tls_record_coalesce",
+    "tls_dev_encrypt",
+    "tls_sw_encrypt",
+    "tls_tx_ooo",
+    "tls_tx_resync_bytes",
+    "tls_sw_fallback_segs",
+    "tls_tx_no_record",
+    "tls_rx_records",
+)
+
+#: The kernel's ``/proc/net/tls_stat`` (``LINUX_MIB_TLS*``), in its order.
+TLS_STAT_NAMES: Final[tuple[str, ...]] = (
+    "TlsCurrTxSw",
+    "TlsCurrRxSw",
+    "TlsCurrTxDevice",
+    "TlsCurrRxDevice",
+    "TlsTxSw",
+    "TlsRxSw",
+    "TlsTxDevice",
+    "TlsRxDevice",
+    "TlsDecryptError",
+    "TlsRxDeviceResync",
+    "TlsDecryptRetry",
+    "TlsRxNoPadViolation",
+    "TlsRxRekeyOk",
+    "TlsRxRekeyError",
+    "TlsTxRekeyOk",
+    "TlsTxRekeyError",
+    "TlsRxRekeyReceived",
+)
 
 #: Scalar counters, in report order.  Names are public API (DESIGN.md).
 COUNTER_NAMES: Final[tuple[str, ...]] = (
@@ -81,16 +118,7 @@ COUNTER_NAMES: Final[tuple[str, ...]] = (
     # last frag, records the software path encrypted, records the emulated NIC encrypted,
     # segments it met out of order (retransmissions) and the record bytes it re-read to
     # resync, segments encrypted by tls_sw_fallback, segments with no record, records received
-    "tls_records",
-    "tls_record_frags",
-    "tls_record_coalesce",
-    "tls_sw_encrypt",
-    "tls_dev_encrypt",
-    "tls_tx_ooo",
-    "tls_tx_resync_bytes",
-    "tls_sw_fallback_segs",
-    "tls_tx_no_record",
-    "tls_rx_records",
+    *TLS_COUNTER_NAMES,
 )
 
 #: MIB counters with the kernel's nstat names (/proc/net/snmp, /proc/net/snmp6, netstat).
@@ -157,23 +185,7 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "Udp6SndbufErrors",
     "Udp6InCsumErrors",
     # kTLS (/proc/net/tls_stat, LINUX_MIB_TLS*): the Curr* are gauges
-    "TlsCurrTxSw",
-    "TlsCurrRxSw",
-    "TlsCurrTxDevice",
-    "TlsCurrRxDevice",
-    "TlsTxSw",
-    "TlsRxSw",
-    "TlsTxDevice",
-    "TlsRxDevice",
-    "TlsDecryptError",
-    "TlsRxDeviceResync",
-    "TlsDecryptRetry",
-    "TlsRxNoPadViolation",
-    "TlsRxRekeyOk",
-    "TlsRxRekeyError",
-    "TlsTxRekeyOk",
-    "TlsTxRekeyError",
-    "TlsRxRekeyReceived",
+    *TLS_STAT_NAMES,
     # TCP (TCP_MIB_*, and LINUX_MIB_* shown by nstat as TcpExt*)
     "TcpActiveOpens",
     "TcpPassiveOpens",

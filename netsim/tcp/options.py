@@ -114,11 +114,8 @@ def tcp_setsockopt(sk: TcpSock, optname: int, optval: bytes) -> None:
     Linux does not have)."""
     from .input import lock_sock, release_sock
 
-    if optname == TCP_CONGESTION:
-        _set_congestion(sk, optval)
-        return
-    if optname == TCP_ULP:
-        _set_ulp(sk, optval)
+    if optname in (TCP_CONGESTION, TCP_ULP):
+        _set_by_name(sk, optname, optval)
         return
     val = optval_int(optval)
     lock_sock(sk)
@@ -180,36 +177,27 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
         raise kernel_error(errno.ENOPROTOOPT)
 
 
-def _set_congestion(sk: TcpSock, optval: bytes) -> None:
-    """``TCP_CONGESTION`` (``do_tcp_setsockopt``, net/ipv4/tcp.c): a name of at most
-    ``TCP_CA_NAME_MAX - 1`` bytes, up to a NUL (``strncpy_from_sockptr``), for
-    ``tcp_set_congestion_control`` — ``ENOENT`` for a name not registered (Linux would first
-    try to load a module ``tcp_<name>``: netsim has Reno and CUBIC built in, nothing to
-    load)."""
-    from .input import lock_sock, release_sock
-
-    if not optval:
-        raise kernel_error(errno.EINVAL, "TCP_CONGESTION needs a name")
-    name = optval[: TCP_CA_NAME_MAX - 1].split(b"\0", 1)[0].decode("latin-1")
-    lock_sock(sk)
-    try:
-        tcp_set_congestion_control(sk, name)
-    finally:
-        release_sock(sk)
-
-
-def _set_ulp(sk: TcpSock, optval: bytes) -> None:
-    """``TCP_ULP``: a name of at most ``TCP_ULP_NAME_MAX - 1`` bytes, up to a NUL
-    (``EINVAL`` if empty), for :func:`~netsim.tcp.ulp.tcp_set_ulp` under the socket lock."""
+def _set_by_name(sk: TcpSock, optname: int, optval: bytes) -> None:
+    """``TCP_CONGESTION`` and ``TCP_ULP`` (``do_tcp_setsockopt``, net/ipv4/tcp.c): a name of
+    at most ``TCP_CA_NAME_MAX - 1`` / ``TCP_ULP_NAME_MAX - 1`` bytes, up to a NUL
+    (``strncpy_from_sockptr``; ``EINVAL`` if empty), for ``tcp_set_congestion_control`` —
+    ``ENOENT`` for a name not registered (Linux would first try to load a module
+    ``tcp_<name>``: netsim has Reno and CUBIC built in, nothing to load) — or
+    :func:`~netsim.tcp.ulp.tcp_set_ulp`, under the socket lock."""
     from .input import lock_sock, release_sock
     from .ulp import TCP_ULP_NAME_MAX, tcp_set_ulp
 
+    ulp = optname == TCP_ULP
     if not optval:
-        raise kernel_error(errno.EINVAL, "TCP_ULP needs a name")
-    name = optval[: TCP_ULP_NAME_MAX - 1].split(b"\0", 1)[0].decode("latin-1")
+        raise kernel_error(errno.EINVAL, f"{'TCP_ULP' if ulp else 'TCP_CONGESTION'} needs a name")
+    limit = TCP_ULP_NAME_MAX if ulp else TCP_CA_NAME_MAX
+    name = optval[: limit - 1].split(b"\0", 1)[0].decode("latin-1")
     lock_sock(sk)
     try:
-        tcp_set_ulp(sk, name)
+        if ulp:
+            tcp_set_ulp(sk, name)
+        else:
+            tcp_set_congestion_control(sk, name)
     finally:
         release_sock(sk)
 

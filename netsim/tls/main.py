@@ -485,38 +485,27 @@ def tls_push_sg(
     only part (out of send buffer): the rest is kept as the partially sent record."""
     ctx.in_tcp_sendpages = True
     try:
-        return _push_entries(sk, task, ctx, entries, first_offset, flags)
+        for i, (page, off, length) in enumerate(entries):
+            start = first_offset if i == 0 else 0
+            while start < length:
+                it = BvecIter([(page, off + start, length - start)])
+                try:
+                    copied, must_wait = tcp_sendmsg_locked(sk, task, it, flags | MSG_SPLICE_PAGES)
+                except SockWait:
+                    copied, must_wait = 0, True
+                except OSError:
+                    ctx.partial = entries[i:]
+                    ctx.partial_offset = start
+                    raise
+                start += copied
+                if start < length and must_wait:
+                    ctx.partial = entries[i:]
+                    ctx.partial_offset = start
+                    return True
+            put_page(page)
+        return False
     finally:
         ctx.in_tcp_sendpages = False
-
-
-def _push_entries(
-    sk: TcpSock,
-    task: TaskContext,
-    ctx: TlsContext,
-    entries: list[tuple[Page, int, int]],
-    first_offset: int,
-    flags: int,
-) -> bool:
-    for i, (page, off, length) in enumerate(entries):
-        start = first_offset if i == 0 else 0
-        while start < length:
-            it = BvecIter([(page, off + start, length - start)])
-            try:
-                copied, must_wait = tcp_sendmsg_locked(sk, task, it, flags | MSG_SPLICE_PAGES)
-            except SockWait:
-                copied, must_wait = 0, True
-            except OSError:
-                ctx.partial = entries[i:]
-                ctx.partial_offset = start
-                raise
-            start += copied
-            if start < length and must_wait:
-                ctx.partial = entries[i:]
-                ctx.partial_offset = start
-                return True
-        put_page(page)
-    return False
 
 
 def tls_push_partial_record(sk: TcpSock, task: TaskContext, ctx: TlsContext, flags: int) -> bool:
