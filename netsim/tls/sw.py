@@ -370,7 +370,9 @@ def tls_sw_release_resources_rx(ctx: TlsContext) -> None:
 
 def tls_rx_readable(sk: TcpSock, ctx: TlsContext) -> bool:
     """Is a read worth trying — a record decrypted or whole in the buffer, bytes in TCP's
-    queue, or the end of the stream (``tls_sk_poll``'s test)."""
+    queue, or the end of the stream.  Looser than :func:`tls_rx_poll` on purpose: a blocked
+    reader retries on any bytes in TCP's queue, because only a read takes them out (and so
+    opens TCP's window for the rest of a record longer than the receive buffer)."""
     rx = ctx.rx_sw
     if rx is None:
         return sk.stream_readable()

@@ -12,48 +12,32 @@ send buffer was full.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
 import trio.testing
 
 import netsim
-from netsim import SOL_TCP, SOL_TLS, TCP_ULP, TLS_RX, TLS_TX
-from netsim.dev import NETIF_F_HW_TLS_TX
 from netsim.mm import PageAllocator
 from netsim.tls import tls_crypto_info, tls_get_ctx, tls_info
 
+TlsPair = Callable[..., Awaitable[tuple[netsim.Socket, netsim.Socket, netsim.Socket]]]
+
 INFO = tls_crypto_info(bytes(range(16)), bytes(8), b"\x01\x02\x03\x04")
-
-
-async def _pair(
-    host: netsim.Host, device: bool
-) -> tuple[netsim.Socket, netsim.Socket, netsim.Socket]:
-    if device:
-        host.devices["lo"].features |= NETIF_F_HW_TLS_TX
-    listener = host.socket()
-    await listener.bind(("127.0.0.1", 4433))
-    listener.listen()
-    client = host.socket()
-    await client.connect(("127.0.0.1", 4433))
-    server, _ = await listener.accept()
-    for sock, direction in ((client, TLS_TX), (server, TLS_RX)):
-        sock.setsockopt(SOL_TCP, TCP_ULP, b"tls")
-        sock.setsockopt(SOL_TLS, direction, INFO)
-    return listener, client, server
 
 
 @pytest.mark.parametrize("device", [False, True], ids=["sw", "hw"])
 @pytest.mark.parametrize("allocator", ["page_frag", "page_frag_cache"])
 async def test_refused_pages_make_the_send_wait_not_fail(
-    autojump_clock: trio.testing.MockClock, device: bool, allocator: str
+    autojump_clock: trio.testing.MockClock, tls_pair: TlsPair, device: bool, allocator: str
 ) -> None:
     """30 % of page allocations refused (seeded): the 500,000 bytes arrive exact, pages were
     refused and the frag allocators saw it, every record went out, nothing leaks."""
     pa = PageAllocator(fail_probability=0.3, seed=5)
     payload = random.Random(1).randbytes(500_000)
     async with netsim.open_host(page_allocator=pa, allocator=allocator) as host:
-        listener, client, server = await _pair(host, device)
+        listener, client, server = await tls_pair(host, INFO, device=device)
         assert tls_info(client.tcp_sk)["txconf"] == ("hw" if device else "sw")
         got = bytearray()
 
@@ -79,7 +63,9 @@ async def test_refused_pages_make_the_send_wait_not_fail(
     assert pa.pages_in_use() == 0
 
 
-async def test_sw_record_buffer_is_all_or_nothing(autojump_clock: trio.testing.MockClock) -> None:
+async def test_sw_record_buffer_is_all_or_nothing(
+    autojump_clock: trio.testing.MockClock, tls_pair: TlsPair
+) -> None:
     """``sk_msg_alloc`` refused a page part-way through a record's five 4 KiB pages: the
     record's buffer goes back to its size before the call (``sk_msg_trim``, the pages it had
     got released), a non-blocking send is ``EAGAIN`` with ``SOCK_NOSPACE`` set; once pages
@@ -87,7 +73,7 @@ async def test_sw_record_buffer_is_all_or_nothing(autojump_clock: trio.testing.M
     software path would retry for ever too: each attempt needs five in a row.)"""
     pa = PageAllocator(fail_high_order=True)
     async with netsim.open_host(page_allocator=pa) as host:
-        listener, client, server = await _pair(host, device=False)
+        listener, client, server = await tls_pair(host, INFO)
         sk = client.tcp_sk
         pa.fail_every = 3  # 4 KiB pages only, and one in three refused: never five in a row
         with pytest.raises(BlockingIOError):
@@ -112,13 +98,13 @@ async def test_sw_record_buffer_is_all_or_nothing(autojump_clock: trio.testing.M
 
 @pytest.mark.parametrize("device", [False, True], ids=["sw", "hw"])
 async def test_part_sent_record_is_finished_by_write_space(
-    autojump_clock: trio.testing.MockClock, device: bool
+    autojump_clock: trio.testing.MockClock, tls_pair: TlsPair, device: bool
 ) -> None:
     """Non-blocking sends into a small send buffer until ``EAGAIN``, then no more sends: a
     record TCP took only part of is finished when TCP has room again (``tls_write_space``),
     so every byte the sends accepted arrives — none waits for a send that never comes."""
     async with netsim.open_host() as host:
-        listener, client, server = await _pair(host, device)
+        listener, client, server = await tls_pair(host, INFO, device=device)
         client.setsockopt(netsim.SOL_SOCKET, netsim.SO_SNDBUF, 4096)
         data = random.Random(7).randbytes(200_000)
         accepted = 0

@@ -7,29 +7,25 @@ that made that record fails with ``EBADMSG`` and the record is not sent
 from __future__ import annotations
 
 import errno
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
 import trio.testing
 
 import netsim
-from netsim import SOL_TCP, SOL_TLS, TCP_ULP, TLS_RX, TLS_TX
+from netsim import SOL_TLS
 from netsim.tls import tls_crypto_info
 
+TlsPair = Callable[..., Awaitable[tuple[netsim.Socket, netsim.Socket, netsim.Socket]]]
 
-async def test_sw_record_number_wrap_is_ebadmsg(autojump_clock: trio.testing.MockClock) -> None:
+
+async def test_sw_record_number_wrap_is_ebadmsg(
+    autojump_clock: trio.testing.MockClock, tls_pair: TlsPair
+) -> None:
     info = tls_crypto_info(bytes(16), bytes(8), bytes(4), rec_seq=b"\xff" * 8)
     async with netsim.open_host() as host:
-        listener = host.socket()
-        await listener.bind(("127.0.0.1", 4433))
-        listener.listen()
-        client = host.socket()
-        await client.connect(("127.0.0.1", 4433))
-        server, _ = await listener.accept()
-        client.setsockopt(SOL_TCP, TCP_ULP, b"tls")
-        client.setsockopt(SOL_TLS, TLS_TX, info)
-        server.setsockopt(SOL_TCP, TCP_ULP, b"tls")
-        server.setsockopt(SOL_TLS, TLS_RX, info)
+        listener, client, server = await tls_pair(host, info)
         with pytest.raises(OSError, match="wrapped") as exc:
             await client.send(b"test_read\0")
         assert exc.value.errno == errno.EBADMSG
@@ -39,21 +35,14 @@ async def test_sw_record_number_wrap_is_ebadmsg(autojump_clock: trio.testing.Moc
             sock.close()
 
 
-async def test_content_type_zero_is_ebadmsg(autojump_clock: trio.testing.MockClock) -> None:
+async def test_content_type_zero_is_ebadmsg(
+    autojump_clock: trio.testing.MockClock, tls_pair: TlsPair
+) -> None:
     """``tls_record_content_type``: a record of type 0 is not handed to the reader, it is
     ``EBADMSG`` (and stays: the next read says the same)."""
     info = tls_crypto_info(bytes(16), bytes(8), bytes(4))
     async with netsim.open_host() as host:
-        listener = host.socket()
-        await listener.bind(("127.0.0.1", 4433))
-        listener.listen()
-        client = host.socket()
-        await client.connect(("127.0.0.1", 4433))
-        server, _ = await listener.accept()
-        client.setsockopt(SOL_TCP, TCP_ULP, b"tls")
-        client.setsockopt(SOL_TLS, TLS_TX, info)
-        server.setsockopt(SOL_TCP, TCP_ULP, b"tls")
-        server.setsockopt(SOL_TLS, TLS_RX, info)
+        listener, client, server = await tls_pair(host, info)
         await client.sendmsg([b"zz"], [(SOL_TLS, netsim.TLS_SET_RECORD_TYPE, b"\0")])
         for _ in range(2):
             with pytest.raises(OSError, match="content type 0") as exc:
