@@ -45,6 +45,8 @@ from .sock.constants import *  # noqa: F403
 from .sock.constants import __all__ as _constants
 from .stats import Counters as Counters
 from .stats import StatsSnapshot as StatsSnapshot
+from .stats import TraceEvent as TraceEvent
+from .stats import Tracer as Tracer
 
 __version__ = "0.1.0.dev0"
 #: ``"compiled (mypyc)"`` or ``"pure Python"``: which build of the sans-IO core is running
@@ -76,6 +78,8 @@ __all__ = [
     "SkbSharedInfo",
     "StatsSnapshot",
     "StreamLink",
+    "TraceEvent",
+    "Tracer",
     "available_frag_allocators",
     "get_frag_allocator",
     "link",

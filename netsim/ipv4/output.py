@@ -57,6 +57,7 @@ from ..skb import (
     skb_fill_page_desc,
     skb_put,
     skb_reserve,
+    trace_frag,
 )
 from ..sock.constants import (
     IP_PKTINFO,
@@ -266,6 +267,8 @@ def __ip_append_data(
             else:
                 copy = 0
             if copy <= 0:
+                if net.stats.tracer is not None:
+                    _trace_new_skb(sk, skb, maxfraglen, v6)
                 skb, consumed = _alloc_new_skb(
                     sk, cork, msg, skb, length, transhdrlen, flags, csummode, geo, wmem_delta
                 )
@@ -285,6 +288,15 @@ def __ip_append_data(
                 off = skb.len
                 tail = skb_put(skb, copy)
                 _getfrag(msg, memoryview(skb.head)[tail : tail + copy], copy, skb, off)
+                tracer = net.stats.tracer
+                if tracer is not None:
+                    tracer.emit(
+                        "linear",
+                        "__ip_append_data",
+                        "the device has no scatter-gather (NETIF_F_SG off): appended to "
+                        "the head's tailroom",
+                        {"skb": tracer.skb(skb), "offset": tail, "len": copy},
+                    )
             else:
                 copy = _append_page_frag(sk, nc, msg, skb, copy, max_frags)
                 wmem_delta += copy
@@ -396,10 +408,55 @@ def _alloc_new_skb(
         if copy > 0:
             dst = memoryview(skb.head)[data + transhdrlen : data + transhdrlen + copy]
             _getfrag(msg, dst, copy, skb, fraggap)
+            if skb.stats.tracer is not None:
+                _trace_linear(sk, skb, data + transhdrlen, copy, flags, geo, fraglen)
     except BaseException:
         kfree_skb(skb)
         raise
     return skb, copy
+
+
+def _trace_new_skb(sk: Sock, prev: SkBuff | None, maxfraglen: int, v6: bool) -> None:
+    """Say why ``__ip_append_data`` allocates a new skb (trace only)."""
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    where = "__ip6_append_data" if v6 else "__ip_append_data"
+    if prev is None:
+        tracer.emit("new_skb", where, "the datagram's first skb (the queue is empty)", {})
+        return
+    tracer.emit(
+        "new_skb",
+        where,
+        f"the tail skb holds a full IP fragment (len {prev.len}, maxfraglen {maxfraglen}): "
+        "the next bytes start the next fragment",
+        {"tail": tracer.skb(prev)},
+    )
+
+
+def _trace_linear(
+    sk: Sock, skb: SkBuff, offset: int, copy: int, flags: int, geo: _Geometry, fraglen: int
+) -> None:
+    """Say why ``__ip_append_data`` copied the first bytes into the linear area."""
+    tracer = skb.stats.tracer
+    if tracer is None:
+        return
+    if not geo.sg:
+        reason = "the device has no scatter-gather (NETIF_F_SG off): the datagram is linear"
+    else:
+        reason = (
+            f"the first chunk fits a head of {fraglen} B below SKB_MAX_ALLOC "
+            f"({sk.net.skb_layout.max_alloc}): it is copied into the linear area; later "
+            "appends go to page frags"
+        )
+    if flags & MSG_MORE and not geo.sg:
+        reason += " (MSG_MORE: the head is sized for a whole MTU)"
+    tracer.emit(
+        "linear",
+        "__ip_append_data",
+        reason,
+        {"skb": tracer.skb(skb), "offset": offset, "len": copy},
+    )
 
 
 def _getfrag(msg: MsgIter, dst: memoryview, copy: int, skb: SkBuff, odd: int) -> None:
@@ -425,7 +482,12 @@ def _append_page_frag(
     frags = skb.shinfo.frags
     i = len(frags)
     stats = sk.net.stats
-    if i and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset:
+    merge = (
+        bool(i) and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
+    )
+    if stats.tracer is not None and (merge or i < max_frags):
+        trace_frag(skb, i, page, offset, copy, merge, "__ip_append_data")
+    if merge:
         frags[i - 1].len += copy
         nc.commit_noref(span, copy)
         stats.skb_coalesce += 1

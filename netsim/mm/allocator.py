@@ -49,7 +49,7 @@ from contextvars import ContextVar
 from typing import Final, Protocol
 
 from ..errors import BadPageError, MemoryLimitWarning, PageLeakError
-from ..stats import MAX_PAGE_ORDER, Counters, StatsSnapshot
+from ..stats import MAX_PAGE_ORDER, Counters, StatsSnapshot, Tracer
 from .gfp import Gfp, gfp_pfmemalloc_allowed
 from .page import PAGE_SHIFT, PAGE_SIZE, Page
 
@@ -200,6 +200,11 @@ class PageAllocator:
         self._pages_used += nr
         stats.page_alloc += 1
         stats.page_alloc_order[order] += 1
+        tracer = stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "page_alloc", "alloc_pages", "", {"pfn": pfn, "order": order, "owner": owner}
+            )
         if pfmemalloc:
             stats.page_alloc_pfmemalloc += 1
         return page
@@ -247,8 +252,23 @@ class PageAllocator:
         stats = page.stats
         stats.page_free += 1
         stats.page_free_order[page.order] += 1
+        tracer = stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "page_free",
+                "free_pages",
+                "the last reference was dropped",
+                {"pfn": page.pfn, "order": page.order},
+            )
 
     # -- accounts and counters --------------------------------------------------------------
+
+    def set_tracer(self, tracer: Tracer | None) -> None:
+        """Attach ``tracer`` to these counters and every account's (and to accounts made
+        later); ``None`` detaches it.  See :mod:`netsim.stats.trace`."""
+        self.stats.tracer = tracer
+        for account in self.accounts.values():
+            account.stats.tracer = tracer
 
     def account(self, name: str) -> PageAccount:
         """The account ``name`` (created on first use): memory from this allocator, counted
@@ -257,6 +277,7 @@ class PageAllocator:
         account = self.accounts.get(name)
         if account is None:
             account = self.accounts[name] = PageAccount(self, name)
+            account.stats.tracer = self.stats.tracer
         return account
 
     def snapshot(self) -> StatsSnapshot:

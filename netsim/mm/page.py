@@ -284,6 +284,9 @@ def get_page(page: Page) -> None:
         raise _bad("get_page", head)
     head._refcount += 1
     head.stats.page_get += 1
+    tracer = head.stats.tracer
+    if tracer is not None:
+        tracer.emit("get_page", "get_page", "", {"pfn": head.pfn, "ref": head._refcount})
 
 
 def page_ref_inc(page: Page) -> None:
@@ -299,6 +302,11 @@ def page_ref_add(page: Page, nr: int) -> None:
         raise _bad(f"page_ref_add({nr})", head)
     head._refcount += nr
     head.stats.page_ref_add += 1
+    tracer = head.stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "page_ref_add", "page_ref_add", "", {"pfn": head.pfn, "nr": nr, "ref": head._refcount}
+        )
 
 
 def page_ref_sub_and_test(page: Page, nr: int) -> bool:
@@ -311,6 +319,14 @@ def page_ref_sub_and_test(page: Page, nr: int) -> bool:
         raise _bad(f"page_ref_sub_and_test({nr})", head)
     head._refcount = count
     head.stats.page_ref_sub_and_test += 1
+    tracer = head.stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "page_ref_sub_and_test",
+            "page_ref_sub_and_test",
+            "",
+            {"pfn": head.pfn, "nr": nr, "ref": count},
+        )
     return count == 0
 
 
@@ -322,6 +338,9 @@ def put_page_testzero(page: Page) -> bool:
         raise _bad("put_page", head)
     head._refcount -= 1
     head.stats.page_put += 1
+    tracer = head.stats.tracer
+    if tracer is not None:
+        tracer.emit("put_page", "put_page_testzero", "", {"pfn": head.pfn, "ref": head._refcount})
     return head._refcount == 0
 
 
@@ -333,6 +352,9 @@ def put_page(page: Page) -> None:
         raise _bad("put_page", head)
     head._refcount -= 1
     head.stats.page_put += 1
+    tracer = head.stats.tracer
+    if tracer is not None:
+        tracer.emit("put_page", "put_page", "", {"pfn": head.pfn, "ref": head._refcount})
     if head._refcount == 0:
         head.allocator.free_pages(head)
 

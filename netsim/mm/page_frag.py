@@ -68,11 +68,31 @@ class PageFrag:
             if page.head._refcount == 1:
                 if self.offset:
                     self.stats.frag_reuse += 1
+                    tracer = self.stats.tracer
+                    if tracer is not None:
+                        tracer.emit(
+                            "reuse",
+                            "skb_page_frag_refill",
+                            "every frag on the page was freed (refcount 1: only ours): "
+                            "start again at offset 0",
+                            {"allocator": self.name, "pfn": page.pfn, "was": self.offset},
+                        )
                 self.offset = 0
                 return True
             if self.offset + sz <= self.size:
                 return True
             self.stats.frag_abandon += 1
+            tracer = self.stats.tracer
+            if tracer is not None:
+                held = page.head._refcount - 1
+                tracer.emit(
+                    "abandon",
+                    "skb_page_frag_refill",
+                    f"fewer than {sz} bytes left and {held} reference{'s' if held != 1 else ''} "
+                    "still held by frags: put_page our reference, the page lives on until "
+                    "they are freed",
+                    {"allocator": self.name, "pfn": page.pfn, "offset": self.offset, "ref": held},
+                )
             page.frag_owner = None
             put_page(page)
         self.offset = 0
@@ -90,6 +110,15 @@ class PageFrag:
         new.frag_owner = self
         self.size = new.size
         self.stats.frag_refill += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "refill",
+                "skb_page_frag_refill",
+                f"a new order-{new.order} page; the allocator keeps one reference, each new "
+                "frag takes its own with get_page",
+                {"allocator": self.name, "pfn": new.pfn, "order": new.order, "size": new.size},
+            )
         return True
 
     # -- FragAllocator ---------------------------------------------------------------------
@@ -109,6 +138,19 @@ class PageFrag:
             # only an order-0 fallback page can be too small (fragsz > PAGE_SIZE)
             self.stats.frag_alloc_fail += 1
             return None
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "prepare",
+                "skb_page_frag_refill",
+                "",
+                {
+                    "allocator": self.name,
+                    "pfn": page.pfn,
+                    "offset": offset,
+                    "room": self.size - offset,
+                },
+            )
         return FragSpan(page, offset, self.size - offset)
 
     def probe(self, fragsz: int, align: int = 1, *, want: int | None = None) -> FragSpan | None:
@@ -135,12 +177,37 @@ class PageFrag:
         true_size = self._consume(span, used)
         get_page(span.page)
         self.stats.frag_commit += 1
+        if self.stats.tracer is not None:
+            self._trace_commit(span.page, span.offset, used)
         return true_size
+
+    def _trace_commit(self, page: Page, offset: int, used: int) -> None:
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "commit",
+                "page_ref_inc",
+                "a new frag takes its own reference: one get_page (an atomic)",
+                {"allocator": self.name, "pfn": page.head.pfn, "offset": offset, "len": used},
+            )
 
     def commit_noref(self, span: FragSpan, used: int) -> int:
         """``offset += used`` only: the bytes were merged into a slot that holds a reference."""
         true_size = self._consume(span, used)
         self.stats.frag_commit_noref += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "commit_noref",
+                "skb_frag_size_add",
+                "merged into a frag that already holds a reference: no get_page",
+                {
+                    "allocator": self.name,
+                    "pfn": span.page.head.pfn,
+                    "offset": span.offset,
+                    "len": used,
+                },
+            )
         return true_size
 
     def abort(self, fragsz: int) -> None:
@@ -151,6 +218,14 @@ class PageFrag:
         put_page(page)
         self.offset -= fragsz
         self.stats.frag_abort += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "abort",
+                "put_page",
+                "the last commit is undone: put_page, offset back",
+                {"allocator": self.name, "len": fragsz, "offset": self.offset},
+            )
 
     def alloc(self, fragsz: int, gfp: int, align: int = 1) -> tuple[Page, int] | None:
         """A ``fragsz``-byte fragment with one reference (refill + ``get_page`` + advance)."""
@@ -162,6 +237,8 @@ class PageFrag:
                 self.offset = end
                 get_page(page)
                 self.stats.frag_commit += 1
+                if self.stats.tracer is not None:
+                    self._trace_commit(page, offset, fragsz)
                 return page, offset
         span = self.prepare(fragsz, gfp, align)
         if span is None:

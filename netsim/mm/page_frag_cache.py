@@ -152,6 +152,15 @@ class PageFragCache:
         self.pagecnt_bias = _BIAS_FULL
         self.offset = self._start(page)
         self.stats.frag_refill += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "refill",
+                "__page_frag_cache_refill",
+                f"a new order-{page.order} page, {PAGE_FRAG_CACHE_MAX_SIZE} references "
+                "prepaid in one page_ref_add",
+                {"allocator": self.name, "pfn": page.pfn, "order": page.order, "bias": _BIAS_FULL},
+            )
         return page
 
     def _start(self, page: Page) -> int:
@@ -160,8 +169,20 @@ class PageFragCache:
 
     def _exhausted(self, page: Page, gfp: int) -> Page | None:
         """The current page has no room: recycle it, or abandon it and refill."""
-        if not page_ref_sub_and_test(page, self.pagecnt_bias):
+        bias = self.pagecnt_bias
+        if not page_ref_sub_and_test(page, bias):
             self.stats.frag_abandon += 1
+            tracer = self.stats.tracer
+            if tracer is not None:
+                held = page.refcount
+                tracer.emit(
+                    "abandon",
+                    "__page_frag_cache_prepare",
+                    f"page full and {held} reference{'s' if held != 1 else ''} still held by "
+                    "frags: the unused bias is given back and the page lives on until they "
+                    "are freed",
+                    {"allocator": self.name, "pfn": page.pfn, "bias": bias, "ref": held},
+                )
             page.frag_owner = None
             return self._refill(gfp)
         if page.pfmemalloc:
@@ -172,6 +193,15 @@ class PageFragCache:
         self.pagecnt_bias = _BIAS_FULL
         self.offset = self._start(page)
         self.stats.frag_recycle += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "recycle",
+                "__page_frag_cache_prepare",
+                "page full, and every frag on it was already freed (the count drained to the "
+                "bias): the same page is carved again from the start, no allocation",
+                {"allocator": self.name, "pfn": page.pfn, "offset": self.offset},
+            )
         return page
 
     # -- FragAllocator ---------------------------------------------------------------------
@@ -199,6 +229,8 @@ class PageFragCache:
                 return None
             size = page.size
             offset = 0
+        if self.stats.tracer is not None:
+            self._trace_prepare(page, offset, size - offset)
         return FragSpan(page, offset, size - offset)
 
     def probe(self, fragsz: int, align: int = 1, *, want: int | None = None) -> FragSpan | None:
@@ -228,12 +260,53 @@ class PageFragCache:
         true_size = self._consume(span, used)
         self.pagecnt_bias -= 1
         self.stats.frag_commit += 1
+        if self.stats.tracer is not None:
+            self._trace_commit(span.page, span.offset, used)
         return true_size
+
+    def _trace_commit(self, page: Page, offset: int, used: int) -> None:
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "commit",
+                "page_frag_commit",
+                "a new frag takes one prepaid reference: pagecnt_bias - 1, no atomic",
+                {
+                    "allocator": self.name,
+                    "pfn": page.head.pfn,
+                    "offset": offset,
+                    "len": used,
+                    "bias": self.pagecnt_bias,
+                },
+            )
+
+    def _trace_prepare(self, page: Page, offset: int, room: int) -> None:
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "prepare",
+                "__page_frag_cache_prepare",
+                "",
+                {"allocator": self.name, "pfn": page.pfn, "offset": offset, "room": room},
+            )
 
     def commit_noref(self, span: FragSpan, used: int) -> int:
         """``page_frag_commit_noref``: consume ``used`` bytes without handing out a reference."""
         true_size = self._consume(span, used)
         self.stats.frag_commit_noref += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "commit_noref",
+                "page_frag_commit_noref",
+                "merged into a frag that already holds a reference: no reference taken",
+                {
+                    "allocator": self.name,
+                    "pfn": span.page.head.pfn,
+                    "offset": span.offset,
+                    "len": used,
+                },
+            )
         return true_size
 
     def abort(self, fragsz: int) -> None:
@@ -244,6 +317,14 @@ class PageFragCache:
         self.pagecnt_bias += 1
         self.offset -= fragsz
         self.stats.frag_abort += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "abort",
+                "page_frag_alloc_abort",
+                "the last commit is undone: bias + 1, offset back",
+                {"allocator": self.name, "len": fragsz, "offset": self.offset},
+            )
 
     def alloc(self, fragsz: int, gfp: int, align: int = 1) -> tuple[Page, int] | None:
         """``page_frag_alloc_align()``: a ``fragsz``-byte fragment ``(page, offset)`` owning
@@ -256,6 +337,8 @@ class PageFragCache:
                 self.pagecnt_bias -= 1
                 self.offset = end
                 self.stats.frag_commit += 1
+                if self.stats.tracer is not None:
+                    self._trace_commit(page, offset, fragsz)
                 return page, offset
         span = self.prepare(fragsz, gfp, align)
         if span is None:
@@ -335,6 +418,8 @@ class PageFragCacheCountdown(PageFragCache):
             if offset < 0:
                 self.stats.frag_alloc_fail += 1
                 return None
+        if self.stats.tracer is not None:
+            self._trace_prepare(page, offset, self.offset - offset)
         return FragSpan(page, offset, self.offset - offset)
 
     def probe(self, fragsz: int, align: int = 1, *, want: int | None = None) -> FragSpan | None:
@@ -364,6 +449,14 @@ class PageFragCacheCountdown(PageFragCache):
         self.pagecnt_bias += 1
         self.offset += fragsz
         self.stats.frag_abort += 1
+        tracer = self.stats.tracer
+        if tracer is not None:
+            tracer.emit(
+                "abort",
+                "page_frag_alloc_abort",
+                "the last commit is undone: bias + 1, the top moves back up",
+                {"allocator": self.name, "len": fragsz, "offset": self.offset},
+            )
 
     def alloc(self, fragsz: int, gfp: int, align: int = 1) -> tuple[Page, int] | None:
         """The pre-v6.13 ``page_frag_alloc_align()``: ``offset = (offset - fragsz) & -align``."""
@@ -374,6 +467,8 @@ class PageFragCacheCountdown(PageFragCache):
                 self.pagecnt_bias -= 1
                 self.offset = offset
                 self.stats.frag_commit += 1
+                if self.stats.tracer is not None:
+                    self._trace_commit(page, offset, fragsz)
                 return page, offset
         span = self.prepare(fragsz, gfp, align)
         if span is None:

@@ -36,7 +36,7 @@ from ..netns import Net
 from ..skb import MAX_SKB_FRAGS
 from ..sock.constants import AF_INET, SOCK_STREAM
 from ..sock.task import TaskContext
-from ..stats import StatsSnapshot
+from ..stats import StatsSnapshot, Tracer
 
 if TYPE_CHECKING:
     from ..dev.device import NetDevice
@@ -245,6 +245,31 @@ class Host:
             yield tap
         finally:
             tap.close()
+
+    @contextmanager
+    def tracing(self, tracer: Tracer | None = None) -> Iterator[Tracer]:
+        """Record what the cores decide, step by step, for the duration of the block:
+        page allocations and frees, refcount operations, the fragment allocator's refills,
+        recycles and commits, and — for every copy — whether the bytes coalesced into the
+        previous frag or took a new slot, and why (:mod:`netsim.stats.trace`)::
+
+            with host.tracing() as trace:
+                await sock.send(b"x" * 100)
+            print(trace.text(decisions_only=True))
+
+        Without a tracer attached the cores pay one ``None`` test per decision.  One tracer
+        may watch several hosts; a host has at most one tracer at a time."""
+        if self.net.stats.tracer is not None:
+            raise RuntimeError(f"host {self.name!r} is already being traced")
+        if tracer is None:
+            tracer = Tracer()
+        if tracer.clock is None:
+            tracer.clock = self.clock.current_time
+        self.net.page_allocator.set_tracer(tracer)
+        try:
+            yield tracer
+        finally:
+            self.net.page_allocator.set_tracer(None)
 
     @contextmanager
     def as_trio_network(self) -> Iterator[Host]:

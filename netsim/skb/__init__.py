@@ -83,6 +83,7 @@ from .ops import skb_shift as skb_shift
 from .ops import skb_to_bytes as skb_to_bytes
 from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
 from .ops import skb_zcopy as skb_zcopy
+from .ops import trace_frag as trace_frag
 from .render import page_refs as page_refs
 from .render import render_pages as render_pages
 from .render import skb_describe as skb_describe
@@ -179,4 +180,5 @@ __all__ = [
     "skb_split",
     "skb_to_bytes",
     "skb_zcopy",
+    "trace_frag",
 ]

@@ -474,6 +474,14 @@ def alloc_skb(
     end = (small if obj <= small else kmalloc_size_roundup(obj)) - layout.shinfo_aligned
     skb = SkBuff(bytearray(end), SkbSharedInfo(), end + layout.overhead, stats, layout)
     stats.skb_alloc += 1
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "skb_alloc",
+            "__alloc_skb",
+            "",
+            {"skb": tracer.skb(skb), "size": size, "end": end, "truesize": skb.truesize},
+        )
     return skb
 
 
@@ -508,6 +516,14 @@ def skb_clone(skb: SkBuff) -> SkBuff:
     stats = skb.stats
     stats.skb_alloc += 1
     stats.skb_clone += 1
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "skb_clone",
+            "skb_clone",
+            "a second sk_buff sharing head and frags: dataref + 1, no page reference",
+            {"skb": tracer.skb(n), "clone_of": tracer.skb(skb), "len": skb.len},
+        )
     return n
 
 
@@ -578,9 +594,26 @@ def kfree_skb(skb: SkBuff) -> None:
     if destructor is not None:
         skb.destructor = None
         destructor(skb)
+    tracer = skb.stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "skb_free",
+            "kfree_skb",
+            _free_reason(skb),
+            {"skb": tracer.forget(skb), "len": skb.len, "nr_frags": len(skb.shinfo.frags)},
+        )
     skb_release_data(skb)
     skb.freed = True
     skb.stats.skb_free += 1
+
+
+def _free_reason(skb: SkBuff) -> str:
+    """Why freeing ``skb`` does or does not give its pages back (for the trace)."""
+    if not skb.shinfo.frags:
+        return ""
+    if skb.cloned and skb.shinfo.dataref & SKB_DATAREF_MASK != 1:
+        return "a clone still shares the frags: no page reference is dropped yet"
+    return "the last user of the frags: one put_page per frag"
 
 
 consume_skb = kfree_skb

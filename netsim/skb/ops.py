@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import errno, kernel_error
-from ..mm.page import Page, get_page, put_page
+from ..mm.page import PAGE_SIZE, Page, get_page, put_page
 from ..wire.checksum import csum_block_add, csum_partial
 from .buff import (
     CHECKSUM_NONE,
@@ -78,6 +78,7 @@ __all__ = [
     "skb_shift",
     "skb_to_bytes",
     "skb_zcopy",
+    "trace_frag",
 ]
 
 
@@ -165,6 +166,47 @@ def skb_pagelen(skb: SkBuff) -> int:
 
 
 # -- copies into frags -----------------------------------------------------------------------
+
+
+def trace_frag(
+    skb: SkBuff, i: int, page: Page, offset: int, copy: int, merge: bool, where: str
+) -> None:
+    """Tell the host's tracer where ``copy`` bytes at ``page + offset`` go in ``skb``: merged
+    into ``frags[i - 1]`` (``coalesce``) or into a new slot ``i`` (``new_frag``), and why the
+    previous frag could not take them (:mod:`netsim.stats.trace`)."""
+    tracer = skb.stats.tracer
+    if tracer is None:
+        return
+    head = page.head
+    fields: dict[str, int | str] = {
+        "skb": tracer.skb(skb),
+        "frag": i - 1 if merge else i,
+        "pfn": head.pfn,
+        "offset": page.index * PAGE_SIZE + offset if page.is_tail else offset,
+        "len": copy,
+    }
+    if merge:
+        prev = skb.shinfo.frags[i - 1]
+        reason = f"contiguous with frag[{i - 1}] on the same page: it grows to {prev.len + copy} B"
+        tracer.emit("coalesce", where, reason, fields)
+        return
+    if i == 0:
+        reason = "the skb's first frag"
+    else:
+        prev = skb.shinfo.frags[i - 1]
+        if skb.shinfo.flags & SKBFL_ZEROCOPY_ENABLE:
+            reason = "a zerocopy skb never coalesces"
+        elif prev.page is not page:
+            reason = (
+                f"frag[{i - 1}] is on another page (pfn {prev.page.head.pfn:#x}): "
+                "skb_can_coalesce says no"
+            )
+        else:
+            reason = (
+                f"frag[{i - 1}] ends at {prev.offset + prev.len}, these bytes start at {offset}: "
+                "not contiguous, skb_can_coalesce says no"
+            )
+    tracer.emit("new_frag", where, reason, fields)
 
 
 def skb_add_frag_nocache(

@@ -9,6 +9,9 @@ from .counters import RX_ACCOUNT_SUFFIX as RX_ACCOUNT_SUFFIX
 from .counters import TX_FRAG_ACCOUNT as TX_FRAG_ACCOUNT
 from .counters import Counters as Counters
 from .counters import StatsSnapshot as StatsSnapshot
+from .trace import TRACE_KINDS as TRACE_KINDS
+from .trace import TraceEvent as TraceEvent
+from .trace import Tracer as Tracer
 
 __all__ = [
     "ALL_NAMES",
@@ -20,4 +23,7 @@ __all__ = [
     "TX_FRAG_ACCOUNT",
     "Counters",
     "StatsSnapshot",
+    "TRACE_KINDS",
+    "TraceEvent",
+    "Tracer",
 ]

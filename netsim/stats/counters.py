@@ -25,6 +25,7 @@ from typing import Final
 
 from .snapshot import MAX_SKB_FRAGS_LIMIT as MAX_SKB_FRAGS_LIMIT
 from .snapshot import StatsSnapshot
+from .trace import Tracer
 
 __all__ = [
     "ALL_NAMES",
@@ -284,6 +285,7 @@ class Counters:
         "page_free_order",
         "page_alloc_fail_order",
         "tx_nr_frags",
+        "tracer",
     )
 
     page_alloc: int
@@ -473,8 +475,12 @@ class Counters:
     #: payload on its first transmission, each skb of a UDP datagram): ``tx_nr_frags[n]`` skbs
     #: had n frags
     tx_nr_frags: list[int]
+    #: the attached :class:`~netsim.stats.trace.Tracer`, or ``None`` (the cores test it once
+    #: per decision; ``reset()`` leaves it alone)
+    tracer: Tracer | None
 
     def __init__(self) -> None:
+        self.tracer = None
         self.reset()
 
     def reset(self) -> None:

@@ -464,6 +464,16 @@ def tcp_push(sk: TcpSock, flags: int, mss_now: int, nonagle: int, size_goal: int
             sk.net.stats.TcpExtTCPAutoCorking += 1
             sk.autocork_throttled = True
         if sk.sk_wmem_alloc >= skb.truesize:  # TX completion may already have happened
+            tracer = sk.net.stats.tracer
+            if tracer is not None:
+                tracer.emit(
+                    "hold",
+                    "tcp_push",
+                    f"autocork: the tail skb is small (len {skb.len} < size_goal {size_goal}) "
+                    f"and {sk.sk_wmem_alloc} B of earlier segments are still below the socket; "
+                    "TX completion will push it",
+                    {"skb": tracer.skb(skb), "len": skb.len},
+                )
             return
     if flags & MSG_MORE:
         nonagle = TCP_NAGLE_CORK
@@ -606,12 +616,20 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
     sent = 0
     max_segs = tcp_tso_segs(sk, mss_now)
     is_cwnd_limited = False
+    tracer = sk.net.stats.tracer
     while queue:
         skb = queue[0]
         cwnd_quota = tcp_cwnd_test(sk)
         if not cwnd_quota:
             if push_one != 2:
                 is_cwnd_limited = True
+                if tracer is not None:
+                    _trace_hold(
+                        sk,
+                        skb,
+                        f"the congestion window is full (packets_out {sk.packets_out}, "
+                        f"snd_cwnd {sk.snd_cwnd})",
+                    )
                 break
             cwnd_quota = 1  # a loss probe goes out whatever the window says
         cwnd_quota = min(cwnd_quota, max_segs)
@@ -620,11 +638,20 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
             tcp_grow_skb(sk, skb, missing)
         tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
         if not tcp_snd_wnd_test(sk, skb, mss_now):
+            if tracer is not None:
+                _trace_hold(
+                    sk,
+                    skb,
+                    f"the receiver's window has no room (snd_una {sk.snd_una} + snd_wnd "
+                    f"{sk.snd_wnd} < end of the first MSS)",
+                )
             break
         last = skb is queue[-1]
         if tso_segs == 1 and not tcp_nagle_test(
             sk, skb, mss_now, nonagle if last else TCP_NAGLE_PUSH
         ):
+            if tracer is not None:
+                _trace_hold(sk, skb, _nagle_reason(sk, skb, mss_now, nonagle))
             break
         limit = mss_now
         if tso_segs > 1 and not sk.snd_up > sk.snd_una:  # not tcp_urg_mode()
@@ -635,9 +662,18 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
             tso_fragment(sk, skb, limit, mss_now)
             tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
         if tcp_small_queue_check(sk, skb):
+            if tracer is not None:
+                _trace_hold(
+                    sk,
+                    skb,
+                    f"TSQ: {sk.sk_wmem_alloc} B of earlier segments are still below the "
+                    "socket; TX completion resumes",
+                )
             break
         if skb.cb.seq == skb.cb.end_seq:
             break
+        if tracer is not None:
+            _trace_transmit(sk, skb, mss_now, last, nonagle)
         tcp_transmit_skb(sk, skb, clone_it=True)
         tcp_event_new_data_sent(sk, skb)
         if skb.len < tso_segs * mss_now:
@@ -654,6 +690,61 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
     if is_cwnd_limited:
         tcp_cwnd_validate(sk, is_cwnd_limited)
     return not sk.packets_out and bool(queue)
+
+
+def _trace_hold(sk: TcpSock, skb: SkBuff, reason: str) -> None:
+    tracer = sk.net.stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "hold",
+            "tcp_write_xmit",
+            reason,
+            {"skb": tracer.skb(skb), "len": skb.len, "queued": len(sk.sk_write_queue)},
+        )
+
+
+def _nagle_reason(sk: TcpSock, skb: SkBuff, mss_now: int, nonagle: int) -> str:
+    if nonagle & TCP_NAGLE_CORK:
+        return (
+            f"corked (TCP_CORK or MSG_MORE): the tail skb (len {skb.len} < mss {mss_now}) "
+            "waits to be filled"
+        )
+    return (
+        f"Nagle: the tail skb is small (len {skb.len} < mss {mss_now}) and an earlier small "
+        f"segment is not yet acknowledged (packets_out {sk.packets_out})"
+    )
+
+
+def _trace_transmit(sk: TcpSock, skb: SkBuff, mss_now: int, last: bool, nonagle: int) -> None:
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    if skb.len >= mss_now:
+        why = f"at least one full segment (len {skb.len} >= mss {mss_now})"
+    elif not last:
+        why = (
+            "not the tail of the write queue: nothing more can be appended to it, so cork "
+            "and Nagle do not hold it"
+        )
+    elif skb.cb.tcp_flags & TCPHDR_FIN:
+        why = "carries the FIN"
+    elif nonagle & TCP_NAGLE_OFF:
+        why = "TCP_NODELAY: small segments go at once"
+    elif nonagle & TCP_NAGLE_PUSH:
+        why = "pushed: the cork was pulled, or a forced push"
+    else:
+        why = "Nagle allows it: nothing small is in flight"
+    tracer.emit(
+        "transmit",
+        "tcp_write_xmit",
+        why,
+        {
+            "skb": tracer.skb(skb),
+            "seq": skb.cb.seq,
+            "len": skb.len,
+            "nr_frags": len(skb.shinfo.frags),
+        },
+    )
 
 
 def tcp_grow_skb(sk: TcpSock, skb: SkBuff, amount: int) -> None:

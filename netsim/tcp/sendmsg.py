@@ -44,6 +44,7 @@ from ..skb import (
     skb_add_frag_nocache,
     skb_append_pagefrags,
     skb_fill_page_desc,
+    trace_frag,
 )
 from ..sock.constants import MSG_EOR, MSG_MORE, MSG_OOB
 from ..sock.inet import Cmsg, sock_cmsg_send
@@ -152,6 +153,8 @@ def tcp_sendmsg_locked(
             copy = size_goal - skb.len if skb is not None else 0
             if copy <= 0 or skb is None or skb.cb.eor or frags_full:
                 # new_segment:
+                if stats.tracer is not None:
+                    _trace_new_skb(sk, skb, size_goal, frags_full, max_frags)
                 frags_full = False
                 if not sk_stream_memory_free(sk):
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
@@ -202,6 +205,8 @@ def tcp_sendmsg_locked(
                 if not copy:
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
+                if stats.tracer is not None:
+                    trace_frag(skb, i, page, offset, copy, merge, "tcp_sendmsg_locked")
                 if merge:
                     frags[i - 1].len += copy
                     nc.commit_noref(span, copy)
@@ -232,6 +237,30 @@ def tcp_sendmsg_locked(
     if copied:
         tcp_push(sk, flags, mss_now, sk.nonagle, size_goal)
     return copied, False
+
+
+def _trace_new_skb(
+    sk: TcpSock, skb: SkBuff | None, size_goal: int, frags_full: bool, max_frags: int
+) -> None:
+    """Say why ``tcp_sendmsg_locked`` goes to ``new_segment`` (trace only)."""
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    if skb is None:
+        reason = "the write queue is empty: nothing unsent to append to"
+    elif frags_full:
+        reason = (
+            f"the tail skb's frags are full (nr_frags {len(skb.shinfo.frags)}, "
+            f"net.core.max_skb_frags {max_frags}) and the bytes cannot extend its last frag"
+        )
+    elif skb.cb.eor:
+        reason = "the tail skb ends a record (MSG_EOR): nothing may be appended to it"
+    else:
+        reason = f"the tail skb reached size_goal (len {skb.len} >= size_goal {size_goal})"
+    fields: dict[str, int | str] = {"size_goal": size_goal}
+    if skb is not None:
+        fields["tail"] = tracer.skb(skb)
+    tracer.emit("new_skb", "tcp_sendmsg_locked", reason, fields)
 
 
 def _splice_chunk(sk: TcpSock, skb: SkBuff, it: BvecIter, copy: int, max_frags: int) -> int:

@@ -336,6 +336,20 @@ def udp_send_skb(sk: UdpSock, skb: SkBuff, cork: InetCork, v6: bool) -> None:
     net = sk.net
     hist = net.stats.tx_nr_frags
     hist[len(skb.shinfo.frags)] += 1
+    tracer = net.stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "transmit",
+            "udp_v6_send_skb" if v6 else "udp_send_skb",
+            "the datagram is complete (no MSG_MORE, no UDP_CORK): its skbs become one, the "
+            "others on its frag_list",
+            {
+                "skb": tracer.skb(skb),
+                "len": skb.len,
+                "nr_frags": len(skb.shinfo.frags),
+                "frag_list": len(skb.shinfo.frag_list),
+            },
+        )
     for part in skb.shinfo.frag_list:
         hist[len(part.shinfo.frags)] += 1
     thoff = skb.transport_header
