@@ -485,16 +485,18 @@ def _append_page_frag(
     merge = (
         bool(i) and frags[i - 1].page is page and frags[i - 1].offset + frags[i - 1].len == offset
     )
-    if stats.tracer is not None and (merge or i < max_frags):
-        trace_frag(skb, i, page, offset, copy, merge, "__ip_append_data")
     if merge:
         frags[i - 1].len += copy
+        if stats.tracer is not None:
+            trace_frag(skb, i, page, offset, copy, True, "__ip_append_data")
         nc.commit_noref(span, copy)
         stats.skb_coalesce += 1
     else:
         if i == max_frags:
             raise kernel_error(errno.EMSGSIZE, f"datagram needs more than {max_frags} frags")
         skb_fill_page_desc(skb, i, page, offset, copy)
+        if stats.tracer is not None:
+            trace_frag(skb, i, page, offset, copy, False, "__ip_append_data")
         nc.commit(span, copy)
         stats.skb_new_frag += 1
     odd = skb.len

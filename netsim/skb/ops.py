@@ -171,9 +171,10 @@ def skb_pagelen(skb: SkBuff) -> int:
 def trace_frag(
     skb: SkBuff, i: int, page: Page, offset: int, copy: int, merge: bool, where: str
 ) -> None:
-    """Tell the host's tracer where ``copy`` bytes at ``page + offset`` go in ``skb``: merged
-    into ``frags[i - 1]`` (``coalesce``) or into a new slot ``i`` (``new_frag``), and why the
-    previous frag could not take them (:mod:`netsim.stats.trace`)."""
+    """Tell the host's tracer where ``copy`` bytes at ``page + offset`` went in ``skb``, just
+    after the frags were updated: merged into ``frags[i - 1]`` (``coalesce``) or into the new
+    slot ``i`` (``new_frag``), and why the previous frag could not take them
+    (:mod:`netsim.stats.trace`)."""
     tracer = skb.stats.tracer
     if tracer is None:
         return
@@ -187,7 +188,7 @@ def trace_frag(
     }
     if merge:
         prev = skb.shinfo.frags[i - 1]
-        reason = f"contiguous with frag[{i - 1}] on the same page: it grows to {prev.len + copy} B"
+        reason = f"contiguous with frag[{i - 1}] on the same page: it grows to {prev.len} B"
         tracer.emit("coalesce", where, reason, fields)
         return
     if i == 0:

@@ -205,14 +205,16 @@ def tcp_sendmsg_locked(
                 if not copy:
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
-                if stats.tracer is not None:
-                    trace_frag(skb, i, page, offset, copy, merge, "tcp_sendmsg_locked")
                 if merge:
                     frags[i - 1].len += copy
+                    if stats.tracer is not None:
+                        trace_frag(skb, i, page, offset, copy, True, "tcp_sendmsg_locked")
                     nc.commit_noref(span, copy)
                     stats.skb_coalesce += 1
                 else:
                     skb_fill_page_desc(skb, i, page, offset, copy)
+                    if stats.tracer is not None:
+                        trace_frag(skb, i, page, offset, copy, False, "tcp_sendmsg_locked")
                     nc.commit(span, copy)
                     stats.skb_new_frag += 1
             # -- account the chunk -------------------------------------------------------------
