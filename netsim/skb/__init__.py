@@ -84,7 +84,16 @@ from .ops import skb_to_bytes as skb_to_bytes
 from .ops import skb_unclone_keeptruesize as skb_unclone_keeptruesize
 from .ops import skb_zcopy as skb_zcopy
 from .ops import trace_frag as trace_frag
+from .ops import trace_record_frag as trace_record_frag
+from .render import PageMap as PageMap
+from .render import PageMapCursor as PageMapCursor
+from .render import PageMapFrag as PageMapFrag
+from .render import PageMapPage as PageMapPage
+from .render import PageMapRange as PageMapRange
+from .render import PageMapSkb as PageMapSkb
+from .render import page_map as page_map
 from .render import page_refs as page_refs
+from .render import render_page_map as render_page_map
 from .render import render_pages as render_pages
 from .render import skb_describe as skb_describe
 from .render import skb_layout as skb_layout
@@ -92,7 +101,15 @@ from .split import skb_segment as skb_segment
 from .split import skb_split as skb_split
 
 __all__ = [
+    "PageMap",
+    "PageMapCursor",
+    "PageMapFrag",
+    "PageMapPage",
+    "PageMapRange",
+    "PageMapSkb",
+    "page_map",
     "page_refs",
+    "render_page_map",
     "render_pages",
     "BadSkbError",
     "CHECKSUM_COMPLETE",
@@ -181,4 +198,5 @@ __all__ = [
     "skb_to_bytes",
     "skb_zcopy",
     "trace_frag",
+    "trace_record_frag",
 ]

@@ -21,7 +21,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..errors import errno, kernel_error
+from ..mm import FragSpan
 from ..mm.page import PAGE_SIZE, Page, get_page, put_page
+from ..stats import Counters
 from ..wire.checksum import csum_block_add, csum_partial
 from .buff import (
     CHECKSUM_NONE,
@@ -79,6 +81,7 @@ __all__ = [
     "skb_to_bytes",
     "skb_zcopy",
     "trace_frag",
+    "trace_record_frag",
 ]
 
 
@@ -206,6 +209,46 @@ def trace_frag(
             reason = (
                 f"frag[{i - 1}] ends at {prev.offset + prev.len}, these bytes start at {offset}: "
                 "not contiguous, skb_can_coalesce says no"
+            )
+    tracer.emit("new_frag", where, reason, fields)
+
+
+def trace_record_frag(
+    stats: Counters,
+    record: object,
+    frags: list[SkbFrag],
+    span: FragSpan,
+    size: int,
+    merged: bool,
+    where: str,
+) -> None:
+    """Tell the tracer where ``size`` record bytes went (after ``frags`` changed): merged
+    into the record's last frag, or a new frag, and why (:mod:`netsim.stats.trace`)."""
+    tracer = stats.tracer
+    if tracer is None:
+        return
+    i = len(frags) - 1
+    fields: dict[str, int | str] = {
+        "record": tracer.label(record, "rec"),
+        "frag": i,
+        "pfn": span.page.head.pfn,
+        "offset": span.offset,
+        "len": size,
+    }
+    if merged:
+        reason = f"contiguous with the record's frag[{i}]: it grows to {frags[i].len} B"
+        tracer.emit("coalesce", where, reason, fields)
+        return
+    if i == 0:
+        reason = "the record's first frag"
+    else:
+        prev = frags[i - 1]
+        if prev.page is not span.page:
+            reason = f"frag[{i - 1}] is on another page (pfn {prev.page.head.pfn:#x})"
+        else:
+            reason = (
+                f"frag[{i - 1}] ends at {prev.offset + prev.len}, these bytes start at "
+                f"{span.offset}: not contiguous"
             )
     tracer.emit("new_frag", where, reason, fields)
 

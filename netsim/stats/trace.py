@@ -30,7 +30,9 @@ Event kinds (``TRACE_KINDS``), by layer:
 * protocols — ``new_skb`` (why the next bytes could not go into the tail skb: ``size_goal``,
   frags full, ``EOR``, an empty queue, a datagram or fragment boundary), ``transmit`` (a
   segment leaves, with why now), ``hold`` (why the write queue waits: cork, Nagle, autocork,
-  window, congestion window).
+  window, congestion window);
+* kTLS — ``coalesce`` / ``new_frag`` into a record's frags (``record`` instead of ``skb``:
+  ``rec1``, ``rec2``…), ``record_push`` (a closed record handed to TCP).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ TRACE_KINDS: Final[tuple[str, ...]] = (
     "new_skb",
     "transmit",
     "hold",
+    "record_push",
 )
 
 #: The kinds a learner reads first: the decisions, without the refcount bookkeeping.
@@ -82,6 +85,7 @@ DECISION_KINDS: Final[frozenset[str]] = frozenset(
         "new_skb",
         "transmit",
         "hold",
+        "record_push",
         "skb_clone",
         "skb_free",
         "page_free",
@@ -136,7 +140,7 @@ class Tracer:
     ``listener`` is called with each event as it is recorded (the HTML view uses it to take
     a picture of the pages after every step)."""
 
-    __slots__ = ("_labels", "_serial", "clock", "events", "kinds", "listener")
+    __slots__ = ("_labels", "_serials", "clock", "events", "kinds", "listener")
 
     def __init__(
         self,
@@ -153,7 +157,7 @@ class Tracer:
         #: the host's clock, set when attached (``None``: time 0)
         self.clock: Callable[[], float] | None = None
         self._labels: dict[object, str] = {}
-        self._serial = 0
+        self._serials: dict[str, int] = {}
 
     def emit(self, kind: str, where: str, reason: str, fields: dict[str, Field]) -> None:
         """Record one event (called by the cores only when a tracer is attached)."""
@@ -171,16 +175,22 @@ class Tracer:
 
     def skb(self, skb: object) -> str:
         """The label of ``skb`` (``skb1``…), given on first sight."""
-        label = self._labels.get(skb)
+        return self.label(skb, "skb")
+
+    def label(self, obj: object, prefix: str) -> str:
+        """The label of ``obj`` (``prefix`` and a number counting up per prefix: ``skb3``,
+        ``rec1``), given on first sight."""
+        label = self._labels.get(obj)
         if label is None:
-            self._serial += 1
-            label = self._labels[skb] = f"skb{self._serial}"
+            serial = self._serials.get(prefix, 0) + 1
+            self._serials[prefix] = serial
+            label = self._labels[obj] = f"{prefix}{serial}"
         return label
 
-    def forget(self, skb: object) -> str:
-        """The label of ``skb``, which is being freed: a later skb never inherits it."""
-        label = self.skb(skb)
-        del self._labels[skb]
+    def forget(self, obj: object, prefix: str = "skb") -> str:
+        """The label of ``obj``, which is being freed: a later object never inherits it."""
+        label = self.label(obj, prefix)
+        del self._labels[obj]
         return label
 
     def __iter__(self) -> Iterator[TraceEvent]:

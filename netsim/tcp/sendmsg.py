@@ -302,8 +302,12 @@ def skb_splice_from_iter(skb: SkBuff, it: BvecIter, maxsize: int, max_frags: int
             break
         if len(frags) > nr:
             stats.skb_new_frag += 1
+            if stats.tracer is not None:
+                trace_frag(skb, nr, page, off, part, False, "skb_splice_from_iter")
         else:
             stats.skb_coalesce += 1
+            if stats.tracer is not None:
+                trace_frag(skb, nr, page, off, part, True, "skb_splice_from_iter")
         spliced += part
         maxsize -= part
     if spliced:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
 from ..mm import GFP_ATOMIC, Page, get_page, put_page
-from ..skb import SkbFrag, SkBuff, consume_skb, skb_copy
+from ..skb import SkbFrag, SkBuff, consume_skb, skb_copy, trace_record_frag
 from ..sock.constants import (
     MSG_DONTWAIT,
     MSG_EOR,
@@ -298,10 +298,14 @@ def tls_append_frag(
     last = frags[-1] if frags else None
     if last is not None and last.page is span.page and last.offset + last.len == span.offset:
         last.len += size
+        if stats.tracer is not None:
+            trace_record_frag(stats, record, frags, span, size, True, "tls_append_frag")
         nc.commit_noref(span, size)
         stats.tls_record_coalesce += 1
     else:
         frags.append(SkbFrag(span.page, span.offset, size))
+        if stats.tracer is not None:
+            trace_record_frag(stats, record, frags, span, size, False, "tls_append_frag")
         nc.commit(span, size)
     record.len += size
 
@@ -381,6 +385,20 @@ def tls_push_record(
     stats = sk.net.stats
     stats.tls_records += 1
     stats.tls_record_frags += len(record.frags)
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "record_push",
+            "tls_push_record",
+            "the record is closed (16 KiB of payload, 16 frags, or the end of the write "
+            "without MSG_MORE): its frags go to TCP, each with a push reference",
+            {
+                "record": tracer.forget(record, "rec"),
+                "len": record.len,
+                "nr_frags": len(record.frags),
+                "end_seq": record.end_seq,
+            },
+        )
     entries: list[tuple[Page, int, int]] = []
     for frag in record.frags:
         get_page(frag.page)  # the push's own reference, dropped once TCP has the entry

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Final
 
 from ..errors import errno, kernel_error
 from ..mm import Page, put_page
-from ..skb import SkbFrag
+from ..skb import SkbFrag, trace_record_frag
 from ..sock.constants import (
     MSG_DONTWAIT,
     MSG_EOR,
@@ -241,14 +241,19 @@ def sk_msg_alloc(sk: TcpSock, task: TaskContext, rec: TlsSwRecord, length: int) 
             return _ENOMEM
         use = min(length - rec.size, span.size)
         last = frags[-1] if frags else None
+        stats = sk.net.stats
         if last is not None and last.page is span.page and last.offset + last.len == span.offset:
             last.len += use
+            if stats.tracer is not None:
+                trace_record_frag(stats, rec, frags, span, use, True, "sk_msg_alloc")
             nc.commit_noref(span, use)
-            sk.net.stats.tls_record_coalesce += 1
+            stats.tls_record_coalesce += 1
         else:
             if len(frags) >= max_frags:
                 return _ENOSPC
             frags.append(SkbFrag(span.page, span.offset, use))
+            if stats.tracer is not None:
+                trace_record_frag(stats, rec, frags, span, use, False, "sk_msg_alloc")
             nc.commit(span, use)
         rec.size += use
     return 0
@@ -339,6 +344,18 @@ def tls_sw_push_record(
     stats.tls_records += 1
     stats.tls_record_frags += len(rec.frags)
     stats.tls_sw_encrypt += 1
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.emit(
+            "record_push",
+            "tls_push_record",
+            "the record is closed and encrypted in place: its frags go to TCP",
+            {
+                "record": tracer.forget(rec, "rec"),
+                "len": rec.size,
+                "nr_frags": len(rec.frags),
+            },
+        )
     entries: list[tuple[Page, int, int]] = [(f.page, f.offset, f.len) for f in rec.frags]
     rec.frags = []  # their references move to the push
     return tls_push_sg(sk, task, ctx, entries, 0, flags)
