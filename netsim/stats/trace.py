@@ -30,7 +30,8 @@ Event kinds (``TRACE_KINDS``), by layer:
 * protocols — ``new_skb`` (why the next bytes could not go into the tail skb: ``size_goal``,
   frags full, ``EOR``, an empty queue, a datagram or fragment boundary), ``transmit`` (a
   segment leaves, with why now), ``hold`` (why the write queue waits: cork, Nagle, autocork,
-  window, congestion window);
+  window, congestion window), ``grow`` (``tcp_grow_skb`` pulls bytes from the next skb into
+  the head of the write queue before sending it);
 * kTLS — ``coalesce`` / ``new_frag`` into a record's frags (``record`` instead of ``skb``:
   ``rec1``, ``rec2``…), ``record_push`` (a closed record handed to TCP).
 """
@@ -69,6 +70,7 @@ TRACE_KINDS: Final[tuple[str, ...]] = (
     "new_skb",
     "transmit",
     "hold",
+    "grow",
     "record_push",
 )
 
@@ -85,6 +87,7 @@ DECISION_KINDS: Final[frozenset[str]] = frozenset(
         "new_skb",
         "transmit",
         "hold",
+        "grow",
         "record_push",
         "skb_clone",
         "skb_free",

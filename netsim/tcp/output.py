@@ -769,12 +769,39 @@ def tcp_grow_skb(sk: TcpSock, skb: SkBuff, amount: int) -> None:
     ncb = nxt.cb
     cb.end_seq += nlen
     ncb.seq += nlen
+    tracer = sk.net.stats.tracer
+    if tracer is not None:
+        _trace_grow(sk, skb, nxt, nlen, amount)
     if not nxt.len:
         cb.end_seq = ncb.end_seq  # a FIN on the eaten skb counts
         cb.tcp_flags |= ncb.tcp_flags
         cb.eor = ncb.eor
         del queue[1]
         tcp_wmem_free_skb(sk, nxt)
+
+
+def _trace_grow(sk: TcpSock, skb: SkBuff, nxt: SkBuff, nlen: int, amount: int) -> None:
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    reason = (
+        f"the head of the write queue is {amount} B short of what may go at once: {nlen} B "
+        f"pulled from {tracer.skb(nxt)}, frags moving with their references (skb_shift's "
+        "limit is MAX_SKB_FRAGS, not net.core.max_skb_frags)"
+    )
+    if not nxt.len:
+        reason += f"; {tracer.skb(nxt)}, now empty, is eaten"
+    tracer.emit(
+        "grow",
+        "tcp_grow_skb",
+        reason,
+        {
+            "skb": tracer.skb(skb),
+            "from": tracer.skb(nxt),
+            "len": nlen,
+            "nr_frags": len(skb.shinfo.frags),
+        },
+    )
 
 
 def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
