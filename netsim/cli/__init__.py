@@ -1,4 +1,4 @@
-"""The ``netsim`` command line: ``netsim nc`` (and ``python -m netsim nc``)."""
+"""The ``netsim`` command line: ``netsim nc`` and ``netsim trace`` (and ``python -m netsim``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ usage: netsim COMMAND [ARGS]
 commands:
   nc        netcat over the emulated stack: throughput and what the allocator did
             (netsim nc --help)
+  trace     a few writes, step by step: coalesce or new frag and why, the skbs and
+            the pages after each (netsim trace --help)
 
 options:
   --version  print netsim's version
@@ -33,5 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         from .nc import main as nc_main
 
         return nc_main(args[1:])  # it handles Ctrl-C, SIGPIPE and closed streams itself
+    if args[0] == "trace":
+        from .trace import main as trace_main
+
+        return trace_main(args[1:])
     print(f"netsim: unknown command {args[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2

@@ -26,7 +26,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple
 
 import trio
 
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from ..dev.faults import FaultPlan
     from ..dev.link import Link
     from ..dev.tap import PcapTap
+    from ..mm import FragAllocator, Page
+    from ..skb import SkBuff
+    from ..skb.render import PageMap
     from ..sock.sysctl import Sysctl
     from .socket import Socket
 
@@ -105,27 +108,42 @@ class Host:
         """The host's devices by name (``lo`` always)."""
         return self.net.devices
 
-    def render_pages(self) -> str:
+    def render_pages(self, label: Callable[[SkBuff], str] | None = None) -> str:
         """A picture of every live page of this host (:func:`netsim.skb.render_pages`): its
         references (holders and the allocator's share), an occupancy bar, the cursor of each
         fragment allocator carving it — the trio tasks' ``task_frag``, the sockets' ``sk_frag``,
         the NICs' RX caches — and the byte ranges the frags of every queued skb hold (each
         socket's write, retransmit, receive, out-of-order and backlog queues, each link's
-        transmit queue)."""
-        from ..skb import render_pages
+        transmit queue).  ``label`` names the skbs (``tracer.skb`` to match a trace's names);
+        by default each is named by its queue and position."""
+        from ..skb.render import render_page_map
 
+        return render_page_map(self.page_map(label))
+
+    def page_map(self, label: Callable[[SkBuff], str] | None = None) -> PageMap:
+        """:meth:`render_pages` as data (:func:`netsim.skb.page_map`): every live page with
+        its holders, the allocators' cursors and the ranges queued skbs' frags hold, and every
+        queued skb's geometry — the frame of ``netsim trace --json`` (docs/trace.md)."""
+        from ..skb.render import page_map
+
+        walk = self._page_walk()
+        return page_map(walk.pages, walk.skbs, walk.allocators, label)
+
+    def _page_walk(self) -> _PageWalk:
+        """What :meth:`page_map` draws: the live pages; every queued skb by
+        ``"<socket> <queue>[i]"`` (sockets in (protocol, source port, destination port)
+        order); every fragment allocator by owner."""
         net = self.net
-        allocators = []
+        allocators: list[tuple[str, FragAllocator]] = []
         for ctx in self._tasks.values():
             if ctx.task_frag is not None:
                 allocators.append((f"task {ctx.name or '?'} task_frag", ctx.task_frag))
-        skbs = []
+        skbs: list[tuple[str, SkBuff]] = []
         for n, sk in enumerate(sorted(net.sockets, key=_sock_key)):
             label = _sock_label(sk, n)
             if sk.sk_frag is not None:
                 allocators.append((f"{label} sk_frag", sk.sk_frag))
-            for queue in ("sk_write_queue", "tcp_rtx_queue", "sk_receive_queue",
-                          "out_of_order_queue", "sk_backlog"):  # fmt: skip
+            for queue in _SOCK_QUEUES:
                 for i, skb in enumerate(getattr(sk, queue, ()) or ()):
                     skbs.append((f"{label} {queue}[{i}]", skb))
         for dev in net.devices.values():
@@ -134,7 +152,7 @@ class Host:
                 allocators.append((f"{dev.name} rx", cache))
             for i, (_, skb) in enumerate(getattr(dev, "txqueue", ())):
                 skbs.append((f"{dev.name} txqueue[{i}]", skb))
-        return render_pages(net.page_allocator.live_pages(), skbs, allocators)
+        return _PageWalk(net.page_allocator.live_pages(), skbs, allocators)
 
     def stats(self) -> StatsSnapshot:
         """A read-only snapshot of every counter: ``host.stats()["page_get"]``."""
@@ -447,6 +465,22 @@ def link(
         wire.dev_a.set_faults(faults)
         wire.dev_b.set_faults(faults)
     return wire
+
+
+#: the socket queues :meth:`Host.page_map` walks, in this order
+_SOCK_QUEUES: Final = (
+    "sk_write_queue",
+    "tcp_rtx_queue",
+    "sk_receive_queue",
+    "out_of_order_queue",
+    "sk_backlog",
+)
+
+
+class _PageWalk(NamedTuple):
+    pages: list[Page]
+    skbs: list[tuple[str, SkBuff]]
+    allocators: list[tuple[str, FragAllocator]]
 
 
 def _sock_key(sk: Any) -> tuple[int, int, int]:

@@ -81,3 +81,43 @@ async def test_two_tasks_of_one_function_are_told_apart(
         assert len(set(names)) == 2
         assert all(".writer#" in name for name in names)
         udp.close()
+
+
+async def test_page_map_names_skbs_as_the_trace_does(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``host.page_map(tracer.skb)``: the skbs and ranges carry the labels the events use,
+    the queue position beside them; ``host.render_pages`` draws the same walk."""
+    async with netsim.open_host(allocator="page_frag") as host:
+        listener = host.socket()
+        await listener.bind(("127.0.0.1", 5000))
+        listener.listen()
+        client = host.socket()
+        await client.connect(("127.0.0.1", 5000))
+        server, _ = await listener.accept()
+        client.setsockopt(netsim.SOL_TCP, netsim.TCP_CORK, 1)
+        sport = client.getsockname()[1]
+        queue = f"tcp :{sport}->:5000 sk_write_queue[0]"
+        with host.tracing() as tracer:
+            await client.send(b"a" * 100)
+            await client.send(b"b" * 100)
+            pmap = host.page_map(tracer.skb)
+            text = host.render_pages(tracer.skb)
+        (label,) = {e.fields["skb"] for e in tracer.of("new_frag", "coalesce")}
+        (page,) = pmap["pages"]
+        assert page["ranges"] == [{"start": 0, "end": 200, "skb": label, "frag": 0, "queue": queue}]
+        assert (page["holders"], page["allocator_share"], page["share"]) == (1, 1, "own")
+        (cursor,) = page["cursors"]
+        assert cursor["offset"] == 200
+        assert cursor["size"] == 32768
+        assert cursor["bias"] is None
+        assert cursor["name"].startswith("task ")
+        assert cursor["name"].endswith(" task_frag")
+        (skb,) = pmap["skbs"]
+        assert (skb["label"], skb["queue"], skb["len"], skb["nr_frags"]) == (label, queue, 200, 1)
+        assert text.splitlines()[-1] == f"  [0 .. 200) len 200  {label} frag[0]  {queue}"
+        default = host.page_map()  # without labels: the queue position names the skb
+        assert default["skbs"][0]["label"] == queue
+        assert netsim.render_pages(host) == host.render_pages()
+        for sock in (client, server, listener):
+            sock.close()

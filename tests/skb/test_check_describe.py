@@ -191,11 +191,19 @@ def test_describe_shows_geometry_frags_and_refcounts(page_allocator: PageAllocat
     lines = text.splitlines()
     assert lines[0].startswith(f"skb len={skb.len} data_len={skb.data_len} headlen=20 ")
     assert "cloned" in lines[0]
-    assert "headroom 16 | data 20 | tailroom" in lines[1]
-    assert "nr_frags=2" in lines[2]
-    assert "dataref=0x2" in lines[2]
-    assert f"frag[0] pfn {page.pfn:#x} order 3 [100 .. 1000) len 900 (ref 2)" in text
-    assert f"frag[1] pfn {page.pfn + 1:#x} (tail 1 of {page.pfn:#x}) order 3" in text
+    # the ruler: boundary names, segments, offsets (skb_describe's own tests check the columns)
+    assert lines[1].split() == ["head", "data", "tail", "end"]
+    assert [seg.strip() for seg in lines[2].split("|")[1:]] == [
+        "headroom 16",
+        "data 20",
+        "tailroom 348",
+        "skb_shared_info 320",
+    ]
+    assert lines[3].split() == ["0", "16", "36", "384"]
+    assert "nr_frags=2" in lines[4]
+    assert "dataref=0x2 (head and frags shared by 2 sk_buffs)" in lines[4]
+    assert f"frag[0] page#{page.pfn:#x} [100, 1000) len 900 (ref 2)" in text
+    assert f"frag[1] page#{page.pfn + 1:#x} (sub-page 1 of page#{page.pfn:#x}) [100, " in text
     kfree_skb(clone)
     kfree_skb(skb)
     assert "FREED" in skb_describe(skb).splitlines()[0]
