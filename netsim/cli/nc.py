@@ -9,7 +9,9 @@ directly (``trio.SocketStream`` would set ``TCP_NODELAY`` and ``TCP_NOTSENT_LOWA
 sets neither).  The report: iperf3-style interval lines once per second of wall time, dd's
 summary line, and a ``perf stat``-style block of what the allocator and the protocols did
 (:mod:`netsim.stats.report`); ``--json`` gives the same in iperf3's JSON layout plus a
-``frag_stats`` object (docs/nc.md documents the schema).
+``frag_stats`` object (docs/nc.md documents the schema).  ``--explain`` adds what each row means
+and says in sentences, from the run's own counters, where each allocator spent its refcount
+operations and why it recycled, reused or abandoned pages (JSON: an ``"explain"`` list).
 
 ``--tls`` runs the flow through kTLS (:mod:`netsim.tls`): once connected, the client sets
 ``TCP_ULP "tls"`` and ``TLS_TX``, the listener ``TCP_ULP`` and ``TLS_RX``, with a fixed demo
@@ -75,7 +77,14 @@ from ..sock.constants import (
 )
 from ..stats import StatsSnapshot
 from ..stats.counters import TLS_COUNTER_NAMES, TLS_STAT_NAMES
-from ..stats.report import FragReport, dd_line, format_compare, iperf_bitrate, iperf_bytes
+from ..stats.report import (
+    FragReport,
+    dd_line,
+    explain_compare,
+    format_compare,
+    iperf_bitrate,
+    iperf_bytes,
+)
 from ..tls import tls_crypto_info, tls_info
 
 if TYPE_CHECKING:
@@ -144,6 +153,8 @@ class NcOptions:
     tls: bool = False
     #: ``--tls-offload``: tls-hw-tx-offload on the emulated device the client sends through
     tls_offload: bool = False
+    #: ``--explain``: each report row's meaning, and the allocators' story in sentences
+    explain: bool = False
 
 
 _SIZE = re.compile(r"^(\d+)\s*([a-zA-Z]*)$", re.ASCII)
@@ -351,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:  netsim nc -N 127.0.0.1 1234 --bytes 1G\n"
         "           head -c 1G /dev/zero | netsim nc -N -6 ::1 1234\n"
         "           netsim nc -u 127.0.0.1 1234 --bytes 256M --compare page_frag,page_frag_cache\n"
+        "           netsim nc -N 127.0.0.1 1234 --bytes 8M --compare page_frag,page_frag_cache "
+        "--explain\n"
         "           netsim nc -N 127.0.0.1 1234 --bytes 64M --tls            # software kTLS\n"
         "           netsim nc -N 127.0.0.1 1234 --bytes 64M --tls-offload    # device offload\n"
         "two processes, each a host, over an emulated link carried by a Unix socket:\n"
@@ -469,6 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="write what the listener receives to FILE (default: discard, like > /dev/null)",
     )
     ns.add_argument("--json", action="store_true", help="iperf3-style JSON on stdout")
+    ns.add_argument(
+        "--explain",
+        action="store_true",
+        help="say what each report row means and, in sentences built from the run's counters, "
+        "where each allocator spent its refcount operations (get_page per frag slot, or "
+        "page_ref_add per refill and a bias decrement per frag) and why it recycled, reused or "
+        'abandoned pages; with --compare, the table in words too (JSON: an "explain" list)',
+    )
     ns.add_argument(
         "--interval", type=_interval, default=1.0, help="seconds between interval lines (0: none)"
     )
@@ -634,6 +655,7 @@ def parse_args(argv: list[str]) -> NcOptions:
         link_unix=link_unix,
         tls=tls,
         tls_offload=args.tls_offload,
+        explain=args.explain,
     )
 
 
@@ -2014,6 +2036,8 @@ def format_json(opts: NcOptions, r: FlowResult) -> dict[str, Any]:
     }
     if r.tls is not None:
         doc["tls"] = r.tls.as_json(r.received if r.listener else r.sent)
+    if opts.explain:
+        doc["explain"] = report.explain()
     if r.error is not None:
         doc["error"] = str(r.error)  # iperf3's key for a test that failed
     return doc
@@ -2085,10 +2109,17 @@ def _say(text: str) -> None:
         pass
 
 
-def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None = None) -> int:
+def run(
+    opts: NcOptions,
+    *,
+    stdin: IO[bytes] | None = None,
+    out: IO[str] | None = None,
+    clock: trio.abc.Clock | None = None,
+) -> int:
     """Run the flow(s) ``opts`` describes and print the report; the exit status: 0; 1 when
     the flow failed or a requested output (``--pcap``, ``--sink``) failed; 130 after Ctrl-C.
-    A report that cannot be written raises :class:`ReportError`."""
+    A report that cannot be written raises :class:`ReportError`.  ``clock`` is the trio
+    clock of each run (tests pass a ``MockClock``; the command line runs on the real one)."""
     if out is None:
         if sys.stdout is None:  # started with stdout closed (>&-)
             _say("netsim nc: stdout is closed: the report would have nowhere to go")
@@ -2097,7 +2128,7 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
     report = _Report(out)
     faults = OutputFaults(announce=lambda message: _say(f"netsim nc: {message}"))
     if opts.listen:
-        return _run_listener(opts, report, faults)
+        return _run_listener(opts, report, faults, clock)
     if opts.no_stdin:
         source: Source = _empty_source
     elif opts.nbytes is not None:
@@ -2116,7 +2147,7 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
         flow = functools.partial(run_flow, opts, allocator, source, on_tick=on_tick, faults=faults)
         failure: BaseException | None = None
         try:
-            result = trio.run(_interruptible, flow)
+            result = trio.run(_interruptible, flow, clock=clock)
         except (KeyboardInterrupt, OSError, PageLeakError, MemoryError, BaseExceptionGroup) as exc:
             failure = exc
         if show_progress:
@@ -2140,6 +2171,10 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
                 }
                 for r in results
             }
+            if opts.explain:
+                doc["explain"] = explain_compare(
+                    {r.allocator: r.report for r in results if r.report is not None}
+                )
         json.dump(doc, report, indent=2)
         report.write("\n")
     else:
@@ -2147,13 +2182,13 @@ def run(opts: NcOptions, *, stdin: IO[bytes] | None = None, out: IO[str] | None 
         for r in results:
             report.write(format_human(opts, r, intervals=len(results) == 1) + "\n\n")
             assert r.report is not None
-            report.write(r.report.format(title) + "\n\n")
+            report.write(r.report.format(title, explain=opts.explain) + "\n\n")
             if r.tls is not None:
                 report.write(r.tls.format(r.sent) + "\n\n")
         if len(results) > 1:
             reports = {r.allocator: r.report for r in results if r.report is not None}
             report.write("Before/after (per MiB of payload; MB/s is the emulator's speed):\n")
-            report.write(format_compare(reports) + "\n")
+            report.write(format_compare(reports, explain=opts.explain) + "\n")
     report.flush()
     return 1 if faults.messages else 0
 
@@ -2165,7 +2200,9 @@ def _isatty(stream: IO[str] | None) -> bool:
         return False
 
 
-def _run_listener(opts: NcOptions, out: _Report, faults: OutputFaults) -> int:
+def _run_listener(
+    opts: NcOptions, out: _Report, faults: OutputFaults, clock: trio.abc.Clock | None = None
+) -> int:
     title = "netsim nc -l" + (" -u" if opts.udp else "") + f" {opts.port}"
 
     def report(r: FlowResult) -> None:
@@ -2174,7 +2211,8 @@ def _run_listener(opts: NcOptions, out: _Report, faults: OutputFaults) -> int:
             json.dump(format_json(opts, r), out, indent=2)
             out.write("\n")
         else:
-            out.write(format_listener(opts, r) + "\n\n" + r.report.format(title) + "\n\n")
+            text = r.report.format(title, explain=opts.explain)
+            out.write(format_listener(opts, r) + "\n\n" + text + "\n\n")
             if r.tls is not None:
                 out.write(r.tls.format(r.received) + "\n\n")
         out.flush()
@@ -2188,6 +2226,7 @@ def _run_listener(opts: NcOptions, out: _Report, faults: OutputFaults) -> int:
         results = trio.run(
             _interruptible,
             functools.partial(run_listener, opts, report=report, announce=_say, faults=faults),
+            clock=clock,
         )
     except (KeyboardInterrupt, OSError, PageLeakError, MemoryError, BaseExceptionGroup) as exc:
         return _failed(exc)  # Ctrl-C ends `nc -l -k` (130), as it ends the real one

@@ -119,7 +119,29 @@ def _new_sock(host: Host, family: int, type_: int, proto: int) -> Sock:
 
 
 class Socket(trio.socket.SocketType):
-    """An emulated socket on a :class:`~netsim.runtime.Host`.  ``sock.sk`` is the kernel side."""
+    """An emulated socket on a :class:`~netsim.runtime.Host`.  ``sock.sk`` is the kernel side.
+
+    ``sock.sk`` is the kernel's ``struct sock`` (:class:`netsim.sock.Sock`): its queues,
+    buffers and counters, for inspection.  Where a send's payload bytes go is decided there,
+    by ``sk_page_frag()`` (include/net/sock.h, net/core/sock.c):
+
+    * ``sock.sk.sk_use_task_frag`` — ``True`` by default (``sock_init_data``): every send
+      copies into the **calling trio task's** fragment allocator, ``current->task_frag``, one
+      per task per host, shared by every socket the task writes to and drained when the task
+      exits (as ``do_exit`` does).  ``False``: the socket uses its own ``sk_frag``.  The
+      kernel clears it on sockets memory reclaim can use (NFS's sunrpc, NBD, iSCSI, NVMe/TCP),
+      since reclaim can nest inside a socket operation and re-enter ``sk_page_frag()`` while
+      the task frag is in use.  No socket option sets it; assign it before the first send
+      (``sock.sk.sk_use_task_frag = False``).
+    * ``sock.sk.sk_frag`` — the socket's own allocator (``sk->sk_frag``): ``None`` until a send
+      needs it with ``sk_use_task_frag`` false, then of the host's kind (``page_frag`` or
+      ``page_frag_cache``), drained when the socket is destroyed (``__sk_destruct``).
+
+    Uncorked UDP always uses the task frag, whatever ``sk_use_task_frag`` says:
+    ``ip_make_skb()`` passes ``&current->task_frag`` (net/ipv4/ip_output.c; IPv6:
+    ``ip6_make_skb()``); only a corked datagram (``MSG_MORE``, ``UDP_CORK``) goes through
+    ``sk_page_frag()``.  ``host.render_pages()`` shows each allocator's page and cursor.
+    """
 
     def __init__(self, host: Host, family: int, type_: int, proto: int) -> None:
         super().__init__()
@@ -169,7 +191,9 @@ class Socket(trio.socket.SocketType):
 
     @property
     def sk(self) -> Sock:
-        """The kernel-side socket (``struct sock``), for inspection."""
+        """The kernel-side socket (``struct sock``), for inspection: ``help(sock.sk)``.
+        ``sk.sk_use_task_frag`` and ``sk.sk_frag`` choose the fragment allocator sends copy
+        into (the class docstring tells how)."""
         return self._sk
 
     @property

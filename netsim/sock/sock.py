@@ -148,61 +148,101 @@ _NO_WAITERS: Final = WaitQueue()
 
 
 class Sock:
-    """The kernel-side socket (``struct sock`` + ``struct inet_sock``).  Protocols subclass it."""
+    """The kernel-side socket (``struct sock`` + ``struct inet_sock``).  Protocols subclass it.
 
-    __slots__ = (
-        "__weakref__",
-        "closed",
-        "dontfrag",
-        "inet_daddr",
-        "inet_dport",
-        "inet_id",
-        "inet_rcv_saddr",
-        "inet_saddr",
-        "inet_sport",
-        "ipv6_v6only",
-        "mc_loop",
-        "net",
-        "pmtudisc",
-        "recverr",
-        "sk_allocation",
-        "sk_bound_dev_if",
-        "sk_dst_cache",
-        "sk_err",
-        "sk_err_soft",
-        "sk_family",
-        "sk_flags",
-        "sk_forward_alloc",
-        "sk_frag",
-        "sk_lingertime",
-        "sk_mark",
-        "sk_no_check_tx",
-        "sk_priority",
-        "sk_protocol",
-        "sk_rcvbuf",
-        "sk_rcvlowat",
-        "sk_receive_queue",
-        "sk_reuse",
-        "sk_reuseport",
-        "sk_rmem_alloc",
-        "sk_shutdown",
-        "sk_sndbuf",
-        "sk_state",
-        "sk_type",
-        "sk_use_task_frag",
-        "sk_userlocks",
-        "sk_validate_xmit",
-        "sk_wmem_alloc",
-        "sk_wmem_queued",
-        "sk_wq",
-        "sk_write_queue",
-        "sock_nospace",
-        "tos",
-        "uc_ttl",
-        "hop_limit",
-        "tclass",
-        "pmtudisc6",
-    )
+    Its fields keep the kernel's names (include/net/sock.h).  Two of them decide which page
+    fragment allocator a send copies its payload into — what :func:`sk_page_frag` returns:
+
+    ``sk_use_task_frag`` (``bool``, default ``True``, as ``sock_init_data`` sets it in
+    net/core/sock.c)
+        "allow sk_page_frag() to use current->task_frag" (include/net/sock.h, since v6.2).
+        ``True``: sends copy into the **calling task's** ``current->task_frag``, one allocator
+        shared by every socket that task writes to (drained when the task exits, as
+        ``do_exit`` does).  ``False``: they copy into this socket's own ``sk_frag``.  The
+        kernel sets it false on sockets used from memory reclaim — NFS's sunrpc, NBD, iSCSI,
+        NVMe/TCP, ceph, SMB, DRBD ("Treewide: Stop corrupting socket's task_frag", v6.2) —
+        because direct reclaim and page faults can nest inside another socket operation of
+        the same task and recurse into ``sk_page_frag()`` while the task's frag is in use;
+        and on the kernel's ICMP control sockets, which send from softirq.  No socket option
+        sets it; assign it before the first send.  An accepted TCP socket inherits the
+        listener's.
+    ``sk_frag`` (a :class:`~netsim.mm.FragAllocator`, or ``None``)
+        The socket's own allocator, ``sk->sk_frag`` ("cached page frag": a ``struct
+        page_frag`` in mainline, a ``struct page_frag_cache`` with the series), the host's
+        kind: used only while ``sk_use_task_frag`` is false, created on first use, drained
+        when the socket is destroyed (``__sk_destruct``, net/core/sock.c).  ``None`` until
+        then.
+
+    Uncorked UDP uses neither choice: ``ip_make_skb()`` / ``ip6_make_skb()``
+    (net/ipv4/ip_output.c, net/ipv6/ip6_output.c) always pass ``&current->task_frag``; a
+    corked datagram (``MSG_MORE``, ``UDP_CORK``) goes through ``ip_append_data()`` and
+    ``sk_page_frag()``.  TCP and kTLS always ask ``sk_page_frag()``.
+    """
+
+    #: a dict, so that ``help()`` shows the values as the fields' docstrings (``help(sock.sk)``
+    #: lists them under "Data descriptors inherited from Sock"); None: no docstring
+    __slots__ = {
+        "__weakref__": None,
+        "closed": None,
+        "dontfrag": None,
+        "inet_daddr": None,
+        "inet_dport": None,
+        "inet_id": None,
+        "inet_rcv_saddr": None,
+        "inet_saddr": None,
+        "inet_sport": None,
+        "ipv6_v6only": None,
+        "mc_loop": None,
+        "net": None,
+        "pmtudisc": None,
+        "recverr": None,
+        "sk_allocation": None,
+        "sk_bound_dev_if": None,
+        "sk_dst_cache": None,
+        "sk_err": None,
+        "sk_err_soft": None,
+        "sk_family": None,
+        "sk_flags": None,
+        "sk_forward_alloc": None,
+        "sk_frag": (
+            "``sk->sk_frag``: the socket's own fragment allocator, used while "
+            "``sk_use_task_frag`` is False; None until first needed, drained by "
+            "``__sk_destruct`` (net/core/sock.c)."
+        ),
+        "sk_lingertime": None,
+        "sk_mark": None,
+        "sk_no_check_tx": None,
+        "sk_priority": None,
+        "sk_protocol": None,
+        "sk_rcvbuf": None,
+        "sk_rcvlowat": None,
+        "sk_receive_queue": None,
+        "sk_reuse": None,
+        "sk_reuseport": None,
+        "sk_rmem_alloc": None,
+        "sk_shutdown": None,
+        "sk_sndbuf": None,
+        "sk_state": None,
+        "sk_type": None,
+        "sk_use_task_frag": (
+            "``sk_page_frag()`` may use the calling task's ``current->task_frag`` (True, as "
+            "``sock_init_data`` sets it) or must use this socket's ``sk_frag`` (False: "
+            "sockets memory reclaim can use; include/net/sock.h).  Uncorked UDP takes the task "
+            "frag either way (``ip_make_skb``)."
+        ),
+        "sk_userlocks": None,
+        "sk_validate_xmit": None,
+        "sk_wmem_alloc": None,
+        "sk_wmem_queued": None,
+        "sk_wq": None,
+        "sk_write_queue": None,
+        "sock_nospace": None,
+        "tos": None,
+        "uc_ttl": None,
+        "hop_limit": None,
+        "tclass": None,
+        "pmtudisc6": None,
+    }
 
     def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
         self.net = net
@@ -423,8 +463,25 @@ def sock_alloc_send_skb(sk: Sock, size: int, nonblock: bool) -> SkBuff:
 
 
 def sk_page_frag(sk: Sock, task: TaskContext) -> FragAllocator:
-    """``sk_page_frag()`` (include/net/sock.h): the task's allocator if ``sk_use_task_frag``,
-    else the socket's own (created on first use)."""
+    """``sk_page_frag()`` (include/net/sock.h): the fragment allocator a send on ``sk`` copies
+    its payload into — ``task``'s ``current->task_frag`` if ``sk.sk_use_task_frag`` (the
+    default), else the socket's own ``sk.sk_frag``, created on first use with the host's
+    allocator::
+
+        static inline struct page_frag *sk_page_frag(struct sock *sk)
+        {
+                if (sk->sk_use_task_frag)
+                        return &current->task_frag;
+                return &sk->sk_frag;
+        }
+
+    The task frag is the fast choice: a task sends on one socket at a time, so one allocator
+    per task serves them all, and consecutive writes from one task can coalesce into one frag
+    (writes alternating between two sockets of one task break each other's runs).  Sockets
+    that memory reclaim can use set ``sk_use_task_frag`` false (net/core/sock.c's
+    ``sock_init_data`` sets it true; NFS, NBD, iSCSI, NVMe/TCP... clear it), since reclaim can
+    re-enter ``sk_page_frag()`` while the task's frag is in use.  Uncorked UDP does not call
+    this: ``ip_make_skb()`` always takes the task frag (see :class:`Sock`)."""
     if sk.sk_use_task_frag:
         return task.frag_allocator(sk.net)
     nc = sk.sk_frag
