@@ -267,11 +267,14 @@ def __ip_append_data(
             else:
                 copy = 0
             if copy <= 0:
-                if net.stats.tracer is not None:
-                    _trace_new_skb(sk, skb, maxfraglen, v6)
+                prev = skb
                 skb, consumed = _alloc_new_skb(
                     sk, cork, msg, skb, length, transhdrlen, flags, csummode, geo, wmem_delta
                 )
+                if net.stats.tracer is not None:
+                    _trace_new_skb(sk, skb, prev, maxfraglen, v6)
+                    if consumed > 0:
+                        _trace_linear(sk, skb, consumed, flags, geo)
                 if skb.destructor is None:
                     skb.sk = sk
                     skb.destructor = sock_wfree
@@ -408,44 +411,47 @@ def _alloc_new_skb(
         if copy > 0:
             dst = memoryview(skb.head)[data + transhdrlen : data + transhdrlen + copy]
             _getfrag(msg, dst, copy, skb, fraggap)
-            if skb.stats.tracer is not None:
-                _trace_linear(sk, skb, data + transhdrlen, copy, flags, geo, fraglen)
     except BaseException:
         kfree_skb(skb)
         raise
     return skb, copy
 
 
-def _trace_new_skb(sk: Sock, prev: SkBuff | None, maxfraglen: int, v6: bool) -> None:
-    """Say why ``__ip_append_data`` allocates a new skb (trace only)."""
+def _trace_new_skb(sk: Sock, skb: SkBuff, prev: SkBuff | None, maxfraglen: int, v6: bool) -> None:
+    """Tell the tracer that ``__ip_append_data`` started ``skb``, and why (trace only)."""
     tracer = sk.net.stats.tracer
     if tracer is None:
         return
     where = "__ip6_append_data" if v6 else "__ip_append_data"
     if prev is None:
-        tracer.emit("new_skb", where, "the datagram's first skb (the queue is empty)", {})
+        tracer.emit(
+            "new_skb",
+            where,
+            "the datagram's first skb (the queue is empty)",
+            {"skb": tracer.skb(skb)},
+        )
         return
     tracer.emit(
         "new_skb",
         where,
         f"the tail skb holds a full IP fragment (len {prev.len}, maxfraglen {maxfraglen}): "
         "the next bytes start the next fragment",
-        {"tail": tracer.skb(prev)},
+        {"skb": tracer.skb(skb), "tail": tracer.skb(prev)},
     )
 
 
-def _trace_linear(
-    sk: Sock, skb: SkBuff, offset: int, copy: int, flags: int, geo: _Geometry, fraglen: int
-) -> None:
-    """Say why ``__ip_append_data`` copied the first bytes into the linear area."""
+def _trace_linear(sk: Sock, skb: SkBuff, copy: int, flags: int, geo: _Geometry) -> None:
+    """Say why ``__ip_append_data`` copied the first bytes of a new skb into its linear area
+    (they end at ``tail``)."""
     tracer = skb.stats.tracer
     if tracer is None:
         return
+    offset = skb.tail - copy
     if not geo.sg:
         reason = "the device has no scatter-gather (NETIF_F_SG off): the datagram is linear"
     else:
         reason = (
-            f"the first chunk fits a head of {fraglen} B below SKB_MAX_ALLOC "
+            f"the first chunk fits a head of {skb.tail - skb.data} B below SKB_MAX_ALLOC "
             f"({sk.net.skb_layout.max_alloc}): it is copied into the linear area; later "
             "appends go to page frags"
         )
@@ -487,18 +493,16 @@ def _append_page_frag(
     )
     if merge:
         frags[i - 1].len += copy
-        if stats.tracer is not None:
-            trace_frag(skb, i, page, offset, copy, True, "__ip_append_data")
         nc.commit_noref(span, copy)
         stats.skb_coalesce += 1
     else:
         if i == max_frags:
             raise kernel_error(errno.EMSGSIZE, f"datagram needs more than {max_frags} frags")
         skb_fill_page_desc(skb, i, page, offset, copy)
-        if stats.tracer is not None:
-            trace_frag(skb, i, page, offset, copy, False, "__ip_append_data")
         nc.commit(span, copy)
         stats.skb_new_frag += 1
+    if stats.tracer is not None:
+        trace_frag(skb, i, page, offset, copy, merge, "__ip_append_data")
     odd = skb.len
     dst = page.view[offset : offset + copy]
     if skb.ip_summed == CHECKSUM_PARTIAL:

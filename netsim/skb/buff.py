@@ -596,15 +596,19 @@ def kfree_skb(skb: SkBuff) -> None:
         destructor(skb)
     tracer = skb.stats.tracer
     if tracer is not None:
-        tracer.emit(
-            "skb_free",
-            "kfree_skb",
-            _free_reason(skb),
-            {"skb": tracer.forget(skb), "len": skb.len, "nr_frags": len(skb.shinfo.frags)},
-        )
+        # the reason is read before the data goes, the event told after it went (its
+        # put_page and page_free come first), so a picture taken at the event is true
+        reason = _free_reason(skb)
+        fields: dict[str, int | str] = {
+            "skb": tracer.forget(skb),
+            "len": skb.len,
+            "nr_frags": len(skb.shinfo.frags),
+        }
     skb_release_data(skb)
     skb.freed = True
     skb.stats.skb_free += 1
+    if tracer is not None:
+        tracer.emit("skb_free", "kfree_skb", reason, fields)
 
 
 def _free_reason(skb: SkBuff) -> str:

@@ -31,7 +31,8 @@ Event kinds (``TRACE_KINDS``), by layer:
   frags full, ``EOR``, an empty queue, a datagram or fragment boundary), ``transmit`` (a
   segment leaves, with why now), ``hold`` (why the write queue waits: cork, Nagle, autocork,
   window, congestion window), ``grow`` (``tcp_grow_skb`` pulls bytes from the next skb into
-  the head of the write queue before sending it);
+  the head of the write queue before sending it), ``rx_coalesce`` (the receiver merges an
+  arriving segment's frags into the tail of its receive queue);
 * kTLS — ``coalesce`` / ``new_frag`` into a record's frags (``record`` instead of ``skb``:
   ``rec1``, ``rec2``…), ``record_push`` (a closed record handed to TCP).
 """
@@ -71,6 +72,7 @@ TRACE_KINDS: Final[tuple[str, ...]] = (
     "transmit",
     "hold",
     "grow",
+    "rx_coalesce",
     "record_push",
 )
 
@@ -88,6 +90,7 @@ DECISION_KINDS: Final[frozenset[str]] = frozenset(
         "transmit",
         "hold",
         "grow",
+        "rx_coalesce",
         "record_push",
         "skb_clone",
         "skb_free",

@@ -1037,7 +1037,23 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
     sk.sk_rmem_alloc += delta
     tcb_to.end_seq = tcb_from.end_seq
     tcb_to.tcp_flags |= tcb_from.tcp_flags
-    sk.net.stats.TcpExtTCPRcvCoalesce += 1
+    stats = sk.net.stats
+    stats.TcpExtTCPRcvCoalesce += 1
+    tracer = stats.tracer
+    if tracer is not None:
+        nr = len(from_sh.frags)
+        tracer.emit(
+            "rx_coalesce",
+            "tcp_try_coalesce",
+            (
+                f"the arriving segment continues the receive queue's tail: its {nr} frag"
+                f"{'s' if nr != 1 else ''} join it, each with its own page reference "
+                "(get_page), since the arriving skb is a clone whose frags stay shared"
+            )
+            if skb_cloned(from_)
+            else "the arriving segment continues the receive queue's tail: its frags move over",
+            {"skb": tracer.skb(to), "from": tracer.skb(from_), "len": from_len, "nr_frags": nr},
+        )
     return True
 
 

@@ -153,8 +153,10 @@ def tcp_sendmsg_locked(
             copy = size_goal - skb.len if skb is not None else 0
             if copy <= 0 or skb is None or skb.cb.eor or frags_full:
                 # new_segment:
+                tail = skb
+                why = ""
                 if stats.tracer is not None:
-                    _trace_new_skb(sk, skb, size_goal, frags_full, max_frags)
+                    why = _new_skb_reason(skb, size_goal, frags_full, max_frags)
                 frags_full = False
                 if not sk_stream_memory_free(sk):
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
@@ -170,6 +172,8 @@ def tcp_sendmsg_locked(
                 if skb is None:
                     return _wait_for_space(sk, copied, flags, mss_now, size_goal)
                 copy = size_goal
+                if stats.tracer is not None:
+                    _trace_new_skb(sk, skb, tail, why, size_goal)
             if copy > msg.count:
                 copy = msg.count
             if splice is not None:
@@ -207,16 +211,14 @@ def tcp_sendmsg_locked(
                 skb_add_frag_nocache(sk, msg.take(copy), skb, page, offset, copy)
                 if merge:
                     frags[i - 1].len += copy
-                    if stats.tracer is not None:
-                        trace_frag(skb, i, page, offset, copy, True, "tcp_sendmsg_locked")
                     nc.commit_noref(span, copy)
                     stats.skb_coalesce += 1
                 else:
                     skb_fill_page_desc(skb, i, page, offset, copy)
-                    if stats.tracer is not None:
-                        trace_frag(skb, i, page, offset, copy, False, "tcp_sendmsg_locked")
                     nc.commit(span, copy)
                     stats.skb_new_frag += 1
+                if stats.tracer is not None:
+                    trace_frag(skb, i, page, offset, copy, merge, "tcp_sendmsg_locked")
             # -- account the chunk -------------------------------------------------------------
             cb: TcpSkbCb = skb.cb
             if not copied:
@@ -241,13 +243,8 @@ def tcp_sendmsg_locked(
     return copied, False
 
 
-def _trace_new_skb(
-    sk: TcpSock, skb: SkBuff | None, size_goal: int, frags_full: bool, max_frags: int
-) -> None:
-    """Say why ``tcp_sendmsg_locked`` goes to ``new_segment`` (trace only)."""
-    tracer = sk.net.stats.tracer
-    if tracer is None:
-        return
+def _new_skb_reason(skb: SkBuff | None, size_goal: int, frags_full: bool, max_frags: int) -> str:
+    """Why ``tcp_sendmsg_locked`` goes to ``new_segment`` (trace only)."""
     if skb is None:
         reason = "the write queue is empty: nothing unsent to append to"
     elif frags_full:
@@ -259,9 +256,19 @@ def _trace_new_skb(
         reason = "the tail skb ends a record (MSG_EOR): nothing may be appended to it"
     else:
         reason = f"the tail skb reached size_goal (len {skb.len} >= size_goal {size_goal})"
-    fields: dict[str, int | str] = {"size_goal": size_goal}
-    if skb is not None:
-        fields["tail"] = tracer.skb(skb)
+    return reason
+
+
+def _trace_new_skb(
+    sk: TcpSock, skb: SkBuff, tail: SkBuff | None, reason: str, size_goal: int
+) -> None:
+    """Tell the tracer that ``skb`` was started after ``tail``, and why."""
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    fields: dict[str, int | str] = {"skb": tracer.skb(skb), "size_goal": size_goal}
+    if tail is not None:
+        fields["tail"] = tracer.skb(tail)
     tracer.emit("new_skb", "tcp_sendmsg_locked", reason, fields)
 
 

@@ -298,16 +298,16 @@ def tls_append_frag(
     last = frags[-1] if frags else None
     if last is not None and last.page is span.page and last.offset + last.len == span.offset:
         last.len += size
-        if stats.tracer is not None:
-            trace_record_frag(stats, record, frags, span, size, True, "tls_append_frag")
         nc.commit_noref(span, size)
         stats.tls_record_coalesce += 1
+        merged = True
     else:
         frags.append(SkbFrag(span.page, span.offset, size))
-        if stats.tracer is not None:
-            trace_record_frag(stats, record, frags, span, size, False, "tls_append_frag")
         nc.commit(span, size)
+        merged = False
     record.len += size
+    if stats.tracer is not None:
+        trace_record_frag(stats, record, frags, span, size, merged, "tls_append_frag")
 
 
 def tls_device_record_close(

@@ -244,17 +244,17 @@ def sk_msg_alloc(sk: TcpSock, task: TaskContext, rec: TlsSwRecord, length: int) 
         stats = sk.net.stats
         if last is not None and last.page is span.page and last.offset + last.len == span.offset:
             last.len += use
-            if stats.tracer is not None:
-                trace_record_frag(stats, rec, frags, span, use, True, "sk_msg_alloc")
             nc.commit_noref(span, use)
             stats.tls_record_coalesce += 1
+            if stats.tracer is not None:
+                trace_record_frag(stats, rec, frags, span, use, True, "sk_msg_alloc")
         else:
             if len(frags) >= max_frags:
                 return _ENOSPC
             frags.append(SkbFrag(span.page, span.offset, use))
+            nc.commit(span, use)
             if stats.tracer is not None:
                 trace_record_frag(stats, rec, frags, span, use, False, "sk_msg_alloc")
-            nc.commit(span, use)
         rec.size += use
     return 0
 

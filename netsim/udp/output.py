@@ -293,6 +293,17 @@ def _append(
             raise
     elif not sk.sk_write_queue:
         sk.pending = 0
+    else:
+        tracer = sk.net.stats.tracer
+        if tracer is not None:
+            queue = sk.sk_write_queue
+            tracer.emit(
+                "hold",
+                "udp_sendmsg",
+                ("UDP_CORK" if sk.corkflag else "MSG_MORE")
+                + f": the datagram ({sk.up_len} B so far) waits for more data",
+                {"skb": tracer.skb(queue[0]), "len": sum(s.len for s in queue)},
+            )
     return length
 
 
