@@ -1042,16 +1042,21 @@ def tcp_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
     tracer = stats.tracer
     if tracer is not None:
         nr = len(from_sh.frags)
+        if not nr:
+            reason = "a segment without payload (its FIN) continues the receive queue's tail"
+        elif skb_cloned(from_):
+            reason = (
+                "the arriving segment continues the receive queue's tail: "
+                + ("its frag joins it" if nr == 1 else f"its {nr} frags join it")
+                + ", with a page reference of its own (get_page) per frag: the arriving skb "
+                "is a clone, its frags stay shared with the sender's skb"
+            )
+        else:
+            reason = "the arriving segment continues the receive queue's tail: its frags move over"
         tracer.emit(
             "rx_coalesce",
             "tcp_try_coalesce",
-            (
-                f"the arriving segment continues the receive queue's tail: its {nr} frag"
-                f"{'s' if nr != 1 else ''} join it, each with its own page reference "
-                "(get_page), since the arriving skb is a clone whose frags stay shared"
-            )
-            if skb_cloned(from_)
-            else "the arriving segment continues the receive queue's tail: its frags move over",
+            reason,
             {"skb": tracer.skb(to), "from": tracer.skb(from_), "len": from_len, "nr_frags": nr},
         )
     return True
