@@ -86,6 +86,7 @@ from ..stats.report import (
     iperf_bytes,
 )
 from ..tls import tls_crypto_info, tls_info
+from ._args import allocator_name
 
 if TYPE_CHECKING:
     from ..dev.tap import PcapTap
@@ -337,15 +338,6 @@ def _allocator_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _allocator(text: str) -> str:
-    known = available_frag_allocators()
-    if text not in known:
-        raise argparse.ArgumentTypeError(
-            f"unknown allocator {text!r}; registered: {', '.join(sorted(known))}"
-        )
-    return text
-
-
 def _file_name(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("needs a file name")
@@ -397,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ns.add_argument(
         "--allocator",
-        type=_allocator,
+        type=allocator_name,
         default=None,
         help="fragment allocator behind sk_page_frag() (default: page_frag_cache)",
     )

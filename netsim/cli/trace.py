@@ -55,6 +55,7 @@ from ..sock.constants import (
 )
 from ..stats import TraceEvent, Tracer
 from ..stats.trace import DECISION_KINDS
+from ._args import allocator_name
 
 __all__ = [
     "TraceOptions",
@@ -160,15 +161,6 @@ def _writes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _allocator(text: str) -> str:
-    known = available_frag_allocators()
-    if text not in known:
-        raise argparse.ArgumentTypeError(
-            f"unknown allocator {text!r}; available: {', '.join(sorted(known))}"
-        )
-    return text
-
-
 def _max_frags(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_SKB_FRAGS:
         raise argparse.ArgumentTypeError(
@@ -218,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--allocator",
-        type=_allocator,
+        type=allocator_name,
         default="page_frag_cache",
         help="the fragment allocator behind sk_page_frag() (default page_frag_cache; "
         f"available: {', '.join(sorted(available_frag_allocators()))})",

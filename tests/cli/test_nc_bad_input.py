@@ -93,7 +93,7 @@ TABLE: list[tuple[list[str], int, str]] = [
     (["--interval", "inf", "127.0.0.1", "9"], USAGE, "argument --interval: must be 0"),
     (["--interval", "1e-9", "127.0.0.1", "9"], USAGE, ">= 0.001, not '1e-9'"),
     # -- allocators
-    (["--allocator", "slab", "127.0.0.1", "9"], USAGE, "unknown allocator 'slab'; registered:"),
+    (["--allocator", "slab", "127.0.0.1", "9"], USAGE, "unknown allocator 'slab'; available:"),
     (["--allocator", "", "127.0.0.1", "9"], USAGE, "unknown allocator ''"),
     (["--compare", "page_frag", "127.0.0.1", "9", "-d"], USAGE, "two or more"),
     (["--compare", ",", "127.0.0.1", "9", "-d"], USAGE, "two or more"),

@@ -14,36 +14,12 @@ import pytest
 
 from netsim.cli import main as netsim_main
 from netsim.cli.trace import parse_args
+from netsim.skb import PageMapCursor, PageMapPage, PageMapRange, PageMapSkb
 
-PAGE_KEYS = {
-    "pfn",
-    "order",
-    "size",
-    "refcount",
-    "holders",
-    "allocator_share",
-    "share",
-    "owner",
-    "ranges",
-    "cursors",
-}
-RANGE_KEYS = {"start", "end", "skb", "frag", "queue"}
-CURSOR_KEYS = {"name", "allocator", "offset", "bias", "size"}
-SKB_KEYS = {
-    "label",
-    "queue",
-    "len",
-    "data_len",
-    "headlen",
-    "truesize",
-    "headroom",
-    "data",
-    "tailroom",
-    "end",
-    "cloned",
-    "nr_frags",
-    "frags",
-}
+PAGE_KEYS = set(PageMapPage.__required_keys__)
+RANGE_KEYS = set(PageMapRange.__required_keys__)
+CURSOR_KEYS = set(PageMapCursor.__required_keys__)
+SKB_KEYS = set(PageMapSkb.__required_keys__)
 SCENARIO_KEYS = {
     "proto",
     "family",

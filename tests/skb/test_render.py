@@ -7,6 +7,11 @@ import pytest
 
 from netsim.mm import GFP_KERNEL, Page, PageAllocator, PageFrag, PageFragCache, get_page
 from netsim.skb import (
+    PageMapCursor,
+    PageMapFrag,
+    PageMapPage,
+    PageMapRange,
+    PageMapSkb,
     SkBuff,
     alloc_skb,
     kfree_skb,
@@ -355,3 +360,13 @@ def test_render_pages_is_drawn_from_the_page_map(page_allocator: PageAllocator) 
     )
     kfree_skb(a)
     nc.drain()
+
+
+def test_page_map_types_are_the_documented_schema() -> None:
+    """The TypedDicts the producers are checked against (mypy) hold exactly the keys of the
+    schema in docs/trace.md, which the HTML view reads."""
+    assert set(PageMapPage.__required_keys__) == PAGE_KEYS
+    assert set(PageMapRange.__required_keys__) == RANGE_KEYS
+    assert set(PageMapCursor.__required_keys__) == CURSOR_KEYS
+    assert set(PageMapSkb.__required_keys__) == SKB_KEYS
+    assert set(PageMapFrag.__required_keys__) == FRAG_KEYS
