@@ -33,6 +33,7 @@ from .runtime import StreamLink as StreamLink
 from .runtime import link as link
 from .runtime import open_host as open_host
 from .runtime import open_stream_link as open_stream_link
+from .runtime import open_tap_link as open_tap_link
 from .runtime import open_unix_link as open_unix_link
 from .runtime import render_pages as render_pages
 from .skb import MAX_SKB_FRAGS as MAX_SKB_FRAGS
@@ -85,6 +86,7 @@ __all__ = [
     "link",
     "open_host",
     "open_stream_link",
+    "open_tap_link",
     "open_unix_link",
     "render_pages",
     "skb_describe",

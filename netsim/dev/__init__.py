@@ -18,6 +18,7 @@ from .device import NetDevice as NetDevice
 from .device import PacketTap as PacketTap
 from .device import dev_queue_xmit as dev_queue_xmit
 from .device import netdev_features_names as netdev_features_names
+from .ether import EtherDevice as EtherDevice
 from .faults import FaultPlan as FaultPlan
 from .faults import FaultState as FaultState
 from .faults import GilbertElliott as GilbertElliott
@@ -55,6 +56,7 @@ __all__ = [
     "PacketTap",
     "PcapTap",
     "PcapWriter",
+    "EtherDevice",
     "RemoteLinkDevice",
     "WireDevice",
     "dev_queue_xmit",

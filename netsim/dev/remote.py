@@ -50,7 +50,9 @@ class RemoteLinkDevice(WireDevice):
         features = NETIF_F_SG | (NETIF_F_HW_CSUM | NETIF_F_RXCSUM if csum_offload else 0)
         super().__init__(name, mtu=mtu, features=features)
         self.txqueuelen = txqueuelen
-        self.txring: deque[tuple[bytes, SkBuff]] = deque()
+        #: frames posted and not yet written, each with its skb (``None``: a frame the NIC
+        #: made itself, such as an ARP reply)
+        self.txring: deque[tuple[bytes, SkBuff | None]] = deque()
         self.carrier = False
         self.tx_carrier_errors = 0
         #: called after a frame is posted on an empty ring (the runtime's doorbell)
@@ -86,7 +88,9 @@ class RemoteLinkDevice(WireDevice):
         """TX completion for the ``count`` oldest frames: free their skbs."""
         ring = self.txring
         for _ in range(min(count, len(ring))):
-            kfree_skb(ring.popleft()[1])
+            skb = ring.popleft()[1]
+            if skb is not None:
+                kfree_skb(skb)
 
     def set_carrier(self, on: bool) -> None:
         """Carrier up (a peer is connected) or down; down drops what the ring holds."""

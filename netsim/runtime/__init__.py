@@ -6,6 +6,8 @@ from .host import link as link
 from .host import open_host as open_host
 from .host import render_pages as render_pages
 from .socket import Socket as Socket
+from .tap import TapLink as TapLink
+from .tap import open_tap_link as open_tap_link
 from .wire import StreamLink as StreamLink
 from .wire import open_stream_link as open_stream_link
 from .wire import open_unix_link as open_unix_link
@@ -14,9 +16,11 @@ __all__ = [
     "Host",
     "Socket",
     "StreamLink",
+    "TapLink",
     "link",
     "open_host",
     "open_stream_link",
+    "open_tap_link",
     "open_unix_link",
     "render_pages",
 ]
