@@ -58,7 +58,17 @@ from ..dev.faults import FaultPlan, FaultState
 from ..dev.link import LinkDevice
 from ..errors import PageLeakError, errno, exception_leaves, kernel_error
 from ..mm import available_frag_allocators
-from ..runtime import Host, Socket, StreamLink, link, open_host, open_unix_link
+from ..runtime import (
+    Host,
+    Socket,
+    StreamLink,
+    TapLink,
+    link,
+    open_host,
+    open_tap_link,
+    open_unix_link,
+)
+from ..runtime.tap import KERNEL_ADDRS, NETSIM_ADDRS
 from ..sock.constants import (
     AF_INET,
     AF_INET6,
@@ -150,6 +160,10 @@ class NcOptions:
     keep: bool = False
     listen: bool = False
     link_unix: str | None = None
+    #: ``--tap IFNAME``: this host on a TAP interface, the machine's kernel as the peer
+    tap: str | None = None
+    #: ``--tap-netns NS``: the network namespace the TAP interface's kernel side goes into
+    tap_netns: str | None = None
     #: kTLS on the connection (``--tls``): TLS_TX on the client, TLS_RX on the listener
     tls: bool = False
     #: ``--tls-offload``: tls-hw-tx-offload on the emulated device the client sends through
@@ -416,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
         "netsim nc in another process (one with -l, one without) is the other",
     )
     ns.add_argument(
+        "--tap",
+        metavar="IFNAME",
+        default=None,
+        help="this host on a TAP interface (root): the machine's own kernel is the peer, at "
+        f"{KERNEL_ADDRS[0]} / {KERNEL_ADDRS[1]} (this host: {NETSIM_ADDRS[0]} / "
+        f"{NETSIM_ADDRS[1]}), so real nc and any other program can talk to netsim",
+    )
+    ns.add_argument(
+        "--tap-netns",
+        metavar="NS",
+        default=None,
+        help="put the TAP interface's kernel side into network namespace NS (ip netns add NS)",
+    )
+    ns.add_argument(
         "--mtu", type=_mtu, default=None, help="link MTU (implies --link; default 1500)"
     )
     ns.add_argument("--rate", type=_rate, default=None, help="link rate in bits/s (implies --link)")
@@ -534,8 +562,23 @@ def parse_args(argv: list[str]) -> NcOptions:
             )
         if args.compare:
             parser.error("--compare runs both ends in one process; it cannot use --link unix:")
+    if args.tap_netns is not None and args.tap is None:
+        parser.error("--tap-netns needs --tap")
+    if args.tap is not None:
+        if not args.tap or len(os.fsencode(args.tap)) > 15 or "/" in args.tap:
+            parser.error(f"--tap {args.tap!r}: an interface name is 1 to 15 bytes, no '/'")
+        if args.link is not None:
+            parser.error("--tap and --link are two different wires: give one")
+        if args.compare:
+            parser.error("--compare runs both ends in one process; it cannot use --tap")
+        if args.rate is not None or args.delay is not None or _fault_flags(args):
+            parser.error(
+                "--rate, --delay and the fault options apply to an in-process link, not --tap"
+            )
+        if args.tls_offload:
+            parser.error("--tls-offload emulates a NIC's kTLS; the kernel on --tap has none here")
     if args.listen:
-        if link_unix is None:
+        if link_unix is None and args.tap is None:
             port = args.host if args.port is None else args.port
             print(LONELY_LISTENER.format(port=port or 1234), file=sys.stderr, end="")
             raise SystemExit(2)
@@ -582,7 +625,9 @@ def parse_args(argv: list[str]) -> NcOptions:
         )
     _check_files(parser, args.pcap, args.sink, link_unix)
     link_wanted = args.link is not None or args.mtu is not None or args.rate is not None
-    link_wanted = link_wanted or args.delay is not None or bool(_fault_flags(args))
+    link_wanted = (link_wanted or args.delay is not None or bool(_fault_flags(args))) and (
+        args.tap is None
+    )
     faults = None
     if _fault_flags(args):
         faults = FaultPlan(
@@ -603,7 +648,10 @@ def parse_args(argv: list[str]) -> NcOptions:
         parser.error(f"{args.host}: not a numeric address (netsim's hosts resolve no names)")
     if family is not None and family != detected:
         parser.error(f"{args.host} is not an IPv{'6' if family == AF_INET6 else '4'} address")
-    problem = _address_problem(host, listen=args.listen, link=link_wanted)
+    if args.tap is not None:
+        problem = _tap_address_problem(host, listen=args.listen)
+    else:
+        problem = _address_problem(host, listen=args.listen, link=link_wanted)
     if problem is not None:
         parser.error(problem)
     if host in ("0.0.0.0", "::") and not args.listen:
@@ -645,6 +693,8 @@ def parse_args(argv: list[str]) -> NcOptions:
         keep=args.keep,
         listen=args.listen,
         link_unix=link_unix,
+        tap=args.tap,
+        tap_netns=args.tap_netns,
         tls=tls,
         tls_offload=args.tls_offload,
         explain=args.explain,
@@ -652,6 +702,20 @@ def parse_args(argv: list[str]) -> NcOptions:
 
 
 PEER_ADDRS = ("10.0.0.2", "fd00::2")  # the listener's host on a link (netsim.link()'s b)
+
+
+def _tap_address_problem(host: str, *, listen: bool) -> str | None:
+    """Why ``host`` cannot be used over ``--tap``: a listener has netsim's addresses on the
+    TAP (or every address); a client connects to the kernel's."""
+    ours = tuple(a.split("/")[0] for a in NETSIM_ADDRS)
+    kernel = tuple(a.split("/")[0] for a in KERNEL_ADDRS)
+    if listen:
+        if host in ours or ipaddress.ip_address(host).is_unspecified:
+            return None
+        return f"{host}: not an address of this host ({ours[0]} and {ours[1]} on the TAP)"
+    if host in kernel:
+        return None
+    return f"{host}: over --tap the peer is the kernel, {kernel[0]} (IPv4) or {kernel[1]} (IPv6)"
 
 
 def _address_problem(host: str, *, listen: bool, link: bool) -> str | None:
@@ -1176,8 +1240,14 @@ async def run_flow(
         a = await stack.enter_async_context(open_host(allocator=allocator, name=name, seed=seed))
         server_host: Host | None = a
         addr = opts.host
-        wire: StreamLink | None = None
-        if opts.link_unix is not None:
+        wire: StreamLink | TapLink | None = None
+        if opts.tap is not None:
+            wire = await stack.enter_async_context(
+                open_tap_link(a, opts.tap, netns=opts.tap_netns, mtu=opts.mtu)
+            )
+            server_host = None
+            result.remote_receiver = True
+        elif opts.link_unix is not None:
             try:
                 wire = await stack.enter_async_context(
                     open_unix_link(
@@ -1218,7 +1288,8 @@ async def run_flow(
         elif opts.tls_offload:
             _offload_tls(a.devices["lo"])  # ethtool -K lo tls-hw-tx-offload on: emulated only
         if opts.pcap:
-            _enter_capture(stack, a, opts.pcap, "eth0" if opts.link else "lo", faults)
+            dev = "eth0" if opts.link or opts.tap is not None else "lo"
+            _enter_capture(stack, a, opts.pcap, dev, faults)
         await _flow(opts, a, server_host, addr, source, result, on_tick, wire, faults)
     return result
 
@@ -1254,7 +1325,7 @@ async def _flow(
     source: Source,
     result: FlowResult,
     on_tick: Callable[[FlowResult, float], None] | None,
-    wire: StreamLink | None = None,
+    wire: StreamLink | TapLink | None = None,
     faults: OutputFaults | None = None,
 ) -> None:
     """The client writes its source; the listener reads and discards — here, on
@@ -1513,7 +1584,7 @@ async def run_listener(
     and the listener waits for the next.  The sink (``--sink``), like ``nc -l -k > FILE``,
     receives every connection's bytes, one after the other.  A failing ``--pcap`` or
     ``--sink`` file stops that file only and is reported to ``faults``."""
-    assert opts.link_unix is not None
+    assert opts.link_unix is not None or opts.tap is not None
     family = opts.family or AF_INET
     kind = SOCK_DGRAM if opts.udp else SOCK_STREAM
     results: list[FlowResult] = []
@@ -1530,13 +1601,24 @@ async def run_listener(
             host = await stack.enter_async_context(
                 open_host(allocator=opts.allocator, name="listener")
             )
-            # the link keeps listening in any case; this loop decides when the listener ends
-            try:
+            wire: StreamLink | TapLink
+            if opts.tap is not None:  # the machine's kernel is the client's side
                 wire = await stack.enter_async_context(
-                    open_unix_link(host, opts.link_unix, listen=True, keep=True, mtu=opts.mtu)
+                    open_tap_link(host, opts.tap, netns=opts.tap_netns, mtu=opts.mtu)
                 )
-            except OSError as exc:
-                raise _link_error(opts.link_unix, exc) from None
+                over = (
+                    f"TAP {opts.tap}, the kernel's side {wire.peer_addrs[0]} / {wire.peer_addrs[1]}"
+                )
+            else:
+                # the link keeps listening in any case; this loop decides when it ends
+                assert opts.link_unix is not None
+                try:
+                    wire = await stack.enter_async_context(
+                        open_unix_link(host, opts.link_unix, listen=True, keep=True, mtu=opts.mtu)
+                    )
+                except OSError as exc:
+                    raise _link_error(opts.link_unix, exc) from None
+                over = f"an emulated link over unix:{opts.link_unix}"
             wire.on_refused = refused
             if opts.pcap:
                 _enter_capture(stack, host, opts.pcap, "eth0", faults)
@@ -1549,8 +1631,7 @@ async def run_listener(
                 local = wire.local_addrs[1 if family == AF_INET6 else 0]
                 announce(
                     f"Listening on {opts.host} port {opts.port} ({'UDP' if opts.udp else 'TCP'}; "
-                    f"this host is {local} on an emulated link, mtu {opts.mtu}, over "
-                    f"unix:{opts.link_unix})"
+                    f"this host is {local}, mtu {opts.mtu}, on {over})"
                 )
             receive = _receive_udp if opts.udp else _receive_tcp
             while True:
@@ -1572,7 +1653,7 @@ async def run_listener(
 
 
 async def _receive_tcp(
-    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: _Sink | None
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink | TapLink, sink: _Sink | None
 ) -> FlowResult:
     conn, remote = await sock.accept()
     peer = wire.peers  # the client process this connection came from
@@ -1645,7 +1726,7 @@ async def _receive_tcp(
 
 
 async def _receive_udp(
-    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink, sink: _Sink | None
+    opts: NcOptions, host: Host, sock: Socket, wire: StreamLink | TapLink, sink: _Sink | None
 ) -> FlowResult:
     await wire.wait_carrier(True)
     peer = wire.peers  # the client process whose datagrams this report counts
@@ -1794,13 +1875,16 @@ def describe_faults(plan: FaultPlan) -> str:
 def _human_header(opts: NcOptions, r: FlowResult) -> list[str]:
     proto = "UDP" if opts.udp else "TCP"
     path = f"link mtu {opts.mtu}" if opts.link else "loopback"
+    if opts.tap is not None:
+        path = f"TAP {opts.tap} to this machine's kernel, mtu {opts.mtu}"
     if opts.link_unix is not None:
         path += f" to another process, unix:{opts.link_unix}"
     if opts.faults is not None:
         path += f", faults {describe_faults(opts.faults)}"
     lid = f"[{r.socket_id:3d}]"
     lines = [
-        f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over emulated {path}, "
+        f"Connecting to host {r.remote[0]}, port {r.remote[1]} ({proto} over "
+        f"{'' if opts.tap is not None else 'emulated '}{path}, "
         f"allocator {r.allocator})",
         f"{lid} local {r.local[0]} port {r.local[1]} connected to {r.remote[0]} port {r.remote[1]}",
     ]

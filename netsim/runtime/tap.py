@@ -23,15 +23,23 @@ import functools
 import os
 import struct
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Final
 
 import trio
 
 from ..dev.ether import EtherDevice
 from .host import Host
 
-__all__ = ["TUN_PATH", "TapLink", "configure_kernel_side", "open_tap_link"]
+__all__ = [
+    "KERNEL_ADDRS",
+    "NETSIM_ADDRS",
+    "TUN_PATH",
+    "TapLink",
+    "configure_kernel_side",
+    "open_tap_link",
+]
 
 TUN_PATH = "/dev/net/tun"
 _TUNSETIFF = 0x400454CA
@@ -43,18 +51,63 @@ _BATCH = 64
 
 class TapLink:
     """The running TAP link: its device (``dev``), the interface name the kernel gave
-    (``ifname``), and frame counts."""
+    (``ifname``), the addresses of both ends (``local_addrs``, ``peer_addrs``: IPv4, IPv6),
+    and frame counts.  It answers what ``netsim nc`` asks of a link to another process
+    (:class:`~netsim.runtime.StreamLink`): the peer is the kernel, always there
+    (``carrier``), gone only when the fd reports end of file (``finished``)."""
 
-    def __init__(self, host: Host, dev: EtherDevice, fd: int, ifname: str) -> None:
+    def __init__(
+        self,
+        host: Host,
+        dev: EtherDevice,
+        fd: int,
+        ifname: str,
+        local_addrs: tuple[str, str],
+        peer_addrs: tuple[str, str],
+    ) -> None:
         self.host = host
         self.dev = dev
         self.fd = fd
         self.ifname = ifname
+        self.local_addrs = local_addrs
+        self.peer_addrs = peer_addrs
+        self.peer_name = f"the kernel on {ifname}"
+        self.peers = 1
+        self.refused: list[OSError] = []
+        self.on_refused: Callable[[OSError], None] | None = None
         self.frames_sent = 0
         self.frames_received = 0
         self.write_errors = 0
+        #: set when the TAP fd reports end of file (the interface went away)
+        self.finished = trio.Event()
         self._doorbell = trio.Event()
+        self._drained = trio.Event()
         dev.on_xmit = self._doorbell.set
+
+    @property
+    def mtu(self) -> int:
+        """The link's MTU."""
+        return self.dev.mtu
+
+    @property
+    def carrier(self) -> bool:
+        """The kernel is always there while the fd is open."""
+        return self.dev.carrier
+
+    async def wait_carrier(self, on: bool = True) -> None:
+        """Return at once while the link is up (``on``); else wait for the end."""
+        if not on:
+            await self.finished.wait()
+
+    async def wait_gone(self, peer: int) -> None:
+        """The kernel leaves only with the interface."""
+        await self.finished.wait()
+
+    async def drain(self) -> None:
+        """Wait until every frame on the device's TX ring has been written to the fd."""
+        while self.dev.txring:
+            self._drained = trio.Event()
+            await self._drained.wait()
 
     async def _pump_out(self) -> None:
         dev = self.dev
@@ -79,6 +132,8 @@ class TapLink:
                         self.write_errors += 1
                         break
             net.run_softirq(trio.current_time(), functools.partial(dev.tx_complete, len(frames)))
+            if not dev.txring:
+                self._drained.set()
             await trio.lowlevel.checkpoint()
 
     async def _pump_in(self) -> None:
@@ -93,6 +148,7 @@ class TapLink:
                 except BlockingIOError:
                     break
                 if not frame:
+                    self.finished.set()
                     return
                 frames.append(frame)
             self.frames_received += len(frames)
@@ -118,28 +174,55 @@ def _open_tap(ifname: str) -> tuple[int, str]:
     return fd, got[:16].rstrip(b"\0").decode()
 
 
+#: the addresses of the two ends, netsim's and the kernel's: 198.18.0.0/15 is the
+#: benchmarking range of RFC 2544, fd00:198:18::/64 a unique-local prefix
+NETSIM_ADDRS: Final = ("198.18.0.2/24", "fd00:198:18::2/64")
+KERNEL_ADDRS: Final = ("198.18.0.1/24", "fd00:198:18::1/64")
+
+
 @asynccontextmanager
 async def open_tap_link(
     host: Host,
     ifname: str = "nstap0",
     *,
-    addrs: Sequence[str] = ("198.18.0.2/24", "fd00:198:18::2/64"),
+    netns: str | None = None,
+    configure: bool = True,
+    addrs: tuple[str, str] = NETSIM_ADDRS,
+    kernel_addrs: tuple[str, str] = KERNEL_ADDRS,
     devname: str = "eth0",
     mac: bytes = b"\x02\x00\x00\x00\x00\x02",
     mtu: int = 1500,
     default_route: bool = True,
 ) -> AsyncIterator[TapLink]:
     """Create the TAP interface ``ifname`` and attach ``host`` to it through a device
-    ``devname`` with ``addrs``; the default route goes through it unless
-    ``default_route=False``.  Leaving the block closes the fd (the interface goes away)."""
-    fd, name = _open_tap(ifname)
+    ``devname`` with ``addrs`` (IPv4, IPv6); the default route goes through it unless
+    ``default_route=False``.  With ``configure`` (the default) the kernel's side is set up
+    as well (:func:`configure_kernel_side`: moved into ``netns`` if given, ``kernel_addrs``,
+    the MTU, up).  Leaving the block closes the fd, and the interface goes away."""
+    try:
+        fd, name = _open_tap(ifname)
+    except PermissionError as exc:
+        raise PermissionError(
+            exc.errno, f"a TAP interface needs CAP_NET_ADMIN (root): {exc.strerror}"
+        ) from None
     dev = EtherDevice(devname, mac=mac, mtu=mtu)
     try:
         host.net.add_device(dev, addrs)
         if default_route:
             host.net.set_default_route(devname)
         dev.set_carrier(True)
-        link = TapLink(host, dev, fd, name)
+        if configure:
+            await trio.to_thread.run_sync(
+                functools.partial(configure_kernel_side, name, netns, kernel_addrs, mtu)
+            )
+        link = TapLink(
+            host,
+            dev,
+            fd,
+            name,
+            (addrs[0].split("/")[0], addrs[1].split("/")[0]),
+            (kernel_addrs[0].split("/")[0], kernel_addrs[1].split("/")[0]),
+        )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(link._pump_in)
             nursery.start_soon(link._pump_out)
@@ -156,7 +239,7 @@ async def open_tap_link(
 def configure_kernel_side(
     ifname: str,
     netns: str | None = None,
-    addrs: Sequence[str] = ("198.18.0.1/24", "fd00:198:18::1/64"),
+    addrs: Sequence[str] = KERNEL_ADDRS,
     mtu: int = 1500,
 ) -> None:
     """The kernel's end of the TAP interface: move it into ``netns`` (if given), give it

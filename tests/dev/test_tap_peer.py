@@ -27,7 +27,7 @@ import pytest
 import trio
 
 import netsim
-from netsim.runtime.tap import TUN_PATH, configure_kernel_side
+from netsim.runtime.tap import TUN_PATH
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CAP_NET_ADMIN) for TAP and netns"),
@@ -139,8 +139,10 @@ async def _recv_all(sock: netsim.Socket) -> bytes:
 def _run(netns: str, family: int, body: object) -> None:
     async def main() -> None:
         try:
-            async with netsim.open_host() as host, netsim.open_tap_link(host, "nstap0") as link:
-                await trio.to_thread.run_sync(configure_kernel_side, link.ifname, netns)
+            async with (
+                netsim.open_host() as host,
+                netsim.open_tap_link(host, "nstap0", netns=netns) as link,
+            ):
                 with trio.fail_after(TIMEOUT):
                     await body(host, link)  # type: ignore[operator]
         finally:
