@@ -73,6 +73,7 @@ from .output import (
     __tcp_select_window,
     sk_mem_reclaim,
     tcp_current_mss,
+    tcp_jiffies32,
     tcp_push_pending_frames,
     tcp_receive_window,
     tcp_send_ack,
@@ -128,6 +129,9 @@ from .sock import (
     TCP_URG_VALID,
     TcpSkbCb,
     TcpSock,
+    inet_csk_enter_pingpong_mode,
+    inet_csk_exit_pingpong_mode,
+    inet_csk_in_pingpong_mode,
     tcp_ts,
 )
 
@@ -435,6 +439,7 @@ def _send_dupack(sk: TcpSock, seq: int = 0, end_seq: int = 0, syn: bool = True) 
         sk.last_oow_ack = now
     if seq != end_seq and seq < sk.rcv_nxt:
         sk.net.stats.TcpExtDelayedACKLost += 1
+        tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
         tcp_dsack_set(sk, seq, min(end_seq, sk.rcv_nxt))
     tcp_send_ack(sk)
 
@@ -820,6 +825,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if seq == sk.rcv_nxt:
         if tcp_receive_window(sk) == 0 and skb.len:
             stats.TcpExtTCPZeroWindowDrop += 1
+            tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)  # out_of_window:
             _schedule_ack_now(sk)
             kfree_skb(skb)
             return
@@ -848,10 +854,12 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         # a retransmission of what we have: ACK it at once, with a D-SACK of it (RFC 2883)
         stats.TcpExtDelayedACKLost += 1
         tcp_dsack_set(sk, seq, end_seq)
+        tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)  # out_of_window:
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return
     if seq > sk.rcv_nxt + tcp_receive_window(sk):
+        tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
         _schedule_ack_now(sk)
         kfree_skb(skb)
         return
@@ -1179,18 +1187,36 @@ def _tcp_ofo_queue(sk: TcpSock) -> None:
 
 
 def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
-    """``tcp_event_data_recv()``: learn the peer's MSS, schedule an ACK, grow the window.
+    """``tcp_event_data_recv()`` (net/ipv4/tcp_input.c): learn the peer's MSS, schedule an
+    ACK, grow the window, and keep ``ato`` near the peer's inter-arrival time ``m`` (the
+    jiffies since ``lrcvtime``): the first data enters quick-ACK mode with ``ato`` =
+    ``TCP_ATO_MIN``; then ``m`` up to half of ``TCP_ATO_MIN`` moves ``ato`` halfway down to
+    ``TCP_ATO_MIN``/2 + ..., ``m`` below ``ato`` gives ``ato/2 + m`` (at most the RTO), and
+    a gap longer than the RTO re-enters quick-ACK mode.  ``lrcvtime`` is now.
+
     ``length`` is the payload ``skb`` arrived with: Linux calls this after
     ``tcp_queue_rcv()``, when ``skb->len`` is still intact even if ``skb_try_coalesce()``
     moved the frags to the tail; netsim's coalesce empties ``skb``, so the caller passes the
     length it had.  (Testing ``skb.len`` after the merge skipped this function for every
     coalesced segment: no ACK was scheduled for it, and a receiver whose tail skb kept
     absorbing segments never acknowledged them until the sender's RTO fired.)"""
-    _tcp_measure_rcv_mss(sk, skb, length)
     sk.ack_pending |= ICSK_ACK_SCHED
-    if not sk.ack_ato:
-        sk.ack_ato = TCP_ATO_MIN
+    _tcp_measure_rcv_mss(sk, skb, length)
+    now = tcp_jiffies32(sk)
+    ato = sk.ack_ato
+    if not ato:
         _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
+        sk.ack_ato = TCP_ATO_MIN
+    else:
+        m = (now - sk.ack_lrcvtime) & U32
+        rto = round(sk.rto * 1000)
+        if m <= TCP_ATO_MIN // 2:
+            sk.ack_ato = (ato >> 1) + TCP_ATO_MIN // 2
+        elif m < ato:
+            sk.ack_ato = min((ato >> 1) + m, rto)
+        elif m > rto:
+            _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
+    sk.ack_lrcvtime = now
     _tcp_grow_window(sk, skb, length)
 
 
@@ -1229,9 +1255,20 @@ def _tcp_measure_rcv_mss(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
 
 
 def _tcp_incr_quickack(sk: TcpSock, max_quickacks: int) -> None:
-    quickacks = sk.rcv_wnd // (2 * max(sk.ack_rcv_mss, 1))
-    quickacks = max(quickacks, 2)
-    sk.ack_quick = min(max(sk.ack_quick, quickacks), max_quickacks)
+    """``tcp_incr_quickack()``: allow ACKs at once for about half a window of segments
+    (2 when the window is less than two segments), at most ``max_quickacks``."""
+    quickacks = sk.rcv_wnd // (2 * max(sk.ack_rcv_mss, 1)) or 2
+    quickacks = min(quickacks, max_quickacks)
+    if quickacks > sk.ack_quick:
+        sk.ack_quick = quickacks
+
+
+def tcp_enter_quickack_mode(sk: TcpSock, max_quickacks: int) -> None:
+    """``tcp_enter_quickack_mode()``: ACK at once for a while — and not interactive any
+    more (``inet_csk_exit_pingpong_mode``), ``ato`` back to ``TCP_ATO_MIN``."""
+    _tcp_incr_quickack(sk, max_quickacks)
+    inet_csk_exit_pingpong_mode(sk)
+    sk.ack_ato = TCP_ATO_MIN
 
 
 def _tcp_grow_window(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
@@ -1251,17 +1288,21 @@ def _tcp_grow_window(sk: TcpSock, skb: SkBuff, skb_len: int) -> None:
 
 
 def tcp_fin(sk: TcpSock) -> None:
-    """``tcp_fin()``: the peer will send no more — EOF for readers (``SOCK_DONE``); the
-    state moves on."""
+    """``tcp_fin()`` (net/ipv4/tcp_input.c): the peer will send no more — EOF for readers
+    (``SOCK_DONE``); the state moves on.  The ACK is only scheduled: in ESTABLISHED the
+    connection turns interactive (``inet_csk_enter_pingpong_mode``), so
+    ``__tcp_ack_snd_check`` delays it (``ato``, 40 ms after data) hoping that our own data
+    or FIN carries it; in FIN_WAIT1 (simultaneous close) and FIN_WAIT2 it goes at once."""
+    sk.ack_pending |= ICSK_ACK_SCHED
     sk.sk_shutdown |= RCV_SHUTDOWN
     sk.sock_done = True
-    _schedule_ack_now(sk)
     state = sk.sk_state
 
     if state in (TCP_SYN_RECV, TCP_ESTABLISHED):
         _proto.tcp_set_state(sk, TCP_CLOSE_WAIT)
-        sk.ack_pingpong = 1
+        inet_csk_enter_pingpong_mode(sk)
     elif state == TCP_FIN_WAIT1:
+        tcp_send_ack(sk)
         _proto.tcp_set_state(sk, TCP_CLOSING)
     elif state == TCP_FIN_WAIT2:
         tcp_send_ack(sk)
@@ -1364,7 +1405,7 @@ def tcp_ack_snd_check(sk: TcpSock) -> None:
     if (
         now
         or (sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss and __tcp_select_window(sk) >= sk.rcv_wnd)
-        or (sk.ack_quick and not sk.ack_pingpong)
+        or (sk.ack_quick and not inet_csk_in_pingpong_mode(sk))  # tcp_in_quickack_mode()
         or sk.out_of_order_queue
     ):
         tcp_send_ack(sk)
@@ -1430,7 +1471,11 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if seg.flags & TCPHDR_URG or sk.urg_data == TCP_URG_NOTYET:
         tcp_urg(sk, skb, seg)
     state = sk.sk_state
-    if state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2) and sk.sk_shutdown & RCV_SHUTDOWN:
+    # step 7: CLOSE_WAIT, CLOSING and LAST_ACK queue nothing more — but a segment from before
+    # rcv_nxt (a retransmission, a loss probe of the data and FIN we hold) goes on as in
+    # FIN_WAIT, so that tcp_data_queue() D-SACKs it and ACKs at once (quick-ACK mode)
+    old = state in (TCP_CLOSE_WAIT, TCP_CLOSING, TCP_LAST_ACK) and _seq_of(sk, seg) < sk.rcv_nxt
+    if (old or state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2)) and sk.sk_shutdown & RCV_SHUTDOWN:
         # RFC 1122: new data for a socket shut for reading (closed, or SHUT_RDWR) in
         # FIN_WAIT is answered with a reset; a retransmission of what already arrived
         # (nothing beyond rcv_nxt) is not new, and is only acknowledged
@@ -1441,7 +1486,7 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
             tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
             kfree_skb(skb)
             return
-    if state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
+    if old or state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         _tcp_data_and_checks(sk, skb, seg)
         return
     # CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN; nothing more to queue

@@ -71,8 +71,18 @@ from ..sock.constants import (
 from ..sock.options import optval_int
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
 from .cong import TCP_CA_NAME_MAX, tcp_set_congestion_control
-from .output import tcp_set_window_clamp
-from .sock import ICSK_ACK_PUSHED, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TcpSock
+from .output import tcp_delack_max, tcp_jiffies32, tcp_set_window_clamp
+from .sock import (
+    ICSK_ACK_PUSHED,
+    ICSK_ACK_SCHED,
+    TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF,
+    TCP_NAGLE_PUSH,
+    TcpSock,
+    inet_csk_enter_pingpong_mode,
+    inet_csk_exit_pingpong_mode,
+    inet_csk_in_pingpong_mode,
+)
 
 __all__ = ["TCP_INFO_FORMAT", "tcp_get_info", "tcp_getsockopt", "tcp_setsockopt"]
 
@@ -251,14 +261,14 @@ def _set_quickack(sk: TcpSock, val: int) -> None:
     from .recvmsg import tcp_cleanup_rbuf
 
     if not val:
-        sk.ack_pingpong = 1
+        inet_csk_enter_pingpong_mode(sk)
         return
-    sk.ack_pingpong = 0
-    if sk.sk_state in (1, 8) and sk.ack_pending:  # ESTABLISHED, CLOSE_WAIT
+    inet_csk_exit_pingpong_mode(sk)
+    if sk.sk_state in (1, 8) and sk.ack_pending & ICSK_ACK_SCHED:  # ESTABLISHED, CLOSE_WAIT
         sk.ack_pending |= ICSK_ACK_PUSHED
         tcp_cleanup_rbuf(sk, 1)
         if not val & 1:
-            sk.ack_pingpong = 1
+            inet_csk_enter_pingpong_mode(sk)
 
 
 def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
@@ -299,7 +309,7 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
     if optname == TCP_WINDOW_CLAMP:
         return sk.window_clamp
     if optname == TCP_QUICKACK:
-        return int(not sk.ack_pingpong)
+        return int(not inet_csk_in_pingpong_mode(sk))
     if optname == TCP_INFO:
         return tcp_get_info(sk)
     if optname == TCP_CONGESTION:
@@ -335,7 +345,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
     dst = sk.sk_dst_cache
     pmtu: int = dst.mtu if dst is not None else 0  # type: ignore[attr-defined]
     rto_us = int(sk.rto * 1_000_000)
-    ato_us = int(min(sk.ack_ato, 0.2) * 1_000_000)
+    ato_us = min(sk.ack_ato, tcp_delack_max(sk)) * 1000  # jiffies_to_usecs(), HZ = 1000
     values = [
         state,
         sk.ca_state,
@@ -358,7 +368,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         0,  # fackets
         0,  # last_data_sent: netsim keeps no lsndtime
         0,  # last_ack_sent: "not remembered" (Linux neither)
-        0,  # last_data_recv: no lrcvtime
+        (tcp_jiffies32(sk) - sk.ack_lrcvtime) & 0xFFFFFFFF,  # last_data_recv, ms
         0,  # last_ack_recv: no rcv_tstamp
         pmtu,
         sk.rcv_ssthresh,

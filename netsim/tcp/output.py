@@ -39,6 +39,7 @@ from ..skb import (
 )
 from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
 from ..sock.sock import SOCK_MIN_RCVBUF, TCP_CLOSE, TCP_LISTEN, sk_stream_moderate_sndbuf
+from ..sock.sysctl import HZ
 from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
     TCPHDR_ACK,
@@ -54,13 +55,16 @@ from ..wire.tcp import (
 from .sock import (
     CA_EVENT_CWND_RESTART,
     CA_EVENT_TX_START,
+    ICSK_ACK_PUSHED,
     ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
     ICSK_TIME_LOSS_PROBE,
+    TCP_ATO_MIN,
     TCP_CA_CWR,
     TCP_CA_OPEN,
     TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
+    TCP_DELACK_MIN,
     TCP_INIT_CWND,
     TCP_NAGLE_CORK,
     TCP_NAGLE_OFF,
@@ -69,6 +73,8 @@ from .sock import (
     TCP_TIMEOUT_MIN,
     TcpSkbCb,
     TcpSock,
+    inet_csk_in_pingpong_mode,
+    inet_csk_inc_pingpong_cnt,
     tcp_ts,
 )
 from .timer import (
@@ -120,6 +126,11 @@ U32: Final = 0xFFFFFFFF
 #: ``INITIAL_JIFFIES`` (include/linux/jiffies.h): the jiffy counter starts 300 s before it
 #: wraps, so that wrap-unsafe code fails early
 INITIAL_JIFFIES: Final = (-300 * 1000) & U32
+
+
+def usecs_to_jiffies(us: int) -> int:
+    """``usecs_to_jiffies()`` (include/linux/jiffies.h) at ``HZ`` = 1000: rounded up."""
+    return (us + 999) // 1000
 
 
 def tcp_jiffies32(sk: TcpSock) -> int:
@@ -1033,12 +1044,12 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
     stats = sk.net.stats
     stats.TcpOutSegs += pcount
     sk.segs_out += pcount
+    if flags & TCPHDR_ACK:
+        tcp_event_ack_sent(sk)  # first, as in __tcp_transmit_skb: it may deflate ``ato``
     if skb.len - hlen > 0:
         tcp_event_data_sent(sk)
         sk.data_segs_out += pcount
         sk.bytes_sent += skb.len - hlen
-    if flags & TCPHDR_ACK:
-        tcp_event_ack_sent(sk)
     try:
         if v4:
             ip_queue_xmit(sk.net, sk, skb, dst, pcount)  # type: ignore[arg-type]
@@ -1051,11 +1062,16 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
 def tcp_event_data_sent(sk: TcpSock) -> None:
     """``tcp_event_data_sent()`` (net/ipv4/tcp_output.c): a segment with data leaves; with
     nothing in flight before it, the congestion control hears ``CA_EVENT_TX_START`` (CUBIC
-    moves its epoch past the idle time); ``lsndtime`` is now.  (The pingpong count is not
-    kept here.)"""
+    moves its epoch past the idle time); ``lsndtime`` is now.  Data sent less than ``ato``
+    after the last data arrived (``icsk_ack.lrcvtime``) is a response: one more
+    request/response turn (``inet_csk_inc_pingpong_cnt``), which makes the connection
+    interactive at ``net.ipv4.tcp_pingpong_thresh``."""
     if not tcp_packets_in_flight(sk):
         sk.ca_ops.cwnd_event(sk, CA_EVENT_TX_START)
-    sk.lsndtime = tcp_jiffies32(sk)
+    now = tcp_jiffies32(sk)
+    sk.lsndtime = now
+    if ((now - sk.ack_lrcvtime) & U32) < sk.ack_ato:
+        inet_csk_inc_pingpong_cnt(sk)
 
 
 def tcp_wfree(skb: SkBuff) -> None:
@@ -1077,11 +1093,19 @@ def tcp_tsq_handler(sk: TcpSock) -> None:
 
 
 def tcp_event_ack_sent(sk: TcpSock) -> None:
-    """``tcp_event_ack_sent()``: an ACK went out — the delayed ACK is no longer owed."""
-    if sk.ack_quick:
-        sk.ack_quick -= 1
-    # inet_csk_clear_xmit_timer(ICSK_TIME_DACK): the pending bits go, the timer stays armed
-    # and finds nothing to do (tcp_delack_timer_handler checks ICSK_ACK_TIMER)
+    """``tcp_event_ack_sent()`` (net/ipv4/tcp_output.c): an ACK went out.
+    ``tcp_dec_quickack_mode()`` (include/net/tcp.h) spends one quick ACK if an ACK was
+    scheduled, and leaving quick-ACK mode deflates ``ato`` to ``TCP_ATO_MIN``; then
+    ``inet_csk_clear_xmit_timer(ICSK_TIME_DACK)``: the pending bits go, the timer stays
+    armed and finds nothing to do (``tcp_delack_timer_handler`` checks ``ICSK_ACK_TIMER``)."""
+    quick = sk.ack_quick
+    if quick:
+        pkts = 1 if sk.ack_pending & ICSK_ACK_SCHED else 0
+        if pkts >= quick:
+            sk.ack_quick = 0
+            sk.ack_ato = TCP_ATO_MIN
+        else:
+            sk.ack_quick = quick - pkts
     sk.ack_pending = 0
 
 
@@ -1196,15 +1220,39 @@ def tcp_send_ack(sk: TcpSock) -> None:
     tcp_transmit_skb(sk, skb, clone_it=False)
 
 
-def tcp_send_delayed_ack(sk: TcpSock) -> None:
-    """``tcp_send_delayed_ack()``: owe an ACK; send it within ``ato`` (40 ms .. 200 ms)."""
+def tcp_delack_max(sk: TcpSock) -> int:
+    """``tcp_delack_max()`` (net/ipv4/tcp_output.c), jiffies: ``icsk_delack_max``
+    (``TCP_DELACK_MAX``) but below the minimum RTO — 199 ms with the default
+    ``tcp_rto_min_us`` of 200 ms."""
+    rto_min = usecs_to_jiffies(sk.net.sysctl_int("net.ipv4.tcp_rto_min_us"))
+    return min(TCP_DELACK_MAX, max(rto_min, 2) - 1)
 
-    ato = min(sk.ack_ato, TCP_DELACK_MAX)
-    if sk.ack_pingpong:
-        ato = TCP_DELACK_MAX
-    deadline = sk.net.now + ato
-    if sk.ack_pending & ICSK_ACK_TIMER and sk.delack_deadline < deadline:
-        deadline = sk.delack_deadline  # an ACK already owed keeps its earlier deadline
+
+def tcp_send_delayed_ack(sk: TcpSock) -> None:
+    """``tcp_send_delayed_ack()`` (net/ipv4/tcp_output.c): owe an ACK; send it within
+    ``ato``.  Above ``TCP_DELACK_MIN`` the wait is capped at HZ/2 — ``TCP_DELACK_MAX`` when
+    interactive (pingpong) or a push is pending — and at the smoothed RTT (at least
+    ``TCP_DELACK_MIN``); always at :func:`tcp_delack_max`.  So an interactive connection
+    keeps ``ato`` (40 ms after ``tcp_event_data_recv`` set it): pingpong mode only raises
+    the cap.  An ACK already owed keeps its earlier deadline, and if that deadline is within
+    a quarter of ``ato`` the ACK goes now."""
+    ato = sk.ack_ato
+    if ato > TCP_DELACK_MIN:
+        max_ato = HZ // 2
+        if sk.ack_pending & ICSK_ACK_PUSHED or inet_csk_in_pingpong_mode(sk):
+            max_ato = TCP_DELACK_MAX
+        if sk.srtt_us:
+            rtt = max(usecs_to_jiffies(sk.srtt_us >> 3), TCP_DELACK_MIN)
+            max_ato = min(max_ato, rtt)
+        ato = min(ato, max_ato)
+    ato = min(ato, tcp_delack_max(sk))
+    now = sk.net.now
+    deadline = now + ato / HZ
+    if sk.ack_pending & ICSK_ACK_TIMER:
+        if sk.delack_deadline <= now + (ato >> 2) / HZ:
+            tcp_send_ack(sk)
+            return
+        deadline = min(deadline, sk.delack_deadline)
     sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
     sk.delack_deadline = deadline
     sk.delack_timer = sk_reset_timer(sk, sk.delack_timer, deadline, lambda: tcp_delack_timer(sk))

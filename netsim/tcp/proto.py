@@ -70,7 +70,7 @@ from ..wire.ipv4 import IPPROTO_TCP, csum_tcpudp_magic, ip4_build_header
 from ..wire.ipv6 import csum_ipv6_magic, ip6_build_header
 from ..wire.tcp import TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, tcp_build_header
 from .cong import tcp_init_congestion_control, tcp_set_ca_state
-from .input import Segment, lock_sock, release_sock, unwrap
+from .input import Segment, lock_sock, release_sock, tcp_enter_quickack_mode, unwrap
 from .output import (
     MAX_TCP_HEADER,
     tcp_full_space,
@@ -82,8 +82,19 @@ from .output import (
     tcp_sync_mss,
     tcp_transmit_skb,
 )
-from .sock import TCP_CA_OPEN, TCP_SOCK_FIELDS, TCP_TIMEWAIT_LEN, TcpSock
+from .sock import (
+    ICSK_ACK_SCHED,
+    ICSK_ACK_TIMER,
+    TCP_CA_OPEN,
+    TCP_DELACK_MAX,
+    TCP_MAX_QUICKACKS,
+    TCP_SOCK_FIELDS,
+    TCP_TIMEWAIT_LEN,
+    TcpSock,
+    inet_csk_in_pingpong_mode,
+)
 from .state import check_transition
+from .timer import sk_reset_timer, tcp_delack_timer
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -537,7 +548,18 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> Non
         tcp_ack(sk, seg_ack)  # takes the SYN-ACK's window: max_window, MSS bound to half
         sk.snd_wnd = seg.window  # never scaled on a SYN (RFC 7323)
         tcp_finish_connect(sk)
-        tcp_send_ack(sk)
+        if inet_csk_in_pingpong_mode(sk):
+            # TCP_QUICKACK 0 before connect(): the handshake's ACK waits (TCP_DELACK_MAX) for
+            # the first data to carry it; quick-ACK mode, which leaves pingpong mode, follows
+            sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_TIMER
+            tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
+            deadline = sk.net.now + TCP_DELACK_MAX / 1000
+            sk.delack_deadline = deadline
+            sk.delack_timer = sk_reset_timer(
+                sk, sk.delack_timer, deadline, lambda: tcp_delack_timer(sk)
+            )
+        else:
+            tcp_send_ack(sk)
         kfree_skb(skb)
         return
     if flags & TCPHDR_SYN and not flags & TCPHDR_RST:
@@ -595,6 +617,7 @@ def tcp_finish_connect(sk: TcpSock) -> None:
     """``tcp_finish_connect()``: ``ESTABLISHED``; buffers sized and the congestion control
     started (``tcp_init_transfer``); the connector wakes."""
     tcp_set_state(sk, TCP_ESTABLISHED)
+    sk.ack_lrcvtime = tcp_jiffies32(sk)
     tcp_init_buffer_space(sk)
     tcp_init_congestion_control(sk)
     sk.lsndtime = tcp_jiffies32(sk)  # no window restart for the first data
@@ -680,6 +703,7 @@ def tcp_conn_request(
     child.snd_wnd = seg.window
     child.max_window = seg.window
     child.sk_state = TCP_SYN_RECV
+    child.ack_lrcvtime = tcp_jiffies32(child)  # tcp_create_openreq_child()
     tcp_hash(child)
     bucket = net.tcp_table.setdefault(child.inet_sport, [])
     bucket.append(child)

@@ -50,6 +50,7 @@ from .sock import (
     TCP_URG_VALID,
     TcpSkbCb,
     TcpSock,
+    inet_csk_in_pingpong_mode,
 )
 
 __all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recv_urg", "tcp_recvmsg"]
@@ -239,7 +240,7 @@ def tcp_cleanup_rbuf(sk: TcpSock, copied: int) -> None:
     if the read opened the window to twice what the peer knows."""
     time_to_ack = False
     pushed = sk.ack_pending & ICSK_ACK_PUSHED2 or (
-        sk.ack_pending & ICSK_ACK_PUSHED and not sk.ack_pingpong
+        sk.ack_pending & ICSK_ACK_PUSHED and not inet_csk_in_pingpong_mode(sk)
     )
     if sk.ack_pending & ICSK_ACK_SCHED and (
         sk.rcv_nxt - sk.rcv_wup > sk.ack_rcv_mss or (copied > 0 and pushed and not sk.sk_rmem_alloc)

@@ -63,9 +63,12 @@ TCP_TIMEOUT_INIT: Final = 1.0
 TCP_TIMEOUT_MIN: Final = 0.002
 TCP_RTO_MIN: Final = 0.2
 TCP_RTO_MAX: Final = 120.0
-TCP_DELACK_MIN: Final = 0.04
-TCP_DELACK_MAX: Final = 0.2
-TCP_ATO_MIN: Final = 0.04
+#: the delayed-ACK constants in jiffies (``HZ`` = 1000, so milliseconds), as
+#: include/net/tcp.h has them: ``TCP_DELACK_MIN`` = ``TCP_ATO_MIN`` = HZ/25,
+#: ``TCP_DELACK_MAX`` = HZ/5; ``icsk_ack.ato`` is kept in the same unit
+TCP_DELACK_MIN: Final = 40
+TCP_DELACK_MAX: Final = 200
+TCP_ATO_MIN: Final = 40
 TCP_TIMEWAIT_LEN: Final = 60.0
 
 # tp->nonagle bits (include/net/tcp.h)
@@ -282,6 +285,7 @@ TCP_SOCK_FIELDS: Final = (
     "ack_last_seg_size",
     "ack_rcv_mss",
     "ack_pingpong",
+    "ack_lrcvtime",
     # timers
     "rto_timer",
     "delack_timer",
@@ -482,9 +486,15 @@ class TcpSock(Sock):
         self.ack_pending = 0
         self.ack_quick = 0
         self.ack_last_seg_size = 0
-        self.ack_ato = 0.0  # tcp_event_data_recv() enters quick-ACK mode on the first data
+        #: ``icsk_ack.ato``, jiffies: 0 until the first data (``tcp_event_data_recv`` then
+        #: enters quick-ACK mode), then tracks the peer's inter-arrival time
+        self.ack_ato = 0
         self.ack_rcv_mss = TCP_MSS_DEFAULT
+        #: ``icsk_ack.pingpong``: a count of request/response turns (``tcp_event_data_sent``);
+        #: interactive once it reaches ``net.ipv4.tcp_pingpong_thresh``
         self.ack_pingpong = 0
+        #: ``icsk_ack.lrcvtime``: ``tcp_jiffies32`` when data last arrived
+        self.ack_lrcvtime = 0
         self.rto_timer: Timer | None = None
         self.delack_timer: Timer | None = None
         self.delack_deadline = 0.0  # icsk_ack.timeout
@@ -732,3 +742,34 @@ class TcpSock(Sock):
             "segs_out": self.segs_out,
             "notsent_bytes": self.write_seq - self.snd_nxt,
         }
+
+
+# -- interactive ("pingpong") mode: include/net/inet_connection_sock.h ---------------------
+
+
+def tcp_pingpong_thresh(sk: TcpSock) -> int:
+    """``net.ipv4.tcp_pingpong_thresh`` (1 by default, ``tcp_sk_init``)."""
+    return sk.net.sysctl_int("net.ipv4.tcp_pingpong_thresh")
+
+
+def inet_csk_enter_pingpong_mode(sk: TcpSock) -> None:
+    """``inet_csk_enter_pingpong_mode()``: the count jumps to the threshold."""
+    sk.ack_pingpong = tcp_pingpong_thresh(sk)
+
+
+def inet_csk_exit_pingpong_mode(sk: TcpSock) -> None:
+    """``inet_csk_exit_pingpong_mode()``: the count starts again from 0."""
+    sk.ack_pingpong = 0
+
+
+def inet_csk_in_pingpong_mode(sk: TcpSock) -> bool:
+    """``inet_csk_in_pingpong_mode()``: interactive once the count reaches
+    ``net.ipv4.tcp_pingpong_thresh`` — ACKs then wait for data to ride on
+    (``tcp_in_quickack_mode`` is false, ``tcp_cleanup_rbuf`` does not ACK a drained push)."""
+    return sk.ack_pingpong >= tcp_pingpong_thresh(sk)
+
+
+def inet_csk_inc_pingpong_cnt(sk: TcpSock) -> None:
+    """``inet_csk_inc_pingpong_cnt()``: one more request/response turn (a ``u8``, saturating)."""
+    if sk.ack_pingpong < 255:
+        sk.ack_pingpong += 1

@@ -20,18 +20,21 @@ from ..netns.timers import Timer
 from ..sock.sock import TCP_CLOSE
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
+    ICSK_ACK_SCHED,
     ICSK_ACK_TIMER,
     ICSK_TIME_LOSS_PROBE,
     ICSK_TIME_REO_TIMEOUT,
     ICSK_TIME_RETRANS,
+    TCP_ATO_MIN,
     TCP_CA_DISORDER,
     TCP_CA_LOSS,
     TCP_CA_RECOVERY,
-    TCP_DELACK_MAX,
     TCP_RTO_MAX,
     TCP_TIMEOUT_INIT,
     TcpSkbCb,
     TcpSock,
+    inet_csk_exit_pingpong_mode,
+    inet_csk_in_pingpong_mode,
     tcp_skb_timestamp_ts,
     tcp_ts,
 )
@@ -327,7 +330,10 @@ def tcp_xmit_retransmit_queue(sk: TcpSock) -> None:
 
 
 def tcp_delack_timer(sk: TcpSock) -> None:
-    """``tcp_delack_timer_handler()``: send the ACK we held back; back off ``ato``."""
+    """``tcp_delack_timer_handler()`` (net/ipv4/tcp_timer.c): send the ACK we held back
+    (``DelayedACKs``).  The delay missed: outside pingpong mode ``ato`` doubles (capped at
+    the RTO); an interactive connection leaves pingpong mode and ``ato`` drops back to
+    ``TCP_ATO_MIN`` — the peer did not get its ACK on a response in time."""
     sk.delack_timer = None
     if sk.done or not sk.ack_pending & ICSK_ACK_TIMER:
         return  # the ACK went out meanwhile
@@ -335,15 +341,18 @@ def tcp_delack_timer(sk: TcpSock) -> None:
     if net.now < sk.delack_deadline:
         sk.delack_timer = net.timers.add(sk.delack_deadline, lambda: tcp_delack_timer(sk))
         return
+    sk.ack_pending &= ~ICSK_ACK_TIMER
+    if not sk.ack_pending & ICSK_ACK_SCHED:
+        return
     from .output import tcp_send_ack
 
-    if sk.ack_pingpong:
-        sk.ack_ato = min(sk.ack_ato * 2, TCP_DELACK_MAX)
+    if not inet_csk_in_pingpong_mode(sk):
+        sk.ack_ato = min(sk.ack_ato << 1, round(sk.rto * 1000))
     else:
-        sk.ack_pingpong = 0
-        sk.ack_ato = 0.04
-    sk.net.stats.TcpExtDelayedACKs += 1
+        inet_csk_exit_pingpong_mode(sk)
+        sk.ack_ato = TCP_ATO_MIN
     tcp_send_ack(sk)
+    net.stats.TcpExtDelayedACKs += 1
 
 
 def tcp_check_probe_timer(sk: TcpSock) -> None:

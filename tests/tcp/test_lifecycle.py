@@ -499,8 +499,10 @@ async def test_half_close_on_loopback(
     family: int, allocator: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     """``shutdown(SHUT_WR)``: the server reads everything, then EOF, and may go on sending;
-    the client still reads.  On loopback every ACK is immediate, so the client is in
-    FIN_WAIT2 and the server in CLOSE_WAIT as soon as the call returns.  When the server
+    the client still reads.  The server is in CLOSE_WAIT as soon as the call returns, but
+    its ACK of the FIN is a delayed one (``tcp_fin`` schedules it and enters pingpong mode,
+    as Linux 6.18 does): the client stays in FIN_WAIT1 for ``ato`` (40 ms) and is then in
+    FIN_WAIT2.  When the server
     closes, the connection's TIME_WAIT passes to a timewait socket and the client's own
     socket is CLOSE (``tcp_time_wait`` → ``tcp_done``): it reads EOF and no longer names its
     peer, while the timewait entry holds the 4-tuple until it expires."""
@@ -514,6 +516,10 @@ async def test_half_close_on_loopback(
         assert received == payload
         client.shutdown(SHUT_WR)
         assert client.did_shutdown_SHUT_WR
+        assert (_state(client), _state(server)) == ("FIN_WAIT1", "CLOSE_WAIT")
+        await trio.sleep(0.039)
+        assert _state(client) == "FIN_WAIT1"
+        await trio.sleep(0.002)
         assert (_state(client), _state(server)) == ("FIN_WAIT2", "CLOSE_WAIT")
         assert await server.recv(100) == b""
         assert await server.recv(100) == b""  # EOF stays EOF
@@ -544,10 +550,11 @@ async def test_close_states_walk_over_a_link(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
     """With 10 ms each way every state of an orderly close can be seen (as ``ss -tan``
-    shows them: the hosts' connection tables): FIN_WAIT1 until the FIN is acknowledged,
-    then FIN_WAIT2; CLOSE_WAIT on the other side; LAST_ACK after its close; TIME_WAIT for
-    the side that closed first — a timewait socket, the application's socket being CLOSE —
-    and nothing for the other once its FIN is acknowledged."""
+    shows them: the hosts' connection tables): FIN_WAIT1 until the FIN is acknowledged (a
+    delayed ACK, 40 ms after the FIN arrived), then FIN_WAIT2; CLOSE_WAIT on the other
+    side; LAST_ACK after its close; TIME_WAIT for the side that closed first — a timewait
+    socket, the application's socket being CLOSE — and nothing for the other once its FIN
+    is acknowledged."""
     async with _linked(delay=0.01) as (a, b, _wire):
         a.net.tcp_timewait_len = 2.0
         client, server = await _pair(a, b, family, B_ADDR[family])
@@ -560,8 +567,10 @@ async def test_close_states_walk_over_a_link(
             return _ehash_states(a), _ehash_states(b)
 
         assert await at(0.0) == (["FIN_WAIT1"], ["ESTABLISHED"])
-        assert await at(0.015) == (["FIN_WAIT1"], ["CLOSE_WAIT"])  # FIN in, ACK on its way
-        assert await at(0.025) == (["FIN_WAIT2"], ["CLOSE_WAIT"])
+        assert await at(0.015) == (["FIN_WAIT1"], ["CLOSE_WAIT"])  # FIN in at 0.01...
+        # ...and its ACK delayed by ato, 40 ms (tcp_fin: pingpong mode), then 10 ms on the wire
+        assert await at(0.055) == (["FIN_WAIT1"], ["CLOSE_WAIT"])
+        assert await at(0.065) == (["FIN_WAIT2"], ["CLOSE_WAIT"])
         assert (_state(client), _state(server)) == ("FIN_WAIT2", "CLOSE_WAIT")
         assert await _read_to_eof(server) == b"last words"
         t0 = trio.current_time()

@@ -43,6 +43,7 @@ async def test_a_tiny_tcp_mem_slows_a_writer_but_loses_nothing(
         async def read() -> None:
             nonlocal smallest
             while len(got) < MIB:
+                smallest = min(smallest, client.sk.sk_sndbuf)  # before the read's ACK, too
                 got.extend(await server.recv(65536))
                 smallest = min(smallest, client.sk.sk_sndbuf)
 
