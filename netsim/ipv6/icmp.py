@@ -1,6 +1,9 @@
 """ICMPv6 errors: ``icmpv6_send`` and ``icmpv6_rcv`` (net/ipv6/icmp.c), as
 :mod:`netsim.ipv4.icmp` does for IPv4: port unreachables for UDP datagrams with no socket,
 quoting up to 1280 bytes of the packet; received destination-unreachables go to ``udpv6_err``.
+An error carries an automatic flow label, as Linux's does: ICMPv6's control socket has no
+``sk_txhash``, so ``ip6_make_flowlabel`` hashes the error's flow (its addresses, type and
+code) — unless ``net.ipv6.auto_flowlabels`` is 0 or 2.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from ..skb import (
     skb_put,
     skb_reserve,
 )
+from ..sock.sock import ip6_default_np_autolabel
 from ..wire.checksum import csum_fold, csum_partial
 from ..wire.icmp import ICMPV6_DEST_UNREACH, icmp6_error
 from ..wire.ipv4 import IPPROTO_ICMPV6
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header, ip6_pseudo_csum
+from .flowlabel import ip6_flowlabel_from_flow
 from .output import ip6_local_out
 from .protocol import INET6_ERR_HANDLERS
 from .route import ip6_route_output
@@ -60,7 +65,15 @@ def icmpv6_send(net: Net, skb_in: SkBuff, icmp_type: int, code: int, info: int =
     skb.protocol = ETH_P_IPV6
     skb.head[start + IPV6_HLEN : start + IPV6_HLEN + len(message)] = message
     hop_limit = net.sysctl_int("net.ipv6.conf.all.hop_limit")
-    ip6_build_header(skb.head, start, len(message), IPPROTO_ICMPV6, hop_limit, rt.saddr, saddr)
+    # icmpv6_push_pending_frames -> __ip6_make_skb: the control socket never set
+    # IPV6_AUTOFLOWLABEL; fl6_icmp_type/code stand where the ports stand in the flow's keys
+    label = ip6_flowlabel_from_flow(
+        net, ip6_default_np_autolabel(net), rt.saddr, saddr, 0, (icmp_type << 8) | code,
+        IPPROTO_ICMPV6,
+    )  # fmt: skip
+    ip6_build_header(
+        skb.head, start, len(message), IPPROTO_ICMPV6, hop_limit, rt.saddr, saddr, 0, label
+    )
     skb.dst = rt
     net.stats.Icmp6OutMsgs += 1
     if icmp_type == ICMPV6_DEST_UNREACH:

@@ -10,7 +10,11 @@ without extension headers, ``IPV6_DONTFRAG``, and RFC 7112's header-chain rule.
 ``ip6_fragment`` inserts a fragment header after the 40-byte header of each fragment; its
 fast path turns ``frag_list`` members into fragments as IPv4's does.  Unlike IPv4 there is no
 DF bit: a locally generated datagram larger than the MTU is fragmented unless the socket
-asked for ``IPV6_PMTUDISC_DO``.
+asked for ``IPV6_PMTUDISC_DO``.  Every fragment carries its datagram's header — the flow
+label too — with a fragment header behind it.
+
+Both ``ip6_xmit`` (TCP) and ``__ip6_make_skb`` (UDP) write the automatic flow label Linux
+writes (``ip6_make_flowlabel``, :mod:`netsim.ipv6.flowlabel`).
 """
 
 from __future__ import annotations
@@ -49,9 +53,17 @@ from ..sock.constants import (
 )
 from ..sock.inet import Cmsg, InetCork, IpcmCookie, cmsg_int, sock_cmsg_send_one
 from ..sock.iov import MsgIter
-from ..sock.sock import Sock, sk_page_frag, skb_set_owner_w, sock_wfree
+from ..sock.sock import (
+    Sock,
+    ip6_autoflowlabel,
+    sk_page_frag,
+    sk_set_txhash,
+    skb_set_owner_w,
+    sock_wfree,
+)
 from ..wire.ipv4 import IPPROTO_FRAGMENT
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header
+from .flowlabel import ip6_flowlabel_from_flow, ip6_sk_flowlabel
 from .route import Rt6Info
 
 if TYPE_CHECKING:
@@ -212,19 +224,40 @@ def __ip6_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
     if hop_limit < 0:
         hop_limit = sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
     payload_len = skb.len - IPV6_HLEN
+    label = sk.tx_flowlabel
+    if label < 0:
+        label = _ip6_datagram_flowlabel(sk, cork)
     ip6_build_header(
         skb.head, skb.network_header, payload_len if payload_len <= 0xFFFF else 0,
-        sk.sk_protocol, hop_limit, cork.saddr, cork.daddr, cork.tos,
+        sk.sk_protocol, hop_limit, cork.saddr, cork.daddr, cork.tos, label,
     )  # fmt: skip
     skb.dst = rt
     cork.release()
     return skb
 
 
+def _ip6_datagram_flowlabel(sk: Sock, cork: InetCork) -> int:
+    """The flow label of a datagram ``__ip6_make_skb`` finishes when the socket has none kept:
+    from its ``sk_txhash`` if it has one (a connected socket), else from the datagram's flow
+    (an unconnected socket: made per datagram, since the destination may change)."""
+    if sk.sk_txhash:
+        return ip6_sk_flowlabel(sk)
+    net = sk.net
+    return ip6_flowlabel_from_flow(
+        net, ip6_autoflowlabel(net, sk), cork.saddr, cork.daddr, cork.sport, cork.dport,
+        sk.sk_protocol,
+    )  # fmt: skip
+
+
 def ip6_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rt6Info) -> int:
     """``ip6_xmit()``: push the IPv6 header in front of a transport segment and send it.
     A segment larger than the path MTU that is not GSO is ``EMSGSIZE``: TCP over IPv6 is
-    never fragmented."""
+    never fragmented.
+
+    The flow label is ``ip6_make_flowlabel()`` of the socket's ``sk_txhash``
+    (:mod:`netsim.ipv6.flowlabel`), kept on the socket: one integer read per segment.  A
+    TCP socket without one yet draws it here, at its first segment (SYN or SYN-ACK), where
+    Linux draws it in ``tcp_v6_connect`` or ``tcp_conn_request``."""
     skb.data -= IPV6_HLEN
     skb.len += IPV6_HLEN
     skb.network_header = skb.data
@@ -233,9 +266,14 @@ def ip6_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rt6Info) -> int:
     if hop_limit < 0:
         hop_limit = net.sysctl_int("net.ipv6.conf.all.hop_limit")
     payload = skb.len - IPV6_HLEN
+    label = sk.tx_flowlabel
+    if label < 0:
+        if not sk.sk_txhash:
+            sk_set_txhash(sk)
+        label = ip6_sk_flowlabel(sk)
     ip6_build_header(
         skb.head, skb.data, payload if payload <= 0xFFFF else 0, sk.sk_protocol, hop_limit,
-        rt.saddr, rt.daddr, sk.tclass,
+        rt.saddr, rt.daddr, sk.tclass, label,
     )  # fmt: skip
     skb.dst = rt
     if skb.len > rt.mtu and not skb.shinfo.gso_size:

@@ -90,6 +90,10 @@ class Net:
         self.skb_layout = skb_layout_for(max_skb_frags)
         self.sysctl = Sysctl(max_skb_frags=max_skb_frags, on_change=self._sysctl_changed)
         self.rng = random.Random(seed)
+        #: the key of the flow hash behind automatic IPv6 flow labels (the kernel's
+        #: ``hashrnd``): empty until first needed, then drawn from ``rng``
+        #: (``net_get_random_once``; netsim.ipv6.flowlabel)
+        self.flow_hashrnd = b""
         self.now = 0.0
         self.timers = TimerQueue()
         self.devices: dict[str, NetDevice] = {}
@@ -149,6 +153,11 @@ class Net:
     def _sysctl_changed(self, name: str, value: SysctlValue) -> None:
         if name == "net.core.high_order_alloc_disable":
             self.page_allocator.net_high_order_alloc_disable = bool(value)
+        elif name in ("net.ipv6.auto_flowlabels", "net.ipv6.flowlabel_state_ranges"):
+            # sockets keep the flow label they worked out (netsim.ipv6.flowlabel); Linux
+            # reads these at every packet, so the next packet must see the new value
+            for sk in self.sockets:
+                sk.tx_flowlabel = -1
 
     def new_frag_allocator(self) -> FragAllocator:
         """A fresh allocator of the host's kind (a task's or a socket's ``page_frag``)."""

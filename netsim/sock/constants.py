@@ -18,6 +18,7 @@ __all__ = [
     "IPPROTO_IPV6",
     "IPPROTO_TCP",
     "IPPROTO_UDP",
+    "IPV6_AUTOFLOWLABEL",
     "IPV6_DONTFRAG",
     "IPV6_FLOWINFO",
     "IPV6_HOPLIMIT",
@@ -96,6 +97,7 @@ __all__ = [
     "SO_SNDBUF",
     "SO_SNDBUFFORCE",
     "SO_SNDLOWAT",
+    "SO_TXREHASH",
     "SO_TYPE",
     "TCP_CONGESTION",
     "TCP_CORK",
@@ -188,6 +190,7 @@ SO_RCVBUFFORCE: Final = 33
 SO_PROTOCOL: Final = 38
 SO_DOMAIN: Final = 39
 SO_RESERVE_MEM: Final = 73
+SO_TXREHASH: Final = 74
 
 # SOL_IP (include/uapi/linux/in.h)
 IP_TOS: Final = 1
@@ -216,6 +219,7 @@ IPV6_PKTINFO: Final = 50
 IPV6_HOPLIMIT: Final = 52
 IPV6_DONTFRAG: Final = 62
 IPV6_TCLASS: Final = 67
+IPV6_AUTOFLOWLABEL: Final = 70
 
 # SOL_UDP (include/uapi/linux/udp.h)
 UDP_CORK: Final = 1

@@ -50,7 +50,9 @@ from .constants import (
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV6_AUTOFLOWLABEL,
     IPV6_DONTFRAG,
     IPV6_MTU,
     IPV6_MTU_DISCOVER,
@@ -81,6 +83,7 @@ from .constants import (
     SO_SNDBUF,
     SO_SNDBUFFORCE,
     SO_SNDLOWAT,
+    SO_TXREHASH,
     SO_TYPE,
     SOCK_STREAM,
     SOL_IP,
@@ -88,7 +91,15 @@ from .constants import (
     SOL_SOCKET,
     SOL_UDPLITE,
 )
-from .sock import SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK, Sock
+from .sock import (
+    SOCK_MIN_RCVBUF,
+    SOCK_MIN_SNDBUF,
+    SOCK_RCVBUF_LOCK,
+    SOCK_SNDBUF_LOCK,
+    SOCK_TXREHASH_DEFAULT,
+    Sock,
+    ip6_autoflowlabel,
+)
 from .sysctl import HZ
 
 __all__ = [
@@ -124,6 +135,9 @@ _NOT_EMULATED_SOCKET: Final = frozenset(
 _INET_ECN_MASK: Final = 3
 #: ``do_ip_setsockopt`` reads these from a value shorter than an ``int`` as an unsigned char.
 _IP_CHAR_OPTIONS: Final = frozenset({IP_TOS, IP_TTL, IP_MTU_DISCOVER, IP_RECVERR})
+#: ``do_ipv6_setsockopt`` reads a NULL or shorter-than-``int`` value as 0, and these options
+#: never check ``optlen``: such a value turns them off.
+_IPV6_ANY_LENGTH: Final = frozenset({IPV6_AUTOFLOWLABEL, IPV6_DONTFRAG})
 
 
 def optval_bytes(value: OptValue) -> bytes:
@@ -169,6 +183,9 @@ def sock_setsockopt(
         _check_null(raw, fault)
         _set_ip(sk, optname, raw)
     elif level == SOL_IPV6 and sk.sk_family == AF_INET6:
+        if optname in _IPV6_ANY_LENGTH:
+            _set_ipv6(sk, optname, optval_int(raw) if len(raw) >= 4 else 0)
+            return
         _check_null(raw, fault)
         _set_ipv6(sk, optname, optval_int(raw))
     elif sk.has_ulp_level(level):
@@ -248,6 +265,15 @@ def _set_socket(sk: Sock, optname: int, raw: bytes) -> None:
         sk.sk_mark = val & 0xFFFFFFFF
     elif optname == SO_BSDCOMPAT:
         pass
+    elif optname == SO_TXREHASH:
+        if not _sk_is_tcp(sk):
+            raise kernel_error(errno.EOPNOTSUPP, "SO_TXREHASH is for TCP sockets")
+        if not -1 <= val <= 1:
+            raise kernel_error(errno.EINVAL, f"SO_TXREHASH {val}")
+        # -1 is SOCK_TXREHASH_DEFAULT as a u8: the namespace's net.core.txrehash
+        sk.sk_txrehash = (
+            net.sysctl_int("net.core.txrehash") if val & 0xFF == SOCK_TXREHASH_DEFAULT else val
+        )
     elif optname == SO_RESERVE_MEM:
         # sock_reserve_memory() needs the socket's memory cgroup: a kernel without socket
         # memcg accounting (as this emulated one, and a host in the root cgroup) refuses
@@ -326,11 +352,20 @@ def _get_socket(sk: Sock, optname: int) -> int | bytes:
         return sk.sk_priority
     if optname == SO_MARK:
         return int(struct.unpack("i", struct.pack("I", sk.sk_mark))[0])
+    if optname == SO_TXREHASH:
+        if not _sk_is_tcp(sk):
+            raise kernel_error(errno.EOPNOTSUPP, "SO_TXREHASH is for TCP sockets")
+        return sk.sk_txrehash
     if optname in (SO_BSDCOMPAT, SO_RESERVE_MEM):
         return 0  # SO_RESERVE_MEM: sk_reserved_mem, never set here
     if optname in _NOT_EMULATED_SOCKET:
         raise kernel_error(errno.ENOPROTOOPT, "not emulated by netsim")
     raise kernel_error(errno.ENOPROTOOPT)
+
+
+def _sk_is_tcp(sk: Sock) -> bool:
+    """``sk_is_tcp()`` (include/net/sock.h): an ``AF_INET``/``AF_INET6`` TCP socket."""
+    return sk.sk_type == SOCK_STREAM and sk.sk_protocol == IPPROTO_TCP
 
 
 def _set_flag(sk: Sock, flag: int, val: int) -> None:
@@ -419,6 +454,11 @@ def _set_ipv6(sk: Sock, optname: int, val: int) -> None:
         sk.recverr = bool(val)
     elif optname == IPV6_DONTFRAG:
         sk.dontfrag = bool(val)
+    elif optname == IPV6_AUTOFLOWLABEL:
+        # inet6_assign_bit(AUTOFLOWLABEL) + inet6_set_bit(AUTOFLOWLABEL_SET)
+        sk.autoflowlabel = bool(val)
+        sk.autoflowlabel_set = True
+        sk.tx_flowlabel = -1  # the label is worked out again at the next send
     else:
         raise kernel_error(errno.ENOPROTOOPT)
 
@@ -438,6 +478,8 @@ def _get_ipv6(sk: Sock, optname: int) -> int:
         return int(sk.recverr)
     if optname == IPV6_DONTFRAG:
         return int(sk.dontfrag)
+    if optname == IPV6_AUTOFLOWLABEL:
+        return int(ip6_autoflowlabel(sk.net, sk))
     if optname == IPV6_MTU:
         dst = sk.sk_dst_cache
         if dst is None:

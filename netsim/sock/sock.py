@@ -71,8 +71,20 @@ __all__ = [
     "Sock",
     "SockWait",
     "WaitQueue",
+    "SOCK_TXREHASH_DEFAULT",
+    "SOCK_TXREHASH_DISABLED",
+    "SOCK_TXREHASH_ENABLED",
+    "IP6_AUTO_FLOW_LABEL_FORCED",
+    "IP6_AUTO_FLOW_LABEL_OFF",
+    "IP6_AUTO_FLOW_LABEL_OPTIN",
+    "IP6_AUTO_FLOW_LABEL_OPTOUT",
+    "ip6_autoflowlabel",
+    "ip6_default_np_autolabel",
+    "net_tx_rndhash",
     "sk_page_frag",
     "sk_page_frag_refill",
+    "sk_rethink_txhash",
+    "sk_set_txhash",
     "sk_stream_moderate_sndbuf",
     "skb_set_owner_r",
     "skb_set_owner_w",
@@ -102,6 +114,17 @@ SOCK_SNDBUF_LOCK: Final = 1
 SOCK_RCVBUF_LOCK: Final = 2
 SOCK_BINDADDR_LOCK: Final = 4
 SOCK_BINDPORT_LOCK: Final = 8
+
+# sk_txrehash (include/uapi/linux/socket.h): SO_TXREHASH's values
+SOCK_TXREHASH_DEFAULT: Final = 255
+SOCK_TXREHASH_DISABLED: Final = 0
+SOCK_TXREHASH_ENABLED: Final = 1
+
+# net.ipv6.auto_flowlabels (include/net/ipv6.h)
+IP6_AUTO_FLOW_LABEL_OFF: Final = 0
+IP6_AUTO_FLOW_LABEL_OPTOUT: Final = 1
+IP6_AUTO_FLOW_LABEL_OPTIN: Final = 2
+IP6_AUTO_FLOW_LABEL_FORCED: Final = 3
 
 # sk_shutdown
 RCV_SHUTDOWN: Final = 1
@@ -223,6 +246,15 @@ class Sock:
         "sk_shutdown": None,
         "sk_sndbuf": None,
         "sk_state": None,
+        "sk_txhash": (
+            "``sk->sk_txhash``: the socket's random transmit hash (0: none yet), drawn from "
+            "the host's seeded RNG by ``sk_set_txhash`` when a TCP socket first transmits or "
+            "a UDP socket connects; an IPv6 socket's automatic flow label is made from it."
+        ),
+        "sk_txrehash": (
+            "``sk->sk_txrehash``: may ``sk_rethink_txhash`` draw a new ``sk_txhash`` (1, "
+            "from ``net.core.txrehash`` at creation; ``SO_TXREHASH`` on TCP sockets)."
+        ),
         "sk_type": None,
         "sk_use_task_frag": (
             "``sk_page_frag()`` may use the calling task's ``current->task_frag`` (True, as "
@@ -242,6 +274,19 @@ class Sock:
         "hop_limit": None,
         "tclass": None,
         "pmtudisc6": None,
+        "autoflowlabel": (
+            "``IPV6_AUTOFLOWLABEL`` as last set (the ``AUTOFLOWLABEL`` bit of ``ipv6_pinfo``); "
+            "it counts only once ``autoflowlabel_set`` is true."
+        ),
+        "autoflowlabel_set": (
+            "``IPV6_AUTOFLOWLABEL`` was set on this socket (``AUTOFLOWLABEL_SET``); until "
+            "then ``net.ipv6.auto_flowlabels`` decides (``ip6_autoflowlabel``)."
+        ),
+        "tx_flowlabel": (
+            "The flow label this socket's IPv6 packets carry — ``ip6_make_flowlabel()`` of "
+            "``sk_txhash`` under the socket's option and the host's sysctls — or -1 when it "
+            "must be worked out again (no ``sk_txhash`` yet, or one of those changed)."
+        ),
     }
 
     def __init__(self, net: Net, family: int, type_: int, protocol: int) -> None:
@@ -300,6 +345,11 @@ class Sock:
         self.mc_loop = True
         self.ipv6_v6only = False
         self.dontfrag = False  # IPV6_DONTFRAG
+        self.autoflowlabel = False  # IPV6_AUTOFLOWLABEL, once autoflowlabel_set
+        self.autoflowlabel_set = False
+        self.sk_txhash = 0
+        self.sk_txrehash = net.sysctl_int("net.core.txrehash")  # inet_create / inet6_create
+        self.tx_flowlabel = -1  # netsim.ipv6.flowlabel: -1 until worked out
 
     @property
     def write_queue(self) -> deque[SkBuff]:
@@ -406,6 +456,55 @@ def sock_error(sk: Sock) -> int:
     err = sk.sk_err
     sk.sk_err = 0
     return err
+
+
+# -- the transmit hash -----------------------------------------------------------------------
+
+
+def net_tx_rndhash(net: Net) -> int:
+    """``net_tx_rndhash()`` (include/net/sock.h): a random 32-bit hash, never 0 — drawn from
+    the host's seeded RNG, so a run with the same seed draws the same hashes."""
+    return net.rng.getrandbits(32) or 1
+
+
+def sk_set_txhash(sk: Sock) -> None:
+    """``sk_set_txhash()`` (include/net/sock.h): give the socket a new random ``sk_txhash``.
+    Linux calls it when TCP connects (``tcp_v6_connect``; a passive socket inherits its
+    request sock's, drawn in ``tcp_conn_request``) and when a datagram socket connects
+    (``__ip6_datagram_connect``).  The IPv6 flow label made from the hash is worked out again
+    at the next transmit (``tx_flowlabel`` -1)."""
+    sk.sk_txhash = net_tx_rndhash(sk.net)
+    sk.tx_flowlabel = -1
+
+
+def sk_rethink_txhash(sk: Sock) -> bool:
+    """``sk_rethink_txhash()`` (include/net/sock.h): a socket that has a transmit hash and may
+    change it (``sk_txrehash``, from ``net.core.txrehash`` or ``SO_TXREHASH``) draws a new
+    one — so its IPv6 packets take a new flow label, and with it maybe a new path through
+    routers that hash on it (RFC 6438).  Linux calls it when TCP's retransmission timer fires
+    (``tcp_write_timeout``), on a duplicate segment with a new flow label
+    (``tcp_rcv_spurious_retrans``) and from PLB.  Returns whether it changed the hash."""
+    if sk.sk_txhash and sk.sk_txrehash == SOCK_TXREHASH_ENABLED:
+        sk_set_txhash(sk)
+        return True
+    return False
+
+
+def ip6_default_np_autolabel(net: Net) -> bool:
+    """``ip6_default_np_autolabel()`` (include/net/ipv6.h): does a socket that never set
+    ``IPV6_AUTOFLOWLABEL`` want automatic flow labels?  Yes under ``net.ipv6.auto_flowlabels``
+    1 (on, opt-out) and 3 (forced); no under 0 (off) and 2 (opt-in)."""
+    mode = net.sysctl_int("net.ipv6.auto_flowlabels")
+    return mode in (IP6_AUTO_FLOW_LABEL_OPTOUT, IP6_AUTO_FLOW_LABEL_FORCED)
+
+
+def ip6_autoflowlabel(net: Net, sk: Sock) -> bool:
+    """``ip6_autoflowlabel()`` (net/ipv6/ip6_output.c): the socket's ``IPV6_AUTOFLOWLABEL``
+    once set, the sysctl's default before — what ``getsockopt(IPV6_AUTOFLOWLABEL)`` reports
+    (under ``auto_flowlabels`` 3 too, where the label goes out whatever it says)."""
+    if not sk.autoflowlabel_set:
+        return ip6_default_np_autolabel(net)
+    return sk.autoflowlabel
 
 
 # -- skb ownership ---------------------------------------------------------------------------

@@ -165,7 +165,6 @@ NOT_MODELLED: Final[dict[str, str]] = {
     "net.ipv4.tcp_moderate_rcvbuf": "receive-buffer autotuning is always on",
     "net.ipv4.tcp_pacing_ca_ratio": "no pacing (tcp_info reports an unlimited rate)",
     "net.ipv4.tcp_pacing_ss_ratio": "no pacing (tcp_info reports an unlimited rate)",
-    "net.ipv4.tcp_pingpong_thresh": "no interactive (pingpong) detection from data sent",
     "net.ipv4.tcp_retrans_collapse": "retransmissions are not merged with following skbs",
     "net.ipv4.tcp_retries1": "there is no route to recheck (no dst negative advice)",
     "net.ipv4.tcp_tso_win_divisor": "TSO deferral (tcp_tso_should_defer) is not modelled",
@@ -217,6 +216,7 @@ _IPV4: Final = "net/ipv4/sysctl_net_ipv4.c"
 _IPFRAG: Final = "net/ipv4/ip_fragment.c"
 _IP6FRAG: Final = "net/ipv6/reassembly.c"
 _ADDRCONF: Final = "net/ipv6/addrconf.c"
+_SYSCTL6: Final = "net/ipv6/sysctl_net_ipv6.c"
 _TCP_SK_INIT: Final = "net/ipv4/tcp_ipv4.c tcp_sk_init()"
 
 
@@ -634,6 +634,18 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
             source=_CORE,
             default_from="net/core/hotdata.c",
             unit=" packets",
+        ),
+        SysctlSpec(
+            "net.core.txrehash",
+            1,
+            0,
+            1,
+            "proc_dou8vec_minmax",
+            "1: a socket may draw a new transmit hash (so a new IPv6 flow label) when TCP's "
+            "retransmission timer fires (sk_rethink_txhash); new sockets copy it "
+            "(SO_TXREHASH changes a TCP socket's copy)",
+            _CORE,
+            "net/core/net_namespace.c preinit_net_sysctl() (SOCK_TXREHASH_ENABLED)",
         ),
         # ---------------------------------------------------------------- TCP buffers
         _int_vector(
@@ -1091,6 +1103,28 @@ def _build_table(max_skb_frags: int, pages: int) -> list[SysctlSpec]:
                 ("default", "hop limit a new device's IPv6 config starts with"),
                 ("lo", "hop limit of packets sent through loopback without IPV6_UNICAST_HOPS"),
             )
+        ),
+        SysctlSpec(
+            "net.ipv6.auto_flowlabels",
+            1,
+            0,
+            3,
+            "proc_dou8vec_minmax",
+            "automatic IPv6 flow labels from the flow's hash: 0 never, 1 on unless a socket "
+            "turns IPV6_AUTOFLOWLABEL off, 2 off unless a socket turns it on, 3 always",
+            _SYSCTL6,
+            "net/ipv6/af_inet6.c inet6_net_init() (IP6_DEFAULT_AUTO_FLOW_LABELS)",
+        ),
+        SysctlSpec(
+            "net.ipv6.flowlabel_state_ranges",
+            0,
+            0,
+            U8_MAX,
+            "proc_dou8vec_minmax",
+            "non-zero: automatic flow labels keep to the stateless half, 0x80000-0xFFFFF "
+            "(their top bit set, RFC 6437); 0: any 20-bit value",
+            _SYSCTL6,
+            "net/ipv6/af_inet6.c inet6_net_init() (0; ip-sysctl.rst says 1)",
         ),
         _jiffies(
             "net.ipv6.ip6frag_time",

@@ -25,7 +25,13 @@ from ..sock.addr import (
     v4_mapped,
 )
 from ..sock.constants import AF_INET, AF_INET6, SO_BROADCAST
-from ..sock.sock import SOCK_BINDADDR_LOCK, SOCK_BINDPORT_LOCK, TCP_CLOSE, TCP_ESTABLISHED
+from ..sock.sock import (
+    SOCK_BINDADDR_LOCK,
+    SOCK_BINDPORT_LOCK,
+    TCP_CLOSE,
+    TCP_ESTABLISHED,
+    sk_set_txhash,
+)
 from .sock import UdpSock
 
 if TYPE_CHECKING:
@@ -132,7 +138,9 @@ def udp_autobind(sk: Sock) -> None:
 
 def udp_connect(sk: Sock, daddr: bytes, dport: int, scope_id: int = 0) -> None:
     """``__ip4_datagram_connect()`` / ``__ip6_datagram_connect()``: route to the peer, fix the
-    source address, autobind, and mark the socket ``ESTABLISHED`` (connected)."""
+    source address, autobind, and mark the socket ``ESTABLISHED`` (connected); a new
+    ``sk_txhash`` (``sk_set_txhash``) gives its IPv6 datagrams their flow label.  Disconnecting
+    keeps the hash, as ``__udp_disconnect`` does."""
     net = sk.net
     if sk.sk_family == AF_INET6:
         if daddr == ANY6:
@@ -166,6 +174,7 @@ def udp_connect(sk: Sock, daddr: bytes, dport: int, scope_id: int = 0) -> None:
     sk.sk_state = TCP_ESTABLISHED
     sk.inet_id = net.rng.randrange(0x10000)
     sk.sk_dst_cache = dst
+    sk_set_txhash(sk)  # a connected socket's datagrams share one IPv6 flow label
 
 
 def udp_disconnect(sk: Sock) -> None:

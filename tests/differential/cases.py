@@ -2177,6 +2177,30 @@ async def ipv6_dontfrag(env: Env) -> None:
     await env.step("getsockopt(IPV6_DONTFRAG)", lambda: s.getsockopt(41, IPV6_DONTFRAG))
 
 
+@case(
+    "sol_ip",
+    "IPV6_AUTOFLOWLABEL reads what net.ipv6.auto_flowlabels makes the default (1: on) until "
+    "it is set; as IPV6_DONTFRAG it takes a value of any length, a short one as 0.  IPv4 "
+    "sockets have no SOL_IPV6.",
+)
+async def ipv6_autoflowlabel(env: Env) -> None:
+    """IPV6_AUTOFLOWLABEL (70) read on UDP and TCP, set to 0, b'\\x01' and 5; IPV6_DONTFRAG
+    set to b'\\x01'; IPV6_AUTOFLOWLABEL on an AF_INET socket."""
+    for type_ in (SOCK_DGRAM, SOCK_STREAM):
+        s = env.socket(AF_INET6, type_)
+        await env.step("getsockopt(IPV6_AUTOFLOWLABEL)", s.getsockopt, 41, 70)
+        for val in (0, b"\x01", 5):
+            await env.step(f"setsockopt(IPV6_AUTOFLOWLABEL, {val!r})", s.setsockopt, 41, 70, val)
+            await env.step("getsockopt(IPV6_AUTOFLOWLABEL)", s.getsockopt, 41, 70)
+    s = env.socket(AF_INET6, SOCK_DGRAM)
+    await env.step("setsockopt(IPV6_DONTFRAG, 1)", s.setsockopt, 41, IPV6_DONTFRAG, 1)
+    await env.step("setsockopt(IPV6_DONTFRAG, b'\\x01')", s.setsockopt, 41, IPV6_DONTFRAG, b"\x01")
+    await env.step("getsockopt(IPV6_DONTFRAG)", s.getsockopt, 41, IPV6_DONTFRAG)
+    v4 = env.socket(AF_INET, SOCK_DGRAM)
+    await env.step("v4.setsockopt(IPV6_AUTOFLOWLABEL, 1)", v4.setsockopt, 41, 70, 1)
+    await env.step("v4.getsockopt(IPV6_AUTOFLOWLABEL)", v4.getsockopt, 41, 70)
+
+
 @case("sol_ip", "IPV6_V6ONLY can only change before bind().")
 async def ipv6_v6only_after_bind(env: Env) -> None:
     """Set IPV6_V6ONLY after bind()."""
@@ -2370,6 +2394,22 @@ async def so_reserve_mem(env: Env) -> None:
         await env.step("getsockopt(SO_RESERVE_MEM)", s.getsockopt, 1, 73)
         await env.step("setsockopt(SO_RESERVE_MEM, 4096)", s.setsockopt, 1, 73, 4096)
         await env.step("setsockopt(SO_RESERVE_MEM, -1)", s.setsockopt, 1, 73, -1)
+
+
+@case(
+    "sol_socket",
+    "SO_TXREHASH is TCP's (EOPNOTSUPP elsewhere): 0 or 1, or -1 for net.core.txrehash (1).",
+)
+async def so_txrehash(env: Env) -> None:
+    """SO_TXREHASH (74) on TCP: read, set 0, 2, -2, -1; on UDP: read, set 1."""
+    t = env.socket(AF_INET6, SOCK_STREAM)
+    await env.step("getsockopt(SO_TXREHASH)", t.getsockopt, 1, 74)
+    for val in (0, 2, -2, -1):
+        await env.step(f"setsockopt(SO_TXREHASH, {val})", t.setsockopt, 1, 74, val)
+        await env.step("getsockopt(SO_TXREHASH)", t.getsockopt, 1, 74)
+    u = env.socket(AF_INET6, SOCK_DGRAM)
+    await env.step("udp.getsockopt(SO_TXREHASH)", u.getsockopt, 1, 74)
+    await env.step("udp.setsockopt(SO_TXREHASH, 1)", u.setsockopt, 1, 74, 1)
 
 
 @case("sol_tcp", "TCP_CONGESTION is a string option; an unknown algorithm is ENOENT.")

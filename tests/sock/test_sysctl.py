@@ -39,6 +39,8 @@ KERNEL_DEFAULTS: dict[str, SysctlValue] = {
     # net/core/net_namespace.c preinit_net_sysctl(): SOMAXCONN, 128 * 1024
     "net.core.somaxconn": 4096,
     "net.core.optmem_max": 131072,
+    # net/core/net_namespace.c preinit_net_sysctl(): SOCK_TXREHASH_ENABLED
+    "net.core.txrehash": 1,
     # net/ipv4/tcp.c tcp_init(): PAGE_SIZE, 16K / 128K, min(4M / 32M, free pages << 5)
     "net.ipv4.tcp_wmem": (4096, 16384, 4194304),
     "net.ipv4.tcp_rmem": (4096, 131072, 33554432),
@@ -122,6 +124,10 @@ KERNEL_DEFAULTS: dict[str, SysctlValue] = {
     "net.ipv6.ip6frag_high_thresh": 4 * MiB,
     "net.ipv6.ip6frag_low_thresh": 3 * MiB,
     "net.ipv6.ip6frag_time": 60,
+    # net/ipv6/af_inet6.c inet6_net_init(): IP6_DEFAULT_AUTO_FLOW_LABELS (OPTOUT); state
+    # ranges 0 (Documentation/networking/ip-sysctl.rst says 1; the code and a live 6.18 say 0)
+    "net.ipv6.auto_flowlabels": 1,
+    "net.ipv6.flowlabel_state_ranges": 0,
 }
 
 
@@ -287,6 +293,10 @@ def test_reads_and_writes() -> None:
         ("net.ipv4.ip_default_ttl", 256),
         ("net.ipv6.conf.all.hop_limit", 0),
         ("net.ipv6.conf.lo.hop_limit", 256),
+        ("net.ipv6.auto_flowlabels", 4),
+        ("net.ipv6.auto_flowlabels", -1),
+        ("net.ipv6.flowlabel_state_ranges", 256),
+        ("net.core.txrehash", 2),
         ("net.ipv4.tcp_wmem", (4096, 16384)),
         ("net.ipv4.tcp_wmem", (4096, 16384, 4194304, 1)),
         ("net.ipv4.tcp_wmem", (0, 16384, 4194304)),
