@@ -202,6 +202,7 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPRcvCoalesce",
     "TcpExtDelayedACKs",
     "TcpExtTCPTimeouts",
+    "TcpExtTCPTimeoutRehash",
     "TcpExtListenOverflows",
     "TcpExtListenDrops",
     "TcpExtTCPOrigDataSent",
@@ -381,6 +382,7 @@ class Counters:
     TcpExtTCPRcvCoalesce: int
     TcpExtDelayedACKs: int
     TcpExtTCPTimeouts: int
+    TcpExtTCPTimeoutRehash: int
     TcpExtListenOverflows: int
     TcpExtListenDrops: int
     TcpExtTCPOrigDataSent: int

@@ -33,6 +33,7 @@ from ..ipv4.route import (
     Rtable,
     ip_route_output,
 )
+from ..ipv6.flowlabel import ip6_flowlabel_from_flow, ip6_sk_flowlabel
 from ..ipv6.output import ip6_local_out
 from ..ipv6.route import Rt6Info, ip6_route_output
 from ..skb import CHECKSUM_PARTIAL, SkBuff, alloc_skb, kfree_skb, skb_put, skb_reserve
@@ -64,6 +65,7 @@ from ..sock.sock import (
     TCP_SYN_RECV,
     TCP_SYN_SENT,
     TCP_TIME_WAIT,
+    ip6_default_np_autolabel,
     sock_destroy_frag,
 )
 from ..wire.ipv4 import IPPROTO_TCP, csum_tcpudp_magic, ip4_build_header
@@ -674,6 +676,12 @@ def tcp_conn_request(
     child.sk_userlocks = listener.sk_userlocks
     child.nonagle = listener.nonagle
     child.user_mss = listener.user_mss
+    # tcp_v6_syn_recv_sock() copies the listener's ipv6_pinfo whole: the IPv6 options
+    child.tclass = listener.tclass
+    child.hop_limit = listener.hop_limit
+    child.dontfrag = listener.dontfrag
+    child.autoflowlabel = listener.autoflowlabel
+    child.autoflowlabel_set = listener.autoflowlabel_set
     child.notsent_lowat = listener.notsent_lowat
     child.sk_flags = set(listener.sk_flags)  # sk_clone_lock(): SO_OOBINLINE, SO_KEEPALIVE ...
     tcp_ca_openreq_child(child, listener)
@@ -910,6 +918,7 @@ _TW_FIELDS: Final = (
     "uc_ttl",
     "hop_limit",
     "tclass",
+    "sk_txhash",
     "pmtudisc",
     "pmtudisc6",
     "sk_rcvbuf",
@@ -1167,11 +1176,13 @@ def tcp_destroy(sk: TcpSock) -> None:
 
 
 def tcp_send_reset_for(sk: TcpSock, seg: Segment) -> None:
-    """An RST answering ``seg`` on ``sk``'s 4-tuple."""
+    """An RST answering ``seg`` on ``sk``'s 4-tuple; over IPv6 it carries the socket's flow
+    label (``tcp_v6_send_reset`` takes the label from ``sk_txhash`` when there is a socket)."""
     family = AF_INET if isinstance(sk.sk_dst_cache, Rtable) else AF_INET6
+    label = ip6_sk_flowlabel(sk) if family == AF_INET6 and sk.sk_txhash else -1
     tcp_send_reset_raw(
         sk.net, family, _wire(sk.inet_saddr), sk.inet_sport, _wire(sk.inet_daddr),
-        sk.inet_dport, seg.ack32, None,
+        sk.inet_dport, seg.ack32, None, label,
     )  # fmt: skip
 
 
@@ -1184,9 +1195,12 @@ def tcp_send_reset_raw(
     dport: int,
     seq32: int,
     ack32: int | None,
+    flow_label: int = -1,
 ) -> None:
     """``tcp_v4_send_reset()`` / ``tcp_v6_send_reset()``: an RST from a socketless context
-    (``seq`` = the offending ACK, or ``ack`` = the offending segment's end)."""
+    (``seq`` = the offending ACK, or ``ack`` = the offending segment's end).  Over IPv6 the
+    flow label is ``flow_label``, or with -1 the one ``tcp_v6_send_response()`` makes from
+    the flow's hash (``ip6_make_flowlabel`` of the control socket: the sysctl's default)."""
     hlen = 40 if family == AF_INET6 else 20
     try:
         rt: Rtable | Rt6Info = (
@@ -1216,7 +1230,11 @@ def tcp_send_reset_raw(
     try:
         if family == AF_INET6:
             skb.protocol = ETH_P_IPV6
-            ip6_build_header(skb.head, start, 20, IPPROTO_TCP, 64, saddr, daddr)
+            if flow_label < 0:
+                flow_label = ip6_flowlabel_from_flow(
+                    net, ip6_default_np_autolabel(net), saddr, daddr, sport, dport, IPPROTO_TCP
+                )
+            ip6_build_header(skb.head, start, 20, IPPROTO_TCP, 64, saddr, daddr, 0, flow_label)
             ip6_local_out(net, None, skb)
         else:
             skb.protocol = ETH_P_IP

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..netns.timers import Timer
-from ..sock.sock import TCP_CLOSE
+from ..sock.sock import TCP_CLOSE, sk_rethink_txhash
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
     ICSK_ACK_SCHED,
@@ -278,6 +278,9 @@ def tcp_write_timeout(sk: TcpSock) -> bool:
             retry_until = _tcp_orphan_retries(sk, tcp_rto_current(sk) < TCP_RTO_MAX)
     if not expired:
         expired = retransmits_timed_out(sk, retry_until, sk.user_timeout)
+    if not expired and sk_rethink_txhash(sk):
+        # a new path, maybe: a new txhash, so a new IPv6 flow label (and ECMP choice)
+        net.stats.TcpExtTCPTimeoutRehash += 1
     return expired
 
 

@@ -554,14 +554,9 @@ async def test_a_new_txhash_is_a_new_label(
     assert 0 not in data
 
 
-# -- what netsim's TCP does not do yet (netsim/tcp is outside this change) -----------------
+# -- TCP's labels beyond the data path: RTO rehash, resets, timewait, accepted sockets -------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tcp_write_timeout() (netsim/tcp/timer.py) does not call sk_rethink_txhash(): "
-    "Linux gives a connection a new txhash, so a new flow label, at every RTO",
-)
 async def test_an_rto_changes_the_label(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -579,16 +574,18 @@ async def test_an_rto_changes_the_label(
             await c.send(b"lost, then resent")
             assert await s.recv(100) == b"lost, then resent"
         port = c.getsockname()[1]
+        stats = a.stats()
     data = [p.label for p in _read(path) if p.sport == port and p.tcp_flags & 0x08]
-    assert len(data) >= 2  # the first send and at least one retransmission
-    assert len(set(data)) == len(data)
+    # the original, a tail loss probe (no rehash: the same label), then one segment per RTO,
+    # each after tcp_write_timeout() drew a new txhash
+    assert stats["TcpExtTCPLossProbes"] == 1
+    rehashes = stats["TcpExtTCPTimeoutRehash"]
+    assert rehashes >= 1
+    assert len(data) == 2 + rehashes
+    assert data[0] == data[1]
+    assert len(set(data)) == 1 + rehashes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tcp_send_reset_raw() (netsim/tcp/proto.py) writes flow label 0; Linux's "
-    "tcp_v6_send_response() makes the label from the flow's hash (or the socket's txhash)",
-)
 async def test_a_reset_for_a_closed_port_carries_a_label(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -601,11 +598,6 @@ async def test_a_reset_for_a_closed_port_carries_a_label(
     assert rst.label
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the timewait socket (tcp_time_wait, netsim/tcp/proto.py _TW_FIELDS) does not "
-    "keep sk_txhash; Linux's keeps tw_txhash, so its ACKs carry the connection's label",
-)
 async def test_timewait_acks_keep_the_connection_label(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -633,12 +625,6 @@ async def test_timewait_acks_keep_the_connection_label(
     assert _one_label({p.label for p in mine})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an accepted socket does not inherit the listener's IPv6 options "
-    "(tcp_conn_request, netsim/tcp/proto.py); Linux copies ipv6_pinfo "
-    "(tcp_v6_syn_recv_sock), IPV6_AUTOFLOWLABEL included, and the SYN-ACK follows it",
-)
 async def test_an_accepted_socket_inherits_ipv6_autoflowlabel(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
