@@ -29,7 +29,8 @@ Event kinds (``TRACE_KINDS``), by layer:
   reason), ``linear`` (bytes copied into the head);
 * protocols — ``new_skb`` (why the next bytes could not go into the tail skb: ``size_goal``,
   frags full, ``EOR``, an empty queue, a datagram or fragment boundary), ``transmit`` (a
-  segment leaves, with why now), ``hold`` (why the write queue waits: cork, Nagle, autocork,
+  segment leaves, with why now), ``retransmit`` (RTO, fast recovery or a tail loss probe,
+  a new clone of the kept skb), ``hold`` (why the write queue waits: cork, Nagle, autocork,
   window, congestion window), ``grow`` (``tcp_grow_skb`` pulls bytes from the next skb into
   the head of the write queue before sending it), ``rx_coalesce`` (the receiver merges an
   arriving segment's frags into the tail of its receive queue);
@@ -70,6 +71,7 @@ TRACE_KINDS: Final[tuple[str, ...]] = (
     "linear",
     "new_skb",
     "transmit",
+    "retransmit",
     "hold",
     "grow",
     "rx_coalesce",
@@ -88,6 +90,7 @@ DECISION_KINDS: Final[frozenset[str]] = frozenset(
         "linear",
         "new_skb",
         "transmit",
+        "retransmit",
         "hold",
         "grow",
         "rx_coalesce",

@@ -61,6 +61,7 @@ from .sock import (
     ICSK_TIME_LOSS_PROBE,
     TCP_ATO_MIN,
     TCP_CA_CWR,
+    TCP_CA_LOSS,
     TCP_CA_OPEN,
     TCP_CA_RECOVERY,
     TCP_DELACK_MAX,
@@ -1338,8 +1339,35 @@ def __tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int) -> None:
     cb.retransmitted = True
     sk.total_retrans += pcount
     sk.bytes_retrans += skb.len
-    sk.net.stats.TcpRetransSegs += pcount
+    stats = sk.net.stats
+    stats.TcpRetransSegs += pcount
+    if stats.tracer is not None:
+        _trace_retransmit(sk, skb)
     tcp_transmit_skb(sk, skb, clone_it=True)
+
+
+def _trace_retransmit(sk: TcpSock, skb: SkBuff) -> None:
+    tracer = sk.net.stats.tracer
+    if tracer is None:
+        return
+    state = sk.ca_state
+    if state == TCP_CA_LOSS:
+        why = "the retransmission timer fired (Loss state): the head of the retransmit queue again"
+    elif state == TCP_CA_RECOVERY:
+        why = "fast recovery: SACKs or duplicate ACKs marked this segment lost"
+    else:
+        why = "a tail loss probe: no ACK within the probe timeout, the last segment again"
+    tracer.emit(
+        "retransmit",
+        "__tcp_retransmit_skb",
+        why + " — a fresh clone of the skb the retransmit queue kept",
+        {
+            "skb": tracer.skb(skb),
+            "seq": skb.cb.seq,
+            "len": skb.len,
+            "nr_frags": len(skb.shinfo.frags),
+        },
+    )
 
 
 def tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int = 1) -> None:

@@ -393,3 +393,27 @@ async def test_tls_records_are_traced(
     assert sum(int(e.fields["nr_frags"]) for e in pushes) == delta("tls_record_frags")
     if device:
         assert {e.where for e in tracer.of("new_frag")} >= {"skb_splice_from_iter"}
+
+
+async def test_retransmissions_say_why(autojump_clock: trio.testing.MockClock) -> None:
+    """Over a link that is down for a second: the tail loss probe, then one retransmission
+    per RTO, each a fresh clone of the skb the retransmit queue kept."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b") as b:
+        netsim.link(a, b)
+        listener = b.socket()
+        await listener.bind(("10.0.0.2", 5000))
+        listener.listen()
+        client = a.socket()
+        await client.connect(("10.0.0.2", 5000))
+        server, _ = await listener.accept()
+        a.net.devices["eth0"].set_faults(netsim.FaultPlan(down=[(0.0, 1.0)]))  # type: ignore[attr-defined]
+        with a.tracing() as tracer:
+            await client.send(b"lost, then resent")
+            assert await server.recv(100) == b"lost, then resent"
+        reasons = _reasons(tracer, "retransmit")
+        assert reasons[0].startswith("a tail loss probe")
+        assert len(reasons) == a.stats()["TcpRetransSegs"] == 4
+        assert all(r.startswith("the retransmission timer fired") for r in reasons[1:])
+        assert len(tracer.of("skb_clone")) == 5  # the first transmission and four resends
+        for sock in (client, server, listener):
+            sock.close()
