@@ -1,4 +1,5 @@
-"""The ``netsim`` command line: ``netsim nc`` and ``netsim trace`` (and ``python -m netsim``)."""
+"""The ``netsim`` command line: ``netsim nc``, ``netsim trace`` and ``netsim packetdrill``
+(and ``python -m netsim``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ commands:
             (netsim nc --help)
   trace     a few writes, step by step: coalesce or new frag and why, the skbs and
             the pages after each (netsim trace --help)
+  packetdrill  run packetdrill scripts against a netsim host in virtual time: PASS,
+            FAIL or UNSUPPORTED per script (netsim packetdrill --help)
 
 options:
   --version  print netsim's version
@@ -39,5 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         from .trace import main as trace_main
 
         return trace_main(args[1:])
+    if args[0] == "packetdrill":
+        from .packetdrill import main as packetdrill_main
+
+        return packetdrill_main(args[1:])
     print(f"netsim: unknown command {args[0]!r}\n\n{USAGE}", end="", file=sys.stderr)
     return 2

@@ -1,0 +1,242 @@
+"""``netsim packetdrill``: the project's own scripts pass; the parser reads packetdrill's
+syntax and names what it cannot; a wrong expectation fails with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netsim.cli import main as netsim_main
+from netsim.cli.packetdrill import Config, parse_script, run_script
+from netsim.cli.packetdrill.script import (
+    ANY,
+    Array,
+    PacketEvent,
+    ScriptError,
+    ShellEvent,
+    Struct,
+    SyscallEvent,
+    TcpOpt,
+    parse_event,
+)
+
+SCRIPTS = sorted((Path(__file__).parent.parent / "packetdrill").glob("*.pkt"))
+
+HANDSHAKE = """\
+`./defaults.sh`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
+  +.1 < . 1:1(0) ack 1 win 257
+   +0 accept(3, ..., ...) = 4
+"""
+
+
+def test_there_are_scripts() -> None:
+    names = {p.stem for p in SCRIPTS}
+    assert {"nagle", "cork", "autocork", "mss_size_goal", "zero_window_probe"} <= names
+    assert {"delayed_ack", "pingpong", "fast_retransmit", "rto", "rto_syn"} <= names
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("ip_version", ["ipv4", "ipv6"])
+def test_script_passes(path: Path, ip_version: str) -> None:
+    outcome = run_script(path.read_text(), str(path), Config(ip_version=ip_version))
+    assert outcome.status == "PASS", str(outcome)
+
+
+def test_wrong_expectation_fails_with_its_line() -> None:
+    text = HANDSHAKE + "   +0 write(4, ..., 100) = 100\n   +0 > P. 1:201(200) ack 1\n"
+    outcome = run_script(text, "wrong.pkt")
+    assert outcome.status == "FAIL"
+    assert outcome.line == 11
+    assert "expected P. 1:201(200) ack 1, got P. 1:101(100) ack 1" in outcome.message
+    assert str(outcome).startswith("FAIL: line 11: expected")
+
+
+def test_late_packet_fails_on_timing() -> None:
+    text = HANDSHAKE + "   +0 write(4, ..., 100) = 100\n +.01 > P. 1:101(100) ack 1\n"
+    outcome = run_script(text, "late.pkt")
+    assert outcome.status == "FAIL"
+    assert outcome.line == 11
+    assert "tolerance 4000 us" in outcome.message
+    # a wider tolerance accepts it
+    assert run_script(text, "late.pkt", Config(tolerance_usecs=20000)).passed
+
+
+def test_missing_packet_fails() -> None:
+    text = (
+        HANDSHAKE
+        + "   +0 write(4, ..., 100) = 100\n   +0 > P. 1:101(100) ack 1\n"
+        + (" +.01 write(4, ..., 100) = 100\n   +0 > P. 101:201(100) ack 1\n")
+    )
+    outcome = run_script(text, "nagle.pkt")
+    assert outcome.status == "FAIL"
+    assert outcome.line == 13
+    assert "got no packet" in outcome.message
+
+
+def test_wrong_return_value_fails() -> None:
+    outcome = run_script(HANDSHAKE + "   +0 write(4, ..., 100) = 99\n", "ret.pkt")
+    assert outcome.status == "FAIL"
+    assert outcome.line == 10
+    assert "write() expected 99, got 100" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ("   +0 %{ assert tcpi_snd_cwnd == 10 }%", "%{ python }% block"),
+        ("   +0 poll(4, ...) = 0", "system call poll()"),
+        ("   +0 setsockopt(4, SOL_SOCKET, SO_ZEROCOPY, [1], 4) = 0", "symbol SO_ZEROCOPY"),
+        ("   +0 < udp (100)", "udp packets"),
+        ("   +0 > [ect0] . 1:1(0) ack 1", "IP-level packet annotation"),
+        ("   +0 < S 0:0(0) win 100 <mss 1000,FO abcd>", "TCP option 'FO abcd'"),
+        ("   +0 `ip link set tun0 mtu 1400`", "shell command 'ip link set tun0 mtu 1400'"),
+        ("   +0 `sysctl -q net.ipv4.tcp_no_such_thing=1`", "sysctl net.ipv4.tcp_no_such_thing"),
+    ],
+)
+def test_unsupported_syntax_names_the_line(line: str, what: str) -> None:
+    outcome = run_script(HANDSHAKE + line + "\n", "x.pkt")
+    assert outcome.status == "UNSUPPORTED", str(outcome)
+    assert outcome.line == 10
+    assert what in outcome.message
+    assert str(outcome).startswith("UNSUPPORTED: line 10: ")
+
+
+def test_script_error_text() -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_script("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 getpid() = 1\n", "a.pkt")
+    assert str(info.value) == "a.pkt:2: unsupported: system call getpid()"
+    assert info.value.unsupported
+    assert info.value.line == 2
+    with pytest.raises(ScriptError) as info:
+        parse_script("socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "b.pkt")
+    assert str(info.value).startswith("b.pkt:1: expected a time")
+    assert not info.value.unsupported
+
+
+def test_parse_packets() -> None:
+    ev = parse_event("+.1 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>")
+    assert isinstance(ev, PacketEvent)
+    assert ev.direction == "<"
+    assert ev.flags == "S"
+    assert ev.win == 32792
+    assert ev.ack is None
+    assert ev.time.kind == "rel"
+    assert ev.time.start == pytest.approx(0.1)
+    assert ev.options == (
+        TcpOpt("mss", (1000,)),
+        TcpOpt("sackOK"),
+        TcpOpt("nop"),
+        TcpOpt("nop"),
+        TcpOpt("nop"),
+        TcpOpt("wscale", (7,)),
+    )
+    ev = parse_event("0.200 > P. 1:1001(1000) ack 1 <nop,nop,TS val 100 ecr 700>")
+    assert isinstance(ev, PacketEvent)
+    assert ev.time.kind == "abs"
+    assert (ev.start, ev.end, ev.length, ev.ack) == (1, 1001, 1000, 1)
+    assert ev.options is not None
+    assert ev.options[2] == TcpOpt("TS", (100, 700))
+    ev = parse_event("+0 > S 0:0(0) <...>")
+    assert isinstance(ev, PacketEvent)
+    assert ev.options is None
+    ev = parse_event("+0 < . 1:1(0) ack 1 win 320 <sack 1001:2001 3001:4001,nop,nop>")
+    assert isinstance(ev, PacketEvent)
+    assert ev.options is not None
+    assert ev.options[0] == TcpOpt("sack", (1001, 2001, 3001, 4001))
+    ev = parse_event("+.21~+.215 > P. 1:41(40) ack 1")
+    assert ev.time.end == pytest.approx(0.215)
+    assert ev.time.end_rel
+    assert ev.time.window
+    ev = parse_event("+.01 < - 1:1001(1000) win 20000")
+    assert isinstance(ev, PacketEvent)
+    assert ev.flags == ""
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "+0 > P. 1:1001(999) ack 1",  # length does not match the range
+        "+0 > Q 0:0(0)",  # no such flag
+        "+0 > S 0:0(0) <mss>",  # mss without a value
+        "+0 > . 1:1(0) ack x",
+        "+0 write(4, ..., 100)",  # no result
+    ],
+)
+def test_parse_bad_lines(bad: str) -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_event(bad, "bad.pkt", 7)
+    assert not info.value.unsupported
+    assert str(info.value).startswith("bad.pkt:7: ")
+
+
+def test_parse_syscalls() -> None:
+    ev = parse_event("+0 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)")
+    assert isinstance(ev, SyscallEvent)
+    assert (ev.name, ev.args, ev.ret, ev.errno) == ("connect", (3, ANY, ANY), -1, "EINPROGRESS")
+    ev = parse_event("+0 setsockopt(4, SOL_TCP, TCP_CORK, [1], 4) = 0")
+    assert isinstance(ev, SyscallEvent)
+    assert ev.args == (4, 6, 3, Array((1,)), 4)
+    ev = parse_event("+0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0")
+    assert isinstance(ev, SyscallEvent)
+    assert ev.args == (4, 4, 2 | 0o4000)
+    ev = parse_event("+0 fcntl(4, F_GETFL) = 0x2 (flags O_RDWR)")
+    assert isinstance(ev, SyscallEvent)
+    assert ev.ret == 2
+    ev = parse_event(
+        "+0 sendmsg(4, {msg_name(...)=...,\n msg_iov(2)=[{..., 40}, {..., 60}], msg_flags=0},"
+        " MSG_MORE) = 100"
+    )
+    assert isinstance(ev, SyscallEvent)
+    msg = ev.args[1]
+    assert isinstance(msg, Struct)
+    assert msg.get("msg_iov") == Array(
+        (Struct(((None, ANY), (None, 40))), Struct(((None, ANY), (None, 60))))
+    )
+    assert ev.args[2] == 0x8000
+    ev = parse_event("+.1...0.200 connect(3, ..., ...) = 0")
+    assert ev.time.end == pytest.approx(0.2)
+    assert not ev.time.end_rel
+    assert not ev.time.window
+
+
+def test_parse_script_statements() -> None:
+    script = parse_script(
+        "// a comment\n--tolerance_usecs=7000\n`./defaults.sh\nsysctl -q a=1`\n"
+        "/* a\n block */ 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3 // trailing\n"
+        "+0 sendmsg(3, {msg_name(...)=...,\n  msg_iov(1)=[{..., 1}], msg_flags=0}, 0) = 1\n",
+        "s.pkt",
+    )
+    assert script.option("tolerance_usecs") == "7000"
+    shell, sock, send = script.events
+    assert isinstance(shell, ShellEvent)
+    assert shell.line == 3
+    assert shell.command == "./defaults.sh\nsysctl -q a=1"
+    assert isinstance(sock, SyscallEvent)
+    assert sock.line == 6
+    assert isinstance(send, SyscallEvent)
+    assert send.line == 7
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.pkt"
+    good.write_text(HANDSHAKE)
+    bad = tmp_path / "bad.pkt"
+    bad.write_text(HANDSHAKE + "   +0 %{ print(1) }%\n")
+    assert netsim_main(["packetdrill", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: PASS\n"
+    assert netsim_main(["packetdrill", "--ip-version", "ipv6", str(good), str(bad)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{good}: PASS",
+        f"{bad}: UNSUPPORTED: line 10: %{{ python }}% block",
+        "2 scripts: 1 passed, 0 failed, 1 unsupported",
+    ]
+    assert netsim_main(["packetdrill", "-v", str(good)]) == 0
+    assert "matched > S. 0:0(0) ack 1" in capsys.readouterr().out
