@@ -41,6 +41,7 @@ from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
     SHUTDOWN_MASK,
+    SOCK_RCVBUF_LOCK,
     SOCK_SNDBUF_LOCK,
     TCP_CLOSE,
     TCP_CLOSE_WAIT,
@@ -132,6 +133,7 @@ from .sock import (
     inet_csk_enter_pingpong_mode,
     inet_csk_exit_pingpong_mode,
     inet_csk_in_pingpong_mode,
+    tcp_mstamp,
     tcp_ts,
 )
 
@@ -143,7 +145,11 @@ __all__ = [
     "tcp_check_urg",
     "tcp_data_queue",
     "tcp_rcv_established",
+    "tcp_rcv_rtt_measure",
+    "tcp_rcv_rtt_measure_ts",
+    "tcp_rcv_rtt_update",
     "tcp_rcv_state_process",
+    "tcp_rcvbuf_grow",
     "tcp_trim_head",
     "tcp_urg",
     "tcp_v4_rcv",
@@ -155,6 +161,10 @@ _TS: Final = struct.Struct("!II")
 U32: Final = 0xFFFFFFFF
 #: tcp_rtt_tsopt_us(): a timestamp delta this large (ms) would overflow its microseconds
 _TS_DELTA_MAX: Final = 0x7FFFFFFF // 1000
+#: ``net.ipv4.tcp_rcvbuf_low_rtt`` (µs, ``USEC_PER_MSEC`` by default): below this receive RTT
+#: :func:`tcp_rcvbuf_grow` adds to the doubled window in proportion to the RTT instead of
+#: with the reader's speed-up (netsim's sysctl table does not carry it: the default is used)
+TCP_RCVBUF_LOW_RTT_US: Final = 1000
 
 
 def unwrap(ref: int, value32: int) -> int:
@@ -370,6 +380,8 @@ def tcp_rcv_established(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     elif not seg.flags & TCPHDR_RST:
         kfree_skb(skb)
         return
+    if sk.rcv_tsecr != sk.rcv_rtt_last_tsecr:
+        tcp_rcv_rtt_measure_ts(sk, skb.len + (1 if seg.flags & TCPHDR_FIN else 0))
     if seg.flags & TCPHDR_URG or sk.urg_data == TCP_URG_NOTYET:
         tcp_urg(sk, skb, seg)
     _tcp_data_and_checks(sk, skb, seg)
@@ -1145,6 +1157,8 @@ def _tcp_data_queue_ofo(sk: TcpSock, skb: SkBuff) -> None:
         kfree_skb(skb)  # kfree_skb_partial(): its frags went to the skb it joined
     else:
         skb_set_owner_r(skb, sk)
+    if sk.listener is None and not sk.orphaned:  # sk->sk_socket: accepted, not closed
+        tcp_rcvbuf_grow(sk, sk.rcvq_space)
 
 
 def tcp_ooo_try_coalesce(sk: TcpSock, to: SkBuff, from_: SkBuff) -> bool:
@@ -1186,6 +1200,84 @@ def _tcp_ofo_queue(sk: TcpSock) -> None:
             tcp_fin(sk)
 
 
+# -- receive-buffer autotuning: the receiver's RTT estimate (tcp_input.c, "DRS") -------------
+
+
+def tcp_rcv_rtt_update(sk: TcpSock, sample: int, win_dep: bool) -> None:
+    """``tcp_rcv_rtt_update()``: fold a receive RTT sample (µs) into ``rcv_rtt_us`` (8 times
+    the estimate).  The first sample, or one below the estimate, replaces it.  A larger one
+    is dropped if it came from the window-based measure (``win_dep``: that measure only
+    looks for the minimum — a reader stalled on its own work would inflate it); one from
+    timestamps is averaged in (7/8 old + 1/8 new), unless data is still waiting to be read."""
+    old = sk.rcv_rtt_us
+    m = sample << 3
+    if old == 0 or m < old:
+        sk.rcv_rtt_us = m
+    elif not win_dep and sk.rcv_nxt == sk.copied_seq:
+        sk.rcv_rtt_us = old - (old >> 3) + sample
+
+
+def tcp_rcv_rtt_measure(sk: TcpSock) -> None:
+    """``tcp_rcv_rtt_measure()``, for every in-order data segment (``tcp_event_data_recv``):
+    without help from the sender, a round trip is the time it takes to receive one window —
+    from when ``rcv_nxt + rcv_wnd`` was offered until ``rcv_nxt`` reaches it.  The sample is
+    at least 1 µs (so the estimate, once there, is never 0); then the next measure begins."""
+    if sk.rcv_rtt_time >= 0:
+        if sk.rcv_nxt < sk.rcv_rtt_seq:
+            return
+        delta = tcp_mstamp(sk) - sk.rcv_rtt_time
+        tcp_rcv_rtt_update(sk, delta if delta > 0 else 1, True)
+    sk.rcv_rtt_seq = sk.rcv_nxt + sk.rcv_wnd
+    sk.rcv_rtt_time = tcp_mstamp(sk)
+
+
+def tcp_rcv_rtt_measure_ts(sk: TcpSock, seg_len: int) -> None:
+    """``tcp_rcv_rtt_measure_ts()``, for a segment whose timestamp echo (``rcv_tsecr``, set by
+    :func:`tcp_ack`) is new (the caller compares it with ``rcv_rtt_last_tsecr``): if the
+    segment is at least full-sized (``seg_len``, sequence space, against ``rcv_mss``), our
+    timestamp clock's milliseconds since the echoed value are a sample
+    (``tcp_rtt_tsopt_us(tp, 0)``) — none when no millisecond has passed (0) or the echo is
+    nonsense (a delta that would overflow)."""
+    tsecr = sk.rcv_tsecr
+    sk.rcv_rtt_last_tsecr = tsecr
+    if seg_len >= sk.ack_rcv_mss:
+        delta = (tcp_ts(sk) - tsecr) & U32
+        if 0 < delta < _TS_DELTA_MAX:
+            tcp_rcv_rtt_update(sk, delta * 1000, False)
+
+
+def tcp_rcvbuf_grow(sk: TcpSock, newval: int) -> None:
+    """``tcp_rcvbuf_grow()``: the reader took ``newval`` bytes in the last round trip
+    (``rcvq_space`` becomes that); unless ``SO_RCVBUF`` fixed the buffer
+    (``SOCK_RCVBUF_LOCK``), size it for twice that as window — DRS sees the rate a round trip
+    late — plus room to grow: on a path whose receive RTT is under ``tcp_rcvbuf_low_rtt``
+    (1 ms), the doubled window times RTT/1 ms; otherwise, as in slow start, twice the doubled
+    window times the reader's relative speed-up.  Data held out of order adds its span.  The
+    buffer (``tcp_space_from_win``) is capped at ``tcp_rmem[2]`` and only grows; the window
+    clamp follows it.  (``net.ipv4.tcp_moderate_rcvbuf`` is not consulted: netsim always
+    autotunes.)"""
+    oldval = sk.rcvq_space
+    sk.rcvq_space = newval
+    if sk.sk_userlocks & SOCK_RCVBUF_LOCK:
+        return
+    rcvwin = newval << 1
+    rtt_us = sk.rcv_rtt_us >> 3
+    if rtt_us < TCP_RCVBUF_LOW_RTT_US:
+        grow = rcvwin * rtt_us // TCP_RCVBUF_LOW_RTT_US
+    elif oldval > 0:
+        grow = (rcvwin << 1) * (newval - oldval) // oldval
+    else:
+        grow = 0
+    rcvwin += grow
+    ofo = sk.out_of_order_queue
+    if ofo:
+        rcvwin += ofo[len(ofo) - 1].cb.end_seq - sk.rcv_nxt
+    rcvbuf = min((rcvwin << 8) // sk.scaling_ratio, sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2])
+    if rcvbuf > sk.sk_rcvbuf:
+        sk.sk_rcvbuf = rcvbuf
+        sk.window_clamp = tcp_win_from_space(sk, rcvbuf)
+
+
 def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
     """``tcp_event_data_recv()`` (net/ipv4/tcp_input.c): learn the peer's MSS, schedule an
     ACK, grow the window, and keep ``ato`` near the peer's inter-arrival time ``m`` (the
@@ -1202,6 +1294,7 @@ def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
     absorbing segments never acknowledged them until the sender's RTO fired.)"""
     sk.ack_pending |= ICSK_ACK_SCHED
     _tcp_measure_rcv_mss(sk, skb, length)
+    tcp_rcv_rtt_measure(sk)
     now = tcp_jiffies32(sk)
     ato = sk.ack_ato
     if not ato:

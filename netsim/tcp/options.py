@@ -378,7 +378,7 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         sk.snd_cwnd,
         sk.advmss,
         reordering,
-        0,  # rcv_rtt
+        sk.rcv_rtt_us >> 3,  # rcv_rtt
         sk.rcvq_space,
         sk.total_retrans,
         # 4 u64

@@ -9,7 +9,8 @@ skb, the reader frees the clone.
 
 After a read, ``tcp_cleanup_rbuf`` sends an ACK if one is owed and due, or if the window the
 read opened is at least twice what the peer was last told (a window update); the receive
-buffer grows toward ``tcp_rmem[2]`` with the rate the application reads at.
+buffer grows toward ``tcp_rmem[2]`` with the rate the application reads at, measured once per
+receive RTT (:func:`tcp_rcv_space_adjust`).
 
 Urgent data (``tcp_urg`` kept the byte in ``urg_data`` and left it in the stream at
 ``urg_seq``): a read that has copied something stops at the urgent mark, so the mark is
@@ -35,12 +36,11 @@ from ..sock.sock import (
     sock_error,
 )
 from ..wire.tcp import TCPHDR_FIN
-from .input import release_sock
+from .input import release_sock, tcp_rcvbuf_grow
 from .output import (
     __tcp_select_window,
     tcp_receive_window,
     tcp_send_ack,
-    tcp_win_from_space,
 )
 from .sock import (
     ICSK_ACK_PUSHED,
@@ -51,6 +51,7 @@ from .sock import (
     TcpSkbCb,
     TcpSock,
     inet_csk_in_pingpong_mode,
+    tcp_mstamp,
 )
 
 __all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recv_urg", "tcp_recvmsg"]
@@ -120,6 +121,7 @@ def _recv_locked(
     queue = sk.sk_receive_queue
     idx = 0
     eof = False
+    adjusted = False
     urg = sk.urg_data
     while copied < bufsize and idx < len(queue):
         if urg and sk.urg_seq == seq and copied:
@@ -148,6 +150,13 @@ def _recv_locked(
                         chunks.extend(_views(skb, offset, used))
                 seq += used
                 copied += used
+                if not adjusted:
+                    # the kernel calls this after every chunk, but with the clock standing
+                    # still during the read only the first call can do anything
+                    adjusted = True
+                    if not peek:
+                        sk.copied_seq = seq
+                    tcp_rcv_space_adjust(sk)
             if urg and not peek and seq > sk.urg_seq:
                 sk.urg_data = urg = 0  # the reader is past the urgent byte
             if used < avail:
@@ -190,7 +199,6 @@ def _recv_locked(
         raise SockWait(WAIT_CONNECT if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV) else WAIT_DATA)
     # a short MSG_WAITALL read returns what it has; the runtime calls again for the rest
     if not peek:
-        tcp_rcv_space_adjust(sk)
         tcp_cleanup_rbuf(sk, copied)
     if into is not None:
         return copied, 0
@@ -257,22 +265,23 @@ def tcp_cleanup_rbuf(sk: TcpSock, copied: int) -> None:
 
 
 def tcp_rcv_space_adjust(sk: TcpSock) -> None:
-    """``tcp_rcv_space_adjust()`` (DRS): once per round trip, if the application read more
-    than last time, grow ``sk_rcvbuf`` (to twice that plus 16 segments, as window) toward
-    ``tcp_rmem[2]`` — unless the user fixed ``SO_RCVBUF``."""
-    now = sk.net.now
-    rtt = max((sk.srtt_us >> 3) / 1e6, 0.001)
-    if now - sk.rcvq_time < rtt:
+    """``tcp_rcv_space_adjust()`` (net/ipv4/tcp_input.c), as ``tcp_recvmsg_locked`` calls it
+    after copying a chunk (also for ``MSG_PEEK``): once per receive RTT (``rcv_rtt_us``,
+    :func:`~netsim.tcp.input.tcp_rcv_rtt_measure`) — never while there is no estimate — it
+    counts the bytes the reader took since the last measurement, less what still waits in
+    the queue; more than last time (``rcvq_space``) grows the buffer
+    (:func:`~netsim.tcp.input.tcp_rcvbuf_grow`).  Either way a new measurement begins.
+
+    Time is ``tcp_mstamp`` in µs: on a link with no delay in virtual time the clock stands
+    still, no round trip ever ends, and the buffer keeps its initial size."""
+    rtt_us = sk.rcv_rtt_us
+    if not rtt_us:
         return
-    copied = sk.copied_seq - sk.rcvq_seq
+    now = tcp_mstamp(sk)
+    if now - int(sk.rcvq_time * 1_000_000) < rtt_us >> 3:
+        return
+    copied = sk.copied_seq - sk.rcvq_seq - (sk.rcv_nxt - sk.copied_seq)
     if copied > sk.rcvq_space:
-        if not sk.sk_userlocks & 2:
-            rcvwin = (copied << 1) + 16 * max(sk.advmss, 1)
-            rcvbuf = (rcvwin << 8) // max(sk.scaling_ratio, 1)
-            rcvbuf = min(rcvbuf, sk.net.sysctl_vec("net.ipv4.tcp_rmem")[2])
-            if rcvbuf > sk.sk_rcvbuf:
-                sk.sk_rcvbuf = rcvbuf
-                sk.window_clamp = tcp_win_from_space(sk, rcvbuf)
-        sk.rcvq_space = copied
+        tcp_rcvbuf_grow(sk, copied)
     sk.rcvq_seq = sk.copied_seq
-    sk.rcvq_time = now
+    sk.rcvq_time = sk.net.now

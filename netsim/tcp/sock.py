@@ -49,6 +49,7 @@ __all__ = [
     "TcpSkbCb",
     "TcpSock",
     "tcb",
+    "tcp_mstamp",
     "tcp_skb_timestamp_ts",
     "tcp_ts",
 ]
@@ -156,6 +157,13 @@ def tcp_ts(sk: TcpSock) -> int:
     return (int(sk.net.now * 1000) + sk.ts_offset) & 0xFFFFFFFF
 
 
+def tcp_mstamp(sk: TcpSock) -> int:
+    """``tp->tcp_mstamp`` (``tcp_clock_us()``): the clock in microseconds.  The kernel caches it
+    when a packet arrives or leaves (``tcp_mstamp_refresh``); netsim reads the clock the runtime
+    last set, which on a busy flow is the same instant to well within a round trip."""
+    return int(sk.net.now * 1_000_000)
+
+
 def tcp_skb_timestamp_ts(sk: TcpSock, cb: TcpSkbCb) -> int:
     """``tcp_skb_timestamp_ts()``: when the skb was last sent, in the timestamp clock."""
     return (int(cb.sent_at * 1000) + sk.ts_offset) & 0xFFFFFFFF
@@ -199,6 +207,10 @@ TCP_SOCK_FIELDS: Final = (
     "rcvq_space",
     "rcvq_time",
     "rcvq_seq",
+    "rcv_rtt_us",
+    "rcv_rtt_seq",
+    "rcv_rtt_time",
+    "rcv_rtt_last_tsecr",
     # options
     "mss_cache",
     "advmss",
@@ -369,9 +381,21 @@ class TcpSock(Sock):
         self.urg_data = 0
         self.urg_seq = 0
         self.scaling_ratio = 128  # TCP_DEFAULT_SCALING_RATIO: 50 % of the buffer is window
+        #: receive-buffer autotuning (``tp->rcvq_space``): the bytes the reader took in the
+        #: last measured round trip, and where (``copied_seq``) and when (netsim's clock, in
+        #: seconds) the current measurement began
         self.rcvq_space = 0
         self.rcvq_time = 0.0
         self.rcvq_seq = 0
+        #: the receiver's RTT estimate (``tp->rcv_rtt_est``): ``rtt_us`` is 8 times the RTT
+        #: in microseconds (0: none yet); the window-based measurement ends when ``rcv_nxt``
+        #: reaches ``rcv_rtt_seq`` and began at ``rcv_rtt_time`` (``tcp_mstamp``, µs; -1:
+        #: none begun — the kernel's 0, which netsim's virtual clock can be); the last
+        #: timestamp echo sampled (``rcv_rtt_last_tsecr``)
+        self.rcv_rtt_us = 0
+        self.rcv_rtt_seq = 0
+        self.rcv_rtt_time = -1
+        self.rcv_rtt_last_tsecr = 0
         self.mss_cache = TCP_MSS_DEFAULT
         self.advmss = 0
         self.mss_clamp = 0xFFFF
@@ -732,6 +756,8 @@ class TcpSock(Sock):
             "ca_name": self.ca_ops.name,
             "snd_wnd": self.snd_wnd,
             "rcv_wnd": self.rcv_wnd,
+            "rcv_rtt_us": self.rcv_rtt_us >> 3,
+            "rcv_space": self.rcvq_space,
             "snd_wscale": self.snd_wscale,
             "rcv_wscale": self.rcv_wscale,
             "unacked": self.packets_out,
