@@ -162,7 +162,6 @@ NOT_MODELLED: Final[dict[str, str]] = {
     "net.ipv4.tcp_syncookies": "no SYN cookies",
     "net.ipv4.tcp_synack_retries": "a SYN-ACK is not retransmitted by a timer",
     "net.ipv4.tcp_min_rtt_wlen": "min RTT is the least sample of the connection, not windowed",
-    "net.ipv4.tcp_moderate_rcvbuf": "receive-buffer autotuning is always on",
     "net.ipv4.tcp_pacing_ca_ratio": "no pacing (tcp_info reports an unlimited rate)",
     "net.ipv4.tcp_pacing_ss_ratio": "no pacing (tcp_info reports an unlimited rate)",
     "net.ipv4.tcp_retrans_collapse": "retransmissions are not merged with following skbs",

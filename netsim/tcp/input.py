@@ -136,6 +136,7 @@ from .sock import (
     tcp_mstamp,
     tcp_ts,
 )
+from .timer import tcp_check_probe_timer
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -557,14 +558,22 @@ def _tcp_newly_delivered(sk: TcpSock, prior_delivered: int) -> int:
 def _tcp_ack_probe(sk: TcpSock) -> None:
     """``tcp_ack_probe()``: an ACK that opens the window for the head of the write queue ends
     zero-window probing; the backoff the probes built up is dropped, so it does not inflate
-    the first RTO of the data that now leaves."""
+    the first RTO of the data that now leaves.  An ACK that leaves the window closed restarts
+    the probe timer from now, with the backoff reached so far (``tcp_probe0_when``)."""
     queue = sk.sk_write_queue
-    if queue and queue[0].cb.end_seq <= sk.snd_una + sk.snd_wnd:
+    if not queue:
+        return
+    timer = sk.probe_timer
+    if queue[0].cb.end_seq <= sk.snd_una + sk.snd_wnd:
         sk.backoff = 0
-        timer = sk.probe_timer
         if timer is not None:
             timer.cancel()
             sk.probe_timer = None
+        return
+    if timer is not None:
+        timer.cancel()
+        sk.probe_timer = None
+    tcp_check_probe_timer(sk)
 
 
 def _tcp_ack_update_window(sk: TcpSock, seg: Segment, ack: int) -> bool:
@@ -1254,11 +1263,10 @@ def tcp_rcvbuf_grow(sk: TcpSock, newval: int) -> None:
     (1 ms), the doubled window times RTT/1 ms; otherwise, as in slow start, twice the doubled
     window times the reader's relative speed-up.  Data held out of order adds its span.  The
     buffer (``tcp_space_from_win``) is capped at ``tcp_rmem[2]`` and only grows; the window
-    clamp follows it.  (``net.ipv4.tcp_moderate_rcvbuf`` is not consulted: netsim always
-    autotunes.)"""
+    clamp follows it.  ``net.ipv4.tcp_moderate_rcvbuf`` 0 turns the growth off."""
     oldval = sk.rcvq_space
     sk.rcvq_space = newval
-    if sk.sk_userlocks & SOCK_RCVBUF_LOCK:
+    if sk.sk_userlocks & SOCK_RCVBUF_LOCK or not sk.net.sysctl_int("net.ipv4.tcp_moderate_rcvbuf"):
         return
     rcvwin = newval << 1
     rtt_us = sk.rcv_rtt_us >> 3

@@ -233,7 +233,11 @@ def test_out_of_order_data_widens_the_window_it_asks_for() -> None:
 
 @asynccontextmanager
 async def _pair(
-    *, rcvbuf: int | None = None, timestamps: bool = True, rmem_max: int = RMEM[2]
+    *,
+    rcvbuf: int | None = None,
+    timestamps: bool = True,
+    rmem_max: int = RMEM[2],
+    moderate: bool = True,
 ) -> AsyncIterator[tuple[netsim.Socket, netsim.Socket]]:
     async with (
         netsim.open_host(name="a") as a,
@@ -241,6 +245,7 @@ async def _pair(
     ):
         for host in (a, b):
             host.sysctl["net.ipv4.tcp_timestamps"] = int(timestamps)
+        b.sysctl["net.ipv4.tcp_moderate_rcvbuf"] = int(moderate)
         b.sysctl["net.ipv4.tcp_rmem"] = (RMEM[0], RMEM[1], rmem_max)
         netsim.link(a, b, mtu=1500, delay=DELAY, rate=RATE)
         listener = b.socket(AF_INET, SOCK_STREAM)
@@ -329,6 +334,18 @@ async def test_a_locked_rcvbuf_stays_on_the_link(autojump_clock: trio.testing.Mo
         assert sk.rcv_rtt_us
         assert server.getsockopt(SOL_SOCKET, SO_RCVBUF) == 131072
         assert sk.rcvq_space > 10 * 1448  # the reader's pace is still measured
+
+
+async def test_moderate_rcvbuf_off_keeps_the_buffer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """``net.ipv4.tcp_moderate_rcvbuf`` 0: the pace is measured, the buffer never grows."""
+    async with _pair(moderate=False) as (client, server):
+        await _bulk(client, server, 2_000_000)
+        sk = _tcp(server)
+        assert sk.rcv_rtt_us
+        assert sk.rcvq_space > 10 * 1448
+        assert server.getsockopt(SOL_SOCKET, SO_RCVBUF) == RMEM[1]
 
 
 async def test_loopback_in_virtual_time_measures_no_round_trip(
