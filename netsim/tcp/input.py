@@ -410,17 +410,6 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
     end_seq = (
         seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0) + (1 if seg.flags & TCPHDR_SYN else 0)
     )
-    tsval = seg.tsval
-    if (
-        tsval is not None
-        and sk.tstamp_ok
-        and seq <= sk.rcv_wup
-        and (tsval - sk.ts_recent) & U32 < 0x80000000
-    ):
-        # tcp_replace_ts_recent(): only forward (tcp_paws_check) — a late original must not
-        # take the echo back behind its retransmission, or the sender would take the
-        # retransmission for needless (tcp_packet_delayed)
-        sk.ts_recent = tsval
     in_window = end_seq >= sk.rcv_wup and seq <= sk.rcv_nxt + tcp_receive_window(sk)
     if seg.flags & TCPHDR_RST:
         if seq == sk.rcv_nxt or (in_window and not skb.len):
@@ -437,6 +426,23 @@ def _tcp_validate_incoming(sk: TcpSock, skb: SkBuff, seg: Segment) -> bool:
         kfree_skb(skb)
         return False
     return True
+
+
+def _tcp_replace_ts_recent(sk: TcpSock, seg: Segment) -> None:
+    """``tcp_replace_ts_recent()``, as ``tcp_ack()`` calls it (``FLAG_UPDATE_TS_RECENT``):
+    only once the segment is known in window and its ACK neither old nor beyond ``snd_nxt``
+    (an ACK of unsent data is answered with the echo unchanged), and only forward
+    (``tcp_paws_check``) — a late original must not take the echo back behind its
+    retransmission, or the sender would take the retransmission for needless
+    (``tcp_packet_delayed``)."""
+    tsval = seg.tsval
+    if (
+        tsval is not None
+        and sk.tstamp_ok
+        and _seq_of(sk, seg) <= sk.rcv_wup
+        and (tsval - sk.ts_recent) & U32 < 0x80000000
+    ):
+        sk.ts_recent = tsval
 
 
 def _send_dupack(sk: TcpSock, seq: int = 0, end_seq: int = 0, syn: bool = True) -> None:
@@ -494,6 +500,7 @@ def tcp_ack(sk: TcpSock, seg: Segment, has_data: bool = False) -> int:
             tcp_xmit_recovery(sk, flag)
         return 0
     prior_packets = sk.packets_out
+    _tcp_replace_ts_recent(sk, seg)
     if ack > prior_snd_una:
         flag |= FLAG_SND_UNA_ADVANCED
         sk.retransmits = 0
