@@ -608,7 +608,10 @@ def __ip_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
     ):
         df = IP_DF
     ttl = cork.ttl or sk.net.sysctl_int("net.ipv4.ip_default_ttl")
-    ident = ip_select_ident(sk.net, sk, cork.saddr, cork.daddr, sk.sk_protocol, df, 1)
+    # ip_select_ident() reads DF together with skb->ignore_df: a datagram that may still be
+    # fragmented locally (IP_PMTUDISC_WANT, the default) takes a hashed ID even with DF set
+    id_df = 0 if skb.ignore_df else df
+    ident = ip_select_ident(sk.net, sk, cork.saddr, cork.daddr, sk.sk_protocol, id_df, 1)
     ip4_build_header(
         skb.head, skb.network_header, skb.len, ident, df, ttl, sk.sk_protocol,
         cork.saddr, cork.daddr, cork.tos,
@@ -622,8 +625,9 @@ def ip_select_ident(
     net: Net, sk: Sock | None, saddr: bytes, daddr: bytes, protocol: int, df: int, segs: int
 ) -> int:
     """``ip_select_ident_segs()``: a connected socket numbers its packets from its own
-    ``inet_id``; an unconnected DF packet gets 0; otherwise a per-flow counter seeded from the
-    host's RNG (the kernel's hashed ``ip_idents``)."""
+    ``inet_id``; an unconnected DF packet gets 0 (``df``: DF set and ``skb->ignore_df``
+    clear — callers pass 0 for a packet that may still be fragmented locally); otherwise a
+    per-flow counter seeded from the host's RNG (the kernel's hashed ``ip_idents``)."""
     if sk is not None and sk.inet_daddr is not None:
         val = sk.inet_id
         sk.inet_id = (val + segs) & 0xFFFF
