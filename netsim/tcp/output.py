@@ -1053,7 +1053,8 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
         sk.bytes_sent += skb.len - hlen
     try:
         if v4:
-            ip_queue_xmit(sk.net, sk, skb, dst, pcount)  # type: ignore[arg-type]
+            synack = flags & (TCPHDR_SYN | TCPHDR_ACK) == TCPHDR_SYN | TCPHDR_ACK
+            ip_queue_xmit(sk.net, sk, skb, dst, pcount, synack)  # type: ignore[arg-type]
         else:
             ip6_xmit(sk.net, sk, skb, dst)  # type: ignore[arg-type]
     except OSError:

@@ -141,7 +141,7 @@ def _run(netns: str, family: int, body: object) -> None:
         try:
             async with (
                 netsim.open_host() as host,
-                netsim.open_tap_link(host, "nstap0", netns=netns) as link,
+                netsim.open_tap_link(host, f"t{uuid.uuid4().hex[:12]}", netns=netns) as link,
             ):
                 with trio.fail_after(TIMEOUT):
                     await body(host, link)  # type: ignore[operator]
