@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple, TypeAlias
 
 import trio
 
@@ -49,7 +49,52 @@ if TYPE_CHECKING:
     from ..sock.sysctl import Sysctl
     from .socket import Socket
 
-__all__ = ["Host", "link", "open_host", "render_pages"]
+__all__ = ["Host", "HostHook", "host_hook", "link", "open_host", "render_pages"]
+
+#: what :func:`host_hook` registers: called with each host :func:`open_host` opens; it may
+#: return a context manager, entered then and exited once the host has closed
+HostHook: TypeAlias = "Callable[[Host], AbstractContextManager[object] | None]"
+
+_host_hooks: list[HostHook] = []
+
+
+@contextmanager
+def host_hook(hook: HostHook) -> Iterator[HostHook]:
+    """While the block runs, call ``hook(host)`` for every host :func:`open_host` opens — in
+    any trio run of the process — once the host is ready and before the body of
+    ``async with open_host()`` runs.  If the hook returns a context manager, it is entered
+    there and exited when the host has closed: after its last packet (every socket closed,
+    every device shut) and before the leak check.  Hooks run in the order they were
+    registered and are exited in reverse.
+
+    What it is for: tooling that must see every host without the code under test doing
+    anything — the pytest plugin's capture switch (``--netsim-capture``,
+    :mod:`netsim.testing.capture`) captures every device of every host with it, together
+    with :meth:`Host.watch_devices`.  An exception a hook raises propagates from
+    ``open_host`` (at entry) or from its exit (unless the body raised)."""
+    _host_hooks.append(hook)
+    try:
+        yield hook
+    finally:
+        _host_hooks.remove(hook)
+
+
+class _DeviceTable(dict[str, "NetDevice"]):
+    """``Net.devices`` once :meth:`Host.watch_devices` has a watcher: a dict that tells the
+    watchers about each device stored in it — ``Net.add_device`` (``register_netdevice``)
+    stores every device there, whoever registers it (:func:`link`, a stream link, a test
+    calling ``host.net.add_device``), before the device carries a packet."""
+
+    __slots__ = ("watchers",)
+
+    def __init__(self, devices: dict[str, NetDevice]) -> None:
+        super().__init__(devices)
+        self.watchers: list[Callable[[NetDevice], None]] = []
+
+    def __setitem__(self, name: str, dev: NetDevice) -> None:
+        super().__setitem__(name, dev)
+        for watcher in tuple(self.watchers):
+            watcher(dev)
 
 
 class _TaskExitInstrument(trio.abc.Instrument):
@@ -264,6 +309,33 @@ class Host:
         finally:
             tap.close()
 
+    def watch_devices(self, callback: Callable[[NetDevice], None]) -> Callable[[], None]:
+        """Call ``callback(dev)`` now for each device of the host (``lo`` first) and then for
+        every device registered on it later — by :func:`link`, a stream link
+        (:mod:`netsim.runtime.wire`) or ``host.net.add_device`` — as it is registered, before
+        it carries a packet (its addresses are not assigned yet).  Returns a function that
+        ends the watch.  ``callback`` runs inside the registering call: it must not raise.
+
+        The capture switch of the pytest plugin uses it to put a pcap tap on every device.
+        The first watcher makes ``host.net.devices`` a ``dict`` subclass that reports what is
+        stored in it (``Net.add_device`` stores every device there; the compiled core's dict
+        store falls back to ``__setitem__`` for a subclass); lookups stay dict lookups, and
+        a host nobody watches keeps its plain dict."""
+        devices = self.net.devices
+        if not isinstance(devices, _DeviceTable):
+            devices = _DeviceTable(devices)
+            self.net.devices = devices
+        table = devices
+        table.watchers.append(callback)
+        for dev in list(table.values()):
+            callback(dev)
+
+        def unwatch() -> None:
+            if callback in table.watchers:
+                table.watchers.remove(callback)
+
+        return unwatch
+
     @contextmanager
     def tracing(self, tracer: Tracer | None = None) -> Iterator[Tracer]:
         """Record what the cores decide, step by step, for the duration of the block:
@@ -376,6 +448,16 @@ async def open_host(
     )
     host = Host(net)
     host.now()
+    hooks = contextlib.ExitStack()
+    try:
+        for hook in tuple(_host_hooks):
+            entered = hook(host)
+            if entered is not None:
+                hooks.enter_context(entered)
+    except BaseException:
+        host._close()
+        hooks.close()
+        raise
     trio.lowlevel.add_instrument(host._instrument)
     body_error: BaseException | None = None
     try:
@@ -398,6 +480,12 @@ async def open_host(
         host._close()
         with contextlib.suppress(KeyError):  # trio already removed it after an error
             trio.lowlevel.remove_instrument(host._instrument)
+        try:
+            hooks.close()  # after the host's last packet
+        except Exception as exc:
+            if body_error is None:
+                raise
+            body_error.add_note(f"netsim: a host hook failed at exit on host {name!r}: {exc!r}")
         problems = list(host._instrument_errors)
         report = host.leak_report() if check_leaks else ""
         if body_error is not None:
