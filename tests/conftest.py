@@ -5,7 +5,9 @@ tests' packet captures may show under ``--netsim-capture`` (docs/captures.md).""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable
+import subprocess
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -154,3 +156,15 @@ TlsPair = Callable[..., Awaitable[tuple[netsim.Socket, netsim.Socket, netsim.Soc
 def tls_pair() -> TlsPair:
     """``await tls_pair(host, info, device=False)``: ``(listener, client, server)``."""
     return _tls_pair
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace of the machine's own kernel, made for the test and deleted after
+    it (``ip netns add``; the tests that take it need root and skip without it)."""
+    name = f"nstest-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)

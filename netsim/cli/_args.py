@@ -6,7 +6,7 @@ import argparse
 
 from ..mm import available_frag_allocators
 
-__all__ = ["allocator_name"]
+__all__ = ["allocator_name", "file_name"]
 
 
 def allocator_name(text: str) -> str:
@@ -17,4 +17,12 @@ def allocator_name(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"unknown allocator {text!r}; available: {', '.join(sorted(known))}"
         )
+    return text
+
+
+def file_name(text: str) -> str:
+    """A file name for an option that writes one (``--json FILE``, ``--pcap FILE``): not
+    empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file name")
     return text

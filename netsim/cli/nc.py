@@ -96,7 +96,7 @@ from ..stats.report import (
     iperf_bytes,
 )
 from ..tls import tls_crypto_info, tls_info
-from ._args import allocator_name
+from ._args import allocator_name, file_name
 
 if TYPE_CHECKING:
     from ..dev.tap import PcapTap
@@ -352,12 +352,6 @@ def _allocator_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _file_name(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("needs a file name")
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="netsim nc",
@@ -493,11 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
         "so TLS_TX takes the device path: records in page frags, encrypted by the emulated NIC",
     )
     ns.add_argument(
-        "--pcap", type=_file_name, metavar="FILE", help="capture the client's device to FILE"
+        "--pcap", type=file_name, metavar="FILE", help="capture the client's device to FILE"
     )
     ns.add_argument(
         "--sink",
-        type=_file_name,
+        type=file_name,
         metavar="FILE",
         help="write what the listener receives to FILE (default: discard, like > /dev/null)",
     )

@@ -55,7 +55,7 @@ from ..sock.constants import (
 )
 from ..stats import TraceEvent, Tracer
 from ..stats.trace import DECISION_KINDS
-from ._args import allocator_name
+from ._args import allocator_name, file_name
 
 __all__ = [
     "TraceOptions",
@@ -169,12 +169,6 @@ def _max_frags(text: str) -> int:
     return int(text)
 
 
-def _file_name(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("needs a file name")
-    return text
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``netsim trace`` argument parser."""
     p = argparse.ArgumentParser(
@@ -247,12 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json",
-        type=_file_name,
+        type=file_name,
         metavar="FILE",
         help="write steps, events and a page map after each event as JSON ('-': stdout, "
         "instead of the text)",
     )
-    p.add_argument("--html", type=_file_name, metavar="FILE", help="write the same as an HTML page")
+    p.add_argument("--html", type=file_name, metavar="FILE", help="write the same as an HTML page")
     return p
 
 

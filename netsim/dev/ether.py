@@ -130,33 +130,14 @@ class EtherDevice(RemoteLinkDevice):
                 kfree_skb(queue.pop(0)[1])
             self._solicit(dst, packet, v6)
             return NET_XMIT_SUCCESS
-        return self._post(eth_header(mac, self.mac, proto) + packet, skb)
-
-    def _post(self, frame: bytes, skb: SkBuff | None) -> int:
-        ring = self.txring
-        if len(ring) >= self.txqueuelen:
-            self.tx_dropped += 1
-            if skb is not None:
-                kfree_skb(skb)
-            return NET_XMIT_DROP
-        ring.append((frame, skb))
-        self.tx_packets += 1
-        self.tx_bytes += len(frame)
-        if len(ring) == 1 and self.on_xmit is not None:
-            self.on_xmit()
-        return NET_XMIT_SUCCESS
-
-    def _own(self, v6: bool) -> bytes | None:
-        if v6:
-            return self.addrs6[0].ip.packed if self.addrs6 else None
-        return self.addrs4[0].ip.packed if self.addrs4 else None
+        return self.post_frame(eth_header(mac, self.mac, proto) + packet, skb)
 
     def _solicit(self, dst: bytes, packet: bytes, v6: bool) -> None:
         """``arp_solicit`` / ``ndisc_solicit``: ask who has ``dst``."""
         src = packet[8:24] if v6 else packet[12:16]
         if not v6:
             self.arp_requests_sent += 1
-            self._post(
+            self.post_frame(
                 eth_header(ETH_BROADCAST, self.mac, ETH_P_ARP)
                 + _arp(ARPOP_REQUEST, self.mac, src, bytes(6), dst),
                 None,
@@ -171,7 +152,7 @@ class EtherDevice(RemoteLinkDevice):
             + self.mac
         )
         self.ndisc_ns_sent += 1
-        self._post(
+        self.post_frame(
             eth_header(b"\x33\x33" + snm[12:], self.mac, ETH_P_IPV6) + _icmp6(src, snm, body),
             None,
         )
@@ -183,7 +164,7 @@ class EtherDevice(RemoteLinkDevice):
         if waiting:
             for packet, skb in waiting:
                 proto = ETH_P_IPV6 if packet[0] >> 4 == 6 else ETH_P_IP
-                self._post(eth_header(mac, self.mac, proto) + packet, skb)
+                self.post_frame(eth_header(mac, self.mac, proto) + packet, skb)
 
     # -- receive -------------------------------------------------------------------------------
 
@@ -235,7 +216,7 @@ class EtherDevice(RemoteLinkDevice):
         self._resolved(spa, sha)
         if op == ARPOP_REQUEST:
             self.arp_replies_sent += 1
-            self._post(
+            self.post_frame(
                 eth_header(sha, self.mac, ETH_P_ARP) + _arp(ARPOP_REPLY, self.mac, tpa, sha, spa),
                 None,
             )
@@ -267,7 +248,7 @@ class EtherDevice(RemoteLinkDevice):
             + self.mac
         )
         self.ndisc_na_sent += 1
-        self._post(eth_header(mac, self.mac, ETH_P_IPV6) + _icmp6(target, dst, body), None)
+        self.post_frame(eth_header(mac, self.mac, ETH_P_IPV6) + _icmp6(target, dst, body), None)
 
     def close(self) -> None:
         """Drop what waits for a neighbour, then what the ring holds."""

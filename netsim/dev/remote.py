@@ -65,12 +65,22 @@ class RemoteLinkDevice(WireDevice):
             self.tx_dropped += 1
             kfree_skb(skb)
             return NET_XMIT_DROP
-        ring = self.txring
-        if len(ring) >= self.txqueuelen:
+        if len(self.txring) >= self.txqueuelen:
             self.tx_dropped += 1
             kfree_skb(skb)
             return NET_XMIT_DROP
-        frame = frame_with_checksum(skb)
+        return self.post_frame(frame_with_checksum(skb), skb)
+
+    def post_frame(self, frame: bytes, skb: SkBuff | None) -> int:
+        """Put ``frame`` on the TX ring (with the skb it came from, freed at TX completion;
+        ``None`` for a frame the NIC made itself), or drop it when the ring is full; ring
+        the runtime's doorbell when the ring was empty."""
+        ring = self.txring
+        if len(ring) >= self.txqueuelen:
+            self.tx_dropped += 1
+            if skb is not None:
+                kfree_skb(skb)
+            return NET_XMIT_DROP
         ring.append((frame, skb))
         self.tx_packets += 1
         self.tx_bytes += len(frame)

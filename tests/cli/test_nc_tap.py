@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -59,16 +58,6 @@ while s.recv(65536):
     pass
 s.close()
 """
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"nctap-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _netsim(*args: str) -> list[str]:

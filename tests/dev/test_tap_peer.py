@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import trio
@@ -84,16 +83,6 @@ elif mode == "udp":
         ok += echo == data
     print(ok)
 """
-
-
-@pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"nstest-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def _pattern(n: int, seed: int) -> bytes:
