@@ -31,10 +31,11 @@ _NO_CAPTURE: dict[str, str] = {
 #: ``@pytest.mark.netsim_capture_allow(*kinds, reason=...)``; the table keeps the reasons of
 #: the existing suite in one place.)
 _TAIL_PROBE = (
-    ("tcp.analysis.retransmission", "tcp.options.sack.dsack"),
+    ("tcp.analysis.retransmission", "tcp.options.sack.dsack", "tcp.analysis.duplicate_ack"),
     "a reader that stalls: its host holds the ACK (the window's right edge does not move, "
     "__tcp_ack_snd_check), the sender's tail loss probe (2 srtt + 2 ms) fires first and "
-    "resends the last segment, and the receiver D-SACKs it; Linux does the same",
+    "resends the last segment, and the receiver D-SACKs it — with an ACK number it sent "
+    "before, which Wireshark calls a duplicate ACK; Linux does the same",
 )
 _SIMULTANEOUS_OPEN = (
     ("tcp.analysis.retransmission",),
