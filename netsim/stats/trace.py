@@ -78,28 +78,25 @@ TRACE_KINDS: Final[tuple[str, ...]] = (
     "record_push",
 )
 
-#: The kinds a learner reads first: the decisions, without the refcount bookkeeping.
-DECISION_KINDS: Final[frozenset[str]] = frozenset(
+#: The bookkeeping under the decisions: page allocation, refcount operations, the fragment
+#: allocator's prepare/commit steps and skb allocation.
+BOOKKEEPING_KINDS: Final[frozenset[str]] = frozenset(
     {
-        "refill",
-        "recycle",
-        "abandon",
-        "reuse",
-        "new_frag",
-        "coalesce",
-        "linear",
-        "new_skb",
-        "transmit",
-        "retransmit",
-        "hold",
-        "grow",
-        "rx_coalesce",
-        "record_push",
-        "skb_clone",
-        "skb_free",
-        "page_free",
+        "page_alloc",
+        "get_page",
+        "put_page",
+        "page_ref_add",
+        "page_ref_sub_and_test",
+        "prepare",
+        "commit",
+        "commit_noref",
+        "abort",
+        "skb_alloc",
     }
 )
+
+#: The kinds a learner reads first: the decisions, without the refcount bookkeeping.
+DECISION_KINDS: Final[frozenset[str]] = frozenset(TRACE_KINDS) - BOOKKEEPING_KINDS
 
 Field = int | str
 

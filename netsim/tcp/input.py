@@ -1238,13 +1238,14 @@ def tcp_rcv_rtt_measure(sk: TcpSock) -> None:
     without help from the sender, a round trip is the time it takes to receive one window —
     from when ``rcv_nxt + rcv_wnd`` was offered until ``rcv_nxt`` reaches it.  The sample is
     at least 1 µs (so the estimate, once there, is never 0); then the next measure begins."""
+    if sk.rcv_rtt_time >= 0 and sk.rcv_nxt < sk.rcv_rtt_seq:
+        return
+    now = tcp_mstamp(sk)
     if sk.rcv_rtt_time >= 0:
-        if sk.rcv_nxt < sk.rcv_rtt_seq:
-            return
-        delta = tcp_mstamp(sk) - sk.rcv_rtt_time
+        delta = now - sk.rcv_rtt_time
         tcp_rcv_rtt_update(sk, delta if delta > 0 else 1, True)
     sk.rcv_rtt_seq = sk.rcv_nxt + sk.rcv_wnd
-    sk.rcv_rtt_time = tcp_mstamp(sk)
+    sk.rcv_rtt_time = now
 
 
 def tcp_rcv_rtt_measure_ts(sk: TcpSock, seg_len: int) -> None:
@@ -1317,12 +1318,11 @@ def tcp_event_data_recv(sk: TcpSock, skb: SkBuff, length: int) -> None:
         sk.ack_ato = TCP_ATO_MIN
     else:
         m = (now - sk.ack_lrcvtime) & U32
-        rto = round(sk.rto * 1000)
         if m <= TCP_ATO_MIN // 2:
             sk.ack_ato = (ato >> 1) + TCP_ATO_MIN // 2
         elif m < ato:
-            sk.ack_ato = min((ato >> 1) + m, rto)
-        elif m > rto:
+            sk.ack_ato = min((ato >> 1) + m, round(sk.rto * 1000))
+        elif m > round(sk.rto * 1000):
             _tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)
     sk.ack_lrcvtime = now
     _tcp_grow_window(sk, skb, length)
