@@ -643,14 +643,15 @@ def ip_select_ident(
 
 
 def ip_queue_xmit(
-    net: Net, sk: Sock, skb: SkBuff, rt: Rtable, segs: int, request_sock: bool = False
+    net: Net, sk: Sock, skb: SkBuff, rt: Rtable, segs: int, socketless: bool = False
 ) -> int:
     """``__ip_queue_xmit()``: push a 20-byte IPv4 header in front of a transport segment
     (DF as ``ip_dont_fragment``: set unless ``IP_PMTUDISC_DONT``; the ID from the socket's
     ``inet_id``, reserving ``segs`` IDs for a GSO skb) and send it with ``ip_local_out``.
-    ``request_sock``: a SYN-ACK, which Linux sends for a request socket through
-    ``ip_build_and_send_pkt()`` — ID 0 under DF, else the flow's hashed counter; the new
-    connection's ``inet_id`` is not used."""
+    ``socketless``: a packet Linux sends for no full socket — a SYN-ACK, for a request
+    socket, through ``ip_build_and_send_pkt()``, or a timewait socket's ACK through
+    ``ip_send_unicast_reply()`` on the control socket — ID 0 under DF, else the flow's
+    hashed counter; the connection's ``inet_id`` is not used."""
     skb.data -= IPV4_HLEN
     skb.len += IPV4_HLEN
     skb.network_header = skb.data
@@ -658,7 +659,7 @@ def ip_queue_xmit(
     df = IP_DF if sk.pmtudisc >= IP_PMTUDISC_WANT else 0
     ttl = sk.uc_ttl if sk.uc_ttl > 0 else net.sysctl_int("net.ipv4.ip_default_ttl")
     ident = ip_select_ident(
-        net, None if request_sock else sk, rt.saddr, rt.daddr, sk.sk_protocol, df, segs
+        net, None if socketless else sk, rt.saddr, rt.daddr, sk.sk_protocol, df, segs
     )
     ip4_build_header(
         skb.head, skb.data, skb.len if skb.len <= 0xFFFF else 0, ident, df, ttl,

@@ -209,6 +209,8 @@ MIB_NAMES: Final[tuple[str, ...]] = (
     "TcpExtTCPDelivered",
     "TcpExtTW",
     "TcpExtTWRecycled",
+    "TcpExtTCPACKSkippedTimeWait",
+    "TcpExtTCPACKSkippedFinWait2",
     "TcpExtTCPAbortOnData",
     "TcpExtTCPAbortOnClose",
     "TcpExtTCPAbortOnLinger",
@@ -389,6 +391,8 @@ class Counters:
     TcpExtTCPDelivered: int
     TcpExtTW: int
     TcpExtTWRecycled: int
+    TcpExtTCPACKSkippedTimeWait: int
+    TcpExtTCPACKSkippedFinWait2: int
     TcpExtTCPAbortOnData: int
     TcpExtTCPAbortOnClose: int
     TcpExtTCPAbortOnLinger: int

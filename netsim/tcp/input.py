@@ -1562,9 +1562,9 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         sk.sk_shutdown |= SEND_SHUTDOWN
         sk.sk_state_change()
         if sk.orphaned:
-            _proto.tcp_orphan_fin_wait2(sk)
-            if sk.sk_state == TCP_CLOSE:  # TCP_LINGER2 < 0: done, and the segment reset
-                _proto.tcp_send_reset_for(sk, seg)
+            seq = _seq_of(sk, seg)
+            end_seq = seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0)
+            if _proto.tcp_orphan_fin_acked(sk, seg, seq, end_seq):
                 kfree_skb(skb)
                 return
     elif state == TCP_CLOSING and fin_acked:

@@ -38,7 +38,13 @@ from ..skb import (
     skb_unclone_keeptruesize,
 )
 from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
-from ..sock.sock import SOCK_MIN_RCVBUF, TCP_CLOSE, TCP_LISTEN, sk_stream_moderate_sndbuf
+from ..sock.sock import (
+    SOCK_MIN_RCVBUF,
+    TCP_CLOSE,
+    TCP_LISTEN,
+    TCP_TIME_WAIT,
+    sk_stream_moderate_sndbuf,
+)
 from ..sock.sysctl import HZ
 from ..wire.ipv4 import IPPROTO_TCP
 from ..wire.tcp import (
@@ -1053,8 +1059,13 @@ def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: bool, rcv_nxt: int | No
         sk.bytes_sent += skb.len - hlen
     try:
         if v4:
-            synack = flags & (TCPHDR_SYN | TCPHDR_ACK) == TCPHDR_SYN | TCPHDR_ACK
-            ip_queue_xmit(sk.net, sk, skb, dst, pcount, synack)  # type: ignore[arg-type]
+            # a SYN-ACK (a request socket's) and a timewait socket's ACK or RST leave from no
+            # full socket: ip_build_and_send_pkt / ip_send_unicast_reply, ID 0 under DF
+            socketless = (
+                flags & (TCPHDR_SYN | TCPHDR_ACK) == TCPHDR_SYN | TCPHDR_ACK
+                or sk.sk_state == TCP_TIME_WAIT
+            )
+            ip_queue_xmit(sk.net, sk, skb, dst, pcount, socketless)  # type: ignore[arg-type]
         else:
             ip6_xmit(sk.net, sk, skb, dst)  # type: ignore[arg-type]
     except OSError:

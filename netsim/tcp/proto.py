@@ -77,6 +77,7 @@ from .output import (
     MAX_TCP_HEADER,
     tcp_full_space,
     tcp_jiffies32,
+    tcp_receive_window,
     tcp_send_ack,
     tcp_send_active_reset,
     tcp_send_fin,
@@ -500,6 +501,8 @@ def tcp_twsk_unique(sk: TcpSock, tw: TcpSock, twp: bool = True) -> bool:
     say — ``ts_recent_stamp && (!twp || (reuse && time_after32(...)))``."""
     net = sk.net
     reuse = net.sysctl_int("net.ipv4.tcp_tw_reuse")
+    if tw.tw_substate == TCP_FIN_WAIT2:
+        reuse = 0  # the old connection is not over: the peer has not sent its FIN
     if reuse == 2:
         daddr, saddr = _wire(tw.inet_daddr), _wire(tw.inet_rcv_saddr)
         loopback = tw.sk_bound_dev_if == 1  # LOOPBACK_IFINDEX
@@ -856,7 +859,7 @@ def _tcp_close_locked(sk: TcpSock) -> None:
     if not sk.fin_pending and tcp_close_state(sk):
         _send_fin(sk)
     if sk.sk_state == TCP_FIN_WAIT2:
-        tcp_orphan_fin_wait2(sk, closing=True)
+        tcp_orphan_fin_wait2(sk)
     elif sk.sk_state == TCP_CLOSE:
         tcp_done(sk)
 
@@ -875,28 +878,78 @@ def inet_csk_listen_stop(sk: TcpSock) -> None:
             tcp_done(other)
 
 
-def tcp_orphan_fin_wait2(sk: TcpSock, closing: bool = False) -> None:
-    """An orphan in ``FIN_WAIT2`` waits ``tcp_fin_timeout`` (or ``TCP_LINGER2``) for the
-    peer's FIN.  With ``TCP_LINGER2`` negative it does not wait: ``close()`` in
-    ``FIN_WAIT2`` resets the connection (``TCPAbortOnLinger``, ``__tcp_close``); an orphan
-    that reaches ``FIN_WAIT2`` later is simply done (``TCPAbortOnData``,
-    ``tcp_rcv_state_process``)."""
-    from .timer import tcp_keepalive_fin_wait2
+def tcp_fin_time(sk: TcpSock) -> float:
+    """``tcp_fin_time()`` (include/net/tcp.h): how long an orphan may wait in ``FIN_WAIT2``
+    for the peer's FIN — ``TCP_LINGER2``, or ``net.ipv4.tcp_fin_timeout`` — but never less
+    than three and a half RTOs."""
+    fin_timeout = sk.linger2 or sk.net.sysctl_int("net.ipv4.tcp_fin_timeout")
+    return max(float(fin_timeout), 3.5 * sk.rto)
 
+
+def tcp_timewait_len(net: Net) -> float:
+    """How long TIME_WAIT lasts: ``TCP_TIMEWAIT_LEN``, 60 s (tests may shorten it with
+    ``net.tcp_timewait_len``; where Linux compares the FIN_WAIT2 time with the constant,
+    netsim does too)."""
+    return float(getattr(net, "tcp_timewait_len", TCP_TIMEWAIT_LEN))
+
+
+def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
+    """``close()`` in ``FIN_WAIT2`` (``__tcp_close``, net/ipv4/tcp.c: our FIN was sent and
+    acknowledged before, by ``shutdown(SHUT_WR)``).  With ``TCP_LINGER2`` negative the
+    orphan does not wait: the connection is reset (``TCPAbortOnLinger``).  Otherwise it
+    waits :func:`tcp_fin_time` for the peer's FIN: as a **timewait socket** in the
+    ``FIN_WAIT2`` substate (:func:`tcp_time_wait`) when that is no longer than TIME_WAIT
+    itself; a longer wait is spent first as the full socket, for the part beyond 60 s
+    (:func:`~netsim.tcp.timer.tcp_keepalive_fin_wait2`)."""
     if sk.linger2 < 0:
-        if closing:
-            tcp_set_state(sk, TCP_CLOSE)
-            tcp_send_active_reset(sk)
-            sk.net.stats.TcpExtTCPAbortOnLinger += 1
-        else:
-            sk.net.stats.TcpExtTCPAbortOnData += 1
+        tcp_set_state(sk, TCP_CLOSE)
+        tcp_send_active_reset(sk)
+        sk.net.stats.TcpExtTCPAbortOnLinger += 1
         tcp_done(sk)
         return
-    timeout = sk.linger2 or sk.net.sysctl_int("net.ipv4.tcp_fin_timeout")
-    if sk.timewait_timer is None:
-        sk.timewait_timer = sk.net.timers.add(
-            sk.net.now + timeout, lambda: tcp_keepalive_fin_wait2(sk)
-        )
+    tmo = tcp_fin_time(sk)
+    if tmo > TCP_TIMEWAIT_LEN:
+        tcp_fin_wait2_timer(sk, tmo - TCP_TIMEWAIT_LEN)
+    else:
+        tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
+
+
+def tcp_orphan_fin_acked(sk: TcpSock, seg: Segment, seq: int, end_seq: int) -> bool:
+    """An orphan's FIN is acknowledged (``tcp_rcv_state_process``, ``TCP_FIN_WAIT1``, the
+    socket being ``SOCK_DEAD``): what becomes of it in ``FIN_WAIT2``.  ``seq``/``end_seq``
+    are the segment's (``end_seq`` counting a FIN).  Returns True when the segment is
+    finished with here: the connection was aborted — ``TCP_LINGER2`` negative, or the
+    segment brings data beyond ``rcv_nxt`` that nobody will read (``TCPAbortOnData``, and
+    the segment is answered with a reset, as ``tcp_v4_do_rcv`` answers it) — or the socket
+    became a timewait socket in the ``FIN_WAIT2`` substate, which takes the peer's FIN
+    later.  The full socket stays (a timer for :func:`tcp_fin_time`) when the wait is
+    longer than TIME_WAIT, or when this segment itself carries the FIN (it must not be
+    lost) or the user holds the lock."""
+    fin = 1 if seg.flags & TCPHDR_FIN else 0
+    if sk.linger2 < 0 or (end_seq != seq and end_seq - fin > sk.rcv_nxt):
+        sk.net.stats.TcpExtTCPAbortOnData += 1
+        tcp_done(sk)
+        tcp_send_reset_for(sk, seg)
+        return True
+    tmo = tcp_fin_time(sk)
+    if tmo > TCP_TIMEWAIT_LEN:
+        tcp_fin_wait2_timer(sk, tmo - TCP_TIMEWAIT_LEN)
+    elif fin or sk.sk_owned_by_user:
+        tcp_fin_wait2_timer(sk, tmo)
+    else:
+        tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
+        return True
+    return False
+
+
+def tcp_fin_wait2_timer(sk: TcpSock, delay: float) -> None:
+    """``tcp_reset_keepalive_timer()`` for an orphan in ``FIN_WAIT2``: in ``delay`` seconds
+    :func:`~netsim.tcp.timer.tcp_keepalive_fin_wait2` runs."""
+    from .timer import tcp_keepalive_fin_wait2
+
+    if sk.timewait_timer is not None:
+        sk.timewait_timer.cancel()
+    sk.timewait_timer = sk.net.timers.add(sk.net.now + delay, lambda: tcp_keepalive_fin_wait2(sk))
 
 
 #: What a timewait socket copies from the connection (``inet_twsk_alloc``,
@@ -946,30 +999,38 @@ _TW_FIELDS: Final = (
 )
 
 
-def tcp_time_wait(sk: TcpSock) -> None:
-    """``tcp_time_wait()``: the connection's 4-tuple passes to a **timewait socket**
-    (``inet_twsk_alloc`` + ``inet_twsk_hashdance``) for ``net.tcp_timewait_len`` seconds
-    (Linux: ``TCP_TIMEWAIT_LEN``, 60 s): it holds the port, answers a retransmitted FIN with
-    an ACK (:func:`tcp_timewait_state_process`) and keeps no data.  The socket itself is
-    finished (``tcp_done``): ``CLOSE`` — ``tcp_info`` says so and ``getpeername`` is
-    ``ENOTCONN``, as on Linux — and destroyed at once if it is an orphan, which frees the FIN
-    skb ``tcp_data_queue`` just queued; a socket the application still holds keeps its
-    receive queue for it to read.  netsim's timewait socket is a bare :class:`TcpSock` in
-    state ``TIME_WAIT`` with the fields its ACKs need (``_TW_FIELDS``)."""
+def tcp_time_wait(sk: TcpSock, state: int = TCP_TIME_WAIT, timeo: float = 0.0) -> None:
+    """``tcp_time_wait()`` (net/ipv4/tcp_minisocks.c): the connection's 4-tuple passes to a
+    **timewait socket** (``inet_twsk_alloc`` + ``inet_twsk_hashdance_schedule``).  In the
+    ``TIME_WAIT`` substate it lasts ``net.tcp_timewait_len`` seconds (Linux:
+    ``TCP_TIMEWAIT_LEN``, 60 s), holds the port, answers a retransmitted FIN with an ACK and
+    keeps no data.  In the ``FIN_WAIT2`` substate (an orphan whose FIN was acknowledged,
+    :func:`tcp_orphan_fin_wait2`) it waits ``timeo`` seconds — at least 3.5 RTOs — for the
+    peer's FIN, then enters true TIME_WAIT (:func:`tcp_timewait_state_process`).  Either way
+    it shows as ``TIME_WAIT`` in ``sk_state`` (its ``tw_substate`` tells which) and sends from
+    no full socket: its ACKs and resets take IPv4 ID 0, as Linux's control socket's do.
+
+    The socket itself is finished (``tcp_done``): ``CLOSE`` — ``tcp_info`` says so and
+    ``getpeername`` is ``ENOTCONN``, as on Linux — and destroyed at once if it is an orphan,
+    which frees the FIN skb ``tcp_data_queue`` just queued; a socket the application still
+    holds keeps its receive queue for it to read.  netsim's timewait socket is a bare
+    :class:`TcpSock` with the fields its ACKs need (``_TW_FIELDS``)."""
     net = sk.net
     tw = TcpSock(net, sk.sk_family, sk.sk_type, sk.sk_protocol)
     for name in _TW_FIELDS:
         setattr(tw, name, getattr(sk, name))
     tw.sk_state = TCP_TIME_WAIT
+    tw.tw_substate = state
+    tw.tw_rcv_wnd = tcp_receive_window(sk)
     tw.tw_entry_stamp = net.now
     tw.sk_shutdown = SHUTDOWN_MASK
-    tw.sock_done = True
+    tw.sock_done = state == TCP_TIME_WAIT
     tw.fin_pending = True
     tw.orphaned = True  # nobody holds it: tcp_done() destroys it
     net.sockets.add(tw)
     _ehash(net)[_ehash_key(tw)] = tw  # the hashdance: tw replaces sk in the established table
     net.tcp_table.setdefault(tw.inet_sport, []).append(tw)  # ... and joins the port's bucket
-    length = getattr(net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
+    length = tcp_timewait_len(net) if state == TCP_TIME_WAIT else max(timeo, 3.5 * sk.rto)
     tw.timewait_timer = net.timers.add(net.now + length, lambda: _tw_expire(tw))
     tcp_done(sk)
 
@@ -986,26 +1047,82 @@ def _tw_reschedule(sk: TcpSock) -> None:
         return
     sk.timewait_timer.cancel()
     net = sk.net
-    length = getattr(net, "tcp_timewait_len", TCP_TIMEWAIT_LEN)
-    sk.timewait_timer = net.timers.add(net.now + length, lambda: _tw_expire(sk))
+    sk.timewait_timer = net.timers.add(net.now + tcp_timewait_len(net), lambda: _tw_expire(sk))
+
+
+def _tw_ack_oow(sk: TcpSock, seq: int, end_seq: int, flags: int) -> None:
+    """``tcp_timewait_check_oow_rate_limit()``: answer an out-of-window segment with an ACK,
+    at most one per ``net.ipv4.tcp_invalid_ratelimit`` (500 ms) — but data without SYN is
+    never limited (``tcp_oow_rate_limited()``: it is no part of an ACK loop).  Answering
+    every segment would make two timewait sockets (a simultaneous close) ACK each other's
+    ACKs for as long as TIME_WAIT lasts."""
+    now = sk.net.now
+    if seq != end_seq and not flags & TCPHDR_SYN:
+        tcp_send_ack(sk)
+    elif not 0 <= sk.last_oow_ack <= now < sk.last_oow_ack + 0.5:
+        sk.last_oow_ack = now
+        tcp_send_ack(sk)
+    elif sk.tw_substate == TCP_FIN_WAIT2:
+        sk.net.stats.TcpExtTCPACKSkippedFinWait2 += 1
+    else:
+        sk.net.stats.TcpExtTCPACKSkippedTimeWait += 1
+
+
+def _tw_reset(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
+    """``TCP_TW_RST``: answer the segment with a reset (``tcp_v4_send_reset`` with the
+    timewait socket) and kill the timewait socket (``inet_twsk_deschedule_put``)."""
+    tcp_send_reset_for(sk, seg, skb.len)
+    timer = sk.timewait_timer
+    if timer is not None:
+        timer.cancel()
+        sk.timewait_timer = None
+    tcp_done(sk)
 
 
 def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
-    """``tcp_timewait_state_process()`` (net/ipv4/tcp_minisocks.c), true ``TIME_WAIT``
-    (netsim has no ``FIN_WAIT2`` substate: an orphan waits in ``FIN_WAIT2`` as a full socket;
-    and no PAWS).  The segment at ``rcv_nxt`` that carries nothing — a bare ACK — is taken in
-    silence (``TCP_TW_SUCCESS``) and restarts TIME_WAIT; an RST there kills the timewait
+    """``tcp_timewait_state_process()`` (net/ipv4/tcp_minisocks.c), without PAWS.
+
+    In the ``FIN_WAIT2`` substate the checks of ``tcp_rcv_state_process`` are repeated: a
+    segment outside the window it had is answered with a (rate-limited) ACK; an RST kills
+    it; a SYN at or beyond ``rcv_nxt``, new data, or a FIN that is not exactly at
+    ``rcv_nxt`` is answered with a reset and kills it (the closed socket cannot take data);
+    a bare or duplicate ACK is taken in silence; the peer's FIN moves it to true TIME_WAIT,
+    which starts (60 s) and is acknowledged.
+
+    In ``TIME_WAIT`` the segment at ``rcv_nxt`` that carries nothing — a bare ACK — is taken
+    in silence (``TCP_TW_SUCCESS``) and restarts TIME_WAIT; an RST there kills the timewait
     socket (TIME_WAIT assassination, ``net.ipv4.tcp_rfc1337`` being 0).  Anything else — a
     retransmitted FIN or data, an old ACK — is out of window: it restarts TIME_WAIT if it
-    carries an ACK and is answered with an ACK, rate-limited as ``tcp_oow_rate_limited()``
-    limits it (``net.ipv4.tcp_invalid_ratelimit``, 500 ms, but never for data without SYN);
-    an out-of-window RST is ignored.  Answering every segment would make two timewait
-    sockets (a simultaneous close) ACK each other's ACKs for as long as TIME_WAIT lasts.
-    A SYN is dropped (netsim does not reopen a connection from TIME_WAIT)."""
+    carries an ACK and is answered with an ACK (rate-limited, :func:`_tw_ack_oow`); an
+    out-of-window RST is ignored.  A SYN is dropped (netsim does not reopen a connection
+    from TIME_WAIT)."""
     flags = seg.flags
-    seq = unwrap(sk.rcv_nxt, seg.seq32)
+    rcv_nxt = sk.rcv_nxt
+    seq = unwrap(rcv_nxt, seg.seq32)
     end_seq = seq + skb.len + (1 if flags & TCPHDR_FIN else 0) + (1 if flags & TCPHDR_SYN else 0)
-    if seq == sk.rcv_nxt and (seq == end_seq or flags & TCPHDR_RST):
+    if sk.tw_substate == TCP_FIN_WAIT2:
+        if not tcp_in_window(seq, end_seq, rcv_nxt, rcv_nxt + sk.tw_rcv_wnd):
+            _tw_ack_oow(sk, seq, end_seq, flags)
+        elif flags & TCPHDR_RST:
+            tcp_done(sk)
+        elif flags & TCPHDR_SYN and seq >= rcv_nxt:
+            _tw_reset(sk, skb, seg)
+        elif not flags & TCPHDR_ACK or end_seq <= rcv_nxt or end_seq == seq:
+            pass  # a duplicate ACK
+        elif not flags & TCPHDR_FIN or end_seq != rcv_nxt + 1:
+            _tw_reset(sk, skb, seg)  # new data after the half-duplex close
+        else:
+            sk.tw_substate = TCP_TIME_WAIT  # the FIN: true TIME_WAIT
+            sk.sock_done = True
+            sk.rcv_nxt = end_seq
+            sk.tw_entry_stamp = sk.net.now
+            if seg.tsval is not None and sk.tstamp_ok:
+                sk.ts_recent = seg.tsval
+            _tw_reschedule(sk)
+            tcp_send_ack(sk)
+        kfree_skb(skb)
+        return
+    if seq == rcv_nxt and (seq == end_seq or flags & TCPHDR_RST):
         # in window: it may be only a reset or a bare ACK
         if flags & TCPHDR_RST:
             tcp_done(sk)
@@ -1016,14 +1133,19 @@ def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     elif not flags & (TCPHDR_RST | TCPHDR_SYN):
         if flags & TCPHDR_ACK:
             _tw_reschedule(sk)
-        # tcp_timewait_check_oow_rate_limit(): data (a FIN too) is no part of an ACK loop
-        now = sk.net.now
-        if seq != end_seq:
-            tcp_send_ack(sk)
-        elif not 0 <= sk.last_oow_ack <= now < sk.last_oow_ack + 0.5:
-            sk.last_oow_ack = now
-            tcp_send_ack(sk)
+        _tw_ack_oow(sk, seq, end_seq, flags)
     kfree_skb(skb)
+
+
+def tcp_in_window(seq: int, end_seq: int, s_win: int, e_win: int) -> bool:
+    """``tcp_in_window()`` (net/ipv4/tcp_minisocks.c): does ``[seq, end_seq)`` touch the
+    window ``[s_win, e_win)``?  A segment starting at its left edge always does; an empty
+    one may sit at its right edge."""
+    if seq == s_win:
+        return True
+    if end_seq > s_win and seq < e_win:
+        return True
+    return seq == e_win and seq == end_seq
 
 
 def tcp_done(sk: TcpSock) -> None:
@@ -1175,14 +1297,23 @@ def tcp_destroy(sk: TcpSock) -> None:
 # -- resets ------------------------------------------------------------------------------------
 
 
-def tcp_send_reset_for(sk: TcpSock, seg: Segment) -> None:
-    """An RST answering ``seg`` on ``sk``'s 4-tuple; over IPv6 it carries the socket's flow
-    label (``tcp_v6_send_reset`` takes the label from ``sk_txhash`` when there is a socket)."""
+def tcp_send_reset_for(sk: TcpSock, seg: Segment, length: int = 0) -> None:
+    """An RST answering ``seg`` on ``sk``'s 4-tuple (``tcp_v4_send_reset``): its sequence
+    number is the segment's ACK; a segment without one (``length`` bytes of payload) is
+    answered by an RST+ACK of sequence 0 acknowledging all it occupied.  Over IPv6 it carries
+    the socket's flow label (``tcp_v6_send_reset`` takes the label from ``sk_txhash`` when
+    there is a socket)."""
     family = AF_INET if isinstance(sk.sk_dst_cache, Rtable) else AF_INET6
     label = ip6_sk_flowlabel(sk) if family == AF_INET6 and sk.sk_txhash else -1
+    flags = seg.flags
+    seq32, ack32 = seg.ack32, None
+    if not flags & TCPHDR_ACK:
+        seq32 = 0
+        ack32 = seg.seq32 + length + (1 if flags & TCPHDR_SYN else 0)
+        ack32 += 1 if flags & TCPHDR_FIN else 0
     tcp_send_reset_raw(
         sk.net, family, _wire(sk.inet_saddr), sk.inet_sport, _wire(sk.inet_daddr),
-        sk.inet_dport, seg.ack32, None, label,
+        sk.inet_dport, seq32, ack32, label,
     )  # fmt: skip
 
 

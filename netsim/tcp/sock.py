@@ -331,6 +331,8 @@ TCP_SOCK_FIELDS: Final = (
     "sock_done",
     "linger2",
     "tw_entry_stamp",
+    "tw_substate",
+    "tw_rcv_wnd",
     "last_oow_ack",
     # options stored for getsockopt (netsim sends no keepalives, defers no accept)
     "keepalive_time",
@@ -550,6 +552,11 @@ class TcpSock(Sock):
         self.last_oow_ack = -1.0
         #: when a timewait socket entered TIME_WAIT (``tw_entry_stamp``; -1: not one)
         self.tw_entry_stamp = -1.0
+        #: a timewait socket's ``tw_substate``: ``FIN_WAIT2`` while it waits for the peer's
+        #: FIN (an orphan's FIN_WAIT2, ``tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)``), then
+        #: ``TIME_WAIT``; and the receive window it had (``tw_rcv_wnd``)
+        self.tw_substate = 0
+        self.tw_rcv_wnd = 0
         self.keepalive_time = 0  # 0: the sysctl's value
         self.keepalive_intvl = 0
         self.keepalive_probes = 0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..netns.timers import Timer
-from ..sock.sock import TCP_CLOSE, sk_rethink_txhash
+from ..sock.sock import TCP_CLOSE, TCP_FIN_WAIT2, sk_rethink_txhash
 from ..wire.tcp import TCPHDR_PSH
 from .sock import (
     ICSK_ACK_SCHED,
@@ -31,6 +31,7 @@ from .sock import (
     TCP_CA_RECOVERY,
     TCP_RTO_MAX,
     TCP_TIMEOUT_INIT,
+    TCP_TIMEWAIT_LEN,
     TcpSkbCb,
     TcpSock,
     inet_csk_exit_pingpong_mode,
@@ -422,8 +423,20 @@ def tcp_write_wakeup(sk: TcpSock) -> None:
 
 
 def tcp_keepalive_fin_wait2(sk: TcpSock) -> None:
-    """An orphan that waited ``tcp_fin_timeout`` in ``FIN_WAIT2`` gives up."""
+    """``tcp_keepalive_timer()`` for an orphan in ``FIN_WAIT2`` (net/ipv4/tcp_timer.c): the
+    part of :func:`~netsim.tcp.proto.tcp_fin_time` beyond TIME_WAIT's 60 s is over — the
+    rest is waited as a timewait socket in the ``FIN_WAIT2`` substate; with nothing left
+    (or ``TCP_LINGER2`` negative) the orphan gives up with a reset."""
     sk.timewait_timer = None
-    from .proto import tcp_done
+    from .output import tcp_send_active_reset
+    from .proto import tcp_done, tcp_fin_time, tcp_time_wait
 
+    if sk.sk_state != TCP_FIN_WAIT2 or not sk.orphaned:
+        return
+    if sk.linger2 >= 0:
+        tmo = tcp_fin_time(sk) - TCP_TIMEWAIT_LEN
+        if tmo > 0:
+            tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
+            return
+    tcp_send_active_reset(sk)
     tcp_done(sk)

@@ -218,10 +218,11 @@ async def test_a_reset_in_close_wait_is_epipe_and_recv_keeps_saying_eof(
 async def test_a_closed_connection_answers_late_data_with_a_reset(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """The peer shut its writing side and then closed (it is an orphan in FIN_WAIT2); data
-    that still comes for it cannot be delivered: RST (``TCPAbortOnData``).  The sender got
-    the peer's FIN before, so it was in CLOSE_WAIT: its next ``send`` says ``EPIPE`` and
-    ``recv`` stays at EOF."""
+    """The peer shut its writing side and then closed: the orphan in FIN_WAIT2 became a
+    timewait socket in the FIN_WAIT2 substate.  Data that still comes for it cannot be
+    delivered: RST (``TCP_TW_RST``, which kills the timewait socket and, as on the 6.18 host,
+    counts no ``TCPAbortOnData``).  The sender got the peer's FIN before, so it was in
+    CLOSE_WAIT: its next ``send`` says ``EPIPE`` and ``recv`` stays at EOF."""
     async with netsim.open_host() as host:
         client, server = await _pair(host, AF_INET)
         server.shutdown(SHUT_WR)
@@ -231,8 +232,11 @@ async def test_a_closed_connection_answers_late_data_with_a_reset(
         assert server.sk.sk_state == TCP_FIN_WAIT2
         assert await client.recv(10) == b""
         server.close()  # nothing unread: no RST yet, the orphan waits for our FIN
+        assert server.sk.sk_state == TCP_CLOSE  # ... as a timewait socket
         await client.send(b"too late")
-        assert host.stats()["TcpExtTCPAbortOnData"] == 1
+        assert host.stats()["TcpOutRsts"] == 1
+        assert host.stats()["TcpExtTCPAbortOnData"] == 0
+        assert not host.net.tcp_ehash
         assert client.sk.sk_state == TCP_CLOSE
         with raises_errno(errno.EPIPE):
             await client.send(b"x")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import io
 import random
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -28,7 +29,13 @@ import trio.testing
 import netsim
 from netsim import AF_INET, AF_INET6, SHUT_WR, SOCK_STREAM
 from netsim.dev.link import Link, LinkDevice
-from netsim.sock.sock import TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT
+from netsim.sock.sock import (
+    TCP_CLOSE,
+    TCP_ESTABLISHED,
+    TCP_FIN_WAIT2,
+    TCP_SYN_SENT,
+    TCP_TIME_WAIT,
+)
 from netsim.tcp import STATE_NAMES, TcpSock
 
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
@@ -74,8 +81,20 @@ def _state(sock: netsim.Socket) -> str:
 
 
 def _ehash_states(host: netsim.Host) -> list[str]:
-    """The states of the host's established-table entries (``ss -tan`` without listeners)."""
-    return sorted(STATE_NAMES[sk.sk_state] for sk in host.net.tcp_ehash.values())
+    """The states of the host's established-table entries (``ss -tan`` without listeners; a
+    timewait socket shows its substate, as ``inet_diag`` reports ``tw_substate``)."""
+    states = []
+    for sk in host.net.tcp_ehash.values():
+        assert isinstance(sk, TcpSock)
+        states.append(STATE_NAMES[sk.tw_substate if sk.sk_state == TCP_TIME_WAIT else sk.sk_state])
+    return sorted(states)
+
+
+def _timewait(host: netsim.Host) -> TcpSock:
+    """The host's one timewait socket."""
+    (tw,) = [sk for sk in host.net.tcp_ehash.values() if sk.sk_state == TCP_TIME_WAIT]
+    assert isinstance(tw, TcpSock)
+    return tw
 
 
 async def _listener(host: netsim.Host, family: int, addr: str, backlog: int = 8) -> netsim.Socket:
@@ -594,6 +613,127 @@ async def test_close_states_walk_over_a_link(
             assert host.stats()["TcpEstabResets"] == 0
         client.close()
         assert not a.net.sockets
+
+
+def _ipv4_sent(capture: io.BytesIO, src: str) -> list[tuple[int, int]]:
+    """The IPv4 packets from ``src`` in a capture, as ``(TCP flags, IP ID)``."""
+    capture.seek(0)
+    out: list[tuple[int, int]] = []
+    for _ts, raw in dpkt.pcap.Reader(capture):
+        ip = dpkt.ip.IP(raw)
+        if ip.src == socket.inet_aton(src):
+            out.append((ip.data.flags, ip.id))
+    return out
+
+
+@FAMILIES
+async def test_an_orphan_waits_for_the_peers_fin_as_a_timewait_socket(
+    family: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``close()`` before the peer's FIN: once our FIN is acknowledged the orphan is no
+    full socket any more but a timewait socket in the ``FIN_WAIT2`` substate
+    (``tcp_rcv_state_process`` → ``tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)``, as Linux 6.18
+    does; ``ss -tan`` shows ``FIN-WAIT-2``).  The peer's FIN takes it to true TIME_WAIT and
+    is acknowledged from no full socket — over IPv4 with ID 0, as Linux's control socket
+    sends it (checked on the 6.18 host by the yardstick) — and TIME_WAIT runs from there."""
+    async with _linked(delay=0.01) as (a, b, _wire):
+        a.net.tcp_timewait_len = 2.0
+        client, server = await _pair(a, b, family, B_ADDR[family])
+        capture = io.BytesIO()
+        with a.capture(capture, "eth0"):
+            await client.send(b"last words")
+            sk = _tcp(client)
+            t0 = trio.current_time()
+            client.close()
+            assert _ehash_states(a) == ["FIN_WAIT1"]
+            # the peer's ACK of the FIN is delayed 40 ms (tcp_fin: pingpong mode), 10 ms back
+            await trio.sleep_until(t0 + 0.065)
+            assert _ehash_states(a) == ["FIN_WAIT2"]
+            tw = _timewait(a)
+            assert tw.tw_substate == TCP_FIN_WAIT2
+            assert sk.sk_state == TCP_CLOSE
+            assert sk not in a.net.sockets
+            assert await _read_to_eof(server) == b"last words"
+            t1 = trio.current_time()
+            server.close()
+            await trio.sleep_until(t1 + 0.015)
+            assert _ehash_states(a) == ["TIME_WAIT"]
+            assert _timewait(a) is tw
+            assert tw.tw_substate == TCP_TIME_WAIT
+            await trio.sleep_until(t1 + 0.025)
+            assert _ehash_states(b) == []  # our ACK finished the peer's LAST_ACK
+            # TIME_WAIT lasts net.tcp_timewait_len from the FIN's arrival (t1 + 0.01)
+            await trio.sleep_until(t1 + 0.01 + 1.99)
+            assert _ehash_states(a) == ["TIME_WAIT"]
+            await trio.sleep_until(t1 + 0.01 + 2.01)
+            assert _ehash_states(a) == []
+        assert a.stats()["TcpExtTW"] == 1
+        for host in (a, b):
+            assert host.stats()["TcpOutRsts"] == 0
+            assert host.stats()["TcpEstabResets"] == 0
+        if family == AF_INET:
+            sent = _ipv4_sent(capture, "10.0.0.1")
+            # data, FIN, then the ACK of the peer's FIN: the connection numbered its packets
+            # from inet_id, the timewait socket's ACK has ID 0
+            assert [flags for flags, _ident in sent] == [
+                dpkt.tcp.TH_PUSH | dpkt.tcp.TH_ACK,
+                dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK,
+                dpkt.tcp.TH_ACK,
+            ]
+            assert sent[1][1] == (sent[0][1] + 1) & 0xFFFF
+            assert sent[2][1] == 0
+        assert not a.net.sockets
+
+
+async def test_an_orphans_fin_wait2_time_is_tcp_fin_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """How long an orphan waits for the peer's FIN (``tcp_fin_time``): ``TCP_LINGER2`` or
+    ``net.ipv4.tcp_fin_timeout``.  Up to TIME_WAIT's own 60 s it waits as a timewait socket
+    in ``FIN_WAIT2``, which then vanishes in silence (``TcpExtTW``, no reset): the peer,
+    still in CLOSE_WAIT, learns of it only when it sends — a reset, ``EPIPE``.  A longer
+    time is spent first as the full socket, for the part beyond 60 s, and then — as Linux's
+    ``tcp_keepalive_timer`` does it — that same part again as a timewait socket: 100 s of
+    ``TCP_LINGER2`` end after 80 s."""
+    async with netsim.open_host() as host:
+        host.sysctl["net.ipv4.tcp_fin_timeout"] = 5
+        client, server = await _pair(host, host, AF_INET, LOCAL[AF_INET])
+        t0 = trio.current_time()
+        client.close()
+        await trio.sleep(0.05)
+        assert _timewait(host).tw_substate == TCP_FIN_WAIT2
+        await trio.sleep_until(t0 + 4.99)
+        assert _ehash_states(host) == ["CLOSE_WAIT", "FIN_WAIT2"]
+        await trio.sleep_until(t0 + 5.01)
+        assert _ehash_states(host) == ["CLOSE_WAIT"]
+        assert host.stats()["TcpExtTW"] == 1
+        assert host.stats()["TcpOutRsts"] == 0
+        assert await server.send(b"anyone?") == 7
+        with raises_errno(errno.EPIPE):
+            await server.send(b"x")
+        assert host.stats()["TcpOutRsts"] == 1
+        server.close()
+
+        client, server = await _pair(host, host, AF_INET, LOCAL[AF_INET])
+        client.setsockopt(netsim.IPPROTO_TCP, netsim.TCP_LINGER2, 100)
+        sk = _tcp(client)
+        t0 = trio.current_time()
+        client.close()
+        await trio.sleep_until(t0 + 39.9)
+        assert sk.sk_state == TCP_FIN_WAIT2
+        assert sk in host.net.sockets
+        await trio.sleep_until(t0 + 40.1)
+        assert sk.sk_state == TCP_CLOSE
+        assert sk not in host.net.sockets
+        assert _timewait(host).tw_substate == TCP_FIN_WAIT2
+        await trio.sleep_until(t0 + 79.9)
+        assert _ehash_states(host) == ["CLOSE_WAIT", "FIN_WAIT2"]
+        await trio.sleep_until(t0 + 80.1)
+        assert _ehash_states(host) == ["CLOSE_WAIT"]
+        assert host.stats()["TcpOutRsts"] == 1  # still only the first connection's
+        server.close()
+        await trio.sleep(1)
+        assert not host.net.sockets
 
 
 @FAMILIES

@@ -27,7 +27,7 @@ from netsim import (
     SOL_SOCKET,
     TCP_LINGER2,
 )
-from netsim.sock.sock import TCP_CLOSE, TCP_FIN_WAIT1, TCP_FIN_WAIT2
+from netsim.sock.sock import TCP_CLOSE, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_TIME_WAIT
 from netsim.tcp import TcpSock
 
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
@@ -121,7 +121,11 @@ async def test_linger_time_makes_aclose_wait_for_the_fin_to_be_acked(
         start = trio.current_time()
         await client.aclose()
         assert trio.current_time() - start == pytest.approx(0.04)  # the delayed ACK's ato
-        assert _sk(client).sk_state == TCP_FIN_WAIT2
+        # the orphan in FIN_WAIT2 is a timewait socket now (tcp_time_wait, TCP_FIN_WAIT2)
+        assert _sk(client).sk_state == TCP_CLOSE
+        (tw,) = [sk for sk in host.net.tcp_ehash.values() if sk.sk_state == TCP_TIME_WAIT]
+        assert isinstance(tw, TcpSock)
+        assert tw.tw_substate == TCP_FIN_WAIT2
         assert await server.recv(2000) == b"a" * 1000
         server.close()
 

@@ -770,9 +770,7 @@ def test_ipv4_id_without_a_full_socket(veth: Namespaces) -> None:
     socket): the SYN-ACK (``ip_build_and_send_pkt()``, a request socket) and the ACK of the
     peer's FIN from an orphaned FIN_WAIT2 connection, which ``tcp_rcv_state_process`` has
     already turned into a timewait socket (``tcp_v4_timewait_ack`` → ``ip_send_unicast_reply``
-    on the per-CPU control socket).  netsim sends the SYN-ACK as Linux does; the ACK still
-    leaves from the full socket with its ``inet_id`` (expected to fail until netsim turns an
-    orphaned FIN_WAIT2 socket into a timewait one)."""
+    on the per-CPU control socket).  netsim does both the same way."""
     # the receiver waits before closing, so its ACK of our FIN comes first (FIN_WAIT2) and
     # its FIN alone later
     seq = Sequence("tcp", 4, [["connect"], ["send", 10, 0], ["close"]], close_delay=0.2)
@@ -781,14 +779,11 @@ def test_ipv4_id_without_a_full_socket(veth: Namespaces) -> None:
     real, _ = real_run(veth, seq)
     assert [p.flags for p in _sent(real)][-2:] == [0x11, 0x10]  # FIN, then the last ACK
     assert (_syn(real, True).ip_id, _sent(real)[-1].ip_id) == (0, 0)
-    assert _syn(ours, True).ip_id == 0  # the SYN-ACK: ip_build_and_send_pkt(), DF, ID 0
-    last = _sent(ours)[-1].ip_id
-    if last != 0:
-        pytest.xfail(
-            f"netsim's ACK of the peer's FIN in orphaned FIN_WAIT2 takes ID {last}, Linux's 0: "
-            "Linux has already made the socket a timewait socket (tcp_time_wait with the "
-            "FIN_WAIT2 substate), whose ACK goes out from the control socket"
-        )
+    assert [p.flags for p in _sent(ours)][-2:] == [0x11, 0x10]
+    assert (_syn(ours, True).ip_id, _sent(ours)[-1].ip_id) == (0, 0)
+    # the connection's own packets number from its inet_id, on both
+    for pkts in (real, ours):
+        assert all(p.ip_id != 0 for p in _sent(pkts)[1:-1])
 
 
 # --------------------------------------------------------------------------- UDP
