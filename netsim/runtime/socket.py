@@ -57,13 +57,14 @@ from ..sock.sock import (
     sock_writeable,
 )
 from ..sock.sysctl import HZ
-from ..tcp import TcpSock, tcp_bind, tcp_listen
+from ..tcp import TcpSock, tcp_bind, tcp_ioctl, tcp_listen
 from ..tcp.sendmsg import tcp_sendmsg_cmsgs
 from ..udp import (
     UdpSock,
     udp_bind,
     udp_connect,
     udp_disconnect,
+    udp_ioctl,
     udp_recv_would_wait,
     udp_recvmsg,
     udp_sendmsg,
@@ -619,6 +620,22 @@ class Socket(trio.socket.SocketType):
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
         self._check_open()
         return sock_getsockopt(self._sk, level, optname, buflen)
+
+    def ioctl(self, request: int) -> int:
+        """The socket ioctls that answer with a number, as ``fcntl.ioctl(fd, request, buf)``
+        would fill ``buf`` on Linux: ``SIOCINQ``/``FIONREAD`` (TCP: bytes ``recv`` could read
+        now, the FIN not counted; UDP: the next datagram's payload size, 0 with none),
+        ``SIOCOUTQ``/``TIOCOUTQ`` (TCP: bytes not yet acknowledged; UDP: bytes still held
+        below the socket), ``SIOCOUTQNSD`` (TCP: bytes not yet sent) and ``SIOCATMARK``
+        (TCP: 1 when the next byte read is the urgent mark — ``sockatmark(3)``).
+        ``EINVAL`` on a TCP listener but for ``SIOCATMARK``; ``ENOTTY`` for any other
+        request (net/ipv4/tcp.c ``tcp_ioctl``, net/ipv4/udp.c ``udp_ioctl``)."""
+        self._check_open()
+        self._host.now()
+        sk = self._sk
+        if isinstance(sk, UdpSock):
+            return udp_ioctl(sk, request)
+        return tcp_ioctl(self._tcp(), request)
 
     def listen(self, backlog: int = 128) -> None:
         self._check_open()

@@ -49,6 +49,12 @@ __all__ = [
     "MSG_EOR",
     "MSG_ERRQUEUE",
     "MSG_MORE",
+    "SIOCINQ",
+    "FIONREAD",
+    "SIOCOUTQ",
+    "TIOCOUTQ",
+    "SIOCOUTQNSD",
+    "SIOCATMARK",
     "MSG_NOSIGNAL",
     "MSG_OOB",
     "MSG_PEEK",
@@ -287,3 +293,15 @@ MSG_SENDPAGE_DECRYPTED: Final = 0x100000
 SHUT_RD: Final = 0
 SHUT_WR: Final = 1
 SHUT_RDWR: Final = 2
+
+# socket ioctls (include/uapi/asm-generic/ioctls.h, include/uapi/linux/sockios.h)
+#: bytes waiting to be read (TCP) or the next datagram's size (UDP); also ``FIONREAD``
+SIOCINQ: Final = 0x541B
+FIONREAD: Final = 0x541B
+#: bytes sent but not yet acknowledged (TCP) or still below the socket (UDP); ``TIOCOUTQ``
+SIOCOUTQ: Final = 0x5411
+TIOCOUTQ: Final = 0x5411
+#: bytes queued but not yet sent (TCP)
+SIOCOUTQNSD: Final = 0x894B
+#: the next byte read is the urgent mark (``sockatmark(3)``)
+SIOCATMARK: Final = 0x8905

@@ -6,6 +6,7 @@ from .proto import tcp_accept as tcp_accept
 from .proto import tcp_bind as tcp_bind
 from .proto import tcp_close as tcp_close
 from .proto import tcp_connect as tcp_connect
+from .proto import tcp_ioctl as tcp_ioctl
 from .proto import tcp_listen as tcp_listen
 from .proto import tcp_shutdown as tcp_shutdown
 from .recvmsg import tcp_recvmsg as tcp_recvmsg
@@ -23,6 +24,7 @@ __all__ = [
     "tcp_bind",
     "tcp_close",
     "tcp_connect",
+    "tcp_ioctl",
     "tcp_listen",
     "tcp_recvmsg",
     "tcp_sendmsg",

@@ -78,7 +78,6 @@ from .output import (
     tcp_push_pending_frames,
     tcp_receive_window,
     tcp_send_ack,
-    tcp_send_active_reset,
     tcp_send_delayed_ack,
     tcp_set_skb_tso_segs,
     tcp_set_window_clamp,
@@ -1590,7 +1589,9 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         seq = _seq_of(sk, seg)
         if (skb.len or seg.flags & TCPHDR_FIN) and seq + skb.len > sk.rcv_nxt:
             sk.net.stats.TcpExtTCPAbortOnData += 1
-            tcp_send_active_reset(sk)  # tcp_v4_do_rcv()'s reply to the segment
+            # tcp_v4_do_rcv()'s reply to the segment (tcp_v4_send_reset): its sequence number
+            # is the segment's ACK, not our snd_nxt, and it carries no ACK of its own
+            _proto.tcp_send_reset_for(sk, seg, skb.len)
             tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
             kfree_skb(skb)
             return

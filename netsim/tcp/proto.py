@@ -47,7 +47,17 @@ from ..sock.addr import (
     v4_from_mapped,
     v4_mapped,
 )
-from ..sock.constants import AF_INET, AF_INET6, SO_LINGER, SOCK_STREAM
+from ..sock.constants import (
+    AF_INET,
+    AF_INET6,
+    SIOCATMARK,
+    SIOCINQ,
+    SIOCOUTQ,
+    SIOCOUTQNSD,
+    SO_LINGER,
+    SO_OOBINLINE,
+    SOCK_STREAM,
+)
 from ..sock.sock import (
     RCV_SHUTDOWN,
     SEND_SHUTDOWN,
@@ -107,6 +117,8 @@ __all__ = [
     "tcp_bind",
     "tcp_bound",
     "tcp_close",
+    "tcp_inq",
+    "tcp_ioctl",
     "tcp_connect",
     "tcp_destroy",
     "tcp_disconnect",
@@ -862,6 +874,47 @@ def _tcp_close_locked(sk: TcpSock) -> None:
         tcp_orphan_fin_wait2(sk)
     elif sk.sk_state == TCP_CLOSE:
         tcp_done(sk)
+
+
+def tcp_inq(sk: TcpSock) -> int:
+    """``tcp_inq()`` (include/net/tcp.h): bytes a ``recv`` could read now — none while the
+    handshake is under way; the peer's FIN does not count; with an urgent byte ahead (and
+    ``SO_OOBINLINE`` off) only the bytes before it."""
+    if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        return 0
+    urg_seq = sk.urg_seq
+    if (
+        SO_OOBINLINE in sk.sk_flags
+        or not sk.urg_data
+        or urg_seq < sk.copied_seq
+        or urg_seq >= sk.rcv_nxt
+    ):
+        answ = sk.rcv_nxt - sk.copied_seq
+        if answ and sk.sock_done:
+            answ -= 1  # the FIN's sequence number
+        return answ
+    return urg_seq - sk.copied_seq
+
+
+def tcp_ioctl(sk: TcpSock, cmd: int) -> int:
+    """``tcp_ioctl()`` (net/ipv4/tcp.c): ``SIOCINQ`` (:func:`tcp_inq`), ``SIOCATMARK`` (the
+    next byte is the urgent mark), ``SIOCOUTQ`` (bytes not yet acknowledged:
+    ``write_seq - snd_una``) and ``SIOCOUTQNSD`` (bytes not yet sent: ``write_seq -
+    snd_nxt``), the last two 0 during the handshake.  A listener answers ``EINVAL`` to all
+    but ``SIOCATMARK``; any other request is ``ENOTTY`` (``sock_do_ioctl`` finds no device
+    ioctl for it)."""
+    state = sk.sk_state
+    if cmd == SIOCATMARK:
+        return int(sk.at_mark())
+    if cmd not in (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD):
+        raise kernel_error(errno.ENOTTY)
+    if state == TCP_LISTEN:
+        raise kernel_error(errno.EINVAL)
+    if cmd == SIOCINQ:
+        return tcp_inq(sk)
+    if state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        return 0
+    return sk.write_seq - (sk.snd_una if cmd == SIOCOUTQ else sk.snd_nxt)
 
 
 def inet_csk_listen_stop(sk: TcpSock) -> None:

@@ -1,6 +1,7 @@
 """UDP over IPv4 and IPv6: ``udp_sendmsg``/``udpv6_sendmsg`` with corking and ``UDP_SEGMENT``,
 the receive queue, ``udp_recvmsg``, ICMP errors (net/ipv4/udp.c, net/ipv6/udp.c)."""
 
+from .input import udp_ioctl as udp_ioctl
 from .input import udp_recv_would_wait as udp_recv_would_wait
 from .input import udp_recvmsg as udp_recvmsg
 from .output import udp_sendmsg as udp_sendmsg
@@ -15,6 +16,7 @@ __all__ = [
     "udp_bind",
     "udp_connect",
     "udp_disconnect",
+    "udp_ioctl",
     "udp_recv_would_wait",
     "udp_recvmsg",
     "udp_sendmsg",

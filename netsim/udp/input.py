@@ -31,7 +31,7 @@ from ..skb import (
     pskb_trim,
     skb_copy_bits,
 )
-from ..sock.constants import AF_INET, AF_INET6, MSG_PEEK, MSG_TRUNC
+from ..sock.constants import AF_INET, AF_INET6, MSG_PEEK, MSG_TRUNC, SIOCINQ, SIOCOUTQ
 from ..sock.sock import (
     RCV_SHUTDOWN,
     TCP_ESTABLISHED,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "udp_err",
+    "udp_ioctl",
     "udp_queue_rcv_skb",
     "udp_rcv",
     "udp_recv_would_wait",
@@ -183,6 +184,28 @@ def _enqueue(sk: Sock, skb: SkBuff, v6: bool) -> None:
     skb_set_owner_r(skb, sk)
     sk.sk_receive_queue.append(skb)
     sk.sk_data_ready()
+
+
+def udp_ioctl(sk: Sock, cmd: int) -> int:
+    """``udp_ioctl()`` (net/ipv4/udp.c): ``SIOCOUTQ`` is what the socket's skbs still hold
+    below it (``sk_wmem_alloc_get``); ``SIOCINQ`` the payload size of the next datagram, 0
+    with none (``first_packet_length``, which first drops datagrams with a bad checksum, as
+    ``recv`` would).  Any other request is ``ENOTTY``."""
+    if cmd == SIOCOUTQ:
+        return sk.sk_wmem_alloc
+    if cmd != SIOCINQ:
+        raise kernel_error(errno.ENOTTY)
+    queue = sk.sk_receive_queue
+    while queue:
+        skb = queue[0]
+        v6 = skb.head[skb.network_header] >> 4 == 6
+        if _checksum_ok(skb, v6):
+            return skb.len - UDP_HLEN
+        queue.popleft()
+        _count(sk.net, v6, "InCsumErrors")
+        _count(sk.net, v6, "InErrors")
+        kfree_skb(skb)
+    return 0
 
 
 _NO_NAME: Final = (b"", 0)

@@ -240,3 +240,29 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ]
     assert netsim_main(["packetdrill", "-v", str(good)]) == 0
     assert "matched > S. 0:0(0) ack 1" in capsys.readouterr().out
+
+
+def test_a_blocking_calls_end_counts_from_where_its_start_does() -> None:
+    """``+.1...0.300 accept(...)``: a range that starts at a relative time ends relative to
+    the same point, the previous event (packetdrill's ``adjust_relative_event_times`` adds
+    the same offset to both), so this ``accept``, started at 0.1 s, must return at
+    0.3 s after the previous event — when the handshake's last ACK comes at 0.3 s — and not
+    at an absolute 0.3 s (the kernel's ``tcp_blocking_blocking-write`` showed it)."""
+    text = """\
+`./defaults.sh`
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+  +.5 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+  +.1...0.300 accept(3, ..., ...) = 4
+   +0 < S 0:0(0) win 32792 <mss 1000,sackOK,nop,nop,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 <mss 1460,nop,nop,sackOK,nop,wscale 8>
+  +.2 < . 1:1(0) ack 1 win 257
+"""
+    assert run_script(text, "accept.pkt").status == "PASS"
+    early = text.replace("+.2 < . 1:1(0)", "+.1 < . 1:1(0)")
+    outcome = run_script(early, "accept-early.pkt")
+    assert outcome.status == "FAIL"
+    assert outcome.line == 7
+    assert "accept()" in outcome.message

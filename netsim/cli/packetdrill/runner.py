@@ -373,14 +373,17 @@ class _Run:
 
     def _times(self, ev: Event, last: float) -> tuple[float | None, float | None]:
         """The event's time and the end of its range (the time itself without one); a
-        relative time, and a range's relative end, count from the previous event's."""
+        relative time counts from the previous event's, and so does the end of a range that
+        starts at a relative time, written with ``+`` or not (packetdrill's
+        ``adjust_relative_event_times``: ``+0...0.300`` returns 0.3 s after the previous
+        event)."""
         t = ev.time
         if t.kind == "any":
             return None, None
         when = (self.t0 if t.kind == "abs" else last) + t.start
         if t.end is None:
             return when, when
-        return when, (last if t.end_rel else self.t0) + t.end
+        return when, (last if t.end_rel or t.kind == "rel" else self.t0) + t.end
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -698,12 +701,7 @@ class _Run:
         if p.done.is_set():
             self.pending = None
             self._check_result(p.event, p.result, p.after)
-            if p.finished_at > p.deadline:
-                raise _fail(
-                    p.event.line,
-                    f"{p.event.name}() returned at {p.finished_at - self.t0:.6f}, expected "
-                    f"by {p.deadline - self.tol - self.t0:.6f}",
-                )
+            self._check_return_time(p)
 
     async def _syscall(self, ev: SyscallEvent, until: float | None) -> None:
         if self.pending is not None:
@@ -731,8 +729,20 @@ class _Run:
             await p.done.wait()
         if p.done.is_set():
             self._check_result(ev, p.result, p.after)
+            self._check_return_time(p)
         else:
             self.pending = p
+
+    def _check_return_time(self, p: _Pending) -> None:
+        """A call returns at its range's end, within the tolerance either way (packetdrill's
+        ``verify_time`` of the "system call return"): not later, and not earlier either."""
+        expected = p.deadline - self.tol
+        if abs(p.finished_at - expected) > self.tol + 1e-9:
+            raise _fail(
+                p.event.line,
+                f"{p.event.name}() returned at {p.finished_at - self.t0:.6f}, expected at "
+                f"{expected - self.t0:.6f} (tolerance {round(self.tol * 1e6)} us)",
+            )
 
     def _check_result(
         self, ev: SyscallEvent, result: int | OSError | None, after: Callable[[int], None] | None
@@ -815,6 +825,22 @@ class _Run:
                 raise _unsupported(ev.line, f"getsockopt() compared with {_value_text(want)}")
             if got != want:
                 raise _fail(ev.line, f"getsockopt() expected [{want}], got [{got}]")
+        return 0, None
+
+    async def _sys_ioctl(self, ev: SyscallEvent) -> _Result:
+        """``ioctl(fd, SIOCINQ, [N])``: the queue-size requests (:meth:`netsim.Socket.ioctl`),
+        the number compared with the script's."""
+        fd = self._fd(ev)
+        request = self._int_arg(ev, 1, "request")
+        got = fd.sock.ioctl(request)
+        want = ev.args[2] if len(ev.args) > 2 else ANY
+        if isinstance(want, Array) and len(want.items) == 1:
+            want = want.items[0]
+        if want is not ANY:
+            if not isinstance(want, int):
+                raise _unsupported(ev.line, f"ioctl() compared with {_value_text(want)}")
+            if got != want:
+                raise _fail(ev.line, f"ioctl() expected [{want}], got [{got}]")
         return 0, None
 
     def _check_address(self, ev: SyscallEvent) -> None:
