@@ -40,7 +40,8 @@ The capture switch (:mod:`netsim.testing.capture`, docs/captures.md):
     purpose; ``--netsim-capture-keep=problems`` deletes the captures that passed.
 ``@pytest.mark.netsim_capture_allow(*kinds, reason=...)``
     The findings a test expects (``fnmatch`` patterns of Wireshark's field names —
-    ``"tcp.analysis.retransmission"``, ``"tcp.analysis.*"`` — or ``"group:Checksum"``).
+    ``"tcp.analysis.retransmission"``, ``"tcp.analysis.*"`` — or ``"group:Checksum"``);
+    :mod:`netsim.testing.allow` has ready-made ones (``STALLED_READER``, …).
     Without it a test is allowed flow control (zero windows and their probes), what Linux
     does and Wireshark flags (``capture.explained``), and what its faults cause: lost or
     late packets (a :class:`~netsim.FaultPlan`, a ``wire`` function, packets its hosts

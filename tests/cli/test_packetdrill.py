@@ -22,6 +22,33 @@ from netsim.cli.packetdrill.script import (
 )
 
 SCRIPTS = sorted((Path(__file__).parent.parent / "packetdrill").glob("*.pkt"))
+_ALLOW = "// netsim-capture-allow:"
+
+
+def _capture_marks(path: Path) -> list[pytest.MarkDecorator]:
+    """What a script's capture may show (``--netsim-capture``), as the script declares it:
+    ``// netsim-capture-allow: KIND KIND... -- reason`` comment lines (kinds may continue on
+    a second such line; the reason runs to the next line that is not a comment)."""
+    kinds: list[str] = []
+    reason: list[str] = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.startswith(_ALLOW):
+            continue
+        declared, _, why = line[len(_ALLOW) :].partition(" -- ")
+        kinds += declared.split()
+        if why:
+            reason.append(why.strip())
+            for more in lines[i + 1 :]:
+                if not more.startswith("// ") or more.startswith(_ALLOW):
+                    break
+                reason.append(more[3:].strip())
+    if not kinds:
+        return []
+    return [pytest.mark.netsim_capture_allow(*kinds, reason=" ".join(reason))]
+
+
+SCRIPT_PARAMS = [pytest.param(p, id=p.name, marks=_capture_marks(p)) for p in SCRIPTS]
 
 HANDSHAKE = """\
 `./defaults.sh`
@@ -42,7 +69,7 @@ def test_there_are_scripts() -> None:
     assert {"delayed_ack", "pingpong", "fast_retransmit", "rto", "rto_syn"} <= names
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SCRIPT_PARAMS)
 @pytest.mark.parametrize("ip_version", ["ipv4", "ipv6"])
 def test_script_passes(path: Path, ip_version: str) -> None:
     outcome = run_script(path.read_text(), str(path), Config(ip_version=ip_version))
@@ -266,3 +293,16 @@ def test_a_blocking_calls_end_counts_from_where_its_start_does() -> None:
     assert outcome.status == "FAIL"
     assert outcome.line == 7
     assert "accept()" in outcome.message
+
+
+def test_scripts_declare_what_their_captures_show() -> None:
+    """A script's ``netsim-capture-allow`` comments become its marker, reason and all."""
+    (mark,) = _capture_marks(Path(__file__).parent.parent / "packetdrill" / "orphan_fin_wait2.pkt")
+    assert mark.args == (
+        "tcp.analysis.duplicate_ack",
+        "tcp.analysis.keep_alive",
+        "tcp.analysis.keep_alive_ack",
+        "tcp.analysis.retransmission",
+    )
+    assert str(mark.kwargs["reason"]).startswith("the script's peer repeats its ACK")
+    assert _capture_marks(Path(__file__).parent.parent / "packetdrill" / "nagle.pkt") == []

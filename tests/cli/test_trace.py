@@ -15,6 +15,7 @@ import pytest
 from netsim.cli import main as netsim_main
 from netsim.cli.trace import parse_args
 from netsim.skb import PageMapCursor, PageMapPage, PageMapRange, PageMapSkb
+from netsim.testing.allow import STALLED_READER
 
 PAGE_KEYS = set(PageMapPage.__required_keys__)
 RANGE_KEYS = set(PageMapRange.__required_keys__)
@@ -392,6 +393,7 @@ def test_oversized_datagram_reports_emsgsize(capsys: pytest.CaptureFixture[str])
     assert "1 write (100 B)" in " ".join(out.split())  # the summary counts what was written
 
 
+@STALLED_READER
 def test_stalled_write_stops_the_run(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = _trace(["tcp", "--writes", "1M,1M,1M,1M"], capsys)
     assert status == 1

@@ -373,6 +373,7 @@ import trio
 import trio.testing
 
 import netsim
+from netsim.testing.allow import SIMULTANEOUS_OPEN
 
 
 def run(fn):
@@ -405,12 +406,17 @@ def test_faulty():
 @pytest.mark.netsim_no_capture(reason="not this one")
 def test_left_alone():
     run(syn_resent)
+
+
+@SIMULTANEOUS_OPEN  # a ready-made marker (its kind: a retransmission)
+def test_ready_made():
+    run(syn_resent)
 '''
 
 
 @pytest.fixture
 def inner(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A project of four tests, and the environment to run pytest on it with this netsim."""
+    """A project of five tests, and the environment to run pytest on it with this netsim."""
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(_INNER_TESTS))
     root = str(Path(netsim.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
@@ -433,16 +439,17 @@ def test_the_switch_reports_only_what_a_test_does_not_allow(
     out = where / "captures"
     result = _pytest(where, env, f"--netsim-capture={out}")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
     assert "1 test wrote captures with findings they do not allow" in result.stdout
     assert "test_inner.py::test_unexpected\n" in result.stdout
     assert "tcp.analysis.retransmission" in result.stdout
-    for name in ("test_declared", "test_faulty", "test_left_alone"):
+    for name in ("test_declared", "test_faulty", "test_left_alone", "test_ready_made"):
         assert f"test_inner.py::{name}\n" not in result.stdout
     assert sorted(p.name for p in out.iterdir()) == [
         "netsim-capture-report.json",
         "test_inner.py_test_declared",
         "test_inner.py_test_faulty",
+        "test_inner.py_test_ready_made",
         "test_inner.py_test_unexpected",
     ]
     report = json.loads((out / "netsim-capture-report.json").read_text())
@@ -455,6 +462,7 @@ def test_the_switch_reports_only_what_a_test_does_not_allow(
     assert why[("test_unexpected", "001-a-eth0.pcap")] == [None]
     assert why[("test_declared", "001-a-eth0.pcap")] == ["allowed: tcp.analysis.retransmission"]
     assert why[("test_faulty", "001-a-eth0.pcap")] == ["allowed: tcp.analysis.*"]
+    assert why[("test_ready_made", "001-a-eth0.pcap")] == ["allowed: tcp.analysis.retransmission"]
 
 
 def test_the_switch_without_a_check(inner: tuple[Path, dict[str, str]]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from netsim.testing.allow import SIMULTANEOUS_OPEN
+
 # the suite's own modules live next to this file (pytest's importlib mode adds no path)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -57,6 +59,10 @@ def _diff(want: Steps, got: Steps) -> str:
     return "\n".join(lines)
 
 
+#: what a case's capture shows that is its subject (``--netsim-capture``)
+CAPTURE_MARKS: dict[str, Any] = {"connect_self": SIMULTANEOUS_OPEN}
+
+
 def _netsim_params() -> list[Any]:
     """Each case on each allocator; a known divergence once (errnos do not depend on the
     allocator, and one expected failure per divergence keeps the summary readable)."""
@@ -66,8 +72,9 @@ def _netsim_params() -> list[Any]:
             mark = pytest.mark.xfail(strict=True, reason=KNOWN_DIVERGENCES[name])
             params.append(pytest.param(name, ALLOCATORS[-1], id=name, marks=mark))
             continue
+        marks = CAPTURE_MARKS.get(name, ())
         for allocator in ALLOCATORS:
-            params.append(pytest.param(name, allocator, id=f"{name}-{allocator}"))
+            params.append(pytest.param(name, allocator, id=f"{name}-{allocator}", marks=marks))
     return params
 
 

@@ -102,6 +102,15 @@ from netsim.tcp import TcpSock
 from netsim.tcp.output import tcp_wfree
 from netsim.udp import UdpSock
 
+#: hypothesis draws the operations, the links' delays and rates and the cancellations, and
+#: each run may draw new ones: readers that stall (tail loss probes, D-SACKs), receive buffers
+#: that overflow, ACKs slower than the probe timer, crossing FINs
+pytestmark = pytest.mark.netsim_capture_allow(
+    "tcp.analysis.*",
+    "tcp.options.sack.dsack",
+    reason="random operations over random links: retransmissions are part of what is drawn",
+)
+
 FULL = os.environ.get("NETSIM_FULL") == "1"
 RANDOM = os.environ.get("NETSIM_PROPERTY_RANDOM") == "1"
 

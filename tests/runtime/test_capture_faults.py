@@ -128,6 +128,7 @@ async def test_a_udp_send_does_not_see_the_captures_error(
         assert host.stats()["UdpOutDatagrams"] == 50
 
 
+@pytest.mark.netsim_no_capture(reason="asserts the exact list of lo's taps")
 async def test_the_other_taps_of_a_device_keep_recording(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -161,6 +162,7 @@ async def test_a_flush_that_fails_at_the_end_is_the_captures_error(
         assert disk.refused == 1
 
 
+@pytest.mark.netsim_no_capture(reason="asserts that lo has no tap")
 async def test_a_capture_that_cannot_start_raises_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

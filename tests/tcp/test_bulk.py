@@ -30,6 +30,7 @@ import trio.testing
 import netsim
 from netsim import AF_INET, AF_INET6, SHUT_WR, SO_RCVBUF, SO_SNDBUF, SOCK_STREAM, SOL_SOCKET
 from netsim.tcp import TcpSock
+from netsim.testing.allow import STALLED_READER
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -328,6 +329,7 @@ SLOW_READERS = [
 
 @pytest.mark.parametrize("allocator", ALLOCATORS)
 @pytest.mark.parametrize(("medium", "family", "rcvbuf", "size", "chunk"), SLOW_READERS)
+@STALLED_READER
 async def test_slow_reader_closes_the_window(
     medium: str,
     family: int,

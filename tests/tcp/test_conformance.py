@@ -7,6 +7,7 @@ import trio
 import trio.testing
 
 import netsim
+from netsim.testing.allow import STALLED_READER
 
 
 async def _pair(host: netsim.Host, family: int) -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -38,6 +39,7 @@ async def _fill(stream: trio.SocketStream) -> None:
 
 @pytest.mark.parametrize("family", [netsim.AF_INET, netsim.AF_INET6], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("allocator", ["page_frag", "page_frag_cache"])
+@STALLED_READER
 async def test_check_half_closeable_stream(
     family: int, allocator: str, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -271,6 +271,11 @@ async def test_new_data_after_shutdown_rdwr_is_answered_with_a_reset(
         server.close()
 
 
+@pytest.mark.netsim_capture_allow(
+    "tcp.analysis.*",
+    "tcp.options.sack.dsack",
+    reason="a slow link delays the ACK past the RTO on purpose: the retransmission is the test",
+)
 async def test_a_retransmission_reaching_a_closed_socket_is_not_new_data(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

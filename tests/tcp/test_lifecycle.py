@@ -37,6 +37,7 @@ from netsim.sock.sock import (
     TCP_TIME_WAIT,
 )
 from netsim.tcp import STATE_NAMES, TcpSock
+from netsim.testing.allow import REUSED_PORTS
 
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
 ALLOCATORS = pytest.mark.parametrize("allocator", ["page_frag", "page_frag_cache"])
@@ -336,6 +337,7 @@ async def test_connect_to_closed_port_is_refused_and_the_socket_can_connect_agai
 
 
 @FAMILIES
+@REUSED_PORTS
 async def test_a_refused_connect_keeps_what_bind_chose(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -1166,6 +1168,7 @@ async def _reconnect_after(
 
 
 @FAMILIES
+@REUSED_PORTS
 async def test_tw_reuse_takes_over_a_loopback_time_wait_after_a_second(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -1218,6 +1221,7 @@ async def _reconnect_bound(host: netsim.Host, family: int, wait: float) -> tuple
 
 
 @FAMILIES
+@REUSED_PORTS
 async def test_a_bound_socket_takes_over_a_time_wait_whatever_tcp_tw_reuse_says(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -1239,6 +1243,7 @@ async def test_a_bound_socket_takes_over_a_time_wait_whatever_tcp_tw_reuse_says(
 
 
 @FAMILIES
+@REUSED_PORTS
 async def test_tw_reuse_is_loopback_only_by_default(
     family: int, autojump_clock: trio.testing.MockClock
 ) -> None:

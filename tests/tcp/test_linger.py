@@ -29,6 +29,7 @@ from netsim import (
 )
 from netsim.sock.sock import TCP_CLOSE, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_TIME_WAIT
 from netsim.tcp import TcpSock
+from netsim.testing.allow import SIMULTANEOUS_OPEN, STALLED_READER
 
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
 LOCAL = {AF_INET: "127.0.0.1", AF_INET6: "::1"}
@@ -107,6 +108,7 @@ def _sk(sock: netsim.Socket) -> TcpSock:
     return sk
 
 
+@STALLED_READER
 async def test_linger_time_makes_aclose_wait_for_the_fin_to_be_acked(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -197,6 +199,10 @@ async def test_reuseaddr_lets_only_one_socket_listen(
             s.close()
 
 
+@pytest.mark.netsim_capture_allow(
+    "tcp.analysis.retransmission",
+    reason="the SYN-ACK is 10 s away: the SYN is sent again after 1 s, then connect is cancelled",
+)
 async def test_a_cancelled_connect_closes_the_socket(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -264,6 +270,7 @@ async def test_a_cancelled_waitall_read_returns_what_it_copied(
         server.close()
 
 
+@SIMULTANEOUS_OPEN
 async def test_crossed_syns_make_one_connection(autojump_clock: trio.testing.MockClock) -> None:
     """A simultaneous open (``tcp_rcv_synsent_state_process``, a SYN without ACK): two
     hosts bound to fixed ports connect to each other at the same moment; each answers the

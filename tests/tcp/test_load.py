@@ -21,6 +21,7 @@ import trio.testing
 
 import netsim
 from netsim import AF_INET, SOCK_STREAM
+from netsim.testing.allow import REUSED_PORTS
 
 FULL = os.environ.get("NETSIM_FULL") == "1"
 CONCURRENT = 1000 if FULL else 250
@@ -99,6 +100,7 @@ async def test_a_thousand_concurrent_connections(
         listener.close()
 
 
+@REUSED_PORTS
 async def test_ten_thousand_cycles_recycle_time_wait_ports(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -48,6 +48,7 @@ from netsim.dev import NETIF_F_HW_TLS_TX
 from netsim.mm import FragAllocator, Page, PageFrag, PageFragCache
 from netsim.tcp import TcpSock
 from netsim.tcp.output import tcp_send_mss
+from netsim.testing.allow import STALLED_READER
 from netsim.tls import TLS_HW, TlsOffloadContextTx, TlsRecordInfo, tls_crypto_info, tls_get_ctx
 
 ALLOCATORS = ["page_frag", "page_frag_cache"]
@@ -733,6 +734,7 @@ async def test_records_list_follows_snd_una(
 
 @pytest.mark.parametrize("sndbuf", [4096, 20000, 50000])
 @pytest.mark.parametrize("allocator", ALLOCATORS)
+@STALLED_READER
 async def test_a_send_resumed_after_a_partial_push_adds_no_record(
     allocator: str, sndbuf: int, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -40,6 +40,7 @@ from netsim import (
     TLS_TX,
 )
 from netsim.dev import NETIF_F_HW_TLS_TX
+from netsim.testing.allow import STALLED_READER
 from netsim.testing.leaks import assert_no_page_leaks
 from netsim.tls import TLS_HW, TLS_SW, tls_crypto_info, tls_get_ctx
 
@@ -247,6 +248,7 @@ async def _clog(stream: trio.SocketStream) -> None:
 
 @pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("device", [True, False], ids=["device", "software"])
+@STALLED_READER
 async def test_check_two_way_stream(
     family: int, device: bool, autojump_clock: trio.testing.MockClock
 ) -> None:

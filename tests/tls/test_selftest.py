@@ -76,6 +76,7 @@ from netsim import (
     TLS_TX,
 )
 from netsim.dev import NETIF_F_HW_TLS_TX
+from netsim.testing.allow import STALLED_READER, UNKNOWN_TLS_RECORD
 from netsim.tls import tls_crypto_info, tls_info
 
 LOCAL = {AF_INET: "127.0.0.1", AF_INET6: "::1"}
@@ -270,6 +271,7 @@ async def test_cmsg_msg_more(tls: Tls) -> None:
     await expect_errno(errno.EINVAL, tls_send_cmsg(tls.fd, 100, b"test_read\0", MSG_MORE))
 
 
+@UNKNOWN_TLS_RECORD
 async def test_msg_more_then_cmsg(tls: Tls) -> None:
     """``tls.msg_more_then_cmsg``: a control record closes the data record ``MSG_MORE`` left
     open, and the two are read separately."""
@@ -322,6 +324,7 @@ async def test_sendmsg_fragmented(tls: Tls) -> None:
         assert await tls.cfd.recv(13 * frags, MSG_WAITALL) == test_str * frags
 
 
+@STALLED_READER
 async def test_sendmsg_large(tls: Tls) -> None:
     """``tls.sendmsg_large``: 128 writes of 16 KiB before any read (2 MiB fits the loopback
     receiver's buffer), then 128 reads, a record each."""
@@ -581,6 +584,7 @@ async def test_control_msg_nomerge(tls: Tls) -> None:
     assert await tls_recv_cmsg(tls.cfd, 15) == (rec2, 100)
 
 
+@UNKNOWN_TLS_RECORD
 async def test_data_control_data(tls: Tls) -> None:
     """``tls.data_control_data``: a peek stops at the control record between two data
     records; the reads then take one record type at a time."""
@@ -773,6 +777,7 @@ async def test_bad_in_large_read(tls_err: TlsErr) -> None:
     await expect_errno(errno.EBADMSG, tls_err.cfd2.recv(3 * 128))
 
 
+@UNKNOWN_TLS_RECORD
 async def test_bad_cmsg(tls_err: TlsErr) -> None:
     """``tls_err.bad_cmsg``: a good data record then a broken control record: the data is
     read, then ``EBADMSG`` twice."""
