@@ -182,6 +182,10 @@ class NetDevice:
         self.addrs6: list[ipaddress.IPv6Interface] = []
         self.gso_max_size = 65536
         self.gso_max_segs = 65535
+        #: the device's IPv6 hop limit (``idev->cnf.hop_limit``, ``net.ipv6.conf.DEV.hop_limit``):
+        #: ``conf.default``'s when it was registered; -1 without IPv6 (an MTU below 1280, no
+        #: ``inet6_dev``), where ``conf.all``'s is used
+        self.ipv6_hop_limit = -1
         self.rx_handler: Callable[[SkBuff], None] = _no_rx
         #: packet taps (the kernel's ``ptype_all`` handlers): each sees every skb the device
         #: sends (``dev_queue_xmit_nit``) and receives; a :class:`~netsim.dev.PcapTap`, or

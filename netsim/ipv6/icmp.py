@@ -30,7 +30,7 @@ from ..wire.ipv6 import IPV6_HLEN, ip6_build_header, ip6_pseudo_csum
 from .flowlabel import ip6_flowlabel_from_flow
 from .output import ip6_local_out
 from .protocol import INET6_ERR_HANDLERS
-from .route import ip6_route_output
+from .route import ip6_dst_hoplimit, ip6_route_output
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -64,7 +64,7 @@ def icmpv6_send(net: Net, skb_in: SkBuff, icmp_type: int, code: int, info: int =
     skb.transport_header = start + IPV6_HLEN
     skb.protocol = ETH_P_IPV6
     skb.head[start + IPV6_HLEN : start + IPV6_HLEN + len(message)] = message
-    hop_limit = net.sysctl_int("net.ipv6.conf.all.hop_limit")
+    hop_limit = ip6_dst_hoplimit(net, rt)  # the control socket sets none
     # icmpv6_push_pending_frames -> __ip6_make_skb: the control socket never set
     # IPV6_AUTOFLOWLABEL; fl6_icmp_type/code stand where the ports stand in the flow's keys
     label = ip6_flowlabel_from_flow(

@@ -64,7 +64,7 @@ from ..sock.sock import (
 from ..wire.ipv4 import IPPROTO_FRAGMENT
 from ..wire.ipv6 import IPV6_HLEN, ip6_build_header
 from .flowlabel import ip6_flowlabel_from_flow, ip6_sk_flowlabel
-from .route import Rt6Info
+from .route import Rt6Info, ip6_dst_hoplimit
 
 if TYPE_CHECKING:
     from ..netns import Net
@@ -222,7 +222,7 @@ def __ip6_make_skb(sk: Sock, queue: deque[SkBuff], cork: InetCork) -> SkBuff:
     skb.ignore_df = ip6_sk_ignore_df(sk)
     hop_limit = cork.hop_limit
     if hop_limit < 0:
-        hop_limit = sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
+        hop_limit = ip6_dst_hoplimit(sk.net, rt)
     payload_len = skb.len - IPV6_HLEN
     label = sk.tx_flowlabel
     if label < 0:
@@ -264,7 +264,7 @@ def ip6_xmit(net: Net, sk: Sock, skb: SkBuff, rt: Rt6Info) -> int:
     skb.protocol = ETH_P_IPV6
     hop_limit = sk.hop_limit
     if hop_limit < 0:
-        hop_limit = net.sysctl_int("net.ipv6.conf.all.hop_limit")
+        hop_limit = ip6_dst_hoplimit(net, rt)
     payload = skb.len - IPV6_HLEN
     label = sk.tx_flowlabel
     if label < 0:

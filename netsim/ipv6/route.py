@@ -17,7 +17,7 @@ from ..errors import errno, kernel_error
 if TYPE_CHECKING:
     from ..netns import Net
 
-__all__ = ["Rt6Info", "ip6_route_output", "ipv6_addr_is_local"]
+__all__ = ["Rt6Info", "ip6_dst_hoplimit", "ip6_route_output", "ipv6_addr_is_local"]
 
 _LOOPBACK6: Final = ipaddress.IPv6Address("::1")
 _V4_MAPPED_PREFIX: Final = b"\0" * 10 + b"\xff\xff"
@@ -42,6 +42,14 @@ class Rt6Info:
         src = ipaddress.IPv6Address(self.saddr)
         dst = ipaddress.IPv6Address(self.daddr)
         return f"<Rt6Info {dst} via {self.dev.name} src {src} mtu {self.mtu}>"
+
+
+def ip6_dst_hoplimit(net: Net, dst: Rt6Info) -> int:
+    """``ip6_dst_hoplimit()`` (net/ipv6/route.c): the hop limit of a packet whose sender set
+    none — the output device's (``net.ipv6.conf.DEV.hop_limit``, its ``inet6_dev`` config),
+    or ``conf.all``'s for a device without IPv6."""
+    hop_limit = dst.dev.ipv6_hop_limit
+    return hop_limit if hop_limit > 0 else net.sysctl_int("net.ipv6.conf.all.hop_limit")
 
 
 def ipv6_addr_is_local(net: Net, addr: bytes) -> bool:

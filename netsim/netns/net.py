@@ -153,6 +153,10 @@ class Net:
     def _sysctl_changed(self, name: str, value: SysctlValue) -> None:
         if name == "net.core.high_order_alloc_disable":
             self.page_allocator.net_high_order_alloc_disable = bool(value)
+        elif name == "net.ipv6.conf.lo.hop_limit":
+            lo = self.devices.get("lo")
+            if lo is not None and lo.ipv6_hop_limit > 0 and isinstance(value, int):
+                lo.ipv6_hop_limit = value
         elif name in ("net.ipv6.auto_flowlabels", "net.ipv6.flowlabel_state_ranges"):
             # sockets keep the flow label they worked out (netsim.ipv6.flowlabel); Linux
             # reads these at every packet, so the next packet must see the new value
@@ -172,6 +176,12 @@ class Net:
         dev.ifindex = self._next_ifindex
         self._next_ifindex += 1
         dev.rx_handler = self.netif_rx
+        if dev.mtu >= IPV6_MIN_MTU:  # ipv6_add_dev(): the IPv6 config, from conf.default
+            dev.ipv6_hop_limit = self.sysctl_int(
+                "net.ipv6.conf.lo.hop_limit"
+                if dev.name == "lo"
+                else "net.ipv6.conf.default.hop_limit"
+            )
         self.devices[dev.name] = dev
         for addr in addrs:
             self.add_address(dev.name, addr)

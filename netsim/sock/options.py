@@ -469,6 +469,11 @@ def _get_ipv6(sk: Sock, optname: int) -> int:
     if optname == IPV6_UNICAST_HOPS:
         if sk.hop_limit >= 0:
             return sk.hop_limit
+        # the cached route's device's (ip6_dst_hoplimit), else conf.all's
+        dev = getattr(sk.sk_dst_cache, "dev", None)
+        hop_limit: int = getattr(dev, "ipv6_hop_limit", -1)
+        if hop_limit > 0:
+            return hop_limit
         return sk.net.sysctl_int("net.ipv6.conf.all.hop_limit")
     if optname == IPV6_TCLASS:
         return sk.tclass

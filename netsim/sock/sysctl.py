@@ -170,10 +170,6 @@ NOT_MODELLED: Final[dict[str, str]] = {
     "net.ipv4.udp_mem": "UDP memory is not accounted against a protocol limit",
     "net.ipv4.udp_rmem_min": "UDP memory is not accounted against a protocol limit",
     "net.ipv4.udp_wmem_min": "UDP memory is not accounted against a protocol limit",
-    "net.ipv6.conf.default.hop_limit": "sockets take the hop limit from conf.all, not from "
-    "their output device's conf",
-    "net.ipv6.conf.lo.hop_limit": "sockets take the hop limit from conf.all, not from their "
-    "output device's conf",
 }
 
 #: What a sysctl holds: an ``int``, a tuple of ints for a vector such as ``tcp_wmem``, or a

@@ -35,7 +35,7 @@ from ..ipv4.route import (
 )
 from ..ipv6.flowlabel import ip6_flowlabel_from_flow, ip6_sk_flowlabel
 from ..ipv6.output import ip6_local_out
-from ..ipv6.route import Rt6Info, ip6_route_output
+from ..ipv6.route import Rt6Info, ip6_dst_hoplimit, ip6_route_output
 from ..skb import CHECKSUM_PARTIAL, SkBuff, alloc_skb, kfree_skb, skb_put, skb_reserve
 from ..sock.addr import (
     ANY4,
@@ -1418,7 +1418,11 @@ def tcp_send_reset_raw(
                 flow_label = ip6_flowlabel_from_flow(
                     net, ip6_default_np_autolabel(net), saddr, daddr, sport, dport, IPPROTO_TCP
                 )
-            ip6_build_header(skb.head, start, 20, IPPROTO_TCP, 64, saddr, daddr, 0, flow_label)
+            assert isinstance(rt, Rt6Info)
+            hop_limit = ip6_dst_hoplimit(net, rt)  # the control socket sets none
+            ip6_build_header(
+                skb.head, start, 20, IPPROTO_TCP, hop_limit, saddr, daddr, 0, flow_label
+            )
             ip6_local_out(net, None, skb)
         else:
             skb.protocol = ETH_P_IP

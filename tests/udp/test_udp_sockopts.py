@@ -28,6 +28,7 @@ from netsim import (
     IP_RECVERR,
     IP_TOS,
     IP_TTL,
+    IPPROTO_IPV6,
     IPPROTO_UDP,
     IPV6_DONTFRAG,
     IPV6_MTU,
@@ -46,6 +47,7 @@ from netsim import (
     SO_SNDBUFFORCE,
     SO_TYPE,
     SOCK_DGRAM,
+    SOCK_STREAM,
     SOL_IP,
     SOL_IPV6,
     SOL_SOCKET,
@@ -489,15 +491,12 @@ def _hops_and_payload(ip: dpkt.ip.IP | dpkt.ip6.IP6) -> tuple[int, int, bytes]:
     return 4, ip.ttl, bytes(ip.data.data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="netsim takes the IPv6 hop limit from net.ipv6.conf.all.hop_limit; Linux "
-    "(ip6_dst_hoplimit) uses the output device's own conf (net.ipv6.conf.lo.hop_limit on "
-    "loopback), and a write to conf.all does not reach existing devices",
-)
 async def test_hop_limit_follows_the_output_device_conf(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """Without ``IPV6_UNICAST_HOPS`` a packet takes its output device's hop limit
+    (``ip6_dst_hoplimit``: ``net.ipv6.conf.lo.hop_limit`` on loopback), and a write to
+    ``conf.all`` does not reach existing devices (as on the 6.18 host)."""
     async with netsim.open_host() as host:
         rx = host.socket(AF_INET6, SOCK_DGRAM)
         await rx.bind(("::1", 0))
@@ -512,6 +511,48 @@ async def test_hop_limit_follows_the_output_device_conf(
             (6, 9, b"lo conf"),
             (6, 9, b"all conf"),
         ]
+
+
+async def test_hop_limit_of_tcp_of_new_devices_and_in_getsockopt(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The device's hop limit everywhere a sender sets none: TCP segments and the resets
+    sent for no socket; ``getsockopt(IPV6_UNICAST_HOPS)`` of a connected socket (its route's
+    device), ``conf.all``'s of an unconnected one; a device made later starts with
+    ``conf.default``'s value and keeps it when ``conf.default`` changes again — each as the
+    6.18 host answered."""
+    async with netsim.open_host(name="a") as a, netsim.open_host(name="b", seed=1) as b:
+        a.sysctl["net.ipv6.conf.lo.hop_limit"] = 9
+        a.sysctl["net.ipv6.conf.all.hop_limit"] = 20
+        a.sysctl["net.ipv6.conf.default.hop_limit"] = 33
+        netsim.link(a, b)  # a's eth0 takes conf.default's 33
+        a.sysctl["net.ipv6.conf.default.hop_limit"] = 44
+        assert a.net.devices["eth0"].ipv6_hop_limit == 33
+        listener = a.socket(AF_INET6, SOCK_STREAM)
+        await listener.bind(("::1", 0))
+        listener.listen(1)
+        client = a.socket(AF_INET6, SOCK_STREAM)
+        assert client.getsockopt(IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 20
+        lo_path, eth_path = tmp_path / "lo.pcap", tmp_path / "eth0.pcap"
+        with a.capture(str(lo_path)), a.capture(str(eth_path), "eth0"):
+            await client.connect(listener.getsockname())
+            server, _ = await listener.accept()
+            assert client.getsockopt(IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 9
+            assert server.getsockopt(IPPROTO_IPV6, IPV6_UNICAST_HOPS) == 9
+            await client.send(b"over lo")
+            assert await server.recv(100) == b"over lo"
+            stray = a.socket(AF_INET6, SOCK_STREAM)
+            with pytest.raises(ConnectionRefusedError):
+                await stray.connect(("fd00::1", 9))  # a's own address: a reset, via lo
+            udp = a.socket(AF_INET6, SOCK_DGRAM)
+            await udp.sendto(b"over eth0", ("fd00::2", 9))
+        lo_hops = {ip.hlim for ip in _pcap_packets(lo_path)}
+        assert lo_hops == {9}
+        assert [(ip.hlim, bytes(ip.data.data)) for ip in _pcap_packets(eth_path)] == [
+            (33, b"over eth0")
+        ]
+        for sock in (client, server, listener, stray, udp):
+            sock.close()
 
 
 async def test_df_bit_follows_ip_mtu_discover(
