@@ -35,6 +35,8 @@ from ..skb import (
     CHECKSUM_NONE,
     CHECKSUM_PARTIAL,
     CHECKSUM_UNNECESSARY,
+    SKB_GSO_TCPV4,
+    SKB_GSO_TCPV6,
     SkBuff,
     alloc_skb,
     kfree_skb,
@@ -90,17 +92,21 @@ class WireDevice(NetDevice):
         #: several (duplicated).  ``None``: a perfect wire.
         self.wire: Callable[[bytes], Sequence[bytes]] | None = None
 
-    def rx_frame(self, frame: bytes) -> None:
-        """A frame arrives from the wire (through :attr:`wire`, if set)."""
+    def rx_frame(self, frame: bytes, gso_size: int = 0) -> None:
+        """A frame arrives from the wire (through :attr:`wire`, if set).  ``gso_size``: a TCP
+        packet that stands for several segments of that size, as a TUN device takes one
+        with its ``virtio_net_hdr`` (``virtio_net_hdr_to_skb``) — what a script's peer with
+        packetdrill's ``--mss`` injects."""
         wire = self.wire
         if wire is None:
-            self.rx_one(frame)
+            self.rx_one(frame, gso_size)
             return
         for arrived in wire(frame):
-            self.rx_one(arrived)
+            self.rx_one(arrived, gso_size)
 
-    def rx_one(self, frame: bytes) -> None:
-        """The driver's receive: build an RX skb around a copy of ``frame``."""
+    def rx_one(self, frame: bytes, gso_size: int = 0) -> None:
+        """The driver's receive: build an RX skb around a copy of ``frame`` (a GSO skb of
+        TCP segments of ``gso_size`` bytes when that is given and the payload is larger)."""
         net = self.net
         assert net is not None
         if not self.up:
@@ -140,9 +146,18 @@ class WireDevice(NetDevice):
                 put_page(page)
             pos += chunk
         skb.network_header = skb.data
-        skb.protocol = ETH_P_IPV6 if frame[0] >> 4 == 6 else ETH_P_IP
+        v6 = frame[0] >> 4 == 6
+        skb.protocol = ETH_P_IPV6 if v6 else ETH_P_IP
         skb.ip_summed = rx_csum_verdict(frame) if self.features & NETIF_F_RXCSUM else CHECKSUM_NONE
         skb.dev = self
+        if gso_size:
+            l4 = 40 if v6 else (frame[0] & 0xF) * 4
+            payload = n - l4 - (frame[l4 + 12] >> 4) * 4 if n > l4 + 12 else 0
+            if payload > gso_size:
+                shinfo = skb.shinfo
+                shinfo.gso_size = gso_size
+                shinfo.gso_segs = -(-payload // gso_size)
+                shinfo.gso_type = SKB_GSO_TCPV6 if v6 else SKB_GSO_TCPV4
         self.receive(skb)
 
     def close(self) -> None:

@@ -619,6 +619,7 @@ class Socket(trio.socket.SocketType):
 
     def getsockopt(self, level: int, optname: int, buflen: int | None = None) -> Any:
         self._check_open()
+        self._host.now()  # what depends on the time (TCP_INFO's tcpi_last_data_recv) is now
         return sock_getsockopt(self._sk, level, optname, buflen)
 
     def ioctl(self, request: int) -> int:

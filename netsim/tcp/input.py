@@ -973,12 +973,15 @@ def tcp_dsack_set(sk: TcpSock, seq: int, end_seq: int) -> None:
 
 
 def tcp_dsack_extend(sk: TcpSock, seq: int, end_seq: int) -> None:
-    """``tcp_dsack_extend()``: grow the pending D-SACK block, or set one."""
+    """``tcp_dsack_extend()``: set a D-SACK block, or grow the pending one when the range
+    touches it — a range that does not is left out (one D-SACK block per segment: when
+    ``tcp_ofo_queue`` finds several old out-of-order skbs, the first is reported)."""
     pending = sk.duplicate_sack
-    grown = None if pending is None else _sack_extend(pending, seq, end_seq)
-    if grown is None:
+    if pending is None:
         tcp_dsack_set(sk, seq, end_seq)
-    else:
+        return
+    grown = _sack_extend(pending, seq, end_seq)
+    if grown is not None:
         sk.duplicate_sack = grown
 
 
@@ -1399,7 +1402,9 @@ def tcp_fin(sk: TcpSock) -> None:
     (``SOCK_DONE``); the state moves on.  The ACK is only scheduled: in ESTABLISHED the
     connection turns interactive (``inet_csk_enter_pingpong_mode``), so
     ``__tcp_ack_snd_check`` delays it (``ato``, 40 ms after data) hoping that our own data
-    or FIN carries it; in FIN_WAIT1 (simultaneous close) and FIN_WAIT2 it goes at once."""
+    or FIN carries it; in FIN_WAIT1 (simultaneous close) and FIN_WAIT2 it goes at once.
+    Out-of-order data beyond the FIN is dropped, and with it the SACK state — a D-SACK this
+    very segment set (its head a retransmission) is never sent (``tcp_sack_reset``)."""
     sk.ack_pending |= ICSK_ACK_SCHED
     sk.sk_shutdown |= RCV_SHUTDOWN
     sk.sock_done = True
@@ -1417,6 +1422,9 @@ def tcp_fin(sk: TcpSock) -> None:
     ofo = sk.out_of_order_queue
     while ofo:
         kfree_skb(ofo.pop(0))
+    if sk.sack_ok:  # tcp_sack_reset(): no SACK blocks, and the D-SACK goes unsent
+        sk.selective_acks.clear()
+        sk.duplicate_sack = None
     sk.sk_state_change()
 
 

@@ -84,7 +84,14 @@ from .sock import (
     inet_csk_in_pingpong_mode,
 )
 
-__all__ = ["TCP_INFO_FORMAT", "tcp_get_info", "tcp_getsockopt", "tcp_setsockopt"]
+__all__ = [
+    "TCP_INFO_FIELDS",
+    "TCP_INFO_FORMAT",
+    "tcp_get_info",
+    "tcp_getsockopt",
+    "tcp_info_fields",
+    "tcp_setsockopt",
+]
 
 TCP_MIN_MSS: Final = 88
 MAX_TCP_WINDOW: Final = 32767
@@ -101,6 +108,81 @@ _RTO_MAX: Final = 120
 #: ``struct tcp_info`` (include/uapi/linux/tcp.h, 6.18), native byte order: 280 bytes.
 TCP_INFO_FORMAT: Final = (
     "=8B" + "24I" + "4Q" + "6I" + "4Q" + "2I" + "2Q" + "6I" + "2H" + "8I" + "2H"
+)
+
+#: ``struct tcp_info``'s members in order (include/uapi/linux/tcp.h, 6.18), as
+#: :func:`tcp_info_fields` names them: the two bytes of bit fields are split
+TCP_INFO_FIELDS: Final = (
+    "tcpi_state",
+    "tcpi_ca_state",
+    "tcpi_retransmits",
+    "tcpi_probes",
+    "tcpi_backoff",
+    "tcpi_options",
+    "tcpi_snd_wscale",
+    "tcpi_rcv_wscale",
+    "tcpi_delivery_rate_app_limited",
+    "tcpi_fastopen_client_fail",
+    "tcpi_rto",
+    "tcpi_ato",
+    "tcpi_snd_mss",
+    "tcpi_rcv_mss",
+    "tcpi_unacked",
+    "tcpi_sacked",
+    "tcpi_lost",
+    "tcpi_retrans",
+    "tcpi_fackets",
+    "tcpi_last_data_sent",
+    "tcpi_last_ack_sent",
+    "tcpi_last_data_recv",
+    "tcpi_last_ack_recv",
+    "tcpi_pmtu",
+    "tcpi_rcv_ssthresh",
+    "tcpi_rtt",
+    "tcpi_rttvar",
+    "tcpi_snd_ssthresh",
+    "tcpi_snd_cwnd",
+    "tcpi_advmss",
+    "tcpi_reordering",
+    "tcpi_rcv_rtt",
+    "tcpi_rcv_space",
+    "tcpi_total_retrans",
+    "tcpi_pacing_rate",
+    "tcpi_max_pacing_rate",
+    "tcpi_bytes_acked",
+    "tcpi_bytes_received",
+    "tcpi_segs_out",
+    "tcpi_segs_in",
+    "tcpi_notsent_bytes",
+    "tcpi_min_rtt",
+    "tcpi_data_segs_in",
+    "tcpi_data_segs_out",
+    "tcpi_delivery_rate",
+    "tcpi_busy_time",
+    "tcpi_rwnd_limited",
+    "tcpi_sndbuf_limited",
+    "tcpi_delivered",
+    "tcpi_delivered_ce",
+    "tcpi_bytes_sent",
+    "tcpi_bytes_retrans",
+    "tcpi_dsack_dups",
+    "tcpi_reord_seen",
+    "tcpi_rcv_ooopack",
+    "tcpi_snd_wnd",
+    "tcpi_rcv_wnd",
+    "tcpi_rehash",
+    "tcpi_total_rto",
+    "tcpi_total_rto_recoveries",
+    "tcpi_total_rto_time",
+    "tcpi_received_ce",
+    "tcpi_delivered_e1_bytes",
+    "tcpi_delivered_e0_bytes",
+    "tcpi_delivered_ce_bytes",
+    "tcpi_received_e1_bytes",
+    "tcpi_received_e0_bytes",
+    "tcpi_received_ce_bytes",
+    "tcpi_accecn_fail_mode",
+    "tcpi_accecn_opt_seen",
 )
 
 _TCPI_FIELDS: Final = 68
@@ -426,3 +508,51 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         0,
     ]
     return struct.pack(TCP_INFO_FORMAT, *values)
+
+
+def tcp_info_fields(raw: bytes) -> dict[str, int]:
+    """``struct tcp_info`` (``getsockopt(IPPROTO_TCP, TCP_INFO)``, 6.18's 280 bytes) by its
+    members' names (:data:`TCP_INFO_FIELDS`): ``tcpi_snd_cwnd``, ``tcpi_ca_state``, … — the
+    ``tcpi_snd_wscale``/``tcpi_rcv_wscale`` nibbles and the
+    ``tcpi_delivery_rate_app_limited``/``tcpi_fastopen_client_fail`` bits each on their own.
+    A shorter buffer (a caller that asked for fewer bytes) gives the members it holds."""
+    size = struct.calcsize(TCP_INFO_FORMAT)
+    values = struct.unpack(TCP_INFO_FORMAT, raw[:size].ljust(size, b"\0"))
+    wscales, bits = values[6], values[7]
+    flat = [
+        *values[:6],
+        wscales & 0xF,
+        wscales >> 4,
+        bits & 1,
+        (bits >> 1) & 3,
+        *values[8:],
+    ]
+    offsets = _tcpi_offsets()
+    return {
+        name: value
+        for name, value, end in zip(TCP_INFO_FIELDS, flat, offsets, strict=True)
+        if end <= len(raw)
+    }
+
+
+def _tcpi_offsets() -> list[int]:
+    """Where each member of :data:`TCP_INFO_FIELDS` ends in the structure."""
+    ends: list[int] = []
+    offset = 0
+    for i, code in enumerate(_expand(TCP_INFO_FORMAT)):
+        offset += struct.calcsize("=" + code)
+        ends.extend([offset, offset] if i in (6, 7) else [offset])
+    return ends
+
+
+def _expand(fmt: str) -> list[str]:
+    """``"=8B2I"`` -> ``["B"] * 8 + ["I"] * 2``."""
+    out: list[str] = []
+    count = ""
+    for c in fmt.lstrip("="):
+        if c.isdigit():
+            count += c
+        else:
+            out.extend([c] * int(count or "1"))
+            count = ""
+    return out

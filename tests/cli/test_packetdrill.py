@@ -117,7 +117,7 @@ def test_wrong_return_value_fails() -> None:
 @pytest.mark.parametrize(
     ("line", "what"),
     [
-        ("   +0 %{ assert tcpi_snd_cwnd == 10 }%", "%{ python }% block"),
+        ("   +0 %{ assert SK_MEMINFO_DROPS == 0 }%", "SK_MEMINFO_DROPS in a %{ }% block"),
         ("   +0 poll(4, ...) = 0", "system call poll()"),
         ("   +0 setsockopt(4, SOL_SOCKET, SO_ZEROCOPY, [1], 4) = 0", "symbol SO_ZEROCOPY"),
         ("   +0 < udp (100)", "udp packets"),
@@ -255,14 +255,14 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     good = tmp_path / "good.pkt"
     good.write_text(HANDSHAKE)
     bad = tmp_path / "bad.pkt"
-    bad.write_text(HANDSHAKE + "   +0 %{ print(1) }%\n")
+    bad.write_text(HANDSHAKE + "   +0 poll(4, ...) = 0\n")
     assert netsim_main(["packetdrill", str(good)]) == 0
     assert capsys.readouterr().out == f"{good}: PASS\n"
     assert netsim_main(["packetdrill", "--ip-version", "ipv6", str(good), str(bad)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{good}: PASS",
-        f"{bad}: UNSUPPORTED: line 10: %{{ python }}% block",
+        f"{bad}: UNSUPPORTED: line 10: system call poll()",
         "2 scripts: 1 passed, 0 failed, 1 unsupported",
     ]
     assert netsim_main(["packetdrill", "-v", str(good)]) == 0
@@ -306,3 +306,77 @@ def test_scripts_declare_what_their_captures_show() -> None:
     )
     assert str(mark.kwargs["reason"]).startswith("the script's peer repeats its ACK")
     assert _capture_marks(Path(__file__).parent.parent / "packetdrill" / "nagle.pkt") == []
+
+
+def test_python_blocks_see_the_socket_under_tests_tcp_info() -> None:
+    """``%{ }%`` blocks run with ``tcpi_*`` of the newest socket (the accepted one here) at
+    their time, and packetdrill's ``TCP_CA_*``/``TCPI_OPT_*`` names: a passing ``assert``,
+    one that fails at its line with the value it reports, a name the runner does not know
+    (UNSUPPORTED), the continuation style the kernel's scripts use."""
+    base = HANDSHAKE + "   +0 write(4, ..., 1000) = 1000\n   +0 > P. 1:1001(1000) ack 1\n"
+    ok = base + (
+        "   +0 %{ assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd; \\\n"
+        "\t assert tcpi_unacked == 1, tcpi_unacked }%\n"
+        "  +.1 < . 1:1(0) ack 1001 win 257\n"
+        "   +0 %{\n"
+        "assert tcpi_unacked == 0, tcpi_unacked\n"
+        "assert tcpi_ca_state == TCP_CA_Open\n"
+        "assert tcpi_options & TCPI_OPT_SACK and tcpi_snd_mss == 1000\n"
+        "}%\n"
+    )
+    assert run_script(ok, "ok.pkt").status == "PASS"
+    wrong = base + "   +0 %{ assert tcpi_snd_cwnd == 3, tcpi_snd_cwnd }%\n"
+    outcome = run_script(wrong, "wrong.pkt")
+    assert (outcome.status, outcome.line) == ("FAIL", 12)
+    assert outcome.message == "%{ }% assertion failed: 10"
+    unknown = base + "   +0 %{ assert tcpi_no_such_field == 0 }%\n"
+    outcome = run_script(unknown, "unknown.pkt")
+    assert (outcome.status, outcome.line) == ("UNSUPPORTED", 12)
+    assert "tcpi_no_such_field" in outcome.message
+
+
+def test_mss_option_injects_gso_packets() -> None:
+    """``--mss=N``: inbound data larger than N goes in as one GSO packet of N-byte segments
+    (a TUN write with a ``virtio_net_hdr``), so the receiver measures N (``gso_size``), not
+    the packet, which it would take for a segment as large as its own MSS allows."""
+    script = (
+        "--mss=1000\n"
+        + HANDSHAKE
+        + (
+            "   +0 < P. 1:3001(3000) ack 1 win 257\n"
+            "   +0 %{ assert tcpi_rcv_mss == 1000, tcpi_rcv_mss }%\n"
+            "   +0 read(4, ..., 3000) = 3000\n"
+        )
+    )
+    assert run_script(script, "mss.pkt").status == "PASS"
+    without = script.replace("--mss=1000\n", "")
+    outcome = run_script(without, "no-mss.pkt")
+    assert (outcome.status, outcome.line) == ("FAIL", 11)
+    assert outcome.message == "%{ }% assertion failed: 1460"
+    bad = run_script("--mss=x\n" + HANDSHAKE, "bad.pkt")
+    assert (bad.status, bad.message) == ("FAIL", "--mss=x is not a positive number")
+
+
+def test_shell_arithmetic_continuations_and_nstat() -> None:
+    """Shell lines as the kernel's scripts write them: ``$((...))`` arithmetic, a command
+    continued with a backslash, and ``nstat -n`` / ``nstat | grep NAME | grep -q " N "``
+    comparing a counter's change with the script's number."""
+    text = (
+        "`./defaults.sh\n"
+        'sysctl -q net.ipv4.tcp_rmem="4096 $((64*1024)) $((2 * (3 + 1) * 1024 * 1024))" \\\n'
+        '  net.ipv4.tcp_wmem="4096 16384 $((4*1024*1024))"`\n'
+        "   0 `nstat -n`\n" + HANDSHAKE.split("\n", 1)[1] + "   +0 write(4, ..., 100) = 100\n"
+        "   +0 > P. 1:101(100) ack 1\n"
+        '   +0 `nstat | grep TcpOutSegs | grep -q " 2 "`\n'
+    )
+    outcome = run_script(text, "shell.pkt")
+    assert outcome.status == "PASS", str(outcome)
+    wrong = run_script(text.replace('grep -q " 2 "', 'grep -q " 5 "'), "wrong.pkt")
+    assert wrong.status == "FAIL"
+    assert wrong.message == "nstat: TcpOutSegs is 2, the script greps for 5"
+    unknown = run_script(text.replace("TcpOutSegs", "TcpExtNoSuchThing"), "unknown.pkt")
+    assert unknown.status == "UNSUPPORTED"
+    assert "TcpExtNoSuchThing" in unknown.message
+    arith = run_script(text.replace("$((64*1024))", "$((64**2))"), "arith.pkt")
+    assert arith.status == "UNSUPPORTED"
+    assert "$((64**2))" in arith.message

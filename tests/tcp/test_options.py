@@ -43,7 +43,7 @@ from netsim import (
     TCP_NOTSENT_LOWAT,
 )
 from netsim.tcp import TcpSock
-from netsim.tcp.options import TCP_INFO_FORMAT
+from netsim.tcp.options import TCP_INFO_FIELDS, TCP_INFO_FORMAT, tcp_info_fields
 
 PEER = {AF_INET: "10.0.0.2", AF_INET6: "fd00::2"}
 FAMILIES = pytest.mark.parametrize("family", [AF_INET, AF_INET6], ids=["ipv4", "ipv6"])
@@ -627,6 +627,33 @@ async def test_getsockopt_tcp_info_struct(
     lf = struct.unpack(TCP_INFO_FORMAT, lraw)
     assert (lf[0], lf[12], lf[13]) == (10, 0, 7)  # LISTEN; accept queue 0; backlog 7
     listener.close()
+
+
+async def test_tcp_info_by_name_and_at_the_time_it_is_read(
+    netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket], autojump_clock: trio.testing.MockClock
+) -> None:
+    """``tcp_info_fields`` names the structure's members (the wscale nibbles apart), a short
+    read names only what it holds; and ``getsockopt`` reads the clock first, so a field that
+    counts time (``tcpi_last_data_recv``, ms since data last came) is true when nothing else
+    happened in between — it stood still until the next packet, found by the kernel's
+    packetdrill script ``tcp_info/tcp-info-last_data_recv``."""
+    client, server = netsim_tcp_pair
+    await client.send(b"x" * 100)
+    assert await server.recv(100) == b"x" * 100
+    fields = tcp_info_fields(server.getsockopt(IPPROTO_TCP, TCP_INFO, 280))
+    assert len(fields) == len(TCP_INFO_FIELDS) == 70
+    assert fields["tcpi_state"] == 1
+    assert (fields["tcpi_snd_wscale"], fields["tcpi_rcv_wscale"]) == (
+        _tcp(server).snd_wscale,
+        _tcp(server).rcv_wscale,
+    )
+    assert fields["tcpi_last_data_recv"] == 0
+    assert fields["tcpi_bytes_received"] == 100
+    await trio.sleep(1.5)
+    later = tcp_info_fields(server.getsockopt(IPPROTO_TCP, TCP_INFO, 104))
+    assert later["tcpi_last_data_recv"] == 1500
+    assert "tcpi_total_retrans" in later
+    assert "tcpi_pacing_rate" not in later  # past the 104 bytes asked for
 
 
 async def test_a_small_locked_rcvbuf_offers_an_unscaled_window_that_closes(

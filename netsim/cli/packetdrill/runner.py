@@ -40,6 +40,7 @@ Event semantics, as packetdrill's:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno as errno_mod
 import functools
@@ -48,6 +49,7 @@ import os
 import re
 import shlex
 import struct
+import textwrap
 from collections import deque
 from collections.abc import Callable
 from typing import Final, Literal
@@ -60,6 +62,7 @@ from ...dev.device import NETIF_F_GSO, NETIF_F_SG, NETIF_F_TSO, NETIF_F_TSO6
 from ...dev.remote import RemoteLinkDevice
 from ...runtime import Socket, open_host
 from ...sock.sysctl import Sysctl
+from ...tcp.options import tcp_info_fields
 from ...wire.ipv4 import Ipv4Header
 from ...wire.ipv6 import Ipv6Header
 from ...wire.tcp import TcpHeader, tcp4_checksum, tcp6_checksum
@@ -70,6 +73,7 @@ from .script import (
     Array,
     Event,
     PacketEvent,
+    PythonEvent,
     Script,
     ScriptError,
     ShellEvent,
@@ -231,11 +235,18 @@ def run_script(text: str, path: str = "<script>", config: Config | None = None) 
         if not given.isdigit():
             return Outcome("FAIL", 0, f"--tolerance_usecs={given} is not a number")
         tolerance = int(given)
+    mss = 0
+    given = script.option("mss")
+    if given is not None:
+        if not given.isdigit() or not int(given):
+            return Outcome("FAIL", 0, f"--mss={given} is not a positive number")
+        mss = int(given)
     for name, _ in script.options:
-        if name not in ("ip_version", "tolerance_usecs"):
+        if name not in ("ip_version", "tolerance_usecs", "mss"):
             return Outcome("UNSUPPORTED", 0, f"script option --{name}")
     mtu = config.mtu or (1520 if ip_version == "ipv6" else 1500)
     run = _Run(script, ip_version, tolerance / 1e6, mtu, config.log)
+    run.mss = mss
     try:
         return trio.run(run.main, clock=trio.testing.MockClock(autojump_threshold=0))
     except Exception as exc:
@@ -264,6 +275,26 @@ class _Fd:
     nonblocking: bool = False
 
 
+#: ``TCP_INFO``'s option number (include/uapi/linux/tcp.h)
+_TCP_INFO: Final = 11
+#: the names packetdrill's code events define beside ``tcpi_*`` (code.c ``write_symbols``)
+_PYTHON_SYMBOLS: Final[dict[str, int]] = {
+    "TCP_CA_Open": 0,
+    "TCP_CA_Disorder": 1,
+    "TCP_CA_CWR": 2,
+    "TCP_CA_Recovery": 3,
+    "TCP_CA_Loss": 4,
+    "TCPI_OPT_TIMESTAMPS": 1,
+    "TCPI_OPT_SACK": 2,
+    "TCPI_OPT_WSCALE": 4,
+    "TCPI_OPT_ECN": 8,
+    "TCPI_OPT_ECN_SEEN": 16,
+    "TCPI_OPT_SYN_DATA": 32,
+    "TCPI_OPT_USEC_TS": 64,
+    "TCPI_OPT_TFO_CHILD": 128,
+}
+
+
 @attrs.define
 class _Pending:
     """A system call that blocked and goes on in the background."""
@@ -274,6 +305,40 @@ class _Pending:
     result: int | OSError | None = None
     finished_at: float = 0.0
     after: Callable[[int], None] | None = None
+
+
+#: ``$((...))``: the shell's arithmetic expansion (``defaults.sh``'s ``$((15*1024*1024))``)
+_ARITH_RE: Final = re.compile(r"\$\(\(([^()]*(?:\([^()]*\)[^()]*)*)\)\)")
+
+
+def _shell_arith(line: int, expr: str) -> int:
+    """Evaluate a shell arithmetic expression of integers, ``+ - * / %`` and parentheses
+    (``/`` truncating, as the shell's); anything else is UNSUPPORTED."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError:
+        raise _unsupported(line, f"shell arithmetic $(({expr}))") from None
+
+    def value(node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner = value(node.operand)
+            return -inner if isinstance(node.op, ast.USub) else inner
+        if isinstance(node, ast.BinOp):
+            a, b = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Add):
+                return a + b
+            if isinstance(node.op, ast.Sub):
+                return a - b
+            if isinstance(node.op, ast.Mult):
+                return a * b
+            if isinstance(node.op, (ast.Div, ast.Mod)) and b:
+                quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+                return quotient if isinstance(node.op, ast.Div) else a - b * quotient
+        raise _unsupported(line, f"shell arithmetic $(({expr}))")
+
+    return value(tree.body)
 
 
 class _Run:
@@ -294,9 +359,13 @@ class _Run:
         self.remote_bytes = ipaddress.ip_address(remote).packed
         self.tol = tolerance
         self.mtu = mtu
+        #: ``--mss``: inbound data larger than this goes in as one GSO packet of segments of
+        #: this size (a TUN write with a ``virtio_net_hdr``), as packetdrill injects it
+        self.mss = 0
         self.log = log
         self.line = 0
         self.fds: dict[int, _Fd] = {}
+        self.under_test: Socket | None = None
         self.out: deque[tuple[float, bytes]] = deque()
         self.new_packet = trio.Event()
         self.pending: _Pending | None = None
@@ -304,6 +373,8 @@ class _Run:
         self.local_port: int | None = None
         self.remote_port = REMOTE_PORT
         self.ts_offset = 0
+        #: the counters at the last ``nstat -n`` (nstat prints what changed since)
+        self.nstat: dict[str, int] = {}
         self.t0 = 0.0
 
     # -- the run -------------------------------------------------------------------------------
@@ -367,6 +438,8 @@ class _Run:
                 self._inject(ev)
             elif isinstance(ev, ShellEvent):
                 self._shell(ev)
+            elif isinstance(ev, PythonEvent):
+                self._python(ev)
             else:
                 await self._syscall(ev, until)
         await self._settle_pending(None)
@@ -587,7 +660,7 @@ class _Run:
             ).emit(frame)
             frame[20:] = segment
         now = trio.current_time()
-        self.host.net.run_softirq(now, functools.partial(self.dev.rx_frame, bytes(frame)))
+        self.host.net.run_softirq(now, functools.partial(self.dev.rx_frame, bytes(frame), self.mss))
 
     def _emit_option(self, o: TcpOpt, local_isn: int) -> bytes:
         if o.kind == "nop":
@@ -609,7 +682,8 @@ class _Run:
     # -- shell ---------------------------------------------------------------------------------
 
     def _shell(self, ev: ShellEvent) -> None:
-        for raw in re.split(r"\n|;|&&", ev.command):
+        text = _ARITH_RE.sub(lambda m: str(_shell_arith(ev.line, m.group(1))), ev.command)
+        for raw in re.split(r"\n|;|&&", text.replace("\\\n", " ")):
             cmd = re.sub(r"\s*(?:[12]?>\s*/dev/null|2>&1)", "", raw).strip()
             if cmd:
                 self._shell_command(ev.line, cmd)
@@ -658,6 +732,20 @@ class _Run:
             return  # a fresh host remembers nothing
         if re.fullmatch(r"/tmp/sysctl_restore_\S+\.sh", cmd):
             return  # each script runs on a fresh host
+        if cmd == "nstat -n":
+            self.nstat = dict(self.host.stats())  # nstat's history: what later runs subtract
+            return
+        m = re.fullmatch(r'nstat \| grep (\w+) \| grep -q ["\'] (\d+) ["\']', cmd)
+        if m is not None:
+            name, want = m.group(1), int(m.group(2))
+            stats = dict(self.host.stats())
+            if name not in stats:
+                raise _unsupported(line, f"counter {name} (netsim does not count it)")
+            got = stats[name] - self.nstat.get(name, 0)
+            self.nstat = stats
+            if got != want:
+                raise _fail(line, f"nstat: {name} is {got}, the script greps for {want}")
+            return
         raise _unsupported(line, f"shell command {cmd!r}")
 
     def _set_sysctl(self, line: int, name: str, text: str) -> None:
@@ -782,8 +870,40 @@ class _Run:
     def _new_fd(self, sock: Socket, nonblocking: bool = False) -> Callable[[int], None]:
         def register(fd: int) -> None:
             self.fds[fd] = _Fd(sock, nonblocking)
+            self.under_test = sock  # packetdrill's socket_under_test: the newest socket
 
         return register
+
+    def _python(self, ev: PythonEvent) -> None:
+        """A ``%{ }%`` block: its Python runs with ``tcpi_*`` — the ``tcp_info`` of the socket
+        under test now, as packetdrill records it at the block's time — the ``TCP_CA_*`` and
+        ``TCPI_OPT_*`` names and ``SK_MEMINFO_*`` (the socket's memory); a failed ``assert``
+        fails the script at the block's line, a name this runner does not provide is
+        UNSUPPORTED."""
+        sock = self.under_test
+        if sock is None:
+            raise _fail(ev.line, "no socket to use for the %{ }% block")
+        names: dict[str, object] = dict(_PYTHON_SYMBOLS)
+        names.update(tcp_info_fields(sock.getsockopt(CONSTANTS["IPPROTO_TCP"], _TCP_INFO, 280)))
+        sk = sock.sk
+        names.update(
+            SK_MEMINFO_RMEM_ALLOC=sk.sk_rmem_alloc,
+            SK_MEMINFO_RCVBUF=sk.sk_rcvbuf,
+            SK_MEMINFO_WMEM_ALLOC=sk.sk_wmem_alloc,
+            SK_MEMINFO_SNDBUF=sk.sk_sndbuf,
+            SK_MEMINFO_FWD_ALLOC=sk.sk_forward_alloc,
+            SK_MEMINFO_WMEM_QUEUED=sk.sk_wmem_queued,
+        )
+        code = textwrap.dedent(ev.code).strip()
+        try:
+            exec(compile(code, f"{self.script.path}:{ev.line}", "exec"), names)
+        except AssertionError as exc:
+            detail = f": {exc}" if str(exc) else ""
+            raise _fail(ev.line, f"%{{ }}% assertion failed{detail}") from None
+        except NameError as exc:
+            raise _unsupported(ev.line, f"{exc.name} in a %{{ }}% block") from None
+        except Exception as exc:  # the script's own Python is wrong
+            raise _fail(ev.line, f"%{{ }}% block raised {exc!r}") from None
 
     _Result = tuple[int, Callable[[int], None] | None]
 
@@ -1029,4 +1149,6 @@ def _event_text(ev: Event) -> str:
         return f"{ev.direction} {ev.describe()}"
     if isinstance(ev, ShellEvent):
         return f"`{ev.command}`"
+    if isinstance(ev, PythonEvent):
+        return "%{ ... }%"
     return f"{ev.name}(...) = {_ret_text(ev)}"

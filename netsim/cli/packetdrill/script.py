@@ -25,8 +25,11 @@ statement, each with a time:
 ``// comments`` and ``/* comments */`` are dropped.  A statement continues over lines while
 its brackets are open (a ``sendmsg`` struct), and a shell command to its closing backtick.
 
+* ``%{ assert tcpi_snd_cwnd == 10 }%``: a Python block, run by the runner with the
+  ``tcp_info`` of the socket under test.
+
 What this parser cannot represent it refuses with :class:`ScriptError` naming the line and
-the construct (``unsupported: %{ python }% block``): inline Python, UDP and ICMP packets,
+the construct (``unsupported: udp packets (only TCP)``): UDP and ICMP packets,
 IP-level annotations (``[ect0]``, ``(tos …)``), TCP Fast Open and MD5 options, system calls
 outside the TX-path set (:data:`SYSCALLS`), symbolic constants it does not know.
 """
@@ -200,14 +203,15 @@ class ShellEvent:
 
 @attrs.frozen
 class PythonEvent:
-    """A ``%{ python }%`` block; kept so a runner can say where it is, never run."""
+    """A ``%{ python }%`` block: Python run with the ``tcp_info`` of the socket under test
+    (``tcpi_*``), as packetdrill runs it."""
 
     line: int
     time: EventTime
     code: str
 
 
-Event = PacketEvent | SyscallEvent | ShellEvent
+Event = PacketEvent | SyscallEvent | ShellEvent | PythonEvent
 
 
 @attrs.frozen
@@ -489,7 +493,9 @@ def parse_event(stmt: str, path: str = "<script>", line: int = 1) -> Event:
             raise ScriptError(path, line, "text after a shell command's closing backtick")
         return ShellEvent(line, time, rest[1:-1].strip())
     if rest.startswith("%{"):
-        raise ScriptError(path, line, "%{ python }% block", unsupported=True)
+        if not rest.endswith("}%"):
+            raise ScriptError(path, line, "text after a %{ python }% block's closing }%")
+        return PythonEvent(line, time, rest[2:-2])
     if rest[0] in "<>":
         return _parse_packet(rest, time, path, line)
     return _parse_syscall(rest, time, path, line)
