@@ -31,6 +31,7 @@ from ..sock.sock import (
 from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_accept, tcp_connect, tcp_recvmsg, tcp_sendmsg
 from ..tcp.input import release_sock
+from ..tcp.output import TCP_CHRONO_SNDBUF_LIMITED, tcp_chrono_stop
 from ..tcp.proto import tcp_disconnect
 from ..tls.main import tls_sendmsg
 
@@ -118,6 +119,11 @@ async def tcp_sendmsg_async(sock: Socket, msg: MsgIter, flags: int, record_type:
         if nonblock:
             if total:
                 return total
+            if record_type < 0 and not sk.sk_write_queue and not sk.tcp_rtx_queue:
+                # tcp_sendmsg_locked's out_err (not kTLS's sendmsg): wake an edge-triggered
+                # waiter, and nothing is waiting for the send buffer any more
+                sk.sk_write_space()
+                tcp_chrono_stop(sk, TCP_CHRONO_SNDBUF_LIMITED)
             raise kernel_error(errno.EAGAIN)
         vm_wait = 0.0
         if sk.stream_writable() or sk.sk_err or sk.sk_shutdown & SEND_SHUTDOWN:

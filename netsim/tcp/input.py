@@ -71,8 +71,11 @@ from ..wire.tcp import (
 )
 from . import proto as _proto  # proto imports this module: use it by attribute
 from .output import (
+    TCP_CHRONO_BUSY,
+    TCP_CHRONO_SNDBUF_LIMITED,
     __tcp_select_window,
     sk_mem_reclaim,
+    tcp_chrono_stop,
     tcp_current_mss,
     tcp_jiffies32,
     tcp_push_pending_frames,
@@ -694,6 +697,8 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_fack: int) ->
             seq_rtt = sack_rtt
     if seq_rtt < 0 and flag & FLAG_ACKED:
         seq_rtt = ca_rtt = tcp_rtt_tsopt(sk, seg)
+    if not queue:
+        tcp_chrono_stop(sk, TCP_CHRONO_BUSY)  # everything sent is acknowledged
     rtt_update = seq_rtt >= 0 and tcp_ack_update_rtt(sk, seg, seq_rtt)
     if flag & FLAG_ACKED:
         flag |= FLAG_SET_XMIT_TIMER  # set the TLP or RTO timer
@@ -799,6 +804,13 @@ def tcp_check_space(sk: TcpSock) -> None:
         if tcp_should_expand_sndbuf(sk):
             tcp_sndbuf_expand(sk)
         sk.sk_write_space()  # clears sock_nospace only if it wakes the writer
+        if not _nospace(sk):
+            tcp_chrono_stop(sk, TCP_CHRONO_SNDBUF_LIMITED)
+
+
+def _nospace(sk: TcpSock) -> bool:
+    """``SOCK_NOSPACE`` now (read through a call: a callee may have cleared it)."""
+    return sk.sock_nospace
 
 
 def tcp_should_expand_sndbuf(sk: TcpSock) -> bool:

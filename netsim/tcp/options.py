@@ -30,9 +30,9 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
   (state, congestion state, retransmits, backoff, options, window scales, RTO, ATO, MSS,
   unacked, retransmissions in flight, PMTU, windows, RTT, ssthresh, cwnd, advmss,
   reordering, byte and segment counts, not-sent bytes, delivered, the peer's and our
-  windows); fields for what netsim does not model (pacing — reported as unlimited, as
-  Linux does for an unpaced socket — ECN, delivery rate, chrono stats, the times since the
-  last data and ACK) are 0.
+  windows, the chronographs' busy, receive-window-limited and send-buffer-limited times);
+  fields for what netsim does not model (pacing — reported as unlimited, as Linux does for
+  an unpaced socket — ECN, delivery rate, the times since the last data sent and ACK) are 0.
 
 ``TCP_USER_TIMEOUT`` (ms, ≥ 0) — how long retransmissions may go unanswered before the
 connection gives up with ``ETIMEDOUT`` (``tcp_write_timeout``; 0: ``tcp_retries2``'s time).
@@ -71,7 +71,7 @@ from ..sock.constants import (
 from ..sock.options import optval_int
 from ..sock.sock import TCP_CLOSE, TCP_LISTEN
 from .cong import TCP_CA_NAME_MAX, tcp_set_congestion_control
-from .output import tcp_delack_max, tcp_jiffies32, tcp_set_window_clamp
+from .output import tcp_chrono_stats, tcp_delack_max, tcp_jiffies32, tcp_set_window_clamp
 from .sock import (
     ICSK_ACK_PUSHED,
     ICSK_ACK_SCHED,
@@ -475,11 +475,9 @@ def tcp_get_info(sk: TcpSock) -> bytes:
         min(sk.rtt_min_us, 0xFFFFFFFF),
         sk.data_segs_in & 0xFFFFFFFF,
         sk.data_segs_out & 0xFFFFFFFF,
-        # 4 u64: delivery_rate, busy_time, rwnd_limited, sndbuf_limited
+        # 4 u64: delivery_rate, then the chronographs: busy_time, rwnd_limited, sndbuf_limited
         0,
-        0,
-        0,
-        0,
+        *tcp_chrono_stats(sk),
         # 2 u32
         sk.delivered & 0xFFFFFFFF,
         0,  # delivered_ce

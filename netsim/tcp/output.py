@@ -41,6 +41,8 @@ from ..sock.constants import AF_INET6, MSG_MORE, MSG_OOB
 from ..sock.sock import (
     SOCK_MIN_RCVBUF,
     TCP_CLOSE,
+    TCP_CLOSE_WAIT,
+    TCP_ESTABLISHED,
     TCP_LISTEN,
     TCP_TIME_WAIT,
     sk_stream_moderate_sndbuf,
@@ -143,7 +145,9 @@ def usecs_to_jiffies(us: int) -> int:
 def tcp_jiffies32(sk: TcpSock) -> int:
     """``tcp_jiffies32``: the host's jiffies (``HZ`` = 1000), 32 bits, from
     ``INITIAL_JIFFIES``."""
-    return (int(sk.net.now * 1000) + INITIAL_JIFFIES) & U32
+    # (+1 ns: a virtual time that float arithmetic left a hair below a millisecond boundary
+    # has reached it — 0.03 s is 29.999999999999996 ms)
+    return (int(sk.net.now * 1000 + 1e-6) + INITIAL_JIFFIES) & U32
 
 
 # -- MSS and size goal ---------------------------------------------------------------------
@@ -354,11 +358,63 @@ def tcp_stream_alloc_skb(sk: TcpSock, force: bool) -> SkBuff | None:
     return skb
 
 
+# -- the chronographs (include/net/tcp.h, net/ipv4/tcp_output.c): tcpi_busy_time & co ------
+
+#: ``enum tcp_chrono``: none; actively sending (a non-empty write queue); stalled by the
+#: receive window; stalled by the send buffer — a larger value takes precedence
+TCP_CHRONO_UNSPEC: Final = 0
+TCP_CHRONO_BUSY: Final = 1
+TCP_CHRONO_RWND_LIMITED: Final = 2
+TCP_CHRONO_SNDBUF_LIMITED: Final = 3
+
+
+def tcp_chrono_set(sk: TcpSock, new: int) -> None:
+    """``tcp_chrono_set()``: charge the time since the last change to the chronograph that
+    ran, and start ``new``."""
+    now = tcp_jiffies32(sk)
+    old = sk.chrono_type
+    if old > TCP_CHRONO_UNSPEC:
+        sk.chrono_stat[old - 1] += (now - sk.chrono_start) & U32
+    sk.chrono_start = now
+    sk.chrono_type = new
+
+
+def tcp_chrono_start(sk: TcpSock, kind: int) -> None:
+    """``tcp_chrono_start()``: a condition worth timing began; it takes over from a less
+    interesting one (a lower ``enum tcp_chrono``)."""
+    if kind > sk.chrono_type:
+        tcp_chrono_set(sk, kind)
+
+
+def tcp_chrono_stop(sk: TcpSock, kind: int) -> None:
+    """``tcp_chrono_stop()``: a condition ended — with nothing queued or in flight the
+    sender is idle; else, if it was the one being timed, it is just busy again."""
+    if not sk.sk_write_queue and not sk.tcp_rtx_queue:
+        tcp_chrono_set(sk, TCP_CHRONO_UNSPEC)
+    elif kind == sk.chrono_type:
+        tcp_chrono_set(sk, TCP_CHRONO_BUSY)
+
+
+def tcp_chrono_stats(sk: TcpSock) -> tuple[int, int, int]:
+    """``tcp_get_info_chrono_stats()``: ``tcpi_busy_time`` (all three together),
+    ``tcpi_rwnd_limited`` and ``tcpi_sndbuf_limited``, in µs, the running one counted to
+    now."""
+    stats = list(sk.chrono_stat)
+    current = sk.chrono_type
+    if current > TCP_CHRONO_UNSPEC:
+        stats[current - 1] += (tcp_jiffies32(sk) - sk.chrono_start) & U32
+    busy, rwnd, sndbuf = (value * 1000 for value in stats)  # jiffies -> µs, HZ = 1000
+    return busy + rwnd + sndbuf, rwnd, sndbuf
+
+
 def tcp_skb_entail(sk: TcpSock, skb: SkBuff) -> None:
     """``tcp_skb_entail()``: put a new skb at the tail of the write queue at ``write_seq``;
     a write after an idle spell may restart the window (:func:`tcp_slow_start_after_idle_check`)."""
     skb.cb = TcpSkbCb(sk.write_seq, sk.write_seq, TCPHDR_ACK)
-    sk.sk_write_queue.append(skb)
+    queue = sk.sk_write_queue
+    queue.append(skb)
+    if len(queue) == 1:  # tcp_add_write_queue_tail(): where sending must start
+        tcp_chrono_start(sk, TCP_CHRONO_BUSY)
     sk.sk_wmem_queued += skb.truesize
     sk.sk_forward_alloc -= skb.truesize
     if sk.nonagle & TCP_NAGLE_PUSH:
@@ -633,7 +689,7 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
     queue = sk.sk_write_queue
     sent = 0
     max_segs = tcp_tso_segs(sk, mss_now)
-    is_cwnd_limited = False
+    is_cwnd_limited = is_rwnd_limited = False
     tracer = sk.net.stats.tracer
     while queue:
         skb = queue[0]
@@ -656,6 +712,7 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
             tcp_grow_skb(sk, skb, missing)
         tso_segs = tcp_set_skb_tso_segs(skb, mss_now)
         if not tcp_snd_wnd_test(sk, skb, mss_now):
+            is_rwnd_limited = True
             if tracer is not None:
                 _trace_hold(
                     sk,
@@ -699,6 +756,10 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
         sent += tso_segs
         if push_one:
             break
+    if is_rwnd_limited:
+        tcp_chrono_start(sk, TCP_CHRONO_RWND_LIMITED)
+    else:
+        tcp_chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)
     is_cwnd_limited |= sk.packets_out >= sk.snd_cwnd
     if sent:
         if push_one != 2:
@@ -833,6 +894,15 @@ def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
         sk.is_cwnd_limited = is_cwnd_limited
         sk.max_packets_out = sk.packets_out
         sk.cwnd_usage_seq = sk.snd_nxt
+    # the network starves, and the sender has nothing more queued while the application
+    # waits for send-buffer room: the send buffer is what limits it
+    if (
+        not sk.sk_write_queue
+        and sk.sock_nospace
+        and sk.sk_state in (TCP_ESTABLISHED, TCP_CLOSE_WAIT)
+        and not tcp_is_cwnd_limited(sk)
+    ):
+        tcp_chrono_start(sk, TCP_CHRONO_SNDBUF_LIMITED)
 
 
 def tcp_is_cwnd_limited(sk: TcpSock) -> bool:

@@ -64,9 +64,11 @@ from ..sock.sock import (
 from ..wire.tcp import TCPHDR_PSH
 from .input import release_sock, sk_flush_backlog
 from .output import (
+    TCP_CHRONO_BUSY,
     __tcp_push_pending_frames,
     forced_push,
     sk_stream_memory_free,
+    tcp_chrono_stop,
     tcp_mark_push,
     tcp_push,
     tcp_push_one,
@@ -343,6 +345,8 @@ def tcp_remove_empty_skb(sk: TcpSock) -> None:
         cb: TcpSkbCb = skb.cb
         if cb.seq == cb.end_seq:
             queue.pop()
+            if not queue:
+                tcp_chrono_stop(sk, TCP_CHRONO_BUSY)
             tcp_wmem_free_skb(sk, skb)
 
 

@@ -154,7 +154,7 @@ class TcpSkbCb:
 def tcp_ts(sk: TcpSock) -> int:
     """The timestamp clock (``tcp_time_stamp_ts``): milliseconds, 32 bits, with the
     connection's random offset."""
-    return (int(sk.net.now * 1000) + sk.ts_offset) & 0xFFFFFFFF
+    return (int(sk.net.now * 1000 + 1e-6) + sk.ts_offset) & 0xFFFFFFFF
 
 
 def tcp_mstamp(sk: TcpSock) -> int:
@@ -267,6 +267,9 @@ TCP_SOCK_FIELDS: Final = (
     "autocork_throttled",
     # congestion control
     "snd_cwnd",
+    "chrono_type",
+    "chrono_start",
+    "chrono_stat",
     "snd_cwnd_cnt",
     "snd_cwnd_clamp",
     "lsndtime",
@@ -484,6 +487,12 @@ class TcpSock(Sock):
         self.notsent_lowat = 0
         self.autocork_throttled = False
         self.snd_cwnd = TCP_INIT_CWND
+        #: the chronographs (``tcp_chrono_*``): what limits the sender now (``chrono_type``,
+        #: 0 none, 1 busy, 2 the receive window, 3 the send buffer), since when (jiffies),
+        #: and the jiffies spent in each so far
+        self.chrono_type = 0
+        self.chrono_start = 0
+        self.chrono_stat = [0, 0, 0]
         self.snd_cwnd_cnt = 0
         self.snd_cwnd_clamp = 0xFFFFFFFF  # tcp_init_sock(): ~0, no limit
         #: when data was last sent (``lsndtime``): ``tcp_jiffies32``

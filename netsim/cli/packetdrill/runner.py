@@ -894,7 +894,7 @@ class _Run:
             SK_MEMINFO_FWD_ALLOC=sk.sk_forward_alloc,
             SK_MEMINFO_WMEM_QUEUED=sk.sk_wmem_queued,
         )
-        code = textwrap.dedent(ev.code).strip()
+        code = textwrap.dedent(ev.code).strip() + "\n\n"  # as packetdrill writes it out
         try:
             exec(compile(code, f"{self.script.path}:{ev.line}", "exec"), names)
         except AssertionError as exc:
