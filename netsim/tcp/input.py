@@ -71,10 +71,11 @@ from ..wire.tcp import (
 )
 from . import proto as _proto  # proto imports this module: use it by attribute
 from .output import (
-    TCP_CHRONO_BUSY,
     TCP_CHRONO_SNDBUF_LIMITED,
+    TCP_CHRONO_UNSPEC,
     __tcp_select_window,
     sk_mem_reclaim,
+    tcp_chrono_set,
     tcp_chrono_stop,
     tcp_current_mss,
     tcp_jiffies32,
@@ -697,8 +698,9 @@ def tcp_clean_rtx_queue(sk: TcpSock, seg: Segment, ack: int, prior_fack: int) ->
             seq_rtt = sack_rtt
     if seq_rtt < 0 and flag & FLAG_ACKED:
         seq_rtt = ca_rtt = tcp_rtt_tsopt(sk, seg)
-    if not queue:
-        tcp_chrono_stop(sk, TCP_CHRONO_BUSY)  # everything sent is acknowledged
+    if not queue and sk.chrono_type and not sk.sk_write_queue:
+        # everything sent is acknowledged and nothing waits: tcp_chrono_stop(BUSY) idles
+        tcp_chrono_set(sk, TCP_CHRONO_UNSPEC)
     rtt_update = seq_rtt >= 0 and tcp_ack_update_rtt(sk, seg, seq_rtt)
     if flag & FLAG_ACKED:
         flag |= FLAG_SET_XMIT_TIMER  # set the TLP or RTO timer

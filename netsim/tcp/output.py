@@ -413,8 +413,8 @@ def tcp_skb_entail(sk: TcpSock, skb: SkBuff) -> None:
     skb.cb = TcpSkbCb(sk.write_seq, sk.write_seq, TCPHDR_ACK)
     queue = sk.sk_write_queue
     queue.append(skb)
-    if len(queue) == 1:  # tcp_add_write_queue_tail(): where sending must start
-        tcp_chrono_start(sk, TCP_CHRONO_BUSY)
+    if len(queue) == 1 and not sk.chrono_type:  # tcp_add_write_queue_tail(): sending
+        tcp_chrono_set(sk, TCP_CHRONO_BUSY)  # starts here (tcp_chrono_start, inlined)
     sk.sk_wmem_queued += skb.truesize
     sk.sk_forward_alloc -= skb.truesize
     if sk.nonagle & TCP_NAGLE_PUSH:
@@ -756,9 +756,13 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
         sent += tso_segs
         if push_one:
             break
+    chrono = sk.chrono_type
     if is_rwnd_limited:
-        tcp_chrono_start(sk, TCP_CHRONO_RWND_LIMITED)
-    else:
+        if chrono < TCP_CHRONO_RWND_LIMITED:
+            tcp_chrono_set(sk, TCP_CHRONO_RWND_LIMITED)
+    elif chrono == TCP_CHRONO_RWND_LIMITED or (chrono and not queue and sk.snd_una == sk.snd_nxt):
+        # tcp_chrono_stop(), called only where it changes something (nothing in flight:
+        # the retransmit queue is empty)
         tcp_chrono_stop(sk, TCP_CHRONO_RWND_LIMITED)
     is_cwnd_limited |= sk.packets_out >= sk.snd_cwnd
     if sent:
