@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-from ..skb import SkBuff, kfree_skb
+from ..skb import SkBuff, kfree_skb, skb_orphan
 from .device import NET_XMIT_DROP, NET_XMIT_SUCCESS, NETIF_F_HW_CSUM, NETIF_F_RXCSUM, NETIF_F_SG
 from .link import WireDevice, frame_with_checksum
 
@@ -35,6 +35,10 @@ class RemoteLinkDevice(WireDevice):
         mtu: the link's MTU (both ends must agree; the runtime checks at connect time).
         csum_offload: the NIC computes and verifies checksums.
         txqueuelen: frames the TX ring holds before transmits are dropped.
+        orphan: give the sending socket its memory back as the frame is posted
+            (``skb_orphan`` in ``ndo_start_xmit``, as ``tun_net_xmit`` does: a TUN device
+            may hold a frame indefinitely) rather than at TX completion, so TCP Small Queues
+            never waits on this device.
     """
 
     def __init__(
@@ -44,12 +48,14 @@ class RemoteLinkDevice(WireDevice):
         mtu: int = 1500,
         csum_offload: bool = False,
         txqueuelen: int = 1000,
+        orphan: bool = False,
     ) -> None:
         if mtu < 68:
             raise ValueError(f"mtu {mtu} below IPv4's minimum of 68")
         features = NETIF_F_SG | (NETIF_F_HW_CSUM | NETIF_F_RXCSUM if csum_offload else 0)
         super().__init__(name, mtu=mtu, features=features)
         self.txqueuelen = txqueuelen
+        self.orphan = orphan
         #: frames posted and not yet written, each with its skb (``None``: a frame the NIC
         #: made itself, such as an ARP reply)
         self.txring: deque[tuple[bytes, SkBuff | None]] = deque()
@@ -69,6 +75,8 @@ class RemoteLinkDevice(WireDevice):
             self.tx_dropped += 1
             kfree_skb(skb)
             return NET_XMIT_DROP
+        if self.orphan:
+            skb_orphan(skb)
         return self.post_frame(frame_with_checksum(skb), skb)
 
     def post_frame(self, frame: bytes, skb: SkBuff | None) -> int:

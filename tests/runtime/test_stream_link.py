@@ -64,6 +64,29 @@ def test_the_skb_is_freed_at_tx_completion_not_at_transmit() -> None:
     assert net.page_allocator.leak_report() == ""
 
 
+def test_an_orphaning_device_uncharges_the_socket_at_transmit() -> None:
+    """``orphan=True`` (a TUN device, ``tun_net_xmit``'s ``skb_orphan``): the destructor runs
+    as the frame is posted, so the sending socket has its memory back before TX completion
+    (TCP Small Queues never waits on it); the skb itself is still freed at completion."""
+    net = Net("a")
+    dev = RemoteLinkDevice(orphan=True)
+    net.add_device(dev, ("10.0.0.1/24",))
+    dev.set_carrier(True)
+    released: list[int] = []
+    skb = _ipv4_skb(net, 10)
+    skb.destructor = lambda s: released.append(s.len)
+    assert dev.start_xmit(skb) == NET_XMIT_SUCCESS
+    assert released == [30]
+    assert skb.sk is None
+    assert net.stats.skb_free == 0
+    dev.tx_complete(1)
+    assert net.stats.skb_free == 1
+    assert released == [30]  # once
+    dev.close()
+    net.close()
+    assert net.page_allocator.leak_report() == ""
+
+
 def test_no_carrier_drops_and_counts() -> None:
     net = Net("a")
     dev = RemoteLinkDevice()

@@ -384,7 +384,7 @@ class _Run:
             self.host = host
             # packetdrill's tun device takes TSO (TUNSETOFFLOAD): the stack hands it GSO
             # super-packets, and the script sees them whole
-            dev = RemoteLinkDevice("tun0", mtu=self.mtu, csum_offload=True)
+            dev = RemoteLinkDevice("tun0", mtu=self.mtu, csum_offload=True, orphan=True)
             dev.features |= NETIF_F_SG | NETIF_F_GSO | NETIF_F_TSO | NETIF_F_TSO6
             host.net.add_device(dev, (self.local_cidr,))
             host.net.set_default_route("tun0")
