@@ -19,8 +19,9 @@ trio's real sockets.
 from __future__ import annotations
 
 import socket as _stdlib_socket
+import struct
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import trio
 
@@ -31,6 +32,7 @@ from ..sock.constants import (
     AF_INET6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    MSG_CTRUNC,
     MSG_DONTWAIT,
     SHUT_RD,
     SHUT_RDWR,
@@ -40,6 +42,8 @@ from ..sock.constants import (
     SOCK_DGRAM,
     SOCK_NONBLOCK,
     SOCK_STREAM,
+    SOL_TCP,
+    TCP_CM_INQ,
 )
 from ..sock.iov import MsgIter
 from ..sock.options import OptValue, sock_getsockopt, sock_setsockopt
@@ -58,6 +62,7 @@ from ..sock.sock import (
 )
 from ..sock.sysctl import HZ
 from ..tcp import TcpSock, tcp_bind, tcp_ioctl, tcp_listen
+from ..tcp.recvmsg import tcp_inq_hint
 from ..tcp.sendmsg import tcp_sendmsg_cmsgs
 from ..udp import (
     UdpSock,
@@ -117,6 +122,10 @@ def _new_sock(host: Host, family: int, type_: int, proto: int) -> Sock:
             raise kernel_error(errno.EPROTONOSUPPORT)
         return TcpSock(host.net, family, SOCK_STREAM, IPPROTO_TCP)
     raise kernel_error(errno.ESOCKTNOSUPPORT)
+
+
+#: ``sizeof(struct cmsghdr)``: a control buffer smaller than this takes no message at all
+_CMSGHDR: Final = 16
 
 
 class Socket(trio.socket.SocketType):
@@ -512,6 +521,16 @@ class Socket(trio.socket.SocketType):
             return data, cmsgs, msg_flags, None
         data, addr, msg_flags = await self._recvmsg(bufsize, flags, None)
         assert isinstance(data, bytes)
+        tcp_sk = self._tcp_sk
+        if tcp_sk is not None and tcp_sk.recvmsg_inq:
+            # tcp_recvmsg(): TCP_INQ's hint, put_cmsg()'d into what room the caller gave
+            inq = struct.pack("=i", tcp_inq_hint(tcp_sk))
+            if ancbufsize < _CMSGHDR:
+                return data, [], msg_flags | MSG_CTRUNC, addr
+            room = ancbufsize - _CMSGHDR
+            if room < len(inq):
+                msg_flags |= MSG_CTRUNC
+            return data, [(SOL_TCP, TCP_CM_INQ, inq[:room])], msg_flags, addr
         return data, [], msg_flags, addr
 
     async def _udp_recvmsg(

@@ -119,6 +119,8 @@ __all__ = [
     "TCP_QUICKACK",
     "TCP_SYNCNT",
     "TCP_ULP",
+    "TCP_INQ",
+    "TCP_CM_INQ",
     "TCP_USER_TIMEOUT",
     "TCP_RTO_MAX_MS",
     "TCP_WINDOW_CLAMP",
@@ -250,6 +252,9 @@ TCP_USER_TIMEOUT: Final = 18
 TCP_RTO_MAX_MS: Final = 44
 TCP_ULP: Final = 31
 TCP_NOTSENT_LOWAT: Final = 25
+#: ``TCP_INQ``: every read reports what is left to read in a ``TCP_CM_INQ`` control message
+TCP_INQ: Final = 36
+TCP_CM_INQ: Final = TCP_INQ
 
 # SOL_TLS (include/uapi/linux/tls.h)
 TLS_TX: Final = 1

@@ -37,6 +37,10 @@ Every option reads a C ``int`` (``EINVAL`` if the value is shorter).  What each 
 ``TCP_USER_TIMEOUT`` (ms, ≥ 0) — how long retransmissions may go unanswered before the
 connection gives up with ``ETIMEDOUT`` (``tcp_write_timeout``; 0: ``tcp_retries2``'s time).
 
+``TCP_INQ`` (0 or 1, ``EINVAL`` otherwise) — every successful read carries a ``TCP_CM_INQ``
+control message (``SOL_TCP``) with the bytes left to read
+(:func:`~netsim.tcp.recvmsg.tcp_inq_hint`).
+
 Stored and read back, with Linux's ranges, but not acted upon (netsim sends no keepalive
 probes and does not defer accept): ``TCP_KEEPIDLE`` (1..32767 s), ``TCP_KEEPINTVL``
 (1..32767 s), ``TCP_KEEPCNT`` (1..127), ``TCP_DEFER_ACCEPT`` (seconds, rounded to SYN-ACK
@@ -54,6 +58,7 @@ from ..sock.constants import (
     TCP_CORK,
     TCP_DEFER_ACCEPT,
     TCP_INFO,
+    TCP_INQ,
     TCP_KEEPCNT,
     TCP_KEEPIDLE,
     TCP_KEEPINTVL,
@@ -257,6 +262,10 @@ def _setsockopt_locked(sk: TcpSock, optname: int, val: int) -> None:
         if val < 0:
             raise kernel_error(errno.EINVAL, f"TCP_USER_TIMEOUT {val}")
         sk.user_timeout = val
+    elif optname == TCP_INQ:
+        if not 0 <= val <= 1:
+            raise kernel_error(errno.EINVAL, f"TCP_INQ {val}")
+        sk.recvmsg_inq = bool(val)
     elif optname == TCP_RTO_MAX_MS:
         if not 1000 <= val <= 120_000:  # MSEC_PER_SEC .. TCP_RTO_MAX_SEC * MSEC_PER_SEC
             raise kernel_error(errno.EINVAL, f"TCP_RTO_MAX_MS {val}")
@@ -386,6 +395,8 @@ def tcp_getsockopt(sk: TcpSock, optname: int, buflen: int) -> int | bytes:
         return _retrans_to_secs(sk.defer_accept)
     if optname == TCP_USER_TIMEOUT:
         return sk.user_timeout
+    if optname == TCP_INQ:
+        return int(sk.recvmsg_inq)
     if optname == TCP_RTO_MAX_MS:
         return round(sk.rto_max * 1000)
     if optname == TCP_WINDOW_CLAMP:

@@ -59,6 +59,16 @@ __all__ = ["tcp_cleanup_rbuf", "tcp_rcv_space_adjust", "tcp_recv_urg", "tcp_recv
 RecvResult = tuple[bytes | int, int]
 
 
+def tcp_inq_hint(sk: TcpSock) -> int:
+    """``tcp_inq_hint()`` (net/ipv4/tcp.c): the bytes left to read for ``TCP_CM_INQ`` —
+    ``rcv_nxt - copied_seq``, which counts the peer's FIN, and at least 1 once the FIN has
+    come, so that a reader goes on to read the end of the stream."""
+    inq = sk.rcv_nxt - sk.copied_seq
+    if inq == 0 and sk.sock_done:
+        inq = 1
+    return inq
+
+
 def tcp_recvmsg(
     sk: TcpSock, bufsize: int, flags: int, nonblock: bool, into: memoryview | None = None
 ) -> RecvResult:

@@ -344,6 +344,7 @@ TCP_SOCK_FIELDS: Final = (
     "syn_retries",
     "defer_accept",
     "user_timeout",
+    "recvmsg_inq",
     # the congestion control (icsk_ca_ops, icsk_ca_priv, icsk_ca_setsockopt)
     "ca_ops",
     "ca_priv",
@@ -572,6 +573,8 @@ class TcpSock(Sock):
         self.syn_retries = 0
         self.defer_accept = 0
         self.user_timeout = 0
+        #: ``TCP_INQ``: reads report the bytes left (``tp->recvmsg_inq``)
+        self.recvmsg_inq = False
         #: the congestion control (``icsk_ca_ops``): ``net.ipv4.tcp_congestion_control`` at
         #: creation (``tcp_assign_congestion_control``), or ``TCP_CONGESTION``'s choice
         from .cong import tcp_get_default_congestion_control

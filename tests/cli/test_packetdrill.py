@@ -380,3 +380,25 @@ def test_shell_arithmetic_continuations_and_nstat() -> None:
     arith = run_script(text.replace("$((64*1024))", "$((64**2))"), "arith.pkt")
     assert arith.status == "UNSUPPORTED"
     assert "$((64**2))" in arith.message
+
+
+def test_recvmsg_checks_the_control_messages_it_lists() -> None:
+    """``recvmsg`` with ``msg_control``: each listed message must come with its ``int``
+    data (here ``TCP_CM_INQ`` of ``TCP_INQ``), else FAIL at the line."""
+    base = HANDSHAKE + (
+        "   +0 setsockopt(4, SOL_TCP, TCP_INQ, [1], 4) = 0\n"
+        "   +0 < P. 1:1001(1000) ack 1 win 257\n"
+        "   +0 > . 1:1(0) ack 1001\n"
+    )
+    call = (
+        "   +0 recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 400}], msg_flags=0,\n"
+        "       msg_control=[{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ,\n"
+        "                     cmsg_data=%d}]}, 0) = 400\n"
+    )
+    assert run_script(base + call % 600, "inq.pkt").status == "PASS"
+    outcome = run_script(base + call % 7, "inq-wrong.pkt")
+    assert (outcome.status, outcome.line) == ("FAIL", 13)
+    assert outcome.message == "recvmsg() cmsg_data expected 7, got 600"
+    off = base.replace("TCP_INQ, [1]", "TCP_INQ, [0]") + call % 600
+    outcome = run_script(off, "inq-off.pkt")
+    assert outcome.message.startswith("recvmsg() got no control message")

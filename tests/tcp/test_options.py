@@ -28,16 +28,21 @@ from netsim import (
     AF_INET,
     AF_INET6,
     IPPROTO_TCP,
+    MSG_CTRUNC,
     MSG_DONTWAIT,
     MSG_MORE,
+    SHUT_WR,
     SO_RCVBUF,
     SO_RCVBUFFORCE,
     SO_SNDBUF,
     SO_SNDBUFFORCE,
     SOCK_STREAM,
     SOL_SOCKET,
+    SOL_TCP,
+    TCP_CM_INQ,
     TCP_CORK,
     TCP_INFO,
+    TCP_INQ,
     TCP_MAXSEG,
     TCP_NODELAY,
     TCP_NOTSENT_LOWAT,
@@ -686,3 +691,42 @@ async def test_a_small_locked_rcvbuf_offers_an_unscaled_window_that_closes(
         assert got == payload
         for s in (client, server, listener):
             s.close()
+
+
+async def test_tcp_inq_reports_what_is_left_to_read(
+    netsim_tcp_pair: tuple[netsim.Socket, netsim.Socket], autojump_clock: trio.testing.MockClock
+) -> None:
+    """``TCP_INQ`` (0 or 1): each ``recvmsg`` carries ``TCP_CM_INQ`` with the bytes left, cut
+    to the control room given as ``put_cmsg`` cuts it (``MSG_CTRUNC``; under 16 bytes, no
+    message at all); after the peer's FIN the hint stays 1 — at EOF too; a listener says
+    ``ENOTCONN``.  Each value as the 6.18 host gave it."""
+    client, server = netsim_tcp_pair
+    with pytest.raises(OSError, match=rf"^\[Errno {errno.EINVAL}\] "):
+        server.setsockopt(IPPROTO_TCP, TCP_INQ, 2)
+    assert server.getsockopt(IPPROTO_TCP, TCP_INQ) == 0
+    server.setsockopt(IPPROTO_TCP, TCP_INQ, 1)
+    assert server.getsockopt(IPPROTO_TCP, TCP_INQ) == 1
+    await client.send(b"a" * 1000)
+    inq = struct.pack("=i", 700)
+    assert await server.recvmsg(300, 64) == (b"a" * 300, [(SOL_TCP, TCP_CM_INQ, inq)], 0, None)
+    assert await server.recvmsg(300, 0) == (b"a" * 300, [], MSG_CTRUNC, None)
+    assert await server.recvmsg(100, 18) == (
+        b"a" * 100,
+        [(SOL_TCP, TCP_CM_INQ, struct.pack("=i", 300)[:2])],
+        MSG_CTRUNC,
+        None,
+    )
+    client.shutdown(SHUT_WR)
+    await trio.sleep(0.01)
+    one = [(SOL_TCP, TCP_CM_INQ, struct.pack("=i", 1))]
+    assert await server.recvmsg(1000, 64) == (b"a" * 300, one, 0, None)
+    assert await server.recvmsg(1000, 64) == (b"", one, 0, None)
+    server.setsockopt(IPPROTO_TCP, TCP_INQ, 0)
+    assert await server.recvmsg(1000, 64) == (b"", [], 0, None)
+    listener = server.host.socket(AF_INET, SOCK_STREAM)
+    await listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setsockopt(IPPROTO_TCP, TCP_INQ, 1)
+    with pytest.raises(OSError, match=rf"^\[Errno {errno.ENOTCONN}\] "):
+        await listener.recvmsg(10, 64)
+    listener.close()

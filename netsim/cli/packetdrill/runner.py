@@ -275,6 +275,8 @@ class _Fd:
     nonblocking: bool = False
 
 
+#: the control buffer a script's ``recvmsg`` gets (room for several ``int`` messages)
+_CONTROL_ROOM: Final = 256
 #: ``TCP_INFO``'s option number (include/uapi/linux/tcp.h)
 _TCP_INFO: Final = 11
 #: the names packetdrill's code events define beside ``tcpi_*`` (code.c ``write_symbols``)
@@ -1067,6 +1069,45 @@ class _Run:
     async def _sys_recv(self, ev: SyscallEvent) -> _Result:
         fd = self._fd(ev)
         data = await fd.sock.recv(self._int_arg(ev, 2, "length"), self._flags(fd, ev, 3))
+        return len(data), None
+
+    async def _sys_recvmsg(self, ev: SyscallEvent) -> _Result:
+        """``recvmsg(fd, {msg_iov(N)=[...], msg_flags=F, msg_control=[{cmsg_level=L,
+        cmsg_type=T, cmsg_data=V}]}, flags)``: a read into the iovecs' total length; each
+        control message the script lists must have come, its ``int`` data equal."""
+        fd = self._fd(ev)
+        msg = ev.args[1] if len(ev.args) > 1 else None
+        if not isinstance(msg, Struct):
+            raise _unsupported(ev.line, f"recvmsg() with msghdr {_value_text(msg)}")
+        size = sum(self._iov_sizes(ev, msg.get("msg_iov")))
+        data, cmsgs, msg_flags, _addr = await fd.sock.recvmsg(
+            size, _CONTROL_ROOM, self._flags(fd, ev, 2)
+        )
+        want_flags = msg.get("msg_flags")
+        if isinstance(want_flags, int) and want_flags != msg_flags:
+            raise _fail(ev.line, f"recvmsg() msg_flags expected {want_flags}, got {msg_flags}")
+        control = msg.get("msg_control")
+        if isinstance(control, Array):
+            got = {(level, kind): raw for level, kind, raw in cmsgs}
+            for item in control.items:
+                if not isinstance(item, Struct):
+                    raise _unsupported(ev.line, f"control message {_value_text(item)}")
+                level, kind, value = (
+                    item.get("cmsg_level"),
+                    item.get("cmsg_type"),
+                    item.get("cmsg_data"),
+                )
+                if not isinstance(level, int) or not isinstance(kind, int):
+                    raise _unsupported(ev.line, "control message without level and type")
+                raw = got.get((level, kind))
+                if raw is None:
+                    raise _fail(ev.line, f"recvmsg() got no control message {level}/{kind}")
+                if isinstance(value, int):
+                    have = int.from_bytes(raw[:4], "little", signed=True)
+                    if have != value:
+                        raise _fail(ev.line, f"recvmsg() cmsg_data expected {value}, got {have}")
+                elif value is not ANY and value is not None:
+                    raise _unsupported(ev.line, f"cmsg_data {_value_text(value)}")
         return len(data), None
 
     async def _sys_close(self, ev: SyscallEvent) -> _Result:

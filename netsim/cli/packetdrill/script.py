@@ -277,6 +277,7 @@ SYSCALLS: Final = frozenset(
         "shutdown",
         "fcntl",
         "ioctl",
+        "recvmsg",
     }
 )
 
@@ -319,6 +320,8 @@ CONSTANTS: Final[dict[str, int]] = {
     "TCP_QUICKACK": 12,
     "TCP_USER_TIMEOUT": 18,
     "TCP_NOTSENT_LOWAT": 25,
+    "TCP_INQ": 36,
+    "TCP_CM_INQ": 36,
     "IP_TOS": 1,
     "IP_TTL": 2,
     "IP_MTU_DISCOVER": 10,
