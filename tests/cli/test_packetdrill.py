@@ -402,3 +402,23 @@ def test_recvmsg_checks_the_control_messages_it_lists() -> None:
     off = base.replace("TCP_INQ, [1]", "TCP_INQ, [0]") + call % 600
     outcome = run_script(off, "inq-off.pkt")
     assert outcome.message.startswith("recvmsg() got no control message")
+
+
+def test_a_script_may_open_a_second_connection() -> None:
+    """After the first connection is closed, a new listener's SYN opens another from a port
+    of its own (packetdrill's new child socket); packets of the old connection still on
+    the way — its reset, sent at a close with unread data — are not the script's concern."""
+    first = HANDSHAKE + (
+        "   +0 < P. 1:101(100) ack 1 win 257\n"
+        "   +0 > . 1:1(0) ack 101\n"
+        "   +0 close(4) = 0\n"
+        "   +0 close(3) = 0\n"
+    )
+    second = HANDSHAKE.split("\n", 1)[1].replace("    0 socket", "   +0 socket")
+    text = first + second + "   +0 write(4, ..., 10) = 10\n   +0 > P. 1:11(10) ack 1\n"
+    outcome = run_script(text, "two.pkt")
+    assert outcome.status == "PASS", str(outcome)
+    # the old connection's reset was there to skip
+    log: list[str] = []
+    run_script(text, "two.pkt", Config(log=log.append))
+    assert any("skipped R. " in line for line in log)
