@@ -422,3 +422,33 @@ def test_a_script_may_open_a_second_connection() -> None:
     log: list[str] = []
     run_script(text, "two.pkt", Config(log=log.append))
     assert any("skipped R. " in line for line in log)
+
+
+def test_ts_tick_usecs_compares_outbound_ts_vals() -> None:
+    """``--tcp_ts_tick_usecs=1000``: an outbound ``TS val`` must run with the clock from the
+    first the stack sent (here 1 s later: 1000 ticks more), within the tolerance; without
+    the option a ``TS val`` is not compared, as packetdrill does."""
+    script = (
+        "`./defaults.sh`\n"
+        "    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+        "   +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n"
+        "   +0 bind(3, ..., ...) = 0\n"
+        "   +0 listen(3, 1) = 0\n"
+        "   +0 < S 0:0(0) win 20000 <mss 1000,sackOK,TS val 100 ecr 0>\n"
+        "   +0 > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 100 ecr 100>\n"
+        "  +.1 < . 1:1(0) ack 1 win 20000 <nop,nop,TS val 200 ecr 100>\n"
+        "   +0 accept(3, ..., ...) = 4\n"
+        "   +1 write(4, ..., 10) = 10\n"
+        "   +0 > P. 1:11(10) ack 1 <nop,nop,TS val %d ecr 200>\n"
+    )
+    ticked = "--tcp_ts_tick_usecs=1000\n" + script
+    assert run_script(ticked % 1200, "ts.pkt").status == "PASS"
+    outcome = run_script(ticked % 1300, "ts-wrong.pkt")
+    assert (outcome.status, outcome.line) == ("FAIL", 12)
+    assert "differs in options" in outcome.message
+    assert run_script(script % 1300, "ts-not-compared.pkt").status == "PASS"
+    other = run_script("--tcp_ts_tick_usecs=1\n" + script % 1200, "us.pkt")
+    assert (other.status, other.message) == (
+        "UNSUPPORTED",
+        "--tcp_ts_tick_usecs=1 (1000 only)",
+    )

@@ -235,6 +235,12 @@ def run_script(text: str, path: str = "<script>", config: Config | None = None) 
         if not given.isdigit():
             return Outcome("FAIL", 0, f"--tolerance_usecs={given} is not a number")
         tolerance = int(given)
+    ts_tick = 0
+    given = script.option("tcp_ts_tick_usecs")
+    if given is not None:
+        if given != "1000":  # netsim's timestamp clock ticks in milliseconds, as Linux's
+            return Outcome("UNSUPPORTED", 0, f"--tcp_ts_tick_usecs={given} (1000 only)")
+        ts_tick = 1000
     mss = 0
     given = script.option("mss")
     if given is not None:
@@ -242,11 +248,12 @@ def run_script(text: str, path: str = "<script>", config: Config | None = None) 
             return Outcome("FAIL", 0, f"--mss={given} is not a positive number")
         mss = int(given)
     for name, _ in script.options:
-        if name not in ("ip_version", "tolerance_usecs", "mss"):
+        if name not in ("ip_version", "tolerance_usecs", "mss", "tcp_ts_tick_usecs"):
             return Outcome("UNSUPPORTED", 0, f"script option --{name}")
     mtu = config.mtu or (1520 if ip_version == "ipv6" else 1500)
     run = _Run(script, ip_version, tolerance / 1e6, mtu, config.log)
     run.mss = mss
+    run.ts_tick = ts_tick
     try:
         return trio.run(run.main, clock=trio.testing.MockClock(autojump_threshold=0))
     except Exception as exc:
@@ -379,6 +386,9 @@ class _Run:
         self.connections = 0
         self.fresh_listener = False
         self.ts_offset = 0
+        #: ``--tcp_ts_tick_usecs``: compare outbound TS vals, the first one's offset kept
+        self.ts_tick = 0
+        self.ts_val_base: int | None = None
         #: the counters at the last ``nstat -n`` (nstat prints what changed since)
         self.nstat: dict[str, int] = {}
         self.t0 = 0.0
@@ -558,6 +568,8 @@ class _Run:
             for want, have in zip(ev.options, live_opts, strict=True):
                 if want.kind == "TS":
                     self.ts_offset = (have.values[0] - want.values[0]) % _MOD
+                    if self.ts_val_base is None:
+                        self.ts_val_base = self.ts_offset
         return got
 
     def _options_match(self, want: tuple[TcpOpt, ...], have: list[TcpOpt]) -> bool:
@@ -569,6 +581,13 @@ class _Run:
             if w.kind == "TS":
                 if w.values[1] != h.values[1]:
                     return False
+                if self.ts_tick and self.ts_val_base is not None:
+                    # --tcp_ts_tick_usecs: the TS val runs with the clock from the first one
+                    # the stack sent, within the tolerance (in ticks)
+                    drift = (h.values[0] - self.ts_val_base - w.values[0]) % _MOD
+                    drift = min(drift, _MOD - drift)
+                    if drift > max(1, round(self.tol * 1e6 / self.ts_tick)):
+                        return False
             elif w.kind == "sack":
                 rel = tuple((v - REMOTE_ISN) % _MOD for v in h.values)
                 if rel != w.values:
