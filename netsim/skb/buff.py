@@ -524,6 +524,9 @@ def skb_clone(skb: SkBuff) -> SkBuff:
             "a second sk_buff sharing head and frags: dataref + 1, no page reference",
             {"skb": tracer.skb(n), "clone_of": tracer.skb(skb), "len": skb.len},
         )
+        role = tracer.role(skb)
+        if role:
+            tracer.set_role(n, role)
     return n
 
 
@@ -599,11 +602,14 @@ def kfree_skb(skb: SkBuff) -> None:
         # the reason is read before the data goes, the event told after it went (its
         # put_page and page_free come first), so a picture taken at the event is true
         reason = _free_reason(skb)
+        role = tracer.role(skb)
         fields: dict[str, int | str] = {
             "skb": tracer.forget(skb),
             "len": skb.len,
             "nr_frags": len(skb.shinfo.frags),
         }
+        if role:
+            fields["role"] = role
     skb_release_data(skb)
     skb.freed = True
     skb.stats.skb_free += 1

@@ -146,7 +146,7 @@ class Tracer:
     ``listener`` is called with each event as it is recorded (the HTML view uses it to take
     a picture of the pages after every step)."""
 
-    __slots__ = ("_labels", "_serials", "clock", "events", "kinds", "listener")
+    __slots__ = ("_labels", "_roles", "_serials", "clock", "events", "kinds", "listener")
 
     def __init__(
         self,
@@ -163,6 +163,7 @@ class Tracer:
         #: the host's clock, set when attached (``None``: time 0)
         self.clock: Callable[[], float] | None = None
         self._labels: dict[object, str] = {}
+        self._roles: dict[object, str] = {}
         self._serials: dict[str, int] = {}
 
     def emit(self, kind: str, where: str, reason: str, fields: dict[str, Field]) -> None:
@@ -193,10 +194,21 @@ class Tracer:
             label = self._labels[obj] = f"{prefix}{serial}"
         return label
 
+    def set_role(self, obj: object, role: str) -> None:
+        """Say what ``obj`` is for — an skb that carries no data: a pure ACK, a reset, a
+        window probe, the SYN — so that its ``skb_free`` (and its clones') name it."""
+        self._roles[obj] = role
+
+    def role(self, obj: object) -> str:
+        """What :meth:`set_role` said ``obj`` is for (``""``: nothing)."""
+        return self._roles.get(obj, "")
+
     def forget(self, obj: object, prefix: str = "skb") -> str:
-        """The label of ``obj``, which is being freed: a later object never inherits it."""
+        """The label of ``obj``, which is being freed: a later object never inherits it (nor
+        its role)."""
         label = self.label(obj, prefix)
         del self._labels[obj]
+        self._roles.pop(obj, None)
         return label
 
     def __iter__(self) -> Iterator[TraceEvent]:

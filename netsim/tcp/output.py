@@ -1292,10 +1292,15 @@ def tcp_select_window(sk: TcpSock) -> int:
 # -- control segments ------------------------------------------------------------------------
 
 
-def _control_skb(sk: TcpSock, seq: int, flags: int) -> SkBuff:
-    skb = alloc_skb(MAX_TCP_HEADER, stats=sk.net.stats, layout=sk.net.skb_layout)
+def _control_skb(sk: TcpSock, seq: int, flags: int, role: str) -> SkBuff:
+    """A data-free skb for a control segment; a trace names it by ``role``."""
+    stats = sk.net.stats
+    skb = alloc_skb(MAX_TCP_HEADER, stats=stats, layout=sk.net.skb_layout)
     skb_reserve(skb, MAX_TCP_HEADER)
     skb.cb = TcpSkbCb(seq, seq, flags)
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.set_role(skb, role)
     return skb
 
 
@@ -1303,7 +1308,7 @@ def tcp_send_ack(sk: TcpSock) -> None:
     """``__tcp_send_ack()``: a pure ACK (its own skb; nothing to retransmit)."""
     if sk.sk_state == TCP_CLOSE or sk.sk_dst_cache is None:
         return
-    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK)
+    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK, "a pure ACK")
     tcp_transmit_skb(sk, skb, clone_it=False)
 
 
@@ -1357,6 +1362,9 @@ def tcp_send_fin(sk: TcpSock) -> None:
     else:
         skb = tcp_stream_alloc_skb(sk, force=True)
         assert skb is not None
+        tracer = sk.net.stats.tracer
+        if tracer is not None:
+            tracer.set_role(skb, "a FIN alone")
         tcp_skb_entail(sk, skb)
         cb = skb.cb
         cb.tcp_flags |= TCPHDR_FIN
@@ -1369,7 +1377,7 @@ def tcp_send_active_reset(sk: TcpSock) -> None:
     """``tcp_send_active_reset()``: abort the connection with an RST."""
     if sk.sk_dst_cache is None:
         return
-    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK | TCPHDR_RST)
+    skb = _control_skb(sk, sk.snd_nxt, TCPHDR_ACK | TCPHDR_RST, "a reset")
     sk.net.stats.TcpOutRsts += 1
     tcp_transmit_skb(sk, skb, clone_it=False)
 
@@ -1379,6 +1387,9 @@ def tcp_send_syn(sk: TcpSock, synack: bool) -> None:
     on the retransmit queue (the RTO resends it), sequence ``iss``."""
     skb = tcp_stream_alloc_skb(sk, force=True)
     assert skb is not None
+    tracer = sk.net.stats.tracer
+    if tracer is not None:
+        tracer.set_role(skb, "the SYN-ACK" if synack else "the SYN")
     flags = TCPHDR_SYN | (TCPHDR_ACK if synack else 0)
     skb.cb = TcpSkbCb(sk.iss, sk.iss + 1, flags)
     sk.sk_wmem_queued += skb.truesize
@@ -1562,6 +1573,6 @@ def tcp_send_probe0(sk: TcpSock) -> None:
 
 def _tcp_xmit_probe_skb(sk: TcpSock, urgent: bool) -> None:
     """``tcp_xmit_probe_skb()``: an empty ACK at ``snd_una`` (urgent) or ``snd_una - 1``."""
-    skb = _control_skb(sk, sk.snd_una - (0 if urgent else 1), TCPHDR_ACK)
+    skb = _control_skb(sk, sk.snd_una - (0 if urgent else 1), TCPHDR_ACK, "a window probe")
     sk.net.stats.TcpExtTCPWinProbe += 1
     tcp_transmit_skb(sk, skb, clone_it=False)

@@ -1395,6 +1395,9 @@ def tcp_send_reset_raw(
     except OSError:
         return
     skb = alloc_skb(LL_RESERVED_SPACE + hlen + 20, stats=net.stats, layout=net.skb_layout)
+    tracer = net.stats.tracer
+    if tracer is not None:
+        tracer.set_role(skb, "a reset answering a segment")
     skb_reserve(skb, LL_RESERVED_SPACE)
     start = skb_put(skb, hlen + 20)
     skb.network_header = start

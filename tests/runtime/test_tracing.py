@@ -239,6 +239,36 @@ async def test_clone_shares_frags_until_both_let_go(
             sock.close()
 
 
+async def test_skbs_without_data_say_what_they_were_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every skb freed without data names its role (its clones keep it): the handshake's
+    segments, pure ACKs, a FIN sent alone and its clone, a reset; data skbs name none."""
+    async with netsim.open_host() as host:
+        with host.tracing() as tracer:
+            listener, client, server = await _tcp_pair(host)
+            await client.send(b"x" * 100)
+            assert await server.recv(200) == b"x" * 100
+            client.close()
+            assert await server.recv(10) == b""  # the FIN's clone, read: freed
+            await server.send(b"late")  # to a closed socket: a reset comes back
+            await trio.sleep(0.1)
+        freed = tracer.of("skb_free")
+        roles = Counter(str(e.fields.get("role", "")) for e in freed if not e.fields["len"])
+        assert "" not in roles, roles
+        assert {
+            "the SYN",
+            "the SYN-ACK",
+            "a pure ACK",
+            "a FIN alone",
+            "a reset answering a segment",
+        } <= set(roles)
+        assert roles["a FIN alone"] == 2  # the skb on the retransmit queue and its clone
+        assert all("role" not in e.fields for e in freed if e.fields["len"])
+        for sock in (client, server, listener):
+            sock.close()
+
+
 @pytest.mark.parametrize("family", [netsim.AF_INET, netsim.AF_INET6])
 async def test_udp_corked_appends(autojump_clock: trio.testing.MockClock, family: int) -> None:
     """MSG_MORE appends: the first chunk goes into the linear area, later ones into one frag."""
