@@ -995,30 +995,28 @@ class _Run:
         level = self._int_arg(ev, 1, "level")
         name = self._int_arg(ev, 2, "option")
         got = fd.sock.getsockopt(level, name)
-        want = ev.args[3] if len(ev.args) > 3 else ANY
+        self._check_out_value(ev, 3, got)
+        return 0, None
+
+    def _check_out_value(self, ev: SyscallEvent, index: int, got: object) -> None:
+        """An output argument (``[N]``) the script states: compared with what the call
+        returned through it."""
+        want = ev.args[index] if len(ev.args) > index else ANY
         if isinstance(want, Array) and len(want.items) == 1:
             want = want.items[0]
-        if want is not ANY:
-            if not isinstance(want, int) or not isinstance(got, int):
-                raise _unsupported(ev.line, f"getsockopt() compared with {_value_text(want)}")
-            if got != want:
-                raise _fail(ev.line, f"getsockopt() expected [{want}], got [{got}]")
-        return 0, None
+        if want is ANY:
+            return
+        if not isinstance(want, int) or not isinstance(got, int):
+            raise _unsupported(ev.line, f"{ev.name}() compared with {_value_text(want)}")
+        if got != want:
+            raise _fail(ev.line, f"{ev.name}() expected [{want}], got [{got}]")
 
     async def _sys_ioctl(self, ev: SyscallEvent) -> _Result:
         """``ioctl(fd, SIOCINQ, [N])``: the queue-size requests (:meth:`netsim.Socket.ioctl`),
         the number compared with the script's."""
         fd = self._fd(ev)
         request = self._int_arg(ev, 1, "request")
-        got = fd.sock.ioctl(request)
-        want = ev.args[2] if len(ev.args) > 2 else ANY
-        if isinstance(want, Array) and len(want.items) == 1:
-            want = want.items[0]
-        if want is not ANY:
-            if not isinstance(want, int):
-                raise _unsupported(ev.line, f"ioctl() compared with {_value_text(want)}")
-            if got != want:
-                raise _fail(ev.line, f"ioctl() expected [{want}], got [{got}]")
+        self._check_out_value(ev, 2, fd.sock.ioctl(request))
         return 0, None
 
     def _check_address(self, ev: SyscallEvent) -> None:
