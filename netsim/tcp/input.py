@@ -866,9 +866,7 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     if seq == sk.rcv_nxt:
         if tcp_receive_window(sk) == 0 and skb.len:
             stats.TcpExtTCPZeroWindowDrop += 1
-            tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)  # out_of_window:
-            _schedule_ack_now(sk)
-            kfree_skb(skb)
+            _out_of_window(sk, skb)
             return
         if not _tcp_try_rmem_schedule(sk, skb):
             _schedule_ack_now(sk)
@@ -895,14 +893,10 @@ def tcp_data_queue(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         # a retransmission of what we have: ACK it at once, with a D-SACK of it (RFC 2883)
         stats.TcpExtDelayedACKLost += 1
         tcp_dsack_set(sk, seq, end_seq)
-        tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)  # out_of_window:
-        _schedule_ack_now(sk)
-        kfree_skb(skb)
+        _out_of_window(sk, skb)
         return
     if seq > sk.rcv_nxt + tcp_receive_window(sk):
-        tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
-        _schedule_ack_now(sk)
-        kfree_skb(skb)
+        _out_of_window(sk, skb)
         return
     if seq < sk.rcv_nxt:
         # partial overlap: D-SACK the old part, queue the new part as in-order data
@@ -1013,6 +1007,14 @@ def _tcp_ofo_catch_up(sk: TcpSock) -> None:
 
 def _schedule_ack_now(sk: TcpSock) -> None:
     sk.ack_pending |= ICSK_ACK_SCHED | ICSK_ACK_NOW
+
+
+def _out_of_window(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_data_queue()``'s ``out_of_window:``: a segment the window cannot take is dropped
+    and answered at once, in quick-ACK mode."""
+    tcp_enter_quickack_mode(sk, TCP_MAX_QUICKACKS)
+    _schedule_ack_now(sk)
+    kfree_skb(skb)
 
 
 def _tcp_try_rmem_schedule(sk: TcpSock, skb: SkBuff) -> bool:
@@ -1577,17 +1579,17 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
         kfree_skb(skb)
         return
     state = sk.sk_state
+    seq = _seq_of(sk, seg)
+    # the segment brings data beyond rcv_nxt (its end_seq - fin is after it)
+    new_data = bool(skb.len or seg.flags & TCPHDR_FIN) and seq + skb.len > sk.rcv_nxt
     fin_acked = sk.snd_una == sk.write_seq and sk.fin_pending
     if state == TCP_FIN_WAIT1 and fin_acked:
         _proto.tcp_set_state(sk, TCP_FIN_WAIT2)
         sk.sk_shutdown |= SEND_SHUTDOWN
         sk.sk_state_change()
-        if sk.orphaned:
-            seq = _seq_of(sk, seg)
-            end_seq = seq + skb.len + (1 if seg.flags & TCPHDR_FIN else 0)
-            if _proto.tcp_orphan_fin_acked(sk, seg, seq, end_seq):
-                kfree_skb(skb)
-                return
+        if sk.orphaned and _proto.tcp_orphan_fin_acked(sk, seg, new_data):
+            kfree_skb(skb)
+            return
     elif state == TCP_CLOSING and fin_acked:
         _proto.tcp_time_wait(sk)
         kfree_skb(skb)
@@ -1603,20 +1605,19 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     # step 7: CLOSE_WAIT, CLOSING and LAST_ACK queue nothing more — but a segment from before
     # rcv_nxt (a retransmission, a loss probe of the data and FIN we hold) goes on as in
     # FIN_WAIT, so that tcp_data_queue() D-SACKs it and ACKs at once (quick-ACK mode)
-    old = state in (TCP_CLOSE_WAIT, TCP_CLOSING, TCP_LAST_ACK) and _seq_of(sk, seg) < sk.rcv_nxt
-    if (old or state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2)) and sk.sk_shutdown & RCV_SHUTDOWN:
-        # RFC 1122: new data for a socket shut for reading (closed, or SHUT_RDWR) in
-        # FIN_WAIT is answered with a reset; a retransmission of what already arrived
-        # (nothing beyond rcv_nxt) is not new, and is only acknowledged
-        seq = _seq_of(sk, seg)
-        if (skb.len or seg.flags & TCPHDR_FIN) and seq + skb.len > sk.rcv_nxt:
-            sk.net.stats.TcpExtTCPAbortOnData += 1
-            # tcp_v4_do_rcv()'s reply to the segment (tcp_v4_send_reset): its sequence number
-            # is the segment's ACK, not our snd_nxt, and it carries no ACK of its own
-            _proto.tcp_send_reset_for(sk, seg, skb.len)
-            tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
-            kfree_skb(skb)
-            return
+    old = state in (TCP_CLOSE_WAIT, TCP_CLOSING, TCP_LAST_ACK) and seq < sk.rcv_nxt
+    # RFC 1122: new data for a socket shut for reading (closed, or SHUT_RDWR) in FIN_WAIT is
+    # answered with a reset; a retransmission of what already arrived (nothing beyond
+    # rcv_nxt) is not new, and is only acknowledged
+    shut_for_reading = sk.sk_shutdown & RCV_SHUTDOWN
+    if new_data and shut_for_reading and (old or state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2)):
+        sk.net.stats.TcpExtTCPAbortOnData += 1
+        # tcp_v4_do_rcv()'s reply to the segment (tcp_v4_send_reset): its sequence number
+        # is the segment's ACK, not our snd_nxt, and it carries no ACK of its own
+        _proto.tcp_send_reset_for(sk, seg, skb.len)
+        tcp_reset(sk)  # the socket itself ends as if reset: ECONNRESET for its user
+        kfree_skb(skb)
+        return
     if old or state in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         _tcp_data_and_checks(sk, skb, seg)
         return

@@ -97,7 +97,7 @@ from .timer import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from ..stats.trace import Tracer
 
 __all__ = [
     "MAX_TCP_HEADER",
@@ -1438,15 +1438,13 @@ def __tcp_retransmit_skb(sk: TcpSock, skb: SkBuff, segs: int) -> None:
     sk.bytes_retrans += skb.len
     stats = sk.net.stats
     stats.TcpRetransSegs += pcount
-    if stats.tracer is not None:
-        _trace_retransmit(sk, skb)
+    tracer = stats.tracer
+    if tracer is not None:
+        _trace_retransmit(sk, skb, tracer)
     tcp_transmit_skb(sk, skb, clone_it=True)
 
 
-def _trace_retransmit(sk: TcpSock, skb: SkBuff) -> None:
-    tracer = sk.net.stats.tracer
-    if tracer is None:
-        return
+def _trace_retransmit(sk: TcpSock, skb: SkBuff, tracer: Tracer) -> None:
     state = sk.ca_state
     if state == TCP_CA_LOSS:
         why = "the retransmission timer fired (Loss state): the head of the retransmit queue again"

@@ -950,44 +950,44 @@ def tcp_orphan_fin_wait2(sk: TcpSock) -> None:
     """``close()`` in ``FIN_WAIT2`` (``__tcp_close``, net/ipv4/tcp.c: our FIN was sent and
     acknowledged before, by ``shutdown(SHUT_WR)``).  With ``TCP_LINGER2`` negative the
     orphan does not wait: the connection is reset (``TCPAbortOnLinger``).  Otherwise it
-    waits :func:`tcp_fin_time` for the peer's FIN: as a **timewait socket** in the
-    ``FIN_WAIT2`` substate (:func:`tcp_time_wait`) when that is no longer than TIME_WAIT
-    itself; a longer wait is spent first as the full socket, for the part beyond 60 s
-    (:func:`~netsim.tcp.timer.tcp_keepalive_fin_wait2`)."""
+    waits for the peer's FIN (:func:`_orphan_await_fin`)."""
     if sk.linger2 < 0:
         tcp_set_state(sk, TCP_CLOSE)
         tcp_send_active_reset(sk)
         sk.net.stats.TcpExtTCPAbortOnLinger += 1
         tcp_done(sk)
         return
-    tmo = tcp_fin_time(sk)
-    if tmo > TCP_TIMEWAIT_LEN:
-        tcp_fin_wait2_timer(sk, tmo - TCP_TIMEWAIT_LEN)
-    else:
-        tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
+    _orphan_await_fin(sk, hold=False)
 
 
-def tcp_orphan_fin_acked(sk: TcpSock, seg: Segment, seq: int, end_seq: int) -> bool:
+def tcp_orphan_fin_acked(sk: TcpSock, seg: Segment, new_data: bool) -> bool:
     """An orphan's FIN is acknowledged (``tcp_rcv_state_process``, ``TCP_FIN_WAIT1``, the
-    socket being ``SOCK_DEAD``): what becomes of it in ``FIN_WAIT2``.  ``seq``/``end_seq``
-    are the segment's (``end_seq`` counting a FIN).  Returns True when the segment is
-    finished with here: the connection was aborted — ``TCP_LINGER2`` negative, or the
-    segment brings data beyond ``rcv_nxt`` that nobody will read (``TCPAbortOnData``, and
-    the segment is answered with a reset, as ``tcp_v4_do_rcv`` answers it) — or the socket
-    became a timewait socket in the ``FIN_WAIT2`` substate, which takes the peer's FIN
-    later.  The full socket stays (a timer for :func:`tcp_fin_time`) when the wait is
-    longer than TIME_WAIT, or when this segment itself carries the FIN (it must not be
-    lost) or the user holds the lock."""
-    fin = 1 if seg.flags & TCPHDR_FIN else 0
-    if sk.linger2 < 0 or (end_seq != seq and end_seq - fin > sk.rcv_nxt):
+    socket being ``SOCK_DEAD``): what becomes of it in ``FIN_WAIT2``.  Returns True when the
+    segment is finished with here: the connection was aborted — ``TCP_LINGER2`` negative,
+    or the segment brings ``new_data`` beyond ``rcv_nxt`` that nobody will read
+    (``TCPAbortOnData``, and the segment is answered with a reset, as ``tcp_v4_do_rcv``
+    answers it) — or the socket became a timewait socket in the ``FIN_WAIT2`` substate,
+    which takes the peer's FIN later (:func:`_orphan_await_fin`; the full socket stays when
+    this segment itself carries the FIN — it must not be lost — or the user holds the
+    lock)."""
+    if sk.linger2 < 0 or new_data:
         sk.net.stats.TcpExtTCPAbortOnData += 1
         tcp_done(sk)
         tcp_send_reset_for(sk, seg)
         return True
+    return _orphan_await_fin(sk, hold=bool(seg.flags & TCPHDR_FIN) or sk.sk_owned_by_user)
+
+
+def _orphan_await_fin(sk: TcpSock, hold: bool) -> bool:
+    """An orphan in ``FIN_WAIT2`` waits :func:`tcp_fin_time` for the peer's FIN: as a
+    **timewait socket** in the ``FIN_WAIT2`` substate (:func:`tcp_time_wait`; True) when
+    that is no longer than TIME_WAIT itself and nothing asks to ``hold`` the full socket;
+    else as the full socket (False), for the part beyond 60 s
+    (:func:`~netsim.tcp.timer.tcp_keepalive_fin_wait2`) or, held, for all of it."""
     tmo = tcp_fin_time(sk)
     if tmo > TCP_TIMEWAIT_LEN:
         tcp_fin_wait2_timer(sk, tmo - TCP_TIMEWAIT_LEN)
-    elif fin or sk.sk_owned_by_user:
+    elif hold:
         tcp_fin_wait2_timer(sk, tmo)
     else:
         tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
@@ -1125,11 +1125,7 @@ def _tw_reset(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
     """``TCP_TW_RST``: answer the segment with a reset (``tcp_v4_send_reset`` with the
     timewait socket) and kill the timewait socket (``inet_twsk_deschedule_put``)."""
     tcp_send_reset_for(sk, seg, skb.len)
-    timer = sk.timewait_timer
-    if timer is not None:
-        timer.cancel()
-        sk.timewait_timer = None
-    tcp_done(sk)
+    tcp_done(sk)  # an orphan: destroyed, its timer with it
 
 
 def tcp_timewait_state_process(sk: TcpSock, skb: SkBuff, seg: Segment) -> None:
